@@ -1,0 +1,59 @@
+"""sitefx: how much an intervention worked, in which sites, and how sure we can be.
+
+Bayesian hierarchical models of site-varying treatment effects (numpyro), with study
+adapters, partial pooling, and reports.
+
+Examples
+--------
+>>> import sitefx
+>>> study = sitefx.load("studies/eight_schools")
+>>> fit = sitefx.SiteEffects(seed=0).fit(study)  # doctest: +SKIP
+>>> fit.summary()  # doctest: +SKIP
+"""
+
+from sitefx import _jax
+
+_jax.configure()
+
+from sitefx.data import (  # noqa: E402
+    DataAccounting,
+    IndividualRecords,
+    Roles,
+    SiteSummaries,
+    Study,
+    load,
+    load_study,
+    read_table,
+)
+from sitefx.errors import (  # noqa: E402
+    DataDropWarning,
+    PriorSpecError,
+    SamplingWarning,
+    SitefxInputError,
+    StudyDataError,
+)
+from sitefx.estimator import SiteEffects  # noqa: E402
+from sitefx.models import Prior, Priors  # noqa: E402
+from sitefx.report import forest_plot, load_datatree, summary_table  # noqa: E402
+
+__all__ = [
+    "DataAccounting",
+    "DataDropWarning",
+    "IndividualRecords",
+    "Prior",
+    "PriorSpecError",
+    "Priors",
+    "Roles",
+    "SamplingWarning",
+    "SiteEffects",
+    "SiteSummaries",
+    "SitefxInputError",
+    "Study",
+    "StudyDataError",
+    "forest_plot",
+    "load",
+    "load_datatree",
+    "load_study",
+    "read_table",
+    "summary_table",
+]

@@ -1,0 +1,144 @@
+"""Command line: ``sitefx fit SOURCE --out DIR``.
+
+Exit codes: 0 success; 2 bad input (a short message, no traceback); 1 anything else.
+"""
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+
+from sitefx.data.adapters import load
+from sitefx.errors import DataDropWarning, SamplingWarning, SitefxInputError
+from sitefx.estimator import SiteEffects
+from sitefx.report.tables import format_table
+
+EXIT_BAD_INPUT = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sitefx",
+        description="Bayesian hierarchical models of site-varying treatment effects.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    fit = commands.add_parser(
+        "fit",
+        help="fit a study and write posterior.nc, summary.csv and forest.png",
+        description="Fit site-varying treatment effects. SOURCE is a study folder (data + "
+        "study.toml) or a data file (.csv, .csv.gz, .parquet, .dta, .sav); flags override "
+        "study.toml.",
+    )
+    fit.add_argument("source", metavar="SOURCE")
+    fit.add_argument("--out", required=True, metavar="DIR", help="output folder")
+
+    roles = fit.add_argument_group("column roles")
+    roles.add_argument("--site", metavar="COL", help="site id column")
+    roles.add_argument("--estimate", metavar="COL", help="site summaries: effect estimate")
+    roles.add_argument("--se", metavar="COL", help="site summaries: standard error")
+    roles.add_argument("--n", metavar="COL", help="site summaries: number of people")
+    roles.add_argument("--outcome", metavar="COL", help="individual records: outcome")
+    roles.add_argument("--treatment", metavar="COL", help="individual records: 0/1 treatment")
+    roles.add_argument("--covariates", metavar="A,B", help="individual records: covariates")
+    roles.add_argument("--cluster", metavar="COL", help="individual records: cluster id")
+    roles.add_argument(
+        "--treatment-levels",
+        metavar="TREATED,CONTROL",
+        help="read a two-level treatment column, e.g. 'small,regular'",
+    )
+    roles.add_argument(
+        "--drop-missing",
+        action="store_true",
+        default=None,
+        help="drop rows with missing values (reported) instead of stopping",
+    )
+    roles.add_argument(
+        "--drop-incomplete-sites",
+        action="store_true",
+        default=None,
+        help="drop sites with < 2 records in an arm (reported) instead of stopping",
+    )
+
+    priors = fit.add_argument_group("priors (defaults scale to the data; printed with each fit)")
+    priors.add_argument("--prior-mu", metavar="SPEC", help="e.g. 'normal(0, 10)'")
+    priors.add_argument(
+        "--prior-tau",
+        metavar="SPEC",
+        help="half-normal(s), half-cauchy(s), half-t(df,s), exponential(rate), uniform(0,u), "
+        "inv-gamma(a,b)",
+    )
+
+    sampler = fit.add_argument_group("inference")
+    sampler.add_argument("--seed", type=int, default=0)
+    sampler.add_argument("--chains", type=int, default=4)
+    sampler.add_argument("--draws", type=int, default=1000, help="kept draws per chain")
+    sampler.add_argument("--warmup", type=int, default=1000, help="warm-up draws per chain")
+    sampler.add_argument("--target-accept", type=float, default=0.9)
+    sampler.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    return parser
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    levels = None
+    if args.treatment_levels:
+        names = [name.strip() for name in args.treatment_levels.split(",")]
+        if len(names) != 2:
+            raise SitefxInputError("--treatment-levels takes TREATED,CONTROL, e.g. 'small,regular'")
+        levels = {names[0]: 1, names[1]: 0}
+    study = load(
+        args.source,
+        site=args.site,
+        estimate=args.estimate,
+        se=args.se,
+        n=args.n,
+        outcome=args.outcome,
+        treatment=args.treatment,
+        covariates=args.covariates,
+        cluster=args.cluster,
+        treatment_levels=levels,
+        drop_missing=args.drop_missing,
+        drop_incomplete_sites=args.drop_incomplete_sites,
+    )
+    data = study.data
+    say = (lambda *_: None) if args.quiet else print
+    say(f"{study.title}: {data.n_sites} sites, {data.kind} data")
+    say(str(data.accounting))
+    model = SiteEffects(
+        priors={"mu": args.prior_mu, "tau": args.prior_tau},
+        chains=args.chains,
+        draws=args.draws,
+        warmup=args.warmup,
+        target_accept=args.target_accept,
+        seed=args.seed,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)  # reported below, once
+        fit = model.fit(study)
+    say("priors:\n" + fit.priors_.describe())
+    say(format_table(fit.summary()))
+    for problem in fit.warnings_:
+        print(f"warning: {problem}", file=sys.stderr)
+    paths = fit.save(args.out)
+    say("wrote " + ", ".join(str(path) for path in paths.values()))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", DataDropWarning)
+            warnings.showwarning = _show_warning
+            return run_fit(args)
+    except SitefxInputError as error:
+        print(f"sitefx: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _show_warning(message, category, *_args, **_kwargs) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Read studies from files, folders and pandas frames into canonical data.
+
+A *study folder* holds one data file and a ``study.toml`` that names the column roles and
+describes the study (title, units, source, citation, license). Data files may be CSV
+(optionally gzipped), Parquet, Stata ``.dta`` or SPSS ``.sav``. Nothing is unpickled or
+evaluated: TOML is parsed with :mod:`tomllib`, data with pandas/pyarrow/pyreadstat.
+"""
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from sitefx.data import validate
+from sitefx.data.schema import StudyData
+from sitefx.errors import StudyDataError
+
+STUDY_FILE = "study.toml"
+READERS = {
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".dta": "stata",
+    ".sav": "spss",
+    ".zsav": "spss",
+}
+REFUSED = {".pkl", ".pickle", ".joblib", ".npy", ".npz", ".rds", ".rdata"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Roles:
+    """Which column plays which part, and how to treat invalid rows.
+
+    Give ``estimate`` and ``se`` for site summaries, or ``outcome`` and ``treatment`` for
+    individual records; ``site`` always.
+    """
+
+    site: str | None = None
+    estimate: str | None = None
+    se: str | None = None
+    n: str | None = None
+    outcome: str | None = None
+    treatment: str | None = None
+    covariates: tuple[str, ...] = ()
+    cluster: str | None = None
+    treatment_levels: Mapping[str, int] | None = None
+    drop_missing: bool = False
+    drop_incomplete_sites: bool = False
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, object], *, source: str = "arguments") -> "Roles":
+        """Build roles from a mapping (``study.toml``'s ``[roles]``, keyword arguments).
+
+        ``None`` values are ignored; ``covariates`` may be a comma-separated string.
+        """
+        values = {key: value for key, value in mapping.items() if value is not None}
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise StudyDataError(f"{source}: unknown role(s) {', '.join(unknown)}")
+        covariates = values.get("covariates", ())
+        if isinstance(covariates, str):
+            covariates = [name.strip() for name in covariates.split(",") if name.strip()]
+        values["covariates"] = tuple(covariates)
+        return cls(**values)
+
+    def updated(self, **overrides: object) -> "Roles":
+        """These roles with every non-``None`` override applied."""
+        current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        given = {key: value for key, value in overrides.items() if value is not None}
+        return Roles.from_mapping(current | given, source="overrides")
+
+    @property
+    def kind(self) -> str:
+        summaries = self.estimate is not None or self.se is not None
+        individual = self.outcome is not None or self.treatment is not None
+        if summaries and individual:
+            raise StudyDataError(
+                "give either --estimate/--se (site summaries) or --outcome/--treatment "
+                "(individual records), not both"
+            )
+        if summaries and (self.estimate is None or self.se is None):
+            raise StudyDataError("site summaries need both an estimate and an se column")
+        if individual and (self.outcome is None or self.treatment is None):
+            raise StudyDataError("individual records need both an outcome and a treatment column")
+        if not (summaries or individual):
+            raise StudyDataError(
+                "no column roles given: use --estimate/--se/--site for site summaries or "
+                "--outcome/--treatment/--site for individual records"
+            )
+        if self.site is None:
+            raise StudyDataError("no site column given (--site)")
+        return "summaries" if summaries else "individual"
+
+    def apply(self, frame: pd.DataFrame, *, units: str = "") -> StudyData:
+        """Validate ``frame`` under these roles into canonical data."""
+        if self.kind == "summaries":
+            return validate.site_summaries(
+                frame,
+                site=self.site,
+                estimate=self.estimate,
+                se=self.se,
+                n=self.n,
+                drop_missing=self.drop_missing,
+                units=units,
+            )
+        return validate.individual_records(
+            frame,
+            outcome=self.outcome,
+            treatment=self.treatment,
+            site=self.site,
+            covariates=self.covariates,
+            cluster=self.cluster,
+            treatment_levels=self.treatment_levels,
+            drop_missing=self.drop_missing,
+            drop_incomplete_sites=self.drop_incomplete_sites,
+            units=units,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Study:
+    """A named study: validated data plus its description.
+
+    Attributes
+    ----------
+    name : str
+    data : SiteSummaries or IndividualRecords
+    roles : Roles
+    metadata : dict
+        Everything in ``study.toml`` besides the roles (title, units, source, ...).
+    """
+
+    name: str
+    data: StudyData
+    roles: Roles
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return str(self.metadata.get("title", self.name))
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a data file into a frame whose index numbers the data rows from 1.
+
+    Examples
+    --------
+    >>> frame = read_table("studies/eight_schools/eight_schools.csv")
+    >>> frame.index[0]
+    1
+    """
+    path = Path(path)
+    suffix = (
+        "".join(path.suffixes[-2:]).lower()
+        if path.name.lower().endswith(".gz")
+        else path.suffix.lower()
+    )
+    if suffix in REFUSED:
+        raise StudyDataError(
+            f"{path.name}: {suffix} files are not read (they can run code or are R-specific); "
+            f"save the data as CSV, Parquet, Stata or SPSS"
+        )
+    reader = READERS.get(suffix)
+    if reader is None:
+        raise StudyDataError(
+            f"{path.name}: unsupported file type '{suffix}'; use one of {', '.join(READERS)}"
+        )
+    if not path.is_file():
+        raise StudyDataError(f"{path}: no such file")
+    try:
+        frame = _read(path, reader)
+    except StudyDataError:
+        raise
+    except Exception as error:  # each reader raises its own family of errors
+        raise StudyDataError(f"{path.name}: could not read as {reader}: {error}") from error
+    if frame.empty:
+        raise StudyDataError(f"{path.name}: no data rows")
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    return frame
+
+
+def _read(path: Path, reader: str) -> pd.DataFrame:
+    if reader in {"csv", "tsv"}:
+        try:
+            return pd.read_csv(path, sep="\t" if reader == "tsv" else ",")
+        except pd.errors.EmptyDataError as error:
+            raise StudyDataError(f"{path.name}: the file is empty") from error
+    if reader == "parquet":
+        return pd.read_parquet(path)
+    import pyreadstat
+
+    read = pyreadstat.read_dta if reader == "stata" else pyreadstat.read_sav
+    frame, _meta = read(str(path))
+    return frame
+
+
+def load_study(folder: str | Path, **overrides: object) -> Study:
+    """Load a study folder (a data file plus ``study.toml``).
+
+    Parameters
+    ----------
+    folder : path
+        Folder holding ``study.toml``.
+    **overrides
+        Role fields (see :class:`Roles`) that replace the ones in ``study.toml``.
+
+    Examples
+    --------
+    >>> study = load_study("studies/eight_schools")
+    >>> study.data.site[:2]
+    ('A', 'B')
+    """
+    folder = Path(folder)
+    spec_path = folder / STUDY_FILE
+    if not spec_path.is_file():
+        raise StudyDataError(f"{folder}: not a study folder (no {STUDY_FILE})")
+    try:
+        spec = tomllib.loads(spec_path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise StudyDataError(f"{spec_path}: invalid TOML: {error}") from error
+    if "data" not in spec:
+        raise StudyDataError(f"{spec_path}: missing key 'data' (the data file's name)")
+    roles = Roles.from_mapping(spec.pop("roles", {}), source=str(spec_path)).updated(**overrides)
+    frame = read_table(folder / str(spec["data"]))
+    return Study(
+        name=str(spec.get("name", folder.name)),
+        data=roles.apply(frame, units=str(spec.get("units", ""))),
+        roles=roles,
+        metadata=spec,
+    )
+
+
+def load(source: str | Path | pd.DataFrame, **roles: object) -> Study:
+    """Load a study from a study folder, a data file or a pandas DataFrame.
+
+    Parameters
+    ----------
+    source : path or DataFrame
+        A study folder (with ``study.toml``), a data file, or a frame.
+    **roles
+        Column roles and options (see :class:`Roles`); for a study folder they override
+        ``study.toml``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"school": list("ABC"), "d": [0.1, 0.3, -0.2], "se": [0.1] * 3})
+    >>> load(frame, site="school", estimate="d", se="se").data.n_sites
+    3
+    """
+    if isinstance(source, pd.DataFrame):
+        study_roles = Roles.from_mapping(roles)
+        return Study(name="data", data=study_roles.apply(source), roles=study_roles)
+    path = Path(source)
+    if path.is_dir():
+        return load_study(path, **roles)
+    study_roles = Roles.from_mapping(roles)
+    return Study(
+        name=path.name.split(".")[0], data=study_roles.apply(read_table(path)), roles=study_roles
+    )

@@ -1,0 +1,158 @@
+"""Canonical, validated study data: the one form every model reads.
+
+Two shapes exist. :class:`SiteSummaries` holds one estimate and standard error per site
+(meta-analysis, or a trial reported by site). :class:`IndividualRecords` holds one row per
+person (individual participant data, "IPD"). Both carry a :class:`DataAccounting` that says
+how many rows were read, used and dropped, and why. Build them with
+:func:`sitefx.data.validate.site_summaries` and :func:`sitefx.data.validate.individual_records`,
+which check everything the models assume.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Rows (and the sites they belong to) removed for one reason."""
+
+    reason: str
+    rows: tuple[str, ...]
+    sites: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"reason": self.reason, "rows": list(self.rows), "sites": list(self.sites)}
+
+
+@dataclass(frozen=True)
+class DataAccounting:
+    """What happened to every row of the input between reading and fitting."""
+
+    rows_read: int
+    drops: tuple[Drop, ...] = ()
+
+    @property
+    def rows_dropped(self) -> int:
+        return sum(len(drop.rows) for drop in self.drops)
+
+    @property
+    def rows_used(self) -> int:
+        return self.rows_read - self.rows_dropped
+
+    def to_dict(self) -> dict:
+        return {
+            "rows_read": self.rows_read,
+            "rows_used": self.rows_used,
+            "rows_dropped": self.rows_dropped,
+            "drops": [drop.to_dict() for drop in self.drops],
+        }
+
+    def __str__(self) -> str:
+        lines = [f"rows read {self.rows_read}, used {self.rows_used}, dropped {self.rows_dropped}"]
+        for drop in self.drops:
+            where = f" (sites: {', '.join(drop.sites)})" if drop.sites else ""
+            lines.append(f"  dropped {len(drop.rows)} rows: {drop.reason}{where}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteSummaries:
+    """One treatment-effect estimate and its standard error per site.
+
+    Attributes
+    ----------
+    site : tuple of str
+        Site names, unique, in the order used for the ``site`` coordinate.
+    estimate, se : ndarray of float, shape (n_sites,)
+        Estimated effect and its standard error (finite, ``se > 0``).
+    n : ndarray of float or None
+        Number of people per site, when known (used for person-weighted averages).
+    accounting : DataAccounting
+    units : str
+        Units of the effects, for labels (e.g. ``"SAT points"``).
+    """
+
+    kind: Literal["summaries"] = field(default="summaries", init=False)
+    site: tuple[str, ...]
+    estimate: np.ndarray
+    se: np.ndarray
+    n: np.ndarray | None = None
+    accounting: DataAccounting
+    units: str = ""
+
+    @property
+    def n_sites(self) -> int:
+        return len(self.site)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndividualRecords:
+    """One row per person: outcome, binary treatment, site, optional covariates and cluster.
+
+    Attributes
+    ----------
+    outcome : ndarray of float, shape (n_records,)
+    treatment : ndarray of int8, shape (n_records,)
+        1 for treated, 0 for control.
+    site_index : ndarray of int, shape (n_records,)
+        Position of each record's site in ``site``.
+    site : tuple of str
+        Site names, in order of first appearance.
+    covariates : ndarray of float, shape (n_records, n_covariates)
+    covariate_names : tuple of str
+    cluster : ndarray of str or None
+        Cluster (e.g. classroom) of each record, when given.
+    accounting : DataAccounting
+    units : str
+    """
+
+    kind: Literal["individual"] = field(default="individual", init=False)
+    outcome: np.ndarray
+    treatment: np.ndarray
+    site_index: np.ndarray
+    site: tuple[str, ...]
+    covariates: np.ndarray
+    covariate_names: tuple[str, ...] = ()
+    cluster: np.ndarray | None = None
+    accounting: DataAccounting
+    units: str = ""
+
+    @property
+    def n_sites(self) -> int:
+        return len(self.site)
+
+    @property
+    def n_records(self) -> int:
+        return len(self.outcome)
+
+    def raw_site_effects(self) -> SiteSummaries:
+        """Unpooled per-site effects: treated minus control mean, with the Welch standard error.
+
+        These are what a separate analysis of each site would report; the forest plot draws
+        them beside the shrunken estimates.
+        """
+        n_sites = self.n_sites
+        cell = (self.site_index, self.treatment)
+        counts = np.zeros((n_sites, 2))
+        sums = np.zeros((n_sites, 2))
+        squares = np.zeros((n_sites, 2))
+        np.add.at(counts, cell, 1.0)
+        np.add.at(sums, cell, self.outcome)
+        means = sums / counts
+        np.add.at(squares, cell, (self.outcome - means[cell]) ** 2)
+        variances = squares / (counts - 1)
+        estimate = means[:, 1] - means[:, 0]
+        se = np.sqrt(np.sum(variances / counts, axis=1))
+        return SiteSummaries(
+            site=self.site,
+            estimate=estimate,
+            se=se,
+            n=counts.sum(axis=1),
+            accounting=DataAccounting(rows_read=n_sites),
+            units=self.units,
+        )
+
+
+StudyData = SiteSummaries | IndividualRecords

@@ -1,0 +1,295 @@
+"""Turn a pandas DataFrame plus column roles into validated canonical data.
+
+Each check raises :class:`~sitefx.errors.StudyDataError` naming the column and the offending
+rows (index labels of the frame; the file adapters number data rows from 1) or sites. Rows are
+dropped only when an explicit option asks for it, with a :class:`~sitefx.errors.DataDropWarning`
+and an entry in the data accounting.
+"""
+
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sitefx.data.schema import DataAccounting, Drop, IndividualRecords, SiteSummaries
+from sitefx.errors import DataDropWarning, StudyDataError, describe_labels
+
+MIN_PER_ARM = 2
+
+
+def site_summaries(
+    frame: pd.DataFrame,
+    *,
+    site: str,
+    estimate: str,
+    se: str,
+    n: str | None = None,
+    drop_missing: bool = False,
+    units: str = "",
+) -> SiteSummaries:
+    """Validate one-row-per-site summaries (estimate and standard error per site).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"school": ["A", "B"], "effect": [28.0, 8.0], "se": [15.0, 10.0]})
+    >>> site_summaries(frame, site="school", estimate="effect", se="se").site
+    ('A', 'B')
+    """
+    numeric = [estimate, se] + ([n] if n else [])
+    _require_columns(frame, [site, *numeric])
+    values = {column: _numeric_column(frame, column) for column in numeric}
+    sites = _as_labels(frame[site])
+    keep, drops = _finite_rows(frame, sites, site, values, drop_missing=drop_missing)
+    sites, values = sites[keep], {column: value[keep] for column, value in values.items()}
+
+    bad_se = values[se] <= 0
+    if bad_se.any():
+        raise StudyDataError(
+            f"column '{se}' must be > 0 (a standard error); got "
+            f"{describe_labels(values[se][bad_se])} at sites {describe_labels(sites[bad_se])}"
+        )
+    if n is not None and (values[n] <= 0).any():
+        raise StudyDataError(
+            f"column '{n}' must be a positive count; sites {describe_labels(sites[values[n] <= 0])}"
+        )
+    duplicated = sites[sites.duplicated(keep=False)]
+    if len(duplicated):
+        raise StudyDataError(
+            f"column '{site}' must name each site once in site summaries; repeated: "
+            f"{describe_labels(pd.unique(duplicated))}"
+        )
+    _require_sites(len(sites), site)
+    return SiteSummaries(
+        site=tuple(sites),
+        estimate=values[estimate],
+        se=values[se],
+        n=values[n] if n else None,
+        accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
+        units=units,
+    )
+
+
+def individual_records(
+    frame: pd.DataFrame,
+    *,
+    outcome: str,
+    treatment: str,
+    site: str,
+    covariates: Sequence[str] = (),
+    cluster: str | None = None,
+    treatment_levels: Mapping[object, int] | None = None,
+    drop_missing: bool = False,
+    drop_incomplete_sites: bool = False,
+    units: str = "",
+) -> IndividualRecords:
+    """Validate one-row-per-person data (individual participant data).
+
+    Parameters
+    ----------
+    treatment_levels : mapping, optional
+        How to read a treatment column that is not 0/1 or boolean, e.g.
+        ``{"small": 1, "regular": 0}``. Every value must be covered.
+    drop_missing : bool
+        Drop rows with a missing or non-finite outcome, treatment, site or covariate
+        (reported) instead of refusing them.
+    drop_incomplete_sites : bool
+        Drop sites with fewer than two records in either arm (reported) instead of refusing.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"y": [1.0, 2, 3, 4, 5, 6, 7, 9], "t": [0, 0, 1, 1] * 2,
+    ...                       "school": ["a"] * 4 + ["b"] * 4})
+    >>> individual_records(frame, outcome="y", treatment="t", site="school").n_sites
+    2
+    """
+    covariates = list(covariates)
+    _require_columns(
+        frame, [outcome, treatment, site, *covariates, *([cluster] if cluster else [])]
+    )
+    values = {column: _numeric_column(frame, column) for column in [outcome, *covariates]}
+    values[treatment] = _treatment_column(frame, treatment, treatment_levels)
+    sites = _as_labels(frame[site])
+    keep, drops = _finite_rows(frame, sites, site, values, drop_missing=drop_missing)
+    if cluster is not None:
+        keep &= _present(
+            frame, cluster, frame[cluster].notna().to_numpy(), keep, drop_missing, drops
+        )
+    sites, values = sites[keep], {column: value[keep] for column, value in values.items()}
+    rows = frame.index[keep]
+
+    arm_counts = pd.crosstab(sites, values[treatment]).reindex(columns=[0, 1], fill_value=0)
+    incomplete = arm_counts.index[(arm_counts < MIN_PER_ARM).any(axis=1)]
+    if len(incomplete):
+        detail = describe_labels(
+            f"{name} ({arm_counts.at[name, 0]} control, {arm_counts.at[name, 1]} treated)"
+            for name in incomplete
+        )
+        if not drop_incomplete_sites:
+            raise StudyDataError(
+                f"{len(incomplete)} site(s) in column '{site}' have fewer than {MIN_PER_ARM} "
+                f"records in an arm of '{treatment}': {detail}; pass drop_incomplete_sites "
+                f"(CLI: --drop-incomplete-sites) to drop them"
+            )
+        warnings.warn(
+            f"dropped {len(incomplete)} site(s) with fewer than {MIN_PER_ARM} records in an arm "
+            f"of '{treatment}': {detail}",
+            DataDropWarning,
+            stacklevel=2,
+        )
+        in_incomplete = sites.isin(incomplete).to_numpy()
+        drops.append(
+            Drop(
+                reason=f"fewer than {MIN_PER_ARM} records in an arm of '{treatment}'",
+                rows=tuple(map(str, rows[in_incomplete])),
+                sites=tuple(incomplete),
+            )
+        )
+        sites, rows = sites[~in_incomplete], rows[~in_incomplete]
+        values = {column: value[~in_incomplete] for column, value in values.items()}
+        keep[keep] = ~in_incomplete
+
+    site_names, site_index = _factorize(sites)
+    _require_sites(len(site_names), site)
+    return IndividualRecords(
+        outcome=values[outcome],
+        treatment=values[treatment].astype(np.int8),
+        site_index=site_index,
+        site=site_names,
+        covariates=np.column_stack([values[c] for c in covariates])
+        if covariates
+        else np.zeros((len(sites), 0)),
+        covariate_names=tuple(covariates),
+        cluster=frame[cluster].astype(str).to_numpy()[keep] if cluster else None,
+        accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
+        units=units,
+    )
+
+
+def _require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise StudyDataError(
+            f"missing column(s) {', '.join(map(repr, missing))}; the data has "
+            f"{describe_labels(map(repr, frame.columns), limit=20)}"
+        )
+
+
+def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
+    raw = frame[column]
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.to_numpy(dtype=float)
+    converted = pd.to_numeric(raw, errors="coerce")
+    not_numeric = converted.isna() & raw.notna()
+    if not_numeric.any():
+        examples = describe_labels(repr(value) for value in raw[not_numeric].unique()[:5])
+        raise StudyDataError(
+            f"column '{column}' must be numeric; non-numeric values {examples} at rows "
+            f"{describe_labels(frame.index[not_numeric.to_numpy()])}"
+        )
+    return converted.to_numpy(dtype=float)
+
+
+def _treatment_column(
+    frame: pd.DataFrame, column: str, levels: Mapping[object, int] | None
+) -> np.ndarray:
+    raw = frame[column]
+    if levels is not None:
+        if sorted(set(levels.values())) != [0, 1]:
+            raise StudyDataError(
+                f"treatment_levels for '{column}' must map one value to 1 and one to 0; "
+                f"got {dict(levels)}"
+            )
+        mapped = _as_labels(raw).map({str(key): value for key, value in levels.items()})
+        unmapped = mapped.isna() & raw.notna()
+        if unmapped.any():
+            raise StudyDataError(
+                f"column '{column}' has values not in treatment_levels {dict(levels)}: "
+                f"{describe_labels(map(repr, raw[unmapped].unique()))} at rows "
+                f"{describe_labels(frame.index[unmapped.to_numpy()])}"
+            )
+        return mapped.to_numpy(dtype=float)
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.to_numpy(dtype=float)
+    converted = pd.to_numeric(raw, errors="coerce")
+    invalid = raw.notna() & ~converted.isin([0, 1])
+    if invalid.any():
+        found = describe_labels(map(repr, raw.dropna().unique()))
+        raise StudyDataError(
+            f"column '{column}' must be a binary treatment coded 0/1 or true/false; found values "
+            f"{found} (bad rows {describe_labels(frame.index[invalid.to_numpy()])}); give "
+            f"treatment_levels (CLI: --treatment-levels TREATED,CONTROL) to map two levels"
+        )
+    return converted.to_numpy(dtype=float)
+
+
+def _as_labels(column: pd.Series) -> pd.Series:
+    """Values as strings (missing stays missing); integral floats print as ints, so a site id
+    stored as 28.0 (a side effect of missing values) reads "28", as the user wrote it."""
+    if pd.api.types.is_float_dtype(column):
+        finite = column.dropna()
+        if (finite == finite.round()).all():
+            column = column.astype("Int64")
+    labels = column.astype(str).where(column.notna())
+    return pd.Series(labels.to_numpy(dtype=object), index=column.index)
+
+
+def _finite_rows(
+    frame: pd.DataFrame,
+    sites: pd.Series,
+    site_column: str,
+    values: Mapping[str, np.ndarray],
+    *,
+    drop_missing: bool,
+) -> tuple[np.ndarray, list[Drop]]:
+    """Rows whose site and values are present and finite; refuse or drop (reported) the rest."""
+    keep = np.ones(len(frame), dtype=bool)
+    drops: list[Drop] = []
+    keep &= _present(frame, site_column, sites.notna().to_numpy(), keep, drop_missing, drops)
+    for column, value in values.items():
+        keep &= _present(frame, column, np.isfinite(value), keep, drop_missing, drops)
+    return keep, drops
+
+
+def _present(
+    frame: pd.DataFrame,
+    column: str,
+    ok: np.ndarray,
+    keep: np.ndarray,
+    drop_missing: bool,
+    drops: list[Drop],
+) -> np.ndarray:
+    """Check one column; record the rows it drops (those not already dropped)."""
+    bad = ~ok & keep
+    if bad.any():
+        rows = frame.index[bad]
+        if not drop_missing:
+            raise StudyDataError(
+                f"column '{column}' has {bad.sum()} missing or non-finite values at rows "
+                f"{describe_labels(rows)}; fix them or pass drop_missing (CLI: --drop-missing)"
+            )
+        drops.append(
+            Drop(reason=f"missing or non-finite value in '{column}'", rows=tuple(map(str, rows)))
+        )
+        warnings.warn(
+            f"dropped {bad.sum()} rows with a missing or non-finite '{column}' "
+            f"(rows {describe_labels(rows)})",
+            DataDropWarning,
+            stacklevel=3,
+        )
+    return ok
+
+
+def _factorize(sites: pd.Series) -> tuple[tuple[str, ...], np.ndarray]:
+    codes, names = pd.factorize(sites, sort=False)
+    return tuple(str(name) for name in names), codes.astype(np.int32)
+
+
+def _require_sites(n_sites: int, column: str) -> None:
+    if n_sites < 2:
+        raise StudyDataError(
+            f"need at least 2 sites in column '{column}' to estimate how effects vary; "
+            f"got {n_sites}"
+        )

@@ -1,0 +1,43 @@
+"""The exceptions and warnings sitefx raises.
+
+Every problem with a user's input raises a subclass of :class:`SitefxInputError`, whose
+message names the column and the offending rows or sites. The CLI turns these into a short
+message and exit code 2; anything else is a bug and keeps its traceback.
+"""
+
+from collections.abc import Iterable
+
+
+class SitefxInputError(ValueError):
+    """Base class for every error caused by the user's input (data, options, priors)."""
+
+
+class StudyDataError(SitefxInputError):
+    """The data cannot be used as given: a missing column, a bad value, too few sites, ..."""
+
+
+class PriorSpecError(SitefxInputError):
+    """A prior specification string or object is malformed or has the wrong support."""
+
+
+class DataDropWarning(UserWarning):
+    """Rows or sites were dropped because an explicit option asked for it."""
+
+
+class SamplingWarning(UserWarning):
+    """The sampler's diagnostics (divergences, R-hat, ESS) suggest the fit is unreliable."""
+
+
+def describe_labels(labels: Iterable[object], *, limit: int = 8) -> str:
+    """Return a short list such as ``"3, 7, 12 and 45 more"`` for an error message.
+
+    Examples
+    --------
+    >>> describe_labels([3, 7, 12], limit=2)
+    '3, 7 and 1 more'
+    """
+    labels = [str(label) for label in labels]
+    shown = ", ".join(labels[:limit])
+    if len(labels) > limit:
+        shown += f" and {len(labels) - limit} more"
+    return shown

@@ -1,0 +1,158 @@
+"""The public estimator: ``SiteEffects(...).fit(study)``.
+
+Wires the pieces together in one direction: canonical data -> priors -> model -> NUTS ->
+DataTree -> diagnostics. Settings live in ``__init__``; everything learned ends in ``_``.
+"""
+
+import json
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Self
+
+import pandas as pd
+import xarray as xr
+from matplotlib.figure import Figure
+
+from sitefx.data.adapters import Study
+from sitefx.data.schema import IndividualRecords, SiteSummaries, StudyData
+from sitefx.errors import SamplingWarning, SitefxInputError
+from sitefx.estimands import new_site_effect
+from sitefx.infer.diagnostics import check_diagnostics
+from sitefx.infer.nuts import SamplerSettings, run_nuts
+from sitefx.models.hierarchical import normal_normal, varying_intercepts_and_effects
+from sitefx.models.priors import Prior, Priors, resolve_priors
+from sitefx.report.datatree import build_datatree, save_datatree
+from sitefx.report.plots import forest_plot
+from sitefx.report.tables import summary_table, summary_variables
+
+OUTPUT_FILES = {"posterior": "posterior.nc", "summary": "summary.csv", "forest": "forest.png"}
+
+
+class SiteEffects:
+    """Bayesian hierarchical model of site-varying treatment effects.
+
+    Site summaries get Rubin's normal-normal model; individual records get site intercepts
+    and site treatment effects with a correlated bivariate normal distribution.
+
+    Parameters
+    ----------
+    priors : mapping of str to str or Prior, optional
+        Priors to use instead of the scale-aware defaults, e.g.
+        ``{"tau": "half-cauchy(5)"}``. Keys: ``mu``, ``tau`` and, for individual records,
+        ``alpha_mean``, ``alpha_sd``, ``beta``, ``sigma``, ``rho``.
+    chains, draws, warmup, target_accept, seed, progress
+        NUTS settings (see :class:`~sitefx.infer.SamplerSettings`).
+
+    Attributes
+    ----------
+    data_ : SiteSummaries or IndividualRecords
+    priors_ : Priors
+        The priors used (defaults resolved).
+    posterior_ : xarray.DataTree
+        Draws and data, following the output contract.
+    warnings_ : list of str
+        Sampler diagnostics that failed (also issued as :class:`SamplingWarning`).
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> fit.summary().set_index("parameter").loc["mu", "mean"].round(-1)
+    10.0
+    """
+
+    def __init__(
+        self,
+        *,
+        priors: Mapping[str, str | Prior | None] | None = None,
+        chains: int = 4,
+        draws: int = 1000,
+        warmup: int = 1000,
+        target_accept: float = 0.9,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> None:
+        self.priors = dict(priors or {})
+        self.chains = chains
+        self.draws = draws
+        self.warmup = warmup
+        self.target_accept = target_accept
+        self.seed = seed
+        self.progress = progress
+
+    def fit(self, data: Study | StudyData) -> Self:
+        """Sample the posterior of the model for ``data``; returns ``self``."""
+        study = data if isinstance(data, Study) else None
+        data = study.data if study else data
+        if not isinstance(data, SiteSummaries | IndividualRecords):
+            raise SitefxInputError(
+                "fit() takes a Study, SiteSummaries or IndividualRecords; "
+                f"got {type(data).__name__}"
+            )
+        settings = SamplerSettings(
+            chains=self.chains,
+            draws=self.draws,
+            warmup=self.warmup,
+            target_accept=self.target_accept,
+            seed=self.seed,
+            progress=self.progress,
+        )
+        priors = resolve_priors(data, self.priors)
+        model, model_kwargs = _model(data, priors)
+        draws, sample_stats = run_nuts(model, settings, **model_kwargs)
+        draws["theta_new"] = new_site_effect(draws["mu"], draws["tau"], seed=settings.seed)
+        attrs = {"sampler": {"method": "nuts", **settings.to_dict()}}
+        if study is not None:
+            attrs |= {"study": study.name, "study_title": study.title}
+        tree = build_datatree(draws, sample_stats, data=data, priors=priors, attrs=attrs)
+        problems = check_diagnostics(tree, summary_variables(tree))
+        tree.attrs["diagnostics"] = json.dumps(problems)
+        for problem in problems:
+            warnings.warn(problem, SamplingWarning, stacklevel=2)
+
+        self.data_ = data
+        self.priors_ = priors
+        self.posterior_ = tree
+        self.warnings_ = problems
+        return self
+
+    def summary(self) -> pd.DataFrame:
+        """The summary table (columns of the output contract)."""
+        return summary_table(self._fitted())
+
+    def plot_forest(self, **options: object) -> Figure:
+        """Forest plot of raw vs shrunken site effects (see :func:`sitefx.report.forest_plot`)."""
+        return forest_plot(self._fitted(), **options)
+
+    def save(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write ``posterior.nc``, ``summary.csv`` and ``forest.png`` into ``out_dir``."""
+        tree = self._fitted()
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {key: out / name for key, name in OUTPUT_FILES.items()}
+        save_datatree(tree, paths["posterior"])
+        self.summary().to_csv(paths["summary"], index=False)
+        figure = self.plot_forest(title=tree.attrs.get("study_title"))
+        figure.savefig(paths["forest"], dpi=150)
+        figure.clear()
+        return paths
+
+    def _fitted(self) -> xr.DataTree:
+        if not hasattr(self, "posterior_"):
+            raise RuntimeError("call fit() first")
+        return self.posterior_
+
+
+def _model(data: StudyData, priors: Priors) -> tuple:
+    """The model function and its keyword arguments for ``data``."""
+    if isinstance(data, SiteSummaries):
+        return normal_normal, {"estimate": data.estimate, "se": data.se, "priors": priors}
+    return varying_intercepts_and_effects, {
+        "outcome": data.outcome,
+        "treatment": data.treatment.astype(float),
+        "site_index": data.site_index,
+        "covariates": data.covariates - data.covariates.mean(axis=0),
+        "n_sites": data.n_sites,
+        "priors": priors,
+    }

@@ -1,0 +1,52 @@
+"""Convergence diagnostics (R-hat, bulk/tail ESS, divergences) computed with ArviZ."""
+
+import arviz_stats as azs
+import numpy as np
+import xarray as xr
+
+MAX_RHAT = 1.01
+MIN_ESS = 400
+
+
+def convergence_table(tree: xr.DataTree, var_names: list[str]) -> xr.Dataset:
+    """R-hat (rank-normalized) and bulk/tail ESS of each variable, as a Dataset.
+
+    The result has a ``diagnostic`` dimension with labels ``r_hat``, ``ess_bulk``, ``ess_tail``.
+    """
+    posterior = tree["posterior"].to_dataset()[var_names]
+    pieces = [
+        azs.rhat(posterior),
+        azs.ess(posterior, method="bulk"),
+        azs.ess(posterior, method="tail"),
+    ]
+    return xr.concat(pieces, dim="diagnostic").assign_coords(
+        diagnostic=["r_hat", "ess_bulk", "ess_tail"]
+    )
+
+
+def check_diagnostics(tree: xr.DataTree, var_names: list[str]) -> list[str]:
+    """Plain-language warnings about the sampler's output (empty when all is well).
+
+    Flags divergent transitions, any R-hat above 1.01, and bulk or tail ESS below 400
+    (Vehtari et al. 2021's recommendations).
+    """
+    problems = []
+    if "sample_stats" in tree.children and "diverging" in tree["sample_stats"]:
+        divergent = int(np.sum(tree["sample_stats"]["diverging"].values))
+        if divergent:
+            problems.append(
+                f"{divergent} divergent transitions: the posterior may be biased; "
+                "raise target_accept (--target-accept 0.99) or check the priors"
+            )
+    table = convergence_table(tree, var_names)
+    for name in var_names:
+        values = table[name]
+        worst_rhat = float(values.sel(diagnostic="r_hat").max())
+        worst_ess = float(values.sel(diagnostic=["ess_bulk", "ess_tail"]).min())
+        if not worst_rhat <= MAX_RHAT:
+            problems.append(f"R-hat of {name} is {worst_rhat:.3f} (> {MAX_RHAT}): chains disagree")
+        if not worst_ess >= MIN_ESS:
+            problems.append(
+                f"effective sample size of {name} is {worst_ess:.0f} (< {MIN_ESS}): draw more"
+            )
+    return problems

@@ -1,0 +1,90 @@
+"""Run NUTS on a model and return its draws grouped by chain, as plain numpy arrays."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import numpy as np
+from numpyro.infer import MCMC, NUTS
+
+from sitefx.errors import SitefxInputError
+
+# numpyro's extra fields -> ArviZ's names for sample_stats.
+SAMPLE_STATS = {
+    "diverging": "diverging",
+    "accept_prob": "acceptance_rate",
+    "num_steps": "n_steps",
+    "energy": "energy",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplerSettings:
+    """How to run NUTS.
+
+    Attributes
+    ----------
+    chains, draws, warmup : int
+        Number of chains, kept draws per chain and warm-up iterations per chain.
+    target_accept : float
+        NUTS target acceptance probability; raise it (e.g. 0.99) when divergences appear.
+    seed : int
+        Seed of the whole fit; the same seed gives the same draws.
+    progress : bool
+        Show a progress bar per chain.
+    """
+
+    chains: int = 4
+    draws: int = 1000
+    warmup: int = 1000
+    target_accept: float = 0.9
+    seed: int = 0
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.chains < 1 or self.draws < 1 or self.warmup < 0:
+            raise SitefxInputError(
+                f"need chains >= 1, draws >= 1 and warmup >= 0; got chains={self.chains}, "
+                f"draws={self.draws}, warmup={self.warmup}"
+            )
+        if not 0 < self.target_accept < 1:
+            raise SitefxInputError(f"target_accept must be in (0, 1); got {self.target_accept}")
+
+    def to_dict(self) -> dict:
+        return {
+            "chains": self.chains,
+            "draws": self.draws,
+            "warmup": self.warmup,
+            "target_accept": self.target_accept,
+            "seed": self.seed,
+        }
+
+
+def run_nuts(
+    model: Callable, settings: SamplerSettings, **model_kwargs: object
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Sample ``model(**model_kwargs)`` with NUTS.
+
+    Returns
+    -------
+    draws : dict of ndarray, each of shape (chains, draws, ...)
+        Every sample and deterministic site except observed ones.
+    sample_stats : dict of ndarray, each of shape (chains, draws)
+        ``diverging``, ``acceptance_rate``, ``n_steps``, ``energy``.
+    """
+    chain_method = "parallel" if jax.local_device_count() >= settings.chains else "vectorized"
+    mcmc = MCMC(
+        NUTS(model, target_accept_prob=settings.target_accept),
+        num_warmup=settings.warmup,
+        num_samples=settings.draws,
+        num_chains=settings.chains,
+        chain_method=chain_method if settings.chains > 1 else "sequential",
+        progress_bar=settings.progress,
+    )
+    mcmc.run(jax.random.key(settings.seed), extra_fields=tuple(SAMPLE_STATS), **model_kwargs)
+    draws = {
+        name: np.asarray(value) for name, value in mcmc.get_samples(group_by_chain=True).items()
+    }
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    sample_stats = {SAMPLE_STATS[name]: np.asarray(value) for name, value in extra.items()}
+    return draws, sample_stats

@@ -1,0 +1,127 @@
+"""Posterior draws + data -> ArviZ DataTree following the output contract; save and load.
+
+Groups: ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data``. The ``site``
+coordinate holds the real site names. Root attributes carry the prior specs (``prior_mu``,
+``prior_tau``, ...), the data accounting, the sampler settings and diagnostics (JSON strings,
+since NetCDF attributes are flat) and the sitefx version.
+"""
+
+import json
+from importlib.metadata import version
+from pathlib import Path
+
+import arviz_base as azb
+import numpy as np
+import xarray as xr
+
+from sitefx.data.schema import IndividualRecords, SiteSummaries, StudyData
+from sitefx.models.priors import Priors
+
+# Contract variables in summary order, with their dims; anything else sampled is internal.
+POSTERIOR_DIMS = {
+    "mu": [],
+    "tau": [],
+    "theta": ["site"],
+    "theta_new": [],
+    "alpha_mean": [],
+    "alpha_sd": [],
+    "alpha": ["site"],
+    "beta": ["covariate"],
+    "sigma": [],
+    "rho": [],
+}
+NETCDF_ENGINE = "h5netcdf"
+
+
+def build_datatree(
+    draws: dict[str, np.ndarray],
+    sample_stats: dict[str, np.ndarray],
+    *,
+    data: StudyData,
+    priors: Priors,
+    attrs: dict[str, object],
+) -> xr.DataTree:
+    """Assemble the contract DataTree from draws shaped (chain, draw, ...).
+
+    ``attrs`` are extra root attributes (JSON-encoded when not str or number).
+    """
+    posterior = {name: draws[name] for name in POSTERIOR_DIMS if name in draws}
+    coords: dict[str, object] = {"site": np.array(data.site, dtype=str)}
+    observed, constant = _data_groups(data)
+    if isinstance(data, IndividualRecords):
+        coords["covariate"] = np.array(data.covariate_names, dtype=str)
+    root_attrs = {
+        "sitefx_version": version("sitefx"),
+        "data_kind": data.kind,
+        "units": data.units,
+        "data_accounting": data.accounting.to_dict(),
+        **{f"prior_{name}": spec for name, spec in priors.as_strings().items()},
+        **attrs,
+    }
+    tree = azb.from_dict(
+        {
+            "posterior": posterior,
+            "sample_stats": sample_stats,
+            "observed_data": observed,
+            "constant_data": constant,
+        },
+        coords=coords,
+        dims={**POSTERIOR_DIMS, **_DATA_DIMS},
+    )
+    tree.attrs = {key: _attr(value) for key, value in root_attrs.items()}
+    return tree
+
+
+_DATA_DIMS = {
+    "estimate": ["site"],
+    "se": ["site"],
+    "n": ["site"],
+    "raw_estimate": ["site"],
+    "raw_se": ["site"],
+    "outcome": ["record"],
+    "treatment": ["record"],
+    "site_index": ["record"],
+    "covariates": ["record", "covariate"],
+}
+
+
+def _data_groups(data: StudyData) -> tuple[dict, dict]:
+    if isinstance(data, SiteSummaries):
+        constant = {"se": data.se, "raw_estimate": data.estimate, "raw_se": data.se}
+        if data.n is not None:
+            constant["n"] = data.n
+        return {"estimate": data.estimate}, constant
+    raw = data.raw_site_effects()
+    constant = {
+        "treatment": data.treatment,
+        "site_index": data.site_index,
+        "covariates": data.covariates,
+        "n": raw.n,
+        "raw_estimate": raw.estimate,
+        "raw_se": raw.se,
+    }
+    return {"outcome": data.outcome}, constant
+
+
+def _attr(value: object) -> str | int | float:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return value
+    return json.dumps(value)
+
+
+def json_attr(tree: xr.DataTree, name: str) -> object:
+    """Decode a JSON-encoded root attribute (``data_accounting``, ``sampler``, ...)."""
+    return json.loads(tree.attrs[name])
+
+
+def save_datatree(tree: xr.DataTree, path: str | Path) -> Path:
+    """Write the DataTree to NetCDF (reload with :func:`load_datatree`)."""
+    path = Path(path)
+    tree.to_netcdf(path, engine=NETCDF_ENGINE)
+    return path
+
+
+def load_datatree(path: str | Path) -> xr.DataTree:
+    """Load a saved fit fully into memory (the file is closed afterwards)."""
+    with xr.open_datatree(path, engine=NETCDF_ENGINE) as tree:
+        return tree.load()
