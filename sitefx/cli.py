@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from sitefx.data.adapters import load
 from sitefx.errors import DataDropWarning, SamplingWarning, SitefxInputError
-from sitefx.estimator import SiteEffects
+from sitefx.estimator import OUTPUT_FILES, SiteEffects
 from sitefx.report.tables import format_table
 
 EXIT_BAD_INPUT = 2
@@ -116,7 +116,11 @@ def run_fit(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", SamplingWarning)  # reported below, once
         fit = model.fit(study)
     say("priors:\n" + fit.priors_.describe())
-    say(format_table(fit.summary()))
+    table = fit.summary()
+    intercepts = table["parameter"].str.startswith("alpha[")
+    say(format_table(table[~intercepts]))
+    if intercepts.any():
+        say(f"(site intercepts alpha[...]: see {OUTPUT_FILES['summary']})")
     for problem in fit.warnings_:
         print(f"warning: {problem}", file=sys.stderr)
     paths = fit.save(args.out)

@@ -58,7 +58,7 @@ class SiteEffects:
     --------
     >>> import sitefx
     >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
-    >>> fit.summary().set_index("parameter").loc["mu", "mean"].round(-1)
+    >>> round(float(fit.summary().set_index("parameter").loc["mu", "mean"]), -1)
     10.0
     """
 

@@ -80,8 +80,6 @@ def varying_intercepts_and_effects(
     alpha_sd = numpyro.sample("alpha_sd", priors.alpha_sd.distribution())
     corr_cholesky = numpyro.sample("corr_cholesky", priors.rho.distribution())
     numpyro.deterministic("rho", corr_cholesky[1, 0])
-    with numpyro.plate("covariate", covariates.shape[1]):
-        beta = numpyro.sample("beta", priors.beta.distribution())
     sigma = numpyro.sample("sigma", priors.sigma.distribution())
 
     scale_tril = jnp.stack([alpha_sd, tau])[:, None] * corr_cholesky
@@ -90,9 +88,12 @@ def varying_intercepts_and_effects(
     effects = jnp.stack([alpha_mean, mu]) + z @ scale_tril.T
     alpha = numpyro.deterministic("alpha", effects[:, 0])
     theta = numpyro.deterministic("theta", effects[:, 1])
-    gaussian_records_likelihood(
-        outcome, alpha[site_index] + theta[site_index] * treatment + covariates @ beta, sigma
-    )
+    linear_predictor = alpha[site_index] + theta[site_index] * treatment
+    if covariates.shape[1]:
+        with numpyro.plate("covariate", covariates.shape[1]):
+            beta = numpyro.sample("beta", priors.beta.distribution())
+        linear_predictor = linear_predictor + covariates @ beta
+    gaussian_records_likelihood(outcome, linear_predictor, sigma)
 
 
 def gaussian_records_likelihood(

@@ -205,12 +205,13 @@ def default_priors(data: StudyData) -> Priors:
     scale = float(np.std(data.outcome, ddof=1)) or 1.0
     covariate_sd = np.std(data.covariates, axis=0, ddof=1) if data.covariates.shape[1] else []
     smallest_sd = min((sd for sd in covariate_sd if sd > 0), default=1.0)
+    has_covariates = len(covariate_sd) > 0
     return Priors(
         mu=Prior("normal", (0.0, _nice(2.5 * scale))),
         tau=Prior("half-normal", (_nice(scale),)),
         alpha_mean=Prior("normal", (_nice(float(np.mean(data.outcome))), _nice(2.5 * scale))),
         alpha_sd=Prior("half-normal", (_nice(scale),)),
-        beta=Prior("normal", (0.0, _nice(2.5 * scale / smallest_sd))),
+        beta=Prior("normal", (0.0, _nice(2.5 * scale / smallest_sd))) if has_covariates else None,
         sigma=Prior("exponential", (_nice(1.0 / scale),)),
         rho=Prior("lkj", (2.0,)),
     )

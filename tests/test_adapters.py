@@ -1,0 +1,139 @@
+"""Adapters: each file format, study folders, and refusals."""
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+import pytest
+
+import sitefx
+from sitefx import StudyDataError
+from tests.conftest import STUDIES
+
+FRAME = pd.DataFrame(
+    {
+        "school": ["North", "South", "East", "West"],
+        "effect": [0.12, -0.05, 0.3, 0.08],
+        "se": [0.1, 0.12, 0.15, 0.09],
+        "n": [120, 95, 60, 150],
+    }
+)
+ROLES = {"site": "school", "estimate": "effect", "se": "se", "n": "n"}
+
+
+def write(frame, path):
+    suffix = "".join(path.suffixes)
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".csv.gz":
+        with gzip.open(path, "wt") as handle:
+            frame.to_csv(handle, index=False)
+    elif suffix == ".parquet":
+        frame.to_parquet(path)
+    elif suffix == ".dta":
+        pyreadstat.write_dta(frame, str(path))
+    elif suffix == ".sav":
+        pyreadstat.write_sav(frame, str(path))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet", ".dta", ".sav"])
+def test_each_format_reads_the_same_data(tmp_path, suffix):
+    path = tmp_path / f"sites{suffix}"
+    write(FRAME, path)
+    data = sitefx.load(path, **ROLES).data
+    expected = sitefx.load(FRAME, **ROLES).data
+    assert data.site == expected.site == ("North", "South", "East", "West")
+    np.testing.assert_allclose(data.estimate, expected.estimate)
+    np.testing.assert_allclose(data.se, expected.se)
+    np.testing.assert_allclose(data.n, expected.n)
+
+
+def test_rows_numbered_from_one_in_errors(tmp_path):
+    frame = FRAME.copy()
+    frame.loc[2, "effect"] = np.nan  # third data row
+    write(frame, tmp_path / "bad.csv")
+    with pytest.raises(StudyDataError, match="rows 3"):
+        sitefx.load(tmp_path / "bad.csv", **ROLES)
+
+
+def test_bundled_studies_load():
+    eight = sitefx.load(STUDIES / "eight_schools")
+    assert eight.data.kind == "summaries" and eight.data.n_sites == 8
+    assert eight.data.units == "SAT-V points" and "Rubin" in eight.metadata["source"]["citation"]
+    pygmalion = sitefx.load(STUDIES / "teacher_expectancy")
+    assert pygmalion.data.n_sites == 19 and pygmalion.data.n is not None
+
+
+def test_star_accounting(star):
+    data = star.data
+    assert data.kind == "individual" and data.covariate_names == (
+        "female",
+        "minority",
+        "free_lunch",
+    )
+    accounting = data.accounting.to_dict()
+    assert accounting["rows_read"] == 4094
+    assert accounting["rows_used"] == 3720 == data.n_records
+    reasons = {drop["reason"]: len(drop["rows"]) for drop in accounting["drops"]}
+    assert reasons["missing or non-finite value in 'score'"] == 351
+    assert [drop["sites"] for drop in accounting["drops"] if drop["sites"]] == [["14"]]
+    assert data.cluster is not None and len(data.cluster) == 3720
+
+
+def test_overrides_replace_study_roles():
+    study = sitefx.load(STUDIES / "teacher_expectancy", n="n_treated")
+    np.testing.assert_array_equal(study.data.n[:2], [77, 60])
+
+
+def test_folder_without_study_file(tmp_path):
+    with pytest.raises(StudyDataError, match=r"not a study folder \(no study.toml\)"):
+        sitefx.load(tmp_path)
+
+
+def test_invalid_toml_and_unknown_role(tmp_path):
+    (tmp_path / "study.toml").write_text("data = 'x.csv'\n[roles\n")
+    with pytest.raises(StudyDataError, match="invalid TOML"):
+        sitefx.load(tmp_path)
+    (tmp_path / "study.toml").write_text("data = 'x.csv'\n[roles]\nschool = 'a'\n")
+    with pytest.raises(StudyDataError, match="unknown role"):
+        sitefx.load(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["data.pkl", "data.pickle", "data.rds"])
+def test_pickle_and_r_files_refused(tmp_path, name):
+    (tmp_path / name).write_bytes(b"\x80\x04N.")
+    with pytest.raises(StudyDataError, match="not read"):
+        sitefx.load(tmp_path / name, **ROLES)
+
+
+def test_unsupported_missing_and_empty_files(tmp_path):
+    with pytest.raises(StudyDataError, match=r"unsupported file type '\.xlsx'"):
+        sitefx.load(tmp_path / "data.xlsx", **ROLES)
+    with pytest.raises(StudyDataError, match="no such file"):
+        sitefx.load(tmp_path / "absent.csv", **ROLES)
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(StudyDataError, match="empty"):
+        sitefx.load(tmp_path / "empty.csv", **ROLES)
+    (tmp_path / "header.csv").write_text("school,effect,se\n")
+    with pytest.raises(StudyDataError, match="no data rows"):
+        sitefx.load(tmp_path / "header.csv", **ROLES)
+
+
+def test_truncated_parquet_is_a_clear_error(tmp_path):
+    write(FRAME, tmp_path / "whole.parquet")
+    content = (tmp_path / "whole.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(content[: len(content) // 2])
+    with pytest.raises(StudyDataError, match="could not read as parquet"):
+        sitefx.load(tmp_path / "cut.parquet", **ROLES)
+
+
+def test_roles_must_pick_one_kind():
+    with pytest.raises(StudyDataError, match="not both"):
+        sitefx.load(
+            FRAME, site="school", estimate="effect", se="se", outcome="effect", treatment="n"
+        )
+    with pytest.raises(StudyDataError, match="no column roles"):
+        sitefx.load(FRAME, site="school")
+    with pytest.raises(StudyDataError, match="need both an estimate and an se"):
+        sitefx.load(FRAME, site="school", estimate="effect")

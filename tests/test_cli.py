@@ -1,0 +1,230 @@
+"""The command line: end-to-end fits, exit codes, messages without tracebacks."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sitefx.cli import main
+from tests.conftest import STUDIES
+
+FAST = ["--draws", "300", "--warmup", "300", "--chains", "2", "--quiet"]
+
+
+def test_fit_eight_schools_end_to_end(tmp_path):
+    """The real console entry point, as a user runs it."""
+    out = tmp_path / "eight"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sitefx",
+            "fit",
+            str(STUDIES / "eight_schools"),
+            "--out",
+            str(out),
+            "--draws",
+            "300",
+            "--warmup",
+            "300",
+            "--seed",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "theta[A]" in result.stdout and "tau ~ half-normal(11)" in result.stdout
+    assert "rows read 8, used 8, dropped 0" in result.stdout
+    assert sorted(path.name for path in out.iterdir()) == [
+        "forest.png",
+        "posterior.nc",
+        "summary.csv",
+    ]
+    table = pd.read_csv(out / "summary.csv")
+    assert table["parameter"].iloc[0] == "mu" and len(table) == 11
+
+
+def test_prior_flags_are_used(tmp_path, capsys):
+    code = main(
+        [
+            "fit",
+            str(STUDIES / "eight_schools"),
+            "--out",
+            str(tmp_path),
+            "--prior-tau",
+            "half-cauchy(5)",
+            "--prior-mu",
+            "normal(0, 20)",
+            *FAST,
+        ]
+    )
+    assert code == 0
+    import sitefx
+
+    tree = sitefx.load_datatree(tmp_path / "posterior.nc")
+    assert tree.attrs["prior_tau"] == "half-cauchy(5)" and tree.attrs["prior_mu"] == "normal(0, 20)"
+
+
+def test_csv_with_roles_and_treatment_levels(tmp_path):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "school": np.repeat(["a", "b", "c", "d"], 20),
+            "arm": np.tile(np.repeat(["coached", "control"], 10), 4),
+            "score": rng.normal(size=80),
+            "age": rng.normal(size=80),
+        }
+    )
+    frame.to_csv(tmp_path / "students.csv", index=False)
+    code = main(
+        [
+            "fit",
+            str(tmp_path / "students.csv"),
+            "--out",
+            str(tmp_path / "out"),
+            "--outcome",
+            "score",
+            "--treatment",
+            "arm",
+            "--site",
+            "school",
+            "--covariates",
+            "age",
+            "--treatment-levels",
+            "coached,control",
+            *FAST,
+        ]
+    )
+    assert code == 0
+    assert (tmp_path / "out" / "forest.png").is_file()
+
+
+def bad_csv(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "school": np.repeat(["a", "b", "c"], 6),
+            "small": np.tile([0, 0, 0, 1, 1, 1], 3),
+            "score": np.arange(18.0),
+        }
+    )
+    frame.loc[[4, 9], "score"] = np.nan  # data rows 5 and 10
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_nan_outcome_exits_2_naming_rows(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sitefx",
+            "fit",
+            str(bad_csv(tmp_path)),
+            "--out",
+            str(tmp_path / "o"),
+            "--outcome",
+            "score",
+            "--treatment",
+            "small",
+            "--site",
+            "school",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "column 'score' has 2 missing or non-finite values at rows 5, 10" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--outcome", "points", "--treatment", "small", "--site", "school"],
+            "missing column(s) 'points'",
+        ),
+        (
+            [
+                "--outcome",
+                "score",
+                "--treatment",
+                "small",
+                "--site",
+                "school",
+                "--prior-tau",
+                "normal(0,1)",
+            ],
+            "positive support",
+        ),
+        (
+            [
+                "--outcome",
+                "score",
+                "--treatment",
+                "small",
+                "--site",
+                "school",
+                "--prior-tau",
+                "wide",
+            ],
+            "cannot read prior",
+        ),
+        (["--estimate", "score"], "need both an estimate and an se"),
+        (
+            ["--outcome", "score", "--treatment", "small", "--site", "school", "--chains", "0"],
+            "chains >= 1",
+        ),
+        (
+            [
+                "--outcome",
+                "score",
+                "--treatment",
+                "small",
+                "--site",
+                "school",
+                "--treatment-levels",
+                "x",
+            ],
+            "TREATED,CONTROL",
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(tmp_path, capsys, extra, message):
+    path = bad_csv(tmp_path)
+    frame = pd.read_csv(path).fillna(1.0)
+    frame.to_csv(path, index=False)
+    code = main(["fit", str(path), "--out", str(tmp_path / "o"), *FAST, *extra])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_drop_missing_reports_rows(tmp_path, capsys):
+    code = main(
+        [
+            "fit",
+            str(bad_csv(tmp_path)),
+            "--out",
+            str(tmp_path / "o"),
+            "--outcome",
+            "score",
+            "--treatment",
+            "small",
+            "--site",
+            "school",
+            "--drop-missing",
+            *FAST,
+        ]
+    )
+    assert code == 0
+    assert (
+        "dropped 2 rows with a missing or non-finite 'score' (rows 5, 10)"
+        in capsys.readouterr().err
+    )

@@ -1,0 +1,125 @@
+"""Posterior correctness against independent references (quadrature, lme4, brms).
+
+Tolerances are Monte-Carlo errors: a posterior mean from MCMC differs from the exact value by
+about its MCSE, so we allow 4 MCSE (combined with the reference's own MCSE for brms).
+"""
+
+import json
+
+import arviz_stats as azs
+import numpy as np
+import pytest
+from scipy import stats
+
+from tests.conftest import REFERENCE
+from tests.reference.normal_normal_quadrature import posterior_moments
+
+Z = 4.0
+
+
+def _mcse(fit, name, method):
+    posterior = fit.posterior_["posterior"].to_dataset()[[name]]
+    return azs.mcse(posterior, method=method)[name].values
+
+
+def test_eight_schools_matches_quadrature(eight_schools_fit, eight_schools):
+    data = eight_schools.data
+    mu_prior, tau_prior = eight_schools_fit.priors_.mu, eight_schools_fit.priors_.tau
+    assert mu_prior.family == "normal" and tau_prior.family == "half-normal"
+    (tau_scale,) = tau_prior.params
+    reference = posterior_moments(
+        data.estimate,
+        data.se,
+        m0=mu_prior.params[0],
+        s0=mu_prior.params[1],
+        log_prior_tau=lambda t: stats.halfnorm.logpdf(t, scale=tau_scale),
+    )
+    posterior = eight_schools_fit.posterior_["posterior"]
+    for name in ["mu", "tau", "theta"]:
+        draws = posterior[name].values
+        mean, sd = draws.mean(axis=(0, 1)), draws.std(axis=(0, 1), ddof=1)
+        mcse_mean, mcse_sd = (
+            _mcse(eight_schools_fit, name, "mean"),
+            _mcse(eight_schools_fit, name, "sd"),
+        )
+        keys = [name] if name != "theta" else [f"theta_{j}" for j in range(data.n_sites)]
+        expected_mean = np.array([reference[key][0] for key in keys])
+        expected_sd = np.array([reference[key][1] for key in keys])
+        np.testing.assert_array_less(np.abs(mean - expected_mean), Z * mcse_mean, err_msg=name)
+        np.testing.assert_array_less(np.abs(sd - expected_sd), Z * mcse_sd, err_msg=name)
+
+
+def test_eight_schools_other_tau_prior(eight_schools):
+    """A heavy-tailed tau prior (half-Cauchy) also matches quadrature."""
+    import sitefx
+
+    fit = sitefx.SiteEffects(
+        priors={"mu": "normal(0, 50)", "tau": "half-cauchy(5)"}, draws=2000, seed=5
+    ).fit(eight_schools)
+    reference = posterior_moments(
+        eight_schools.data.estimate,
+        eight_schools.data.se,
+        m0=0.0,
+        s0=50.0,
+        log_prior_tau=lambda t: stats.halfcauchy.logpdf(t, scale=5.0),
+    )
+    for name in ["mu", "tau"]:
+        draws = fit.posterior_["posterior"][name].values
+        assert abs(draws.mean() - reference[name][0]) < Z * _mcse(fit, name, "mean"), name
+
+
+def _brms():
+    return json.loads((REFERENCE / "star_brms.json").read_text())
+
+
+def test_star_matches_brms(star_fit):
+    """Same model, same priors as brms/rstan: posterior summaries agree within MC error."""
+    reference = _brms()
+    assert reference["provenance"]["data"] == {"rows": 3720, "schools": 78}
+    assert star_fit.data_.n_records == 3720 and star_fit.data_.n_sites == 78
+    table = star_fit.summary().set_index("parameter")
+    posterior = star_fit.posterior_["posterior"].to_dataset()
+    for row in reference["parameters"]:
+        name = row["parameter"]
+        variable, _, element = name.partition("[")
+        mcse = azs.mcse(posterior[[variable]], method="mean")[variable]
+        if element:
+            mcse = mcse.sel(covariate=element.rstrip("]"))
+        tolerance = Z * np.hypot(float(mcse), row["mcse_mean"])
+        assert abs(table.at[name, "mean"] - row["mean"]) < tolerance, name
+        assert table.at[name, "sd"] == pytest.approx(row["sd"], rel=0.1), name
+
+
+def test_star_site_effects_match_brms(star_fit):
+    theta = _brms()["theta"]
+    posterior = star_fit.posterior_["posterior"]["theta"].sel(site=theta["school"])
+    mean = posterior.mean(("chain", "draw")).values
+    sd = posterior.std(("chain", "draw")).values
+    # MC error of each mean is at most ~0.03 posterior SDs here (ESS > 1000 for every site).
+    np.testing.assert_array_less(np.abs(mean - np.array(theta["mean"])), 0.12 * sd)
+    np.testing.assert_allclose(sd, theta["sd"], rtol=0.1)
+
+
+def test_star_close_to_lme4_reml(star_fit):
+    """Bayesian and REML fits of the same model agree closely with 3,720 students.
+
+    Fixed effects: within 0.1 REML standard errors; residual SD: 0.5%. Variance components
+    are skewed, so their posterior medians are compared within 10% (rho within 0.1).
+    """
+    reference = json.loads((REFERENCE / "star_lme4.json").read_text())
+    table = star_fit.summary().set_index("parameter")
+    fixed = {
+        "mu": "small",
+        "alpha_mean": "(Intercept)",
+        "beta[female]": "female_c",
+        "beta[minority]": "minority_c",
+        "beta[free_lunch]": "free_lunch_c",
+    }
+    for name, term in fixed.items():
+        difference = abs(table.at[name, "mean"] - reference["fixef"][term])
+        assert difference < 0.1 * reference["fixef_se"][term], name
+        assert table.at[name, "sd"] == pytest.approx(reference["fixef_se"][term], rel=0.15), name
+    assert table.at["sigma", "mean"] == pytest.approx(reference["sigma"], rel=0.005)
+    for name in ["tau", "alpha_sd"]:
+        assert table.at[name, "q50"] == pytest.approx(reference[name], rel=0.1), name
+    assert abs(table.at["rho", "q50"] - reference["rho"]) < 0.1

@@ -1,0 +1,90 @@
+"""Prior spec parsing, support checks and scale-aware defaults."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from sitefx import Prior, PriorSpecError
+from sitefx.models.priors import default_priors, resolve_priors
+
+
+@pytest.mark.parametrize(
+    ("spec", "reference"),
+    [
+        ("normal(1, 2)", stats.norm(1, 2)),
+        ("student-t(3, 0, 2)", stats.t(3, 0, 2)),
+        ("half-normal(0.5)", stats.halfnorm(scale=0.5)),
+        ("half-cauchy(5)", stats.halfcauchy(scale=5)),
+        ("half-t(4, 2)", stats.t(4, 0, 2)),
+        ("exponential(2)", stats.expon(scale=0.5)),
+        ("uniform(0, 10)", stats.uniform(0, 10)),
+        ("inv-gamma(2, 3)", stats.invgamma(2, scale=3)),
+    ],
+)
+def test_each_family_has_the_right_density(spec, reference):
+    prior = Prior.parse(spec)
+    assert str(prior) == spec
+    x = np.array([0.3, 1.7, 4.0])
+    expected = reference.logpdf(x) + (np.log(2) if spec.startswith("half-t") else 0.0)
+    np.testing.assert_allclose(prior.distribution().log_prob(x), expected, rtol=1e-6)
+
+
+def test_spellings_and_round_trip():
+    assert str(Prior.parse(" HalfNormal( 2.5 ) ")) == "half-normal(2.5)"
+    assert Prior.parse("half_cauchy(1)") == Prior("half-cauchy", (1.0,))
+    assert str(Prior("normal", (0.0, 0.1 + 0.2))) == "normal(0, 0.30000000000000004)"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("normal 0 1", "cannot read prior"),
+        ("gamma(2, 1)", "unknown prior family"),
+        ("normal(0)", "takes 2 parameter"),
+        ("half-normal(-1)", "scale must be > 0"),
+        ("uniform(5, 1)", "lower < upper"),
+        ("normal(0, abc)", "must be numbers"),
+        ("normal(0, __import__('os'))", "cannot read prior"),
+        ("half-normal(inf)", "non-finite"),
+    ],
+)
+def test_bad_specs(spec, message):
+    with pytest.raises(PriorSpecError, match=message):
+        Prior.parse(spec)
+
+
+def test_support_is_checked(eight_schools):
+    with pytest.raises(PriorSpecError, match="tau must have positive support"):
+        resolve_priors(eight_schools.data, {"tau": "normal(0, 1)"})
+    with pytest.raises(PriorSpecError, match="no parameter 'sigma'"):
+        resolve_priors(eight_schools.data, {"sigma": "half-normal(1)"})
+    with pytest.raises(PriorSpecError, match="unknown parameter 'omega'"):
+        resolve_priors(eight_schools.data, {"omega": "half-normal(1)"})
+
+
+def test_defaults_scale_with_the_data(eight_schools):
+    priors = default_priors(eight_schools.data)
+    # S = max(sd of estimates = 10.4, median se = 11) = 11.
+    assert str(priors.mu) == "normal(0, 28)" and str(priors.tau) == "half-normal(11)"
+    import dataclasses
+
+    scaled = dataclasses.replace(
+        eight_schools.data,
+        estimate=eight_schools.data.estimate / 100,
+        se=eight_schools.data.se / 100,
+    )
+    assert str(default_priors(scaled).tau) == "half-normal(0.11)"
+
+
+def test_record_defaults(star):
+    priors = default_priors(star.data)
+    assert set(priors.as_strings()) == {
+        "mu",
+        "tau",
+        "alpha_mean",
+        "alpha_sd",
+        "beta",
+        "sigma",
+        "rho",
+    }
+    assert str(priors.rho) == "lkj(2)"
