@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     sampler.add_argument("--chains", type=int, default=4)
     sampler.add_argument("--draws", type=int, default=1000, help="kept draws per chain")
     sampler.add_argument("--warmup", type=int, default=1000, help="warm-up draws per chain")
-    sampler.add_argument("--target-accept", type=float, default=0.9)
+    sampler.add_argument("--target-accept", type=float, default=0.95)
     sampler.add_argument("--quiet", action="store_true", help="no progress bar, no table")
     return parser
 

@@ -69,7 +69,7 @@ class SiteEffects:
         chains: int = 4,
         draws: int = 1000,
         warmup: int = 1000,
-        target_accept: float = 0.9,
+        target_accept: float = 0.95,
         seed: int = 0,
         progress: bool = False,
     ) -> None:

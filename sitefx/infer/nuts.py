@@ -27,7 +27,9 @@ class SamplerSettings:
     chains, draws, warmup : int
         Number of chains, kept draws per chain and warm-up iterations per chain.
     target_accept : float
-        NUTS target acceptance probability; raise it (e.g. 0.99) when divergences appear.
+        NUTS target acceptance probability. The default 0.95 (numpyro: 0.8) takes smaller
+        steps, which hierarchical posteriors with few or noisy sites need near ``tau = 0``;
+        raise it (e.g. 0.99) when divergences appear.
     seed : int
         Seed of the whole fit; the same seed gives the same draws.
     progress : bool
@@ -37,7 +39,7 @@ class SamplerSettings:
     chains: int = 4
     draws: int = 1000
     warmup: int = 1000
-    target_accept: float = 0.9
+    target_accept: float = 0.95
     seed: int = 0
     progress: bool = False
 

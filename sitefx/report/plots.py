@@ -102,12 +102,6 @@ def forest_plot(
     units = tree.attrs.get("units", "")
     ax.set_xlabel(f"treatment effect{f' ({units})' if units else ''}")
     ax.set_title(title or "Site effects: raw vs shrunken", fontsize=11)
-    ax.legend(
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.08 if n_sites > 20 else -0.14),
-        ncol=2,
-        fontsize=8,
-        frameon=False,
-    )
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     ax.grid(axis="x", color="0.93")
     return fig
