@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     roles.add_argument("--n", metavar="COL", help="site summaries: number of people")
     roles.add_argument("--outcome", metavar="COL", help="individual records: outcome")
     roles.add_argument("--treatment", metavar="COL", help="individual records: 0/1 treatment")
-    roles.add_argument("--covariates", metavar="A,B", help="individual records: covariates")
+    roles.add_argument(
+        "--covariates", metavar="A,B", help="covariates (individual records) or site covariates"
+    )
     roles.add_argument("--cluster", metavar="COL", help="individual records: cluster id")
     roles.add_argument(
         "--treatment-levels",

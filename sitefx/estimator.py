@@ -90,6 +90,11 @@ class SiteEffects:
                 "fit() takes a Study, SiteSummaries or IndividualRecords; "
                 f"got {type(data).__name__}"
             )
+        if isinstance(data, SiteSummaries) and data.covariate_names:
+            raise SitefxInputError(
+                f"site covariates ({', '.join(data.covariate_names)}) are not used by the "
+                "normal-normal model yet (moderators come with meta-regression); leave them out"
+            )
         settings = SamplerSettings(
             chains=self.chains,
             draws=self.draws,

@@ -105,6 +105,7 @@ class Roles:
                 estimate=self.estimate,
                 se=self.se,
                 n=self.n,
+                covariates=self.covariates,
                 drop_missing=self.drop_missing,
                 units=units,
             )

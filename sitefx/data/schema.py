@@ -69,6 +69,9 @@ class SiteSummaries:
         Estimated effect and its standard error (finite, ``se > 0``).
     n : ndarray of float or None
         Number of people per site, when known (used for person-weighted averages).
+    covariates : ndarray of float, shape (n_sites, n_covariates)
+        Site-level covariates (moderators), when given.
+    covariate_names : tuple of str
     accounting : DataAccounting
     units : str
         Units of the effects, for labels (e.g. ``"SAT points"``).
@@ -79,6 +82,8 @@ class SiteSummaries:
     estimate: np.ndarray
     se: np.ndarray
     n: np.ndarray | None = None
+    covariates: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    covariate_names: tuple[str, ...] = ()
     accounting: DataAccounting
     units: str = ""
 

@@ -25,6 +25,7 @@ def site_summaries(
     estimate: str,
     se: str,
     n: str | None = None,
+    covariates: Sequence[str] = (),
     drop_missing: bool = False,
     units: str = "",
 ) -> SiteSummaries:
@@ -37,7 +38,7 @@ def site_summaries(
     >>> site_summaries(frame, site="school", estimate="effect", se="se").site
     ('A', 'B')
     """
-    numeric = [estimate, se] + ([n] if n else [])
+    numeric = [estimate, se, *([n] if n else []), *covariates]
     _require_columns(frame, [site, *numeric])
     values = {column: _numeric_column(frame, column) for column in numeric}
     sites = _as_labels(frame[site])
@@ -66,6 +67,8 @@ def site_summaries(
         estimate=values[estimate],
         se=values[se],
         n=values[n] if n else None,
+        covariates=_covariate_matrix(values, covariates, len(sites)),
+        covariate_names=tuple(covariates),
         accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
         units=units,
     )
@@ -158,14 +161,19 @@ def individual_records(
         treatment=values[treatment].astype(np.int8),
         site_index=site_index,
         site=site_names,
-        covariates=np.column_stack([values[c] for c in covariates])
-        if covariates
-        else np.zeros((len(sites), 0)),
+        covariates=_covariate_matrix(values, covariates, len(sites)),
         covariate_names=tuple(covariates),
         cluster=frame[cluster].astype(str).to_numpy()[keep] if cluster else None,
         accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
         units=units,
     )
+
+
+def _covariate_matrix(
+    values: Mapping[str, np.ndarray], covariates: Sequence[str], n_rows: int
+) -> np.ndarray:
+    columns = [values[name] for name in covariates]
+    return np.column_stack(columns) if columns else np.zeros((n_rows, 0))
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
