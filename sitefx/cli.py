@@ -4,11 +4,14 @@ Exit codes: 0 success; 2 bad input (a short message, no traceback); 1 anything e
 """
 
 import argparse
+import dataclasses
+import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 
-from sitefx.data.adapters import load
+from sitefx.data.adapters import Roles, load
 from sitefx.errors import DataDropWarning, SamplingWarning, SitefxInputError
 from sitefx.estimator import OUTPUT_FILES, SiteEffects
 from sitefx.report.tables import format_table
@@ -71,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sampler = fit.add_argument_group("inference")
+    sampler.add_argument(
+        "--method",
+        choices=["auto", "exact", "nuts"],
+        default="auto",
+        help="exact: quadrature, no MCMC (site summaries, normal or flat mu prior); "
+        "nuts: MCMC; auto (default): exact where it applies",
+    )
     sampler.add_argument("--seed", type=int, default=0)
     sampler.add_argument("--chains", type=int, default=4)
     sampler.add_argument("--draws", type=int, default=1000, help="kept draws per chain")
@@ -87,20 +97,8 @@ def run_fit(args: argparse.Namespace) -> int:
         if len(names) != 2:
             raise SitefxInputError("--treatment-levels takes TREATED,CONTROL, e.g. 'small,regular'")
         levels = {names[0]: 1, names[1]: 0}
-    study = load(
-        args.source,
-        site=args.site,
-        estimate=args.estimate,
-        se=args.se,
-        n=args.n,
-        outcome=args.outcome,
-        treatment=args.treatment,
-        covariates=args.covariates,
-        cluster=args.cluster,
-        treatment_levels=levels,
-        drop_missing=args.drop_missing,
-        drop_incomplete_sites=args.drop_incomplete_sites,
-    )
+    roles = {f.name: getattr(args, f.name) for f in dataclasses.fields(Roles) if f.name in args}
+    study = load(args.source, **roles | {"treatment_levels": levels})
     data = study.data
     say = (lambda *_: None) if args.quiet else print
     say(f"{study.title}: {data.n_sites} sites, {data.kind} data")
@@ -113,11 +111,13 @@ def run_fit(args: argparse.Namespace) -> int:
         target_accept=args.target_accept,
         seed=args.seed,
         progress=not args.quiet and sys.stderr.isatty(),
+        method=args.method,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # reported below, once
         fit = model.fit(study)
     say("priors:\n" + fit.priors_.describe())
+    say(describe_method(fit))
     table = fit.summary()
     intercepts = table["parameter"].str.startswith("alpha[")
     say(format_table(table[~intercepts]))
@@ -130,6 +130,22 @@ def run_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def describe_method(fit: SiteEffects) -> str:
+    """One line on how the posterior was computed."""
+    sampler = json.loads(fit.posterior_.attrs["sampler"])
+    if sampler["method"] == "exact":
+        return (
+            f"method: exact (quadrature over tau, {sampler['grid_nodes']} nodes, error < "
+            f"{max(sampler['error_estimate'], 1e-15):.0e} posterior SD), "
+            f"{sampler['chains'] * sampler['draws']} independent draws"
+        )
+    model = sampler["model"].replace("_", " ")
+    return (
+        f"method: NUTS ({model}), {sampler['chains']} chains x {sampler['draws']} draws "
+        f"after {sampler['warmup']} warm-up, target_accept {sampler['target_accept']}"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -140,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SitefxInputError as error:
         print(f"sitefx: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _show_warning(message, category, *_args, **_kwargs) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
@@ -19,13 +20,20 @@ from sitefx.data.schema import IndividualRecords, SiteSummaries, StudyData
 from sitefx.errors import SamplingWarning, SitefxInputError
 from sitefx.estimands import new_site_effect
 from sitefx.infer.diagnostics import check_diagnostics
+from sitefx.infer.exact import normal_normal_exact, supports_exact
 from sitefx.infer.nuts import SamplerSettings, run_nuts
-from sitefx.models.hierarchical import normal_normal, varying_intercepts_and_effects
+from sitefx.infer.sufficient import SiteStatistics, draw_site_effects
+from sitefx.models.hierarchical import (
+    normal_normal,
+    varying_intercepts_and_effects,
+    varying_intercepts_and_effects_collapsed,
+)
 from sitefx.models.priors import Prior, Priors, resolve_priors
 from sitefx.report.datatree import build_datatree, save_datatree
 from sitefx.report.plots import forest_plot
-from sitefx.report.tables import summary_table, summary_variables
+from sitefx.report.tables import exact_summary, summary_table, summary_variables
 
+METHODS = ("auto", "exact", "nuts")
 OUTPUT_FILES = {"posterior": "posterior.nc", "summary": "summary.csv", "forest": "forest.png"}
 
 
@@ -42,13 +50,24 @@ class SiteEffects:
         ``{"tau": "half-cauchy(5)"}``. Keys: ``mu``, ``tau`` and, for individual records,
         ``alpha_mean``, ``alpha_sd``, ``beta``, ``sigma``, ``rho``.
     chains, draws, warmup, target_accept, seed, progress
-        NUTS settings (see :class:`~sitefx.infer.SamplerSettings`).
+        NUTS settings (see :class:`~sitefx.infer.SamplerSettings`); the exact method uses
+        ``chains * draws`` independent draws.
+    method : {"auto", "exact", "nuts"}
+        ``exact`` integrates the normal-normal posterior by quadrature (site summaries with a
+        normal or flat prior on mu; no MCMC, no convergence to check); ``nuts`` samples.
+        ``auto`` picks ``exact`` whenever it applies.
+    collapse : bool
+        For Gaussian individual records, integrate the site effects out analytically and
+        evaluate the likelihood from per-site sufficient statistics (fast, and the cost does
+        not grow with the number of records); ``False`` samples the per-record model.
 
     Attributes
     ----------
     data_ : SiteSummaries or IndividualRecords
     priors_ : Priors
         The priors used (defaults resolved).
+    exact_ : ExactPosterior or None
+        The quadrature posterior, when the exact method was used.
     posterior_ : xarray.DataTree
         Draws and data, following the output contract.
     warnings_ : list of str
@@ -72,6 +91,8 @@ class SiteEffects:
         target_accept: float = 0.95,
         seed: int = 0,
         progress: bool = False,
+        method: str = "auto",
+        collapse: bool = True,
     ) -> None:
         self.priors = dict(priors or {})
         self.chains = chains
@@ -80,6 +101,8 @@ class SiteEffects:
         self.target_accept = target_accept
         self.seed = seed
         self.progress = progress
+        self.method = method
+        self.collapse = collapse
 
     def fit(self, data: Study | StudyData) -> Self:
         """Sample the posterior of the model for ``data``; returns ``self``."""
@@ -104,27 +127,44 @@ class SiteEffects:
             progress=self.progress,
         )
         priors = resolve_priors(data, self.priors)
-        model, model_kwargs = _model(data, priors)
-        draws, sample_stats = run_nuts(model, settings, **model_kwargs)
-        draws["theta_new"] = new_site_effect(draws["mu"], draws["tau"], seed=settings.seed)
-        attrs = {"sampler": {"method": "nuts", **settings.to_dict()}}
+        exact = None
+        if _choose_method(self.method, data, priors) == "exact":
+            exact = normal_normal_exact(data.estimate, data.se, priors=priors)
+            draws = exact.draws(chains=settings.chains, draws=settings.draws, seed=settings.seed)
+            sample_stats = {"diverging": np.zeros(draws["mu"].shape, dtype=bool)}
+            sampler = {
+                "method": "exact",
+                "grid_nodes": len(exact.log_tau),
+                "error_estimate": exact.error_estimate,
+            }
+        else:
+            draws, sample_stats, sampler = _sample_nuts(data, priors, settings, self.collapse)
+            draws["theta_new"] = new_site_effect(draws["mu"], draws["tau"], seed=settings.seed)
+        attrs = {"sampler": sampler | settings.to_dict()}
         if study is not None:
             attrs |= {"study": study.name, "study_title": study.title}
         tree = build_datatree(draws, sample_stats, data=data, priors=priors, attrs=attrs)
-        problems = check_diagnostics(tree, summary_variables(tree))
+        # Exact draws are independent: there is no chain to diagnose.
+        problems = [] if exact else check_diagnostics(tree, summary_variables(tree))
         tree.attrs["diagnostics"] = json.dumps(problems)
         for problem in problems:
             warnings.warn(problem, SamplingWarning, stacklevel=2)
 
         self.data_ = data
         self.priors_ = priors
+        self.exact_ = exact
         self.posterior_ = tree
         self.warnings_ = problems
         return self
 
     def summary(self) -> pd.DataFrame:
-        """The summary table (columns of the output contract)."""
-        return summary_table(self._fitted())
+        """The summary table (columns of the output contract).
+
+        With the exact method, means, SDs and quantiles of ``mu``, ``tau``, ``theta`` and
+        ``theta_new`` are the exact values, not Monte-Carlo estimates from the draws.
+        """
+        table = summary_table(self._fitted())
+        return table if self.exact_ is None else exact_summary(table, self.exact_)
 
     def plot_forest(self, **options: object) -> Figure:
         """Forest plot of raw vs shrunken site effects (see :func:`sitefx.report.forest_plot`)."""
@@ -149,15 +189,47 @@ class SiteEffects:
         return self.posterior_
 
 
-def _model(data: StudyData, priors: Priors) -> tuple:
-    """The model function and its keyword arguments for ``data``."""
+def _choose_method(method: str, data: StudyData, priors: Priors) -> str:
+    """``exact`` for site summaries whose mu prior allows it (``auto``), else ``nuts``."""
+    if method not in METHODS:
+        raise SitefxInputError(f"method must be one of {', '.join(METHODS)}; got '{method}'")
+    exact_possible = isinstance(data, SiteSummaries) and supports_exact(priors)
+    if method == "exact" and not exact_possible:
+        why = "individual records" if isinstance(data, IndividualRecords) else f"mu ~ {priors.mu}"
+        raise SitefxInputError(
+            f"the exact method needs site summaries and a normal or flat prior on mu ({why}); "
+            "use method 'nuts'"
+        )
+    if method == "auto":
+        return "exact" if exact_possible else "nuts"
+    return method
+
+
+def _sample_nuts(
+    data: StudyData, priors: Priors, settings: SamplerSettings, collapse: bool
+) -> tuple[dict, dict, dict]:
+    """Run NUTS on the model for ``data``: draws, sample stats and a sampler description."""
     if isinstance(data, SiteSummaries):
-        return normal_normal, {"estimate": data.estimate, "se": data.se, "priors": priors}
-    return varying_intercepts_and_effects, {
-        "outcome": data.outcome,
-        "treatment": data.treatment.astype(float),
-        "site_index": data.site_index,
-        "covariates": data.covariates - data.covariates.mean(axis=0),
-        "n_sites": data.n_sites,
-        "priors": priors,
-    }
+        draws, stats = run_nuts(
+            normal_normal, settings, estimate=data.estimate, se=data.se, priors=priors
+        )
+        return draws, stats, {"method": "nuts", "model": "normal_normal"}
+    covariates = data.covariates - data.covariates.mean(axis=0)
+    if not collapse:
+        draws, stats = run_nuts(
+            varying_intercepts_and_effects,
+            settings,
+            outcome=data.outcome,
+            treatment=data.treatment.astype(float),
+            site_index=data.site_index,
+            covariates=covariates,
+            n_sites=data.n_sites,
+            priors=priors,
+        )
+        return draws, stats, {"method": "nuts", "model": "per_record"}
+    site_stats = SiteStatistics.from_records(data, covariates)
+    draws, stats = run_nuts(
+        varying_intercepts_and_effects_collapsed, settings, stats=site_stats, priors=priors
+    )
+    draws["alpha"], draws["theta"] = draw_site_effects(site_stats, draws, seed=settings.seed)
+    return draws, stats, {"method": "nuts", "model": "collapsed_sufficient_statistics"}

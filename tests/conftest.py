@@ -18,7 +18,9 @@ def eight_schools():
 
 @pytest.fixture(scope="session")
 def eight_schools_fit(eight_schools):
-    return sitefx.SiteEffects(chains=4, draws=2500, warmup=1000, seed=11).fit(eight_schools)
+    return sitefx.SiteEffects(method="nuts", chains=4, draws=2500, warmup=1000, seed=11).fit(
+        eight_schools
+    )
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import pytest
 from sitefx.cli import main
 from tests.conftest import STUDIES
 
+RECORD_ROLES = ["--outcome", "score", "--treatment", "small", "--site", "school"]
 FAST = ["--draws", "300", "--warmup", "300", "--chains", "2", "--quiet"]
 
 
@@ -127,12 +128,7 @@ def test_nan_outcome_exits_2_naming_rows(tmp_path):
             str(bad_csv(tmp_path)),
             "--out",
             str(tmp_path / "o"),
-            "--outcome",
-            "score",
-            "--treatment",
-            "small",
-            "--site",
-            "school",
+            *RECORD_ROLES,
         ],
         capture_output=True,
         text=True,
@@ -147,54 +143,13 @@ def test_nan_outcome_exits_2_naming_rows(tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (
-            ["--outcome", "points", "--treatment", "small", "--site", "school"],
-            "missing column(s) 'points'",
-        ),
-        (
-            [
-                "--outcome",
-                "score",
-                "--treatment",
-                "small",
-                "--site",
-                "school",
-                "--prior-tau",
-                "normal(0,1)",
-            ],
-            "positive support",
-        ),
-        (
-            [
-                "--outcome",
-                "score",
-                "--treatment",
-                "small",
-                "--site",
-                "school",
-                "--prior-tau",
-                "wide",
-            ],
-            "cannot read prior",
-        ),
+        (["--outcome", "points", "--treatment", "small", "--site", "school"], "'points'"),
+        ([*RECORD_ROLES, "--prior-tau", "normal(0,1)"], "positive support"),
+        ([*RECORD_ROLES, "--prior-tau", "wide"], "cannot read prior"),
         (["--estimate", "score"], "need both an estimate and an se"),
-        (
-            ["--outcome", "score", "--treatment", "small", "--site", "school", "--chains", "0"],
-            "chains >= 1",
-        ),
-        (
-            [
-                "--outcome",
-                "score",
-                "--treatment",
-                "small",
-                "--site",
-                "school",
-                "--treatment-levels",
-                "x",
-            ],
-            "TREATED,CONTROL",
-        ),
+        ([*RECORD_ROLES, "--chains", "0"], "chains >= 1"),
+        ([*RECORD_ROLES, "--treatment-levels", "x"], "TREATED,CONTROL"),
+        ([*RECORD_ROLES, "--method", "exact"], "the exact method needs site summaries"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(tmp_path, capsys, extra, message):
@@ -213,12 +168,7 @@ def test_drop_missing_reports_rows(tmp_path, capsys):
             str(bad_csv(tmp_path)),
             "--out",
             str(tmp_path / "o"),
-            "--outcome",
-            "score",
-            "--treatment",
-            "small",
-            "--site",
-            "school",
+            *RECORD_ROLES,
             "--drop-missing",
             *FAST,
         ]

@@ -54,7 +54,7 @@ def test_eight_schools_other_tau_prior(eight_schools):
     import sitefx
 
     fit = sitefx.SiteEffects(
-        priors={"mu": "normal(0, 50)", "tau": "half-cauchy(5)"}, draws=2000, seed=5
+        priors={"mu": "normal(0, 50)", "tau": "half-cauchy(5)"}, method="nuts", draws=2000, seed=5
     ).fit(eight_schools)
     reference = posterior_moments(
         eight_schools.data.estimate,

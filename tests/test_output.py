@@ -79,7 +79,9 @@ def test_ipd_summary_rows(star_fit):
 
 def test_same_seed_same_draws(eight_schools):
     def fit(seed):
-        return sitefx.SiteEffects(chains=2, draws=200, warmup=200, seed=seed).fit(eight_schools)
+        return sitefx.SiteEffects(method="nuts", chains=2, draws=200, warmup=200, seed=seed).fit(
+            eight_schools
+        )
 
     with pytest.warns(sitefx.SamplingWarning):  # 400 draws are too few for the ESS check
         first, again, other = fit(1), fit(1), fit(2)

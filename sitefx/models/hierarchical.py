@@ -7,11 +7,14 @@ funnel between ``tau`` and ``theta`` that makes centred samplers diverge when si
 little information.
 """
 
+from typing import NamedTuple
+
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 from numpyro.infer.reparam import LocScaleReparam
 
+from sitefx.infer.sufficient import SiteStatistics, collapsed_log_likelihood
 from sitefx.models.priors import Priors
 
 
@@ -74,6 +77,48 @@ def varying_intercepts_and_effects(
     >>> draws["theta"].shape, draws["outcome"].shape
     ((2, 2), (2, 4))
     """
+    population = _site_population(priors, covariates.shape[1])
+    with numpyro.plate("site", n_sites):
+        z = numpyro.sample("site_z", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
+    effects = population.mean + z @ population.scale_tril.T
+    alpha = numpyro.deterministic("alpha", effects[:, 0])
+    theta = numpyro.deterministic("theta", effects[:, 1])
+    linear_predictor = (
+        alpha[site_index] + theta[site_index] * treatment + covariates @ population.beta
+    )
+    gaussian_records_likelihood(outcome, linear_predictor, population.sigma)
+
+
+def varying_intercepts_and_effects_collapsed(stats: SiteStatistics, *, priors: Priors) -> None:
+    """The same model with the site effects integrated out, from sufficient statistics.
+
+    Gaussian outcomes only. The posterior of the population parameters is identical to that
+    of :func:`varying_intercepts_and_effects`; site effects are drawn afterwards with
+    :func:`sitefx.infer.sufficient.draw_site_effects`. Each evaluation costs O(sites), not
+    O(records).
+    """
+    population = _site_population(priors, stats.xx.shape[0])
+    numpyro.factor(
+        "outcome",
+        collapsed_log_likelihood(
+            stats,
+            mean=population.mean,
+            scale_tril=population.scale_tril,
+            sigma=population.sigma,
+            beta=population.beta,
+        ),
+    )
+
+
+class _Population(NamedTuple):
+    mean: jnp.ndarray  # (alpha_mean, mu)
+    scale_tril: jnp.ndarray  # Cholesky factor of the site effects' covariance
+    sigma: jnp.ndarray
+    beta: jnp.ndarray  # (n_covariates,), empty without covariates
+
+
+def _site_population(priors: Priors, n_covariates: int) -> _Population:
+    """Sample the parameters shared by every site (the records models' top level)."""
     mu = numpyro.sample("mu", priors.mu.distribution())
     tau = numpyro.sample("tau", priors.tau.distribution())
     alpha_mean = numpyro.sample("alpha_mean", priors.alpha_mean.distribution())
@@ -81,19 +126,16 @@ def varying_intercepts_and_effects(
     corr_cholesky = numpyro.sample("corr_cholesky", priors.rho.distribution())
     numpyro.deterministic("rho", corr_cholesky[1, 0])
     sigma = numpyro.sample("sigma", priors.sigma.distribution())
-
-    scale_tril = jnp.stack([alpha_sd, tau])[:, None] * corr_cholesky
-    with numpyro.plate("site", n_sites):
-        z = numpyro.sample("site_z", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
-    effects = jnp.stack([alpha_mean, mu]) + z @ scale_tril.T
-    alpha = numpyro.deterministic("alpha", effects[:, 0])
-    theta = numpyro.deterministic("theta", effects[:, 1])
-    linear_predictor = alpha[site_index] + theta[site_index] * treatment
-    if covariates.shape[1]:
-        with numpyro.plate("covariate", covariates.shape[1]):
+    beta = jnp.zeros(0)
+    if n_covariates:
+        with numpyro.plate("covariate", n_covariates):
             beta = numpyro.sample("beta", priors.beta.distribution())
-        linear_predictor = linear_predictor + covariates @ beta
-    gaussian_records_likelihood(outcome, linear_predictor, sigma)
+    return _Population(
+        mean=jnp.stack([alpha_mean, mu]),
+        scale_tril=jnp.stack([alpha_sd, tau])[:, None] * corr_cholesky,
+        sigma=sigma,
+        beta=beta,
+    )
 
 
 def gaussian_records_likelihood(

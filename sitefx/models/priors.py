@@ -27,6 +27,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import numpyro.distributions as dist
+from numpyro.distributions import constraints
 
 from sitefx.data.schema import IndividualRecords, SiteSummaries, StudyData
 from sitefx.errors import PriorSpecError
@@ -42,6 +43,7 @@ class _Family:
 
 FAMILIES: dict[str, _Family] = {
     "normal": _Family(("mean", "sd"), "real", dist.Normal, ("sd",)),
+    "flat": _Family((), "real", lambda: dist.ImproperUniform(constraints.real, (), ()), ()),
     "student-t": _Family(("df", "mean", "scale"), "real", dist.StudentT, ("df", "scale")),
     "half-normal": _Family(("scale",), "positive", dist.HalfNormal, ("scale",)),
     "half-cauchy": _Family(("scale",), "positive", dist.HalfCauchy, ("scale",)),

@@ -81,7 +81,7 @@ _DATA_DIMS = {
     "outcome": ["record"],
     "treatment": ["record"],
     "site_index": ["record"],
-    "covariates": ["record", "covariate"],
+    "covariate_mean": ["covariate"],
 }
 
 
@@ -92,10 +92,12 @@ def _data_groups(data: StudyData) -> tuple[dict, dict]:
             constant["n"] = data.n
         return {"estimate": data.estimate}, constant
     raw = data.raw_site_effects()
+    # Record-level covariates stay in the user's data file; the fit keeps their means, since
+    # the model centres them (alpha_mean is the control mean at these values).
     constant = {
         "treatment": data.treatment,
         "site_index": data.site_index,
-        "covariates": data.covariates,
+        "covariate_mean": data.covariates.mean(axis=0),
         "n": raw.n,
         "raw_estimate": raw.estimate,
         "raw_se": raw.se,

@@ -5,6 +5,7 @@ import pandas as pd
 import xarray as xr
 
 from sitefx.infer.diagnostics import convergence_table
+from sitefx.infer.exact import ExactPosterior
 from sitefx.report.datatree import POSTERIOR_DIMS
 
 SUMMARY_COLUMNS = [
@@ -19,6 +20,7 @@ SUMMARY_COLUMNS = [
     "ess_tail",
 ]
 SAMPLE_DIMS = ("chain", "draw")
+QUANTILES = [0.025, 0.5, 0.975]
 
 
 def summary_variables(tree: xr.DataTree) -> list[str]:
@@ -51,7 +53,7 @@ def summary_table(tree: xr.DataTree) -> pd.DataFrame:
         element_dims = [dim for dim in draws.dims if dim not in SAMPLE_DIMS]
         stacked = draws.stack(sample=SAMPLE_DIMS).transpose(*element_dims, "sample")
         values = stacked.values.reshape(-1, stacked.sizes["sample"])
-        quantiles = np.quantile(values, [0.025, 0.5, 0.975], axis=1)
+        quantiles = np.quantile(values, QUANTILES, axis=1)
         checks = diagnostics[name].transpose("diagnostic", *element_dims).values.reshape(3, -1)
         for i, label in enumerate(_element_labels(name, draws, element_dims)):
             rows.append(
@@ -64,6 +66,22 @@ def summary_table(tree: xr.DataTree) -> pd.DataFrame:
                 ]
             )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def exact_summary(table: pd.DataFrame, exact: ExactPosterior) -> pd.DataFrame:
+    """``table`` with exact means, SDs and quantiles for ``mu``, ``tau``, ``theta``, ``theta_new``.
+
+    Rows keep their order; ``r_hat`` and ESS still describe the stored draws.
+    """
+    table = table.copy().set_index("parameter")
+    sites = [label[len("theta[") : -1] for label in table.index if label.startswith("theta[")]
+    for name in ["mu", "tau", "theta", "theta_new"]:
+        labels = [f"theta[{site}]" for site in sites] if name == "theta" else [name]
+        table.loc[labels, "mean"] = np.atleast_1d(exact.mean(name))
+        table.loc[labels, "sd"] = np.atleast_1d(exact.sd(name))
+        quantiles = exact.quantile(name, np.array(QUANTILES)).reshape(len(QUANTILES), -1)
+        table.loc[labels, ["q2.5", "q50", "q97.5"]] = quantiles.T
+    return table.reset_index()
 
 
 def _element_labels(name: str, draws: xr.DataArray, element_dims: list[str]) -> list[str]:

@@ -1,0 +1,346 @@
+"""Exact posterior of the normal-normal model, without MCMC.
+
+For site summaries ``y_j ~ N(theta_j, s_j)``, ``theta_j ~ N(mu, tau)`` with a normal (or flat)
+prior on ``mu`` and any prior density on ``tau``:
+
+* given ``tau``, ``mu`` is normal with mean ``mu_hat(tau)`` and variance ``V(tau)``, and the
+  marginal likelihood ``p(y | tau)`` is closed-form (Gelman et al., BDA3, section 5.4);
+* ``tau`` is integrated numerically on a grid in ``log tau``, chosen adaptively: a coarse scan
+  and the mode locate the posterior mass (cut at a bounded prior's edges), then a
+  Gauss-Legendre rule (exponentially convergent for the smooth integrand) doubles its nodes
+  until posterior means and SDs of ``mu`` and ``tau`` change by less than ``rtol``
+  posterior SDs;
+* every other quantity (``mu``, ``theta_j``, ``theta_new``) is then a finite mixture of normals
+  over the grid nodes, as in bayesmeta's DIRECT algorithm (Röver 2020, J Stat Softw 93(6)),
+  so densities, moments and quantiles are computed directly.
+
+Error bound: ``error_estimate`` is the largest change in those moments between the last two
+grids, in posterior-SD units; it bounds the error of the finer grid because the quadrature
+error falls much faster than the node count grows. Tests check it against brute-force 2-D
+integration. Quantiles and draws of ``tau`` use the CDF on a 2,049-point table over the
+posterior mass (cumulative Simpson rule; CDF error ~1e-7, far below Monte-Carlo error);
+draws of everything else are exact given ``tau``.
+"""
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from scipy import integrate, interpolate, optimize, special
+
+from sitefx.errors import SitefxInputError
+from sitefx.models.priors import Priors
+
+TAIL = 40.0  # the grid covers where log density > max - TAIL (mass beyond ~ e^-40)
+COARSE_NODES = 600
+START_NODES = 32
+MAX_NODES = 4096
+CDF_NODES = 2049
+RTOL = 1e-9
+QUANTILE_TOL = 1e-11  # in probability
+EXACT_MU_FAMILIES = {"normal", "flat"}
+
+
+def supports_exact(priors: Priors) -> bool:
+    """Whether the exact method applies: normal or flat prior on ``mu`` (any prior on tau)."""
+    return priors.mu.family in EXACT_MU_FAMILIES
+
+
+@dataclass(frozen=True)
+class _MuPrior:
+    mean: float
+    precision: float  # 0 for a flat prior
+
+    @classmethod
+    def from_priors(cls, priors: Priors) -> "_MuPrior":
+        if not supports_exact(priors):
+            raise SitefxInputError(
+                f"the exact method needs a normal or flat prior on mu; got {priors.mu} "
+                "(use method='nuts')"
+            )
+        if priors.mu.family == "flat":
+            return cls(0.0, 0.0)
+        mean, sd = priors.mu.params
+        return cls(mean, 1.0 / sd**2)
+
+
+def _conditional(
+    log_tau: np.ndarray, y: np.ndarray, se: np.ndarray, prior: _MuPrior
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``mu_hat``, ``V`` and ``log p(y | tau)`` (up to a constant) at each ``log tau``."""
+    v = se**2 + np.exp(2.0 * log_tau)[:, None]
+    precision = np.sum(1.0 / v, axis=1) + prior.precision
+    mu_var = 1.0 / precision
+    mu_hat = mu_var * (np.sum(y / v, axis=1) + prior.mean * prior.precision)
+    residual = np.sum((y - mu_hat[:, None]) ** 2 / v, axis=1)
+    residual += prior.precision * (prior.mean - mu_hat) ** 2
+    log_marginal = -0.5 * np.sum(np.log(v), axis=1) + 0.5 * np.log(mu_var) - 0.5 * residual
+    return mu_hat, mu_var, log_marginal
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExactPosterior:
+    """The posterior as a mixture over a grid of ``tau`` values.
+
+    Attributes
+    ----------
+    log_tau, weight : ndarray, shape (n_nodes,)
+        Grid nodes and their posterior mass (sums to 1).
+    mu_mean, mu_var : ndarray, shape (n_nodes,)
+        ``mu | tau, y`` at each node.
+    estimate, se : ndarray, shape (n_sites,)
+    log_density : callable
+        ``log p(log tau | y)`` up to a constant, at any ``log tau`` (for the CDF table).
+    error_estimate : float
+        Change of the moments between the last two grids, in posterior SDs.
+    """
+
+    log_tau: np.ndarray
+    weight: np.ndarray
+    mu_mean: np.ndarray
+    mu_var: np.ndarray
+    estimate: np.ndarray
+    se: np.ndarray
+    log_density: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
+    error_estimate: float
+    prior: _MuPrior
+
+    @property
+    def tau(self) -> np.ndarray:
+        return np.exp(self.log_tau)
+
+    def components(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Means and variances of the normal mixture components of ``name`` given each node.
+
+        Shapes (n_nodes,) for ``mu`` and ``theta_new``, (n_nodes, n_sites) for ``theta``.
+        """
+        if name == "mu":
+            return self.mu_mean, self.mu_var
+        if name == "theta_new":
+            return self.mu_mean, self.mu_var + self.tau**2
+        if name == "theta":
+            shrink = self.se**2 / (self.se**2 + self.tau[:, None] ** 2)
+            mean = shrink * self.mu_mean[:, None] + (1 - shrink) * self.estimate
+            var = (1 - shrink) * self.se**2 + shrink**2 * self.mu_var[:, None]
+            return mean, var
+        raise KeyError(f"no mixture for '{name}'; use mu, theta or theta_new")
+
+    def mean(self, name: str) -> np.ndarray:
+        if name == "tau":
+            return np.asarray(self.weight @ self.tau)
+        means, _ = self.components(name)
+        return np.tensordot(self.weight, means, axes=1)
+
+    def sd(self, name: str) -> np.ndarray:
+        if name == "tau":
+            return np.sqrt(self.weight @ self.tau**2 - self.mean("tau") ** 2)
+        means, variances = self.components(name)
+        second = np.tensordot(self.weight, variances + means**2, axes=1)
+        return np.sqrt(second - self.mean(name) ** 2)
+
+    def quantile(self, name: str, probs: np.ndarray) -> np.ndarray:
+        """Quantiles, shape (len(probs),) or (len(probs), n_sites) for ``theta``."""
+        probs = np.asarray(probs, dtype=float)
+        if name == "tau":
+            return np.exp([self._log_tau_quantile(prob) for prob in probs])
+        means, variances = self.components(name)
+        result = _mixture_quantile(self.weight, means, np.sqrt(variances), probs)
+        return result[:, 0] if means.ndim == 1 else result
+
+    def pdf(self, name: str, x: np.ndarray) -> np.ndarray:
+        """Posterior density at ``x`` (for ``theta``: x of shape (m,), result (m, n_sites))."""
+        x = np.asarray(x, dtype=float)
+        if name == "tau":  # the density of log tau, divided by the Jacobian
+            return self._tau_cdf.derivative()(np.log(x)) / x
+        means, variances = self.components(name)
+        sds = np.sqrt(variances)
+        z = (x.reshape((-1,) + (1,) * means.ndim) - means) / sds
+        return np.tensordot(
+            np.exp(-0.5 * z**2) / (sds * np.sqrt(2 * np.pi)), self.weight, axes=([1], [0])
+        )
+
+    @cached_property
+    def _tau_cdf(self) -> interpolate.CubicHermiteSpline:
+        """CDF of log tau: cumulative Simpson on a fine grid over the posterior mass (beyond
+        it: < 1e-14), joined by cubic Hermite pieces whose slopes are the exact density."""
+        cumulative = np.cumsum(self.weight)
+        first = max(np.searchsorted(cumulative, 1e-14) - 1, 0)
+        last = min(np.searchsorted(cumulative, 1 - 1e-14) + 1, len(cumulative) - 1)
+        fine = np.linspace(self.log_tau[first], self.log_tau[last], CDF_NODES)
+        log_density = self.log_density(fine)
+        density = np.exp(log_density - log_density.max())
+        cdf = integrate.cumulative_simpson(density, x=fine, initial=0.0)
+        cdf = np.maximum.accumulate(np.maximum(cdf, 0.0))  # guard monotonicity at the tails
+        return interpolate.CubicHermiteSpline(fine, cdf / cdf[-1], density / cdf[-1])
+
+    def _log_tau_quantile(self, prob: float) -> float:
+        cdf = self._tau_cdf
+        knots, values = cdf.x, cdf(cdf.x)
+        i = int(np.clip(np.searchsorted(values, prob), 1, len(knots) - 1))
+        return optimize.brentq(lambda t: cdf(t) - prob, knots[i - 1], knots[i], xtol=1e-13)
+
+    @cached_property
+    def _mu_given_log_tau(self) -> tuple[interpolate.CubicSpline, interpolate.CubicSpline]:
+        """Splines of mu_hat and log V over log tau: both are smooth, so the spline is exact
+        to ~1e-9 relative at the grid's density, and drawing costs O(1) per draw."""
+        return (
+            interpolate.CubicSpline(self.log_tau, self.mu_mean),
+            interpolate.CubicSpline(self.log_tau, np.log(self.mu_var)),
+        )
+
+    def draws(self, *, chains: int, draws: int, seed: int) -> dict[str, np.ndarray]:
+        """Independent posterior draws shaped (chains, draws, ...), exact given ``tau``."""
+        rng = np.random.default_rng(seed)
+        shape = (chains, draws)
+        table = self._tau_cdf  # inverse CDF by linear interpolation: error << MC error
+        log_tau = np.interp(rng.uniform(size=chains * draws), table(table.x), table.x)
+        mu_hat, log_mu_var = self._mu_given_log_tau
+        tau = np.exp(log_tau)
+        mu = mu_hat(log_tau) + np.exp(0.5 * log_mu_var(log_tau)) * rng.standard_normal(tau.shape)
+        # theta_j | mu, tau, y ~ N(y_j + B (mu - y_j), sqrt(1 - B) se_j), B = se^2 / (se^2 + tau^2)
+        variance = self.se**2
+        shrink = variance / (variance + (tau**2)[:, None])
+        theta = rng.standard_normal(shrink.shape)
+        theta *= np.sqrt((1.0 - shrink) * variance)
+        theta += self.estimate
+        theta += shrink * (mu[:, None] - self.estimate)
+        theta_new = mu + tau * rng.standard_normal(mu.shape)
+        return {
+            "mu": mu.reshape(shape),
+            "tau": tau.reshape(shape),
+            "theta": theta.reshape(*shape, -1),
+            "theta_new": theta_new.reshape(shape),
+        }
+
+
+def normal_normal_exact(
+    estimate: np.ndarray, se: np.ndarray, *, priors: Priors, rtol: float = RTOL
+) -> ExactPosterior:
+    """Compute the exact posterior of the normal-normal model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sitefx.models.priors import Prior, Priors
+    >>> priors = Priors(mu=Prior("flat", ()), tau=Prior("half-cauchy", (5.0,)))
+    >>> y = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])
+    >>> se = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])
+    >>> posterior = normal_normal_exact(y, se, priors=priors)
+    >>> round(float(posterior.mean("mu")), 1), posterior.error_estimate < 1e-9
+    (7.8, True)
+    """
+    estimate, se = np.asarray(estimate, float), np.asarray(se, float)
+    prior = _MuPrior.from_priors(priors)
+    tau_prior = priors.tau.distribution()
+
+    def log_density(log_tau: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mu_hat, mu_var, log_marginal = _conditional(log_tau, estimate, se, prior)
+        tau = np.exp(log_tau)
+        inside = np.asarray(tau_prior.support(tau), dtype=bool)  # e.g. uniform(0, u)
+        log_prior = np.full(tau.shape, -np.inf)
+        log_prior[inside] = np.asarray(tau_prior.log_prob(tau[inside]), dtype=float)
+        with np.errstate(invalid="ignore"):
+            total = log_marginal + log_prior + log_tau  # + log tau: the Jacobian
+        return np.where(np.isnan(total), -np.inf, total), mu_hat, mu_var
+
+    low, high = _mass_bounds(log_density, _scale(estimate, se))
+    if priors.tau.family == "uniform":  # integrate up to the prior's edges, not across them
+        lower, upper = priors.tau.params
+        low, high = max(low, np.log(lower)) if lower > 0 else low, min(high, np.log(upper))
+    nodes, previous = START_NODES, None
+    while True:
+        unit_nodes, unit_weights = _gauss_legendre(nodes)
+        log_tau = low + (high - low) * unit_nodes
+        values, mu_hat, mu_var = log_density(log_tau)
+        weight = unit_weights * np.exp(values - values.max())
+        weight /= weight.sum()
+        posterior = ExactPosterior(
+            log_tau=log_tau,
+            weight=weight,
+            mu_mean=mu_hat,
+            mu_var=mu_var,
+            estimate=estimate,
+            se=se,
+            log_density=lambda log_tau: log_density(log_tau)[0],
+            error_estimate=np.inf,
+            prior=prior,
+        )
+        moments = np.array([posterior.mean(n) for n in ("mu", "tau")])
+        sds = np.array([posterior.sd(n) for n in ("mu", "tau")])
+        if previous is not None:
+            change = np.max(
+                np.abs(np.concatenate([moments - previous[0], sds - previous[1]])) / np.tile(sds, 2)
+            )
+            if change < rtol or nodes >= MAX_NODES:
+                return dataclasses.replace(posterior, error_estimate=float(change))
+        previous = (moments, sds)
+        nodes *= 2
+
+
+@functools.cache
+def _gauss_legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [0, 1]."""
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    return (x + 1) / 2, w / 2
+
+
+def _scale(estimate: np.ndarray, se: np.ndarray) -> float:
+    return max(float(np.std(estimate)), float(np.median(se)))
+
+
+def _mass_bounds(log_density, scale: float) -> tuple[float, float]:
+    """An interval of log tau holding all but ~e^-TAIL of the posterior mass."""
+    coarse = np.linspace(np.log(scale) - 25.0, np.log(scale) + 12.0, COARSE_NODES)
+    values = log_density(coarse)[0]
+    if not np.isfinite(values).any():
+        raise SitefxInputError("the posterior of tau is zero everywhere; check the tau prior")
+    best = int(np.argmax(values))
+    lo, hi = coarse[max(best - 1, 0)], coarse[min(best + 1, COARSE_NODES - 1)]
+    mode = optimize.minimize_scalar(
+        lambda t: -log_density(np.array([t]))[0][0], bounds=(lo, hi), method="bounded"
+    ).x
+    step = 1e-3
+    around = log_density(np.array([mode - step, mode, mode + step]))[0]
+    curvature = -(around[0] - 2 * around[1] + around[2]) / step**2
+    spread = 1.0 / np.sqrt(curvature) if curvature > 0 else coarse[1] - coarse[0]
+    inside = np.flatnonzero(values > values.max() - TAIL)
+    spacing = coarse[1] - coarse[0]
+    low = min(coarse[inside[0]] - spacing, mode - 15 * spread)
+    high = max(coarse[inside[-1]] + spacing, mode + 15 * spread)
+    return low, high
+
+
+def _mixture_quantile(
+    weight: np.ndarray, means: np.ndarray, sds: np.ndarray, probs: np.ndarray
+) -> np.ndarray:
+    """Quantiles of sum_k weight_k N(means_k, sds_k): Newton steps kept inside a shrinking
+    bracket (bisection when a step leaves it), so even multimodal mixtures converge.
+
+    ``means`` and ``sds`` have shape (n_nodes,) or (n_nodes, m); the result (len(probs), m).
+    """
+    keep = weight > weight.max() * 1e-16  # nodes that can change a probability
+    weight = weight[keep]
+    means = means[keep].reshape(len(weight), -1)
+    sds = sds[keep].reshape(len(weight), -1)
+    center = weight @ means
+    spread = np.sqrt(weight @ (sds**2 + means**2) - center**2)
+    shape = (len(probs), means.shape[1])
+    low = np.broadcast_to(np.min(means - 40 * sds, axis=0), shape).copy()
+    high = np.broadcast_to(np.max(means + 40 * sds, axis=0), shape).copy()
+    x = np.clip(center + spread * special.ndtri(probs)[:, None], low, high)
+    for _ in range(200):
+        z = (x[:, None, :] - means) / sds
+        gap = np.tensordot(special.ndtr(z), weight, axes=([1], [0])) - probs[:, None]
+        if np.max(np.abs(gap)) < QUANTILE_TOL:
+            return x
+        low = np.where(gap < 0, x, low)
+        high = np.where(gap > 0, x, high)
+        density = np.tensordot(np.exp(-0.5 * z**2) / sds, weight, axes=([1], [0]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = x - gap * np.sqrt(2 * np.pi) / density
+        inside = (newton > low) & (newton < high)
+        x = np.where(inside, newton, (low + high) / 2)
+    raise RuntimeError("mixture quantiles did not converge")

@@ -1,0 +1,131 @@
+"""Sufficient statistics and the collapsed records model: exact against dense computations,
+and the same posterior as the per-record model."""
+
+import arviz_stats as azs
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as scipy_stats
+
+import sitefx
+from sitefx.infer.sufficient import SiteStatistics, collapsed_log_likelihood, draw_site_effects
+from sitefx.testing import simulate_records
+
+
+@pytest.fixture(scope="module")
+def small():
+    data, _ = simulate_records(6, 240, n_covariates=3, seed=5)
+    covariates = data.covariates - data.covariates.mean(axis=0)
+    return data, covariates, SiteStatistics.from_records(data, covariates)
+
+
+def test_statistics_equal_grouped_sums(small):
+    data, covariates, stats = small
+    frame = pd.DataFrame(covariates, columns=["x1", "x2", "x3"])
+    frame["site"], frame["t"], frame["y"] = data.site_index, data.treatment, data.outcome
+    grouped = frame.groupby("site")
+    np.testing.assert_allclose(stats.n, grouped.size())
+    np.testing.assert_allclose(stats.zz[:, 0, 1], grouped["t"].sum())
+    np.testing.assert_allclose(
+        stats.zy[:, 1], (frame["t"] * frame["y"]).groupby(frame["site"]).sum()
+    )
+    np.testing.assert_allclose(stats.zx[:, 0, :], grouped[["x1", "x2", "x3"]].sum(), atol=1e-12)
+    treated_x = frame[["x1", "x2", "x3"]].mul(frame["t"], axis=0).groupby(frame["site"]).sum()
+    np.testing.assert_allclose(stats.zx[:, 1, :], treated_x, atol=1e-12)
+    np.testing.assert_allclose(stats.xx, covariates.T @ covariates)
+    assert stats.yy == pytest.approx(np.sum(data.outcome**2))
+
+
+def population(seed):
+    rng = np.random.default_rng(seed)
+    sd = rng.uniform(0.2, 1.0, 2)
+    rho = rng.uniform(-0.8, 0.8)
+    chol = np.array([[1.0, 0.0], [rho, np.sqrt(1 - rho**2)]])
+    return {
+        "mean": rng.normal(size=2),
+        "scale_tril": sd[:, None] * chol,
+        "sigma": rng.uniform(0.5, 1.5),
+        "beta": rng.normal(size=3),
+    }
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_collapsed_likelihood_equals_dense_multivariate_normal(small, seed):
+    """Per site, r_j = y_j - X_j beta ~ N(Z_j m, sigma^2 I + Z_j Sigma Z_j'), summed."""
+    data, covariates, stats = small
+    p = population(seed)
+    sigma_matrix = p["scale_tril"] @ p["scale_tril"].T
+    expected = 0.0
+    for j in range(data.n_sites):
+        rows = data.site_index == j
+        z = np.column_stack([np.ones(rows.sum()), data.treatment[rows]])
+        residual = data.outcome[rows] - covariates[rows] @ p["beta"]
+        covariance = p["sigma"] ** 2 * np.eye(rows.sum()) + z @ sigma_matrix @ z.T
+        expected += scipy_stats.multivariate_normal(z @ p["mean"], covariance).logpdf(residual)
+    value = collapsed_log_likelihood(stats, **p)
+    assert float(value) == pytest.approx(expected, rel=1e-11)
+
+
+def test_site_effect_draws_follow_the_exact_conditional(small):
+    data, covariates, stats = small
+    p = population(3)
+    sd = np.sqrt(np.sum(p["scale_tril"] ** 2, axis=1))
+    rho = (p["scale_tril"] @ p["scale_tril"].T)[0, 1] / (sd[0] * sd[1])
+    n_draws = 40_000
+    draws = {
+        "alpha_mean": np.full((1, n_draws), p["mean"][0]),
+        "mu": np.full((1, n_draws), p["mean"][1]),
+        "alpha_sd": np.full((1, n_draws), sd[0]),
+        "tau": np.full((1, n_draws), sd[1]),
+        "rho": np.full((1, n_draws), rho),
+        "sigma": np.full((1, n_draws), p["sigma"]),
+        "beta": np.broadcast_to(p["beta"], (1, n_draws, 3)),
+    }
+    alpha, theta = draw_site_effects(stats, draws, seed=0)
+    sigma_matrix = p["scale_tril"] @ p["scale_tril"].T
+    for j in range(data.n_sites):
+        rows = data.site_index == j
+        z = np.column_stack([np.ones(rows.sum()), data.treatment[rows]])
+        residual = data.outcome[rows] - covariates[rows] @ p["beta"]
+        precision = np.linalg.inv(sigma_matrix) + z.T @ z / p["sigma"] ** 2
+        covariance = np.linalg.inv(precision)
+        mean = covariance @ (
+            np.linalg.solve(sigma_matrix, p["mean"]) + z.T @ residual / p["sigma"] ** 2
+        )
+        sample = np.stack([alpha[0, :, j], theta[0, :, j]])
+        standard_error = np.sqrt(np.diag(covariance) / n_draws)
+        np.testing.assert_array_less(np.abs(sample.mean(axis=1) - mean), 5 * standard_error)
+        np.testing.assert_allclose(
+            np.cov(sample), covariance, rtol=0.05, atol=0.02 * covariance.max()
+        )
+
+
+def test_collapsed_and_per_record_posteriors_agree():
+    data, _ = simulate_records(8, 320, n_covariates=2, seed=11)
+    collapsed = sitefx.SiteEffects(draws=2000, seed=1).fit(data)
+    per_record = sitefx.SiteEffects(draws=2000, seed=2, collapse=False).fit(data)
+    a = collapsed.posterior_["posterior"].to_dataset()
+    b = per_record.posterior_["posterior"].to_dataset()
+    for name in ["mu", "tau", "alpha_mean", "alpha_sd", "sigma", "rho", "beta", "theta", "alpha"]:
+        mcse = np.hypot(
+            azs.mcse(a[[name]], method="mean")[name], azs.mcse(b[[name]], method="mean")[name]
+        )
+        difference = a[name].mean(("chain", "draw")) - b[name].mean(("chain", "draw"))
+        np.testing.assert_array_less(np.abs(difference.values), 4.5 * mcse.values, err_msg=name)
+
+
+def test_recovers_known_truth():
+    data, truth = simulate_records(60, 30_000, n_covariates=4, seed=7)
+    fit = sitefx.SiteEffects(seed=3).fit(data)
+    table = fit.summary().set_index("parameter")
+    for name in ["mu", "tau", "alpha_mean", "alpha_sd", "sigma", "rho"]:
+        z = (table.at[name, "mean"] - truth[name]) / table.at[name, "sd"]
+        assert abs(z) < 3.5, (name, z)
+    theta = fit.posterior_["posterior"]["theta"]
+    inside = (theta.quantile(0.025, ("chain", "draw")) < truth["theta"]) & (
+        truth["theta"] < theta.quantile(0.975, ("chain", "draw"))
+    )
+    assert inside.mean() > 0.85  # 95% intervals: about 57 of 60 sites
+    assert fit.warnings_ == []
+    sampler = fit.posterior_.attrs["sampler"]
+    assert "collapsed_sufficient_statistics" in sampler
