@@ -31,7 +31,7 @@ from sitefx.models.hierarchical import (
 from sitefx.models.priors import Prior, Priors, resolve_priors
 from sitefx.report.datatree import build_datatree, save_datatree
 from sitefx.report.plots import forest_plot
-from sitefx.report.tables import exact_summary, summary_table, summary_variables
+from sitefx.report.tables import summary_table, summary_variables
 
 METHODS = ("auto", "exact", "nuts")
 OUTPUT_FILES = {"posterior": "posterior.nc", "summary": "summary.csv", "forest": "forest.png"}
@@ -155,6 +155,7 @@ class SiteEffects:
         self.exact_ = exact
         self.posterior_ = tree
         self.warnings_ = problems
+        self._summary = None
         return self
 
     def summary(self) -> pd.DataFrame:
@@ -163,8 +164,9 @@ class SiteEffects:
         With the exact method, means, SDs and quantiles of ``mu``, ``tau``, ``theta`` and
         ``theta_new`` are the exact values, not Monte-Carlo estimates from the draws.
         """
-        table = summary_table(self._fitted())
-        return table if self.exact_ is None else exact_summary(table, self.exact_)
+        if self._summary is None:
+            self._summary = summary_table(self._fitted(), self.exact_)
+        return self._summary.copy()
 
     def plot_forest(self, **options: object) -> Figure:
         """Forest plot of raw vs shrunken site effects (see :func:`sitefx.report.forest_plot`)."""

@@ -1,5 +1,7 @@
 """Convergence diagnostics (R-hat, bulk/tail ESS, divergences) computed with ArviZ."""
 
+import json
+
 import arviz_stats as azs
 import numpy as np
 import xarray as xr
@@ -12,8 +14,17 @@ def convergence_table(tree: xr.DataTree, var_names: list[str]) -> xr.Dataset:
     """R-hat (rank-normalized) and bulk/tail ESS of each variable, as a Dataset.
 
     The result has a ``diagnostic`` dimension with labels ``r_hat``, ``ess_bulk``, ``ess_tail``.
+    Independent draws (the exact method) have R-hat 1 and ESS equal to the number of draws by
+    construction; those values are filled in rather than estimated.
     """
     posterior = tree["posterior"].to_dataset()[var_names]
+    if json.loads(tree.attrs.get("sampler", "{}")).get("method") == "exact":
+        n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+        first = posterior.isel(chain=0, draw=0, drop=True)
+        ideal = [xr.ones_like(first), xr.full_like(first, n_draws), xr.full_like(first, n_draws)]
+        return xr.concat(ideal, dim="diagnostic").assign_coords(
+            diagnostic=["r_hat", "ess_bulk", "ess_tail"]
+        )
     pieces = [
         azs.rhat(posterior),
         azs.ess(posterior, method="bulk"),

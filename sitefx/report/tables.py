@@ -21,6 +21,7 @@ SUMMARY_COLUMNS = [
 ]
 SAMPLE_DIMS = ("chain", "draw")
 QUANTILES = [0.025, 0.5, 0.975]
+EXACT_VARIABLES = ("mu", "tau", "theta", "theta_new")
 
 
 def summary_variables(tree: xr.DataTree) -> list[str]:
@@ -31,10 +32,12 @@ def summary_variables(tree: xr.DataTree) -> list[str]:
     ]
 
 
-def summary_table(tree: xr.DataTree) -> pd.DataFrame:
+def summary_table(tree: xr.DataTree, exact: ExactPosterior | None = None) -> pd.DataFrame:
     """Posterior mean, SD, 2.5/50/97.5% quantiles, R-hat and bulk/tail ESS of each quantity.
 
     Rows are named ``mu``, ``tau``, ``theta[<site>]``..., ``theta_new``, then the others.
+    With ``exact`` (the quadrature posterior), means, SDs and quantiles of the quantities it
+    covers are exact values instead of Monte-Carlo estimates from the draws.
 
     Examples
     --------
@@ -51,37 +54,18 @@ def summary_table(tree: xr.DataTree) -> pd.DataFrame:
     for name in names:
         draws = posterior[name]
         element_dims = [dim for dim in draws.dims if dim not in SAMPLE_DIMS]
-        stacked = draws.stack(sample=SAMPLE_DIMS).transpose(*element_dims, "sample")
-        values = stacked.values.reshape(-1, stacked.sizes["sample"])
-        quantiles = np.quantile(values, QUANTILES, axis=1)
+        if exact is not None and name in EXACT_VARIABLES:
+            mean, sd = np.atleast_1d(exact.mean(name)), np.atleast_1d(exact.sd(name))
+            quantiles = exact.quantile(name, np.array(QUANTILES)).reshape(len(QUANTILES), -1)
+        else:
+            stacked = draws.stack(sample=SAMPLE_DIMS).transpose(*element_dims, "sample")
+            values = stacked.values.reshape(-1, stacked.sizes["sample"])
+            mean, sd = values.mean(axis=1), values.std(axis=1, ddof=1)
+            quantiles = np.quantile(values, QUANTILES, axis=1)
         checks = diagnostics[name].transpose("diagnostic", *element_dims).values.reshape(3, -1)
-        for i, label in enumerate(_element_labels(name, draws, element_dims)):
-            rows.append(
-                [
-                    label,
-                    values[i].mean(),
-                    values[i].std(ddof=1),
-                    *quantiles[:, i],
-                    *checks[:, i],
-                ]
-            )
+        labels = _element_labels(name, draws, element_dims)
+        rows.extend(zip(labels, mean, sd, *quantiles, *checks, strict=True))
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-
-
-def exact_summary(table: pd.DataFrame, exact: ExactPosterior) -> pd.DataFrame:
-    """``table`` with exact means, SDs and quantiles for ``mu``, ``tau``, ``theta``, ``theta_new``.
-
-    Rows keep their order; ``r_hat`` and ESS still describe the stored draws.
-    """
-    table = table.copy().set_index("parameter")
-    sites = [label[len("theta[") : -1] for label in table.index if label.startswith("theta[")]
-    for name in ["mu", "tau", "theta", "theta_new"]:
-        labels = [f"theta[{site}]" for site in sites] if name == "theta" else [name]
-        table.loc[labels, "mean"] = np.atleast_1d(exact.mean(name))
-        table.loc[labels, "sd"] = np.atleast_1d(exact.sd(name))
-        quantiles = exact.quantile(name, np.array(QUANTILES)).reshape(len(QUANTILES), -1)
-        table.loc[labels, ["q2.5", "q50", "q97.5"]] = quantiles.T
-    return table.reset_index()
 
 
 def _element_labels(name: str, draws: xr.DataArray, element_dims: list[str]) -> list[str]:
