@@ -40,11 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     roles.add_argument("--estimate", metavar="COL", help="site summaries: effect estimate")
     roles.add_argument("--se", metavar="COL", help="site summaries: standard error")
     roles.add_argument("--n", metavar="COL", help="site summaries: number of people")
+    roles.add_argument(
+        "--moderators", metavar="A,B", help="site summaries: site-level columns (meta-regression)"
+    )
     roles.add_argument("--outcome", metavar="COL", help="individual records: outcome")
     roles.add_argument("--treatment", metavar="COL", help="individual records: 0/1 treatment")
-    roles.add_argument(
-        "--covariates", metavar="A,B", help="covariates (individual records) or site covariates"
-    )
+    roles.add_argument("--covariates", metavar="A,B", help="individual records: covariates")
     roles.add_argument("--cluster", metavar="COL", help="individual records: cluster id")
     roles.add_argument(
         "--treatment-levels",
@@ -71,6 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help="half-normal(s), half-cauchy(s), half-t(df,s), exponential(rate), uniform(0,u), "
         "inv-gamma(a,b)",
+    )
+
+    model = fit.add_argument_group("model")
+    model.add_argument(
+        "--site-dist",
+        choices=["normal", "student-t"],
+        default="normal",
+        help="distribution of site effects; student-t resists outlying sites",
+    )
+    model.add_argument("--site-df", type=float, help="fixed Student-t degrees of freedom")
+    model.add_argument(
+        "--prior-nu", metavar="SPEC", help="Student-t df prior, default gamma(2,0.1)"
     )
 
     sampler = fit.add_argument_group("inference")
@@ -104,7 +117,7 @@ def run_fit(args: argparse.Namespace) -> int:
     say(f"{study.title}: {data.n_sites} sites, {data.kind} data")
     say(str(data.accounting))
     model = SiteEffects(
-        priors={"mu": args.prior_mu, "tau": args.prior_tau},
+        priors={"mu": args.prior_mu, "tau": args.prior_tau, "nu": args.prior_nu},
         chains=args.chains,
         draws=args.draws,
         warmup=args.warmup,
@@ -112,6 +125,8 @@ def run_fit(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.quiet and sys.stderr.isatty(),
         method=args.method,
+        site_dist=args.site_dist,
+        site_df=args.site_df,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # reported below, once

@@ -3,8 +3,29 @@
 import numpy as np
 
 
-def new_site_effect(mu: np.ndarray, tau: np.ndarray, *, seed: int) -> np.ndarray:
-    """Draws of the effect in a new site from the same population: ``N(mu, tau)``.
+def variance_explained(gamma: np.ndarray, moderators: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Share of the cross-site variance of true effects that the moderators explain, per draw.
+
+    ``var_j(w_j gamma) / (var_j(w_j gamma) + tau^2)``: the variance of the effects' predicted
+    part across these sites over that plus the residual variance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> share = variance_explained(np.ones((1, 1, 1)), np.array([[0.0], [2.0]]), np.ones((1, 1)))
+    >>> share.round(2).tolist()
+    [[0.67]]
+    """
+    predicted = np.einsum("cdm,jm->cdj", gamma, moderators - moderators.mean(axis=0))
+    explained = predicted.var(axis=-1, ddof=1)
+    return explained / (explained + tau**2)
+
+
+def new_site_effect(
+    mu: np.ndarray, tau: np.ndarray, *, seed: int, df: np.ndarray | float | None = None
+) -> np.ndarray:
+    """Draws of the effect in a new site from the same population: ``N(mu, tau)``, or
+    Student-t with ``df`` degrees of freedom (per draw or fixed) for robust models.
 
     Examples
     --------
@@ -13,4 +34,6 @@ def new_site_effect(mu: np.ndarray, tau: np.ndarray, *, seed: int) -> np.ndarray
     (2, 3)
     """
     rng = np.random.default_rng(seed)
-    return mu + tau * rng.standard_normal(np.shape(mu))
+    if df is None:
+        return mu + tau * rng.standard_normal(np.shape(mu))
+    return mu + tau * rng.standard_t(np.broadcast_to(df, np.shape(mu)))

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from sitefx.data.adapters import Study
 from sitefx.data.schema import IndividualRecords, SiteSummaries, StudyData
 from sitefx.errors import SamplingWarning, SitefxInputError
-from sitefx.estimands import new_site_effect
+from sitefx.estimands import new_site_effect, variance_explained
 from sitefx.infer.diagnostics import check_diagnostics
 from sitefx.infer.exact import normal_normal_exact, supports_exact
 from sitefx.infer.nuts import SamplerSettings, run_nuts
@@ -34,6 +34,7 @@ from sitefx.report.plots import forest_plot
 from sitefx.report.tables import summary_table, summary_variables
 
 METHODS = ("auto", "exact", "nuts")
+SITE_DISTRIBUTIONS = ("normal", "student-t")
 OUTPUT_FILES = {"posterior": "posterior.nc", "summary": "summary.csv", "forest": "forest.png"}
 
 
@@ -56,6 +57,12 @@ class SiteEffects:
         ``exact`` integrates the normal-normal posterior by quadrature (site summaries with a
         normal or flat prior on mu; no MCMC, no convergence to check); ``nuts`` samples.
         ``auto`` picks ``exact`` whenever it applies.
+    site_dist : {"normal", "student-t"}
+        Distribution of site effects around the mean. ``student-t`` (site summaries) gives
+        robust pooling when some sites are outliers; its degrees of freedom ``nu`` are learned
+        (prior ``gamma(2, 0.1)``) unless ``site_df`` fixes them.
+    site_df : float, optional
+        Fixed degrees of freedom for ``student-t`` site effects.
     collapse : bool
         For Gaussian individual records, integrate the site effects out analytically and
         evaluate the likelihood from per-site sufficient statistics (fast, and the cost does
@@ -93,6 +100,8 @@ class SiteEffects:
         progress: bool = False,
         method: str = "auto",
         collapse: bool = True,
+        site_dist: str = "normal",
+        site_df: float | None = None,
     ) -> None:
         self.priors = dict(priors or {})
         self.chains = chains
@@ -103,6 +112,8 @@ class SiteEffects:
         self.progress = progress
         self.method = method
         self.collapse = collapse
+        self.site_dist = site_dist
+        self.site_df = site_df
 
     def fit(self, data: Study | StudyData) -> Self:
         """Sample the posterior of the model for ``data``; returns ``self``."""
@@ -113,11 +124,6 @@ class SiteEffects:
                 "fit() takes a Study, SiteSummaries or IndividualRecords; "
                 f"got {type(data).__name__}"
             )
-        if isinstance(data, SiteSummaries) and data.covariate_names:
-            raise SitefxInputError(
-                f"site covariates ({', '.join(data.covariate_names)}) are not used by the "
-                "normal-normal model yet (moderators come with meta-regression); leave them out"
-            )
         settings = SamplerSettings(
             chains=self.chains,
             draws=self.draws,
@@ -126,10 +132,13 @@ class SiteEffects:
             seed=self.seed,
             progress=self.progress,
         )
-        priors = resolve_priors(data, self.priors)
+        robust = _check_site_dist(self.site_dist, self.site_df, data)
+        priors = resolve_priors(data, self.priors, robust=robust and self.site_df is None)
         exact = None
-        if _choose_method(self.method, data, priors) == "exact":
-            exact = normal_normal_exact(data.estimate, data.se, priors=priors)
+        if _choose_method(self.method, data, priors, robust) == "exact":
+            exact = normal_normal_exact(
+                data.estimate, data.se, priors=priors, moderators=data.moderators
+            )
             draws = exact.draws(chains=settings.chains, draws=settings.draws, seed=settings.seed)
             sample_stats = {"diverging": np.zeros(draws["mu"].shape, dtype=bool)}
             sampler = {
@@ -138,8 +147,17 @@ class SiteEffects:
                 "error_estimate": exact.error_estimate,
             }
         else:
-            draws, sample_stats, sampler = _sample_nuts(data, priors, settings, self.collapse)
-            draws["theta_new"] = new_site_effect(draws["mu"], draws["tau"], seed=settings.seed)
+            draws, sample_stats, sampler = _sample_nuts(
+                data, priors, settings, collapse=self.collapse, site_df=self.site_df
+            )
+            df = draws.get("nu", self.site_df)
+            draws["theta_new"] = new_site_effect(
+                draws["mu"], draws["tau"], df=df, seed=settings.seed
+            )
+        if isinstance(data, SiteSummaries) and data.moderator_names:
+            draws["variance_explained"] = variance_explained(
+                draws["gamma"], data.moderators, draws["tau"]
+            )
         attrs = {"sampler": sampler | settings.to_dict()}
         if study is not None:
             attrs |= {"study": study.name, "study_title": study.title}
@@ -191,16 +209,38 @@ class SiteEffects:
         return self.posterior_
 
 
-def _choose_method(method: str, data: StudyData, priors: Priors) -> str:
-    """``exact`` for site summaries whose mu prior allows it (``auto``), else ``nuts``."""
+def _check_site_dist(site_dist: str, site_df: float | None, data: StudyData) -> bool:
+    """Validate the site-effect distribution options; True for Student-t site effects."""
+    if site_dist not in SITE_DISTRIBUTIONS:
+        raise SitefxInputError(
+            f"site_dist must be one of {', '.join(SITE_DISTRIBUTIONS)}; got '{site_dist}'"
+        )
+    robust = site_dist == "student-t"
+    if site_df is not None and (not robust or not site_df > 0):
+        raise SitefxInputError("site_df (--site-df) needs site_dist 'student-t' and a value > 0")
+    if robust and isinstance(data, IndividualRecords):
+        raise SitefxInputError(
+            "Student-t site effects are available for site summaries so far; summarize each "
+            "site first or use the normal model for individual records"
+        )
+    return robust
+
+
+def _choose_method(method: str, data: StudyData, priors: Priors, robust: bool) -> str:
+    """``exact`` for normal site summaries whose priors allow it (``auto``), else ``nuts``."""
     if method not in METHODS:
         raise SitefxInputError(f"method must be one of {', '.join(METHODS)}; got '{method}'")
-    exact_possible = isinstance(data, SiteSummaries) and supports_exact(priors)
+    exact_possible = isinstance(data, SiteSummaries) and supports_exact(priors) and not robust
     if method == "exact" and not exact_possible:
-        why = "individual records" if isinstance(data, IndividualRecords) else f"mu ~ {priors.mu}"
+        if isinstance(data, IndividualRecords):
+            why = "individual records"
+        elif robust:
+            why = "Student-t site effects"
+        else:
+            why = f"mu ~ {priors.mu}, gamma ~ {priors.gamma}"
         raise SitefxInputError(
-            f"the exact method needs site summaries and a normal or flat prior on mu ({why}); "
-            "use method 'nuts'"
+            "the exact method needs site summaries with normal site effects and normal or "
+            f"flat priors on mu and gamma (here: {why}); use method 'nuts'"
         )
     if method == "auto":
         return "exact" if exact_possible else "nuts"
@@ -208,14 +248,27 @@ def _choose_method(method: str, data: StudyData, priors: Priors) -> str:
 
 
 def _sample_nuts(
-    data: StudyData, priors: Priors, settings: SamplerSettings, collapse: bool
+    data: StudyData,
+    priors: Priors,
+    settings: SamplerSettings,
+    *,
+    collapse: bool,
+    site_df: float | None,
 ) -> tuple[dict, dict, dict]:
     """Run NUTS on the model for ``data``: draws, sample stats and a sampler description."""
     if isinstance(data, SiteSummaries):
+        moderators = data.moderators - data.moderators.mean(axis=0)
         draws, stats = run_nuts(
-            normal_normal, settings, estimate=data.estimate, se=data.se, priors=priors
+            normal_normal,
+            settings,
+            estimate=data.estimate,
+            se=data.se,
+            moderators=moderators,
+            priors=priors,
+            site_df=site_df,
         )
-        return draws, stats, {"method": "nuts", "model": "normal_normal"}
+        robust = priors.nu is not None or site_df is not None
+        return draws, stats, {"method": "nuts", "model": "student_t" if robust else "normal_normal"}
     covariates = data.covariates - data.covariates.mean(axis=0)
     if not collapse:
         draws, stats = run_nuts(

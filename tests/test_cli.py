@@ -178,3 +178,41 @@ def test_drop_missing_reports_rows(tmp_path, capsys):
         "dropped 2 rows with a missing or non-finite 'score' (rows 5, 10)"
         in capsys.readouterr().err
     )
+
+
+def test_moderators_flag(tmp_path, capsys):
+    code = main(
+        [
+            "fit",
+            str(STUDIES / "teacher_expectancy"),
+            "--out",
+            str(tmp_path),
+            "--moderators",
+            "weeks",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    table = pd.read_csv(tmp_path / "summary.csv")
+    assert {"gamma[weeks]", "variance_explained"} <= set(table["parameter"])
+
+
+def test_student_t_flags(tmp_path):
+    code = main(
+        [
+            "fit",
+            str(STUDIES / "eight_schools"),
+            "--out",
+            str(tmp_path),
+            "--site-dist",
+            "student-t",
+            "--prior-nu",
+            "gamma(2, 0.2)",
+            *FAST,
+        ]
+    )
+    assert code == 0
+    import sitefx
+
+    tree = sitefx.load_datatree(tmp_path / "posterior.nc")
+    assert tree.attrs["prior_nu"] == "gamma(2, 0.2)" and "nu" in tree["posterior"]

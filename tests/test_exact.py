@@ -12,6 +12,7 @@ import sitefx
 from sitefx.infer.exact import _mixture_quantile, normal_normal_exact
 from sitefx.models.priors import Prior, Priors
 from sitefx.testing import simulate_site_summaries
+from tests.conftest import STUDIES
 
 Y = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])
 SE = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])
@@ -163,7 +164,7 @@ def test_auto_picks_exact_and_reports_it(eight_schools):
 
 
 def test_exact_refused_when_it_does_not_apply(eight_schools, star):
-    with pytest.raises(sitefx.SitefxInputError, match="normal or flat prior on mu"):
+    with pytest.raises(sitefx.SitefxInputError, match="normal or flat priors on mu"):
         sitefx.SiteEffects(method="exact", priors={"mu": "student-t(3, 0, 10)"}).fit(eight_schools)
     with pytest.raises(sitefx.SitefxInputError, match="individual records"):
         sitefx.SiteEffects(method="exact").fit(star)
@@ -180,3 +181,23 @@ def test_many_precise_sites_converge():
     assert abs(posterior.mean("tau") - truth["tau"]) < 4 * posterior.sd("tau")
     lo, hi = posterior.quantile("tau", [0.001, 0.999])
     assert lo < posterior.mean("tau") < hi and hi - lo < 0.05
+
+
+def test_meta_regression_exact_agrees_with_nuts():
+    study = sitefx.load(STUDIES / "teacher_expectancy", moderators="weeks,n")
+    exact = sitefx.SiteEffects(method="exact").fit(study)
+    nuts = sitefx.SiteEffects(method="nuts", draws=2500, seed=4).fit(study)
+    posterior = nuts.posterior_["posterior"].to_dataset()
+    for name in ["mu", "tau", "gamma", "theta"]:
+        mcse = azs.mcse(posterior[[name]], method="mean")[name].values
+        difference = posterior[name].mean(("chain", "draw")).values - exact.exact_.mean(name)
+        np.testing.assert_array_less(np.abs(difference), 4 * mcse, err_msg=name)
+    draws = exact.posterior_["posterior"]
+    assert list(draws["gamma"]["moderator"].values) == ["weeks", "n"]
+    mcse = azs.mcse(draws.to_dataset()[["gamma"]], method="mean")["gamma"].values
+    np.testing.assert_array_less(
+        np.abs(draws["gamma"].mean(("chain", "draw")).values - exact.exact_.mean("gamma")),
+        4.5 * mcse,
+    )
+    table = exact.summary().set_index("parameter")
+    assert table.at["gamma[n]", "q50"] == pytest.approx(exact.exact_.quantile("gamma", [0.5])[0, 1])

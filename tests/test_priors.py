@@ -19,6 +19,7 @@ from sitefx.models.priors import default_priors, resolve_priors
         ("exponential(2)", stats.expon(scale=0.5)),
         ("uniform(0, 10)", stats.uniform(0, 10)),
         ("inv-gamma(2, 3)", stats.invgamma(2, scale=3)),
+        ("gamma(2, 0.1)", stats.gamma(2, scale=10)),
     ],
 )
 def test_each_family_has_the_right_density(spec, reference):
@@ -39,7 +40,7 @@ def test_spellings_and_round_trip():
     ("spec", "message"),
     [
         ("normal 0 1", "cannot read prior"),
-        ("gamma(2, 1)", "unknown prior family"),
+        ("beta(2, 1)", "unknown prior family"),
         ("normal(0)", "takes 2 parameter"),
         ("half-normal(-1)", "scale must be > 0"),
         ("uniform(5, 1)", "lower < upper"),

@@ -206,21 +206,24 @@ def test_rows_counted_once_when_several_columns_missing():
     assert data.accounting.rows_dropped == 1 and data.n_records == 17
 
 
-def test_site_covariates_in_summaries():
+def test_moderators_in_summaries():
     frame = summaries(weeks=[0, 2, np.nan])
     with pytest.raises(StudyDataError, match=r"'weeks' has 1 missing.*rows 3"):
-        site_summaries(frame, site="school", estimate="effect", se="se", covariates=["weeks"])
+        site_summaries(frame, site="school", estimate="effect", se="se", moderators=["weeks"])
     frame.loc[3, "weeks"] = 5
-    data = site_summaries(frame, site="school", estimate="effect", se="se", covariates=["weeks"])
-    assert data.covariate_names == ("weeks",)
-    np.testing.assert_array_equal(data.covariates[:, 0], [0, 2, 5])
+    data = site_summaries(frame, site="school", estimate="effect", se="se", moderators=["weeks"])
+    assert data.moderator_names == ("weeks",)
+    np.testing.assert_array_equal(data.moderators[:, 0], [0, 2, 5])
 
 
-def test_site_covariates_not_silently_ignored_by_the_model():
+def test_covariates_are_not_moderators():
     import sitefx
 
-    study = sitefx.load(
-        summaries(weeks=[0, 2, 5]), site="school", estimate="effect", se="se", covariates="weeks"
-    )
-    with pytest.raises(sitefx.SitefxInputError, match=r"site covariates \(weeks\) are not used"):
-        sitefx.SiteEffects().fit(study)
+    with pytest.raises(StudyDataError, match="give site-level columns as moderators"):
+        sitefx.load(
+            summaries(weeks=[0, 2, 5]),
+            site="school",
+            estimate="effect",
+            se="se",
+            covariates="weeks",
+        )

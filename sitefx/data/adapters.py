@@ -47,6 +47,7 @@ class Roles:
     outcome: str | None = None
     treatment: str | None = None
     covariates: tuple[str, ...] = ()
+    moderators: tuple[str, ...] = ()
     cluster: str | None = None
     treatment_levels: Mapping[str, int] | None = None
     drop_missing: bool = False
@@ -56,16 +57,18 @@ class Roles:
     def from_mapping(cls, mapping: Mapping[str, object], *, source: str = "arguments") -> "Roles":
         """Build roles from a mapping (``study.toml``'s ``[roles]``, keyword arguments).
 
-        ``None`` values are ignored; ``covariates`` may be a comma-separated string.
+        ``None`` values are ignored; ``covariates`` and ``moderators`` may be
+        comma-separated strings.
         """
         values = {key: value for key, value in mapping.items() if value is not None}
         unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise StudyDataError(f"{source}: unknown role(s) {', '.join(unknown)}")
-        covariates = values.get("covariates", ())
-        if isinstance(covariates, str):
-            covariates = [name.strip() for name in covariates.split(",") if name.strip()]
-        values["covariates"] = tuple(covariates)
+        for key in ("covariates", "moderators"):
+            names = values.get(key, ())
+            if isinstance(names, str):
+                names = [name.strip() for name in names.split(",") if name.strip()]
+            values[key] = tuple(names)
         return cls(**values)
 
     def updated(self, **overrides: object) -> "Roles":
@@ -99,15 +102,25 @@ class Roles:
     def apply(self, frame: pd.DataFrame, *, units: str = "") -> StudyData:
         """Validate ``frame`` under these roles into canonical data."""
         if self.kind == "summaries":
+            if self.covariates:
+                raise StudyDataError(
+                    "site summaries have no person-level covariates; give site-level columns "
+                    "as moderators (--moderators)"
+                )
             return validate.site_summaries(
                 frame,
                 site=self.site,
                 estimate=self.estimate,
                 se=self.se,
                 n=self.n,
-                covariates=self.covariates,
+                moderators=self.moderators,
                 drop_missing=self.drop_missing,
                 units=units,
+            )
+        if self.moderators:
+            raise StudyDataError(
+                "moderators are supported for site summaries so far; for individual records, "
+                "summarize each site first or leave --moderators out"
             )
         return validate.individual_records(
             frame,

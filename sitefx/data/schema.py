@@ -69,9 +69,9 @@ class SiteSummaries:
         Estimated effect and its standard error (finite, ``se > 0``).
     n : ndarray of float or None
         Number of people per site, when known (used for person-weighted averages).
-    covariates : ndarray of float, shape (n_sites, n_covariates)
-        Site-level covariates (moderators), when given.
-    covariate_names : tuple of str
+    moderators : ndarray of float, shape (n_sites, n_moderators)
+        Site-level characteristics that may explain effect differences (meta-regression).
+    moderator_names : tuple of str
     accounting : DataAccounting
     units : str
         Units of the effects, for labels (e.g. ``"SAT points"``).
@@ -82,10 +82,14 @@ class SiteSummaries:
     estimate: np.ndarray
     se: np.ndarray
     n: np.ndarray | None = None
-    covariates: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    covariate_names: tuple[str, ...] = ()
+    moderators: np.ndarray | None = None
+    moderator_names: tuple[str, ...] = ()
     accounting: DataAccounting
     units: str = ""
+
+    def __post_init__(self) -> None:
+        if self.moderators is None:  # no moderators: an (n_sites, 0) matrix
+            object.__setattr__(self, "moderators", np.zeros((len(self.site), 0)))
 
     @property
     def n_sites(self) -> int:

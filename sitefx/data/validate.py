@@ -25,7 +25,7 @@ def site_summaries(
     estimate: str,
     se: str,
     n: str | None = None,
-    covariates: Sequence[str] = (),
+    moderators: Sequence[str] = (),
     drop_missing: bool = False,
     units: str = "",
 ) -> SiteSummaries:
@@ -38,7 +38,7 @@ def site_summaries(
     >>> site_summaries(frame, site="school", estimate="effect", se="se").site
     ('A', 'B')
     """
-    numeric = [estimate, se, *([n] if n else []), *covariates]
+    numeric = [estimate, se, *([n] if n else []), *moderators]
     _require_columns(frame, [site, *numeric])
     values = {column: _numeric_column(frame, column) for column in numeric}
     sites = _as_labels(frame[site])
@@ -67,8 +67,8 @@ def site_summaries(
         estimate=values[estimate],
         se=values[se],
         n=values[n] if n else None,
-        covariates=_covariate_matrix(values, covariates, len(sites)),
-        covariate_names=tuple(covariates),
+        moderators=_columns(values, moderators, len(sites)),
+        moderator_names=tuple(moderators),
         accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
         units=units,
     )
@@ -161,7 +161,7 @@ def individual_records(
         treatment=values[treatment].astype(np.int8),
         site_index=site_index,
         site=site_names,
-        covariates=_covariate_matrix(values, covariates, len(sites)),
+        covariates=_columns(values, covariates, len(sites)),
         covariate_names=tuple(covariates),
         cluster=frame[cluster].astype(str).to_numpy()[keep] if cluster else None,
         accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
@@ -169,10 +169,8 @@ def individual_records(
     )
 
 
-def _covariate_matrix(
-    values: Mapping[str, np.ndarray], covariates: Sequence[str], n_rows: int
-) -> np.ndarray:
-    columns = [values[name] for name in covariates]
+def _columns(values: Mapping[str, np.ndarray], names: Sequence[str], n_rows: int) -> np.ndarray:
+    columns = [values[name] for name in names]
     return np.column_stack(columns) if columns else np.zeros((n_rows, 0))
 
 

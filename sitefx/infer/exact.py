@@ -41,44 +41,53 @@ MAX_NODES = 4096
 CDF_NODES = 2049
 RTOL = 1e-9
 QUANTILE_TOL = 1e-10  # in probability
-EXACT_MU_FAMILIES = {"normal", "flat"}
+EXACT_FAMILIES = {"normal", "flat"}
 
 
 def supports_exact(priors: Priors) -> bool:
-    """Whether the exact method applies: normal or flat prior on ``mu`` (any prior on tau)."""
-    return priors.mu.family in EXACT_MU_FAMILIES
+    """Whether the exact method applies: normal or flat priors on ``mu`` and on the moderator
+    coefficients ``gamma`` (any prior on tau)."""
+    return priors.mu.family in EXACT_FAMILIES and (
+        priors.gamma is None or priors.gamma.family in EXACT_FAMILIES
+    )
 
 
 @dataclass(frozen=True)
-class _MuPrior:
-    mean: float
-    precision: float  # 0 for a flat prior
+class _CoefficientPrior:
+    """Normal prior on the coefficients ``(mu, gamma)`` as mean and (diagonal) precision."""
+
+    mean: np.ndarray
+    precision: np.ndarray  # 0 on the diagonal for a flat prior
 
     @classmethod
-    def from_priors(cls, priors: Priors) -> "_MuPrior":
+    def from_priors(cls, priors: Priors, n_moderators: int) -> "_CoefficientPrior":
         if not supports_exact(priors):
             raise SitefxInputError(
-                f"the exact method needs a normal or flat prior on mu; got {priors.mu} "
-                "(use method='nuts')"
+                f"the exact method needs normal or flat priors on mu and gamma; got mu ~ "
+                f"{priors.mu}, gamma ~ {priors.gamma} (use method='nuts')"
             )
-        if priors.mu.family == "flat":
-            return cls(0.0, 0.0)
-        mean, sd = priors.mu.params
-        return cls(mean, 1.0 / sd**2)
+        specs = [priors.mu] + [priors.gamma] * n_moderators
+        means = [0.0 if p.family == "flat" else p.params[0] for p in specs]
+        precisions = [0.0 if p.family == "flat" else 1.0 / p.params[1] ** 2 for p in specs]
+        return cls(np.array(means), np.diag(precisions))
 
 
 def _conditional(
-    log_tau: np.ndarray, y: np.ndarray, se: np.ndarray, prior: _MuPrior
+    log_tau: np.ndarray, y: np.ndarray, se: np.ndarray, design: np.ndarray, prior: _CoefficientPrior
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``mu_hat``, ``V`` and ``log p(y | tau)`` (up to a constant) at each ``log tau``."""
-    v = se**2 + np.exp(2.0 * log_tau)[:, None]
-    precision = np.sum(1.0 / v, axis=1) + prior.precision
-    mu_var = 1.0 / precision
-    mu_hat = mu_var * (np.sum(y / v, axis=1) + prior.mean * prior.precision)
-    residual = np.sum((y - mu_hat[:, None]) ** 2 / v, axis=1)
-    residual += prior.precision * (prior.mean - mu_hat) ** 2
-    log_marginal = -0.5 * np.sum(np.log(v), axis=1) + 0.5 * np.log(mu_var) - 0.5 * residual
-    return mu_hat, mu_var, log_marginal
+    """Given each ``log tau``: mean and covariance of the coefficients ``(mu, gamma)`` and
+    ``log p(y | tau)`` (up to a constant), by generalized least squares."""
+    weight = 1.0 / (se**2 + np.exp(2.0 * log_tau)[:, None])  # (nodes, sites)
+    precision = np.einsum("kj,ja,jb->kab", weight, design, design) + prior.precision
+    right = (weight * y) @ design + prior.precision @ prior.mean
+    covariance = np.linalg.inv(precision)
+    mean = np.einsum("kab,kb->ka", covariance, right)
+    residual = np.sum(weight * (y - mean @ design.T) ** 2, axis=1)
+    offset = mean - prior.mean
+    residual += np.einsum("ka,ab,kb->k", offset, prior.precision, offset)
+    log_det = np.linalg.slogdet(covariance)[1]
+    log_marginal = 0.5 * np.sum(np.log(weight), axis=1) + 0.5 * log_det - 0.5 * residual
+    return mean, covariance, log_marginal
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,9 +98,11 @@ class ExactPosterior:
     ----------
     log_tau, weight : ndarray, shape (n_nodes,)
         Grid nodes and their posterior mass (sums to 1).
-    mu_mean, mu_var : ndarray, shape (n_nodes,)
-        ``mu | tau, y`` at each node.
+    coefficient_mean, coefficient_cov : ndarray, shape (n_nodes, p) and (n_nodes, p, p)
+        ``(mu, gamma) | tau, y`` at each node (``p = 1 + n_moderators``).
     estimate, se : ndarray, shape (n_sites,)
+    design : ndarray, shape (n_sites, p)
+        A column of ones and the centred moderators.
     log_density : callable
         ``log p(log tau | y)`` up to a constant, at any ``log tau`` (for the CDF table).
     error_estimate : float
@@ -100,13 +111,13 @@ class ExactPosterior:
 
     log_tau: np.ndarray
     weight: np.ndarray
-    mu_mean: np.ndarray
-    mu_var: np.ndarray
+    coefficient_mean: np.ndarray
+    coefficient_cov: np.ndarray
     estimate: np.ndarray
     se: np.ndarray
+    design: np.ndarray
     log_density: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
     error_estimate: float
-    prior: _MuPrior
 
     @property
     def tau(self) -> np.ndarray:
@@ -115,18 +126,23 @@ class ExactPosterior:
     def components(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Means and variances of the normal mixture components of ``name`` given each node.
 
-        Shapes (n_nodes,) for ``mu`` and ``theta_new``, (n_nodes, n_sites) for ``theta``.
+        Shapes (n_nodes,) for ``mu`` and ``theta_new``, (n_nodes, n_sites) for ``theta``,
+        (n_nodes, n_moderators) for ``gamma``.
         """
+        mean, cov = self.coefficient_mean, self.coefficient_cov
         if name == "mu":
-            return self.mu_mean, self.mu_var
-        if name == "theta_new":
-            return self.mu_mean, self.mu_var + self.tau**2
+            return mean[:, 0], cov[:, 0, 0]
+        if name == "gamma":
+            return mean[:, 1:], np.diagonal(cov, axis1=1, axis2=2)[:, 1:]
+        if name == "theta_new":  # a new site at the average moderator values
+            return mean[:, 0], cov[:, 0, 0] + self.tau**2
         if name == "theta":
+            fitted = mean @ self.design.T
+            fitted_var = np.einsum("ja,kab,jb->kj", self.design, cov, self.design)
             shrink = self.se**2 / (self.se**2 + self.tau[:, None] ** 2)
-            mean = shrink * self.mu_mean[:, None] + (1 - shrink) * self.estimate
-            var = (1 - shrink) * self.se**2 + shrink**2 * self.mu_var[:, None]
-            return mean, var
-        raise KeyError(f"no mixture for '{name}'; use mu, theta or theta_new")
+            theta_mean = shrink * fitted + (1 - shrink) * self.estimate
+            return theta_mean, (1 - shrink) * self.se**2 + shrink**2 * fitted_var
+        raise KeyError(f"no mixture for '{name}'; use mu, gamma, theta or theta_new")
 
     def mean(self, name: str) -> np.ndarray:
         if name == "tau":
@@ -142,7 +158,7 @@ class ExactPosterior:
         return np.sqrt(second - self.mean(name) ** 2)
 
     def quantile(self, name: str, probs: np.ndarray) -> np.ndarray:
-        """Quantiles, shape (len(probs),) or (len(probs), n_sites) for ``theta``."""
+        """Quantiles, shape (len(probs),), or (len(probs), n) for ``theta`` and ``gamma``."""
         probs = np.asarray(probs, dtype=float)
         if name == "tau":
             return np.exp([self._log_tau_quantile(prob) for prob in probs])
@@ -183,12 +199,14 @@ class ExactPosterior:
         return optimize.brentq(lambda t: cdf(t) - prob, knots[i - 1], knots[i], xtol=1e-13)
 
     @cached_property
-    def _mu_given_log_tau(self) -> tuple[interpolate.CubicSpline, interpolate.CubicSpline]:
-        """Splines of mu_hat and log V over log tau: both are smooth, so the spline is exact
-        to ~1e-9 relative at the grid's density, and drawing costs O(1) per draw."""
+    def _coefficients_given_log_tau(self) -> tuple[interpolate.CubicSpline, ...]:
+        """Splines over log tau of the coefficients' mean and Cholesky factor: both are smooth,
+        so the spline is exact to ~1e-9 relative at the grid's density, and drawing costs
+        O(1) per draw instead of a least-squares solve."""
+        cholesky = np.linalg.cholesky(self.coefficient_cov)
         return (
-            interpolate.CubicSpline(self.log_tau, self.mu_mean),
-            interpolate.CubicSpline(self.log_tau, np.log(self.mu_var)),
+            interpolate.CubicSpline(self.log_tau, self.coefficient_mean),
+            interpolate.CubicSpline(self.log_tau, cholesky),
         )
 
     def draws(self, *, chains: int, draws: int, seed: int) -> dict[str, np.ndarray]:
@@ -197,32 +215,43 @@ class ExactPosterior:
         shape = (chains, draws)
         table = self._tau_cdf  # inverse CDF by linear interpolation: error << MC error
         log_tau = np.interp(rng.uniform(size=chains * draws), table(table.x), table.x)
-        mu_hat, log_mu_var = self._mu_given_log_tau
         tau = np.exp(log_tau)
-        mu = mu_hat(log_tau) + np.exp(0.5 * log_mu_var(log_tau)) * rng.standard_normal(tau.shape)
-        # theta_j | mu, tau, y ~ N(y_j + B (mu - y_j), sqrt(1 - B) se_j), B = se^2 / (se^2 + tau^2)
-        # (in place: these arrays hold draws x sites values)
+        mean, cholesky = (spline(log_tau) for spline in self._coefficients_given_log_tau)
+        coefficients = mean + np.einsum("dab,db->da", cholesky, rng.standard_normal(mean.shape))
+        fitted = coefficients @ self.design.T
+        # theta_j | coefficients, tau, y ~ N(y_j + B (fitted_j - y_j), sqrt(1 - B) se_j)
+        # with B = se^2 / (se^2 + tau^2); in place, since these are draws x sites arrays.
         variance = self.se**2
         shrink = np.add.outer(tau**2, variance)
         np.divide(variance, shrink, out=shrink)
         theta = rng.standard_normal(shrink.shape)
         theta *= np.sqrt(variance * (1.0 - shrink))
         theta += self.estimate
-        shrink *= np.subtract.outer(mu, self.estimate)
-        theta += shrink
-        theta_new = mu + tau * rng.standard_normal(mu.shape)
-        return {
+        fitted -= self.estimate
+        fitted *= shrink
+        theta += fitted
+        mu = coefficients[:, 0]
+        result = {
             "mu": mu.reshape(shape),
             "tau": tau.reshape(shape),
             "theta": theta.reshape(*shape, -1),
-            "theta_new": theta_new.reshape(shape),
+            "theta_new": (mu + tau * rng.standard_normal(mu.shape)).reshape(shape),
         }
+        if self.design.shape[1] > 1:
+            result["gamma"] = coefficients[:, 1:].reshape(*shape, -1)
+        return result
 
 
 def normal_normal_exact(
-    estimate: np.ndarray, se: np.ndarray, *, priors: Priors, rtol: float = RTOL
+    estimate: np.ndarray,
+    se: np.ndarray,
+    *,
+    priors: Priors,
+    moderators: np.ndarray | None = None,
+    rtol: float = RTOL,
 ) -> ExactPosterior:
-    """Compute the exact posterior of the normal-normal model.
+    """Compute the exact posterior of the normal-normal model (with optional moderators:
+    ``theta_j ~ N(mu + w_j gamma, tau)``, ``w`` centred so ``mu`` is the average effect).
 
     Examples
     --------
@@ -236,18 +265,21 @@ def normal_normal_exact(
     (7.8, True)
     """
     estimate, se = np.asarray(estimate, float), np.asarray(se, float)
-    prior = _MuPrior.from_priors(priors)
+    if moderators is None:
+        moderators = np.zeros((len(estimate), 0))
+    design = np.column_stack([np.ones(len(estimate)), moderators - moderators.mean(axis=0)])
+    prior = _CoefficientPrior.from_priors(priors, moderators.shape[1])
     tau_prior = priors.tau.distribution()
 
     def log_density(log_tau: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        mu_hat, mu_var, log_marginal = _conditional(log_tau, estimate, se, prior)
+        mean, cov, log_marginal = _conditional(log_tau, estimate, se, design, prior)
         tau = np.exp(log_tau)
         inside = np.asarray(tau_prior.support(tau), dtype=bool)  # e.g. uniform(0, u)
         log_prior = np.full(tau.shape, -np.inf)
         log_prior[inside] = np.asarray(tau_prior.log_prob(tau[inside]), dtype=float)
         with np.errstate(invalid="ignore"):
             total = log_marginal + log_prior + log_tau  # + log tau: the Jacobian
-        return np.where(np.isnan(total), -np.inf, total), mu_hat, mu_var
+        return np.where(np.isnan(total), -np.inf, total), mean, cov
 
     low, high = _mass_bounds(log_density, _scale(estimate, se))
     if priors.tau.family == "uniform":  # integrate up to the prior's edges, not across them
@@ -257,19 +289,19 @@ def normal_normal_exact(
     while True:
         unit_nodes, unit_weights = _gauss_legendre(nodes)
         log_tau = low + (high - low) * unit_nodes
-        values, mu_hat, mu_var = log_density(log_tau)
+        values, mean, cov = log_density(log_tau)
         weight = unit_weights * np.exp(values - values.max())
         weight /= weight.sum()
         posterior = ExactPosterior(
             log_tau=log_tau,
             weight=weight,
-            mu_mean=mu_hat,
-            mu_var=mu_var,
+            coefficient_mean=mean,
+            coefficient_cov=cov,
             estimate=estimate,
             se=se,
+            design=design,
             log_density=lambda log_tau: log_density(log_tau)[0],
             error_estimate=np.inf,
-            prior=prior,
         )
         moments = np.array([posterior.mean(n) for n in ("mu", "tau")])
         sds = np.array([posterior.sd(n) for n in ("mu", "tau")])

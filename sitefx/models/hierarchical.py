@@ -18,10 +18,23 @@ from sitefx.infer.sufficient import SiteStatistics, collapsed_log_likelihood
 from sitefx.models.priors import Priors
 
 
-def normal_normal(estimate: jnp.ndarray | None, se: jnp.ndarray, *, priors: Priors) -> None:
-    """Rubin's normal-normal model for site summaries.
+def normal_normal(
+    estimate: jnp.ndarray | None,
+    se: jnp.ndarray,
+    moderators: jnp.ndarray | None = None,
+    *,
+    priors: Priors,
+    site_df: float | None = None,
+) -> None:
+    """Rubin's normal-normal model for site summaries, with optional meta-regression.
 
-    ``estimate_j ~ N(theta_j, se_j)``, ``theta_j ~ N(mu, tau)``.
+    ``estimate_j ~ N(theta_j, se_j)``, ``theta_j ~ N(mu + w_j gamma, tau)``. Moderators ``w``
+    should be centred, so that ``mu`` is the average effect at average moderator values and
+    ``tau`` the residual cross-site SD.
+
+    Robust variant: site effects are Student-t, ``theta_j ~ t_nu(mu + w_j gamma, tau)``, so an
+    outlying site pulls less on the others; ``nu`` is learned when ``priors.nu`` is set, or
+    fixed at ``site_df``.
 
     Examples
     --------
@@ -36,9 +49,19 @@ def normal_normal(estimate: jnp.ndarray | None, se: jnp.ndarray, *, priors: Prio
     """
     mu = numpyro.sample("mu", priors.mu.distribution())
     tau = numpyro.sample("tau", priors.tau.distribution())
+    location = mu
+    if moderators is not None and moderators.shape[1]:
+        with numpyro.plate("moderator", moderators.shape[1]):
+            gamma = numpyro.sample("gamma", priors.gamma.distribution())
+        location = mu + moderators @ gamma
+    nu = numpyro.sample("nu", priors.nu.distribution()) if priors.nu is not None else site_df
+    site_distribution = (
+        dist.Normal(location, tau) if nu is None else dist.StudentT(nu, location, tau)
+    )
     with numpyro.plate("site", se.shape[0]):
-        with numpyro.handlers.reparam(config={"theta": LocScaleReparam(centered=0)}):
-            theta = numpyro.sample("theta", dist.Normal(mu, tau))
+        reparam = LocScaleReparam(centered=0, shape_params=() if nu is None else ("df",))
+        with numpyro.handlers.reparam(config={"theta": reparam}):
+            theta = numpyro.sample("theta", site_distribution)
         numpyro.sample("estimate", dist.Normal(theta, se), obs=estimate)
 
 

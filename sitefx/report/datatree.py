@@ -23,6 +23,9 @@ POSTERIOR_DIMS = {
     "tau": [],
     "theta": ["site"],
     "theta_new": [],
+    "gamma": ["moderator"],
+    "nu": [],
+    "variance_explained": [],
     "alpha_mean": [],
     "alpha_sd": [],
     "alpha": ["site"],
@@ -50,6 +53,8 @@ def build_datatree(
     observed, constant = _data_groups(data)
     if isinstance(data, IndividualRecords):
         coords["covariate"] = np.array(data.covariate_names, dtype=str)
+    elif data.moderator_names:
+        coords["moderator"] = np.array(data.moderator_names, dtype=str)
     root_attrs = {
         "sitefx_version": version("sitefx"),
         "data_kind": data.kind,
@@ -76,6 +81,7 @@ _DATA_DIMS = {
     "estimate": ["site"],
     "se": ["site"],
     "n": ["site"],
+    "moderators": ["site", "moderator"],
     "raw_estimate": ["site"],
     "raw_se": ["site"],
     "outcome": ["record"],
@@ -88,6 +94,8 @@ _DATA_DIMS = {
 def _data_groups(data: StudyData) -> tuple[dict, dict]:
     if isinstance(data, SiteSummaries):
         constant = {"se": data.se, "raw_estimate": data.estimate, "raw_se": data.se}
+        if data.moderator_names:
+            constant["moderators"] = data.moderators
         if data.n is not None:
             constant["n"] = data.n
         return {"estimate": data.estimate}, constant

@@ -21,7 +21,7 @@ SUMMARY_COLUMNS = [
 ]
 SAMPLE_DIMS = ("chain", "draw")
 QUANTILES = [0.025, 0.5, 0.975]
-EXACT_VARIABLES = ("mu", "tau", "theta", "theta_new")
+EXACT_VARIABLES = ("mu", "tau", "theta", "theta_new", "gamma")
 
 
 def summary_variables(tree: xr.DataTree) -> list[str]:

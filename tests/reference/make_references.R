@@ -91,5 +91,13 @@ if ("metafor" %in% args) {
     refs[[name]] <- list(provenance = provenance("metafor", call), mu = m$b[1], mu_se = m$se,
                          tau = sqrt(m$tau2), tau2 = m$tau2, blup = blup$pred)
   }
+  # Meta-regression on weeks of prior contact, centred so the intercept is the average effect.
+  dat <- read.csv("studies/teacher_expectancy/teacher_expectancy.csv")
+  dat$weeks_c <- dat$weeks - mean(dat$weeks)
+  call <- "rma(yi = d, sei = se, mods = ~ weeks_c, data = dat, method = \"REML\")"
+  m <- eval(parse(text = call))
+  refs[["teacher_expectancy_weeks"]] <- list(
+    provenance = provenance("metafor", call), mu = m$b[1], mu_se = m$se[1], gamma = m$b[2],
+    gamma_se = m$se[2], tau = sqrt(m$tau2), r2 = m$R2)
   write_ref(refs, "metafor_rma.json")
 }

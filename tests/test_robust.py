@@ -1,0 +1,53 @@
+"""Student-t site effects: the normal limit, robustness to an outlying site, and options."""
+
+import arviz_stats as azs
+import numpy as np
+import pytest
+
+import sitefx
+from sitefx.testing import simulate_site_summaries
+
+
+def test_large_df_recovers_the_normal_model(eight_schools):
+    """t with 10^6 degrees of freedom is the normal model, whose posterior is exact."""
+    exact = sitefx.SiteEffects(method="exact").fit(eight_schools)
+    t = sitefx.SiteEffects(site_dist="student-t", site_df=1e6, draws=2500, seed=3).fit(
+        eight_schools
+    )
+    posterior = t.posterior_["posterior"].to_dataset()
+    assert "nu" not in posterior and "prior_nu" not in t.posterior_.attrs
+    for name in ["mu", "tau", "theta"]:
+        mcse = azs.mcse(posterior[[name]], method="mean")[name].values
+        difference = posterior[name].mean(("chain", "draw")).values - exact.exact_.mean(name)
+        np.testing.assert_array_less(np.abs(difference), 4 * mcse, err_msg=name)
+
+
+# A gross outlier makes nu small and the (nu, tau) geometry hard: tau mixes slowly (bulk ESS
+# ~300 of 8,000 draws here), so the sampler's ESS warning is expected; the assertions below
+# hold with wide margins.
+@pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")
+def test_outlying_site_pulls_less_on_the_average():
+    data, truth = simulate_site_summaries(25, mu=0.2, tau=0.05, se_range=(0.03, 0.06), seed=9)
+    estimate = data.estimate.copy()
+    estimate[0] = 1.5  # one site far away from the others
+    data = type(data)(site=data.site, estimate=estimate, se=data.se, accounting=data.accounting)
+    normal = sitefx.SiteEffects(method="exact").fit(data).summary().set_index("parameter")
+    robust = sitefx.SiteEffects(site_dist="student-t", draws=2000, target_accept=0.99, seed=1).fit(
+        data
+    )
+    table = robust.summary().set_index("parameter")
+    assert abs(table.at["mu", "mean"] - truth["mu"]) < abs(normal.at["mu", "mean"] - truth["mu"])
+    assert table.at["tau", "q50"] < normal.at["tau", "q50"]
+    assert table.at["nu", "q50"] < 10  # the data ask for heavy tails
+    assert not any("divergent" in problem for problem in robust.warnings_)
+
+
+def test_robust_options_are_checked(eight_schools, star):
+    with pytest.raises(sitefx.SitefxInputError, match="site_dist must be one of"):
+        sitefx.SiteEffects(site_dist="cauchy").fit(eight_schools)
+    with pytest.raises(sitefx.SitefxInputError, match="needs site_dist 'student-t'"):
+        sitefx.SiteEffects(site_df=4).fit(eight_schools)
+    with pytest.raises(sitefx.SitefxInputError, match="Student-t site effects"):
+        sitefx.SiteEffects(site_dist="student-t", method="exact").fit(eight_schools)
+    with pytest.raises(sitefx.SitefxInputError, match="site summaries so far"):
+        sitefx.SiteEffects(site_dist="student-t").fit(star)
