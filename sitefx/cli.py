@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     roles.add_argument(
         "--moderators", metavar="A,B", help="site summaries: site-level columns (meta-regression)"
     )
+    for arm in ("treated", "control"):
+        roles.add_argument(f"--events-{arm}", metavar="COL", help=f"arm counts: events, {arm}")
+        roles.add_argument(f"--n-{arm}", metavar="COL", help=f"arm counts: people, {arm}")
     roles.add_argument("--outcome", metavar="COL", help="individual records: outcome")
     roles.add_argument("--treatment", metavar="COL", help="individual records: 0/1 treatment")
     roles.add_argument("--covariates", metavar="A,B", help="individual records: covariates")

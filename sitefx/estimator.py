@@ -15,8 +15,8 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from sitefx.data.adapters import Study
-from sitefx.data.schema import IndividualRecords, SiteSummaries, StudyData
+from sitefx.data.adapters import KIND_NAMES, Study
+from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
 from sitefx.errors import SamplingWarning, SitefxInputError
 from sitefx.estimands import new_site_effect, variance_explained
 from sitefx.infer.diagnostics import check_diagnostics
@@ -24,6 +24,7 @@ from sitefx.infer.exact import normal_normal_exact, supports_exact
 from sitefx.infer.nuts import SamplerSettings, run_nuts
 from sitefx.infer.sufficient import SiteStatistics, draw_site_effects
 from sitefx.models.hierarchical import (
+    binomial_arms,
     normal_normal,
     varying_intercepts_and_effects,
     varying_intercepts_and_effects_collapsed,
@@ -31,7 +32,7 @@ from sitefx.models.hierarchical import (
 from sitefx.models.priors import Prior, Priors, resolve_priors
 from sitefx.report.datatree import build_datatree, save_datatree
 from sitefx.report.plots import forest_plot
-from sitefx.report.tables import summary_table, summary_variables
+from sitefx.report.tables import summary_table
 
 METHODS = ("auto", "exact", "nuts")
 SITE_DISTRIBUTIONS = ("normal", "student-t")
@@ -119,9 +120,9 @@ class SiteEffects:
         """Sample the posterior of the model for ``data``; returns ``self``."""
         study = data if isinstance(data, Study) else None
         data = study.data if study else data
-        if not isinstance(data, SiteSummaries | IndividualRecords):
+        if not isinstance(data, SiteSummaries | IndividualRecords | ArmSummaries):
             raise SitefxInputError(
-                "fit() takes a Study, SiteSummaries or IndividualRecords; "
+                "fit() takes a Study, SiteSummaries, IndividualRecords or ArmSummaries; "
                 f"got {type(data).__name__}"
             )
         settings = SamplerSettings(
@@ -162,8 +163,9 @@ class SiteEffects:
         if study is not None:
             attrs |= {"study": study.name, "study_title": study.title}
         tree = build_datatree(draws, sample_stats, data=data, priors=priors, attrs=attrs)
+        summary = summary_table(tree, exact)
         # Exact draws are independent: there is no chain to diagnose.
-        problems = [] if exact else check_diagnostics(tree, summary_variables(tree))
+        problems = [] if exact else check_diagnostics(tree, summary)
         tree.attrs["diagnostics"] = json.dumps(problems)
         for problem in problems:
             warnings.warn(problem, SamplingWarning, stacklevel=2)
@@ -173,7 +175,7 @@ class SiteEffects:
         self.exact_ = exact
         self.posterior_ = tree
         self.warnings_ = problems
-        self._summary = None
+        self._summary = summary
         return self
 
     def summary(self) -> pd.DataFrame:
@@ -182,8 +184,7 @@ class SiteEffects:
         With the exact method, means, SDs and quantiles of ``mu``, ``tau``, ``theta`` and
         ``theta_new`` are the exact values, not Monte-Carlo estimates from the draws.
         """
-        if self._summary is None:
-            self._summary = summary_table(self._fitted(), self.exact_)
+        self._fitted()
         return self._summary.copy()
 
     def plot_forest(self, **options: object) -> Figure:
@@ -218,7 +219,7 @@ def _check_site_dist(site_dist: str, site_df: float | None, data: StudyData) -> 
     robust = site_dist == "student-t"
     if site_df is not None and (not robust or not site_df > 0):
         raise SitefxInputError("site_df (--site-df) needs site_dist 'student-t' and a value > 0")
-    if robust and isinstance(data, IndividualRecords):
+    if robust and not isinstance(data, SiteSummaries):
         raise SitefxInputError(
             "Student-t site effects are available for site summaries so far; summarize each "
             "site first or use the normal model for individual records"
@@ -232,8 +233,8 @@ def _choose_method(method: str, data: StudyData, priors: Priors, robust: bool) -
         raise SitefxInputError(f"method must be one of {', '.join(METHODS)}; got '{method}'")
     exact_possible = isinstance(data, SiteSummaries) and supports_exact(priors) and not robust
     if method == "exact" and not exact_possible:
-        if isinstance(data, IndividualRecords):
-            why = "individual records"
+        if not isinstance(data, SiteSummaries):
+            why = KIND_NAMES[data.kind]
         elif robust:
             why = "Student-t site effects"
         else:
@@ -269,6 +270,17 @@ def _sample_nuts(
         )
         robust = priors.nu is not None or site_df is not None
         return draws, stats, {"method": "nuts", "model": "student_t" if robust else "normal_normal"}
+    if isinstance(data, ArmSummaries):
+        draws, stats = run_nuts(
+            binomial_arms,
+            settings,
+            events_treated=data.events_treated,
+            n_treated=data.n_treated,
+            events_control=data.events_control,
+            n_control=data.n_control,
+            priors=priors,
+        )
+        return draws, stats, {"method": "nuts", "model": "binomial_arms"}
     covariates = data.covariates - data.covariates.mean(axis=0)
     if not collapse:
         draws, stats = run_nuts(

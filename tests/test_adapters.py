@@ -129,11 +129,11 @@ def test_truncated_parquet_is_a_clear_error(tmp_path):
 
 
 def test_roles_must_pick_one_kind():
-    with pytest.raises(StudyDataError, match="not both"):
+    with pytest.raises(StudyDataError, match="not a mix"):
         sitefx.load(
             FRAME, site="school", estimate="effect", se="se", outcome="effect", treatment="n"
         )
     with pytest.raises(StudyDataError, match="no column roles"):
         sitefx.load(FRAME, site="school")
-    with pytest.raises(StudyDataError, match="need both an estimate and an se"):
+    with pytest.raises(StudyDataError, match="site summaries also need: se"):
         sitefx.load(FRAME, site="school", estimate="effect")

@@ -146,7 +146,7 @@ def test_nan_outcome_exits_2_naming_rows(tmp_path):
         (["--outcome", "points", "--treatment", "small", "--site", "school"], "'points'"),
         ([*RECORD_ROLES, "--prior-tau", "normal(0,1)"], "positive support"),
         ([*RECORD_ROLES, "--prior-tau", "wide"], "cannot read prior"),
-        (["--estimate", "score"], "need both an estimate and an se"),
+        (["--estimate", "score"], "site summaries also need: se"),
         ([*RECORD_ROLES, "--chains", "0"], "chains >= 1"),
         ([*RECORD_ROLES, "--treatment-levels", "x"], "TREATED,CONTROL"),
         ([*RECORD_ROLES, "--method", "exact"], "the exact method needs site summaries"),

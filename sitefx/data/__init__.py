@@ -1,10 +1,18 @@
 """Study data: canonical schema, validation and adapters."""
 
 from sitefx.data.adapters import Roles, Study, load, load_study, read_table
-from sitefx.data.schema import DataAccounting, Drop, IndividualRecords, SiteSummaries, StudyData
-from sitefx.data.validate import individual_records, site_summaries
+from sitefx.data.schema import (
+    ArmSummaries,
+    DataAccounting,
+    Drop,
+    IndividualRecords,
+    SiteSummaries,
+    StudyData,
+)
+from sitefx.data.validate import arm_summaries, individual_records, site_summaries
 
 __all__ = [
+    "ArmSummaries",
     "DataAccounting",
     "Drop",
     "IndividualRecords",
@@ -12,6 +20,7 @@ __all__ = [
     "SiteSummaries",
     "Study",
     "StudyData",
+    "arm_summaries",
     "individual_records",
     "load",
     "load_study",

@@ -19,6 +19,16 @@ from sitefx.data.schema import StudyData
 from sitefx.errors import StudyDataError
 
 STUDY_FILE = "study.toml"
+KIND_ROLES = {
+    "summaries": ("estimate", "se"),
+    "individual": ("outcome", "treatment"),
+    "arms": ("events_treated", "n_treated", "events_control", "n_control"),
+}
+KIND_NAMES = {
+    "summaries": "site summaries",
+    "individual": "individual records",
+    "arms": "arm counts",
+}
 READERS = {
     ".csv": "csv",
     ".csv.gz": "csv",
@@ -46,6 +56,10 @@ class Roles:
     n: str | None = None
     outcome: str | None = None
     treatment: str | None = None
+    events_treated: str | None = None
+    n_treated: str | None = None
+    events_control: str | None = None
+    n_control: str | None = None
     covariates: tuple[str, ...] = ()
     moderators: tuple[str, ...] = ()
     cluster: str | None = None
@@ -79,25 +93,32 @@ class Roles:
 
     @property
     def kind(self) -> str:
-        summaries = self.estimate is not None or self.se is not None
-        individual = self.outcome is not None or self.treatment is not None
-        if summaries and individual:
+        """``summaries``, ``individual`` or ``arms``, from which roles are given."""
+        given = {
+            kind: [getattr(self, name) is not None for name in names]
+            for kind, names in KIND_ROLES.items()
+        }
+        chosen = [kind for kind, flags in given.items() if any(flags)]
+        if len(chosen) > 1:
             raise StudyDataError(
-                "give either --estimate/--se (site summaries) or --outcome/--treatment "
-                "(individual records), not both"
+                f"column roles of different data kinds given ({' and '.join(chosen)}): use "
+                "--estimate/--se (site summaries), --outcome/--treatment (individual records) "
+                "or --events-treated/--n-treated/--events-control/--n-control (arm counts), "
+                "not a mix"
             )
-        if summaries and (self.estimate is None or self.se is None):
-            raise StudyDataError("site summaries need both an estimate and an se column")
-        if individual and (self.outcome is None or self.treatment is None):
-            raise StudyDataError("individual records need both an outcome and a treatment column")
-        if not (summaries or individual):
+        if not chosen:
             raise StudyDataError(
-                "no column roles given: use --estimate/--se/--site for site summaries or "
-                "--outcome/--treatment/--site for individual records"
+                "no column roles given: use --estimate/--se/--site for site summaries, "
+                "--outcome/--treatment/--site for individual records, or "
+                "--events-treated/--n-treated/--events-control/--n-control/--site for arm counts"
             )
+        (kind,) = chosen
+        if not all(given[kind]):
+            missing = [n for n, flag in zip(KIND_ROLES[kind], given[kind], strict=True) if not flag]
+            raise StudyDataError(f"{KIND_NAMES[kind]} also need: {', '.join(missing)}")
         if self.site is None:
             raise StudyDataError("no site column given (--site)")
-        return "summaries" if summaries else "individual"
+        return kind
 
     def apply(self, frame: pd.DataFrame, *, units: str = "") -> StudyData:
         """Validate ``frame`` under these roles into canonical data."""
@@ -116,6 +137,16 @@ class Roles:
                 moderators=self.moderators,
                 drop_missing=self.drop_missing,
                 units=units,
+            )
+        if self.kind == "arms":
+            return validate.arm_summaries(
+                frame,
+                site=self.site,
+                events_treated=self.events_treated,
+                n_treated=self.n_treated,
+                events_control=self.events_control,
+                n_control=self.n_control,
+                drop_missing=self.drop_missing,
             )
         if self.moderators:
             raise StudyDataError(

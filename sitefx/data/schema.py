@@ -164,4 +164,53 @@ class IndividualRecords:
         )
 
 
-StudyData = SiteSummaries | IndividualRecords
+@dataclass(frozen=True, kw_only=True)
+class ArmSummaries:
+    """Binary outcomes summarized per site and arm: events and people, treated and control.
+
+    Attributes
+    ----------
+    site : tuple of str
+    events_treated, n_treated, events_control, n_control : ndarray of int, shape (n_sites,)
+        Counts (``0 <= events <= n``, ``n > 0``).
+    accounting : DataAccounting
+    units : str
+    """
+
+    kind: Literal["arms"] = field(default="arms", init=False)
+    site: tuple[str, ...]
+    events_treated: np.ndarray
+    n_treated: np.ndarray
+    events_control: np.ndarray
+    n_control: np.ndarray
+    accounting: DataAccounting
+    units: str = "log odds ratio"
+
+    @property
+    def n_sites(self) -> int:
+        return len(self.site)
+
+    def raw_site_effects(self) -> SiteSummaries:
+        """Per-site log odds ratios with their Woolf standard errors (0.5 added to every cell
+        of a site with an empty cell), as a separate analysis of each site would report."""
+        cells = np.stack(
+            [
+                self.events_treated,
+                self.n_treated - self.events_treated,
+                self.events_control,
+                self.n_control - self.events_control,
+            ]
+        )
+        cells = cells + 0.5 * (cells == 0).any(axis=0)
+        estimate = np.log(cells[0] / cells[1]) - np.log(cells[2] / cells[3])
+        return SiteSummaries(
+            site=self.site,
+            estimate=estimate,
+            se=np.sqrt(np.sum(1.0 / cells, axis=0)),
+            n=self.n_treated + self.n_control,
+            accounting=DataAccounting(rows_read=self.n_sites),
+            units=self.units,
+        )
+
+
+StudyData = SiteSummaries | IndividualRecords | ArmSummaries

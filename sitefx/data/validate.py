@@ -12,7 +12,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from sitefx.data.schema import DataAccounting, Drop, IndividualRecords, SiteSummaries
+from sitefx.data.schema import (
+    ArmSummaries,
+    DataAccounting,
+    Drop,
+    IndividualRecords,
+    SiteSummaries,
+)
 from sitefx.errors import DataDropWarning, StudyDataError, describe_labels
 
 MIN_PER_ARM = 2
@@ -55,12 +61,7 @@ def site_summaries(
         raise StudyDataError(
             f"column '{n}' must be a positive count; sites {describe_labels(sites[values[n] <= 0])}"
         )
-    duplicated = sites[sites.duplicated(keep=False)]
-    if len(duplicated):
-        raise StudyDataError(
-            f"column '{site}' must name each site once in site summaries; repeated: "
-            f"{describe_labels(pd.unique(duplicated))}"
-        )
+    _require_unique_sites(sites, site)
     _require_sites(len(sites), site)
     return SiteSummaries(
         site=tuple(sites),
@@ -71,6 +72,59 @@ def site_summaries(
         moderator_names=tuple(moderators),
         accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
         units=units,
+    )
+
+
+def arm_summaries(
+    frame: pd.DataFrame,
+    *,
+    site: str,
+    events_treated: str,
+    n_treated: str,
+    events_control: str,
+    n_control: str,
+    drop_missing: bool = False,
+) -> ArmSummaries:
+    """Validate one-row-per-site counts of a binary outcome in each arm.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"school": ["A", "B"], "pass_t": [30, 12], "n_t": [50, 20],
+    ...                       "pass_c": [25, 9], "n_c": [50, 21]})
+    >>> arm_summaries(frame, site="school", events_treated="pass_t", n_treated="n_t",
+    ...               events_control="pass_c", n_control="n_c").n_sites
+    2
+    """
+    counts = [events_treated, n_treated, events_control, n_control]
+    _require_columns(frame, [site, *counts])
+    values = {column: _numeric_column(frame, column) for column in counts}
+    sites = _as_labels(frame[site])
+    keep, drops = _finite_rows(frame, sites, site, values, drop_missing=drop_missing)
+    sites, values = sites[keep], {column: value[keep] for column, value in values.items()}
+    for column, value in values.items():
+        bad = (value < 0) | (value != np.round(value))
+        if bad.any():
+            raise StudyDataError(
+                f"column '{column}' must hold whole counts >= 0; "
+                f"sites {describe_labels(sites[bad])}"
+            )
+    for events, n in [(events_treated, n_treated), (events_control, n_control)]:
+        bad = (values[n] <= 0) | (values[events] > values[n])
+        if bad.any():
+            raise StudyDataError(
+                f"need 0 <= '{events}' <= '{n}' and '{n}' > 0; sites {describe_labels(sites[bad])}"
+            )
+    _require_unique_sites(sites, site)
+    _require_sites(len(sites), site)
+    whole = {column: value.astype(np.int64) for column, value in values.items()}
+    return ArmSummaries(
+        site=tuple(sites),
+        events_treated=whole[events_treated],
+        n_treated=whole[n_treated],
+        events_control=whole[events_control],
+        n_control=whole[n_control],
+        accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
     )
 
 
@@ -291,6 +345,15 @@ def _present(
 def _factorize(sites: pd.Series) -> tuple[tuple[str, ...], np.ndarray]:
     codes, names = pd.factorize(sites, sort=False)
     return tuple(str(name) for name in names), codes.astype(np.int32)
+
+
+def _require_unique_sites(sites: pd.Series, column: str) -> None:
+    duplicated = sites[sites.duplicated(keep=False)]
+    if len(duplicated):
+        raise StudyDataError(
+            f"column '{column}' must name each site once in site summaries; repeated: "
+            f"{describe_labels(pd.unique(duplicated))}"
+        )
 
 
 def _require_sites(n_sites: int, column: str) -> None:

@@ -4,6 +4,7 @@ import json
 
 import arviz_stats as azs
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 MAX_RHAT = 1.01
@@ -35,11 +36,12 @@ def convergence_table(tree: xr.DataTree, var_names: list[str]) -> xr.Dataset:
     )
 
 
-def check_diagnostics(tree: xr.DataTree, var_names: list[str]) -> list[str]:
+def check_diagnostics(tree: xr.DataTree, table: pd.DataFrame) -> list[str]:
     """Plain-language warnings about the sampler's output (empty when all is well).
 
     Flags divergent transitions, any R-hat above 1.01, and bulk or tail ESS below 400
-    (Vehtari et al. 2021's recommendations).
+    (Vehtari et al. 2021's recommendations), reading R-hat and ESS from the summary ``table``
+    so they are computed once.
     """
     problems = []
     if "sample_stats" in tree.children and "diverging" in tree["sample_stats"]:
@@ -49,13 +51,16 @@ def check_diagnostics(tree: xr.DataTree, var_names: list[str]) -> list[str]:
                 f"{divergent} divergent transitions: the posterior may be biased; "
                 "raise target_accept (--target-accept 0.99) or check the priors"
             )
-    table = convergence_table(tree, var_names)
-    for name in var_names:
-        values = table[name]
-        worst_rhat = float(values.sel(diagnostic="r_hat").max())
-        worst_ess = float(values.sel(diagnostic=["ess_bulk", "ess_tail"]).min())
-        if not worst_rhat <= MAX_RHAT:
-            problems.append(f"R-hat of {name} is {worst_rhat:.3f} (> {MAX_RHAT}): chains disagree")
+    variable = table["parameter"].str.split("[", regex=False).str[0]
+    worst = table.groupby(variable, sort=False).agg(
+        r_hat=("r_hat", "max"), ess_bulk=("ess_bulk", "min"), ess_tail=("ess_tail", "min")
+    )
+    for name, row in worst.iterrows():
+        if not row["r_hat"] <= MAX_RHAT:
+            problems.append(
+                f"R-hat of {name} is {row['r_hat']:.3f} (> {MAX_RHAT}): chains disagree"
+            )
+        worst_ess = min(row["ess_bulk"], row["ess_tail"])
         if not worst_ess >= MIN_ESS:
             problems.append(
                 f"effective sample size of {name} is {worst_ess:.0f} (< {MIN_ESS}): draw more"

@@ -9,6 +9,7 @@ little information.
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
@@ -63,6 +64,49 @@ def normal_normal(
         with numpyro.handlers.reparam(config={"theta": reparam}):
             theta = numpyro.sample("theta", site_distribution)
         numpyro.sample("estimate", dist.Normal(theta, se), obs=estimate)
+
+
+def binomial_arms(
+    events_treated: jnp.ndarray | None,
+    n_treated: jnp.ndarray,
+    events_control: jnp.ndarray | None,
+    n_control: jnp.ndarray,
+    *,
+    priors: Priors,
+) -> None:
+    """Binary outcomes from per-site, per-arm counts, on the log-odds scale.
+
+    ``events_control_j ~ Binomial(n_control_j, logit^-1(alpha_j))``,
+    ``events_treated_j ~ Binomial(n_treated_j, logit^-1(alpha_j + theta_j))``, with control
+    log-odds ``alpha_j ~ N(alpha_mean, alpha_sd)`` and log odds ratios ``theta_j ~ N(mu, tau)``.
+    ``risk_difference`` is each site's treated minus control risk.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from numpyro.infer import Predictive
+    >>> from sitefx.models.priors import Prior, Priors
+    >>> p = Priors(mu=Prior("normal", (0, 1)), tau=Prior("half-normal", (1,)),
+    ...            alpha_mean=Prior("normal", (0, 1)), alpha_sd=Prior("half-normal", (1,)))
+    >>> n = np.array([20, 30])
+    >>> draws = Predictive(binomial_arms, num_samples=2)(
+    ...     jax.random.key(0), None, n, None, n, priors=p)
+    >>> draws["events_treated"].shape, draws["risk_difference"].shape
+    ((2, 2), (2, 2))
+    """
+    mu = numpyro.sample("mu", priors.mu.distribution())
+    tau = numpyro.sample("tau", priors.tau.distribution())
+    alpha_mean = numpyro.sample("alpha_mean", priors.alpha_mean.distribution())
+    alpha_sd = numpyro.sample("alpha_sd", priors.alpha_sd.distribution())
+    centred = {"alpha": LocScaleReparam(centered=0), "theta": LocScaleReparam(centered=0)}
+    with numpyro.plate("site", n_treated.shape[0]), numpyro.handlers.reparam(config=centred):
+        alpha = numpyro.sample("alpha", dist.Normal(alpha_mean, alpha_sd))
+        theta = numpyro.sample("theta", dist.Normal(mu, tau))
+        numpyro.sample("events_control", dist.Binomial(n_control, logits=alpha), obs=events_control)
+        numpyro.sample(
+            "events_treated", dist.Binomial(n_treated, logits=alpha + theta), obs=events_treated
+        )
+    numpyro.deterministic("risk_difference", jax.nn.sigmoid(alpha + theta) - jax.nn.sigmoid(alpha))
 
 
 def varying_intercepts_and_effects(

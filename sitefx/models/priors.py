@@ -16,7 +16,8 @@ larger than the raw spread; 95% of the mass lies below ``2 S``, and the mass nea
 data favour full pooling, unlike inverse-gamma priors that push away from 0). Regression
 slopes (moderators ``gamma``, covariates ``beta``) get ``normal(0, 2.5 S / smallest SD of
 their columns)``: a one-SD change in a column rarely moves the effect by more than ``2.5 S``.
-For records,
+Binary arm counts work on the log-odds scale: ``mu ~ normal(0, 2.5)``, ``tau ~ half-normal(1)``,
+control log-odds ``alpha_mean ~ normal(0, 2.5)``, ``alpha_sd ~ half-normal(2.5)``. For records,
 the site intercepts' mean and SD, the covariate coefficients and the residual SD follow the
 same recipe, with ``rho ~ lkj(2)`` mildly favouring small intercept-effect correlations.
 Scales are rounded to two significant digits so the printed spec is exactly what was used.
@@ -32,7 +33,7 @@ import numpy as np
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
-from sitefx.data.schema import IndividualRecords, SiteSummaries, StudyData
+from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
 from sitefx.errors import PriorSpecError
 
 
@@ -216,6 +217,13 @@ def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
             tau=Prior("half-normal", (_nice(scale),)),
             gamma=_slope_prior(scale, data.moderators),
             nu=Prior("gamma", (2.0, 0.1)) if robust else None,
+        )
+    if isinstance(data, ArmSummaries):  # log-odds scale: odds ratios beyond e^5 get little mass
+        return Priors(
+            mu=Prior("normal", (0.0, 2.5)),
+            tau=Prior("half-normal", (1.0,)),
+            alpha_mean=Prior("normal", (0.0, 2.5)),
+            alpha_sd=Prior("half-normal", (2.5,)),
         )
     assert isinstance(data, IndividualRecords)
     scale = float(np.std(data.outcome, ddof=1)) or 1.0

@@ -14,7 +14,7 @@ import arviz_base as azb
 import numpy as np
 import xarray as xr
 
-from sitefx.data.schema import IndividualRecords, SiteSummaries, StudyData
+from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
 from sitefx.models.priors import Priors
 
 # Contract variables in summary order, with their dims; anything else sampled is internal.
@@ -32,6 +32,7 @@ POSTERIOR_DIMS = {
     "beta": ["covariate"],
     "sigma": [],
     "rho": [],
+    "risk_difference": ["site"],
 }
 NETCDF_ENGINE = "h5netcdf"
 
@@ -53,7 +54,7 @@ def build_datatree(
     observed, constant = _data_groups(data)
     if isinstance(data, IndividualRecords):
         coords["covariate"] = np.array(data.covariate_names, dtype=str)
-    elif data.moderator_names:
+    elif isinstance(data, SiteSummaries) and data.moderator_names:
         coords["moderator"] = np.array(data.moderator_names, dtype=str)
     root_attrs = {
         "sitefx_version": version("sitefx"),
@@ -85,6 +86,10 @@ _DATA_DIMS = {
     "raw_estimate": ["site"],
     "raw_se": ["site"],
     "outcome": ["record"],
+    "events_treated": ["site"],
+    "events_control": ["site"],
+    "n_treated": ["site"],
+    "n_control": ["site"],
     "treatment": ["record"],
     "site_index": ["record"],
     "covariate_mean": ["covariate"],
@@ -100,6 +105,15 @@ def _data_groups(data: StudyData) -> tuple[dict, dict]:
             constant["n"] = data.n
         return {"estimate": data.estimate}, constant
     raw = data.raw_site_effects()
+    if isinstance(data, ArmSummaries):
+        observed = {"events_treated": data.events_treated, "events_control": data.events_control}
+        constant = {
+            "n_treated": data.n_treated,
+            "n_control": data.n_control,
+            "raw_estimate": raw.estimate,
+            "raw_se": raw.se,
+        }
+        return observed, constant
     # Record-level covariates stay in the user's data file; the fit keeps their means, since
     # the model centres them (alpha_mean is the control mean at these values).
     constant = {

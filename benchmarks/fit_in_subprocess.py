@@ -1,0 +1,130 @@
+"""Simulate individual records and fit the collapsed model in this (fresh) process.
+
+Run by the scaling benchmarks so that peak memory belongs to one fit only::
+
+    .venv/bin/python benchmarks/fit_in_subprocess.py --sites 1000 --records 1000000 \\
+        --covariates 20
+
+Prints one line ``RESULT {json}`` with the wall time of ``SiteEffects().fit`` split into its
+phases (sufficient statistics, NUTS sampling, site-effect draws, the rest), leapfrog steps,
+ESS, recovery errors and the peak resident set size (VmHWM) after import, simulation and fit.
+"""
+
+import argparse
+import json
+import resource
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+import sitefx
+import sitefx.estimator
+from sitefx.infer.sufficient import SiteStatistics
+from sitefx.testing import simulate_records
+
+
+def main() -> None:
+    """Parse the arguments, run the fit and print the RESULT line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, required=True)
+    parser.add_argument("--records", type=int, required=True)
+    parser.add_argument("--covariates", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", sitefx.SamplingWarning)
+
+    peak_mb = {"import": peak_rss_mb()}
+    start = time.perf_counter()
+    data, truth = simulate_records(
+        args.sites, args.records, n_covariates=args.covariates, seed=args.seed
+    )
+    simulate_s = time.perf_counter() - start
+    peak_mb["data"] = peak_rss_mb()
+
+    with phase_timer() as phases:
+        start = time.perf_counter()
+        fit = sitefx.SiteEffects(seed=args.seed).fit(data)
+        fit_s = time.perf_counter() - start
+    peak_mb["fit"] = peak_rss_mb()
+    phases["other"] = fit_s - sum(phases.values())
+
+    start = time.perf_counter()
+    table = fit.summary().set_index("parameter").loc[["mu", "tau"]]
+    summary_s = time.perf_counter() - start
+    steps = fit.posterior_["sample_stats"]["n_steps"]
+    theta_mean = fit.posterior_["posterior"]["theta"].mean(("chain", "draw")).values
+    result = {
+        "n_sites": args.sites,
+        "n_records": args.records,
+        "n_covariates": args.covariates,
+        "simulate_s": simulate_s,
+        "fit_s": fit_s,
+        "phases_s": phases,
+        "summary_s": summary_s,
+        "leapfrog_steps": int(steps.sum()),
+        "mean_tree_size": float(steps.mean()),
+        "min_ess": float(table["ess_bulk"].min()),
+        "max_rhat": float(table["r_hat"].max()),
+        "mu_error": abs(float(table.loc["mu", "mean"]) - float(truth["mu"])),
+        "tau_error": abs(float(table.loc["tau", "mean"]) - float(truth["tau"])),
+        "theta_rmse": float(np.sqrt(np.mean((theta_mean - truth["theta"]) ** 2))),
+        "peak_rss_mb": peak_mb,
+        "warnings": fit.warnings_,
+    }
+    print("RESULT", json.dumps(result))
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB.
+
+    Reads ``VmHWM`` from /proc/self/status: it belongs to this program alone. ``ru_maxrss``
+    is the fallback elsewhere, but on Linux it carries over the parent's resident size at
+    fork (here: the pytest process holding S3's data) through exec.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def phase_timer() -> Iterator[dict[str, float]]:
+    """Time the phases of ``SiteEffects.fit`` by wrapping the functions it calls.
+
+    Yields a dict filled with ``statistics``, ``sampling`` and ``site_effects`` seconds.
+    The wrappers live in this process only and are removed on exit.
+    """
+    phases: dict[str, float] = {}
+
+    def timed(name: str, function: Callable) -> Callable:
+        def wrapper(*args: object, **kwargs: object) -> object:
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                phases[name] = phases.get(name, 0.0) + time.perf_counter() - start
+
+        return wrapper
+
+    from_records = SiteStatistics.__dict__["from_records"]
+    run_nuts, draw_site_effects = sitefx.estimator.run_nuts, sitefx.estimator.draw_site_effects
+    SiteStatistics.from_records = staticmethod(timed("statistics", SiteStatistics.from_records))
+    sitefx.estimator.run_nuts = timed("sampling", run_nuts)
+    sitefx.estimator.draw_site_effects = timed("site_effects", draw_site_effects)
+    try:
+        yield phases
+    finally:
+        SiteStatistics.from_records = from_records
+        sitefx.estimator.run_nuts = run_nuts
+        sitefx.estimator.draw_site_effects = draw_site_effects
+
+
+if __name__ == "__main__":
+    main()
