@@ -125,9 +125,9 @@ def varying_intercepts_and_effects(
     ``R`` a 2x2 correlation matrix with off-diagonal ``rho``. Covariates should be centred so
     that ``alpha_mean`` is the control mean at the average covariate values.
 
-    The likelihood only needs, per site, the linear predictor's design ``[1, T, x]``; it is
-    written in :func:`gaussian_records_likelihood` so that it can be swapped for one
-    evaluated from per-site sufficient statistics.
+    This is the per-record ("naive") path, kept for non-Gaussian extensions and as the
+    benchmark baseline; :func:`varying_intercepts_and_effects_collapsed` samples the same
+    posterior from per-site sufficient statistics.
 
     Examples
     --------

@@ -133,11 +133,6 @@ def _attr(value: object) -> str | int | float:
     return json.dumps(value)
 
 
-def json_attr(tree: xr.DataTree, name: str) -> object:
-    """Decode a JSON-encoded root attribute (``data_accounting``, ``sampler``, ...)."""
-    return json.loads(tree.attrs[name])
-
-
 def save_datatree(tree: xr.DataTree, path: str | Path) -> Path:
     """Write the DataTree to NetCDF (reload with :func:`load_datatree`)."""
     path = Path(path)
