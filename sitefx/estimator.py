@@ -20,7 +20,7 @@ from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, S
 from sitefx.errors import SamplingWarning, SitefxInputError
 from sitefx.estimands import new_site_effect, variance_explained
 from sitefx.infer.diagnostics import check_diagnostics
-from sitefx.infer.exact import normal_normal_exact, supports_exact
+from sitefx.infer.exact import ExactPosterior, normal_normal_exact, supports_exact
 from sitefx.infer.nuts import SamplerSettings, run_nuts
 from sitefx.infer.sufficient import SiteStatistics, draw_site_effects
 from sitefx.models.hierarchical import (
@@ -140,13 +140,7 @@ class SiteEffects:
             exact = normal_normal_exact(
                 data.estimate, data.se, priors=priors, moderators=data.moderators
             )
-            draws = exact.draws(chains=settings.chains, draws=settings.draws, seed=settings.seed)
-            sample_stats = {"diverging": np.zeros(draws["mu"].shape, dtype=bool)}
-            sampler = {
-                "method": "exact",
-                "grid_nodes": len(exact.log_tau),
-                "error_estimate": exact.error_estimate,
-            }
+            draws, sample_stats, sampler = _exact_draws(exact, settings)
         else:
             draws, sample_stats, sampler = _sample_nuts(
                 data, priors, settings, collapse=self.collapse, site_df=self.site_df
@@ -246,6 +240,18 @@ def _choose_method(method: str, data: StudyData, priors: Priors, robust: bool) -
     if method == "auto":
         return "exact" if exact_possible else "nuts"
     return method
+
+
+def _exact_draws(exact: ExactPosterior, settings: SamplerSettings) -> tuple[dict, dict, dict]:
+    """Independent draws from the exact posterior, shaped like a sampler's output."""
+    draws = exact.draws(chains=settings.chains, draws=settings.draws, seed=settings.seed)
+    no_divergences = {"diverging": np.zeros(draws["mu"].shape, dtype=bool)}
+    sampler = {
+        "method": "exact",
+        "grid_nodes": len(exact.log_tau),
+        "error_estimate": exact.error_estimate,
+    }
+    return draws, no_divergences, sampler
 
 
 def _sample_nuts(
