@@ -117,3 +117,26 @@ def test_cli_arm_flags(tmp_path):
     assert code == 0
     table = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert "risk_difference[school 0]" in set(table["parameter"])
+
+
+def test_matches_brms_with_identical_priors():
+    """Same model and priors as brms/rstan (tests/reference/binary_brms.json): posterior means
+    within 4x the combined Monte-Carlo error, SDs within 10%."""
+    import json
+
+    import arviz_stats as azs
+
+    from tests.conftest import REFERENCE
+
+    reference = json.loads((REFERENCE / "binary_brms.json").read_text())
+    study = sitefx.load(REFERENCE / "binary_counts.csv", **ROLES)
+    fit = sitefx.SiteEffects(draws=2500, target_accept=0.99, seed=5).fit(study)
+    table = fit.summary().set_index("parameter")
+    posterior = fit.posterior_["posterior"].to_dataset()
+    for row in reference["parameters"]:
+        name = row["parameter"]
+        mcse = float(azs.mcse(posterior[[name]], method="mean")[name])
+        assert abs(table.at[name, "mean"] - row["mean"]) < 4 * np.hypot(mcse, row["mcse_mean"]), (
+            name
+        )
+        assert table.at[name, "sd"] == pytest.approx(row["sd"], rel=0.1), name

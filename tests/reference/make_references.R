@@ -101,3 +101,35 @@ if ("metafor" %in% args) {
     gamma_se = m$se[2], tau = sqrt(m$tau2), r2 = m$R2)
   write_ref(refs, "metafor_rma.json")
 }
+
+if ("brms_binary" %in% args) {
+  suppressPackageStartupMessages(library(brms))
+  # Simulated arm counts (tests/reference/binary_counts.csv, written by tests/test_binary.py's
+  # counts(40, seed=4)), fitted as sitefx's binomial_arms model with its default priors:
+  # uncorrelated site intercepts (control log-odds) and site log odds ratios.
+  wide <- read.csv("tests/reference/binary_counts.csv")
+  long <- rbind(
+    data.frame(school = wide$school, arm = 1, events = wide$pass_t, n = wide$n_t),
+    data.frame(school = wide$school, arm = 0, events = wide$pass_c, n = wide$n_c)
+  )
+  priors <- c(
+    prior(normal(0, 2.5), class = b, coef = Intercept),
+    prior(normal(0, 2.5), class = b, coef = arm),
+    prior(normal(0, 2.5), class = sd, group = school, coef = Intercept),
+    prior(normal(0, 1), class = sd, group = school, coef = arm)
+  )
+  call <- paste("brm(events | trials(n) ~ 0 + Intercept + arm + (1 + arm || school),",
+                "family = binomial(), data = long, prior = priors, chains = 4, iter = 6000,",
+                "warmup = 1000, seed = 20261127, cores = 2, control = list(adapt_delta = 0.99))")
+  m <- eval(parse(text = call))
+  pars <- c(mu = "b_arm", tau = "sd_school__arm", alpha_mean = "b_Intercept",
+            alpha_sd = "sd_school__Intercept")
+  summ <- posterior::summarise_draws(posterior::subset_draws(posterior::as_draws(m), variable = unname(pars)),
+                                     "mean", "sd", "mcse_mean", "rhat", "ess_bulk")
+  summ$parameter <- names(pars)[match(summ$variable, pars)]
+  write_ref(list(
+    provenance = provenance("brms", call, list(rstan = as.character(packageVersion("rstan")),
+                                               priors = as.character(priors$prior))),
+    parameters = summ
+  ), "binary_brms.json")
+}
