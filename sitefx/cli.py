@@ -10,6 +10,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from importlib.metadata import version
 
 from sitefx.data.adapters import Roles, load
 from sitefx.errors import DataDropWarning, SamplingWarning, SitefxInputError
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sitefx",
         description="Bayesian hierarchical models of site-varying treatment effects.",
     )
+    parser.add_argument("--version", action="version", version=f"sitefx {version('sitefx')}")
     commands = parser.add_subparsers(dest="command", required=True)
     fit = commands.add_parser(
         "fit",

@@ -216,3 +216,9 @@ def test_student_t_flags(tmp_path):
 
     tree = sitefx.load_datatree(tmp_path / "posterior.nc")
     assert tree.attrs["prior_nu"] == "gamma(2, 0.2)" and "nu" in tree["posterior"]
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.startswith("sitefx 0.")
