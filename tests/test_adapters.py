@@ -137,3 +137,16 @@ def test_roles_must_pick_one_kind():
         sitefx.load(FRAME, site="school")
     with pytest.raises(StudyDataError, match="site summaries also need: se"):
         sitefx.load(FRAME, site="school", estimate="effect")
+
+
+@pytest.mark.parametrize(
+    ("roles", "message"),
+    [
+        ({"covariates": "n"}, "give site-level columns as moderators"),
+        ({"cluster": "school"}, "'cluster' does not apply to site summaries"),
+        ({"treatment_levels": {"a": 1, "b": 0}}, "'treatment_levels' does not apply"),
+    ],
+)
+def test_roles_the_data_kind_does_not_use_are_refused(roles, message):
+    with pytest.raises(StudyDataError, match=message):
+        sitefx.load(FRAME, **ROLES, **roles)

@@ -24,6 +24,21 @@ KIND_ROLES = {
     "individual": ("outcome", "treatment"),
     "arms": ("events_treated", "n_treated", "events_control", "n_control"),
 }
+# Optional roles and the data kinds that use them (site and drop_missing apply to all).
+OPTIONAL_ROLES = {
+    "n": {"summaries"},
+    "moderators": {"summaries"},
+    "covariates": {"individual"},
+    "cluster": {"individual"},
+    "treatment_levels": {"individual"},
+    "drop_incomplete_sites": {"individual"},
+}
+UNUSED_ROLE_HINTS = {
+    ("summaries", "covariates"): "site summaries have no person-level covariates; give "
+    "site-level columns as moderators (--moderators)",
+    ("individual", "moderators"): "moderators are supported for site summaries so far; for "
+    "individual records, summarize each site first or leave --moderators out",
+}
 KIND_NAMES = {
     "summaries": "site summaries",
     "individual": "individual records",
@@ -122,12 +137,8 @@ class Roles:
 
     def apply(self, frame: pd.DataFrame, *, units: str = "") -> StudyData:
         """Validate ``frame`` under these roles into canonical data."""
+        self._refuse_unused_roles()
         if self.kind == "summaries":
-            if self.covariates:
-                raise StudyDataError(
-                    "site summaries have no person-level covariates; give site-level columns "
-                    "as moderators (--moderators)"
-                )
             return validate.site_summaries(
                 frame,
                 site=self.site,
@@ -148,11 +159,6 @@ class Roles:
                 n_control=self.n_control,
                 drop_missing=self.drop_missing,
             )
-        if self.moderators:
-            raise StudyDataError(
-                "moderators are supported for site summaries so far; for individual records, "
-                "summarize each site first or leave --moderators out"
-            )
         return validate.individual_records(
             frame,
             outcome=self.outcome,
@@ -165,6 +171,22 @@ class Roles:
             drop_incomplete_sites=self.drop_incomplete_sites,
             units=units,
         )
+
+    def _refuse_unused_roles(self) -> None:
+        """A role the data kind does not use is an error, never silently ignored."""
+        kind = self.kind
+        unused = [
+            name
+            for name, kinds in OPTIONAL_ROLES.items()
+            if kind not in kinds and getattr(self, name) not in (None, (), False)
+        ]
+        if unused:
+            name = unused[0]
+            raise StudyDataError(
+                UNUSED_ROLE_HINTS.get(
+                    (kind, name), f"'{name}' does not apply to {KIND_NAMES[kind]}; leave it out"
+                )
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
