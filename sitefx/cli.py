@@ -43,15 +43,23 @@ def build_parser() -> argparse.ArgumentParser:
     roles.add_argument("--se", metavar="COL", help="site summaries: standard error")
     roles.add_argument("--n", metavar="COL", help="site summaries: number of people")
     roles.add_argument(
-        "--moderators", metavar="A,B", help="site summaries: site-level columns (meta-regression)"
+        "--moderators", metavar="A,B", help="site-level columns that may explain effect differences"
     )
     for arm in ("treated", "control"):
         roles.add_argument(f"--events-{arm}", metavar="COL", help=f"arm counts: events, {arm}")
         roles.add_argument(f"--n-{arm}", metavar="COL", help=f"arm counts: people, {arm}")
+    roles.add_argument(
+        "--levels",
+        metavar="A,B",
+        help="site summaries: upper nesting levels above --site, outermost first "
+        "(e.g. 'district'): a multilevel model with tau_<level>",
+    )
     roles.add_argument("--outcome", metavar="COL", help="individual records: outcome")
     roles.add_argument("--treatment", metavar="COL", help="individual records: 0/1 treatment")
     roles.add_argument("--covariates", metavar="A,B", help="individual records: covariates")
-    roles.add_argument("--cluster", metavar="COL", help="individual records: cluster id")
+    roles.add_argument(
+        "--cluster", metavar="COL", help="individual records: cluster (e.g. classroom) in a site"
+    )
     roles.add_argument(
         "--treatment-levels",
         metavar="TREATED,CONTROL",
@@ -78,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="half-normal(s), half-cauchy(s), half-t(df,s), exponential(rate), uniform(0,u), "
         "inv-gamma(a,b)",
     )
+    priors.add_argument(
+        "--prior",
+        metavar="NAME=SPEC",
+        action="append",
+        default=[],
+        help="prior of any other parameter, e.g. 'tau_district=half-normal(0.3)', "
+        "'gamma=normal(0, 1)', 'cluster_sd=half-normal(20)'; repeatable",
+    )
 
     model = fit.add_argument_group("model")
     model.add_argument(
@@ -87,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="distribution of site effects; student-t resists outlying sites",
     )
     model.add_argument("--site-df", type=float, help="fixed Student-t degrees of freedom")
+    model.add_argument(
+        "--covariate-prior",
+        choices=["normal", "horseshoe"],
+        default="normal",
+        help="horseshoe: regularized horseshoe on the covariates (records) or moderators "
+        "(summaries), for many columns of which few matter; reports kappa shrinkage factors",
+    )
+    model.add_argument(
+        "--horseshoe-p0", type=float, metavar="P0", help="expected number of relevant columns"
+    )
+    model.add_argument("--slab-scale", type=float, help="horseshoe slab scale, per column SD")
+    model.add_argument("--slab-df", type=float, default=4.0, help="horseshoe slab df (4)")
     model.add_argument(
         "--prior-nu", metavar="SPEC", help="Student-t df prior, default gamma(2,0.1)"
     )
@@ -103,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     sampler.add_argument("--chains", type=int, default=4)
     sampler.add_argument("--draws", type=int, default=1000, help="kept draws per chain")
     sampler.add_argument("--warmup", type=int, default=1000, help="warm-up draws per chain")
-    sampler.add_argument("--target-accept", type=float, default=0.95)
+    sampler.add_argument(
+        "--target-accept", type=float, help="NUTS target acceptance (0.95; 0.99 with horseshoe)"
+    )
     sampler.add_argument("--quiet", action="store_true", help="no progress bar, no table")
     return parser
 
@@ -121,8 +151,9 @@ def run_fit(args: argparse.Namespace) -> int:
     say = (lambda *_: None) if args.quiet else print
     say(f"{study.title}: {data.n_sites} sites, {data.kind} data")
     say(str(data.accounting))
+    flags = {"mu": args.prior_mu, "tau": args.prior_tau, "nu": args.prior_nu}
     model = SiteEffects(
-        priors={"mu": args.prior_mu, "tau": args.prior_tau, "nu": args.prior_nu},
+        priors=_named_priors(args.prior) | {k: v for k, v in flags.items() if v is not None},
         chains=args.chains,
         draws=args.draws,
         warmup=args.warmup,
@@ -132,6 +163,10 @@ def run_fit(args: argparse.Namespace) -> int:
         method=args.method,
         site_dist=args.site_dist,
         site_df=args.site_df,
+        covariate_prior=args.covariate_prior,
+        p0=args.horseshoe_p0,
+        slab_scale=args.slab_scale,
+        slab_df=args.slab_df,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # reported below, once
@@ -148,6 +183,19 @@ def run_fit(args: argparse.Namespace) -> int:
     paths = fit.save(args.out)
     say("wrote " + ", ".join(str(path) for path in paths.values()))
     return 0
+
+
+def _named_priors(specs: Sequence[str]) -> dict[str, str]:
+    """``["tau_district=half-normal(0.3)", ...]`` -> ``{"tau_district": "half-normal(0.3)"}``."""
+    priors = {}
+    for spec in specs:
+        name, equals, prior = spec.partition("=")
+        if not equals or not name.strip():
+            raise SitefxInputError(
+                f"--prior takes NAME=SPEC, e.g. 'gamma=normal(0, 1)'; got '{spec}'"
+            )
+        priors[name.strip()] = prior
+    return priors
 
 
 def describe_method(fit: SiteEffects) -> str:

@@ -1,5 +1,7 @@
 """Quantities evaluators report, computed from posterior draws."""
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -22,10 +24,18 @@ def variance_explained(gamma: np.ndarray, moderators: np.ndarray, tau: np.ndarra
 
 
 def new_site_effect(
-    mu: np.ndarray, tau: np.ndarray, *, seed: int, df: np.ndarray | float | None = None
+    mu: np.ndarray,
+    tau: np.ndarray,
+    *,
+    seed: int,
+    df: np.ndarray | float | None = None,
+    upper_tau: Sequence[np.ndarray] = (),
 ) -> np.ndarray:
     """Draws of the effect in a new site from the same population: ``N(mu, tau)``, or
     Student-t with ``df`` degrees of freedom (per draw or fixed) for robust models.
+
+    With upper nesting levels (``upper_tau``: the SDs ``tau_<level>``), the new site is in
+    new groups at every level, so each level adds its own normal variation.
 
     Examples
     --------
@@ -34,6 +44,7 @@ def new_site_effect(
     (2, 3)
     """
     rng = np.random.default_rng(seed)
+    location = mu + sum(sd * rng.standard_normal(np.shape(mu)) for sd in upper_tau)
     if df is None:
-        return mu + tau * rng.standard_normal(np.shape(mu))
-    return mu + tau * rng.standard_t(np.broadcast_to(df, np.shape(mu)))
+        return location + tau * rng.standard_normal(np.shape(mu))
+    return location + tau * rng.standard_t(np.broadcast_to(df, np.shape(mu)))

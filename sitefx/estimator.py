@@ -29,13 +29,21 @@ from sitefx.models.hierarchical import (
     varying_intercepts_and_effects,
     varying_intercepts_and_effects_collapsed,
 )
-from sitefx.models.priors import Prior, Priors, resolve_priors
+from sitefx.models.priors import (
+    HORSESHOE_SLAB_DF,
+    VECTOR_FAMILIES,
+    Prior,
+    Priors,
+    horseshoe_prior,
+    resolve_priors,
+)
 from sitefx.report.datatree import build_datatree, save_datatree
 from sitefx.report.plots import forest_plot
 from sitefx.report.tables import summary_table
 
 METHODS = ("auto", "exact", "nuts")
 SITE_DISTRIBUTIONS = ("normal", "student-t")
+COVARIATE_PRIORS = ("normal", "horseshoe")
 OUTPUT_FILES = {"posterior": "posterior.nc", "summary": "summary.csv", "forest": "forest.png"}
 
 
@@ -53,7 +61,8 @@ class SiteEffects:
         ``alpha_mean``, ``alpha_sd``, ``beta``, ``sigma``, ``rho``.
     chains, draws, warmup, target_accept, seed, progress
         NUTS settings (see :class:`~sitefx.infer.SamplerSettings`); the exact method uses
-        ``chains * draws`` independent draws.
+        ``chains * draws`` independent draws. ``target_accept`` defaults to 0.95, and to 0.99
+        with a horseshoe prior, whose posterior needs smaller steps.
     method : {"auto", "exact", "nuts"}
         ``exact`` integrates the normal-normal posterior by quadrature (site summaries with a
         normal or flat prior on mu; no MCMC, no convergence to check); ``nuts`` samples.
@@ -64,6 +73,14 @@ class SiteEffects:
         (prior ``gamma(2, 0.1)``) unless ``site_df`` fixes them.
     site_df : float, optional
         Fixed degrees of freedom for ``student-t`` site effects.
+    covariate_prior : {"normal", "horseshoe"}
+        ``horseshoe`` puts the regularized horseshoe (see
+        :func:`~sitefx.models.priors.horseshoe_prior`) on the covariates of individual
+        records or the moderators of site summaries: many columns, few expected to matter.
+        Shrinkage factors ``kappa_beta`` / ``kappa_gamma`` are reported.
+    p0, slab_scale, slab_df : float, optional
+        Horseshoe settings: the expected number of relevant columns (default a quarter),
+        the slab's scale (default: the data scale per column SD) and degrees of freedom (4).
     collapse : bool
         For Gaussian individual records, integrate the site effects out analytically and
         evaluate the likelihood from per-site sufficient statistics (fast, and the cost does
@@ -96,13 +113,17 @@ class SiteEffects:
         chains: int = 4,
         draws: int = 1000,
         warmup: int = 1000,
-        target_accept: float = 0.95,
+        target_accept: float | None = None,
         seed: int = 0,
         progress: bool = False,
         method: str = "auto",
         collapse: bool = True,
         site_dist: str = "normal",
         site_df: float | None = None,
+        covariate_prior: str = "normal",
+        p0: float | None = None,
+        slab_scale: float | None = None,
+        slab_df: float = HORSESHOE_SLAB_DF,
     ) -> None:
         self.priors = dict(priors or {})
         self.chains = chains
@@ -115,6 +136,10 @@ class SiteEffects:
         self.collapse = collapse
         self.site_dist = site_dist
         self.site_df = site_df
+        self.covariate_prior = covariate_prior
+        self.p0 = p0
+        self.slab_scale = slab_scale
+        self.slab_df = slab_df
 
     def fit(self, data: Study | StudyData) -> Self:
         """Sample the posterior of the model for ``data``; returns ``self``."""
@@ -125,16 +150,19 @@ class SiteEffects:
                 "fit() takes a Study, SiteSummaries, IndividualRecords or ArmSummaries; "
                 f"got {type(data).__name__}"
             )
+        robust = _check_site_dist(self.site_dist, self.site_df, data)
+        priors = resolve_priors(
+            data, self._shrinkage_priors(data) | self.priors, robust=robust and self.site_df is None
+        )
+        shrinks = any(p.family in VECTOR_FAMILIES for p in (priors.beta, priors.gamma) if p)
         settings = SamplerSettings(
             chains=self.chains,
             draws=self.draws,
             warmup=self.warmup,
-            target_accept=self.target_accept,
+            target_accept=self.target_accept or (0.99 if shrinks else 0.95),
             seed=self.seed,
             progress=self.progress,
         )
-        robust = _check_site_dist(self.site_dist, self.site_df, data)
-        priors = resolve_priors(data, self.priors, robust=robust and self.site_df is None)
         exact = None
         if _choose_method(self.method, data, priors, robust) == "exact":
             exact = normal_normal_exact(
@@ -145,13 +173,21 @@ class SiteEffects:
             draws, sample_stats, sampler = _sample_nuts(
                 data, priors, settings, collapse=self.collapse, site_df=self.site_df
             )
-            df = draws.get("nu", self.site_df)
+            upper = [draws[f"tau_{level.name}"] for level in getattr(data, "levels", ())]
             draws["theta_new"] = new_site_effect(
-                draws["mu"], draws["tau"], df=df, seed=settings.seed
+                draws["mu"],
+                draws["tau"],
+                df=draws.get("nu", self.site_df),
+                upper_tau=upper,
+                seed=settings.seed,
             )
-        if isinstance(data, SiteSummaries) and data.moderator_names:
+        if getattr(data, "moderator_names", ()):
+            levels = getattr(data, "levels", ())
+            residual_variance = draws["tau"] ** 2 + sum(
+                draws[f"tau_{level.name}"] ** 2 for level in levels
+            )
             draws["variance_explained"] = variance_explained(
-                draws["gamma"], data.moderators, draws["tau"]
+                draws["gamma"], data.moderators, np.sqrt(residual_variance)
             )
         attrs = {"sampler": sampler | settings.to_dict()}
         if study is not None:
@@ -171,6 +207,22 @@ class SiteEffects:
         self.warnings_ = problems
         self._summary = summary
         return self
+
+    def _shrinkage_priors(self, data: StudyData) -> dict[str, Prior]:
+        """The horseshoe prior when ``covariate_prior`` asks for it."""
+        if self.covariate_prior not in COVARIATE_PRIORS:
+            raise SitefxInputError(
+                f"covariate_prior must be one of {', '.join(COVARIATE_PRIORS)}; "
+                f"got '{self.covariate_prior}'"
+            )
+        if self.covariate_prior == "normal":
+            if {self.p0, self.slab_scale} != {None} or self.slab_df != HORSESHOE_SLAB_DF:
+                raise SitefxInputError(
+                    "p0, slab_scale and slab_df need covariate_prior 'horseshoe'"
+                )
+            return {}
+        prior = horseshoe_prior(data, p0=self.p0, slab_scale=self.slab_scale, slab_df=self.slab_df)
+        return {"beta" if isinstance(data, IndividualRecords) else "gamma": prior}
 
     def summary(self) -> pd.DataFrame:
         """The summary table (columns of the output contract).
@@ -225,17 +277,24 @@ def _choose_method(method: str, data: StudyData, priors: Priors, robust: bool) -
     """``exact`` for normal site summaries whose priors allow it (``auto``), else ``nuts``."""
     if method not in METHODS:
         raise SitefxInputError(f"method must be one of {', '.join(METHODS)}; got '{method}'")
-    exact_possible = isinstance(data, SiteSummaries) and supports_exact(priors) and not robust
+    exact_possible = (
+        isinstance(data, SiteSummaries)
+        and supports_exact(priors)
+        and not robust
+        and not data.levels
+    )
     if method == "exact" and not exact_possible:
         if not isinstance(data, SiteSummaries):
             why = KIND_NAMES[data.kind]
         elif robust:
             why = "Student-t site effects"
+        elif data.levels:
+            why = f"nesting levels {', '.join(level.name for level in data.levels)}"
         else:
             why = f"mu ~ {priors.mu}, gamma ~ {priors.gamma}"
         raise SitefxInputError(
-            "the exact method needs site summaries with normal site effects and normal or "
-            f"flat priors on mu and gamma (here: {why}); use method 'nuts'"
+            "the exact method needs site summaries with normal site effects, no nesting "
+            f"levels, and normal or flat priors on mu and gamma (here: {why}); use method 'nuts'"
         )
     if method == "auto":
         return "exact" if exact_possible else "nuts"
@@ -273,6 +332,7 @@ def _sample_nuts(
             moderators=moderators,
             priors=priors,
             site_df=site_df,
+            levels=data.levels,
         )
         robust = priors.nu is not None or site_df is not None
         return draws, stats, {"method": "nuts", "model": "student_t" if robust else "normal_normal"}
@@ -288,7 +348,13 @@ def _sample_nuts(
         )
         return draws, stats, {"method": "nuts", "model": "binomial_arms"}
     covariates = data.covariates - data.covariates.mean(axis=0)
+    moderators = data.moderators - data.moderators.mean(axis=0)
     if not collapse:
+        cluster_index = n_clusters = None
+        if data.cluster is not None:
+            clusters = pd.MultiIndex.from_arrays([data.site_index, data.cluster])
+            cluster_index, unique = pd.factorize(clusters)
+            n_clusters = len(unique)
         draws, stats = run_nuts(
             varying_intercepts_and_effects,
             settings,
@@ -298,11 +364,20 @@ def _sample_nuts(
             covariates=covariates,
             n_sites=data.n_sites,
             priors=priors,
+            moderators=moderators,
+            cluster_index=cluster_index,
+            n_clusters=n_clusters or 0,
         )
         return draws, stats, {"method": "nuts", "model": "per_record"}
     site_stats = SiteStatistics.from_records(data, covariates)
     draws, stats = run_nuts(
-        varying_intercepts_and_effects_collapsed, settings, stats=site_stats, priors=priors
+        varying_intercepts_and_effects_collapsed,
+        settings,
+        stats=site_stats,
+        priors=priors,
+        moderators=moderators,
     )
-    draws["alpha"], draws["theta"] = draw_site_effects(site_stats, draws, seed=settings.seed)
+    draws["alpha"], draws["theta"] = draw_site_effects(
+        site_stats, draws, seed=settings.seed, moderators=moderators
+    )
     return draws, stats, {"method": "nuts", "model": "collapsed_sufficient_statistics"}

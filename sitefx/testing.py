@@ -44,12 +44,20 @@ def simulate_records(
     alpha_sd: float = 0.3,
     rho: float = 0.3,
     sigma: float = 1.0,
+    n_moderators: int = 0,
+    clusters_per_site: int = 0,
+    cluster_sd: float = 0.3,
     seed: int = 0,
 ) -> tuple[IndividualRecords, dict[str, np.ndarray]]:
     """Individual records from the varying-intercepts-and-effects model.
 
     Records are spread evenly over sites and half are treated in each site; covariates are
-    standard normal with coefficients drawn from ``N(0, 0.3)``.
+    standard normal with coefficients drawn from ``N(0, 0.3)``. Site-level moderators are
+    standard normal, with slopes ``gamma ~ N(0, 0.2)`` on the effects and
+    ``gamma_alpha ~ N(0, 0.3)`` on the intercepts, centred so that ``mu`` is the effect at
+    the average moderator values. With ``clusters_per_site``, records are split into clusters
+    (e.g. classrooms) with intercepts ``N(0, cluster_sd)``, and treatment is assigned to
+    every other cluster (a cluster-randomized trial with sites as blocks).
 
     Examples
     --------
@@ -61,13 +69,28 @@ def simulate_records(
     covariance = np.array([[alpha_sd**2, rho * alpha_sd * tau], [rho * alpha_sd * tau, tau**2]])
     effects = rng.multivariate_normal([alpha_mean, mu], covariance, size=n_sites)
     site_index = np.repeat(np.arange(n_sites, dtype=np.int32), -(-n_records // n_sites))[:n_records]
+    moderators = rng.standard_normal((n_sites, n_moderators))
+    gamma = np.column_stack(
+        [rng.normal(0.0, 0.3, n_moderators), rng.normal(0.0, 0.2, n_moderators)]
+    )
+    effects += (moderators - moderators.mean(axis=0)) @ gamma
     treatment = (np.arange(n_records) % 2).astype(np.int8)
+    cluster = None
+    cluster_effect = np.zeros(n_records)
+    if clusters_per_site:
+        position = np.arange(n_records) - np.searchsorted(site_index, site_index)
+        within = position * clusters_per_site // np.bincount(site_index)[site_index]
+        treatment = (within % 2).astype(np.int8)
+        cluster = within.astype(str)
+        codes = site_index * clusters_per_site + within
+        cluster_effect = rng.normal(0.0, cluster_sd, n_sites * clusters_per_site)[codes]
     covariates = rng.standard_normal((n_records, n_covariates))
     beta = rng.normal(0.0, 0.3, size=n_covariates)
     outcome = (
         effects[site_index, 0]
         + effects[site_index, 1] * treatment
         + covariates @ beta
+        + cluster_effect
         + sigma * rng.standard_normal(n_records)
     )
     data = IndividualRecords(
@@ -77,6 +100,9 @@ def simulate_records(
         site=tuple(f"site {j + 1}" for j in range(n_sites)),
         covariates=covariates,
         covariate_names=tuple(f"x{k + 1}" for k in range(n_covariates)),
+        moderators=moderators,
+        moderator_names=tuple(f"w{k + 1}" for k in range(n_moderators)),
+        cluster=cluster,
         accounting=DataAccounting(rows_read=n_records),
     )
     truth = {
@@ -89,5 +115,9 @@ def simulate_records(
         "beta": beta,
         "alpha": effects[:, 0],
         "theta": effects[:, 1],
+        "gamma_alpha": gamma[:, 0],
+        "gamma": gamma[:, 1],
     }
+    if clusters_per_site:
+        truth["cluster_sd"] = np.float64(cluster_sd)
     return data, truth

@@ -222,3 +222,53 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--version"])
     assert stop.value.code == 0 and capsys.readouterr().out.startswith("sitefx 0.")
+
+
+def test_levels_and_named_prior_flags(tmp_path):
+    """A three-level meta-analysis from the CLI, with a prior for the district-level SD."""
+    code = main(
+        [
+            "fit",
+            str(STUDIES / "school_calendar"),
+            "--out",
+            str(tmp_path),
+            "--prior",
+            "tau_district=half-normal(0.3)",
+            *FAST,
+        ]
+    )
+    assert code == 0
+    import sitefx
+
+    tree = sitefx.load_datatree(tmp_path / "posterior.nc")
+    assert tree.attrs["prior_tau_district"] == "half-normal(0.3)"
+    assert tree["posterior"]["theta_district"].sizes["district"] == 11
+    table = pd.read_csv(tmp_path / "summary.csv")
+    assert "tau_district" in set(table["parameter"])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--prior", "tau_county=half-normal(1)"], "unknown parameter 'tau_county'"),
+        (["--prior", "half-normal(1)"], "--prior takes NAME=SPEC"),
+        (["--method", "exact"], "no nesting levels"),
+        (["--levels", "study"], "one site per group"),
+    ],
+)
+def test_impossible_level_options_exit_2(tmp_path, capsys, arguments, message):
+    code = main(["fit", str(STUDIES / "school_calendar"), "--out", str(tmp_path), *arguments])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--moderators", "weeks", "--covariate-prior", "horseshoe"], "this model has 1"),
+        (["--horseshoe-p0", "2"], "need covariate_prior 'horseshoe'"),
+        (["--prior", "mu=horseshoe(0.1, 1, 4)"], "coefficient vectors"),
+    ],
+)
+def test_impossible_horseshoe_options_exit_2(tmp_path, capsys, arguments, message):
+    code = main(["fit", str(STUDIES / "teacher_expectancy"), "--out", str(tmp_path), *arguments])
+    assert code == 2 and message in capsys.readouterr().err

@@ -87,5 +87,6 @@ def test_record_defaults(star):
         "beta",
         "sigma",
         "rho",
+        "cluster_sd",  # STAR's classrooms
     }
     assert str(priors.rho) == "lkj(2)"

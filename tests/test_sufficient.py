@@ -19,6 +19,25 @@ def small():
     return data, covariates, SiteStatistics.from_records(data, covariates)
 
 
+@pytest.fixture(scope="module")
+def clustered():
+    """Classrooms in schools (uneven sizes), with site-level moderators."""
+    data, _ = simulate_records(5, 233, n_covariates=2, n_moderators=2, clusters_per_site=4, seed=8)
+    covariates = data.covariates - data.covariates.mean(axis=0)
+    return data, covariates, SiteStatistics.from_records(data, covariates)
+
+
+def dense_site_covariance(data, j, sigma_matrix, sigma, cluster_sd):
+    """Z, and the covariance of site j's records given beta: sigma^2 I + Z Sigma Z' + C C' sd^2."""
+    rows = data.site_index == j
+    z = np.column_stack([np.ones(rows.sum()), data.treatment[rows]])
+    same_cluster = np.zeros((rows.sum(), rows.sum()))
+    if data.cluster is not None:
+        same_cluster = data.cluster[rows][:, None] == data.cluster[rows][None, :]
+    covariance = sigma**2 * np.eye(rows.sum()) + z @ sigma_matrix @ z.T
+    return rows, z, covariance + cluster_sd**2 * same_cluster
+
+
 def test_statistics_equal_grouped_sums(small):
     data, covariates, stats = small
     frame = pd.DataFrame(covariates, columns=["x1", "x2", "x3"])
@@ -57,21 +76,43 @@ def test_collapsed_likelihood_equals_dense_multivariate_normal(small, seed):
     sigma_matrix = p["scale_tril"] @ p["scale_tril"].T
     expected = 0.0
     for j in range(data.n_sites):
-        rows = data.site_index == j
-        z = np.column_stack([np.ones(rows.sum()), data.treatment[rows]])
+        rows, z, covariance = dense_site_covariance(data, j, sigma_matrix, p["sigma"], 0.0)
         residual = data.outcome[rows] - covariates[rows] @ p["beta"]
-        covariance = p["sigma"] ** 2 * np.eye(rows.sum()) + z @ sigma_matrix @ z.T
         expected += scipy_stats.multivariate_normal(z @ p["mean"], covariance).logpdf(residual)
     value = collapsed_log_likelihood(stats, **p)
     assert float(value) == pytest.approx(expected, rel=1e-11)
 
 
-def test_site_effect_draws_follow_the_exact_conditional(small):
-    data, covariates, stats = small
+@pytest.mark.parametrize("seed", [0, 1])
+def test_collapsed_likelihood_with_clusters_and_site_means(clustered, seed):
+    """Cluster intercepts add cluster_sd^2 to every pair of records in the same cluster, and
+    moderators give each site its own mean m_j."""
+    data, covariates, stats = clustered
+    p = population(seed) | {"beta": np.array([0.3, -0.2]), "cluster_sd": 0.7}
+    site_mean = p["mean"] + np.random.default_rng(seed).normal(size=(data.n_sites, 2))
+    sigma_matrix = p["scale_tril"] @ p["scale_tril"].T
+    expected = 0.0
+    for j in range(data.n_sites):
+        rows, z, covariance = dense_site_covariance(
+            data, j, sigma_matrix, p["sigma"], p["cluster_sd"]
+        )
+        residual = data.outcome[rows] - covariates[rows] @ p["beta"]
+        expected += scipy_stats.multivariate_normal(z @ site_mean[j], covariance).logpdf(residual)
+    value = collapsed_log_likelihood(stats, **p | {"mean": site_mean})
+    assert float(value) == pytest.approx(expected, rel=1e-11)
+
+
+@pytest.mark.parametrize("design", ["small", "clustered"])
+def test_site_effect_draws_follow_the_exact_conditional(design, request):
+    data, covariates, stats = request.getfixturevalue(design)
     p = population(3)
     sd = np.sqrt(np.sum(p["scale_tril"] ** 2, axis=1))
     rho = (p["scale_tril"] @ p["scale_tril"].T)[0, 1] / (sd[0] * sd[1])
     n_draws = 40_000
+    beta = p["beta"][: covariates.shape[1]]
+    moderators = data.moderators - data.moderators.mean(axis=0)
+    gamma = np.array([[0.4, -0.3], [0.2, 0.5]])[: moderators.shape[1]]  # (alpha, theta) slopes
+    cluster_sd = 0.7 if data.cluster is not None else 0.0
     draws = {
         "alpha_mean": np.full((1, n_draws), p["mean"][0]),
         "mu": np.full((1, n_draws), p["mean"][1]),
@@ -79,18 +120,22 @@ def test_site_effect_draws_follow_the_exact_conditional(small):
         "tau": np.full((1, n_draws), sd[1]),
         "rho": np.full((1, n_draws), rho),
         "sigma": np.full((1, n_draws), p["sigma"]),
-        "beta": np.broadcast_to(p["beta"], (1, n_draws, 3)),
+        "beta": np.broadcast_to(beta, (1, n_draws, len(beta))),
+        "cluster_sd": np.full((1, n_draws), cluster_sd),
+        "gamma_alpha": np.broadcast_to(gamma[:, 0], (1, n_draws, len(gamma))),
+        "gamma": np.broadcast_to(gamma[:, 1], (1, n_draws, len(gamma))),
     }
-    alpha, theta = draw_site_effects(stats, draws, seed=0)
+    alpha, theta = draw_site_effects(stats, draws, seed=0, moderators=moderators)
     sigma_matrix = p["scale_tril"] @ p["scale_tril"].T
     for j in range(data.n_sites):
-        rows = data.site_index == j
-        z = np.column_stack([np.ones(rows.sum()), data.treatment[rows]])
-        residual = data.outcome[rows] - covariates[rows] @ p["beta"]
-        precision = np.linalg.inv(sigma_matrix) + z.T @ z / p["sigma"] ** 2
+        rows, z, covariance = dense_site_covariance(data, j, sigma_matrix, p["sigma"], cluster_sd)
+        records = covariance - z @ sigma_matrix @ z.T  # V: covariance given the site effects
+        residual = data.outcome[rows] - covariates[rows] @ beta
+        precision = np.linalg.inv(sigma_matrix) + z.T @ np.linalg.solve(records, z)
         covariance = np.linalg.inv(precision)
+        site_mean = p["mean"] + moderators[j] @ gamma
         mean = covariance @ (
-            np.linalg.solve(sigma_matrix, p["mean"]) + z.T @ residual / p["sigma"] ** 2
+            np.linalg.solve(sigma_matrix, site_mean) + z.T @ np.linalg.solve(records, residual)
         )
         sample = np.stack([alpha[0, :, j], theta[0, :, j]])
         standard_error = np.sqrt(np.diag(covariance) / n_draws)
@@ -100,13 +145,24 @@ def test_site_effect_draws_follow_the_exact_conditional(small):
         )
 
 
-def test_collapsed_and_per_record_posteriors_agree():
-    data, _ = simulate_records(8, 320, n_covariates=2, seed=11)
+@pytest.mark.parametrize(
+    ("options", "extra"),
+    [
+        ({}, []),
+        ({"n_moderators": 1, "clusters_per_site": 4}, ["gamma", "gamma_alpha", "cluster_sd"]),
+    ],
+    ids=["plain", "moderators_and_clusters"],
+)
+def test_collapsed_and_per_record_posteriors_agree(options, extra):
+    data, _ = simulate_records(8, 320, n_covariates=2, seed=11, **options)
     collapsed = sitefx.SiteEffects(draws=2000, seed=1).fit(data)
-    per_record = sitefx.SiteEffects(draws=2000, seed=2, collapse=False).fit(data)
+    # The per-record model samples every cluster intercept: it needs smaller steps.
+    per_record = sitefx.SiteEffects(draws=2000, seed=2, collapse=False, target_accept=0.99)
+    per_record = per_record.fit(data)
     a = collapsed.posterior_["posterior"].to_dataset()
     b = per_record.posterior_["posterior"].to_dataset()
-    for name in ["mu", "tau", "alpha_mean", "alpha_sd", "sigma", "rho", "beta", "theta", "alpha"]:
+    names = ["mu", "tau", "alpha_mean", "alpha_sd", "sigma", "rho", "beta", "theta", "alpha"]
+    for name in names + extra:
         mcse = np.hypot(
             azs.mcse(a[[name]], method="mean")[name], azs.mcse(b[[name]], method="mean")[name]
         )
@@ -129,3 +185,19 @@ def test_recovers_known_truth():
     assert fit.warnings_ == []
     sampler = fit.posterior_.attrs["sampler"]
     assert "collapsed_sufficient_statistics" in sampler
+
+
+def test_recovers_moderators_and_cluster_sd():
+    """Cluster-randomized within sites (classrooms as clusters), with site-level moderators."""
+    data, truth = simulate_records(
+        50, 15_000, n_covariates=1, n_moderators=2, clusters_per_site=6, cluster_sd=0.4, seed=2
+    )
+    fit = sitefx.SiteEffects(seed=4).fit(data)
+    posterior = fit.posterior_["posterior"]
+    for name in ["mu", "sigma", "cluster_sd", "gamma", "gamma_alpha"]:
+        z = (posterior[name].mean(("chain", "draw")) - truth[name]) / posterior[name].std(
+            ("chain", "draw")
+        )
+        assert (np.abs(z) < 3.5).all(), (name, z.values)
+    assert posterior["variance_explained"].dims == ("chain", "draw")
+    assert fit.warnings_ == []

@@ -227,3 +227,36 @@ def test_covariates_are_not_moderators():
             se="se",
             covariates="weeks",
         )
+
+
+def test_moderators_in_records_are_one_value_per_site():
+    frame = records(n_sites=3)
+    frame["urban"] = np.repeat([1.0, 0.0, 1.0], 6)
+    data = individual_records(
+        frame, outcome="score", treatment="small", site="school", moderators=["urban"]
+    )
+    assert data.moderator_names == ("urban",) and data.moderators.shape == (3, 1)
+    np.testing.assert_array_equal(data.moderators[:, 0], [1, 0, 1])
+    frame.loc[[8, 9], "urban"] = 1.0  # school s1 now has two values
+    with pytest.raises(StudyDataError, match=r"'urban' must be a site-level.*within sites s1$"):
+        individual_records(
+            frame, outcome="score", treatment="small", site="school", moderators=["urban"]
+        )
+
+
+def test_levels_must_be_nested_and_present():
+    frame = summaries(district=["d1", "d1", "d2"], state=["s1", "s2", "s2"])
+    data = site_summaries(frame, site="school", estimate="effect", se="se", levels=["district"])
+    (level,) = data.levels
+    assert level.groups == ("d1", "d2") and level.index.tolist() == [0, 0, 1]
+    with pytest.raises(StudyDataError, match=r"groups d1 of 'district' lie in more than one"):
+        site_summaries(
+            frame, site="school", estimate="effect", se="se", levels=["state", "district"]
+        )
+    with pytest.raises(StudyDataError, match=r"'state' needs at least 2 groups"):
+        site_summaries(
+            frame.assign(state="s1"), site="school", estimate="effect", se="se", levels=["state"]
+        )
+    frame.loc[2, "district"] = None
+    with pytest.raises(StudyDataError, match=r"'district' has 1 missing.*rows 2"):
+        site_summaries(frame, site="school", estimate="effect", se="se", levels=["district"])

@@ -6,6 +6,7 @@ from sitefx.data.schema import (
     DataAccounting,
     Drop,
     IndividualRecords,
+    Level,
     SiteSummaries,
     StudyData,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "DataAccounting",
     "Drop",
     "IndividualRecords",
+    "Level",
     "Roles",
     "SiteSummaries",
     "Study",

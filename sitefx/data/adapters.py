@@ -27,7 +27,8 @@ KIND_ROLES = {
 # Optional roles and the data kinds that use them (site and drop_missing apply to all).
 OPTIONAL_ROLES = {
     "n": {"summaries"},
-    "moderators": {"summaries"},
+    "moderators": {"summaries", "individual"},
+    "levels": {"summaries"},
     "covariates": {"individual"},
     "cluster": {"individual"},
     "treatment_levels": {"individual"},
@@ -36,8 +37,8 @@ OPTIONAL_ROLES = {
 UNUSED_ROLE_HINTS = {
     ("summaries", "covariates"): "site summaries have no person-level covariates; give "
     "site-level columns as moderators (--moderators)",
-    ("individual", "moderators"): "moderators are supported for site summaries so far; for "
-    "individual records, summarize each site first or leave --moderators out",
+    ("individual", "levels"): "nesting levels above the site are supported for site summaries "
+    "so far; for individual records, give classrooms within sites as --cluster",
 }
 KIND_NAMES = {
     "summaries": "site summaries",
@@ -77,6 +78,7 @@ class Roles:
     n_control: str | None = None
     covariates: tuple[str, ...] = ()
     moderators: tuple[str, ...] = ()
+    levels: tuple[str, ...] = ()
     cluster: str | None = None
     treatment_levels: Mapping[str, int] | None = None
     drop_missing: bool = False
@@ -86,14 +88,14 @@ class Roles:
     def from_mapping(cls, mapping: Mapping[str, object], *, source: str = "arguments") -> "Roles":
         """Build roles from a mapping (``study.toml``'s ``[roles]``, keyword arguments).
 
-        ``None`` values are ignored; ``covariates`` and ``moderators`` may be
+        ``None`` values are ignored; ``covariates``, ``moderators`` and ``levels`` may be
         comma-separated strings.
         """
         values = {key: value for key, value in mapping.items() if value is not None}
         unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise StudyDataError(f"{source}: unknown role(s) {', '.join(unknown)}")
-        for key in ("covariates", "moderators"):
+        for key in ("covariates", "moderators", "levels"):
             names = values.get(key, ())
             if isinstance(names, str):
                 names = [name.strip() for name in names.split(",") if name.strip()]
@@ -146,6 +148,7 @@ class Roles:
                 se=self.se,
                 n=self.n,
                 moderators=self.moderators,
+                levels=self.levels,
                 drop_missing=self.drop_missing,
                 units=units,
             )
@@ -165,6 +168,7 @@ class Roles:
             treatment=self.treatment,
             site=self.site,
             covariates=self.covariates,
+            moderators=self.moderators,
             cluster=self.cluster,
             treatment_levels=self.treatment_levels,
             drop_missing=self.drop_missing,

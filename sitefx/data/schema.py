@@ -57,6 +57,25 @@ class DataAccounting:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Level:
+    """An upper nesting level above the sites, e.g. the districts that hold the schools.
+
+    Attributes
+    ----------
+    name : str
+        The level's name (its column), e.g. ``"district"``.
+    groups : tuple of str
+        The level's groups (e.g. district names), in order of first appearance.
+    index : ndarray of int, shape (n_sites,)
+        Position in ``groups`` of each site's group.
+    """
+
+    name: str
+    groups: tuple[str, ...]
+    index: np.ndarray
+
+
 @dataclass(frozen=True, kw_only=True)
 class SiteSummaries:
     """One treatment-effect estimate and its standard error per site.
@@ -72,6 +91,9 @@ class SiteSummaries:
     moderators : ndarray of float, shape (n_sites, n_moderators)
         Site-level characteristics that may explain effect differences (meta-regression).
     moderator_names : tuple of str
+    levels : tuple of Level
+        Upper nesting levels (outermost first), e.g. districts above schools; each adds a
+        level of variation in the effects (a three-level model).
     accounting : DataAccounting
     units : str
         Units of the effects, for labels (e.g. ``"SAT points"``).
@@ -84,6 +106,7 @@ class SiteSummaries:
     n: np.ndarray | None = None
     moderators: np.ndarray | None = None
     moderator_names: tuple[str, ...] = ()
+    levels: tuple[Level, ...] = ()
     accounting: DataAccounting
     units: str = ""
 
@@ -111,8 +134,12 @@ class IndividualRecords:
         Site names, in order of first appearance.
     covariates : ndarray of float, shape (n_records, n_covariates)
     covariate_names : tuple of str
+    moderators : ndarray of float, shape (n_sites, n_moderators)
+        Site-level characteristics that may explain effect differences (one row per site).
+    moderator_names : tuple of str
     cluster : ndarray of str or None
-        Cluster (e.g. classroom) of each record, when given.
+        Cluster (e.g. classroom) of each record, when given. Clusters are nested in sites:
+        the same cluster id in two sites names two clusters.
     accounting : DataAccounting
     units : str
     """
@@ -124,9 +151,15 @@ class IndividualRecords:
     site: tuple[str, ...]
     covariates: np.ndarray
     covariate_names: tuple[str, ...] = ()
+    moderators: np.ndarray | None = None
+    moderator_names: tuple[str, ...] = ()
     cluster: np.ndarray | None = None
     accounting: DataAccounting
     units: str = ""
+
+    def __post_init__(self) -> None:
+        if self.moderators is None:  # no moderators: an (n_sites, 0) matrix
+            object.__setattr__(self, "moderators", np.zeros((len(self.site), 0)))
 
     @property
     def n_sites(self) -> int:

@@ -17,6 +17,7 @@ from sitefx.data.schema import (
     DataAccounting,
     Drop,
     IndividualRecords,
+    Level,
     SiteSummaries,
 )
 from sitefx.errors import DataDropWarning, StudyDataError, describe_labels
@@ -32,10 +33,15 @@ def site_summaries(
     se: str,
     n: str | None = None,
     moderators: Sequence[str] = (),
+    levels: Sequence[str] = (),
     drop_missing: bool = False,
     units: str = "",
 ) -> SiteSummaries:
     """Validate one-row-per-site summaries (estimate and standard error per site).
+
+    ``levels`` names columns of upper nesting levels, outermost first (e.g.
+    ``["district"]`` when sites are schools or studies within districts); each inner group
+    must lie within one outer group.
 
     Examples
     --------
@@ -45,10 +51,13 @@ def site_summaries(
     ('A', 'B')
     """
     numeric = [estimate, se, *([n] if n else []), *moderators]
-    _require_columns(frame, [site, *numeric])
+    _require_columns(frame, [site, *numeric, *levels])
     values = {column: _numeric_column(frame, column) for column in numeric}
     sites = _as_labels(frame[site])
     keep, drops = _finite_rows(frame, sites, site, values, drop_missing=drop_missing)
+    groups = {level: _as_labels(frame[level]) for level in levels}
+    for level, labels in groups.items():
+        keep &= _present(frame, level, labels.notna().to_numpy(), keep, drop_missing, drops)
     sites, values = sites[keep], {column: value[keep] for column, value in values.items()}
 
     bad_se = values[se] <= 0
@@ -70,9 +79,41 @@ def site_summaries(
         n=values[n] if n else None,
         moderators=_columns(values, moderators, len(sites)),
         moderator_names=tuple(moderators),
+        levels=_nesting({level: labels[keep] for level, labels in groups.items()}),
         accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
         units=units,
     )
+
+
+def _nesting(groups: Mapping[str, pd.Series]) -> tuple[Level, ...]:
+    """Levels from each site's group labels (outermost first), checking that each group lies
+    within one group of the level above it."""
+    levels = []
+    outer = None
+    for name, labels in groups.items():
+        if outer is not None:
+            parents = pd.Series(outer.to_numpy()).groupby(labels.to_numpy()).nunique()
+            split = parents.index[parents > 1]
+            if len(split):
+                raise StudyDataError(
+                    f"levels must be nested: groups {describe_labels(split)} of '{name}' lie in "
+                    f"more than one group of '{outer.name}'; give them ids unique across "
+                    f"'{outer.name}' or check the data"
+                )
+        names, index = _factorize(labels)
+        if len(names) < 2:
+            raise StudyDataError(
+                f"level '{name}' needs at least 2 groups to estimate its variation; got "
+                f"{describe_labels(names)}"
+            )
+        if len(names) == len(labels):
+            raise StudyDataError(
+                f"level '{name}' has one site per group, so it cannot be told apart from the "
+                f"sites; a level groups several sites (e.g. schools within districts)"
+            )
+        levels.append(Level(name=name, groups=names, index=index))
+        outer = labels.rename(name)
+    return tuple(levels)
 
 
 def arm_summaries(
@@ -135,6 +176,7 @@ def individual_records(
     treatment: str,
     site: str,
     covariates: Sequence[str] = (),
+    moderators: Sequence[str] = (),
     cluster: str | None = None,
     treatment_levels: Mapping[object, int] | None = None,
     drop_missing: bool = False,
@@ -145,6 +187,11 @@ def individual_records(
 
     Parameters
     ----------
+    moderators : sequence of str
+        Site-level columns (meta-regression of the site effects); each must hold one value
+        per site.
+    cluster : str, optional
+        Column of clusters nested in sites (e.g. classrooms), modelled with random intercepts.
     treatment_levels : mapping, optional
         How to read a treatment column that is not 0/1 or boolean, e.g.
         ``{"small": 1, "regular": 0}``. Every value must be covered.
@@ -162,11 +209,10 @@ def individual_records(
     >>> individual_records(frame, outcome="y", treatment="t", site="school").n_sites
     2
     """
-    covariates = list(covariates)
-    _require_columns(
-        frame, [outcome, treatment, site, *covariates, *([cluster] if cluster else [])]
-    )
-    values = {column: _numeric_column(frame, column) for column in [outcome, *covariates]}
+    covariates, moderators = list(covariates), list(moderators)
+    numeric = [outcome, *covariates, *moderators]
+    _require_columns(frame, [treatment, site, *numeric, *([cluster] if cluster else [])])
+    values = {column: _numeric_column(frame, column) for column in numeric}
     values[treatment] = _treatment_column(frame, treatment, treatment_levels)
     sites = _as_labels(frame[site])
     keep, drops = _finite_rows(frame, sites, site, values, drop_missing=drop_missing)
@@ -210,6 +256,7 @@ def individual_records(
 
     site_names, site_index = _factorize(sites)
     _require_sites(len(site_names), site)
+    site_values = _site_level(values, moderators, site_index, site_names)
     return IndividualRecords(
         outcome=values[outcome],
         treatment=values[treatment].astype(np.int8),
@@ -217,10 +264,33 @@ def individual_records(
         site=site_names,
         covariates=_columns(values, covariates, len(sites)),
         covariate_names=tuple(covariates),
+        moderators=_columns(site_values, moderators, len(site_names)),
+        moderator_names=tuple(moderators),
         cluster=frame[cluster].astype(str).to_numpy()[keep] if cluster else None,
         accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
         units=units,
     )
+
+
+def _site_level(
+    values: Mapping[str, np.ndarray],
+    columns: Sequence[str],
+    site_index: np.ndarray,
+    site_names: Sequence[str],
+) -> dict[str, np.ndarray]:
+    """One value per site of each site-level column; refuse a column that varies in a site."""
+    per_site = {}
+    for column in columns:
+        grouped = pd.Series(values[column]).groupby(site_index)
+        varying = np.flatnonzero(grouped.nunique().to_numpy() > 1)
+        if len(varying):
+            raise StudyDataError(
+                f"moderator column '{column}' must be a site-level characteristic with one value "
+                f"per site; it varies within sites "
+                f"{describe_labels(site_names[i] for i in varying)}"
+            )
+        per_site[column] = grouped.first().to_numpy()
+    return per_site
 
 
 def _columns(values: Mapping[str, np.ndarray], names: Sequence[str], n_rows: int) -> np.ndarray:

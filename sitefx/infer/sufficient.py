@@ -11,15 +11,89 @@ The site effects are integrated out analytically (the *collapsed* model): per si
 identity through the 2x2 matrices ``M_j = Sigma^-1 + Z_j'Z_j / sigma^2``. Site effects are then
 drawn exactly from ``b_j | rest ~ N(M_j^-1 (Sigma^-1 m + Z_j'r_j / sigma^2), M_j^-1)``
 (Lai, Domke & Sheldon 2024 on why collapsing Gaussian effects helps samplers).
+
+Clusters nested in sites (classrooms in schools) add random intercepts ``c_k ~ N(0,
+cluster_sd)``. They are integrated out first, cluster by cluster: the records of cluster
+``k`` have covariance ``V_k = sigma^2 (I + rho_k 11')`` whose inverse is
+``(I - omega_k 11') / sigma^2`` with ``omega_k = cluster_sd^2 / (sigma^2 + n_k cluster_sd^2)``.
+So ``Z'V^-1 Z``, ``Z'V^-1 r`` and ``r'V^-1 r`` are the statistics above minus per-cluster
+corrections built from each cluster's size, treated count and sums of ``y`` and ``X``; the
+site-level algebra is then unchanged.
 """
 
+import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 from scipy import sparse
 
 from sitefx.data.schema import IndividualRecords
+
+
+@dataclass(frozen=True)
+class ClusterStatistics:
+    """Per-cluster sums for random cluster intercepts (clusters nested in sites).
+
+    Attributes
+    ----------
+    site : ndarray of int (n_clusters,)
+        The site of each cluster.
+    n, treated, y : ndarray (n_clusters,)
+        Records, treated records and the sum of the outcome in each cluster.
+    x : ndarray (n_clusters, n_covariates)
+        Sums of the covariates in each cluster.
+    """
+
+    site: np.ndarray
+    n: np.ndarray
+    treated: np.ndarray
+    y: np.ndarray
+    x: np.ndarray
+
+    @classmethod
+    def from_arrays(
+        cls,
+        outcome: np.ndarray,
+        treatment: np.ndarray,
+        site_index: np.ndarray,
+        covariates: np.ndarray,
+        cluster: np.ndarray,
+    ) -> "ClusterStatistics":
+        """Sum the records of each (site, cluster) pair.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> stats = ClusterStatistics.from_arrays(
+        ...     np.array([1.0, 2, 3, 4]), np.array([0, 1, 1, 1]), np.array([0, 0, 1, 1]),
+        ...     np.zeros((4, 0)), np.array(["a", "b", "a", "a"]))
+        >>> stats.site.tolist(), stats.n.tolist(), stats.y.tolist()
+        ([0, 0, 1], [1.0, 1.0, 2.0], [1.0, 2.0, 7.0])
+        """
+        keys = pd.MultiIndex.from_arrays([site_index, cluster])
+        codes, unique = pd.factorize(keys, sort=True)
+        n_clusters = len(unique)
+        indicator = _indicator(codes, n_clusters)
+        sums = indicator @ np.column_stack([np.ones(len(outcome)), treatment, outcome])
+        return cls(
+            site=np.asarray(unique.get_level_values(0), dtype=np.int32),
+            n=sums[:, 0],
+            treated=sums[:, 1],
+            y=sums[:, 2],
+            x=indicator @ covariates,
+        )
+
+
+def _indicator(index: np.ndarray, n_groups: int) -> sparse.csr_array:
+    """The sparse (n_groups, n_records) matrix that sums records by group."""
+    n_records = len(index)
+    return sparse.csr_array(
+        (np.ones(n_records), (index, np.arange(n_records))), shape=(n_groups, n_records)
+    )
 
 
 @dataclass(frozen=True)
@@ -36,6 +110,8 @@ class SiteStatistics:
     xx : ndarray (n_covariates, n_covariates)
     xy : ndarray (n_covariates,)
     yy : float
+    clusters : ClusterStatistics or None
+        Per-cluster sums, when records are clustered within sites.
     """
 
     n: np.ndarray
@@ -45,6 +121,7 @@ class SiteStatistics:
     xx: np.ndarray
     xy: np.ndarray
     yy: float
+    clusters: ClusterStatistics | None = None
 
     @property
     def n_records(self) -> int:
@@ -59,6 +136,7 @@ class SiteStatistics:
         covariates: np.ndarray,
         *,
         n_sites: int,
+        cluster: np.ndarray | None = None,
     ) -> "SiteStatistics":
         """Compute the statistics in one vectorized pass over the records.
 
@@ -71,13 +149,10 @@ class SiteStatistics:
         [[3.0, 2.0], [7.0, 4.0]]
         """
         treatment = np.asarray(treatment, dtype=float)
-        n_records = len(outcome)
         # One sparse site-indicator product sums every per-row feature by site.
-        indicator = sparse.csr_array(
-            (np.ones(n_records), (site_index, np.arange(n_records))), shape=(n_sites, n_records)
-        )
+        indicator = _indicator(site_index, n_sites)
         sums = indicator @ np.column_stack(
-            [np.ones(n_records), treatment, outcome, treatment * outcome]
+            [np.ones(len(outcome)), treatment, outcome, treatment * outcome]
         )
         n, treated = sums[:, 0], sums[:, 1]  # T is 0/1, so sum T = sum T^2
         zx = np.stack([indicator @ covariates, indicator @ (treatment[:, None] * covariates)], 1)
@@ -89,6 +164,9 @@ class SiteStatistics:
             xx=covariates.T @ covariates,
             xy=covariates.T @ outcome,
             yy=float(outcome @ outcome),
+            clusters=None
+            if cluster is None
+            else ClusterStatistics.from_arrays(outcome, treatment, site_index, covariates, cluster),
         )
 
     @classmethod
@@ -100,6 +178,7 @@ class SiteStatistics:
             records.site_index,
             covariates,
             n_sites=records.n_sites,
+            cluster=records.cluster,
         )
 
 
@@ -109,6 +188,78 @@ def _inverse_2x2(a, b, d):
     return d / det, -b / det, a / det, jnp.log(det)
 
 
+class _Residuals(NamedTuple):
+    """``sigma^2 Z'V^-1 Z``, ``sigma^2 Z'V^-1 r`` and ``sigma^2 r'V^-1 r`` for ``r = y - X beta``
+    (``V``: the records' covariance given the site effects), and ``log det V`` beyond
+    ``N log sigma^2``."""
+
+    zz: jnp.ndarray  # (n_sites, 2, 2)
+    zr: jnp.ndarray  # (n_sites, 2)
+    rr: jnp.ndarray
+    log_det: jnp.ndarray
+
+
+def _residuals(
+    stats: SiteStatistics, beta: jnp.ndarray, variance: jnp.ndarray, cluster_sd: jnp.ndarray
+) -> _Residuals:
+    zr = stats.zy - stats.zx @ beta
+    rr = stats.yy - 2 * beta @ stats.xy + beta @ stats.xx @ beta
+    if stats.clusters is None:
+        return _Residuals(jnp.asarray(stats.zz), zr, rr, jnp.zeros(()))
+    clusters, n_sites = stats.clusters, stats.n.shape[0]
+    ratio = cluster_sd**2 / variance
+    omega = ratio / (1 + clusters.n * ratio)
+    u = jnp.stack([clusters.n, clusters.treated], axis=-1)  # Z_k'1 per cluster
+    ur = clusters.y - clusters.x @ beta  # 1'r_k per cluster
+    by_site = functools.partial(
+        jax.ops.segment_sum, segment_ids=clusters.site, num_segments=n_sites
+    )
+    return _Residuals(
+        zz=stats.zz - by_site(omega[:, None, None] * u[:, :, None] * u[:, None, :]),
+        zr=zr - by_site(omega[:, None] * u * ur[:, None]),
+        rr=rr - jnp.sum(omega * ur**2),
+        log_det=jnp.sum(jnp.log1p(clusters.n * ratio)),
+    )
+
+
+class _Conditional(NamedTuple):
+    """The site effects given everything else: ``b_j ~ N(mean_j, cov_j)``."""
+
+    mean: jnp.ndarray  # (n_sites, 2)
+    cov: tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]  # (00, 01, 11) entries, each (n_sites,)
+    log_det_precision: jnp.ndarray  # (n_sites,)
+    log_det_prior: jnp.ndarray  # log det Sigma
+    residuals: _Residuals
+
+
+def _conditional(
+    stats: SiteStatistics,
+    *,
+    mean: jnp.ndarray,
+    scale_tril: jnp.ndarray,
+    sigma: jnp.ndarray,
+    beta: jnp.ndarray,
+    cluster_sd: jnp.ndarray,
+) -> _Conditional:
+    variance = sigma**2
+    res = _residuals(stats, beta, variance, cluster_sd)
+    s = scale_tril @ scale_tril.T
+    inv00, inv01, inv11, log_det_prior = _inverse_2x2(s[0, 0], s[0, 1], s[1, 1])
+    zz = res.zz / variance
+    w00, w01, w11, log_det_precision = _inverse_2x2(
+        inv00 + zz[:, 0, 0], inv01 + zz[:, 0, 1], inv11 + zz[:, 1, 1]
+    )
+    h0 = inv00 * mean[..., 0] + inv01 * mean[..., 1] + res.zr[:, 0] / variance
+    h1 = inv01 * mean[..., 0] + inv11 * mean[..., 1] + res.zr[:, 1] / variance
+    return _Conditional(
+        mean=jnp.stack([w00 * h0 + w01 * h1, w01 * h0 + w11 * h1], axis=-1),
+        cov=(w00, w01, w11),
+        log_det_precision=log_det_precision,
+        log_det_prior=log_det_prior,
+        residuals=res,
+    )
+
+
 def collapsed_log_likelihood(
     stats: SiteStatistics,
     *,
@@ -116,30 +267,30 @@ def collapsed_log_likelihood(
     scale_tril: jnp.ndarray,
     sigma: jnp.ndarray,
     beta: jnp.ndarray,
+    cluster_sd: jnp.ndarray | float = 0.0,
 ) -> jnp.ndarray:
-    """``log p(y | m, Sigma, sigma, beta)`` with the site effects integrated out.
+    """``log p(y | m, Sigma, sigma, beta, cluster_sd)`` with site and cluster effects
+    integrated out.
 
-    ``mean`` is ``m = (alpha_mean, mu)`` and ``scale_tril`` the Cholesky factor of ``Sigma``.
+    ``mean`` is ``m = (alpha_mean, mu)``, shape (2,), or one such row per site (n_sites, 2)
+    with moderators; ``scale_tril`` the Cholesky factor of ``Sigma``.
     """
     variance = sigma**2
-    c = stats.zy - stats.zx @ beta  # Z'r per site, r = y - X beta
-    q = stats.yy - 2 * beta @ stats.xy + beta @ stats.xx @ beta  # r'r pooled
-    s = scale_tril @ scale_tril.T
-    inv00, inv01, inv11, log_det_sigma = _inverse_2x2(s[0, 0], s[0, 1], s[1, 1])
-    a00, a01, a11 = stats.zz[:, 0, 0], stats.zz[:, 0, 1], stats.zz[:, 1, 1]
-    m00, m01, m11 = inv00 + a00 / variance, inv01 + a01 / variance, inv11 + a11 / variance
-    w00, w01, w11, log_det_m = _inverse_2x2(m00, m01, m11)
-    # Z'e with e = r - Z m, and e'e summed over sites.
-    g0 = c[:, 0] - (a00 * mean[0] + a01 * mean[1])
-    g1 = c[:, 1] - (a01 * mean[0] + a11 * mean[1])
-    m_a_m = a00 * mean[0] ** 2 + 2 * a01 * mean[0] * mean[1] + a11 * mean[1] ** 2
-    e_e = q - 2 * jnp.sum(c @ mean) + jnp.sum(m_a_m)
-    quadratic = w00 * g0**2 + 2 * w01 * g0 * g1 + w11 * g1**2
-    n_sites = stats.n.shape[0]
+    cond = _conditional(
+        stats, mean=mean, scale_tril=scale_tril, sigma=sigma, beta=beta, cluster_sd=cluster_sd
+    )
+    res = cond.residuals
+    m = jnp.broadcast_to(mean, res.zr.shape)
+    # With e = r - Z m: sigma^2 Z'V^-1 e per site, and sigma^2 e'V^-1 e summed over sites.
+    g = res.zr - jnp.einsum("jab,jb->ja", res.zz, m)
+    e_e = res.rr - 2 * jnp.sum(res.zr * m) + jnp.einsum("ja,jab,jb->", m, res.zz, m)
+    w00, w01, w11 = cond.cov
+    quadratic = w00 * g[:, 0] ** 2 + 2 * w01 * g[:, 0] * g[:, 1] + w11 * g[:, 1] ** 2
     return (
         -0.5 * stats.n_records * jnp.log(2 * jnp.pi * variance)
-        - 0.5 * n_sites * log_det_sigma
-        - 0.5 * jnp.sum(log_det_m)
+        - 0.5 * res.log_det
+        - 0.5 * stats.n.shape[0] * cond.log_det_prior
+        - 0.5 * jnp.sum(cond.log_det_precision)
         - 0.5 * e_e / variance
         + 0.5 * jnp.sum(quadratic) / variance**2
     )
@@ -150,37 +301,51 @@ def draw_site_effects(
     draws: dict[str, np.ndarray],
     *,
     seed: int,
+    moderators: np.ndarray | None = None,
+    batch_size: int = 256,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact draws of ``(alpha_j, theta_j)`` given each posterior draw of the rest.
 
-    ``draws`` holds ``alpha_mean``, ``mu``, ``alpha_sd``, ``tau``, ``rho``, ``sigma`` and
-    (with covariates) ``beta``, each shaped (chains, draws, ...). Returns ``alpha`` and
-    ``theta`` shaped (chains, draws, n_sites).
+    ``draws`` holds ``alpha_mean``, ``mu``, ``alpha_sd``, ``tau``, ``rho``, ``sigma`` and,
+    when present, ``beta``, ``cluster_sd``, ``gamma_alpha`` and ``gamma`` (with the centred
+    site-level ``moderators``), each shaped (chains, draws, ...). Returns ``alpha`` and
+    ``theta`` shaped (chains, draws, n_sites). Draws are processed ``batch_size`` at a time
+    to bound memory.
     """
-    rng = np.random.default_rng(seed)
     shape = draws["mu"].shape
-    flat = {name: np.reshape(value, (-1, *np.shape(value)[2:])) for name, value in draws.items()}
-    variance = flat["sigma"] ** 2
-    sd_a, sd_t, rho = flat["alpha_sd"], flat["tau"], flat["rho"]
-    # Sigma^-1 for each draw.
-    det = (sd_a * sd_t) ** 2 * (1 - rho**2)
-    inv00, inv01, inv11 = sd_t**2 / det, -rho * sd_a * sd_t / det, sd_a**2 / det
-    beta = flat.get("beta", np.zeros((len(variance), 0)))
-    c = stats.zy[None] - np.einsum("jkp,dp->djk", stats.zx, beta)  # (draws, sites, 2)
-    a00, a01, a11 = stats.zz[:, 0, 0], stats.zz[:, 0, 1], stats.zz[:, 1, 1]
-    m00 = inv00[:, None] + a00 / variance[:, None]
-    m01 = inv01[:, None] + a01 / variance[:, None]
-    m11 = inv11[:, None] + a11 / variance[:, None]
-    det_m = m00 * m11 - m01**2
-    w00, w01, w11 = m11 / det_m, -m01 / det_m, m00 / det_m  # posterior covariance
-    h0 = (inv00 * flat["alpha_mean"] + inv01 * flat["mu"])[:, None] + c[..., 0] / variance[:, None]
-    h1 = (inv01 * flat["alpha_mean"] + inv11 * flat["mu"])[:, None] + c[..., 1] / variance[:, None]
-    mean0, mean1 = w00 * h0 + w01 * h1, w01 * h0 + w11 * h1
-    # Cholesky of the 2x2 posterior covariance.
-    l00 = np.sqrt(w00)
-    l10 = w01 / l00
-    l11 = np.sqrt(np.maximum(w11 - l10**2, 0.0))
-    z0, z1 = rng.standard_normal((2, *mean0.shape))
-    alpha = mean0 + l00 * z0
-    theta = mean1 + l10 * z0 + l11 * z1
+    n_draws = int(np.prod(shape))
+    flat = {
+        name: np.reshape(value, (n_draws, *np.shape(value)[2:])) for name, value in draws.items()
+    }
+    moderators = np.zeros((stats.n.shape[0], 0)) if moderators is None else moderators
+    flat.setdefault("beta", np.zeros((n_draws, stats.xx.shape[0])))
+    flat.setdefault("cluster_sd", np.zeros(n_draws))
+    for name in ("gamma_alpha", "gamma"):
+        flat.setdefault(name, np.zeros((n_draws, moderators.shape[1])))
+
+    def one_draw(p: dict[str, jnp.ndarray]) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+        sd_a, sd_t, rho = p["alpha_sd"], p["tau"], p["rho"]
+        scale_tril = jnp.array([[sd_a, 0.0], [rho * sd_t, sd_t * jnp.sqrt(1 - rho**2)]])
+        cond = _conditional(
+            stats,
+            mean=jnp.stack([p["alpha_mean"], p["mu"]])
+            + moderators @ jnp.stack([p["gamma_alpha"], p["gamma"]], axis=-1),
+            scale_tril=scale_tril,
+            sigma=p["sigma"],
+            beta=p["beta"],
+            cluster_sd=p["cluster_sd"],
+        )
+        w00, w01, w11 = cond.cov
+        l00 = jnp.sqrt(w00)
+        l10 = w01 / l00
+        l11 = jnp.sqrt(jnp.maximum(w11 - l10**2, 0.0))
+        return cond.mean, jnp.stack([l00, l10], -1), l11
+
+    needed = ["alpha_mean", "mu", "alpha_sd", "tau", "rho", "sigma", "beta", "cluster_sd"]
+    params = {name: jnp.asarray(flat[name]) for name in [*needed, "gamma_alpha", "gamma"]}
+    mean, l0, l11 = jax.jit(lambda p: jax.lax.map(one_draw, p, batch_size=batch_size))(params)
+    z0, z1 = np.random.default_rng(seed).standard_normal((2, n_draws, stats.n.shape[0]))
+    mean, l0, l11 = np.asarray(mean), np.asarray(l0), np.asarray(l11)
+    alpha = mean[..., 0] + l0[..., 0] * z0
+    theta = mean[..., 1] + l0[..., 1] * z0 + l11 * z1
     return alpha.reshape(*shape, -1), theta.reshape(*shape, -1)

@@ -19,7 +19,10 @@ their columns)``: a one-SD change in a column rarely moves the effect by more th
 Binary arm counts work on the log-odds scale: ``mu ~ normal(0, 2.5)``, ``tau ~ half-normal(1)``,
 control log-odds ``alpha_mean ~ normal(0, 2.5)``, ``alpha_sd ~ half-normal(2.5)``. For records,
 the site intercepts' mean and SD, the covariate coefficients and the residual SD follow the
-same recipe, with ``rho ~ lkj(2)`` mildly favouring small intercept-effect correlations.
+same recipe, with ``rho ~ lkj(2)`` mildly favouring small intercept-effect correlations; the
+SD of cluster (e.g. classroom) intercepts ``cluster_sd ~ half-normal(S)``, and moderator
+slopes of the site intercepts ``gamma_alpha`` as those of the effects.
+Upper nesting levels (districts above schools) get ``tau_<level> ~ half-normal(S)`` like ``tau``.
 Scales are rounded to two significant digits so the printed spec is exactly what was used.
 """
 
@@ -27,7 +30,7 @@ import dataclasses
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import numpyro.distributions as dist
@@ -62,7 +65,16 @@ FAMILIES: dict[str, _Family] = {
     "inv-gamma": _Family(("shape", "scale"), "positive", dist.InverseGamma, ("shape", "scale")),
     "gamma": _Family(("shape", "rate"), "positive", dist.Gamma, ("shape", "rate")),
     "lkj": _Family(("eta",), "correlation", lambda eta: dist.LKJCholesky(2, eta), ("eta",)),
+    "horseshoe": _Family(
+        ("scale_global", "slab_scale", "slab_df"),
+        "real",
+        lambda *_: _not_scalar(),
+        ("scale_global", "slab_scale", "slab_df"),
+    ),
 }
+# Priors on a whole vector of coefficients, not one value (see sitefx.models.hierarchical).
+VECTOR_FAMILIES = {"horseshoe"}
+HORSESHOE_SLAB_DF = 4.0
 ALIASES = {
     "halfnormal": "half-normal",
     "halfcauchy": "half-cauchy",
@@ -140,6 +152,10 @@ class Prior:
         return f"{self.family}({', '.join(_format_number(p) for p in self.params)})"
 
 
+def _not_scalar() -> dist.Distribution:
+    raise PriorSpecError("horseshoe is a prior for coefficient vectors (beta, gamma)")
+
+
 def _format_number(value: float) -> str:
     short = f"{value:g}"
     return short if float(short) == value else repr(value)
@@ -170,13 +186,17 @@ class Priors:
     beta: Prior | None = None
     sigma: Prior | None = None
     rho: Prior | None = None
+    gamma_alpha: Prior | None = None
+    cluster_sd: Prior | None = None
+    levels: Mapping[str, Prior] = field(default_factory=dict)  # tau_<level>, outermost first
 
     def as_strings(self) -> dict[str, str]:
-        return {
+        single = {
             f.name: str(getattr(self, f.name))
             for f in fields(self)
-            if getattr(self, f.name) is not None
+            if f.name != "levels" and getattr(self, f.name) is not None
         }
+        return single | {f"tau_{level}": str(prior) for level, prior in self.levels.items()}
 
     def describe(self) -> str:
         return "\n".join(f"  {name} ~ {spec}" for name, spec in self.as_strings().items())
@@ -192,7 +212,13 @@ SUPPORT = {
     "beta": "real",
     "sigma": "positive",
     "rho": "correlation",
+    "gamma_alpha": "real",
+    "cluster_sd": "positive",
 }
+
+
+# Which coefficient vector takes the horseshoe, by data kind.
+HORSESHOE_TARGETS = {"individual": ("beta",), "summaries": ("gamma",), "arms": ()}
 
 
 def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
@@ -210,13 +236,14 @@ def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
     >>> default_priors(data).describe()
     '  mu ~ normal(0, 5)\\n  tau ~ half-normal(2)'
     """
+    scale = _data_scale(data)
     if isinstance(data, SiteSummaries):
-        scale = max(float(np.std(data.estimate, ddof=1)), float(np.median(data.se)))
         return Priors(
             mu=Prior("normal", (0.0, _nice(2.5 * scale))),
             tau=Prior("half-normal", (_nice(scale),)),
             gamma=_slope_prior(scale, data.moderators),
             nu=Prior("gamma", (2.0, 0.1)) if robust else None,
+            levels={level.name: Prior("half-normal", (_nice(scale),)) for level in data.levels},
         )
     if isinstance(data, ArmSummaries):  # log-odds scale: odds ratios beyond e^5 get little mass
         return Priors(
@@ -226,7 +253,6 @@ def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
             alpha_sd=Prior("half-normal", (2.5,)),
         )
     assert isinstance(data, IndividualRecords)
-    scale = float(np.std(data.outcome, ddof=1)) or 1.0
     return Priors(
         mu=Prior("normal", (0.0, _nice(2.5 * scale))),
         tau=Prior("half-normal", (_nice(scale),)),
@@ -235,7 +261,63 @@ def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
         beta=_slope_prior(scale, data.covariates),
         sigma=Prior("exponential", (_nice(1.0 / scale),)),
         rho=Prior("lkj", (2.0,)),
+        gamma=_slope_prior(scale, data.moderators),
+        gamma_alpha=_slope_prior(scale, data.moderators),
+        cluster_sd=None if data.cluster is None else Prior("half-normal", (_nice(scale),)),
     )
+
+
+def _data_scale(data: StudyData) -> float:
+    """The scale ``S`` of the module docstring (1 on the log-odds scale of arm counts)."""
+    if isinstance(data, SiteSummaries):
+        return max(float(np.std(data.estimate, ddof=1)), float(np.median(data.se)))
+    if isinstance(data, IndividualRecords):
+        return float(np.std(data.outcome, ddof=1)) or 1.0
+    return 1.0
+
+
+def horseshoe_prior(
+    data: StudyData,
+    *,
+    p0: float | None = None,
+    slab_scale: float | None = None,
+    slab_df: float = HORSESHOE_SLAB_DF,
+) -> Prior:
+    """The regularized horseshoe (Piironen & Vehtari 2017) for the covariates of individual
+    records, or the moderators of site summaries.
+
+    Coefficients of standardized columns get ``b_k = z_k * g * lambda~_k`` with local scales
+    ``lambda_k ~ half-cauchy(1)``, global scale ``g ~ half-cauchy(scale_global)`` and a slab
+    ``c^2 ~ inv-gamma(slab_df / 2, slab_df * slab_scale^2 / 2)`` that keeps large
+    coefficients from escaping all shrinkage. ``scale_global = p0 / (D - p0) * S / sqrt(n)``
+    encodes ``p0``, the expected number of relevant columns out of ``D`` (default: a quarter,
+    at least 1), with ``n`` records (or sites) and the data scale ``S``; the slab scale
+    defaults to ``S`` per column SD.
+
+    Examples
+    --------
+    >>> from sitefx.testing import simulate_records
+    >>> data, _ = simulate_records(10, 1000, n_covariates=8, seed=0)
+    >>> print(horseshoe_prior(data, p0=2))
+    horseshoe(0.013, 1.2, 4)
+    """
+    records = isinstance(data, IndividualRecords)
+    if not records and not isinstance(data, SiteSummaries):
+        raise PriorSpecError("the horseshoe applies to covariates (records) or moderators")
+    columns = data.covariates if records else data.moderators
+    n_columns = columns.shape[1]
+    what = "covariates" if records else "moderators"
+    if n_columns < 2:
+        raise PriorSpecError(
+            f"the horseshoe shrinks among several {what}; this model has {n_columns}"
+        )
+    p0 = max(1.0, round(n_columns / 4)) if p0 is None else float(p0)
+    if not 0 < p0 < n_columns:
+        raise PriorSpecError(f"p0 (expected relevant {what}) must be in (0, {n_columns})")
+    scale = _data_scale(data)
+    n_obs = data.n_records if records else data.n_sites
+    scale_global = p0 / (n_columns - p0) * scale / math.sqrt(n_obs)
+    return Prior("horseshoe", (_nice(scale_global), _nice(slab_scale or scale), float(slab_df)))
 
 
 def _slope_prior(scale: float, columns: np.ndarray) -> Prior | None:
@@ -263,20 +345,32 @@ def resolve_priors(
     half-cauchy(5)
     """
     priors = default_priors(data, robust=robust)
-    chosen = {}
+    chosen, levels = {}, dict(priors.levels)
+    level_keys = {f"tau_{level}": level for level in levels}
     for name, spec in (overrides or {}).items():
         if spec is None:
             continue
-        if name not in SUPPORT:
+        if name not in SUPPORT and name not in level_keys:
+            known = [*SUPPORT, *level_keys]
             raise PriorSpecError(
-                f"unknown parameter '{name}' for a prior; known: {', '.join(SUPPORT)}"
+                f"unknown parameter '{name}' for a prior; known: {', '.join(known)}"
             )
-        if getattr(priors, name) is None:
+        if name in SUPPORT and getattr(priors, name) is None:
             raise PriorSpecError(f"this model has no parameter '{name}' (data: {data.kind})")
         prior = Prior.parse(spec)
-        if prior.support != SUPPORT[name]:
+        if prior.family in VECTOR_FAMILIES and name not in HORSESHOE_TARGETS[data.kind]:
+            where = ", ".join(HORSESHOE_TARGETS[data.kind]) or "none"
             raise PriorSpecError(
-                f"prior for {name} must have {SUPPORT[name]} support; {prior} has {prior.support}"
+                f"a {prior.family} prior fits coefficient vectors ({data.kind} data: {where}); "
+                f"not {name}"
             )
-        chosen[name] = prior
-    return dataclasses.replace(priors, **chosen)
+        support = SUPPORT.get(name, "positive")
+        if prior.support != support:
+            raise PriorSpecError(
+                f"prior for {name} must have {support} support; {prior} has {prior.support}"
+            )
+        if name in level_keys:
+            levels[level_keys[name]] = prior
+        else:
+            chosen[name] = prior
+    return dataclasses.replace(priors, **chosen, levels=levels)

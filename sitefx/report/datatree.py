@@ -32,6 +32,10 @@ POSTERIOR_DIMS = {
     "beta": ["covariate"],
     "sigma": [],
     "rho": [],
+    "gamma_alpha": ["moderator"],
+    "kappa_beta": ["covariate"],
+    "kappa_gamma": ["moderator"],
+    "cluster_sd": [],
     "risk_difference": ["site"],
 }
 NETCDF_ENGINE = "h5netcdf"
@@ -49,12 +53,18 @@ def build_datatree(
 
     ``attrs`` are extra root attributes (JSON-encoded when not str or number).
     """
-    posterior = {name: draws[name] for name in POSTERIOR_DIMS if name in draws}
     coords: dict[str, object] = {"site": np.array(data.site, dtype=str)}
     observed, constant = _data_groups(data)
+    posterior_dims, data_dims = dict(POSTERIOR_DIMS), dict(_DATA_DIMS)
+    for level in getattr(data, "levels", ()):  # upper nesting levels: districts, ...
+        posterior_dims |= {f"tau_{level.name}": [], f"theta_{level.name}": [level.name]}
+        data_dims[f"site_{level.name}"] = ["site"]
+        coords[level.name] = np.array(level.groups, dtype=str)
+        constant[f"site_{level.name}"] = coords[level.name][level.index]
+    posterior = {name: draws[name] for name in posterior_dims if name in draws}
     if isinstance(data, IndividualRecords):
         coords["covariate"] = np.array(data.covariate_names, dtype=str)
-    elif isinstance(data, SiteSummaries) and data.moderator_names:
+    if getattr(data, "moderator_names", ()):
         coords["moderator"] = np.array(data.moderator_names, dtype=str)
     root_attrs = {
         "sitefx_version": version("sitefx"),
@@ -72,7 +82,7 @@ def build_datatree(
             "constant_data": constant,
         },
         coords=coords,
-        dims={**POSTERIOR_DIMS, **_DATA_DIMS},
+        dims=posterior_dims | data_dims,
     )
     tree.attrs = {key: _attr(value) for key, value in root_attrs.items()}
     return tree
@@ -124,6 +134,8 @@ def _data_groups(data: StudyData) -> tuple[dict, dict]:
         "raw_estimate": raw.estimate,
         "raw_se": raw.se,
     }
+    if data.moderator_names:
+        constant["moderators"] = data.moderators
     return {"outcome": data.outcome}, constant
 
 
