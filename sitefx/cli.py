@@ -11,10 +11,13 @@ import sys
 import warnings
 from collections.abc import Sequence
 from importlib.metadata import version
+from pathlib import Path
 
 from sitefx.data.adapters import Roles, load
+from sitefx.data.schema import SiteSummaries
 from sitefx.errors import DataDropWarning, SamplingWarning, SitefxInputError
 from sitefx.estimator import OUTPUT_FILES, SiteEffects
+from sitefx.historical import describe as describe_borrowing
 from sitefx.report.tables import format_table
 
 EXIT_BAD_INPUT = 2
@@ -119,6 +122,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--prior-nu", metavar="SPEC", help="Student-t df prior, default gamma(2,0.1)"
     )
 
+    history = fit.add_argument_group("historical borrowing (for mu)")
+    history.add_argument(
+        "--historical",
+        metavar="SOURCE",
+        help="summaries of earlier studies (estimate + SE): a study folder, or a data file "
+        "with the same --site/--estimate/--se columns as the current summaries",
+    )
+    history.add_argument(
+        "--borrow",
+        choices=["map", "power"],
+        default="map",
+        help="map: robust meta-analytic-predictive prior (default); power: power prior",
+    )
+    history.add_argument(
+        "--borrow-weight",
+        type=float,
+        metavar="W",
+        help="map: weight of the vague component (0.2); power: fixed a0 (learned if omitted)",
+    )
+
     sampler = fit.add_argument_group("inference")
     sampler.add_argument(
         "--method",
@@ -167,12 +190,17 @@ def run_fit(args: argparse.Namespace) -> int:
         p0=args.horseshoe_p0,
         slab_scale=args.slab_scale,
         slab_df=args.slab_df,
+        historical=_historical(args.historical, study.roles) if args.historical else None,
+        borrow=args.borrow,
+        borrow_weight=args.borrow_weight,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # reported below, once
         fit = model.fit(study)
     say("priors:\n" + fit.priors_.describe())
     say(describe_method(fit))
+    if "borrowing" in fit.posterior_.attrs:
+        say(describe_borrowing(json.loads(fit.posterior_.attrs["borrowing"])))
     table = fit.summary()
     intercepts = table["parameter"].str.startswith("alpha[")
     say(format_table(table[~intercepts]))
@@ -183,6 +211,19 @@ def run_fit(args: argparse.Namespace) -> int:
     paths = fit.save(args.out)
     say("wrote " + ", ".join(str(path) for path in paths.values()))
     return 0
+
+
+def _historical(source: str, roles: Roles) -> SiteSummaries:
+    """Historical summaries: a study folder as it describes itself, or a data file read with
+    the current summaries' site, estimate and SE columns."""
+    if Path(source).is_dir():
+        return load(source).data
+    if roles.kind != "summaries":
+        raise SitefxInputError(
+            "--historical needs a study folder (data + study.toml naming its estimate and se) "
+            "unless the current data are site summaries with the same columns"
+        )
+    return load(source, site=roles.site, estimate=roles.estimate, se=roles.se).data
 
 
 def _named_priors(specs: Sequence[str]) -> dict[str, str]:

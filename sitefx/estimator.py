@@ -6,7 +6,7 @@ DataTree -> diagnostics. Settings live in ``__init__``; everything learned ends 
 
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Self
 
@@ -19,6 +19,7 @@ from sitefx.data.adapters import KIND_NAMES, Study
 from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
 from sitefx.errors import SamplingWarning, SitefxInputError
 from sitefx.estimands import new_site_effect, variance_explained
+from sitefx.historical import Borrowing
 from sitefx.infer.diagnostics import check_diagnostics
 from sitefx.infer.exact import ExactPosterior, normal_normal_exact, supports_exact
 from sitefx.infer.nuts import SamplerSettings, run_nuts
@@ -81,6 +82,13 @@ class SiteEffects:
     p0, slab_scale, slab_df : float, optional
         Horseshoe settings: the expected number of relevant columns (default a quarter),
         the slab's scale (default: the data scale per column SD) and degrees of freedom (4).
+    historical : Study or SiteSummaries, optional
+        Summaries of earlier studies to borrow from for ``mu`` (see :mod:`sitefx.historical`).
+    borrow : {"map", "power"}
+        Robust meta-analytic-predictive prior, or power prior.
+    borrow_weight : float, optional
+        ``map``: weight of the vague component (0.2); ``power``: fixed ``a0`` (learned if
+        not given). What was borrowed is in ``posterior_.attrs["borrowing"]``.
     collapse : bool
         For Gaussian individual records, integrate the site effects out analytically and
         evaluate the likelihood from per-site sufficient statistics (fast, and the cost does
@@ -124,6 +132,9 @@ class SiteEffects:
         p0: float | None = None,
         slab_scale: float | None = None,
         slab_df: float = HORSESHOE_SLAB_DF,
+        historical: Study | SiteSummaries | None = None,
+        borrow: str = "map",
+        borrow_weight: float | None = None,
     ) -> None:
         self.priors = dict(priors or {})
         self.chains = chains
@@ -140,6 +151,9 @@ class SiteEffects:
         self.p0 = p0
         self.slab_scale = slab_scale
         self.slab_df = slab_df
+        self.historical = historical
+        self.borrow = borrow
+        self.borrow_weight = borrow_weight
 
     def fit(self, data: Study | StudyData) -> Self:
         """Sample the posterior of the model for ``data``; returns ``self``."""
@@ -163,15 +177,24 @@ class SiteEffects:
             seed=self.seed,
             progress=self.progress,
         )
+        borrowing, transform = self._borrowing(), None
+        if borrowing is not None:
+            priors, transform = borrowing.apply(data, priors)
         exact = None
-        if _choose_method(self.method, data, priors, robust) == "exact":
+        obstacle = _exact_obstacle(data, priors, robust=robust, borrowing=borrowing is not None)
+        if _choose_method(self.method, obstacle) == "exact":
             exact = normal_normal_exact(
                 data.estimate, data.se, priors=priors, moderators=data.moderators
             )
             draws, sample_stats, sampler = _exact_draws(exact, settings)
         else:
             draws, sample_stats, sampler = _sample_nuts(
-                data, priors, settings, collapse=self.collapse, site_df=self.site_df
+                data,
+                priors,
+                settings,
+                collapse=self.collapse,
+                site_df=self.site_df,
+                transform=transform,
             )
             upper = [draws[f"tau_{level.name}"] for level in getattr(data, "levels", ())]
             draws["theta_new"] = new_site_effect(
@@ -190,6 +213,8 @@ class SiteEffects:
                 draws["gamma"], data.moderators, np.sqrt(residual_variance)
             )
         attrs = {"sampler": sampler | settings.to_dict()}
+        if borrowing is not None:
+            attrs["borrowing"] = borrowing.report(data, priors, draws)
         if study is not None:
             attrs |= {"study": study.name, "study_title": study.title}
         tree = build_datatree(draws, sample_stats, data=data, priors=priors, attrs=attrs)
@@ -207,6 +232,16 @@ class SiteEffects:
         self.warnings_ = problems
         self._summary = summary
         return self
+
+    def _borrowing(self) -> Borrowing | None:
+        if self.historical is None:
+            return None
+        history = self.historical
+        return Borrowing(
+            history.data if isinstance(history, Study) else history,
+            self.borrow,
+            self.borrow_weight,
+        )
 
     def _shrinkage_priors(self, data: StudyData) -> dict[str, Prior]:
         """The horseshoe prior when ``covariate_prior`` asks for it."""
@@ -273,32 +308,36 @@ def _check_site_dist(site_dist: str, site_df: float | None, data: StudyData) -> 
     return robust
 
 
-def _choose_method(method: str, data: StudyData, priors: Priors, robust: bool) -> str:
-    """``exact`` for normal site summaries whose priors allow it (``auto``), else ``nuts``."""
+def _choose_method(method: str, obstacle: str | None) -> str:
+    """``exact`` when nothing stands in its way (``auto``), else ``nuts``."""
     if method not in METHODS:
         raise SitefxInputError(f"method must be one of {', '.join(METHODS)}; got '{method}'")
-    exact_possible = (
-        isinstance(data, SiteSummaries)
-        and supports_exact(priors)
-        and not robust
-        and not data.levels
-    )
-    if method == "exact" and not exact_possible:
-        if not isinstance(data, SiteSummaries):
-            why = KIND_NAMES[data.kind]
-        elif robust:
-            why = "Student-t site effects"
-        elif data.levels:
-            why = f"nesting levels {', '.join(level.name for level in data.levels)}"
-        else:
-            why = f"mu ~ {priors.mu}, gamma ~ {priors.gamma}"
+    if method == "exact" and obstacle is not None:
         raise SitefxInputError(
             "the exact method needs site summaries with normal site effects, no nesting "
-            f"levels, and normal or flat priors on mu and gamma (here: {why}); use method 'nuts'"
+            "levels or historical borrowing, and normal or flat priors on mu and gamma "
+            f"(here: {obstacle}); use method 'nuts'"
         )
     if method == "auto":
-        return "exact" if exact_possible else "nuts"
+        return "nuts" if obstacle else "exact"
     return method
+
+
+def _exact_obstacle(
+    data: StudyData, priors: Priors, *, robust: bool, borrowing: bool
+) -> str | None:
+    """Why the exact (quadrature) method cannot fit this model, or None if it can."""
+    if not isinstance(data, SiteSummaries):
+        return KIND_NAMES[data.kind]
+    if robust:
+        return "Student-t site effects"
+    if data.levels:
+        return f"nesting levels {', '.join(level.name for level in data.levels)}"
+    if borrowing:
+        return "historical borrowing"
+    if not supports_exact(priors):
+        return f"mu ~ {priors.mu}, gamma ~ {priors.gamma}"
+    return None
 
 
 def _exact_draws(exact: ExactPosterior, settings: SamplerSettings) -> tuple[dict, dict, dict]:
@@ -320,64 +359,71 @@ def _sample_nuts(
     *,
     collapse: bool,
     site_df: float | None,
+    transform: Callable[[Callable], Callable] | None = None,
 ) -> tuple[dict, dict, dict]:
-    """Run NUTS on the model for ``data``: draws, sample stats and a sampler description."""
+    """Run NUTS on the model for ``data`` (changed by ``transform``, e.g. a power prior):
+    draws, sample stats and a sampler description."""
+    model, arguments, name = _model_for(data, priors, collapse=collapse, site_df=site_df)
+    draws, stats = run_nuts(transform(model) if transform else model, settings, **arguments)
+    if name == "collapsed_sufficient_statistics":
+        draws["alpha"], draws["theta"] = draw_site_effects(
+            arguments["stats"], draws, seed=settings.seed, moderators=arguments["moderators"]
+        )
+    return draws, stats, {"method": "nuts", "model": name}
+
+
+def _model_for(
+    data: StudyData, priors: Priors, *, collapse: bool, site_df: float | None
+) -> tuple[Callable, dict, str]:
+    """The model function for ``data``, its arguments, and its name."""
     if isinstance(data, SiteSummaries):
-        moderators = data.moderators - data.moderators.mean(axis=0)
-        draws, stats = run_nuts(
-            normal_normal,
-            settings,
-            estimate=data.estimate,
-            se=data.se,
-            moderators=moderators,
-            priors=priors,
-            site_df=site_df,
-            levels=data.levels,
-        )
         robust = priors.nu is not None or site_df is not None
-        return draws, stats, {"method": "nuts", "model": "student_t" if robust else "normal_normal"}
+        arguments = {
+            "estimate": data.estimate,
+            "se": data.se,
+            "moderators": data.moderators - data.moderators.mean(axis=0),
+            "priors": priors,
+            "site_df": site_df,
+            "levels": data.levels,
+        }
+        return normal_normal, arguments, "student_t" if robust else "normal_normal"
     if isinstance(data, ArmSummaries):
-        draws, stats = run_nuts(
-            binomial_arms,
-            settings,
-            events_treated=data.events_treated,
-            n_treated=data.n_treated,
-            events_control=data.events_control,
-            n_control=data.n_control,
-            priors=priors,
-        )
-        return draws, stats, {"method": "nuts", "model": "binomial_arms"}
+        arguments = {
+            "events_treated": data.events_treated,
+            "n_treated": data.n_treated,
+            "events_control": data.events_control,
+            "n_control": data.n_control,
+            "priors": priors,
+        }
+        return binomial_arms, arguments, "binomial_arms"
     covariates = data.covariates - data.covariates.mean(axis=0)
     moderators = data.moderators - data.moderators.mean(axis=0)
-    if not collapse:
-        cluster_index = n_clusters = None
-        if data.cluster is not None:
-            clusters = pd.MultiIndex.from_arrays([data.site_index, data.cluster])
-            cluster_index, unique = pd.factorize(clusters)
-            n_clusters = len(unique)
-        draws, stats = run_nuts(
-            varying_intercepts_and_effects,
-            settings,
-            outcome=data.outcome,
-            treatment=data.treatment.astype(float),
-            site_index=data.site_index,
-            covariates=covariates,
-            n_sites=data.n_sites,
-            priors=priors,
-            moderators=moderators,
-            cluster_index=cluster_index,
-            n_clusters=n_clusters or 0,
+    if collapse:
+        arguments = {
+            "stats": SiteStatistics.from_records(data, covariates),
+            "priors": priors,
+            "moderators": moderators,
+        }
+        return (
+            varying_intercepts_and_effects_collapsed,
+            arguments,
+            "collapsed_sufficient_statistics",
         )
-        return draws, stats, {"method": "nuts", "model": "per_record"}
-    site_stats = SiteStatistics.from_records(data, covariates)
-    draws, stats = run_nuts(
-        varying_intercepts_and_effects_collapsed,
-        settings,
-        stats=site_stats,
-        priors=priors,
-        moderators=moderators,
-    )
-    draws["alpha"], draws["theta"] = draw_site_effects(
-        site_stats, draws, seed=settings.seed, moderators=moderators
-    )
-    return draws, stats, {"method": "nuts", "model": "collapsed_sufficient_statistics"}
+    cluster_index, n_clusters = None, 0
+    if data.cluster is not None:
+        cluster_index, unique = pd.factorize(
+            pd.MultiIndex.from_arrays([data.site_index, data.cluster])
+        )
+        n_clusters = len(unique)
+    arguments = {
+        "outcome": data.outcome,
+        "treatment": data.treatment.astype(float),
+        "site_index": data.site_index,
+        "covariates": covariates,
+        "n_sites": data.n_sites,
+        "priors": priors,
+        "moderators": moderators,
+        "cluster_index": cluster_index,
+        "n_clusters": n_clusters,
+    }
+    return varying_intercepts_and_effects, arguments, "per_record"

@@ -36,6 +36,7 @@ POSTERIOR_DIMS = {
     "kappa_beta": ["covariate"],
     "kappa_gamma": ["moderator"],
     "cluster_sd": [],
+    "a0": [],
     "risk_difference": ["site"],
 }
 NETCDF_ENGINE = "h5netcdf"

@@ -1,0 +1,224 @@
+"""Historical borrowing: earlier studies' summaries inform the average effect ``mu``.
+
+Two methods (the math is in :mod:`sitefx.infer.borrowing`):
+
+* ``"map"``, the robust meta-analytic-predictive prior (Schmidli et al. 2014): the effect in a
+  new study predicted from the historical ones (computed exactly), mixed with the prior ``mu``
+  would have without them (weight ``weight``, default 0.2). When the current sites disagree
+  with the history, the posterior moves to that vague component: the *conflict* probability
+  reported is its posterior weight.
+* ``"power"``, the power prior (Ibrahim & Chen 2000): historical studies count as sites of the
+  same population ``(mu, tau)``, their likelihood raised to ``a0``. ``weight`` fixes ``a0``;
+  without it ``a0 ~ uniform(0, 1)`` is learned with the normalized power prior (Duan, Ye &
+  Smith 2006), so strong conflict pulls ``a0`` towards 0.
+
+How much was borrowed is reported (:meth:`Borrowing.report`) as the prior's effective sample
+size of ``mu`` in people, when the data tell the unit-information SD (summaries with ``n``,
+records, arm counts), and as ``prior_share``: posterior variance of ``mu`` over its prior
+variance, near 1 when the prior dominates and near 0 when the current data do.
+"""
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from scipy import stats
+
+from sitefx.data.schema import SiteSummaries, StudyData
+from sitefx.errors import SitefxInputError
+from sitefx.infer.borrowing import (
+    NormalMixture,
+    PowerPrior,
+    historical_log_likelihood,
+    map_prior,
+    power_prior_mu_moments,
+)
+from sitefx.models.priors import Priors, resolve_priors
+
+BORROW_METHODS = ("map", "power")
+ROBUST_WEIGHT = 0.2
+
+
+@dataclass(frozen=True, eq=False)
+class MixturePrior:
+    """A normal-mixture prior for ``mu`` (the robust MAP prior), usable where a
+    :class:`~sitefx.models.priors.Prior` is."""
+
+    mixture: NormalMixture
+    family: str = "robust-map"
+    support: str = "real"
+
+    def distribution(self) -> dist.Distribution:
+        return self.mixture.distribution()
+
+    def __str__(self) -> str:
+        return (
+            f"robust-map({len(self.mixture.weight)} normal components, mean "
+            f"{self.mixture.mean_value():.3g}, sd {self.mixture.sd_value():.3g})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Borrowing:
+    """Borrow from ``historical`` summaries (estimate + SE per earlier study) for ``mu``.
+
+    Parameters
+    ----------
+    historical : SiteSummaries
+        Earlier studies or sites, on the same effect scale as the current data.
+    method : {"map", "power"}
+    weight : float, optional
+        ``map``: prior weight of the vague component (default 0.2). ``power``: the fixed
+        power ``a0`` in (0, 1]; learned when not given.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> history = sitefx.load("studies/teacher_expectancy").data
+    >>> borrowing = Borrowing(history, "map")
+    >>> borrowing.method, borrowing.historical.n_sites
+    ('map', 19)
+    """
+
+    historical: SiteSummaries
+    method: str = "map"
+    weight: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.historical, SiteSummaries):
+            raise SitefxInputError(
+                "historical data must be site summaries (an estimate and SE per earlier study)"
+            )
+        if self.method not in BORROW_METHODS:
+            raise SitefxInputError(
+                f"borrow must be one of {', '.join(BORROW_METHODS)}; got '{self.method}'"
+            )
+        if self.weight is not None:
+            low_open = self.method == "map"
+            if not (0 < self.weight < 1 if low_open else 0 < self.weight <= 1):
+                bounds = "(0, 1)" if low_open else "(0, 1]"
+                raise SitefxInputError(
+                    f"the {self.method} weight must be in {bounds}; got {self.weight}"
+                )
+
+    @cached_property
+    def map_mixture(self) -> NormalMixture:
+        """The (not yet robustified) MAP prior from the historical studies."""
+        history = self.historical
+        return map_prior(history.estimate, history.se, resolve_priors(history))
+
+    def apply(self, data: StudyData, priors: Priors) -> tuple[Priors, Callable | None]:
+        """The priors of the current model, and a model transform (power prior) or None."""
+        if getattr(data, "levels", ()):
+            raise SitefxInputError("historical borrowing with nesting levels is not supported")
+        if self.method == "map":
+            if priors.mu.family != "normal":
+                raise SitefxInputError(
+                    f"the robust MAP prior mixes the history with the normal prior of mu it "
+                    f"would have without it; give mu a normal prior (got {priors.mu})"
+                )
+            mean, sd = priors.mu.params
+            weight = ROBUST_WEIGHT if self.weight is None else self.weight
+            robust = self.map_mixture.robustify(weight, mean, sd)
+            return dataclasses.replace(priors, mu=MixturePrior(robust)), None
+        power = None
+        if self.weight is None:
+            if priors.mu.family not in {"normal", "flat"}:
+                raise SitefxInputError(
+                    f"a learned power-prior weight needs a normal or flat prior on mu "
+                    f"(got {priors.mu}); fix the weight instead"
+                )
+            power = PowerPrior.build(self.historical.estimate, self.historical.se, priors)
+        history = (jnp.asarray(self.historical.estimate), jnp.asarray(self.historical.se))
+
+        def with_power_prior(model: Callable) -> Callable:
+            def borrowing_model(*args, **kwargs) -> None:
+                with numpyro.handlers.trace() as trace:
+                    model(*args, **kwargs)
+                mu, tau = trace["mu"]["value"], trace["tau"]["value"]
+                if power is None:
+                    a0, log_normalizer = self.weight, 0.0
+                else:
+                    a0 = numpyro.sample("a0", dist.Uniform(0.0, 1.0))
+                    log_normalizer = power.log_normalizer_at(a0)
+                log_likelihood = historical_log_likelihood(mu, tau, *history)
+                numpyro.factor("historical", a0 * log_likelihood - log_normalizer)
+
+            return borrowing_model
+
+        return priors, with_power_prior
+
+    def report(self, data: StudyData, priors: Priors, draws: dict[str, np.ndarray]) -> dict:
+        """How much was borrowed, for the fit's attributes and the CLI."""
+        mu = np.ravel(draws["mu"])
+        sigma = unit_information_sd(data)
+        report: dict[str, object] = {
+            "method": self.method,
+            "historical_studies": self.historical.n_sites,
+            "unit_information_sd": sigma,
+        }
+        if self.method == "map":
+            mixture = priors.mu.mixture
+            vague = stats.norm.pdf(mu, mixture.mean[-1], mixture.sd[-1]) * mixture.weight[-1]
+            prior_mean, prior_var = mixture.mean_value(), mixture.sd_value() ** 2
+            report |= {
+                "robust_weight": float(mixture.weight[-1]),
+                "map_mean": self.map_mixture.mean_value(),
+                "map_sd": self.map_mixture.sd_value(),
+                "conflict": float(np.mean(vague / np.exp(mixture.log_pdf(mu)))),
+                "prior_ess": None if sigma is None else self.map_mixture.ess(sigma),
+            }
+        else:
+            a0 = draws.get("a0")
+            weight = self.weight if a0 is None else float(np.mean(a0))
+            history = self.historical
+            prior_mean, prior_var = power_prior_mu_moments(
+                weight, history.estimate, history.se, priors
+            )
+            report |= {
+                "a0": weight,
+                "a0_learned": a0 is not None,
+                "a0_interval": None
+                if a0 is None
+                else np.quantile(np.ravel(a0), [0.025, 0.975]).tolist(),
+                "prior_ess": None if sigma is None else sigma**2 / prior_var,
+            }
+        report |= {
+            "prior_mean": float(prior_mean),
+            "prior_sd": float(np.sqrt(prior_var)),
+            "prior_share": float(np.var(mu) / prior_var),
+        }
+        return report
+
+
+def unit_information_sd(data: StudyData) -> float | None:
+    """The SD of one person's contribution to an effect estimate (``se * sqrt(n)``, median
+    over sites), or None for site summaries without ``n``."""
+    summaries = data if isinstance(data, SiteSummaries) else data.raw_site_effects()
+    if summaries.n is None:
+        return None
+    return float(np.median(summaries.se * np.sqrt(summaries.n)))
+
+
+def describe(report: dict) -> str:
+    """One line on what was borrowed."""
+    ess = report["prior_ess"]
+    people = "" if ess is None else f", prior worth {ess:.0f} people"
+    if report["method"] == "map":
+        detail = (
+            f"robust MAP prior from {report['historical_studies']} studies (mean "
+            f"{report['map_mean']:.3g}, sd {report['map_sd']:.3g}, vague weight "
+            f"{report['robust_weight']:.2g}); P(conflict) {report['conflict']:.2f}"
+        )
+    else:
+        how = "learned" if report["a0_learned"] else "fixed"
+        detail = (
+            f"power prior from {report['historical_studies']} studies, a0 {report['a0']:.2f} "
+            f"({how})"
+        )
+    return f"borrowing: {detail}{people}; prior share of mu's precision {report['prior_share']:.2f}"

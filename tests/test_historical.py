@@ -1,0 +1,171 @@
+"""Historical borrowing wired into fits: robust MAP and power priors against quadrature
+references of the same posteriors, conflict behaviour, and the CLI."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special, stats
+
+import sitefx
+from sitefx.infer.exact import normal_normal_exact
+from sitefx.models.priors import resolve_priors
+from sitefx.testing import simulate_site_summaries
+from tests.conftest import STUDIES
+from tests.test_models_reference import Z, _mcse
+
+# Six sites with a small tau: NUTS needs small steps near tau = 0.
+SMALL_STEPS = {"target_accept": 0.99}
+
+HISTORY, _ = simulate_site_summaries(10, mu=0.2, tau=0.1, seed=1)
+CURRENT, _ = simulate_site_summaries(6, mu=0.2, tau=0.1, seed=2)
+CONFLICT, _ = simulate_site_summaries(6, mu=0.9, tau=0.1, seed=2)
+
+
+def grid_posterior(log_prior_mu, log_extra, data, priors):
+    """Mean of mu and tau on a dense (mu, tau) grid: the current sites' marginal likelihood
+    times the prior of tau, the prior of mu and an extra log factor in (mu, tau)."""
+    mu = np.linspace(-1.5, 2.5, 1601)[:, None]
+    tau = np.linspace(1e-5, 1.2, 1200)[None, :]
+    log_post = log_prior_mu(mu) + np.asarray(priors.tau.distribution().log_prob(tau))
+    variance = data.se[:, None, None] ** 2 + tau**2
+    log_post = log_post - 0.5 * np.sum(
+        np.log(variance) + (data.estimate[:, None, None] - mu) ** 2 / variance, axis=0
+    )
+    log_post = log_post + log_extra(mu, tau)
+    weight = np.exp(log_post - special.logsumexp(log_post))
+    return float(np.sum(weight * mu)), float(np.sum(weight * tau))
+
+
+def historical_log_likelihood(mu, tau):
+    variance = HISTORY.se[:, None, None] ** 2 + tau**2
+    return -0.5 * np.sum(
+        np.log(2 * np.pi * variance) + (HISTORY.estimate[:, None, None] - mu) ** 2 / variance,
+        axis=0,
+    )
+
+
+# Under conflict the posterior of mu has a second, narrow mode at the historical prior: a
+# rare divergent transition there is expected; agreement with quadrature is the check.
+@pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")
+@pytest.mark.parametrize("data", [CURRENT, CONFLICT], ids=["agreement", "conflict"])
+def test_robust_map_matches_quadrature(data):
+    fit = sitefx.SiteEffects(historical=HISTORY, draws=2000, seed=3, **SMALL_STEPS).fit(data)
+    mixture = fit.priors_.mu.mixture
+    assert mixture.weight[-1] == pytest.approx(0.2)  # the vague component
+    mean_mu, mean_tau = grid_posterior(
+        lambda mu: mixture.log_pdf(mu), lambda mu, tau: 0.0, data, fit.priors_
+    )
+    table = fit.summary().set_index("parameter")
+    assert abs(table.at["mu", "mean"] - mean_mu) < Z * _mcse(fit, "mu", "mean")
+    assert abs(table.at["tau", "mean"] - mean_tau) < Z * _mcse(fit, "tau", "mean")
+
+
+@pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")  # see above
+def test_robust_map_detects_conflict():
+    agree = sitefx.SiteEffects(historical=HISTORY, seed=3, **SMALL_STEPS).fit(CURRENT)
+    conflict = sitefx.SiteEffects(historical=HISTORY, seed=3, **SMALL_STEPS).fit(CONFLICT)
+    alone = sitefx.SiteEffects(seed=3).fit(CURRENT)
+    report = {
+        name: json.loads(fit.posterior_.attrs["borrowing"])
+        for name, fit in [("agree", agree), ("conflict", conflict)]
+    }
+    assert report["agree"]["conflict"] < 0.2 < 0.8 < report["conflict"]["conflict"]
+    sd = {
+        name: fit.summary().set_index("parameter").at["mu", "sd"]
+        for name, fit in [("agree", agree), ("alone", alone)]
+    }
+    assert sd["agree"] < 0.85 * sd["alone"]  # borrowing sharpens mu when history agrees
+    assert conflict.summary().set_index("parameter").at["mu", "mean"] > 0.7  # data win
+
+
+def test_power_prior_with_a0_one_pools_the_studies():
+    """a0 = 1: historical studies are just more sites, so the posterior is the exact
+    normal-normal posterior of all 16 studies together."""
+    fit = sitefx.SiteEffects(
+        historical=HISTORY, borrow="power", borrow_weight=1.0, draws=2000, seed=4, **SMALL_STEPS
+    ).fit(CURRENT)
+    pooled = normal_normal_exact(
+        np.concatenate([HISTORY.estimate, CURRENT.estimate]),
+        np.concatenate([HISTORY.se, CURRENT.se]),
+        priors=fit.priors_,
+    )
+    table = fit.summary().set_index("parameter")
+    for name in ["mu", "tau"]:
+        assert abs(table.at[name, "mean"] - pooled.mean(name)) < Z * _mcse(fit, name, "mean")
+
+
+def test_power_prior_with_fixed_a0_matches_quadrature():
+    fit = sitefx.SiteEffects(
+        historical=HISTORY, borrow="power", borrow_weight=0.3, draws=2000, seed=5, **SMALL_STEPS
+    ).fit(CONFLICT)
+    prior_mu = fit.priors_.mu.params
+    mean_mu, mean_tau = grid_posterior(
+        lambda mu: stats.norm.logpdf(mu, *prior_mu),
+        lambda mu, tau: 0.3 * historical_log_likelihood(mu, tau),
+        CONFLICT,
+        fit.priors_,
+    )
+    table = fit.summary().set_index("parameter")
+    assert abs(table.at["mu", "mean"] - mean_mu) < Z * _mcse(fit, "mu", "mean")
+    assert abs(table.at["tau", "mean"] - mean_tau) < Z * _mcse(fit, "tau", "mean")
+
+
+def test_learned_power_weight_drops_under_conflict():
+    fits = {
+        name: sitefx.SiteEffects(historical=HISTORY, borrow="power", seed=6, **SMALL_STEPS).fit(
+            data
+        )
+        for name, data in [("agree", CURRENT), ("conflict", CONFLICT)]
+    }
+    a0 = {name: float(fit.posterior_["posterior"]["a0"].mean()) for name, fit in fits.items()}
+    assert a0["conflict"] < 0.15 < 0.4 < a0["agree"]
+    report = json.loads(fits["conflict"].posterior_.attrs["borrowing"])
+    assert report["a0_learned"] and report["a0"] == pytest.approx(a0["conflict"])
+
+
+def test_effective_sample_size_in_people():
+    """Summaries with n: the MAP prior's ESS uses the unit-information SD se * sqrt(n)."""
+    history = sitefx.load(STUDIES / "teacher_expectancy").data
+    current = sitefx.load(STUDIES / "teacher_expectancy").data
+    report = json.loads(
+        sitefx.SiteEffects(historical=history, seed=1).fit(current).posterior_.attrs["borrowing"]
+    )
+    sigma = float(np.median(current.se * np.sqrt(current.n)))
+    assert report["unit_information_sd"] == pytest.approx(sigma)
+    priors = resolve_priors(history)
+    from sitefx.infer.borrowing import map_prior
+
+    expected = map_prior(history.estimate, history.se, priors).ess(sigma)
+    assert report["prior_ess"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"borrow": "commensurate"}, "borrow must be one of map, power"),
+        ({"borrow": "map", "borrow_weight": 1.0}, r"weight must be in \(0, 1\)"),
+        ({"borrow": "map", "priors": {"mu": "flat()"}}, "give mu a normal prior"),
+        ({"method": "exact"}, "historical borrowing"),
+    ],
+)
+def test_bad_borrowing_options(options, message):
+    with pytest.raises(sitefx.SitefxInputError, match=message):
+        sitefx.SiteEffects(historical=HISTORY, **options).fit(CURRENT)
+
+
+def test_historical_flags(tmp_path, capsys):
+    from sitefx.cli import main
+
+    frame = pd.read_csv(STUDIES / "teacher_expectancy" / "teacher_expectancy.csv")
+    frame.iloc[:10].to_csv(tmp_path / "earlier.csv", index=False)
+    frame.iloc[10:].to_csv(tmp_path / "current.csv", index=False)
+    roles = ["--site", "study", "--estimate", "d", "--se", "se", "--n", "n"]
+    common = ["fit", str(tmp_path / "current.csv"), "--out", str(tmp_path / "out"), *roles]
+    code = main([*common, "--historical", str(tmp_path / "earlier.csv"), "--borrow", "power"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "borrowing: power prior from 10 studies" in out and "(learned)" in out
+    code = main([*common, "--historical", str(STUDIES / "star")])
+    assert code == 2 and "must be site summaries" in capsys.readouterr().err
