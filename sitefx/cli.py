@@ -61,6 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     roles.add_argument("--treatment", metavar="COL", help="individual records: 0/1 treatment")
     roles.add_argument("--covariates", metavar="A,B", help="individual records: covariates")
     roles.add_argument(
+        "--wave",
+        metavar="COL",
+        help="individual records: repeated measures over this numeric column (with --person); "
+        "each person's growth per unit of it becomes the outcome (2 waves: gain scores, DiD)",
+    )
+    roles.add_argument("--person", metavar="COL", help="individual records: person id (waves)")
+    roles.add_argument(
+        "--family",
+        choices=["gaussian", "binomial"],
+        help="individual records: outcome distribution; binomial for a 0/1 outcome (log odds)",
+    )
+    roles.add_argument(
         "--cluster", metavar="COL", help="individual records: cluster (e.g. classroom) in a site"
     )
     roles.add_argument(

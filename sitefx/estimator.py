@@ -92,7 +92,9 @@ class SiteEffects:
     collapse : bool
         For Gaussian individual records, integrate the site effects out analytically and
         evaluate the likelihood from per-site sufficient statistics (fast, and the cost does
-        not grow with the number of records); ``False`` samples the per-record model.
+        not grow with the number of records); for binary records without covariates,
+        clusters or moderators, fit the per-site arm counts. ``False`` samples the per-record
+        model.
 
     Attributes
     ----------
@@ -387,6 +389,10 @@ def _model_for(
             "levels": data.levels,
         }
         return normal_normal, arguments, "student_t" if robust else "normal_normal"
+    if isinstance(data, IndividualRecords) and data.family == "binomial" and collapse:
+        extra = data.covariates.shape[1] or data.moderators.shape[1] or data.cluster is not None
+        if not extra:  # per-site arm counts are sufficient statistics: same posterior, faster
+            data = data.arm_counts()
     if isinstance(data, ArmSummaries):
         arguments = {
             "events_treated": data.events_treated,
@@ -398,7 +404,7 @@ def _model_for(
         return binomial_arms, arguments, "binomial_arms"
     covariates = data.covariates - data.covariates.mean(axis=0)
     moderators = data.moderators - data.moderators.mean(axis=0)
-    if collapse:
+    if collapse and data.family == "gaussian":
         arguments = {
             "stats": SiteStatistics.from_records(data, covariates),
             "priors": priors,
@@ -425,5 +431,7 @@ def _model_for(
         "moderators": moderators,
         "cluster_index": cluster_index,
         "n_clusters": n_clusters,
+        "family": data.family,
     }
-    return varying_intercepts_and_effects, arguments, "per_record"
+    name = "per_record" if data.family == "gaussian" else "per_record_logit"
+    return varying_intercepts_and_effects, arguments, name

@@ -140,3 +140,69 @@ def test_matches_brms_with_identical_priors():
             name
         )
         assert table.at[name, "sd"] == pytest.approx(row["sd"], rel=0.1), name
+
+
+# Binary individual records (--family binomial).
+
+
+def test_binary_records_arm_counts_and_per_record_agree():
+    """Without covariates the per-site arm counts are sufficient: the counts model and the
+    per-record logit give the same posterior (within MC error)."""
+    import arviz_stats as azs
+
+    from sitefx.testing import simulate_binary_records
+
+    data, _ = simulate_binary_records(12, 1200, seed=3)
+    counts = sitefx.SiteEffects(seed=1).fit(data)
+    per_record = sitefx.SiteEffects(seed=2, collapse=False).fit(data)
+    assert "binomial_arms" in counts.posterior_.attrs["sampler"]
+    assert "per_record_logit" in per_record.posterior_.attrs["sampler"]
+    a = counts.posterior_["posterior"].to_dataset()
+    b = per_record.posterior_["posterior"].to_dataset()
+    for name in ["mu", "tau", "alpha_mean", "alpha_sd", "theta", "risk_difference"]:
+        mcse = np.hypot(
+            azs.mcse(a[[name]], method="mean")[name], azs.mcse(b[[name]], method="mean")[name]
+        )
+        difference = a[name].mean(("chain", "draw")) - b[name].mean(("chain", "draw"))
+        np.testing.assert_array_less(np.abs(difference.values), 4.5 * mcse.values, err_msg=name)
+    raw = counts.posterior_["constant_data"]["raw_estimate"].values
+    np.testing.assert_allclose(raw, data.arm_counts().raw_site_effects().estimate)
+
+
+def test_binary_records_with_covariates_recover_truth():
+    from sitefx.testing import simulate_binary_records
+
+    data, truth = simulate_binary_records(20, 3000, n_covariates=2, seed=5)
+    fit = sitefx.SiteEffects(seed=3).fit(data)
+    posterior = fit.posterior_["posterior"]
+    for name in ["mu", "alpha_mean", "beta"]:
+        z = (posterior[name].mean(("chain", "draw")) - truth[name]) / posterior[name].std(
+            ("chain", "draw")
+        )
+        assert (np.abs(z) < 3.5).all(), (name, z.values)
+    assert "sigma" not in posterior and "rho" not in posterior
+    assert fit.priors_.beta is not None and fit.warnings_ == []
+
+
+def test_binary_outcome_must_be_zero_or_one(tmp_path, capsys):
+    frame = pd.DataFrame(
+        {"school": ["a"] * 4 + ["b"] * 4, "t": [0, 0, 1, 1] * 2, "passed": [0, 1, 1, 2] + [1] * 4}
+    )
+    frame.to_csv(tmp_path / "pass.csv", index=False)
+    roles = ["--site", "school", "--treatment", "t", "--outcome", "passed"]
+    code = main(
+        ["fit", str(tmp_path / "pass.csv"), "--out", str(tmp_path), *roles, "--family", "binomial"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert (
+        "'passed' must be a binary outcome coded 0/1 for family binomial; values 2 at rows 4" in err
+    )
+    with pytest.raises(StudyDataError, match=r"values 2 at rows 4"):
+        sitefx.load(
+            frame.set_axis(range(1, 9)),
+            site="school",
+            treatment="t",
+            outcome="passed",
+            family="binomial",
+        )

@@ -32,11 +32,15 @@ OPTIONAL_ROLES = {
     "covariates": {"individual"},
     "cluster": {"individual"},
     "treatment_levels": {"individual"},
+    "family": {"individual"},
+    "wave": {"individual"},
+    "person": {"individual"},
     "drop_incomplete_sites": {"individual"},
 }
 UNUSED_ROLE_HINTS = {
     ("summaries", "covariates"): "site summaries have no person-level covariates; give "
     "site-level columns as moderators (--moderators)",
+    ("arms", "family"): "arm counts are binary outcomes already; leave --family out",
     ("individual", "levels"): "nesting levels above the site are supported for site summaries "
     "so far; for individual records, give classrooms within sites as --cluster",
 }
@@ -81,6 +85,9 @@ class Roles:
     levels: tuple[str, ...] = ()
     cluster: str | None = None
     treatment_levels: Mapping[str, int] | None = None
+    family: str | None = None
+    wave: str | None = None
+    person: str | None = None
     drop_missing: bool = False
     drop_incomplete_sites: bool = False
 
@@ -162,6 +169,25 @@ class Roles:
                 n_control=self.n_control,
                 drop_missing=self.drop_missing,
             )
+        if (self.wave is None) != (self.person is None):
+            raise StudyDataError("repeated measures need both a wave column and a person id")
+        if self.wave is not None:
+            if self.family not in (None, "gaussian"):
+                raise StudyDataError("growth over waves needs a continuous (gaussian) outcome")
+            return validate.growth_records(
+                frame,
+                person=self.person,
+                wave=self.wave,
+                outcome=self.outcome,
+                treatment=self.treatment,
+                site=self.site,
+                covariates=self.covariates,
+                moderators=self.moderators,
+                cluster=self.cluster,
+                treatment_levels=self.treatment_levels,
+                drop_missing=self.drop_missing,
+                drop_incomplete_sites=self.drop_incomplete_sites,
+            )
         return validate.individual_records(
             frame,
             outcome=self.outcome,
@@ -171,6 +197,7 @@ class Roles:
             moderators=self.moderators,
             cluster=self.cluster,
             treatment_levels=self.treatment_levels,
+            family=self.family or "gaussian",
             drop_missing=self.drop_missing,
             drop_incomplete_sites=self.drop_incomplete_sites,
             units=units,

@@ -140,6 +140,9 @@ class IndividualRecords:
     cluster : ndarray of str or None
         Cluster (e.g. classroom) of each record, when given. Clusters are nested in sites:
         the same cluster id in two sites names two clusters.
+    family : {"gaussian", "binomial"}
+        The outcome's distribution: continuous, or binary (0/1, modelled on the log-odds
+        scale).
     accounting : DataAccounting
     units : str
     """
@@ -154,6 +157,7 @@ class IndividualRecords:
     moderators: np.ndarray | None = None
     moderator_names: tuple[str, ...] = ()
     cluster: np.ndarray | None = None
+    family: Literal["gaussian", "binomial"] = "gaussian"
     accounting: DataAccounting
     units: str = ""
 
@@ -169,12 +173,29 @@ class IndividualRecords:
     def n_records(self) -> int:
         return len(self.outcome)
 
+    def arm_counts(self) -> "ArmSummaries":
+        """Events and people per site and arm, for a binary outcome."""
+        cell = self.site_index * 2 + self.treatment
+        events = np.bincount(cell, weights=self.outcome, minlength=2 * self.n_sites)
+        people = np.bincount(cell, minlength=2 * self.n_sites)
+        return ArmSummaries(
+            site=self.site,
+            events_treated=events[1::2].astype(np.int64),
+            n_treated=people[1::2],
+            events_control=events[0::2].astype(np.int64),
+            n_control=people[0::2],
+            accounting=self.accounting,
+        )
+
     def raw_site_effects(self) -> SiteSummaries:
-        """Unpooled per-site effects: treated minus control mean, with the Welch standard error.
+        """Unpooled per-site effects: treated minus control mean, with the Welch standard error
+        (binary outcomes: the log odds ratio, see :meth:`ArmSummaries.raw_site_effects`).
 
         These are what a separate analysis of each site would report; the forest plot draws
         them beside the shrunken estimates.
         """
+        if self.family == "binomial":
+            return self.arm_counts().raw_site_effects()
         n_sites = self.n_sites
         cell = (self.site_index, self.treatment)
         counts = np.zeros((n_sites, 2))

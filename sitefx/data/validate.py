@@ -6,6 +6,7 @@ dropped only when an explicit option asks for it, with a :class:`~sitefx.errors.
 and an entry in the data accounting.
 """
 
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -23,6 +24,7 @@ from sitefx.data.schema import (
 from sitefx.errors import DataDropWarning, StudyDataError, describe_labels
 
 MIN_PER_ARM = 2
+FAMILIES = ("gaussian", "binomial")
 
 
 def site_summaries(
@@ -179,6 +181,7 @@ def individual_records(
     moderators: Sequence[str] = (),
     cluster: str | None = None,
     treatment_levels: Mapping[object, int] | None = None,
+    family: str = "gaussian",
     drop_missing: bool = False,
     drop_incomplete_sites: bool = False,
     units: str = "",
@@ -195,6 +198,8 @@ def individual_records(
     treatment_levels : mapping, optional
         How to read a treatment column that is not 0/1 or boolean, e.g.
         ``{"small": 1, "regular": 0}``. Every value must be covered.
+    family : {"gaussian", "binomial"}
+        ``binomial`` for a binary outcome coded 0/1 (or true/false).
     drop_missing : bool
         Drop rows with a missing or non-finite outcome, treatment, site or covariate
         (reported) instead of refusing them.
@@ -214,6 +219,17 @@ def individual_records(
     _require_columns(frame, [treatment, site, *numeric, *([cluster] if cluster else [])])
     values = {column: _numeric_column(frame, column) for column in numeric}
     values[treatment] = _treatment_column(frame, treatment, treatment_levels)
+    if family not in FAMILIES:
+        raise StudyDataError(f"family must be one of {', '.join(FAMILIES)}; got '{family}'")
+    if family == "binomial":
+        not_binary = np.isfinite(values[outcome]) & ~np.isin(values[outcome], [0, 1])
+        if not_binary.any():
+            found = (f"{value:g}" for value in np.unique(values[outcome][not_binary]))
+            rows = frame.index[not_binary]
+            raise StudyDataError(
+                f"column '{outcome}' must be a binary outcome coded 0/1 for family binomial; "
+                f"values {describe_labels(found)} at rows {describe_labels(rows)}"
+            )
     sites = _as_labels(frame[site])
     keep, drops = _finite_rows(frame, sites, site, values, drop_missing=drop_missing)
     if cluster is not None:
@@ -267,9 +283,130 @@ def individual_records(
         moderators=_columns(site_values, moderators, len(site_names)),
         moderator_names=tuple(moderators),
         cluster=frame[cluster].astype(str).to_numpy()[keep] if cluster else None,
+        family=family,
         accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
         units=units,
     )
+
+
+def growth_records(
+    frame: pd.DataFrame,
+    *,
+    person: str,
+    wave: str,
+    outcome: str,
+    treatment: str,
+    site: str,
+    covariates: Sequence[str] = (),
+    moderators: Sequence[str] = (),
+    cluster: str | None = None,
+    drop_missing: bool = False,
+    **options: object,
+) -> IndividualRecords:
+    """Repeated measures (one row per person and wave) as one growth rate per person.
+
+    Each person's outcome becomes the least-squares slope of ``outcome`` on ``wave``: the
+    change per unit of ``wave`` (with two waves, the gain score, so the treatment effect is a
+    difference in differences). Every person must be measured at the same waves; then, under
+    a model with random intercepts and slopes per person, the slopes carry all the information
+    about growth and their errors have one common variance, so the individual-records model
+    fitted to them is the exact growth model for the effects on growth. Site, treatment,
+    covariates (baseline values), moderators and cluster must be constant within a person.
+    ``options`` go on to :func:`individual_records`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"id": [1, 1, 2, 2, 3, 3, 4, 4] * 2, "year": [0, 1] * 8,
+    ...                       "score": [10, 12, 11, 12, 9, 13, 10, 15] * 2, "t": [0] * 4 + [1] * 4
+    ...                       + [0] * 4 + [1] * 4, "school": ["a"] * 8 + ["b"] * 8})
+    >>> frame["id"] = frame["id"].astype(str) + frame["school"]
+    >>> data = growth_records(frame, person="id", wave="year", outcome="score", treatment="t",
+    ...                       site="school")
+    >>> data.outcome.tolist(), data.n_records
+    ([2.0, 1.0, 4.0, 5.0, 2.0, 1.0, 4.0, 5.0], 8)
+    """
+    constant = [site, treatment, *covariates, *moderators, *([cluster] if cluster else [])]
+    _require_columns(frame, [person, wave, outcome, *constant])
+    people = _as_labels(frame[person])
+    times = _numeric_column(frame, wave)
+    values = {outcome: _numeric_column(frame, outcome), wave: times}
+    keep, drops = _finite_rows(frame, people, person, values, drop_missing=drop_missing)
+    long = pd.DataFrame({"person": people, "wave": times, "y": values[outcome]})[keep]
+    repeated = long.duplicated(["person", "wave"], keep=False)
+    if repeated.any():
+        raise StudyDataError(
+            f"persons {describe_labels(pd.unique(long['person'][repeated]))} have more than one "
+            f"row for a value of '{wave}'"
+        )
+    for column in constant:
+        varying = frame.loc[keep, column].groupby(people[keep]).nunique(dropna=False) > 1
+        if varying.any():
+            raise StudyDataError(
+                f"column '{column}' must be constant within each person (a person-level or "
+                f"baseline value); it varies for persons {describe_labels(varying.index[varying])}"
+            )
+    all_waves = np.sort(long["wave"].unique())
+    if len(all_waves) < 2:
+        raise StudyDataError(f"column '{wave}' needs at least 2 waves; got {len(all_waves)}")
+    counts = long.groupby("person")["wave"].nunique()
+    incomplete = counts.index[counts < len(all_waves)]
+    if len(incomplete):
+        detail = f"persons {describe_labels(incomplete)} lack some of the waves " + ", ".join(
+            f"{w:g}" for w in all_waves
+        )
+        if not drop_missing:
+            raise StudyDataError(
+                f"{detail}; growth needs every person at every wave: pass drop_missing "
+                f"(CLI: --drop-missing) to drop them"
+            )
+        warnings.warn(f"dropped {len(incomplete)} {detail}", DataDropWarning, stacklevel=2)
+        gone = people.isin(incomplete).to_numpy() & keep
+        drops.append(
+            Drop(
+                reason=f"person not measured at every wave of '{wave}'",
+                rows=tuple(map(str, frame.index[gone])),
+            )
+        )
+        keep &= ~gone
+        long = long[~long["person"].isin(incomplete)]
+    centred = long["wave"] - long["wave"].mean()  # balanced: the same mean for everyone
+    by_person = long["person"]  # persons (and so sites) keep their order in the data
+    slope = (centred * long["y"]).groupby(by_person, sort=False).sum() / (
+        (centred**2).groupby(by_person, sort=False).sum()
+    )
+    first = frame.loc[keep].groupby(people[keep], sort=False)[constant].first()
+    per_person = first.loc[slope.index].assign(**{outcome: slope.to_numpy()})
+    per_person.index = "person " + per_person.index.astype(str)
+    records = individual_records(
+        per_person,
+        outcome=outcome,
+        treatment=treatment,
+        site=site,
+        covariates=covariates,
+        moderators=moderators,
+        cluster=cluster,
+        drop_missing=drop_missing,
+        **options,
+    )
+    accounting = DataAccounting(
+        rows_read=len(frame), drops=(*drops, *_person_rows(records.accounting.drops, people))
+    )
+    return dataclasses.replace(
+        records,
+        accounting=accounting,
+        units=f"change in '{outcome}' per unit of '{wave}'",
+    )
+
+
+def _person_rows(drops: Sequence[Drop], people: pd.Series) -> list[Drop]:
+    """Person-level drops (rows labelled 'person <id>') as the data rows of those persons."""
+    converted = []
+    for drop in drops:
+        ids = {row.removeprefix("person ") for row in drop.rows}
+        rows = people.index[people.isin(ids).to_numpy()]
+        converted.append(dataclasses.replace(drop, rows=tuple(map(str, rows))))
+    return converted
 
 
 def _site_level(

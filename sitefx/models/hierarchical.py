@@ -136,6 +136,7 @@ def varying_intercepts_and_effects(
     moderators: jnp.ndarray | None = None,
     cluster_index: jnp.ndarray | None = None,
     n_clusters: int = 0,
+    family: str = "gaussian",
 ) -> None:
     """Individual records with a site intercept and a site treatment effect.
 
@@ -147,6 +148,10 @@ def varying_intercepts_and_effects(
     and ``mu`` the average effect at average values. Records clustered in sites (``cluster_index``
     into ``n_clusters`` clusters, e.g. classrooms) get random intercepts
     ``c_k ~ N(0, cluster_sd)``.
+
+    ``family="binomial"``: a binary outcome with ``logit P(y_ij = 1)`` equal to the same linear
+    predictor (no ``sigma``; intercepts and effects independent, as ``priors.rho`` is None), and
+    ``risk_difference`` per site at average covariate values.
 
     This is the per-record ("naive") path, kept for non-Gaussian extensions and as the
     benchmark baseline; :func:`varying_intercepts_and_effects_collapsed` samples the same
@@ -187,7 +192,12 @@ def varying_intercepts_and_effects(
         with numpyro.plate("cluster", n_clusters):
             cluster_z = numpyro.sample("cluster_z", dist.Normal(0.0, 1.0))
         linear_predictor = linear_predictor + population.cluster_sd * cluster_z[cluster_index]
-    gaussian_records_likelihood(outcome, linear_predictor, population.sigma)
+    if family == "gaussian":
+        gaussian_records_likelihood(outcome, linear_predictor, population.sigma)
+        return
+    with numpyro.plate("record", linear_predictor.shape[0]):
+        numpyro.sample("outcome", dist.BernoulliLogits(linear_predictor), obs=outcome)
+    numpyro.deterministic("risk_difference", jax.nn.sigmoid(alpha + theta) - jax.nn.sigmoid(alpha))
 
 
 def varying_intercepts_and_effects_collapsed(
@@ -282,9 +292,12 @@ def _site_population(
     tau = numpyro.sample("tau", priors.tau.distribution())
     alpha_mean = numpyro.sample("alpha_mean", priors.alpha_mean.distribution())
     alpha_sd = numpyro.sample("alpha_sd", priors.alpha_sd.distribution())
-    corr_cholesky = numpyro.sample("corr_cholesky", priors.rho.distribution())
-    numpyro.deterministic("rho", corr_cholesky[1, 0])
-    sigma = numpyro.sample("sigma", priors.sigma.distribution())
+    corr_cholesky = jnp.eye(2)  # binary outcomes: independent intercepts and effects
+    if priors.rho is not None:
+        corr_cholesky = numpyro.sample("corr_cholesky", priors.rho.distribution())
+        numpyro.deterministic("rho", corr_cholesky[1, 0])
+    # Binary outcomes have no residual SD; 2 is the logit's pseudo-SD for the horseshoe.
+    sigma = 2.0 if priors.sigma is None else numpyro.sample("sigma", priors.sigma.distribution())
     beta = jnp.zeros(0)
     if len(covariate_sd):
         beta = coefficients("beta", "covariate", priors.beta, covariate_sd, n_records / sigma**2)

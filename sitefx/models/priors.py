@@ -16,8 +16,10 @@ larger than the raw spread; 95% of the mass lies below ``2 S``, and the mass nea
 data favour full pooling, unlike inverse-gamma priors that push away from 0). Regression
 slopes (moderators ``gamma``, covariates ``beta``) get ``normal(0, 2.5 S / smallest SD of
 their columns)``: a one-SD change in a column rarely moves the effect by more than ``2.5 S``.
-Binary arm counts work on the log-odds scale: ``mu ~ normal(0, 2.5)``, ``tau ~ half-normal(1)``,
-control log-odds ``alpha_mean ~ normal(0, 2.5)``, ``alpha_sd ~ half-normal(2.5)``. For records,
+Binary outcomes (arm counts, or records of family binomial) work on the log-odds scale:
+``mu ~ normal(0, 2.5)``, ``tau ~ half-normal(1)``, control log-odds
+``alpha_mean ~ normal(0, 2.5)``, ``alpha_sd ~ half-normal(2.5)``, slopes as below with
+``S = 1``; site intercepts and effects are independent (no ``rho``). For records,
 the site intercepts' mean and SD, the covariate coefficients and the residual SD follow the
 same recipe, with ``rho ~ lkj(2)`` mildly favouring small intercept-effect correlations; the
 SD of cluster (e.g. classroom) intercepts ``cluster_sd ~ half-normal(S)``, and moderator
@@ -245,14 +247,24 @@ def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
             nu=Prior("gamma", (2.0, 0.1)) if robust else None,
             levels={level.name: Prior("half-normal", (_nice(scale),)) for level in data.levels},
         )
-    if isinstance(data, ArmSummaries):  # log-odds scale: odds ratios beyond e^5 get little mass
-        return Priors(
-            mu=Prior("normal", (0.0, 2.5)),
-            tau=Prior("half-normal", (1.0,)),
-            alpha_mean=Prior("normal", (0.0, 2.5)),
-            alpha_sd=Prior("half-normal", (2.5,)),
-        )
+    # Binary outcomes work on the log-odds scale: odds ratios beyond e^5 get little mass.
+    log_odds = {
+        "mu": Prior("normal", (0.0, 2.5)),
+        "tau": Prior("half-normal", (1.0,)),
+        "alpha_mean": Prior("normal", (0.0, 2.5)),
+        "alpha_sd": Prior("half-normal", (2.5,)),
+    }
+    if isinstance(data, ArmSummaries):
+        return Priors(**log_odds)
     assert isinstance(data, IndividualRecords)
+    if data.family == "binomial":
+        return Priors(
+            **log_odds,
+            beta=_slope_prior(1.0, data.covariates),
+            gamma=_slope_prior(1.0, data.moderators),
+            gamma_alpha=_slope_prior(1.0, data.moderators),
+            cluster_sd=None if data.cluster is None else Prior("half-normal", (1.0,)),
+        )
     return Priors(
         mu=Prior("normal", (0.0, _nice(2.5 * scale))),
         tau=Prior("half-normal", (_nice(scale),)),
@@ -271,7 +283,7 @@ def _data_scale(data: StudyData) -> float:
     """The scale ``S`` of the module docstring (1 on the log-odds scale of arm counts)."""
     if isinstance(data, SiteSummaries):
         return max(float(np.std(data.estimate, ddof=1)), float(np.median(data.se)))
-    if isinstance(data, IndividualRecords):
+    if isinstance(data, IndividualRecords) and data.family == "gaussian":
         return float(np.std(data.outcome, ddof=1)) or 1.0
     return 1.0
 
@@ -315,6 +327,9 @@ def horseshoe_prior(
     if not 0 < p0 < n_columns:
         raise PriorSpecError(f"p0 (expected relevant {what}) must be in (0, {n_columns})")
     scale = _data_scale(data)
+    if records and data.family == "binomial":  # Piironen & Vehtari's pseudo-sigma for logit
+        rate = np.clip(np.mean(data.outcome), 0.01, 0.99)
+        scale = 1.0 / math.sqrt(rate * (1 - rate))
     n_obs = data.n_records if records else data.n_sites
     scale_global = p0 / (n_columns - p0) * scale / math.sqrt(n_obs)
     return Prior("horseshoe", (_nice(scale_global), _nice(slab_scale or scale), float(slab_df)))
