@@ -171,37 +171,23 @@ class Roles:
             )
         if (self.wave is None) != (self.person is None):
             raise StudyDataError("repeated measures need both a wave column and a person id")
-        if self.wave is not None:
-            if self.family not in (None, "gaussian"):
-                raise StudyDataError("growth over waves needs a continuous (gaussian) outcome")
-            return validate.growth_records(
-                frame,
-                person=self.person,
-                wave=self.wave,
-                outcome=self.outcome,
-                treatment=self.treatment,
-                site=self.site,
-                covariates=self.covariates,
-                moderators=self.moderators,
-                cluster=self.cluster,
-                treatment_levels=self.treatment_levels,
-                drop_missing=self.drop_missing,
-                drop_incomplete_sites=self.drop_incomplete_sites,
-            )
-        return validate.individual_records(
-            frame,
-            outcome=self.outcome,
-            treatment=self.treatment,
-            site=self.site,
-            covariates=self.covariates,
-            moderators=self.moderators,
-            cluster=self.cluster,
-            treatment_levels=self.treatment_levels,
-            family=self.family or "gaussian",
-            drop_missing=self.drop_missing,
-            drop_incomplete_sites=self.drop_incomplete_sites,
-            units=units,
-        )
+        records = {
+            "outcome": self.outcome,
+            "treatment": self.treatment,
+            "site": self.site,
+            "covariates": self.covariates,
+            "moderators": self.moderators,
+            "cluster": self.cluster,
+            "treatment_levels": self.treatment_levels,
+            "drop_missing": self.drop_missing,
+            "drop_incomplete_sites": self.drop_incomplete_sites,
+        }
+        if self.wave is None:
+            family = self.family or "gaussian"
+            return validate.individual_records(frame, **records, family=family, units=units)
+        if self.family not in (None, "gaussian"):
+            raise StudyDataError("growth over waves needs a continuous (gaussian) outcome")
+        return validate.growth_records(frame, person=self.person, wave=self.wave, **records)
 
     def _refuse_unused_roles(self) -> None:
         """A role the data kind does not use is an error, never silently ignored."""

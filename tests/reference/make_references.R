@@ -1,5 +1,6 @@
 # Regenerates the R reference numbers that sitefx's tests compare against.
-# Run from the repository root:  Rscript tests/reference/make_references.R [lme4|brms|metafor ...]
+# Run from the repository root:
+#   Rscript tests/reference/make_references.R [lme4|brms|metafor|brms_binary|three_level|star_classroom|horseshoe ...]
 # Needs Debian's r-cran-lme4, r-cran-brms (+ r-cran-bh with its include link), r-cran-metafor,
 # r-cran-jsonlite. R is a tool for making these numbers, never a dependency of sitefx or its tests.
 suppressPackageStartupMessages({ library(jsonlite) })
@@ -132,4 +133,263 @@ if ("brms_binary" %in% args) {
                                                priors = as.character(priors$prior))),
     parameters = summ
   ), "binary_brms.json")
+}
+
+if ("three_level" %in% args) {
+  suppressPackageStartupMessages({ library(metafor); library(brms) })
+  # Modified school calendars (studies/school_calendar): 56 studies nested in 11 districts.
+  dat <- read.csv("studies/school_calendar/school_calendar.csv", colClasses = c(district = "character"))
+  dat$district <- factor(dat$district)
+  data_note <- list(studies = nrow(dat), districts = nlevels(dat$district))
+  call <- "rma.mv(yi, vi, random = ~ 1 | district/study, data = dat)"
+  m <- eval(parse(text = call))
+  stopifnot(identical(unname(m$s.names), c("district", "district/study")))
+  reml <- list(provenance = provenance("metafor", call, list(method = m$method, data = data_note)),
+               mu = m$b[1], mu_se = m$se,
+               sigma2 = setNames(as.list(m$sigma2), unname(m$s.names)),
+               tau_district = sqrt(m$sigma2[1]), tau = sqrt(m$sigma2[2]),
+               n_levels = setNames(as.list(m$s.nlevels), unname(m$s.names)),
+               logLik = as.numeric(logLik(m)))
+
+  # Same priors as sitefx uses for this model: mu ~ N(0, 1), tau and tau_district ~ half-N(0.5).
+  priors <- c(
+    set_prior("normal(0, 1)", class = "Intercept"),
+    set_prior("normal(0, 0.5)", class = "sd", group = "district"),
+    set_prior("normal(0, 0.5)", class = "sd", group = "district:study")
+  )
+  call <- paste("brm(bf(yi | se(se) ~ 1 + (1 | district) + (1 | district:study)), data = dat,",
+                "prior = priors, chains = 4, iter = 6000, warmup = 1000, seed = 20261127, cores = 2,",
+                "control = list(adapt_delta = 0.99))")
+  started <- Sys.time()
+  fit <- eval(parse(text = call))
+  minutes <- as.numeric(difftime(Sys.time(), started, units = "mins"))
+  np <- nuts_params(fit)
+  divergent <- sum(np$Value[np$Parameter == "divergent__"])
+  treedepth_hits <- sum(np$Value[np$Parameter == "treedepth__"] >= 10)  # brms default max_treedepth
+  pars <- c(mu = "b_Intercept", tau = "sd_district:study__Intercept",
+            tau_district = "sd_district__Intercept")
+  draws <- posterior::as_draws(fit)
+  summ <- posterior::summarise_draws(posterior::subset_draws(draws, variable = unname(pars)),
+                                     "mean", "sd", ~quantile(.x, c(0.025, 0.5, 0.975)),
+                                     "mcse_mean", "mcse_sd", "rhat", "ess_bulk")
+  summ$parameter <- names(pars)[match(summ$variable, pars)]
+  # Each study's true effect mu + u_district + u_study: the linear predictor without the known
+  # sampling error (se() adds none). Checked against the raw draws for the first study.
+  theta <- posterior_linpred(fit)
+  d <- as_draws_df(fit)
+  lv <- paste0(dat$district[1], "_", dat$study[1])
+  by_hand <- d$b_Intercept + d[[sprintf("r_district[%s,Intercept]", dat$district[1])]] +
+    d[[sprintf("r_district:study[%s,Intercept]", lv)]]
+  stopifnot(max(abs(by_hand - theta[, 1])) < 1e-10)
+  # Predictive effect of a new study in a new district: mu + N(0, tau_district^2) + N(0, tau^2).
+  set.seed(20261127)
+  new <- d$b_Intercept + rnorm(nrow(d), 0, d$sd_district__Intercept) +
+    rnorm(nrow(d), 0, d$`sd_district:study__Intercept`)
+  q <- quantile(new, c(0.025, 0.5, 0.975))
+  write_ref(list(
+    reml = reml,
+    brms = list(
+      provenance = provenance("brms", call, list(
+        rstan = as.character(packageVersion("rstan")), priors = as.character(priors$prior),
+        prior_groups = priors$group, data = data_note, minutes = round(minutes, 2),
+        divergences = divergent, max_treedepth_hits = treedepth_hits)),
+      parameters = summ,
+      theta = list(study = as.character(dat$study), district = as.character(dat$district),
+                   mean = unname(colMeans(theta)), sd = unname(apply(theta, 2, sd))),
+      theta_new_new_district = list(
+        note = "mu + N(0, tau_district^2) + N(0, tau^2) per posterior draw, set.seed(20261127)",
+        mean = mean(new), sd = sd(new), `2.5%` = q[[1]], `50%` = q[[2]], `97.5%` = q[[3]])
+    )
+  ), "school_calendar.json")
+}
+
+if ("star_classroom" %in% args) {
+  # STAR with classroom random intercepts: classes, not students, were assigned to arms within
+  # school, so classrooms are clusters nested in schools. Classroom (teacher) ids do not repeat
+  # across schools in these data, but the grouping is written school:classroom regardless.
+  suppressPackageStartupMessages({ library(lme4); library(brms) })
+  n_rep <- sum(tapply(star$school, star$classroom, function(s) length(unique(s))) > 1)
+  data_note_cl <- c(data_note, list(classrooms = length(unique(paste(star$school, star$classroom))),
+                                    classroom_ids_repeating_across_schools = n_rep))
+  # lme4's default optimizer (nloptwrap's BOBYQA) stops here at a false local optimum (REML
+  # log-likelihood 20 units lower: school-intercept SD 0, tau 21). minqa's bobyqa, Nelder_Mead,
+  # nlminb and L-BFGS-B (lme4::allFit) all agree on the optimum kept here, which is on the
+  # boundary: rho = 1 and tau small. Checked below against Nelder_Mead and the default.
+  call <- paste("lmer(score ~ small + female_c + minority_c + free_lunch_c + (1 | school:classroom) +",
+                "(1 + small | school), data = star, REML = TRUE,",
+                "control = lmerControl(optimizer = \"bobyqa\"))")
+  m <- eval(parse(text = call))
+  m_nm <- update(m, control = lmerControl(optimizer = "Nelder_Mead"))
+  m_default <- update(m, control = lmerControl())
+  stopifnot(abs(logLik(m) - logLik(m_nm)) < 1e-3, logLik(m) >= logLik(m_default) - 1e-6)
+  optimizer_note <- list(
+    reml_loglik = as.numeric(logLik(m)), reml_loglik_nelder_mead = as.numeric(logLik(m_nm)),
+    reml_loglik_default_optimizer = as.numeric(logLik(m_default)),
+    default_optimizer_fit = list(
+      tau = attr(VarCorr(m_default)$school, "stddev")[["small"]],
+      alpha_sd = attr(VarCorr(m_default)$school, "stddev")[["(Intercept)"]],
+      cluster_sd = attr(VarCorr(m_default)$`school:classroom`, "stddev")[[1]],
+      mu = fixef(m_default)[["small"]]))
+  vc <- as.data.frame(VarCorr(m))
+  fe <- fixef(m); fse <- sqrt(diag(vcov(m)))
+  lme4_ref <- list(
+    provenance = provenance("lme4", call, list(data = data_note_cl, optimizer_check = optimizer_note)),
+    fixef = as.list(fe), fixef_se = as.list(fse),
+    alpha_sd = vc$sdcor[which(vc$grp == "school" & vc$var1 == "(Intercept)" & is.na(vc$var2))],
+    tau = vc$sdcor[which(vc$grp == "school" & vc$var1 == "small" & is.na(vc$var2))],
+    rho = vc$sdcor[which(vc$grp == "school" & !is.na(vc$var2))],
+    sigma = sigma(m),
+    cluster_sd = vc$sdcor[which(vc$grp == "school:classroom")],
+    n_classrooms = unname(lme4::ngrps(m)["school:classroom"]),
+    singular = isSingular(m)
+  )
+
+  # The existing brms block's priors, plus half-normal(75) on the classroom-intercept SD.
+  priors <- c(
+    prior(normal(920, 190), class = b, coef = Intercept),
+    prior(normal(0, 190), class = b, coef = small),
+    prior(normal(0, 400), class = b, coef = female_c),
+    prior(normal(0, 400), class = b, coef = minority_c),
+    prior(normal(0, 400), class = b, coef = free_lunch_c),
+    prior(normal(0, 75), class = sd, group = school, coef = Intercept),
+    prior(normal(0, 75), class = sd, group = school, coef = small),
+    set_prior("normal(0, 75)", class = "sd", group = "school:classroom"),
+    prior(exponential(0.013), class = sigma),
+    prior(lkj(2), class = cor)
+  )
+  # brms's default adapt_delta is 0.8; set STAR_CLASSROOM_ADAPT_DELTA=0.95 if that run diverges.
+  adapt_delta <- as.numeric(Sys.getenv("STAR_CLASSROOM_ADAPT_DELTA", "0.8"))
+  call <- paste0("brm(score ~ 0 + Intercept + small + female_c + minority_c + free_lunch_c + ",
+                 "(1 | school:classroom) + (1 + small | school), data = star, prior = priors, ",
+                 "chains = 4, iter = 6000, warmup = 1000, seed = 20261127, cores = 2",
+                 if (adapt_delta != 0.8) sprintf(", control = list(adapt_delta = %s)", adapt_delta), ")")
+  started <- Sys.time()
+  fit <- eval(parse(text = call))
+  minutes <- as.numeric(difftime(Sys.time(), started, units = "mins"))
+  np <- nuts_params(fit)
+  divergent <- sum(np$Value[np$Parameter == "divergent__"])
+  treedepth_hits <- sum(np$Value[np$Parameter == "treedepth__"] >= 10)  # brms default max_treedepth
+  pars <- c(mu = "b_small", tau = "sd_school__small", alpha_mean = "b_Intercept",
+            alpha_sd = "sd_school__Intercept", rho = "cor_school__Intercept__small",
+            sigma = "sigma", cluster_sd = "sd_school:classroom__Intercept",
+            `beta[female]` = "b_female_c", `beta[minority]` = "b_minority_c",
+            `beta[free_lunch]` = "b_free_lunch_c")
+  summ <- posterior::summarise_draws(posterior::subset_draws(posterior::as_draws(fit), variable = unname(pars)),
+                                     "mean", "sd", ~quantile(.x, c(0.025, 0.5, 0.975)),
+                                     "mcse_mean", "mcse_sd", "rhat", "ess_bulk")
+  summ$parameter <- names(pars)[match(summ$variable, pars)]
+  theta <- coef(fit)$school[, , "small"]
+  write_ref(list(
+    lme4 = lme4_ref,
+    brms = list(
+      provenance = provenance("brms", call, list(
+        rstan = as.character(packageVersion("rstan")), priors = as.character(priors$prior),
+        prior_groups = priors$group, adapt_delta = adapt_delta, data = data_note_cl,
+        minutes = round(minutes, 2), divergences = divergent, max_treedepth_hits = treedepth_hits)),
+      parameters = summ,
+      theta = list(school = rownames(theta), mean = unname(theta[, "Estimate"]),
+                   sd = unname(theta[, "Est.Error"]))
+    )
+  ), "star_classroom.json")
+}
+
+if ("horseshoe" %in% args) {
+  suppressPackageStartupMessages(library(brms))
+  # Simulated records (tests/reference/horseshoe_records.csv, written by horseshoe_records.py):
+  # 20 schools x 100 students, x1..x6 centred with SD 1 (ddof 0), only x1 and x2 matter. Fitted as
+  # sitefx's model with a regularized horseshoe on x1..x6 only. brms puts a horseshoe on a whole
+  # class b, so the non-linear formula keeps the intercept and treat (nlpar a) out of it.
+  hs <- read.csv("tests/reference/horseshoe_records.csv", colClasses = c(school = "character"))
+  xs <- paste0("x", 1:6)
+  stopifnot(max(abs(colMeans(hs[xs]))) < 1e-12,
+            max(abs(sapply(hs[xs], function(v) sqrt(mean(v^2))) - 1)) < 1e-12)
+  form <- bf(y ~ a + b, a ~ 0 + Intercept + treat + (1 + treat | school),
+             b ~ 0 + x1 + x2 + x3 + x4 + x5 + x6, nl = TRUE)
+  priors <- c(
+    prior(normal(0, 2.5), class = b, nlpar = a, coef = Intercept),
+    prior(normal(0, 2.5), class = b, nlpar = a, coef = treat),
+    prior(horseshoe(df = 1, scale_global = 0.01, df_global = 1, scale_slab = 1, df_slab = 4,
+                    autoscale = FALSE), class = b, nlpar = b),
+    prior(normal(0, 1), class = sd, group = school, nlpar = a, coef = Intercept),
+    prior(normal(0, 1), class = sd, group = school, nlpar = a, coef = treat),
+    prior(exponential(1), class = sigma),
+    prior(lkj(2), class = cor)
+  )
+  # The horseshoe exactly as sitefx has it: lambda_k ~ half-t(1, 0, 1), g ~ half-t(1, 0, 0.01) with
+  # no sigma factor (autoscale = TRUE would make the scale hs_scale_global_b * sigma), slab
+  # c^2 = scale_slab^2 * hs_slab_b with hs_slab_b ~ inv_gamma(df_slab / 2, df_slab / 2), i.e.
+  # c^2 ~ inv_gamma(2, 2 * 1^2), and beta = z * g * lambda~.
+  code <- trimws(strsplit(make_stancode(form, data = hs, prior = priors), "\n")[[1]])
+  hs_lines <- c(
+    "vector[K] lambda_tilde = sqrt(c2 * lambda2 ./ (c2 + tau^2 * lambda2));",
+    "return z .* lambda_tilde * tau;",
+    "b_b = horseshoe(zb_b, hs_local_b, hs_global_b, hs_scale_slab_b^2 * hs_slab_b);",
+    "lprior += student_t_lpdf(hs_global_b | hs_df_global_b, 0, hs_scale_global_b)",
+    "lprior += inv_gamma_lpdf(hs_slab_b | 0.5 * hs_df_slab_b, 0.5 * hs_df_slab_b);",
+    "target += std_normal_lpdf(zb_b);",
+    "target += student_t_lpdf(hs_local_b | hs_df_b, 0, 1)")
+  stopifnot(all(hs_lines %in% code), !any(grepl("hs_scale_global_b * sigma", code, fixed = TRUE)))
+  sdata <- make_standata(form, data = hs, prior = priors)
+  hs_data <- unclass(sdata)[c("hs_df_b", "hs_df_global_b", "hs_df_slab_b", "hs_scale_global_b",
+                              "hs_scale_slab_b")]
+  stopifnot(isTRUE(all.equal(unname(unlist(hs_data)), c(1, 1, 4, 0.01, 1))))
+  # brms drops the horseshoe's internals from the fit unless asked to keep them. A short trial run
+  # (2 chains, 300 iterations) hit brms's default max_treedepth of 10 in 65 of 300 draws, hence 12.
+  max_treedepth <- as.integer(Sys.getenv("HORSESHOE_MAX_TREEDEPTH", "12"))
+  call <- paste0("brm(form, data = hs, prior = priors, chains = 4, iter = 6000, warmup = 1000, ",
+                 "seed = 20261127, cores = 2, control = list(adapt_delta = 0.99",
+                 if (max_treedepth != 10) sprintf(", max_treedepth = %d", max_treedepth), "), ",
+                 "save_pars = save_pars(manual = c(\"zb_b\", \"hs_local_b\", \"hs_global_b\", \"hs_slab_b\")))")
+  started <- Sys.time()
+  fit <- eval(parse(text = call))
+  minutes <- as.numeric(difftime(Sys.time(), started, units = "mins"))
+  np <- nuts_params(fit)
+  divergent <- sum(np$Value[np$Parameter == "divergent__"])
+  treedepth_hits <- sum(np$Value[np$Parameter == "treedepth__"] >= max_treedepth)
+  ps <- prior_summary(fit)
+  d <- posterior::as_draws_df(fit)
+  # Shrinkage factors from the horseshoe's draws: lambda~_k^2 = c^2 lambda_k^2 / (c^2 + g^2 lambda_k^2),
+  # kappa_k = 1 / (1 + n / sigma^2 * g^2 * lambda~_k^2). Checked by rebuilding b_b from them.
+  lambda <- as.matrix(as.data.frame(d)[, sprintf("hs_local_b[%d]", 1:6)])
+  g <- d$hs_global_b
+  c2 <- hs_data$hs_scale_slab_b^2 * d$hs_slab_b
+  lambda_t2 <- c2 * lambda^2 / (c2 + g^2 * lambda^2)
+  rebuilt <- as.matrix(as.data.frame(d)[, sprintf("zb_b[%d]", 1:6)]) * sqrt(lambda_t2) * g
+  beta_err <- max(abs(rebuilt - as.matrix(as.data.frame(d)[, paste0("b_b_", xs)])))
+  stopifnot(beta_err < 1e-8)
+  kappa <- as.data.frame(1 / (1 + nrow(hs) / d$sigma^2 * g^2 * lambda_t2))
+  names(kappa) <- sprintf("kappa_beta[%s]", xs)
+  kappa$.chain <- d$.chain; kappa$.iteration <- d$.iteration; kappa$.draw <- d$.draw
+  pars <- c(mu = "b_a_treat", tau = "sd_school__a_treat", alpha_mean = "b_a_Intercept",
+            alpha_sd = "sd_school__a_Intercept", rho = "cor_school__a_Intercept__a_treat",
+            sigma = "sigma", setNames(paste0("b_b_", xs), sprintf("beta[%s]", xs)),
+            setNames(names(kappa)[1:6], names(kappa)[1:6]))
+  draws <- posterior::bind_draws(posterior::subset_draws(d, variable = unname(pars)[1:12]),
+                                 posterior::as_draws_df(kappa), along = "variable")
+  summ <- posterior::summarise_draws(posterior::subset_draws(draws, variable = unname(pars)),
+                                     "mean", "sd", ~quantile(.x, c(0.025, 0.5, 0.975)),
+                                     "mcse_mean", "mcse_sd", "rhat", "ess_bulk")
+  summ$parameter <- names(pars)[match(summ$variable, pars)]
+  write_ref(list(
+    provenance = provenance("brms", call, list(
+      rstan = as.character(packageVersion("rstan")), formula = paste(deparse(form$formula),
+        deparse(form$pforms$a), deparse(form$pforms$b), collapse = "; "),
+      priors = as.character(priors$prior),
+      prior_targets = paste(priors$class, priors$nlpar, priors$group, priors$coef),
+      prior_summary = as.data.frame(ps)[, c("prior", "class", "coef", "group", "nlpar", "lb", "source")],
+      adapt_delta = 0.99, max_treedepth = max_treedepth,
+      data = list(rows = nrow(hs), schools = length(unique(hs$school)), minutes = round(minutes, 2),
+                  divergences = divergent, max_treedepth_hits = treedepth_hits),
+      horseshoe_check = list(
+        note = paste("brms 2.18.0 horseshoe for nlpar b, checked in make_stancode/make_standata:",
+                     "local hs_local_b ~ half-student_t(1, 0, 1); global hs_global_b ~",
+                     "half-student_t(1, 0, 0.01) with no sigma factor (autoscale = FALSE);",
+                     "c^2 = scale_slab^2 * hs_slab_b, hs_slab_b ~ inv_gamma(0.5 * df_slab, 0.5 * df_slab)",
+                     "= inv_gamma(2, 2), so c^2 ~ inv_gamma(2, 2 * 1^2); b_b = zb_b * hs_global_b * lambda~",
+                     "with lambda~^2 = c^2 lambda^2 / (c^2 + g^2 lambda^2)."),
+        stan_lines = hs_lines, standata = hs_data,
+        beta_rebuilt_max_abs_error = beta_err,
+        kappa = "1 / (1 + n / sigma^2 * hs_global_b^2 * lambda~_k^2) per draw, n = 2000"))),
+    parameters = summ
+  ), "horseshoe_brms.json")
 }
