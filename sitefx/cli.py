@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     roles.add_argument(
         "--levels",
         metavar="A,B",
-        help="site summaries: upper nesting levels above --site, outermost first "
-        "(e.g. 'district'): a multilevel model with tau_<level>",
+        help="upper nesting levels above --site, outermost first (e.g. 'district'): a "
+        "multilevel model with tau_<level>",
     )
     roles.add_argument("--outcome", metavar="COL", help="individual records: outcome")
     roles.add_argument("--treatment", metavar="COL", help="individual records: 0/1 treatment")

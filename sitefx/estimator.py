@@ -391,6 +391,7 @@ def _model_for(
         return normal_normal, arguments, "student_t" if robust else "normal_normal"
     if isinstance(data, IndividualRecords) and data.family == "binomial" and collapse:
         extra = data.covariates.shape[1] or data.moderators.shape[1] or data.cluster is not None
+        extra = extra or data.levels
         if not extra:  # per-site arm counts are sufficient statistics: same posterior, faster
             data = data.arm_counts()
     if isinstance(data, ArmSummaries):
@@ -409,6 +410,7 @@ def _model_for(
             "stats": SiteStatistics.from_records(data, covariates),
             "priors": priors,
             "moderators": moderators,
+            "levels": data.levels,
         }
         return (
             varying_intercepts_and_effects_collapsed,
@@ -432,6 +434,7 @@ def _model_for(
         "cluster_index": cluster_index,
         "n_clusters": n_clusters,
         "family": data.family,
+        "levels": data.levels,
     }
     name = "per_record" if data.family == "gaussian" else "per_record_logit"
     return varying_intercepts_and_effects, arguments, name

@@ -238,7 +238,9 @@ def test_moderators_in_records_are_one_value_per_site():
     assert data.moderator_names == ("urban",) and data.moderators.shape == (3, 1)
     np.testing.assert_array_equal(data.moderators[:, 0], [1, 0, 1])
     frame.loc[[8, 9], "urban"] = 1.0  # school s1 now has two values
-    with pytest.raises(StudyDataError, match=r"'urban' must be a site-level.*within sites s1$"):
+    with pytest.raises(
+        StudyDataError, match=r"column 'urban' must be a site-level.*within sites s1$"
+    ):
         individual_records(
             frame, outcome="score", treatment="small", site="school", moderators=["urban"]
         )
@@ -260,3 +262,17 @@ def test_levels_must_be_nested_and_present():
     frame.loc[2, "district"] = None
     with pytest.raises(StudyDataError, match=r"'district' has 1 missing.*rows 2"):
         site_summaries(frame, site="school", estimate="effect", se="se", levels=["district"])
+
+
+def test_levels_in_records_are_one_group_per_site():
+    frame = records(n_sites=4)
+    frame["district"] = np.repeat(["d1", "d1", "d2", "d2"], 6)
+    data = individual_records(
+        frame, outcome="score", treatment="small", site="school", levels=["district"]
+    )
+    assert data.levels[0].groups == ("d1", "d2") and data.levels[0].index.tolist() == [0, 0, 1, 1]
+    frame.loc[7, "district"] = "d2"  # school s1 now spans two districts
+    with pytest.raises(StudyDataError, match=r"column 'district' must be a site-level.*s1$"):
+        individual_records(
+            frame, outcome="score", treatment="small", site="school", levels=["district"]
+        )

@@ -28,7 +28,7 @@ KIND_ROLES = {
 OPTIONAL_ROLES = {
     "n": {"summaries"},
     "moderators": {"summaries", "individual"},
-    "levels": {"summaries"},
+    "levels": {"summaries", "individual"},
     "covariates": {"individual"},
     "cluster": {"individual"},
     "treatment_levels": {"individual"},
@@ -41,8 +41,6 @@ UNUSED_ROLE_HINTS = {
     ("summaries", "covariates"): "site summaries have no person-level covariates; give "
     "site-level columns as moderators (--moderators)",
     ("arms", "family"): "arm counts are binary outcomes already; leave --family out",
-    ("individual", "levels"): "nesting levels above the site are supported for site summaries "
-    "so far; for individual records, give classrooms within sites as --cluster",
 }
 KIND_NAMES = {
     "summaries": "site summaries",
@@ -177,6 +175,7 @@ class Roles:
             "site": self.site,
             "covariates": self.covariates,
             "moderators": self.moderators,
+            "levels": self.levels,
             "cluster": self.cluster,
             "treatment_levels": self.treatment_levels,
             "drop_missing": self.drop_missing,

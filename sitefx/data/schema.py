@@ -137,6 +137,8 @@ class IndividualRecords:
     moderators : ndarray of float, shape (n_sites, n_moderators)
         Site-level characteristics that may explain effect differences (one row per site).
     moderator_names : tuple of str
+    levels : tuple of Level
+        Upper nesting levels above the sites (districts above schools), outermost first.
     cluster : ndarray of str or None
         Cluster (e.g. classroom) of each record, when given. Clusters are nested in sites:
         the same cluster id in two sites names two clusters.
@@ -156,6 +158,7 @@ class IndividualRecords:
     covariate_names: tuple[str, ...] = ()
     moderators: np.ndarray | None = None
     moderator_names: tuple[str, ...] = ()
+    levels: tuple[Level, ...] = ()
     cluster: np.ndarray | None = None
     family: Literal["gaussian", "binomial"] = "gaussian"
     accounting: DataAccounting

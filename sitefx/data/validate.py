@@ -179,6 +179,7 @@ def individual_records(
     site: str,
     covariates: Sequence[str] = (),
     moderators: Sequence[str] = (),
+    levels: Sequence[str] = (),
     cluster: str | None = None,
     treatment_levels: Mapping[object, int] | None = None,
     family: str = "gaussian",
@@ -193,6 +194,9 @@ def individual_records(
     moderators : sequence of str
         Site-level columns (meta-regression of the site effects); each must hold one value
         per site.
+    levels : sequence of str
+        Columns of upper nesting levels above the sites, outermost first (e.g.
+        ``["district"]``); each holds one value per site.
     cluster : str, optional
         Column of clusters nested in sites (e.g. classrooms), modelled with random intercepts.
     treatment_levels : mapping, optional
@@ -216,7 +220,7 @@ def individual_records(
     """
     covariates, moderators = list(covariates), list(moderators)
     numeric = [outcome, *covariates, *moderators]
-    _require_columns(frame, [treatment, site, *numeric, *([cluster] if cluster else [])])
+    _require_columns(frame, [treatment, site, *numeric, *levels, *([cluster] if cluster else [])])
     values = {column: _numeric_column(frame, column) for column in numeric}
     values[treatment] = _treatment_column(frame, treatment, treatment_levels)
     if family not in FAMILIES:
@@ -232,10 +236,8 @@ def individual_records(
             )
     sites = _as_labels(frame[site])
     keep, drops = _finite_rows(frame, sites, site, values, drop_missing=drop_missing)
-    if cluster is not None:
-        keep &= _present(
-            frame, cluster, frame[cluster].notna().to_numpy(), keep, drop_missing, drops
-        )
+    for column in [*([cluster] if cluster else []), *levels]:
+        keep &= _present(frame, column, frame[column].notna().to_numpy(), keep, drop_missing, drops)
     sites, values = sites[keep], {column: value[keep] for column, value in values.items()}
     rows = frame.index[keep]
 
@@ -273,6 +275,11 @@ def individual_records(
     site_names, site_index = _factorize(sites)
     _require_sites(len(site_names), site)
     site_values = _site_level(values, moderators, site_index, site_names)
+    labels = {level: _as_labels(frame[level]).to_numpy()[keep] for level in levels}
+    groups = {
+        level: pd.Series(per_site, name=level)
+        for level, per_site in _site_level(labels, levels, site_index, site_names).items()
+    }
     return IndividualRecords(
         outcome=values[outcome],
         treatment=values[treatment].astype(np.int8),
@@ -282,6 +289,7 @@ def individual_records(
         covariate_names=tuple(covariates),
         moderators=_columns(site_values, moderators, len(site_names)),
         moderator_names=tuple(moderators),
+        levels=_nesting(groups),
         cluster=frame[cluster].astype(str).to_numpy()[keep] if cluster else None,
         family=family,
         accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
@@ -299,6 +307,7 @@ def growth_records(
     site: str,
     covariates: Sequence[str] = (),
     moderators: Sequence[str] = (),
+    levels: Sequence[str] = (),
     cluster: str | None = None,
     drop_missing: bool = False,
     **options: object,
@@ -326,7 +335,8 @@ def growth_records(
     >>> data.outcome.tolist(), data.n_records
     ([2.0, 1.0, 4.0, 5.0, 2.0, 1.0, 4.0, 5.0], 8)
     """
-    constant = [site, treatment, *covariates, *moderators, *([cluster] if cluster else [])]
+    constant = [site, treatment, *covariates, *moderators, *levels]
+    constant += [cluster] if cluster else []
     _require_columns(frame, [person, wave, outcome, *constant])
     people = _as_labels(frame[person])
     times = _numeric_column(frame, wave)
@@ -385,6 +395,7 @@ def growth_records(
         site=site,
         covariates=covariates,
         moderators=moderators,
+        levels=levels,
         cluster=cluster,
         drop_missing=drop_missing,
         **options,
@@ -422,8 +433,8 @@ def _site_level(
         varying = np.flatnonzero(grouped.nunique().to_numpy() > 1)
         if len(varying):
             raise StudyDataError(
-                f"moderator column '{column}' must be a site-level characteristic with one value "
-                f"per site; it varies within sites "
+                f"column '{column}' must be a site-level characteristic with one value per "
+                f"site; it varies within sites "
                 f"{describe_labels(site_names[i] for i in varying)}"
             )
         per_site[column] = grouped.first().to_numpy()

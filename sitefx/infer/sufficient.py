@@ -308,7 +308,8 @@ def draw_site_effects(
 
     ``draws`` holds ``alpha_mean``, ``mu``, ``alpha_sd``, ``tau``, ``rho``, ``sigma`` and,
     when present, ``beta``, ``cluster_sd``, ``gamma_alpha`` and ``gamma`` (with the centred
-    site-level ``moderators``), each shaped (chains, draws, ...). Returns ``alpha`` and
+    site-level ``moderators``) and ``site_level_effect`` (upper nesting levels), each shaped
+    (chains, draws, ...). Returns ``alpha`` and
     ``theta`` shaped (chains, draws, n_sites). Draws are processed ``batch_size`` at a time
     to bound memory.
     """
@@ -329,7 +330,8 @@ def draw_site_effects(
         cond = _conditional(
             stats,
             mean=jnp.stack([p["alpha_mean"], p["mu"]])
-            + moderators @ jnp.stack([p["gamma_alpha"], p["gamma"]], axis=-1),
+            + moderators @ jnp.stack([p["gamma_alpha"], p["gamma"]], axis=-1)
+            + p.get("site_level_effect", 0.0),
             scale_tril=scale_tril,
             sigma=p["sigma"],
             beta=p["beta"],
@@ -342,7 +344,12 @@ def draw_site_effects(
         return cond.mean, jnp.stack([l00, l10], -1), l11
 
     needed = ["alpha_mean", "mu", "alpha_sd", "tau", "rho", "sigma", "beta", "cluster_sd"]
-    params = {name: jnp.asarray(flat[name]) for name in [*needed, "gamma_alpha", "gamma"]}
+    needed += [
+        "gamma_alpha",
+        "gamma",
+        *(["site_level_effect"] if "site_level_effect" in flat else []),
+    ]
+    params = {name: jnp.asarray(flat[name]) for name in needed}
     mean, l0, l11 = jax.jit(lambda p: jax.lax.map(one_draw, p, batch_size=batch_size))(params)
     z0, z1 = np.random.default_rng(seed).standard_normal((2, n_draws, stats.n.shape[0]))
     mean, l0, l11 = np.asarray(mean), np.asarray(l0), np.asarray(l11)

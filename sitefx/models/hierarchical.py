@@ -65,12 +65,8 @@ def normal_normal(
             "gamma", "moderator", priors.gamma, jnp.std(moderators, axis=0), information
         )
         location = mu + moderators @ gamma
-    for level in levels:
-        tau_level = numpyro.sample(f"tau_{level.name}", priors.levels[level.name].distribution())
-        with numpyro.plate(level.name, len(level.groups)):
-            z = numpyro.sample(f"{level.name}_z", dist.Normal(0.0, 1.0))
-        numpyro.deterministic(f"theta_{level.name}", mu + tau_level * z)
-        location = location + (tau_level * z)[level.index]
+    if levels:
+        location = location + level_effects(levels, priors, {"tau": mu})[:, 0]
     nu = numpyro.sample("nu", priors.nu.distribution()) if priors.nu is not None else site_df
     site_distribution = (
         dist.Normal(location, tau) if nu is None else dist.StudentT(nu, location, tau)
@@ -137,6 +133,7 @@ def varying_intercepts_and_effects(
     cluster_index: jnp.ndarray | None = None,
     n_clusters: int = 0,
     family: str = "gaussian",
+    levels: Sequence[Level] = (),
 ) -> None:
     """Individual records with a site intercept and a site treatment effect.
 
@@ -147,7 +144,8 @@ def varying_intercepts_and_effects(
     Covariates and moderators should be centred, so that ``alpha_mean`` is the control mean
     and ``mu`` the average effect at average values. Records clustered in sites (``cluster_index``
     into ``n_clusters`` clusters, e.g. classrooms) get random intercepts
-    ``c_k ~ N(0, cluster_sd)``.
+    ``c_k ~ N(0, cluster_sd)``. Upper nesting ``levels`` (districts above schools) add group
+    effects to both means, with SDs ``alpha_sd_<level>`` and ``tau_<level>``.
 
     ``family="binomial"``: a binary outcome with ``logit P(y_ij = 1)`` equal to the same linear
     predictor (no ``sigma``; intercepts and effects independent, as ``priors.rho`` is None), and
@@ -182,7 +180,7 @@ def varying_intercepts_and_effects(
     )
     with numpyro.plate("site", n_sites):
         z = numpyro.sample("site_z", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
-    effects = population.site_means(moderators) + z @ population.scale_tril.T
+    effects = population.site_means(moderators, levels, priors) + z @ population.scale_tril.T
     alpha = numpyro.deterministic("alpha", effects[:, 0])
     theta = numpyro.deterministic("theta", effects[:, 1])
     linear_predictor = (
@@ -201,7 +199,11 @@ def varying_intercepts_and_effects(
 
 
 def varying_intercepts_and_effects_collapsed(
-    stats: SiteStatistics, *, priors: Priors, moderators: jnp.ndarray | None = None
+    stats: SiteStatistics,
+    *,
+    priors: Priors,
+    moderators: jnp.ndarray | None = None,
+    levels: Sequence[Level] = (),
 ) -> None:
     """The same model with the site (and cluster) effects integrated out, from sufficient
     statistics.
@@ -223,7 +225,7 @@ def varying_intercepts_and_effects_collapsed(
         "outcome",
         collapsed_log_likelihood(
             stats,
-            mean=population.site_means(moderators),
+            mean=population.site_means(moderators, levels, priors, record=True),
             scale_tril=population.scale_tril,
             sigma=population.sigma,
             beta=population.beta,
@@ -270,9 +272,50 @@ class _Population(NamedTuple):
     gamma: jnp.ndarray  # (n_moderators, 2): moderator slopes of (alpha, theta)
     cluster_sd: jnp.ndarray  # 0 without clusters
 
-    def site_means(self, moderators: jnp.ndarray) -> jnp.ndarray:
-        """``m_j = mean + w_j gamma``, shape (n_sites, 2)."""
-        return self.mean + moderators @ self.gamma
+    def site_means(
+        self,
+        moderators: jnp.ndarray,
+        levels: Sequence[Level] = (),
+        priors: Priors | None = None,
+        *,
+        record: bool = False,
+    ) -> jnp.ndarray:
+        """``m_j = mean + w_j gamma`` plus the effects of the site's groups at upper nesting
+        levels, shape (n_sites, 2); ``record`` keeps the level effects as the deterministic
+        ``site_level_effect`` (for drawing the site effects after a collapsed fit)."""
+        means = self.mean + moderators @ self.gamma
+        if not levels:
+            return means
+        parts = {"alpha_sd": self.mean[0], "tau": self.mean[1]}
+        upper = level_effects(levels, priors, parts)
+        if record:
+            numpyro.deterministic("site_level_effect", upper)
+        return means + upper
+
+
+def level_effects(
+    levels: Sequence[Level], priors: Priors, parts: dict[str, jnp.ndarray]
+) -> jnp.ndarray:
+    """Each site's summed effects of its groups at the upper nesting levels.
+
+    ``parts`` maps an SD's name to the population mean it varies around: ``{"tau": mu}`` for
+    effects, and ``"alpha_sd": alpha_mean`` too for records' intercepts. For each level and
+    part, ``<sd>_<level>`` is sampled and the groups' effects non-centred; ``theta_<level>``
+    records each group's average effect. Returns shape (n_sites, len(parts)).
+    """
+    total = 0.0
+    for level in levels:
+        offsets = []
+        for sd_name, mean in parts.items():
+            name = f"{sd_name}_{level.name}"
+            sd = numpyro.sample(name, priors.levels[name].distribution())
+            with numpyro.plate(level.name, len(level.groups)):
+                z = numpyro.sample(f"{name}_z", dist.Normal(0.0, 1.0))
+            if sd_name == "tau":
+                numpyro.deterministic(f"theta_{level.name}", mean + sd * z)
+            offsets.append(sd * z)
+        total = total + jnp.stack(offsets, axis=-1)[level.index]
+    return total
 
 
 def _site_population(

@@ -24,7 +24,8 @@ the site intercepts' mean and SD, the covariate coefficients and the residual SD
 same recipe, with ``rho ~ lkj(2)`` mildly favouring small intercept-effect correlations; the
 SD of cluster (e.g. classroom) intercepts ``cluster_sd ~ half-normal(S)``, and moderator
 slopes of the site intercepts ``gamma_alpha`` as those of the effects.
-Upper nesting levels (districts above schools) get ``tau_<level> ~ half-normal(S)`` like ``tau``.
+Upper nesting levels (districts above schools) get ``tau_<level> ~ half-normal(S)`` like ``tau``
+(and, for records, ``alpha_sd_<level>`` like ``alpha_sd``).
 Scales are rounded to two significant digits so the printed spec is exactly what was used.
 """
 
@@ -190,7 +191,8 @@ class Priors:
     rho: Prior | None = None
     gamma_alpha: Prior | None = None
     cluster_sd: Prior | None = None
-    levels: Mapping[str, Prior] = field(default_factory=dict)  # tau_<level>, outermost first
+    # SDs at upper nesting levels, by parameter name: tau_<level> (and alpha_sd_<level>).
+    levels: Mapping[str, Prior] = field(default_factory=dict)
 
     def as_strings(self) -> dict[str, str]:
         single = {
@@ -198,7 +200,7 @@ class Priors:
             for f in fields(self)
             if f.name != "levels" and getattr(self, f.name) is not None
         }
-        return single | {f"tau_{level}": str(prior) for level, prior in self.levels.items()}
+        return single | {name: str(prior) for name, prior in self.levels.items()}
 
     def describe(self) -> str:
         return "\n".join(f"  {name} ~ {spec}" for name, spec in self.as_strings().items())
@@ -245,7 +247,7 @@ def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
             tau=Prior("half-normal", (_nice(scale),)),
             gamma=_slope_prior(scale, data.moderators),
             nu=Prior("gamma", (2.0, 0.1)) if robust else None,
-            levels={level.name: Prior("half-normal", (_nice(scale),)) for level in data.levels},
+            levels=_level_priors(data, scale),
         )
     # Binary outcomes work on the log-odds scale: odds ratios beyond e^5 get little mass.
     log_odds = {
@@ -264,6 +266,7 @@ def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
             gamma=_slope_prior(1.0, data.moderators),
             gamma_alpha=_slope_prior(1.0, data.moderators),
             cluster_sd=None if data.cluster is None else Prior("half-normal", (1.0,)),
+            levels=_level_priors(data, 1.0),
         )
     return Priors(
         mu=Prior("normal", (0.0, _nice(2.5 * scale))),
@@ -276,6 +279,7 @@ def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
         gamma=_slope_prior(scale, data.moderators),
         gamma_alpha=_slope_prior(scale, data.moderators),
         cluster_sd=None if data.cluster is None else Prior("half-normal", (_nice(scale),)),
+        levels=_level_priors(data, scale),
     )
 
 
@@ -335,6 +339,17 @@ def horseshoe_prior(
     return Prior("horseshoe", (_nice(scale_global), _nice(slab_scale or scale), float(slab_df)))
 
 
+def _level_priors(data: StudyData, scale: float) -> dict[str, Prior]:
+    """``half-normal(S)`` for the SD of effects (and, for records, intercepts) at each upper
+    nesting level."""
+    names = ["tau"] + (["alpha_sd"] if isinstance(data, IndividualRecords) else [])
+    return {
+        f"{name}_{level.name}": Prior("half-normal", (_nice(scale),))
+        for level in data.levels
+        for name in names
+    }
+
+
 def _slope_prior(scale: float, columns: np.ndarray) -> Prior | None:
     """``normal(0, 2.5 S / smallest column SD)`` for regression slopes; None without columns."""
     if columns.shape[1] == 0:
@@ -361,7 +376,7 @@ def resolve_priors(
     """
     priors = default_priors(data, robust=robust)
     chosen, levels = {}, dict(priors.levels)
-    level_keys = {f"tau_{level}": level for level in levels}
+    level_keys = set(levels)
     for name, spec in (overrides or {}).items():
         if spec is None:
             continue
@@ -385,7 +400,7 @@ def resolve_priors(
                 f"prior for {name} must have {support} support; {prior} has {prior.support}"
             )
         if name in level_keys:
-            levels[level_keys[name]] = prior
+            levels[name] = prior
         else:
             chosen[name] = prior
     return dataclasses.replace(priors, **chosen, levels=levels)

@@ -58,7 +58,11 @@ def build_datatree(
     observed, constant = _data_groups(data)
     posterior_dims, data_dims = dict(POSTERIOR_DIMS), dict(_DATA_DIMS)
     for level in getattr(data, "levels", ()):  # upper nesting levels: districts, ...
-        posterior_dims |= {f"tau_{level.name}": [], f"theta_{level.name}": [level.name]}
+        posterior_dims |= {
+            f"tau_{level.name}": [],
+            f"alpha_sd_{level.name}": [],
+            f"theta_{level.name}": [level.name],
+        }
         data_dims[f"site_{level.name}"] = ["site"]
         coords[level.name] = np.array(level.groups, dtype=str)
         constant[f"site_{level.name}"] = coords[level.name][level.index]
