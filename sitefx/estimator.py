@@ -302,10 +302,10 @@ def _check_site_dist(site_dist: str, site_df: float | None, data: StudyData) -> 
     robust = site_dist == "student-t"
     if site_df is not None and (not robust or not site_df > 0):
         raise SitefxInputError("site_df (--site-df) needs site_dist 'student-t' and a value > 0")
-    if robust and not isinstance(data, SiteSummaries):
+    if robust and isinstance(data, ArmSummaries):
         raise SitefxInputError(
-            "Student-t site effects are available for site summaries so far; summarize each "
-            "site first or use the normal model for individual records"
+            "Student-t site effects are available for site summaries and individual records; "
+            "give binary outcomes as records (--family binomial) to use them"
         )
     return robust
 
@@ -411,6 +411,7 @@ def _model_for(
             "priors": priors,
             "moderators": moderators,
             "levels": data.levels,
+            "site_df": site_df,
         }
         return (
             varying_intercepts_and_effects_collapsed,
@@ -435,6 +436,7 @@ def _model_for(
         "n_clusters": n_clusters,
         "family": data.family,
         "levels": data.levels,
+        "site_df": site_df,
     }
     name = "per_record" if data.family == "gaussian" else "per_record_logit"
     return varying_intercepts_and_effects, arguments, name

@@ -42,12 +42,71 @@ def test_outlying_site_pulls_less_on_the_average():
     assert not any("divergent" in problem for problem in robust.warnings_)
 
 
-def test_robust_options_are_checked(eight_schools, star):
+def test_robust_options_are_checked(eight_schools):
     with pytest.raises(sitefx.SitefxInputError, match="site_dist must be one of"):
         sitefx.SiteEffects(site_dist="cauchy").fit(eight_schools)
     with pytest.raises(sitefx.SitefxInputError, match="needs site_dist 'student-t'"):
         sitefx.SiteEffects(site_df=4).fit(eight_schools)
     with pytest.raises(sitefx.SitefxInputError, match="Student-t site effects"):
         sitefx.SiteEffects(site_dist="student-t", method="exact").fit(eight_schools)
-    with pytest.raises(sitefx.SitefxInputError, match="site summaries so far"):
-        sitefx.SiteEffects(site_dist="student-t").fit(star)
+    counts = sitefx.data.ArmSummaries(
+        site=("a", "b"),
+        events_treated=np.array([3, 4]),
+        n_treated=np.array([10, 10]),
+        events_control=np.array([2, 5]),
+        n_control=np.array([10, 10]),
+        accounting=sitefx.data.DataAccounting(rows_read=2),
+    )
+    with pytest.raises(sitefx.SitefxInputError, match="give binary outcomes as records"):
+        sitefx.SiteEffects(site_dist="student-t").fit(counts)
+
+
+# Individual records: Student-t site effects as a scale mixture, collapsed.
+
+
+def outlying_records(seed=4):
+    """Records from 24 sites, and the same with site 1's effect raised by 2 (about 20 tau)."""
+    import dataclasses
+
+    from sitefx.testing import simulate_records
+
+    clean, _ = simulate_records(24, 2400, n_covariates=1, seed=seed, tau=0.1)
+    outcome = clean.outcome + 2.0 * (clean.site_index == 0) * clean.treatment
+    return dataclasses.replace(clean, outcome=outcome), clean
+
+
+def test_records_student_t_collapsed_and_per_record_agree():
+    """With fixed df the collapsed likelihood (given each site's mixture weight) and the
+    per-record model sample the same posterior."""
+    import arviz_stats as azs
+
+    data, _ = outlying_records()
+    options = {"site_dist": "student-t", "site_df": 4.0, "draws": 2000, "target_accept": 0.99}
+    collapsed = sitefx.SiteEffects(seed=1, **options).fit(data)
+    per_record = sitefx.SiteEffects(seed=2, collapse=False, **options).fit(data)
+    a = collapsed.posterior_["posterior"].to_dataset()
+    b = per_record.posterior_["posterior"].to_dataset()
+    for name in ["mu", "tau", "alpha_mean", "sigma", "theta", "alpha"]:
+        mcse = np.hypot(
+            azs.mcse(a[[name]], method="mean")[name], azs.mcse(b[[name]], method="mean")[name]
+        )
+        difference = a[name].mean(("chain", "draw")) - b[name].mean(("chain", "draw"))
+        np.testing.assert_array_less(np.abs(difference.values), 4.5 * mcse.values, err_msg=name)
+
+
+def test_records_student_t_resists_an_outlying_site():
+    """The robust average stays near the average the sites have without the outlier."""
+    data, clean = outlying_records()
+    mu = {
+        name: sitefx.SiteEffects(seed=1, target_accept=0.99, **options)
+        .fit(records)
+        .summary()
+        .set_index("parameter")
+        .at["mu", "mean"]
+        for name, records, options in [
+            ("clean", clean, {}),
+            ("normal", data, {}),
+            ("robust", data, {"site_dist": "student-t", "site_df": 4.0}),
+        ]
+    }
+    assert abs(mu["robust"] - mu["clean"]) < 0.5 * abs(mu["normal"] - mu["clean"])

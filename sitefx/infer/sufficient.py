@@ -228,7 +228,7 @@ class _Conditional(NamedTuple):
     mean: jnp.ndarray  # (n_sites, 2)
     cov: tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]  # (00, 01, 11) entries, each (n_sites,)
     log_det_precision: jnp.ndarray  # (n_sites,)
-    log_det_prior: jnp.ndarray  # log det Sigma
+    log_det_prior: jnp.ndarray  # log det Sigma (per site when Sigma varies by site)
     residuals: _Residuals
 
 
@@ -243,8 +243,8 @@ def _conditional(
 ) -> _Conditional:
     variance = sigma**2
     res = _residuals(stats, beta, variance, cluster_sd)
-    s = scale_tril @ scale_tril.T
-    inv00, inv01, inv11, log_det_prior = _inverse_2x2(s[0, 0], s[0, 1], s[1, 1])
+    s = scale_tril @ jnp.swapaxes(scale_tril, -1, -2)  # one Sigma, or one per site
+    inv00, inv01, inv11, log_det_prior = _inverse_2x2(s[..., 0, 0], s[..., 0, 1], s[..., 1, 1])
     zz = res.zz / variance
     w00, w01, w11, log_det_precision = _inverse_2x2(
         inv00 + zz[:, 0, 0], inv01 + zz[:, 0, 1], inv11 + zz[:, 1, 1]
@@ -260,6 +260,13 @@ def _conditional(
     )
 
 
+def scale_with_theta(scale_tril: jnp.ndarray, theta_scale: jnp.ndarray) -> jnp.ndarray:
+    """Per-site Cholesky factors ``diag(1, theta_scale_j) L``: the site effect ``theta_j``
+    (not the intercept) gets its own scale, as in a Student-t scale mixture."""
+    rows = jnp.stack([jnp.ones_like(theta_scale), theta_scale], axis=-1)
+    return rows[..., :, None] * scale_tril
+
+
 def collapsed_log_likelihood(
     stats: SiteStatistics,
     *,
@@ -273,7 +280,8 @@ def collapsed_log_likelihood(
     integrated out.
 
     ``mean`` is ``m = (alpha_mean, mu)``, shape (2,), or one such row per site (n_sites, 2)
-    with moderators; ``scale_tril`` the Cholesky factor of ``Sigma``.
+    with moderators; ``scale_tril`` the Cholesky factor of ``Sigma``, shape (2, 2), or one per
+    site (n_sites, 2, 2) for Student-t site effects as scale mixtures.
     """
     variance = sigma**2
     cond = _conditional(
@@ -289,7 +297,7 @@ def collapsed_log_likelihood(
     return (
         -0.5 * stats.n_records * jnp.log(2 * jnp.pi * variance)
         - 0.5 * res.log_det
-        - 0.5 * stats.n.shape[0] * cond.log_det_prior
+        - 0.5 * jnp.sum(jnp.broadcast_to(cond.log_det_prior, stats.n.shape))
         - 0.5 * jnp.sum(cond.log_det_precision)
         - 0.5 * e_e / variance
         + 0.5 * jnp.sum(quadratic) / variance**2
@@ -308,10 +316,10 @@ def draw_site_effects(
 
     ``draws`` holds ``alpha_mean``, ``mu``, ``alpha_sd``, ``tau``, ``rho``, ``sigma`` and,
     when present, ``beta``, ``cluster_sd``, ``gamma_alpha`` and ``gamma`` (with the centred
-    site-level ``moderators``) and ``site_level_effect`` (upper nesting levels), each shaped
-    (chains, draws, ...). Returns ``alpha`` and
-    ``theta`` shaped (chains, draws, n_sites). Draws are processed ``batch_size`` at a time
-    to bound memory.
+    site-level ``moderators``), ``site_level_effect`` (upper nesting levels) and
+    ``theta_scale`` (Student-t site effects), each shaped (chains, draws, ...). Returns
+    ``alpha`` and ``theta`` shaped (chains, draws, n_sites). Draws are processed
+    ``batch_size`` at a time to bound memory.
     """
     shape = draws["mu"].shape
     n_draws = int(np.prod(shape))
@@ -327,6 +335,8 @@ def draw_site_effects(
     def one_draw(p: dict[str, jnp.ndarray]) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
         sd_a, sd_t, rho = p["alpha_sd"], p["tau"], p["rho"]
         scale_tril = jnp.array([[sd_a, 0.0], [rho * sd_t, sd_t * jnp.sqrt(1 - rho**2)]])
+        if "theta_scale" in p:  # Student-t effects: each site's own scale for theta
+            scale_tril = scale_with_theta(scale_tril, p["theta_scale"])
         cond = _conditional(
             stats,
             mean=jnp.stack([p["alpha_mean"], p["mu"]])
@@ -344,11 +354,8 @@ def draw_site_effects(
         return cond.mean, jnp.stack([l00, l10], -1), l11
 
     needed = ["alpha_mean", "mu", "alpha_sd", "tau", "rho", "sigma", "beta", "cluster_sd"]
-    needed += [
-        "gamma_alpha",
-        "gamma",
-        *(["site_level_effect"] if "site_level_effect" in flat else []),
-    ]
+    needed += ["gamma_alpha", "gamma"]
+    needed += [name for name in ("site_level_effect", "theta_scale") if name in flat]
     params = {name: jnp.asarray(flat[name]) for name in needed}
     mean, l0, l11 = jax.jit(lambda p: jax.lax.map(one_draw, p, batch_size=batch_size))(params)
     z0, z1 = np.random.default_rng(seed).standard_normal((2, n_draws, stats.n.shape[0]))

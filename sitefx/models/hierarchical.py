@@ -17,7 +17,7 @@ import numpyro.distributions as dist
 from numpyro.infer.reparam import LocScaleReparam
 
 from sitefx.data.schema import Level
-from sitefx.infer.sufficient import SiteStatistics, collapsed_log_likelihood
+from sitefx.infer.sufficient import SiteStatistics, collapsed_log_likelihood, scale_with_theta
 from sitefx.models.priors import VECTOR_FAMILIES, Prior, Priors
 
 
@@ -134,6 +134,7 @@ def varying_intercepts_and_effects(
     n_clusters: int = 0,
     family: str = "gaussian",
     levels: Sequence[Level] = (),
+    site_df: float | None = None,
 ) -> None:
     """Individual records with a site intercept and a site treatment effect.
 
@@ -178,9 +179,12 @@ def varying_intercepts_and_effects(
         moderators.shape[1],
         clustered=cluster_index is not None,
     )
+    scale_tril = robust_scale_tril(population.scale_tril, n_sites, priors, site_df)
     with numpyro.plate("site", n_sites):
         z = numpyro.sample("site_z", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
-    effects = population.site_means(moderators, levels, priors) + z @ population.scale_tril.T
+    effects = population.site_means(moderators, levels, priors) + jnp.einsum(
+        "...ab,...b->...a", scale_tril, z
+    )
     alpha = numpyro.deterministic("alpha", effects[:, 0])
     theta = numpyro.deterministic("theta", effects[:, 1])
     linear_predictor = (
@@ -204,6 +208,7 @@ def varying_intercepts_and_effects_collapsed(
     priors: Priors,
     moderators: jnp.ndarray | None = None,
     levels: Sequence[Level] = (),
+    site_df: float | None = None,
 ) -> None:
     """The same model with the site (and cluster) effects integrated out, from sufficient
     statistics.
@@ -226,7 +231,7 @@ def varying_intercepts_and_effects_collapsed(
         collapsed_log_likelihood(
             stats,
             mean=population.site_means(moderators, levels, priors, record=True),
-            scale_tril=population.scale_tril,
+            scale_tril=robust_scale_tril(population.scale_tril, stats.n.shape[0], priors, site_df),
             sigma=population.sigma,
             beta=population.beta,
             cluster_sd=population.cluster_sd,
@@ -291,6 +296,22 @@ class _Population(NamedTuple):
         if record:
             numpyro.deterministic("site_level_effect", upper)
         return means + upper
+
+
+def robust_scale_tril(
+    scale_tril: jnp.ndarray, n_sites: int, priors: Priors, site_df: float | None
+) -> jnp.ndarray:
+    """Student-t site effects for records: ``theta_j``'s deviation is normal with variance
+    ``tau^2 / w_j``, ``w_j ~ gamma(nu / 2, nu / 2)`` (a scale mixture, so the site effects can
+    still be integrated out given ``w``); ``nu`` is learned (``priors.nu``) or ``site_df``.
+    Returns ``scale_tril`` unchanged for normal site effects, else one factor per site."""
+    if priors.nu is None and site_df is None:
+        return scale_tril
+    nu = numpyro.sample("nu", priors.nu.distribution()) if priors.nu is not None else site_df
+    with numpyro.plate("site", n_sites):
+        weight = numpyro.sample("site_weight", dist.Gamma(nu / 2, nu / 2))
+    theta_scale = numpyro.deterministic("theta_scale", 1 / jnp.sqrt(weight))
+    return scale_with_theta(scale_tril, theta_scale)
 
 
 def level_effects(

@@ -241,12 +241,13 @@ def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
     '  mu ~ normal(0, 5)\\n  tau ~ half-normal(2)'
     """
     scale = _data_scale(data)
+    nu = Prior("gamma", (2.0, 0.1)) if robust else None
     if isinstance(data, SiteSummaries):
         return Priors(
             mu=Prior("normal", (0.0, _nice(2.5 * scale))),
             tau=Prior("half-normal", (_nice(scale),)),
             gamma=_slope_prior(scale, data.moderators),
-            nu=Prior("gamma", (2.0, 0.1)) if robust else None,
+            nu=nu,
             levels=_level_priors(data, scale),
         )
     # Binary outcomes work on the log-odds scale: odds ratios beyond e^5 get little mass.
@@ -267,6 +268,7 @@ def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
             gamma_alpha=_slope_prior(1.0, data.moderators),
             cluster_sd=None if data.cluster is None else Prior("half-normal", (1.0,)),
             levels=_level_priors(data, 1.0),
+            nu=nu,
         )
     return Priors(
         mu=Prior("normal", (0.0, _nice(2.5 * scale))),
@@ -280,6 +282,7 @@ def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
         gamma_alpha=_slope_prior(scale, data.moderators),
         cluster_sd=None if data.cluster is None else Prior("half-normal", (_nice(scale),)),
         levels=_level_priors(data, scale),
+        nu=nu,
     )
 
 
