@@ -186,7 +186,9 @@ class Roles:
             return validate.individual_records(frame, **records, family=family, units=units)
         if self.family not in (None, "gaussian"):
             raise StudyDataError("growth over waves needs a continuous (gaussian) outcome")
-        return validate.growth_records(frame, person=self.person, wave=self.wave, **records)
+        return validate.growth_records(
+            frame, person=self.person, wave=self.wave, **records, units=units
+        )
 
     def _refuse_unused_roles(self) -> None:
         """A role the data kind does not use is an error, never silently ignored."""

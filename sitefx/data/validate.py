@@ -310,6 +310,7 @@ def growth_records(
     levels: Sequence[str] = (),
     cluster: str | None = None,
     drop_missing: bool = False,
+    units: str = "",
     **options: object,
 ) -> IndividualRecords:
     """Repeated measures (one row per person and wave) as one growth rate per person.
@@ -406,7 +407,7 @@ def growth_records(
     return dataclasses.replace(
         records,
         accounting=accounting,
-        units=f"change in '{outcome}' per unit of '{wave}'",
+        units=units or f"change in '{outcome}' per unit of '{wave}'",
     )
 
 
