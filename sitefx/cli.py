@@ -21,6 +21,10 @@ from sitefx.historical import describe as describe_borrowing
 from sitefx.report.tables import format_table
 
 EXIT_BAD_INPUT = 2
+OBSERVATIONAL = (
+    "OBSERVATIONAL: treatment was not randomized; effects are comparisons adjusted for the "
+    "covariates given, and causal only if those remove all confounding"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +189,8 @@ def run_fit(args: argparse.Namespace) -> int:
     data = study.data
     say = (lambda *_: None) if args.quiet else print
     say(f"{study.title}: {data.n_sites} sites, {data.kind} data")
+    if study.observational:
+        say(OBSERVATIONAL)
     say(str(data.accounting))
     flags = {"mu": args.prior_mu, "tau": args.prior_tau, "nu": args.prior_nu}
     model = SiteEffects(

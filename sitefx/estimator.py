@@ -218,7 +218,12 @@ class SiteEffects:
         if borrowing is not None:
             attrs["borrowing"] = borrowing.report(data, priors, draws)
         if study is not None:
-            attrs |= {"study": study.name, "study_title": study.title}
+            attrs |= {
+                "study": study.name,
+                "study_title": study.title,
+                "study_design": str(study.metadata.get("design", "")),
+                "observational": int(study.observational),
+            }
         tree = build_datatree(draws, sample_stats, data=data, priors=priors, attrs=attrs)
         summary = summary_table(tree, exact)
         # Exact draws are independent: there is no chain to diagnose.

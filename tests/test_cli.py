@@ -272,3 +272,22 @@ def test_impossible_level_options_exit_2(tmp_path, capsys, arguments, message):
 def test_impossible_horseshoe_options_exit_2(tmp_path, capsys, arguments, message):
     code = main(["fit", str(STUDIES / "teacher_expectancy"), "--out", str(tmp_path), *arguments])
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_observational_studies_are_labelled(tmp_path, capsys):
+    """A comparison-group design (observational = true in study.toml) says so in the output."""
+    folder = tmp_path / "sector"
+    folder.mkdir()
+    frame = pd.read_csv(STUDIES / "eight_schools" / "eight_schools.csv")
+    frame.to_csv(folder / "effects.csv", index=False)
+    (folder / "study.toml").write_text(
+        'data = "effects.csv"\ndesign = "comparison-group design"\nobservational = true\n'
+        '[roles]\nsite = "school"\nestimate = "effect"\nse = "se"\n'
+    )
+    assert main(["fit", str(folder), "--out", str(tmp_path / "out")]) == 0
+    assert "OBSERVATIONAL: treatment was not randomized" in capsys.readouterr().out
+    import sitefx
+
+    tree = sitefx.load_datatree(tmp_path / "out" / "posterior.nc")
+    assert tree.attrs["observational"] == 1
+    assert tree.attrs["study_design"] == "comparison-group design"

@@ -229,6 +229,12 @@ class Study:
     def title(self) -> str:
         return str(self.metadata.get("title", self.name))
 
+    @property
+    def observational(self) -> bool:
+        """True when ``study.toml`` says ``observational = true``: treatment was not
+        randomized (a comparison-group or quasi-experimental design)."""
+        return bool(self.metadata.get("observational", False))
+
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a data file into a frame whose index numbers the data rows from 1.
