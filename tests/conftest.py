@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import arviz_stats as azs
+import numpy as np
 import pytest
 
 import sitefx
@@ -32,3 +34,21 @@ def star():
 @pytest.fixture(scope="session")
 def star_fit(star):
     return sitefx.SiteEffects(chains=4, draws=1000, warmup=1000, seed=3).fit(star)
+
+
+def assert_agrees_with_brms(fit, rows, *, z=4.0, sd_rtol=0.1):
+    """Each reference row (``parameter``, ``mean``, ``sd``, ``mcse_mean``, as stored from brms)
+    against the fit: means within ``z`` combined Monte-Carlo errors, SDs within ``sd_rtol``.
+    Parameters may name an element, e.g. ``beta[female]``."""
+    posterior = fit.posterior_["posterior"].to_dataset()
+    table = fit.summary().set_index("parameter")
+    for row in rows:
+        name = row["parameter"]
+        variable, _, element = name.partition("[")
+        mcse = azs.mcse(posterior[[variable]], method="mean")[variable]
+        if element:
+            (dim,) = [d for d in mcse.dims]
+            mcse = mcse.sel({dim: element.rstrip("]")})
+        tolerance = z * np.hypot(float(mcse), row["mcse_mean"])
+        assert abs(table.at[name, "mean"] - row["mean"]) < tolerance, name
+        assert table.at[name, "sd"] == pytest.approx(row["sd"], rel=sd_rtol), name

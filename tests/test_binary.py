@@ -1,5 +1,7 @@
 """Binary outcomes from arm-level counts: validation, raw log odds ratios, recovery."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,6 +9,7 @@ import pytest
 import sitefx
 from sitefx import StudyDataError
 from sitefx.cli import main
+from tests.conftest import REFERENCE, assert_agrees_with_brms
 
 ROLES = {
     "site": "school",
@@ -122,24 +125,10 @@ def test_cli_arm_flags(tmp_path):
 def test_matches_brms_with_identical_priors():
     """Same model and priors as brms/rstan (tests/reference/binary_brms.json): posterior means
     within 4x the combined Monte-Carlo error, SDs within 10%."""
-    import json
-
-    import arviz_stats as azs
-
-    from tests.conftest import REFERENCE
-
     reference = json.loads((REFERENCE / "binary_brms.json").read_text())
     study = sitefx.load(REFERENCE / "binary_counts.csv", **ROLES)
     fit = sitefx.SiteEffects(draws=2500, target_accept=0.99, seed=5).fit(study)
-    table = fit.summary().set_index("parameter")
-    posterior = fit.posterior_["posterior"].to_dataset()
-    for row in reference["parameters"]:
-        name = row["parameter"]
-        mcse = float(azs.mcse(posterior[[name]], method="mean")[name])
-        assert abs(table.at[name, "mean"] - row["mean"]) < 4 * np.hypot(mcse, row["mcse_mean"]), (
-            name
-        )
-        assert table.at[name, "sd"] == pytest.approx(row["sd"], rel=0.1), name
+    assert_agrees_with_brms(fit, reference["parameters"])
 
 
 # Binary individual records (--family binomial).

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tests.conftest import REFERENCE, STUDIES
+from tests.conftest import REFERENCE, STUDIES, assert_agrees_with_brms
 from tests.reference.normal_normal_quadrature import posterior_moments
 
 Z = 4.0
@@ -79,17 +79,7 @@ def test_star_matches_brms(star_fit):
     data_note = reference["provenance"]["data"]
     assert (data_note["rows"], data_note["schools"], data_note["classrooms"]) == (3720, 78, 224)
     assert star_fit.data_.n_records == 3720 and star_fit.data_.n_sites == 78
-    table = star_fit.summary().set_index("parameter")
-    posterior = star_fit.posterior_["posterior"].to_dataset()
-    for row in reference["parameters"]:
-        name = row["parameter"]
-        variable, _, element = name.partition("[")
-        mcse = azs.mcse(posterior[[variable]], method="mean")[variable]
-        if element:
-            mcse = mcse.sel(covariate=element.rstrip("]"))
-        tolerance = Z * np.hypot(float(mcse), row["mcse_mean"])
-        assert abs(table.at[name, "mean"] - row["mean"]) < tolerance, name
-        assert table.at[name, "sd"] == pytest.approx(row["sd"], rel=0.1), name
+    assert_agrees_with_brms(star_fit, reference["parameters"], z=Z)
 
 
 def test_star_site_effects_match_brms(star_fit):
@@ -177,12 +167,8 @@ def test_three_level_matches_brms(school_calendar_fit):
     brms: mu, tau, tau_district and all 56 study effects agree within Monte-Carlo error."""
     fit = school_calendar_fit
     reference = json.loads((REFERENCE / "school_calendar.json").read_text())["brms"]
+    assert_agrees_with_brms(fit, reference["parameters"], z=Z)
     table = fit.summary().set_index("parameter")
-    for row in reference["parameters"]:
-        name = row["parameter"]
-        tolerance = Z * np.hypot(_mcse(fit, name, "mean"), row["mcse_mean"])
-        assert abs(table.at[name, "mean"] - row["mean"]) < tolerance, name
-        assert table.at[name, "sd"] == pytest.approx(row["sd"], rel=0.1), name
     theta = reference["theta"]
     posterior = fit.posterior_["posterior"]["theta"].sel(site=theta["study"])
     sd = posterior.std(("chain", "draw")).values
