@@ -1,6 +1,8 @@
 """Repeated measures (--wave/--person): growth per person as the outcome, its validation, and
 recovery of site-varying effects on growth."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ import xarray as xr
 import sitefx
 from sitefx import DataDropWarning, StudyDataError
 from sitefx.data import load
+from tests.conftest import REFERENCE, STUDIES
 
 WAVES = np.array([0.0, 1.0, 2.0, 3.0])
 
@@ -104,3 +107,27 @@ def test_wave_needs_person():
     frame, _ = long_frame(n_sites=2, per_site=4)
     with pytest.raises(StudyDataError, match="both a wave column and a person id"):
         load(frame, **{**ROLES, "person": None})
+
+
+def test_tutoring_growth_close_to_lme4():
+    """The bundled study against lme4 REML (tests/reference/tutoring_growth_lme4.json).
+
+    The slopes-as-outcomes model sitefx fits equals lme4's fit of the long data with
+    uncorrelated starting levels and growth (``block_diagonal_check``, and the two-stage fit):
+    mu within 0.1 REML SE, posterior SD within 15% of the SE, tau and alpha_sd medians within
+    20%, sigma (the spread of pupils' slopes) within 2%. The full long-data model, whose
+    starting levels correlate with growth, gives the same mu.
+    """
+    reference = json.loads((REFERENCE / "tutoring_growth_lme4.json").read_text())
+    study = sitefx.load(STUDIES / "tutoring_growth")
+    table = sitefx.SiteEffects(seed=3).fit(study).summary().set_index("parameter")
+    two_stage = reference["two_stage"]
+    for name in ["mu", "alpha_mean"]:
+        se = two_stage["mu_se" if name == "mu" else "alpha_se"]
+        assert abs(table.at[name, "mean"] - two_stage[name]) < 0.1 * se, name
+        assert table.at[name, "sd"] == pytest.approx(se, rel=0.15), name
+    for name in ["tau", "alpha_sd"]:
+        assert table.at[name, "q50"] == pytest.approx(two_stage[name], rel=0.2), name
+    assert table.at["sigma", "mean"] == pytest.approx(two_stage["sigma"], rel=0.02)
+    assert reference["full"]["mu"] == pytest.approx(two_stage["mu"], rel=1e-8)
+    assert reference["block_diagonal_check"]["tau"] == pytest.approx(two_stage["tau"], rel=1e-4)

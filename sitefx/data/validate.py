@@ -317,11 +317,14 @@ def growth_records(
 
     Each person's outcome becomes the least-squares slope of ``outcome`` on ``wave``: the
     change per unit of ``wave`` (with two waves, the gain score, so the treatment effect is a
-    difference in differences). Every person must be measured at the same waves; then, under
-    a model with random intercepts and slopes per person, the slopes carry all the information
-    about growth and their errors have one common variance, so the individual-records model
-    fitted to them is the exact growth model for the effects on growth. Site, treatment,
-    covariates (baseline values), moderators and cluster must be constant within a person.
+    difference in differences). Every person must be measured at the same waves, so every
+    slope has the same sampling variance and the individual-records model fitted to the
+    slopes is the slopes-as-outcomes growth model. It equals the full growth model on the long
+    data when starting levels and growth are uncorrelated (at person and site level); when
+    they correlate, starting levels carry some information about growth that this model does
+    not use: it stays consistent, and is slightly less precise (checked against lme4, see
+    tests/reference). Site, treatment, covariates (baseline values), moderators and cluster
+    must be constant within a person.
     ``options`` go on to :func:`individual_records`.
 
     Examples

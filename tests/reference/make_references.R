@@ -1,6 +1,6 @@
 # Regenerates the R reference numbers that sitefx's tests compare against.
 # Run from the repository root:
-#   Rscript tests/reference/make_references.R [lme4|brms|metafor|brms_binary|three_level|star_classroom|horseshoe ...]
+#   Rscript tests/reference/make_references.R [lme4|brms|metafor|brms_binary|three_level|star_classroom|horseshoe|growth ...]
 # Needs Debian's r-cran-lme4, r-cran-brms (+ r-cran-bh with its include link), r-cran-metafor,
 # r-cran-jsonlite. R is a tool for making these numbers, never a dependency of sitefx or its tests.
 suppressPackageStartupMessages({ library(jsonlite) })
@@ -393,4 +393,112 @@ if ("horseshoe" %in% args) {
         kappa = "1 / (1 + n / sigma^2 * hs_global_b^2 * lambda~_k^2) per draw, n = 2000"))),
     parameters = summ
   ), "horseshoe_brms.json")
+}
+
+if ("growth" %in% args) {
+  suppressPackageStartupMessages(library(lme4))
+  # studies/tutoring_growth (seeded simulation, see its README): 30 schools x 40 pupils, tutored
+  # constant per pupil, every pupil scored at years 0-3. Year centred at 1.5 so that year_c is
+  # orthogonal to the intercept within every pupil.
+  gr <- read.csv("studies/tutoring_growth/tutoring_growth.csv")
+  waves <- tapply(gr$year, gr$pupil, function(y) paste(sort(y), collapse = ","))
+  stopifnot(all(waves == "0,1,2,3"), !anyNA(gr$score),
+            all(tapply(gr$tutored, gr$pupil, function(v) length(unique(v))) == 1),
+            all(tapply(gr$school, gr$pupil, function(v) length(unique(v))) == 1))
+  gr$year_c <- gr$year - 1.5
+  growth_note <- list(rows = nrow(gr), pupils = length(unique(gr$pupil)),
+                      schools = length(unique(gr$school)), years = sort(unique(gr$year)),
+                      year_c = "year - 1.5", tutored_pupils = sum(tapply(gr$tutored, gr$pupil, max)))
+  sd_of <- function(vc, grp, v) vc$sdcor[which(vc$grp == grp & vc$var1 == v & is.na(vc$var2))]
+  conv_msgs <- function(m) c(m@optinfo$conv$lme4$messages, m@optinfo$warnings)
+
+  # Full growth model on the long data. lme4's default optimizer (nloptwrap BOBYQA) converges with
+  # no warnings and the fit is not singular, so the full structure is kept. allFit check: minqa's
+  # bobyqa, nlminb, nloptwrap Nelder-Mead/BOBYQA reach the same REML optimum; optimx L-BFGS-B too
+  # (with a max|grad| warning); dfoptim nmkb sits 0.2 log-lik units lower and lme4's Nelder_Mead
+  # stops 29 units lower (both with degenerate-Hessian warnings). Checked below.
+  call_full <- paste("lmer(score ~ year_c * tutored + (1 + year_c | pupil) +",
+                     "(1 + year_c + year_c:tutored | school), data = gr, REML = TRUE)")
+  m <- eval(parse(text = call_full))
+  af <- suppressWarnings(suppressMessages(allFit(m, verbose = FALSE)))
+  af_sum <- summary(af)
+  ok <- names(af_sum$llik)
+  af_tau <- sapply(af[ok], function(f) sd_of(as.data.frame(VarCorr(f)), "school", "year_c:tutored"))
+  af_mu <- sapply(af[ok], function(f) fixef(f)[["year_c:tutored"]])
+  af_msgs <- lapply(af_sum$msgs, function(x) if (is.null(x)) character(0) else x)
+  best <- max(af_sum$llik)
+  stopifnot(length(conv_msgs(m)) == 0, !isSingular(m), as.numeric(logLik(m)) > best - 1e-3,
+            abs(af_mu[["bobyqa"]] - fixef(m)[["year_c:tutored"]]) < 1e-4,
+            abs(af_tau[["bobyqa"]] - sd_of(as.data.frame(VarCorr(m)), "school", "year_c:tutored")) < 1e-3)
+  vc <- as.data.frame(VarCorr(m))
+  fe <- fixef(m); fse <- sqrt(diag(vcov(m)))
+  cor_school <- attr(VarCorr(m)$school, "correlation")
+  full <- list(
+    mu = fe[["year_c:tutored"]], mu_se = fse[["year_c:tutored"]],
+    tau = sd_of(vc, "school", "year_c:tutored"),
+    alpha_mean = fe[["year_c"]], alpha_se = fse[["year_c"]], alpha_sd = sd_of(vc, "school", "year_c"),
+    rho_alpha_mu = cor_school["year_c", "year_c:tutored"],
+    school_intercept_sd = sd_of(vc, "school", "(Intercept)"),
+    school_cor = list(`(Intercept),year_c` = cor_school["(Intercept)", "year_c"],
+                      `(Intercept),year_c:tutored` = cor_school["(Intercept)", "year_c:tutored"],
+                      `year_c,year_c:tutored` = cor_school["year_c", "year_c:tutored"]),
+    pupil_intercept_sd = sd_of(vc, "pupil", "(Intercept)"), pupil_slope_sd = sd_of(vc, "pupil", "year_c"),
+    pupil_cor = attr(VarCorr(m)$pupil, "correlation")["(Intercept)", "year_c"],
+    sigma = sigma(m), fixef = as.list(fe), fixef_se = as.list(fse),
+    reml_loglik = as.numeric(logLik(m)), singular = isSingular(m))
+  optimizer_note <- list(
+    used = "lmer default: nloptwrap (NLOPT_LN_BOBYQA); no convergence warnings, not singular",
+    optimizer_message = m@optinfo$message,
+    allFit = list(optimizer = ok, reml_loglik = unname(af_sum$llik[ok]), mu = unname(af_mu),
+                  tau = unname(af_tau), warnings = unname(af_msgs[ok])))
+
+  # Two-stage: each pupil's least-squares slope over the four years (what sitefx fits), then the
+  # site-varying-effect model on the slopes.
+  slope <- sapply(split(gr, gr$pupil), function(p) sum(p$year_c * p$score) / sum(p$year_c^2))
+  pupils <- gr[!duplicated(gr$pupil), c("school", "pupil", "tutored")]
+  pupils$slope <- unname(slope[pupils$pupil])
+  p1 <- gr[gr$pupil == pupils$pupil[1], ]
+  stopifnot(abs(coef(lm(score ~ year, data = p1))[["year"]] - pupils$slope[1]) < 1e-10)
+  call_ts <- "lmer(slope ~ tutored + (1 + tutored | school), data = pupils, REML = TRUE)"
+  m2 <- eval(parse(text = call_ts))
+  stopifnot(length(conv_msgs(m2)) == 0, !isSingular(m2))
+  vc2 <- as.data.frame(VarCorr(m2))
+  fe2 <- fixef(m2); fse2 <- sqrt(diag(vcov(m2)))
+  two_stage <- list(
+    mu = fe2[["tutored"]], mu_se = fse2[["tutored"]], tau = sd_of(vc2, "school", "tutored"),
+    alpha_mean = fe2[["(Intercept)"]], alpha_se = fse2[["(Intercept)"]],
+    alpha_sd = sd_of(vc2, "school", "(Intercept)"),
+    rho_alpha_mu = attr(VarCorr(m2)$school, "correlation")["(Intercept)", "tutored"],
+    sigma = sigma(m2), reml_loglik = as.numeric(logLik(m2)), singular = isSingular(m2),
+    n_pupils = nrow(pupils))
+
+  # Why full and two-stage differ at all: the full model correlates intercepts with slopes (pupil
+  # and school), so the pupils' levels inform the growth variances. With intercepts uncorrelated
+  # with the slopes the balanced long-data likelihood factorises into an intercept part, the
+  # within-pupil residual part and the slope part, and the full model reproduces the two-stage one.
+  call_bd <- paste("lmer(score ~ year_c * tutored + (1 | pupil) + (0 + year_c | pupil) + (1 | school) +",
+                   "(0 + year_c + year_c:tutored | school), data = gr, REML = TRUE)")
+  m3 <- eval(parse(text = call_bd))
+  vc3 <- as.data.frame(VarCorr(m3))
+  fe3 <- fixef(m3); fse3 <- sqrt(diag(vcov(m3)))
+  block_diag <- list(
+    mu = fe3[["year_c:tutored"]], mu_se = fse3[["year_c:tutored"]], tau = sd_of(vc3, "school.1", "year_c:tutored"),
+    alpha_mean = fe3[["year_c"]], alpha_sd = sd_of(vc3, "school.1", "year_c"),
+    pupil_slope_sd = sd_of(vc3, "pupil.1", "year_c"), sigma = sigma(m3),
+    implied_two_stage_sigma = sqrt(sd_of(vc3, "pupil.1", "year_c")^2 + sigma(m3)^2 / sum(unique(gr$year_c)^2)),
+    singular = isSingular(m3), warnings = conv_msgs(m3))
+  stopifnot(abs(block_diag$mu - two_stage$mu) < 1e-6, abs(block_diag$mu_se / two_stage$mu_se - 1) < 1e-3,
+            abs(block_diag$tau / two_stage$tau - 1) < 1e-3,
+            abs(block_diag$implied_two_stage_sigma / two_stage$sigma - 1) < 1e-3)
+
+  write_ref(list(
+    provenance = provenance("lme4", list(full = call_full, two_stage = call_ts, block_diagonal_check = call_bd),
+                            list(data = growth_note, optimizer = optimizer_note,
+                                 singular = list(full = isSingular(m), two_stage = isSingular(m2),
+                                                 block_diagonal_check = isSingular(m3)),
+                                 two_stage_slopes = "per-pupil OLS slope of score on year: sum(year_c * score) / sum(year_c^2)")),
+    full = full,
+    two_stage = two_stage,
+    block_diagonal_check = block_diag
+  ), "tutoring_growth_lme4.json")
 }
