@@ -1,6 +1,6 @@
 # Regenerates the R reference numbers that sitefx's tests compare against.
 # Run from the repository root:
-#   Rscript tests/reference/make_references.R [lme4|brms|metafor|brms_binary|three_level|star_classroom|horseshoe|growth ...]
+#   Rscript tests/reference/make_references.R [lme4|brms|metafor|brms_binary|three_level|star_classroom|horseshoe|growth|binary_records ...]
 # Needs Debian's r-cran-lme4, r-cran-brms (+ r-cran-bh with its include link), r-cran-metafor,
 # r-cran-jsonlite. R is a tool for making these numbers, never a dependency of sitefx or its tests.
 suppressPackageStartupMessages({ library(jsonlite) })
@@ -501,4 +501,60 @@ if ("growth" %in% args) {
     two_stage = two_stage,
     block_diagonal_check = block_diag
   ), "tutoring_growth_lme4.json")
+}
+
+if ("binary_records" %in% args) {
+  suppressPackageStartupMessages(library(brms))
+  # Simulated individual records (tests/reference/binary_records.csv, written by
+  # binary_records.py): 20 schools x 100 students, 0/1 outcome `passed`, covariates x1, x2.
+  # Fitted as sitefx's Bernoulli-logit records model with its default priors: covariates centred,
+  # uncorrelated site intercepts (control log-odds) and site treatment effects (log odds ratios).
+  d <- read.csv("tests/reference/binary_records.csv", colClasses = c(school = "character"))
+  x_means <- c(x1 = mean(d$x1), x2 = mean(d$x2))
+  for (v in names(x_means)) d[[paste0(v, "_c")]] <- d[[v]] - x_means[[v]]
+  data_note_br <- list(rows = nrow(d), schools = length(unique(d$school)),
+                       covariate_means_subtracted = as.list(x_means))
+  priors <- c(
+    prior(normal(0, 2.5), class = b, coef = Intercept),
+    prior(normal(0, 2.5), class = b, coef = treat),
+    prior(normal(0, 2.5), class = b, coef = x1_c),
+    prior(normal(0, 2.5), class = b, coef = x2_c),
+    prior(normal(0, 2.5), class = sd, group = school, coef = Intercept),
+    prior(normal(0, 1), class = sd, group = school, coef = treat)
+  )
+  call <- paste("brm(passed ~ 0 + Intercept + treat + x1_c + x2_c + (1 + treat || school),",
+                "family = bernoulli(), data = d, prior = priors, chains = 4, iter = 6000,",
+                "warmup = 1000, seed = 20261127, cores = 2, control = list(adapt_delta = 0.95))")
+  started <- Sys.time()
+  fit <- eval(parse(text = call))
+  minutes <- as.numeric(difftime(Sys.time(), started, units = "mins"))
+  np <- nuts_params(fit)
+  divergent <- sum(np$Value[np$Parameter == "divergent__"])
+  treedepth_hits <- sum(np$Value[np$Parameter == "treedepth__"] >= 10)  # brms default max_treedepth
+  ps <- prior_summary(fit)
+  pars <- c(mu = "b_treat", tau = "sd_school__treat", alpha_mean = "b_Intercept",
+            alpha_sd = "sd_school__Intercept", `beta[x1]` = "b_x1_c", `beta[x2]` = "b_x2_c")
+  summ <- posterior::summarise_draws(posterior::subset_draws(posterior::as_draws(fit), variable = unname(pars)),
+                                     "mean", "sd", ~quantile(.x, c(0.025, 0.5, 0.975)),
+                                     "mcse_mean", "mcse_sd", "rhat", "ess_bulk")
+  summ$parameter <- names(pars)[match(summ$variable, pars)]
+  # theta_j = b_treat + r_school[j, treat]; coef() summarises exactly that sum per draw.
+  # Checked against the raw draws for every school.
+  theta <- coef(fit)$school[, , "treat"]
+  stopifnot(setequal(rownames(theta), unique(d$school)))
+  r_treat <- ranef(fit, summary = FALSE)$school[, rownames(theta), "treat"]
+  by_hand <- as_draws_df(fit)$b_treat + r_treat
+  stopifnot(max(abs(colMeans(by_hand) - theta[, "Estimate"])) < 1e-10,
+            max(abs(apply(by_hand, 2, sd) - theta[, "Est.Error"])) < 1e-10)
+  write_ref(list(
+    provenance = provenance("brms", call, list(
+      rstan = as.character(packageVersion("rstan")), priors = as.character(priors$prior),
+      prior_targets = paste(priors$class, priors$group, priors$coef),
+      prior_summary = as.data.frame(ps)[, c("prior", "class", "coef", "group", "lb", "source")],
+      adapt_delta = 0.95, data = data_note_br, minutes = round(minutes, 2),
+      divergences = divergent, max_treedepth_hits = treedepth_hits)),
+    parameters = summ,
+    theta = list(school = rownames(theta), mean = unname(theta[, "Estimate"]),
+                 sd = unname(theta[, "Est.Error"]))
+  ), "binary_records_brms.json")
 }
