@@ -1,11 +1,11 @@
 # Regenerates the R reference numbers that sitefx's tests compare against.
 # Run from the repository root:
-#   Rscript tests/reference/make_references.R [lme4|brms|metafor|brms_binary|three_level|star_classroom|horseshoe|growth|binary_records ...]
+#   Rscript tests/reference/make_references.R [metafor|brms_binary|three_level|star_classroom|horseshoe|growth|binary_records ...]
 # Needs Debian's r-cran-lme4, r-cran-brms (+ r-cran-bh with its include link), r-cran-metafor,
 # r-cran-jsonlite. R is a tool for making these numbers, never a dependency of sitefx or its tests.
 suppressPackageStartupMessages({ library(jsonlite) })
 args <- commandArgs(trailingOnly = TRUE)
-if (length(args) == 0) args <- c("lme4", "brms", "metafor")
+if (length(args) == 0) args <- "metafor"  # the quick one; name the others to rerun them
 out_dir <- "tests/reference"
 
 provenance <- function(pkg, call, extra = list()) {
@@ -26,59 +26,6 @@ keep <- rownames(arm)[arm[, "0"] >= 2 & arm[, "1"] >= 2]
 star <- star[star$school %in% keep, ]
 for (v in c("female", "minority", "free_lunch")) star[[paste0(v, "_c")]] <- star[[v]] - mean(star[[v]])
 data_note <- list(rows = nrow(star), schools = length(unique(star$school)))
-
-if ("lme4" %in% args) {
-  suppressPackageStartupMessages(library(lme4))
-  call <- "lmer(score ~ small + female_c + minority_c + free_lunch_c + (1 + small | school), data = star, REML = TRUE)"
-  m <- eval(parse(text = call))
-  vc <- as.data.frame(VarCorr(m))
-  fe <- fixef(m); fse <- sqrt(diag(vcov(m)))
-  write_ref(list(
-    provenance = provenance("lme4", call, list(data = data_note)),
-    fixef = as.list(fe), fixef_se = as.list(fse),
-    alpha_sd = vc$sdcor[which(vc$grp == "school" & vc$var1 == "(Intercept)" & is.na(vc$var2))],
-    tau = vc$sdcor[which(vc$grp == "school" & vc$var1 == "small" & is.na(vc$var2))],
-    rho = vc$sdcor[!is.na(vc$var2)],
-    sigma = sigma(m)
-  ), "star_lme4.json")
-}
-
-if ("brms" %in% args) {
-  suppressPackageStartupMessages(library(brms))
-  # The priors sitefx uses by default for these data (printed by `sitefx fit studies/star`).
-  priors <- c(
-    prior(normal(920, 190), class = b, coef = Intercept),
-    prior(normal(0, 190), class = b, coef = small),
-    prior(normal(0, 400), class = b, coef = female_c),
-    prior(normal(0, 400), class = b, coef = minority_c),
-    prior(normal(0, 400), class = b, coef = free_lunch_c),
-    prior(normal(0, 75), class = sd, group = school, coef = Intercept),
-    prior(normal(0, 75), class = sd, group = school, coef = small),
-    prior(exponential(0.013), class = sigma),
-    prior(lkj(2), class = cor)
-  )
-  call <- paste("brm(score ~ 0 + Intercept + small + female_c + minority_c + free_lunch_c +",
-                "(1 + small | school), data = star, prior = priors, chains = 4, iter = 6000,",
-                "warmup = 1000, seed = 20261127, cores = 2)")
-  m <- eval(parse(text = call))
-  d <- as_draws_df(m)
-  pars <- c(mu = "b_small", tau = "sd_school__small", alpha_mean = "b_Intercept",
-            alpha_sd = "sd_school__Intercept", rho = "cor_school__Intercept__small",
-            sigma = "sigma", `beta[female]` = "b_female_c", `beta[minority]` = "b_minority_c",
-            `beta[free_lunch]` = "b_free_lunch_c")
-  summ <- posterior::summarise_draws(posterior::subset_draws(posterior::as_draws(m), variable = unname(pars)),
-                                     "mean", "sd", ~quantile(.x, c(0.025, 0.5, 0.975)),
-                                     "mcse_mean", "mcse_sd", "rhat", "ess_bulk")
-  summ$parameter <- names(pars)[match(summ$variable, pars)]
-  theta <- coef(m)$school[, , "small"]
-  write_ref(list(
-    provenance = provenance("brms", call, list(rstan = as.character(packageVersion("rstan")),
-                                               priors = as.character(priors$prior), data = data_note)),
-    parameters = summ,
-    theta = list(school = rownames(theta), mean = unname(theta[, "Estimate"]),
-                 sd = unname(theta[, "Est.Error"]))
-  ), "star_brms.json")
-}
 
 if ("metafor" %in% args) {
   suppressPackageStartupMessages(library(metafor))
@@ -244,7 +191,7 @@ if ("star_classroom" %in% args) {
     singular = isSingular(m)
   )
 
-  # The existing brms block's priors, plus half-normal(75) on the classroom-intercept SD.
+  # sitefx's default priors for STAR, plus half-normal(75) on the classroom-intercept SD.
   priors <- c(
     prior(normal(920, 190), class = b, coef = Intercept),
     prior(normal(0, 190), class = b, coef = small),
