@@ -52,3 +52,16 @@ def assert_agrees_with_brms(fit, rows, *, z=4.0, sd_rtol=0.1):
         tolerance = z * np.hypot(float(mcse), row["mcse_mean"])
         assert abs(table.at[name, "mean"] - row["mean"]) < tolerance, name
         assert table.at[name, "sd"] == pytest.approx(row["sd"], rel=sd_rtol), name
+
+
+def assert_same_posterior(fit_a, fit_b, names, *, z=4.5):
+    """Two fits of the same posterior (e.g. collapsed and per-record models): the means of each
+    variable in ``names`` (every element) agree within ``z`` combined Monte-Carlo errors."""
+    a = fit_a.posterior_["posterior"].to_dataset()
+    b = fit_b.posterior_["posterior"].to_dataset()
+    for name in names:
+        mcse = np.hypot(
+            azs.mcse(a[[name]], method="mean")[name], azs.mcse(b[[name]], method="mean")[name]
+        )
+        difference = a[name].mean(("chain", "draw")) - b[name].mean(("chain", "draw"))
+        np.testing.assert_array_less(np.abs(difference.values), z * mcse.values, err_msg=name)
