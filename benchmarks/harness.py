@@ -25,12 +25,8 @@ from numpyro.infer.util import initialize_model
 
 import sitefx
 from sitefx.data.schema import IndividualRecords, SiteSummaries
+from sitefx.estimator import model_for
 from sitefx.infer.exact import ExactPosterior, normal_normal_exact
-from sitefx.infer.sufficient import SiteStatistics
-from sitefx.models.hierarchical import (
-    varying_intercepts_and_effects,
-    varying_intercepts_and_effects_collapsed,
-)
 from sitefx.models.priors import resolve_priors
 from sitefx.testing import simulate_records, simulate_site_summaries
 
@@ -192,21 +188,7 @@ def gradient_loop(data: IndividualRecords, *, collapse: bool) -> Callable[[], ob
     the sampler: timing a call and dividing by ``GRADIENT_STEPS`` gives the cost of one
     leapfrog step without Python's per-call dispatch. Compiled and run once before returning.
     """
-    priors = resolve_priors(data)
-    covariates = data.covariates - data.covariates.mean(axis=0)
-    if collapse:
-        model = varying_intercepts_and_effects_collapsed
-        kwargs = {"stats": SiteStatistics.from_records(data, covariates), "priors": priors}
-    else:
-        model = varying_intercepts_and_effects
-        kwargs = {
-            "outcome": data.outcome,
-            "treatment": data.treatment.astype(float),
-            "site_index": data.site_index,
-            "covariates": covariates,
-            "n_sites": data.n_sites,
-            "priors": priors,
-        }
+    model, kwargs, _ = model_for(data, resolve_priors(data), collapse=collapse, site_df=None)
     info = initialize_model(jax.random.key(SEED), model, model_kwargs=kwargs)
     gradient = jax.grad(info.potential_fn)
 

@@ -198,19 +198,18 @@ class SiteEffects:
                 site_df=self.site_df,
                 transform=transform,
             )
-            upper = [draws[f"tau_{level.name}"] for level in getattr(data, "levels", ())]
+        # SDs of effects at upper nesting levels (none with the exact method).
+        upper_tau = [draws[f"tau_{level.name}"] for level in getattr(data, "levels", ())]
+        if exact is None:
             draws["theta_new"] = new_site_effect(
                 draws["mu"],
                 draws["tau"],
                 df=draws.get("nu", self.site_df),
-                upper_tau=upper,
+                upper_tau=upper_tau,
                 seed=settings.seed,
             )
         if getattr(data, "moderator_names", ()):
-            levels = getattr(data, "levels", ())
-            residual_variance = draws["tau"] ** 2 + sum(
-                draws[f"tau_{level.name}"] ** 2 for level in levels
-            )
+            residual_variance = draws["tau"] ** 2 + sum(sd**2 for sd in upper_tau)
             draws["variance_explained"] = variance_explained(
                 draws["gamma"], data.moderators, np.sqrt(residual_variance)
             )
@@ -370,7 +369,7 @@ def _sample_nuts(
 ) -> tuple[dict, dict, dict]:
     """Run NUTS on the model for ``data`` (changed by ``transform``, e.g. a power prior):
     draws, sample stats and a sampler description."""
-    model, arguments, name = _model_for(data, priors, collapse=collapse, site_df=site_df)
+    model, arguments, name = model_for(data, priors, collapse=collapse, site_df=site_df)
     draws, stats = run_nuts(transform(model) if transform else model, settings, **arguments)
     if name == "collapsed_sufficient_statistics":
         draws["alpha"], draws["theta"] = draw_site_effects(
@@ -379,10 +378,11 @@ def _sample_nuts(
     return draws, stats, {"method": "nuts", "model": name}
 
 
-def _model_for(
+def model_for(
     data: StudyData, priors: Priors, *, collapse: bool, site_df: float | None
 ) -> tuple[Callable, dict, str]:
-    """The model function for ``data``, its arguments, and its name."""
+    """The model function for ``data``, its arguments, and its name (also used by the
+    benchmarks to time the same model the estimator samples)."""
     if isinstance(data, SiteSummaries):
         robust = priors.nu is not None or site_df is not None
         arguments = {

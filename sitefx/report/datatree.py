@@ -71,6 +71,7 @@ def build_datatree(
         coords["covariate"] = np.array(data.covariate_names, dtype=str)
     if getattr(data, "moderator_names", ()):
         coords["moderator"] = np.array(data.moderator_names, dtype=str)
+        constant["moderators"] = data.moderators
     root_attrs = {
         "sitefx_version": version("sitefx"),
         "data_kind": data.kind,
@@ -114,8 +115,6 @@ _DATA_DIMS = {
 def _data_groups(data: StudyData) -> tuple[dict, dict]:
     if isinstance(data, SiteSummaries):
         constant = {"se": data.se, "raw_estimate": data.estimate, "raw_se": data.se}
-        if data.moderator_names:
-            constant["moderators"] = data.moderators
         if data.n is not None:
             constant["n"] = data.n
         return {"estimate": data.estimate}, constant
@@ -139,8 +138,6 @@ def _data_groups(data: StudyData) -> tuple[dict, dict]:
         "raw_estimate": raw.estimate,
         "raw_se": raw.se,
     }
-    if data.moderator_names:
-        constant["moderators"] = data.moderators
     return {"outcome": data.outcome}, constant
 
 
