@@ -32,9 +32,17 @@ from sitefx.errors import (  # noqa: E402
     SitefxInputError,
     StudyDataError,
 )
+from sitefx.estimands import estimands  # noqa: E402
 from sitefx.estimator import SiteEffects  # noqa: E402
 from sitefx.models import Prior, Priors  # noqa: E402
-from sitefx.report import forest_plot, load_datatree, summary_table  # noqa: E402
+from sitefx.report import (  # noqa: E402
+    estimand_table,
+    forest_plot,
+    load_datatree,
+    site_table,
+    summary_table,
+    write_report,
+)
 
 __all__ = [
     "DataAccounting",
@@ -50,10 +58,14 @@ __all__ = [
     "SitefxInputError",
     "Study",
     "StudyDataError",
+    "estimand_table",
+    "estimands",
     "forest_plot",
     "load",
     "load_datatree",
     "load_study",
     "read_table",
+    "site_table",
     "summary_table",
+    "write_report",
 ]

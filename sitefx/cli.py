@@ -18,7 +18,8 @@ from sitefx.data.schema import SiteSummaries
 from sitefx.errors import DataDropWarning, SamplingWarning, SitefxInputError
 from sitefx.estimator import OUTPUT_FILES, SiteEffects
 from sitefx.historical import describe as describe_borrowing
-from sitefx.report.tables import format_table
+from sitefx.report import format_table, headline_sentences, load_datatree, write_report
+from sitefx.report.document import describe_method
 
 EXIT_BAD_INPUT = 2
 OBSERVATIONAL = (
@@ -158,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="map: weight of the vague component (0.2); power: fixed a0 (learned if omitted)",
     )
 
+    report = fit.add_argument_group("estimands")
+    _estimand_options(report)
+
     sampler = fit.add_argument_group("inference")
     sampler.add_argument(
         "--method",
@@ -174,7 +178,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--target-accept", type=float, help="NUTS target acceptance (0.95; 0.99 with horseshoe)"
     )
     sampler.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+
+    document = commands.add_parser(
+        "report",
+        help="write report.html and report.md from a saved fit",
+        description="Build a self-contained HTML page and a Markdown report (headline "
+        "sentences, estimands, plots, a row per site, data accounting, priors, diagnostics, "
+        "software versions) from DIR/posterior.nc, written by 'sitefx fit'.",
+    )
+    document.add_argument("fit_dir", metavar="DIR", help="folder of a saved fit")
+    document.add_argument("--out", metavar="DIR", help="where to write (default: DIR)")
+    document.add_argument(
+        "--format",
+        choices=["html", "md", "both"],
+        default="both",
+        help="report format(s) (default both)",
+    )
+    _estimand_options(document)
     return parser
+
+
+def _estimand_options(group: argparse._ActionsContainer) -> None:
+    group.add_argument(
+        "--threshold",
+        type=float,
+        metavar="C",
+        help="effect that counts as a benefit, for P(effect > C) and shares of sites (0)",
+    )
+    group.add_argument(
+        "--outcome-sd",
+        type=float,
+        metavar="SD",
+        help="outcome SD, to report effect sizes (records: pooled within arms by default)",
+    )
 
 
 def run_fit(args: argparse.Namespace) -> int:
@@ -211,12 +247,14 @@ def run_fit(args: argparse.Namespace) -> int:
         historical=_historical(args.historical, study.roles) if args.historical else None,
         borrow=args.borrow,
         borrow_weight=args.borrow_weight,
+        threshold=args.threshold or 0.0,
+        outcome_sd=args.outcome_sd,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # reported below, once
         fit = model.fit(study)
     say("priors:\n" + fit.priors_.describe())
-    say(describe_method(fit))
+    say(describe_method(json.loads(fit.posterior_.attrs["sampler"])))
     if "borrowing" in fit.posterior_.attrs:
         say(describe_borrowing(json.loads(fit.posterior_.attrs["borrowing"])))
     table = fit.summary()
@@ -226,8 +264,31 @@ def run_fit(args: argparse.Namespace) -> int:
         say(f"(site intercepts alpha[...]: see {OUTPUT_FILES['summary']})")
     for problem in fit.warnings_:
         print(f"warning: {problem}", file=sys.stderr)
+    say("\n".join(headline_sentences(fit.posterior_)))
     paths = fit.save(args.out)
     say("wrote " + ", ".join(str(path) for path in paths.values()))
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    path = Path(args.fit_dir) / OUTPUT_FILES["posterior"]
+    if not path.is_file():
+        raise SitefxInputError(f"{path}: no such file; run 'sitefx fit ... --out {args.fit_dir}'")
+    try:
+        tree = load_datatree(path)
+    except (OSError, ValueError) as error:
+        raise SitefxInputError(f"{path}: not a sitefx posterior file ({error})") from error
+    if args.outcome_sd is not None and not args.outcome_sd > 0:
+        raise SitefxInputError(f"--outcome-sd must be > 0; got {args.outcome_sd:g}")
+    formats = ("html", "md") if args.format == "both" else (args.format,)
+    paths = write_report(
+        tree,
+        args.out or args.fit_dir,
+        threshold=args.threshold,
+        outcome_sd=args.outcome_sd,
+        formats=formats,
+    )
+    print("wrote " + ", ".join(str(path) for path in paths.values()))
     return 0
 
 
@@ -257,35 +318,22 @@ def _named_priors(specs: Sequence[str]) -> dict[str, str]:
     return priors
 
 
-def describe_method(fit: SiteEffects) -> str:
-    """One line on how the posterior was computed."""
-    sampler = json.loads(fit.posterior_.attrs["sampler"])
-    if sampler["method"] == "exact":
-        return (
-            f"method: exact (quadrature over tau, {sampler['grid_nodes']} nodes, error < "
-            f"{max(sampler['error_estimate'], 1e-15):.0e} posterior SD), "
-            f"{sampler['chains'] * sampler['draws']} independent draws"
-        )
-    model = sampler["model"].replace("_", " ")
-    return (
-        f"method: NUTS ({model}), {sampler['chains']} chains x {sampler['draws']} draws "
-        f"after {sampler['warmup']} warm-up, target_accept {sampler['target_accept']}"
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", DataDropWarning)
             warnings.showwarning = _show_warning
-            return run_fit(args)
+            return COMMANDS[args.command](args)
     except SitefxInputError as error:
         print(f"sitefx: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+COMMANDS = {"fit": run_fit, "report": run_report}
 
 
 def _show_warning(message, category, *_args, **_kwargs) -> None:

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from sitefx.data.adapters import KIND_NAMES, Study
 from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
 from sitefx.errors import SamplingWarning, SitefxInputError
-from sitefx.estimands import new_site_effect, variance_explained
+from sitefx.estimands import estimands, new_site_effect, variance_explained
 from sitefx.historical import Borrowing
 from sitefx.infer.diagnostics import check_diagnostics
 from sitefx.infer.exact import ExactPosterior, normal_normal_exact, supports_exact
@@ -39,13 +39,20 @@ from sitefx.models.priors import (
     resolve_priors,
 )
 from sitefx.report.datatree import build_datatree, save_datatree
+from sitefx.report.document import write_report
 from sitefx.report.plots import forest_plot
-from sitefx.report.tables import summary_table
+from sitefx.report.tables import estimand_table, site_table, summary_table
 
 METHODS = ("auto", "exact", "nuts")
 SITE_DISTRIBUTIONS = ("normal", "student-t")
 COVARIATE_PRIORS = ("normal", "horseshoe")
-OUTPUT_FILES = {"posterior": "posterior.nc", "summary": "summary.csv", "forest": "forest.png"}
+OUTPUT_FILES = {
+    "posterior": "posterior.nc",
+    "summary": "summary.csv",
+    "estimands": "estimands.csv",
+    "sites": "sites.csv",
+    "forest": "forest.png",
+}
 
 
 class SiteEffects:
@@ -89,6 +96,13 @@ class SiteEffects:
     borrow_weight : float, optional
         ``map``: weight of the vague component (0.2); ``power``: fixed ``a0`` (learned if
         not given). What was borrowed is in ``posterior_.attrs["borrowing"]``.
+    threshold : float
+        The effect that counts as a benefit (default 0), for ``P(theta_j > threshold)`` and
+        the shares of sites above it in the estimands (see :func:`sitefx.estimands.estimands`).
+    outcome_sd : float, optional
+        The outcome's SD, to report effects in SD units (standardized effect sizes). The
+        default for continuous records is the outcome's SD pooled within arms (at the first
+        wave for growth); for summaries, ``outcome_sd`` in ``study.toml``.
     collapse : bool
         For Gaussian individual records, integrate the site effects out analytically and
         evaluate the likelihood from per-site sufficient statistics (fast, and the cost does
@@ -104,7 +118,8 @@ class SiteEffects:
     exact_ : ExactPosterior or None
         The quadrature posterior, when the exact method was used.
     posterior_ : xarray.DataTree
-        Draws and data, following the output contract.
+        Draws and data, following the output contract; its ``estimands`` group holds the
+        estimands evaluators report (weighted averages, shares, ranks, pooling).
     warnings_ : list of str
         Sampler diagnostics that failed (also issued as :class:`SamplingWarning`).
 
@@ -137,6 +152,8 @@ class SiteEffects:
         historical: Study | SiteSummaries | None = None,
         borrow: str = "map",
         borrow_weight: float | None = None,
+        threshold: float = 0.0,
+        outcome_sd: float | None = None,
     ) -> None:
         self.priors = dict(priors or {})
         self.chains = chains
@@ -156,6 +173,8 @@ class SiteEffects:
         self.historical = historical
         self.borrow = borrow
         self.borrow_weight = borrow_weight
+        self.threshold = threshold
+        self.outcome_sd = outcome_sd
 
     def fit(self, data: Study | StudyData) -> Self:
         """Sample the posterior of the model for ``data``; returns ``self``."""
@@ -213,17 +232,24 @@ class SiteEffects:
             draws["variance_explained"] = variance_explained(
                 draws["gamma"], data.moderators, np.sqrt(residual_variance)
             )
-        attrs = {"sampler": sampler | settings.to_dict()}
+        attrs = {"sampler": sampler | settings.to_dict(), "site_dist": self.site_dist}
+        if self.site_df is not None:
+            attrs["site_df"] = self.site_df
+        outcome_sd = _outcome_sd(self.outcome_sd, study, data)
+        if outcome_sd is not None:
+            attrs["outcome_sd"] = outcome_sd
         if borrowing is not None:
             attrs["borrowing"] = borrowing.report(data, priors, draws)
         if study is not None:
             attrs |= {
                 "study": study.name,
+                "site_label": study.roles.site,
                 "study_title": study.title,
                 "study_design": str(study.metadata.get("design", "")),
                 "observational": int(study.observational),
             }
         tree = build_datatree(draws, sample_stats, data=data, priors=priors, attrs=attrs)
+        tree["estimands"] = estimands(tree, threshold=self.threshold)
         summary = summary_table(tree, exact)
         # Exact draws are independent: there is no chain to diagnose.
         problems = [] if exact else check_diagnostics(tree, summary)
@@ -278,14 +304,29 @@ class SiteEffects:
         """Forest plot of raw vs shrunken site effects (see :func:`sitefx.report.forest_plot`)."""
         return forest_plot(self._fitted(), **options)
 
+    def estimands(self) -> pd.DataFrame:
+        """The estimands table (see :func:`sitefx.report.estimand_table`)."""
+        return estimand_table(self._fitted())
+
+    def sites(self) -> pd.DataFrame:
+        """One row per site (see :func:`sitefx.report.site_table`)."""
+        return site_table(self._fitted())
+
+    def report(self, out_dir: str | Path, **options: object) -> dict[str, Path]:
+        """Write the HTML and Markdown report (see :func:`sitefx.report.write_report`)."""
+        return write_report(self._fitted(), out_dir, **options)
+
     def save(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write ``posterior.nc``, ``summary.csv`` and ``forest.png`` into ``out_dir``."""
+        """Write ``posterior.nc``, ``summary.csv``, ``estimands.csv``, ``sites.csv`` and
+        ``forest.png`` into ``out_dir``."""
         tree = self._fitted()
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {key: out / name for key, name in OUTPUT_FILES.items()}
         save_datatree(tree, paths["posterior"])
         self.summary().to_csv(paths["summary"], index=False)
+        self.estimands().to_csv(paths["estimands"], index=False)
+        self.sites().to_csv(paths["sites"], index=False)
         figure = self.plot_forest(title=tree.attrs.get("study_title"))
         figure.savefig(paths["forest"], dpi=150)
         figure.clear()
@@ -295,6 +336,16 @@ class SiteEffects:
         if not hasattr(self, "posterior_"):
             raise RuntimeError("call fit() first")
         return self.posterior_
+
+
+def _outcome_sd(given: float | None, study: Study | None, data: StudyData) -> float | None:
+    """The outcome SD for effect sizes: given, from ``study.toml``, or from the records."""
+    stated = given if given is not None else (study.metadata.get("outcome_sd") if study else None)
+    if stated is None:
+        return getattr(data, "outcome_sd", None)
+    if not isinstance(stated, int | float) or not stated > 0:
+        raise SitefxInputError(f"outcome_sd must be a number > 0; got {stated!r}")
+    return float(stated)
 
 
 def _check_site_dist(site_dist: str, site_df: float | None, data: StudyData) -> bool:

@@ -40,13 +40,39 @@ def test_fit_eight_schools_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "theta[A]" in result.stdout and "tau ~ half-normal(11)" in result.stdout
     assert "rows read 8, used 8, dropped 0" in result.stdout
+    assert "In a new school we expect an effect of" in result.stdout
     assert sorted(path.name for path in out.iterdir()) == [
+        "estimands.csv",
         "forest.png",
         "posterior.nc",
+        "sites.csv",
         "summary.csv",
     ]
     table = pd.read_csv(out / "summary.csv")
     assert table["parameter"].iloc[0] == "mu" and len(table) == 11
+    assert pd.read_csv(out / "sites.csv")["site"].tolist() == list("ABCDEFGH")
+
+    report = subprocess.run(
+        [sys.executable, "-m", "sitefx", "report", str(out), "--threshold", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert report.returncode == 0, report.stderr
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "had an effect above 5 SAT-V points" in page
+    assert page.count("data:image/png;base64,") == 5  # self-contained: plots embedded
+    assert "](figures/forest.png)" in (out / "report.md").read_text(encoding="utf-8")
+    estimands = pd.read_csv(out / "estimands.csv").set_index("estimand")
+    assert estimands.loc["share_above", "meaning"].endswith("above 5")
+
+
+def test_report_needs_a_saved_fit(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "posterior.nc").write_text("not netcdf")
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a sitefx posterior file" in capsys.readouterr().err
 
 
 def test_prior_flags_are_used(tmp_path, capsys):

@@ -28,6 +28,7 @@ def test_datatree_contract(eight_schools_fit):
     assert json.loads(tree.attrs["data_accounting"])["rows_used"] == 8
     assert json.loads(tree.attrs["sampler"])["seed"] == 11
     assert tree.attrs["sitefx_version"]
+    assert json.loads(tree.attrs["software"])["numpyro"]
 
 
 def test_ipd_contract(star_fit):
@@ -48,10 +49,17 @@ def test_theta_new_is_normal_around_mu(eight_schools_fit):
 
 def test_files_round_trip_losslessly(eight_schools_fit, tmp_path):
     paths = eight_schools_fit.save(tmp_path)
-    assert {path.name for path in paths.values()} == {"posterior.nc", "summary.csv", "forest.png"}
+    assert {path.name for path in paths.values()} == {
+        "posterior.nc",
+        "summary.csv",
+        "estimands.csv",
+        "sites.csv",
+        "forest.png",
+    }
     reloaded = sitefx.load_datatree(paths["posterior"])
     original = eight_schools_fit.posterior_
-    for group in ["posterior", "sample_stats", "observed_data", "constant_data"]:
+    groups = ["posterior", "sample_stats", "observed_data", "constant_data", "estimands"]
+    for group in groups:
         xr.testing.assert_identical(reloaded[group].to_dataset(), original[group].to_dataset())
     assert reloaded.attrs == original.attrs
     assert reloaded["posterior"]["site"].values.tolist() == list("ABCDEFGH")
@@ -120,8 +128,10 @@ def test_forest_plot_stays_legible_with_80_sites():
     )
     figure = forest_plot(tree, sort="shrunken")
     _width, height = figure.get_size_inches()
-    labels = figure.axes[0].get_yticklabels()
-    assert len(labels) == n_sites + 2
+    sites_axes, population_axes = figure.axes
+    assert len(sites_axes.get_yticklabels()) == n_sites
+    assert len(population_axes.get_yticklabels()) == 2  # mu and a new site
+    assert max(label.get_fontsize() for label in sites_axes.get_yticklabels()) >= 7
     # Each site row gets at least 0.2 inch, enough for a 7-point label.
     assert height / (n_sites + 3) >= 0.2
     figure.clear()

@@ -147,6 +147,9 @@ class IndividualRecords:
         scale).
     accounting : DataAccounting
     units : str
+    outcome_sd : float or None
+        The outcome's SD pooled within the two arms (for growth: at the first wave), which
+        turns effects into standardized effect sizes; None for binary outcomes.
     """
 
     kind: Literal["individual"] = field(default="individual", init=False)
@@ -163,6 +166,7 @@ class IndividualRecords:
     family: Literal["gaussian", "binomial"] = "gaussian"
     accounting: DataAccounting
     units: str = ""
+    outcome_sd: float | None = None
 
     def __post_init__(self) -> None:
         if self.moderators is None:  # no moderators: an (n_sites, 0) matrix

@@ -294,7 +294,23 @@ def individual_records(
         family=family,
         accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
         units=units,
+        outcome_sd=pooled_sd(values[outcome], values[treatment]) if family == "gaussian" else None,
     )
+
+
+def pooled_sd(outcome: np.ndarray, treatment: np.ndarray) -> float:
+    """The outcome's SD pooled within the arms, i.e. the values of ``treatment`` (the
+    denominator of a standardized mean difference).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pooled_sd(np.array([1.0, 3.0, 10.0, 12.0]), np.array([0, 0, 1, 1]))
+    1.4142135623730951
+    """
+    arms = pd.Series(outcome).groupby(np.asarray(treatment))
+    squares = ((outcome - arms.transform("mean").to_numpy()) ** 2).sum()
+    return float(np.sqrt(squares / (len(outcome) - arms.ngroups)))
 
 
 def growth_records(
@@ -407,10 +423,13 @@ def growth_records(
     accounting = DataAccounting(
         rows_read=len(frame), drops=(*drops, *_person_rows(records.accounting.drops, people))
     )
+    baseline = long[long["wave"] == all_waves[0]]
+    arm = first[treatment].loc[baseline["person"]].to_numpy()
     return dataclasses.replace(
         records,
         accounting=accounting,
         units=units or f"change in '{outcome}' per unit of '{wave}'",
+        outcome_sd=pooled_sd(baseline["y"].to_numpy(), arm),
     )
 
 

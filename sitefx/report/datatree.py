@@ -7,6 +7,7 @@ since NetCDF attributes are flat) and the sitefx version.
 """
 
 import json
+import platform
 from importlib.metadata import version
 from pathlib import Path
 
@@ -74,6 +75,7 @@ def build_datatree(
         constant["moderators"] = data.moderators
     root_attrs = {
         "sitefx_version": version("sitefx"),
+        "software": software_versions(),
         "data_kind": data.kind,
         "units": data.units,
         "data_accounting": data.accounting.to_dict(),
@@ -139,6 +141,14 @@ def _data_groups(data: StudyData) -> tuple[dict, dict]:
         "raw_se": raw.se,
     }
     return {"outcome": data.outcome}, constant
+
+
+SOFTWARE = ("sitefx", "numpyro", "jax", "numpy", "scipy", "pandas", "xarray", "arviz-base")
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that computed a fit."""
+    return {"python": platform.python_version()} | {name: version(name) for name in SOFTWARE}
 
 
 def _attr(value: object) -> str | int | float:

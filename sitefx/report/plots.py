@@ -1,4 +1,6 @@
-"""Forest plot: raw versus shrunken site effects, the average effect and a new site's effect."""
+"""Plots of a fit: forest, shrinkage, prior vs posterior, ranks, and the predictive
+distribution of site effects. Each function takes the fit's DataTree and returns a matplotlib
+Figure (save it as PNG or SVG)."""
 
 from typing import Literal
 
@@ -8,23 +10,58 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from scipy import stats
+
+from sitefx.estimands import estimands, nesting_levels, people_per_site
+from sitefx.models.priors import Prior
 
 RAW_COLOR = "0.45"
 SHRUNK_COLOR = "#1f5fa8"
 POOLED_COLOR = "black"
 PREDICTIVE_COLOR = "#c25400"
+PRIOR_COLOR = "0.35"
 Z_95 = 1.959963984540054
+SORTS = ("data", "raw", "shrunken", "name", "group")
+
+
+def _effect_label(tree: xr.DataTree) -> str:
+    units = tree.attrs.get("units", "")
+    return f"treatment effect{f' ({units})' if units else ''}"
+
+
+def _site_draws(tree: xr.DataTree) -> np.ndarray:
+    """The site effects' draws, shape (site, sample)."""
+    theta = tree["posterior"]["theta"].transpose("site", "chain", "draw").values
+    return theta.reshape(theta.shape[0], -1)
+
+
+def _sample(tree: xr.DataTree, name: str) -> np.ndarray:
+    return tree["posterior"][name].values.ravel()
 
 
 def forest_plot(
     tree: xr.DataTree,
     *,
-    sort: Literal["data", "raw", "shrunken", "name"] = "data",
+    sort: Literal["data", "raw", "shrunken", "name", "group"] = "data",
+    group: str | None = None,
+    panels: bool = False,
     title: str | None = None,
 ) -> Figure:
     """Per site: raw estimate +- 1.96 SE and the shrunken 95% posterior interval; below them,
     the average effect ``mu`` and the 95% predictive interval for a new site.
+
+    Parameters
+    ----------
+    sort : {"data", "raw", "shrunken", "name", "group"}
+        Site order: as in the data, by raw estimate, by shrunken estimate, by name, or by
+        ``group`` (then by shrunken estimate within a group).
+    group : str, optional
+        An upper nesting level (e.g. ``"district"``) to group the sites by; the default with
+        ``sort="group"`` or ``panels`` is the outermost level.
+    panels : bool
+        One panel per group, each with its group's average effect.
 
     The figure grows with the number of sites, so 80 or more sites stay legible.
 
@@ -35,54 +72,107 @@ def forest_plot(
     ...     sitefx.load("studies/eight_schools"))  # doctest: +SKIP
     >>> forest_plot(fit.posterior_).savefig("forest.png")  # doctest: +SKIP
     """
-    posterior = tree["posterior"].to_dataset()
-    constant = tree["constant_data"].to_dataset()
-    sites = posterior["site"].values.astype(str)
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}; got '{sort}'")
+    constant = tree["constant_data"]
+    sites = tree["posterior"]["site"].values.astype(str)
     raw = constant["raw_estimate"].values
-    raw_half = Z_95 * constant["raw_se"].values
-    theta = posterior["theta"].stack(sample=("chain", "draw")).transpose("site", "sample").values
+    theta = _site_draws(tree)
     theta_mean = theta.mean(axis=1)
-    theta_lo, theta_hi = np.quantile(theta, [0.025, 0.975], axis=1)
-
+    groups = _groups(tree, group) if group or panels or sort == "group" else None
     order = {
         "data": np.arange(len(sites)),
-        "raw": np.argsort(raw),
-        "shrunken": np.argsort(theta_mean),
-        "name": np.argsort(sites),
+        "raw": np.argsort(raw, kind="stable"),
+        "shrunken": np.argsort(theta_mean, kind="stable"),
+        "name": np.argsort(sites, kind="stable"),
+        "group": np.lexsort((theta_mean, groups)) if groups is not None else None,
     }[sort]
-    n_sites = len(sites)
-    y = np.arange(n_sites)[::-1] + 3.0  # sites top to bottom; rows 0 and 1 for mu and theta_new
+    if panels:
+        blocks = [(name, order[groups[order] == name]) for name in dict.fromkeys(groups[order])]
+    else:
+        blocks = [(None, order)]
+    heights = [len(rows) + (1 if name else 0) for name, rows in blocks] + [2.6]
+    n_rows = sum(heights)
+    font = 9 if n_rows <= 44 else 7
+    fig, axes = plt.subplots(
+        len(heights),
+        1,
+        sharex=True,
+        figsize=(7.5, max(3.5, 0.24 * n_rows + 1.6)),
+        layout="constrained",
+        gridspec_kw={"height_ratios": heights, "hspace": 0.02},
+    )
+    level = group or (nesting_levels(tree)[0] if groups is not None else None)
+    for ax, (name, rows) in zip(axes, blocks, strict=False):
+        _site_rows(ax, tree, theta, rows, font=font)
+        if name is not None:
+            effect = tree["posterior"][f"theta_{level}"].sel({level: name}).values.ravel()
+            label = f"{level}'s average effect" if ax is axes[0] else None
+            ax.axvline(effect.mean(), color=SHRUNK_COLOR, lw=0.8, ls="--", zorder=0, label=label)
+            ax.set_title(f"{level} {name}", fontsize=font + 1, loc="left")
+    _population_rows(axes[-1], tree, font=font)
+    for ax in axes:
+        ax.axvline(0.0, color="0.75", lw=0.8, zorder=0)
+        ax.axvline(_sample(tree, "mu").mean(), color=POOLED_COLOR, lw=0.8, ls=":", zorder=0)
+        ax.grid(axis="x", color="0.93")
+    axes[-1].set_xlabel(_effect_label(tree))
+    fig.suptitle(title or "Site effects: raw vs shrunken", fontsize=11)
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    return fig
 
-    height = max(3.5, 0.24 * (n_sites + 3) + 1.4)
-    font = 9 if n_sites <= 40 else 7
-    fig, ax = plt.subplots(figsize=(7.5, height), layout="constrained")
-    offset = 0.18
+
+def _groups(tree: xr.DataTree, group: str | None) -> np.ndarray:
+    levels = nesting_levels(tree)
+    if not levels:
+        raise ValueError("grouping the sites needs an upper nesting level (fit with levels)")
+    name = group or levels[0]
+    if name not in levels:
+        raise ValueError(f"no nesting level '{name}'; this fit has {', '.join(levels)}")
+    return tree["constant_data"][f"site_{name}"].values.astype(str)
+
+
+def _site_rows(ax: Axes, tree: xr.DataTree, theta: np.ndarray, rows: np.ndarray, *, font: int):
+    """Raw and shrunken intervals of the sites ``rows``, top to bottom."""
+    constant = tree["constant_data"]
+    raw = constant["raw_estimate"].values[rows]
+    raw_half = Z_95 * constant["raw_se"].values[rows]
+    mean = theta[rows].mean(axis=1)
+    low, high = np.quantile(theta[rows], [0.025, 0.975], axis=1)
+    y = np.arange(len(rows))[::-1].astype(float)
+    first = ax is ax.figure.axes[0]
     ax.errorbar(
-        raw[order],
-        y + offset,
-        xerr=raw_half[order],
+        raw,
+        y + 0.18,
+        xerr=raw_half,
         fmt="o",
         mfc="white",
         color=RAW_COLOR,
         ms=4,
         lw=1,
-        label="raw estimate, 95% CI",
+        label="raw estimate, 95% CI" if first else None,
     )
     ax.errorbar(
-        theta_mean[order],
-        y - offset,
-        xerr=[theta_mean[order] - theta_lo[order], theta_hi[order] - theta_mean[order]],
+        mean,
+        y - 0.18,
+        xerr=[mean - low, high - mean],
         fmt="o",
         color=SHRUNK_COLOR,
         ms=4,
         lw=1.8,
-        label="shrunken (posterior), 95% interval",
+        label="shrunken (posterior), 95% interval" if first else None,
     )
+    sites = tree["posterior"]["site"].values.astype(str)[rows]
+    ax.set_yticks(y, sites, fontsize=font)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+
+
+def _population_rows(ax: Axes, tree: xr.DataTree, *, font: int) -> None:
+    """The average effect and a new site's effect, with their 95% intervals."""
     for row, name, color, label in [
         (1.0, "mu", POOLED_COLOR, "average effect (mu)"),
         (0.0, "theta_new", PREDICTIVE_COLOR, "effect in a new site"),
     ]:
-        draws = posterior[name].values.ravel()
+        draws = _sample(tree, name)
         lo, hi = np.quantile(draws, [0.025, 0.975])
         ax.errorbar(
             draws.mean(),
@@ -94,14 +184,177 @@ def forest_plot(
             lw=2.2,
             label=f"{label}, 95% interval",
         )
-    ax.axvline(0.0, color="0.75", lw=0.8, zorder=0)
-    ax.axvline(float(posterior["mu"].mean()), color=POOLED_COLOR, lw=0.8, ls=":", zorder=0)
-    ax.axhline(2.0, color="0.85", lw=0.8)
-    ax.set_yticks([*y, 1.0, 0.0], [*sites[order], "average (mu)", "new site"], fontsize=font)
-    ax.set_ylim(-0.8, n_sites + 2.8)
-    units = tree.attrs.get("units", "")
-    ax.set_xlabel(f"treatment effect{f' ({units})' if units else ''}")
-    ax.set_title(title or "Site effects: raw vs shrunken", fontsize=11)
-    fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    ax.set_yticks([1.0, 0.0], ["average (mu)", "new site"], fontsize=font)
+    ax.set_ylim(-0.6, 1.6)
+
+
+def shrinkage_plot(tree: xr.DataTree, *, title: str | None = None) -> Figure:
+    """How far each site's estimate moved: an arrow from its raw estimate (top) to its
+    posterior mean (bottom); marker area grows with the site's number of people (or its
+    precision, when the data do not give sizes).
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> len(shrinkage_plot(fit.posterior_).axes)
+    1
+    """
+    constant = tree["constant_data"]
+    raw = constant["raw_estimate"].values
+    shrunk = _site_draws(tree).mean(axis=1)
+    people = people_per_site(constant.to_dataset())
+    weight = people if people is not None else 1.0 / constant["raw_se"].values ** 2
+    size = 20 + 180 * weight / weight.max()
+    fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
+    for start, end in zip(raw, shrunk, strict=True):
+        ax.annotate(
+            "",
+            xy=(end, 0.0),
+            xytext=(start, 1.0),
+            arrowprops={"arrowstyle": "->", "color": SHRUNK_COLOR, "alpha": 0.5, "lw": 0.9},
+        )
+    ax.scatter(raw, np.ones_like(raw), s=size, facecolor="white", edgecolor=RAW_COLOR, zorder=3)
+    ax.scatter(shrunk, np.zeros_like(shrunk), s=size, color=SHRUNK_COLOR, alpha=0.8, zorder=3)
+    ax.axvline(_sample(tree, "mu").mean(), color=POOLED_COLOR, lw=0.8, ls=":")
+    ax.set_yticks([1.0, 0.0], ["raw estimate", "shrunken"])
+    ax.set_ylim(-0.35, 1.35)
+    ax.set_xlabel(_effect_label(tree))
+    sized = "people" if people is not None else "precision (1 / SE²)"
+    ax.set_title(title or f"Shrinkage toward the average (marker area: {sized})", fontsize=11)
     ax.grid(axis="x", color="0.93")
     return fig
+
+
+def prior_posterior_plot(tree: xr.DataTree) -> Figure:
+    """Prior density (line) against posterior draws (histogram) for ``mu`` and ``tau``: how
+    much the data, not the prior, determined them.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> [ax.get_title() for ax in prior_posterior_plot(fit.posterior_).axes]
+    ['mu ~ normal(0, 28)', 'tau ~ half-normal(11)']
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.4), layout="constrained")
+    for ax, name in zip(axes, ("mu", "tau"), strict=True):
+        draws = _sample(tree, name)
+        low, high = np.quantile(draws, [0.001, 0.995])
+        pad = 0.25 * (high - low)
+        grid = np.linspace(
+            max(low - pad, 1e-6 * high) if name == "tau" else low - pad, high + pad, 400
+        )
+        ax.hist(
+            draws,
+            bins=60,
+            range=(grid[0], grid[-1]),
+            density=True,
+            color=SHRUNK_COLOR,
+            alpha=0.45,
+            label="posterior",
+        )
+        spec = str(tree.attrs.get(f"prior_{name}", ""))
+        prior = Prior.parse(spec) if spec else None
+        if prior is not None and prior.family != "flat":
+            density = np.exp(np.asarray(prior.distribution().log_prob(grid)))
+            ax.plot(grid, density, color=PRIOR_COLOR, lw=1.6, label="prior")
+        ax.set_title(f"{name} ~ {spec}" if spec else name, fontsize=10)
+        ax.set_xlabel(_effect_label(tree) if name == "mu" else "cross-site SD")
+        ax.set_yticks([])
+    axes[0].legend(fontsize=8, frameon=False)
+    return fig
+
+
+def rank_plot(tree: xr.DataTree, estimands_group: xr.Dataset | None = None) -> Figure:
+    """Each site's posterior rank (1 = largest effect): mean and 95% interval, sites in order
+    of mean rank. Wide intervals say the data cannot order the sites.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> rank_plot(fit.posterior_).axes[0].get_xlabel()
+    'rank (1 = largest effect)'
+    """
+    group = estimands_group if estimands_group is not None else _estimands(tree)
+    ranks = group["rank"].transpose("site", "chain", "draw").values
+    ranks = ranks.reshape(ranks.shape[0], -1)
+    mean = ranks.mean(axis=1)
+    low, high = np.quantile(ranks, [0.025, 0.975], axis=1)
+    order = np.argsort(mean, kind="stable")[::-1]
+    sites = group["site"].values.astype(str)
+    y = np.arange(len(sites))
+    font = 9 if len(sites) <= 40 else 7
+    fig, ax = plt.subplots(figsize=(6.5, max(3.0, 0.22 * len(sites) + 1.2)), layout="constrained")
+    ax.errorbar(
+        mean[order],
+        y,
+        xerr=[mean[order] - low[order], high[order] - mean[order]],
+        fmt="o",
+        color=SHRUNK_COLOR,
+        ms=4,
+        lw=1.4,
+    )
+    ax.set_yticks(y, sites[order], fontsize=font)
+    ax.set_xlim(0.5, len(sites) + 0.5)
+    ax.set_xlabel("rank (1 = largest effect)")
+    ax.set_title("Posterior ranks, 95% intervals", fontsize=11)
+    ax.grid(axis="x", color="0.93")
+    return fig
+
+
+def predictive_plot(tree: xr.DataTree) -> Figure:
+    """The predictive distribution of site effects (a new site's effect) over the sites' raw
+    estimates and shrunken estimates: what range of effects to expect in other sites.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> predictive_plot(fit.posterior_).axes[0].get_ylabel()
+    'density'
+    """
+    new = _sample(tree, "theta_new")
+    raw = tree["constant_data"]["raw_estimate"].values
+    shrunk = _site_draws(tree).mean(axis=1)
+    low, high = np.quantile(new, [0.005, 0.995])
+    span = np.concatenate([[low, high], raw])
+    grid = np.linspace(span.min(), span.max(), 400)
+    density = stats.gaussian_kde(new)(grid)
+    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+    ax.fill_between(grid, density, color=PREDICTIVE_COLOR, alpha=0.25, lw=0)
+    ax.plot(grid, density, color=PREDICTIVE_COLOR, lw=1.5, label="effect in a new site")
+    top = density.max()
+    ax.plot(
+        raw,
+        np.full_like(raw, -0.06 * top),
+        "|",
+        color=RAW_COLOR,
+        ms=12,
+        mew=1.5,
+        label="raw site estimates",
+    )
+    ax.plot(
+        shrunk,
+        np.full_like(shrunk, -0.14 * top),
+        "|",
+        color=SHRUNK_COLOR,
+        ms=12,
+        mew=1.5,
+        label="shrunken site estimates",
+    )
+    ax.axhline(0.0, color="0.8", lw=0.8)
+    ax.set_xlabel(_effect_label(tree))
+    ax.set_ylabel("density")
+    ax.set_yticks([])
+    ax.set_title("Predictive distribution of site effects", fontsize=11)
+    ax.legend(fontsize=8, frameon=False, loc="upper right")
+    return fig
+
+
+def _estimands(tree: xr.DataTree) -> xr.Dataset:
+    """The fit's stored estimands, or computed now for files written before they existed."""
+    if "estimands" in tree.children:
+        return tree["estimands"].to_dataset()
+    return estimands(tree)

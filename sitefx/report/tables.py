@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from sitefx.estimands import nesting_levels, people_per_site
 from sitefx.infer.diagnostics import convergence_table
 from sitefx.infer.exact import ExactPosterior
 from sitefx.report.datatree import POSTERIOR_DIMS
@@ -84,3 +85,166 @@ def format_table(table: pd.DataFrame) -> str:
     for column in ["ess_bulk", "ess_tail"]:
         shown[column] = shown[column].map("{:.0f}".format)
     return shown.to_string(index=False)
+
+
+ESTIMAND_COLUMNS = [
+    "estimand",
+    "meaning",
+    "mean",
+    "sd",
+    "q2.5",
+    "q50",
+    "q97.5",
+    "prob_positive",
+    "prob_above",
+]
+# Estimands that are effects (with P(> 0) and P(> threshold)), and those on the effects' scale
+# (effect sizes when divided by the outcome's SD); the rest are shares.
+LOCATIONS = ("mu", "mu_sites", "mu_persons", "theta_new")
+EFFECT_SCALE = (*LOCATIONS, "tau", "sd_sites")
+
+
+def estimand_table(tree: xr.DataTree, estimands: xr.Dataset | None = None) -> pd.DataFrame:
+    """The estimands evaluators report, one row each, from a fit's draws.
+
+    Rows: ``mu`` (average over the population of sites), ``mu_sites`` and ``mu_persons``
+    (over these sites, site- and person-weighted), ``theta_new`` (a new site), ``tau`` and
+    ``tau_<level>`` (cross-site SDs), ``sd_sites``, ``share_above`` and
+    ``population_share_above``, ``variance_explained`` (with moderators), and
+    ``gelman_pardoe_pooling``. ``prob_positive`` is ``P(value > 0)`` and ``prob_above``
+    ``P(value > threshold)`` for effects. When the outcome's SD is known, ``es_mean``,
+    ``es_q2.5`` and ``es_q97.5`` give the effects in SD units (standardized effect sizes).
+
+    ``estimands`` defaults to the fit's ``estimands`` group.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> estimand_table(fit.posterior_)["estimand"].tolist()[:4]
+    ['mu', 'mu_sites', 'theta_new', 'tau']
+    """
+    group = tree["estimands"].to_dataset() if estimands is None else estimands
+    posterior = tree["posterior"].to_dataset()
+    threshold = float(group.attrs["threshold"])
+    sources = {name: posterior for name in ("mu", "theta_new", "tau", "variance_explained")}
+    sources |= {
+        name: group for name in group.data_vars if {"chain", "draw"} == set(group[name].dims)
+    }
+    levels = nesting_levels(tree)
+    sources |= {f"tau_{level}": posterior for level in levels}
+    order = ["mu", "mu_sites", "mu_persons", "theta_new", "tau"]
+    order += [f"tau_{level}" for level in levels]
+    order += ["sd_sites", "share_above", "population_share_above", "variance_explained"]
+    rows = []
+    for name in order:
+        if name not in sources or name not in sources[name]:
+            continue
+        draws = sources[name][name].values.ravel()
+        effect = name in LOCATIONS
+        rows.append(
+            [
+                name,
+                _meaning(name, threshold, levels),
+                draws.mean(),
+                draws.std(ddof=1),
+                *np.quantile(draws, QUANTILES),
+                (draws > 0).mean() if effect else np.nan,
+                (draws > threshold).mean() if effect else np.nan,
+            ]
+        )
+    pooling = float(group["gelman_pardoe_pooling"])
+    rows.append(
+        ["gelman_pardoe_pooling", _meaning("gelman_pardoe_pooling", threshold, levels), pooling]
+        + [np.nan] * 6
+    )
+    table = pd.DataFrame(rows, columns=ESTIMAND_COLUMNS)
+    outcome_sd = group.attrs.get("outcome_sd")
+    if outcome_sd:
+        scaled = table["estimand"].isin(EFFECT_SCALE) | table["estimand"].str.startswith("tau_")
+        for column in ("mean", "q2.5", "q97.5"):
+            table[f"es_{column}"] = table[column].where(scaled) / outcome_sd
+    return table
+
+
+def _meaning(name: str, threshold: float, levels: list[str]) -> str:
+    above = f"above {threshold:g}"
+    if name.startswith("tau_"):
+        return f"SD of effects across {name[len('tau_') :]}s"
+    if name == "tau" and levels:
+        return f"SD of effects across sites in the same {levels[-1]}"
+    return {
+        "mu": "average effect in the population of sites (site-weighted)",
+        "mu_sites": "average effect over these sites (each site counts once)",
+        "mu_persons": "average effect over these sites' people (person-weighted)",
+        "theta_new": "effect in a new site",
+        "tau": "SD of effects across the population of sites",
+        "sd_sites": "SD of effects across these sites",
+        "share_above": f"share of these sites with an effect {above}",
+        "population_share_above": f"share of the population of sites with an effect {above}",
+        "variance_explained": "share of the effects' variance the moderators explain",
+        "gelman_pardoe_pooling": "pooling of the site effects (0 none, 1 complete)",
+    }[name]
+
+
+SITE_COLUMNS = [
+    "site",
+    "n",
+    "raw_estimate",
+    "raw_se",
+    "mean",
+    "sd",
+    "q2.5",
+    "q50",
+    "q97.5",
+    "prob_above",
+    "pooling_factor",
+    "variance_reduction",
+    "rank_mean",
+    "rank_q2.5",
+    "rank_q97.5",
+    "triple_goal",
+]
+
+
+def site_table(tree: xr.DataTree, estimands: xr.Dataset | None = None) -> pd.DataFrame:
+    """One row per site: its raw estimate, its shrunken effect, ``P(theta_j > threshold)``,
+    how much it was pooled, its rank (1 for the largest effect) and its triple-goal estimate.
+
+    Also a column per upper nesting level (the site's district, ...). ``n`` is missing when
+    the data do not give the number of people.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> site_table(fit.posterior_)["raw_estimate"].tolist()[:3]
+    [28.0, 8.0, -3.0]
+    """
+    group = tree["estimands"].to_dataset() if estimands is None else estimands
+    constant = tree["constant_data"].to_dataset()
+    theta = tree["posterior"]["theta"].transpose("site", "chain", "draw").values
+    theta = theta.reshape(theta.shape[0], -1)
+    ranks = group["rank"].transpose("site", "chain", "draw").values.reshape(theta.shape)
+    people = people_per_site(constant)
+    table = pd.DataFrame(
+        {
+            "site": tree["posterior"]["site"].values.astype(str),
+            "n": people if people is not None else np.nan,
+            "raw_estimate": constant["raw_estimate"].values,
+            "raw_se": constant["raw_se"].values,
+            "mean": theta.mean(axis=1),
+            "sd": theta.std(axis=1, ddof=1),
+            **dict(
+                zip(["q2.5", "q50", "q97.5"], np.quantile(theta, QUANTILES, axis=1), strict=True)
+            ),
+            **{name: group[name].values for name in SITE_COLUMNS[9:12]},
+            "rank_mean": ranks.mean(axis=1),
+            "rank_q2.5": np.quantile(ranks, 0.025, axis=1),
+            "rank_q97.5": np.quantile(ranks, 0.975, axis=1),
+            "triple_goal": group["triple_goal"].values,
+        }
+    )
+    for level in reversed(nesting_levels(tree)):
+        table.insert(1, level, constant[f"site_{level}"].values.astype(str))
+    return table

@@ -1,0 +1,417 @@
+"""The report of a saved fit: one self-contained HTML page and a Markdown file.
+
+Headline sentences in plain language, the estimands, the plots, a row per site, the data
+accounting, the priors, how the posterior was computed, diagnostics and software versions:
+everything a school leader or a reviewer needs, from ``posterior.nc`` alone.
+"""
+
+import base64
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.figure import Figure
+
+from sitefx.estimands import estimands, nesting_levels
+from sitefx.historical import describe as describe_borrowing
+from sitefx.report import plots
+from sitefx.report.tables import estimand_table, site_table, summary_table
+
+FORMATS = ("html", "md")
+OBSERVATIONAL = (
+    "Observational study: treatment was not randomized. The effects are comparisons adjusted "
+    "for the covariates given, and causal only if those remove all confounding."
+)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled part of the report: paragraphs, then tables, then figures (by file stem)."""
+
+    title: str
+    paragraphs: Sequence[str] = ()
+    tables: Sequence[pd.DataFrame] = ()
+    figures: Sequence[str] = ()
+
+
+def report_estimands(
+    tree: xr.DataTree, *, threshold: float | None = None, outcome_sd: float | None = None
+) -> xr.Dataset:
+    """The fit's estimands, recomputed for another ``threshold`` or outcome SD if asked."""
+    stored = tree["estimands"].to_dataset() if "estimands" in tree.children else None
+    same = stored is not None and threshold in (None, stored.attrs["threshold"])
+    if same and outcome_sd is None:
+        return stored
+    result = estimands(tree, threshold=0.0 if threshold is None else threshold)
+    if outcome_sd is not None:
+        if not outcome_sd > 0:
+            raise ValueError(f"the outcome's SD must be > 0; got {outcome_sd}")
+        result.attrs["outcome_sd"] = float(outcome_sd)
+    return result
+
+
+def headline_sentences(tree: xr.DataTree, group: xr.Dataset | None = None) -> list[str]:
+    """The headline numbers as plain-language sentences.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> headline_sentences(fit.posterior_)[0][:46]
+    'Across schools like these, the average effect '
+    """
+    group = report_estimands(tree) if group is None else group
+    table = estimand_table(tree, group).set_index("estimand")
+    sites = site_table(tree, group)
+    one, many = _site_nouns(tree)
+    units = f" {tree.attrs['units']}" if tree.attrs.get("units") else ""
+    threshold = float(group.attrs["threshold"])
+    # one precision for every effect: two significant digits of the average effect's SD
+    decimals = max(0, 1 - int(np.floor(np.log10(table.loc["mu", "sd"]))))
+
+    def num(number: float) -> str:
+        return f"{number:,.{decimals}f}"
+
+    def spread_value(name: str) -> str:
+        row = table.loc[name]
+        return (
+            f"{num(row['q50'])}{units} (posterior median; 95% interval {num(row['q2.5'])} to "
+            f"{num(row['q97.5'])})"
+        )
+
+    def value(name: str) -> str:
+        row = table.loc[name]
+        return f"{num(row['mean'])}{units} (95% interval {num(row['q2.5'])} to {num(row['q97.5'])})"
+
+    mu = table.loc["mu"]
+    sentences = [
+        f"Across {many} like these, the average effect was {value('mu')}; the probability "
+        f"that it is above 0 is {_probability(mu['prob_positive'])}."
+    ]
+    these = f"Over these {len(sites)} {many}, the average effect was {value('mu_sites')}"
+    if "mu_persons" in table.index:
+        these += f"; weighted by their numbers of people, {value('mu_persons')}"
+    sentences.append(these + ".")
+    new = table.loc["theta_new"]
+    sentences.append(
+        f"In a new {one} we expect an effect of {num(new['mean'])}{units}, but it could "
+        f"plausibly be anywhere from {num(new['q2.5'])} to {num(new['q97.5'])} (95% "
+        f"interval); the probability that it is above 0 is {_probability(new['prob_positive'])}."
+    )
+    spread = f"Effects varied across {many}"
+    levels = nesting_levels(tree)
+    if levels:
+        spread += f" in the same {levels[-1]}"
+    sentences.append(f"{spread} with a standard deviation of {spread_value('tau')}.")
+    for level in levels:
+        sentences.append(
+            f"Average effects varied across {level}s with a standard deviation of "
+            f"{spread_value(f'tau_{level}')}."
+        )
+    share = table.loc["share_above"]
+    sentences.append(
+        f"An estimated {_percent(share['mean'])} of these {many} (95% interval "
+        f"{_percent(share['q2.5'])} to {_percent(share['q97.5'])}) had an effect above "
+        f"{threshold:g}{units}."
+    )
+    likely = sites.loc[sites["prob_above"] >= 0.95, "site"].tolist()
+    sentences.append(
+        f"{many.capitalize()} with at least a 95% probability of an effect above "
+        f"{threshold:g}: {_names(likely)}."
+        if likely
+        else f"No single {one} has a 95% probability of an effect above {threshold:g}: each "
+        f"{one}'s own data are too few to be sure on their own."
+    )
+    pooled = sites["pooling_factor"]
+    sentences.append(
+        f"Because each {one}'s own estimate is noisy, the model moved it toward the average: "
+        f"{_percent(pooled.mean())} of the way on average (from {_percent(pooled.min())} to "
+        f"{_percent(pooled.max())})."
+    )
+    if "es_mean" in table.columns:
+        sentences.append(
+            f"In standard deviations of the outcome (SD {num(group.attrs['outcome_sd'])}), the "
+            f"average effect was {mu['es_mean']:.2f} (95% interval {mu['es_q2.5']:.2f} to "
+            f"{mu['es_q97.5']:.2f})."
+        )
+    if int(tree.attrs.get("observational", 0)):
+        sentences.append(OBSERVATIONAL)
+    return sentences
+
+
+def write_report(
+    tree: xr.DataTree,
+    out_dir: str | Path,
+    *,
+    threshold: float | None = None,
+    outcome_sd: float | None = None,
+    formats: Sequence[str] = FORMATS,
+) -> dict[str, Path]:
+    """Write ``report.html`` (self-contained: plots embedded) and ``report.md`` (plots in
+    ``figures/``, as PNG and SVG), with ``estimands.csv`` and ``sites.csv``.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> paths = write_report(fit.posterior_, "out/doc_report")  # doctest: +SKIP
+    """
+    unknown = set(formats) - set(FORMATS)
+    if unknown or not formats:
+        raise ValueError(f"report formats are {', '.join(FORMATS)}; got {', '.join(formats)}")
+    out = Path(out_dir)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    group = report_estimands(tree, threshold=threshold, outcome_sd=outcome_sd)
+    paths = {
+        "estimands": out / "estimands.csv",
+        "sites": out / "sites.csv",
+    }
+    estimand_table(tree, group).to_csv(paths["estimands"], index=False)
+    site_table(tree, group).to_csv(paths["sites"], index=False)
+    images = {}
+    for stem, figure in _figures(tree, group).items():
+        for suffix in ("png", "svg"):
+            figure.savefig(out / "figures" / f"{stem}.{suffix}", dpi=130)
+        images[stem] = (out / "figures" / f"{stem}.png").read_bytes()
+        plt.close(figure)
+    sections = _sections(tree, group)
+    title = str(tree.attrs.get("study_title") or tree.attrs.get("study") or "sitefx report")
+    if "html" in formats:
+        paths["html"] = out / "report.html"
+        paths["html"].write_text(_html(title, sections, images), encoding="utf-8")
+    if "md" in formats:
+        paths["md"] = out / "report.md"
+        paths["md"].write_text(_markdown(title, sections), encoding="utf-8")
+    return paths
+
+
+def _figures(tree: xr.DataTree, group: xr.Dataset) -> dict[str, Figure]:
+    grouped = bool(nesting_levels(tree))
+    return {
+        "forest": plots.forest_plot(
+            tree, sort="group" if grouped else "shrunken", panels=grouped, title=""
+        ),
+        "predictive": plots.predictive_plot(tree),
+        "shrinkage": plots.shrinkage_plot(tree),
+        "ranks": plots.rank_plot(tree, group),
+        "prior_posterior": plots.prior_posterior_plot(tree),
+    }
+
+
+def _sections(tree: xr.DataTree, group: xr.Dataset) -> list[Section]:
+    estimand_rows = estimand_table(tree, group)
+    sites = site_table(tree, group)
+    threshold = group.attrs["threshold"]
+    one, many = _site_nouns(tree)
+    return [
+        Section("In brief", headline_sentences(tree, group)),
+        Section(
+            "Estimates",
+            [
+                "Means, SDs and 95% intervals of the posterior. prob_positive is the "
+                "probability of an effect above 0"
+                + (f", prob_above above {threshold:g}." if threshold else ".")
+                + (" Columns es_*: in SDs of the outcome." if "es_mean" in estimand_rows else "")
+            ],
+            [_rounded(estimand_rows.drop(columns=[] if threshold else ["prob_above"]))],
+            ["forest", "predictive"],
+        ),
+        Section(
+            f"Each {one}",
+            [
+                f"Raw estimate and SE, the shrunken effect, P(effect > {threshold:g}), the "
+                f"pooling factor (the weight on the average: "
+                f"0 keeps the raw estimate, 1 replaces it), the share of the raw estimate's "
+                f"variance that pooling removed, the rank (1 = largest effect) with its 95% "
+                f"interval, and the triple-goal estimate (Shen & Louis 1998), whose spread "
+                f"across {many} is not narrowed by shrinkage."
+            ],
+            [_rounded(sites)],
+            ["shrinkage", "ranks"],
+        ),
+        Section("Model and priors", _model_lines(tree), [], ["prior_posterior"]),
+        Section("Data", _data_lines(tree)),
+        Section("Diagnostics", _diagnostic_lines(tree)),
+        Section("All parameters", [], [_rounded(summary_table(tree))]),
+        Section("Software", _software_lines(tree)),
+    ]
+
+
+def describe_method(sampler: dict) -> str:
+    """One line on how the posterior was computed, from a fit's ``sampler`` attribute."""
+    if sampler["method"] == "exact":
+        return (
+            f"method: exact (quadrature over tau, {sampler['grid_nodes']} nodes, error < "
+            f"{max(sampler['error_estimate'], 1e-15):.0e} posterior SD), "
+            f"{sampler['chains'] * sampler['draws']} independent draws"
+        )
+    model = sampler["model"].replace("_", " ")
+    return (
+        f"method: NUTS ({model}), {sampler['chains']} chains x {sampler['draws']} draws "
+        f"after {sampler['warmup']} warm-up, target_accept {sampler['target_accept']}"
+    )
+
+
+def _model_lines(tree: xr.DataTree) -> list[str]:
+    attrs = tree.attrs
+    priors = [
+        f"{key[len('prior_') :]} ~ {value}"
+        for key, value in attrs.items()
+        if key.startswith("prior_")
+    ]
+    lines = [
+        f"Design: {attrs['study_design']}." if attrs.get("study_design") else "",
+        f"Data: {attrs.get('data_kind', '')}; site effects {attrs.get('site_dist', 'normal')}"
+        + (f" with {attrs['site_df']:g} degrees of freedom" if "site_df" in attrs else "")
+        + ".",
+        "Priors: " + "; ".join(priors) + ".",
+        describe_method(json.loads(attrs["sampler"])) + ".",
+    ]
+    if "borrowing" in attrs:
+        lines.append(describe_borrowing(json.loads(attrs["borrowing"])) + ".")
+    return [line for line in lines if line]
+
+
+def _data_lines(tree: xr.DataTree) -> list[str]:
+    accounting = json.loads(tree.attrs["data_accounting"])
+    lines = [
+        f"Rows read {accounting['rows_read']}, used {accounting['rows_used']}, dropped "
+        f"{accounting['rows_dropped']}."
+    ]
+    for drop in accounting["drops"]:
+        where = f" (sites: {', '.join(drop['sites'])})" if drop.get("sites") else ""
+        lines.append(f"Dropped {len(drop['rows'])} rows: {drop['reason']}{where}.")
+    return lines
+
+
+def _diagnostic_lines(tree: xr.DataTree) -> list[str]:
+    problems = json.loads(tree.attrs.get("diagnostics", "[]"))
+    sampler = json.loads(tree.attrs["sampler"])
+    if sampler["method"] == "exact":
+        return ["Exact posterior (quadrature): independent draws, no chains to diagnose."]
+    if not problems:
+        return [
+            "No problems: no divergent transitions, every R-hat at most 1.01, every bulk and "
+            "tail ESS at least 400."
+        ]
+    return [f"Warning: {problem}." for problem in problems]
+
+
+def _software_lines(tree: xr.DataTree) -> list[str]:
+    versions = json.loads(tree.attrs.get("software", "{}")) or {
+        "sitefx": tree.attrs.get("sitefx_version", "?")
+    }
+    return [", ".join(f"{name} {number}" for name, number in versions.items()) + "."]
+
+
+def _site_nouns(tree: xr.DataTree) -> tuple[str, str]:
+    """What a site is called in this study (its id column, e.g. 'school'), and its plural."""
+    one = str(tree.attrs.get("site_label") or "site").replace("_", " ")
+    if one.endswith("y") and one[-2:-1] not in "aeiou":
+        return one, one[:-1] + "ies"
+    return one, one + ("es" if one.endswith(("s", "x", "ch", "sh")) else "s")
+
+
+def _num(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 1e4 else f"{value:,.0f}"
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def _probability(value: float) -> str:
+    """A posterior probability in percent; never 0% or 100% from a finite number of draws."""
+    return ">99%" if value > 0.99 else "<1%" if value < 0.01 else _percent(value)
+
+
+def _names(names: Sequence[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _rounded(table: pd.DataFrame) -> pd.DataFrame:
+    """Numbers with 3 significant digits, blanks for missing values."""
+    shown = table.copy()
+    for column in shown.columns:
+        if pd.api.types.is_float_dtype(shown[column]):
+            shown[column] = shown[column].map(lambda v: "" if np.isnan(v) else _num(v))
+    return shown
+
+
+def _html(title: str, sections: Sequence[Section], images: dict[str, bytes]) -> str:
+    body = []
+    for section in sections:
+        body.append(f"<section><h2>{html.escape(section.title)}</h2>")
+        body.extend(f"<p>{html.escape(text)}</p>" for text in section.paragraphs)
+        body.extend(
+            '<div class="table">'
+            + table.to_html(index=False, border=0, classes=list(table.columns[:2]))
+            + "</div>"
+            for table in section.tables
+        )
+        for stem in section.figures:
+            data = base64.b64encode(images[stem]).decode("ascii")
+            body.append(
+                f'<figure><img alt="{stem.replace("_", " ")} plot" '
+                f'src="data:image/png;base64,{data}"></figure>'
+            )
+        body.append("</section>")
+    return HTML_PAGE.format(title=html.escape(title), body="\n".join(body))
+
+
+HTML_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto;
+       padding: 0 1rem; color: #1b1b1b; line-height: 1.5; }}
+h1 {{ font-size: 1.6rem; }} h2 {{ font-size: 1.25rem; border-bottom: 1px solid #ddd; }}
+section:first-of-type p {{ font-size: 1.05rem; }}
+.table {{ overflow-x: auto; }}
+table {{ border-collapse: collapse; font-size: 0.82rem; margin: 0.5rem 0 1rem; }}
+th, td {{ padding: 0.15rem 0.5rem; text-align: right; border-bottom: 1px solid #eee; }}
+th {{ background: #f4f6f9; }}
+td:first-child, th:first-child {{ text-align: left; }}
+table.meaning td:nth-child(2) {{ text-align: left; min-width: 17rem; }}
+td {{ white-space: nowrap; }} table.meaning td:nth-child(2) {{ white-space: normal; }}
+img {{ max-width: 100%; }}
+figure {{ margin: 1rem 0; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+{body}
+</body>
+</html>
+"""
+
+
+def _markdown(title: str, sections: Sequence[Section]) -> str:
+    lines = [f"# {title}", ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        for text in section.paragraphs:
+            lines += [text, ""]
+        for table in section.tables:
+            lines += [_markdown_table(table), ""]
+        for stem in section.figures:
+            lines += [f"![{stem.replace('_', ' ')} plot](figures/{stem}.png)", ""]
+    return "\n".join(lines)
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    def row(cells: Sequence[object]) -> str:
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    return "\n".join([row(table.columns), rule, *(row(values) for values in table.to_numpy())])
