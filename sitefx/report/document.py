@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -179,7 +178,6 @@ def write_report(
         for suffix in ("png", "svg"):
             figure.savefig(out / "figures" / f"{stem}.{suffix}", dpi=130)
         images[stem] = (out / "figures" / f"{stem}.png").read_bytes()
-        plt.close(figure)
     sections = _sections(tree, group)
     title = str(tree.attrs.get("study_title") or tree.attrs.get("study") or "sitefx report")
     if "html" in formats:
@@ -382,7 +380,8 @@ table {{ border-collapse: collapse; font-size: 0.82rem; margin: 0.5rem 0 1rem; }
 th, td {{ padding: 0.15rem 0.5rem; text-align: right; border-bottom: 1px solid #eee; }}
 th {{ background: #f4f6f9; }}
 td:first-child, th:first-child {{ text-align: left; }}
-table.meaning td:nth-child(2) {{ text-align: left; min-width: 17rem; }}
+table.meaning td:nth-child(2), table.meaning th:nth-child(2) {{ text-align: left; }}
+table.meaning td:nth-child(2) {{ min-width: 17rem; }}
 td {{ white-space: nowrap; }} table.meaning td:nth-child(2) {{ white-space: normal; }}
 img {{ max-width: 100%; }}
 figure {{ margin: 1rem 0; }}

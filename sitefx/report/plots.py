@@ -1,17 +1,16 @@
 """Plots of a fit: forest, shrinkage, prior vs posterior, ranks, and the predictive
 distribution of site effects. Each function takes the fit's DataTree and returns a matplotlib
-Figure (save it as PNG or SVG)."""
+Figure (save it as PNG or SVG). Figures are made without pyplot, so none stays open in a
+global registry: save them, or show them in a notebook.
+"""
 
 from typing import Literal
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display needed
-import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
 from sitefx.estimands import estimands, nesting_levels, people_per_site
@@ -84,7 +83,7 @@ def forest_plot(
         "data": np.arange(len(sites)),
         "raw": np.argsort(raw, kind="stable"),
         "shrunken": np.argsort(theta_mean, kind="stable"),
-        "name": np.argsort(sites, kind="stable"),
+        "name": np.argsort(_name_keys(sites), kind="stable"),
         "group": np.lexsort((theta_mean, groups)) if groups is not None else None,
     }[sort]
     if panels:
@@ -94,12 +93,11 @@ def forest_plot(
     heights = [len(rows) + (1 if name else 0) for name, rows in blocks] + [2.6]
     n_rows = sum(heights)
     font = 9 if n_rows <= 44 else 7
-    fig, axes = plt.subplots(
+    fig = Figure(figsize=(7.5, max(3.5, 0.24 * n_rows + 1.6)), layout="constrained")
+    axes = fig.subplots(
         len(heights),
         1,
         sharex=True,
-        figsize=(7.5, max(3.5, 0.24 * n_rows + 1.6)),
-        layout="constrained",
         gridspec_kw={"height_ratios": heights, "hspace": 0.02},
     )
     level = group or (nesting_levels(tree)[0] if groups is not None else None)
@@ -119,6 +117,14 @@ def forest_plot(
     fig.suptitle(title or "Site effects: raw vs shrunken", fontsize=11)
     fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     return fig
+
+
+def _name_keys(names: np.ndarray) -> np.ndarray:
+    """Sort keys for site names: numbers when every name is one (2 before 10)."""
+    try:
+        return names.astype(float)
+    except ValueError:
+        return names
 
 
 def _groups(tree: xr.DataTree, group: str | None) -> np.ndarray:
@@ -206,7 +212,8 @@ def shrinkage_plot(tree: xr.DataTree, *, title: str | None = None) -> Figure:
     people = people_per_site(constant.to_dataset())
     weight = people if people is not None else 1.0 / constant["raw_se"].values ** 2
     size = 20 + 180 * weight / weight.max()
-    fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
+    fig = Figure(figsize=(7.5, 3.8), layout="constrained")
+    ax = fig.subplots()
     for start, end in zip(raw, shrunk, strict=True):
         ax.annotate(
             "",
@@ -237,7 +244,8 @@ def prior_posterior_plot(tree: xr.DataTree) -> Figure:
     >>> [ax.get_title() for ax in prior_posterior_plot(fit.posterior_).axes]
     ['mu ~ normal(0, 28)', 'tau ~ half-normal(11)']
     """
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.4), layout="constrained")
+    fig = Figure(figsize=(8.5, 3.4), layout="constrained")
+    axes = fig.subplots(1, 2)
     for ax, name in zip(axes, ("mu", "tau"), strict=True):
         draws = _sample(tree, name)
         low, high = np.quantile(draws, [0.001, 0.995])
@@ -286,7 +294,8 @@ def rank_plot(tree: xr.DataTree, estimands_group: xr.Dataset | None = None) -> F
     sites = group["site"].values.astype(str)
     y = np.arange(len(sites))
     font = 9 if len(sites) <= 40 else 7
-    fig, ax = plt.subplots(figsize=(6.5, max(3.0, 0.22 * len(sites) + 1.2)), layout="constrained")
+    fig = Figure(figsize=(6.5, max(3.0, 0.22 * len(sites) + 1.2)), layout="constrained")
+    ax = fig.subplots()
     ax.errorbar(
         mean[order],
         y,
@@ -298,6 +307,7 @@ def rank_plot(tree: xr.DataTree, estimands_group: xr.Dataset | None = None) -> F
     )
     ax.set_yticks(y, sites[order], fontsize=font)
     ax.set_xlim(0.5, len(sites) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("rank (1 = largest effect)")
     ax.set_title("Posterior ranks, 95% intervals", fontsize=11)
     ax.grid(axis="x", color="0.93")
@@ -322,28 +332,16 @@ def predictive_plot(tree: xr.DataTree) -> Figure:
     span = np.concatenate([[low, high], raw])
     grid = np.linspace(span.min(), span.max(), 400)
     density = stats.gaussian_kde(new)(grid)
-    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+    fig = Figure(figsize=(7.5, 3.6), layout="constrained")
+    ax = fig.subplots()
     ax.fill_between(grid, density, color=PREDICTIVE_COLOR, alpha=0.25, lw=0)
     ax.plot(grid, density, color=PREDICTIVE_COLOR, lw=1.5, label="effect in a new site")
-    top = density.max()
-    ax.plot(
-        raw,
-        np.full_like(raw, -0.06 * top),
-        "|",
-        color=RAW_COLOR,
-        ms=12,
-        mew=1.5,
-        label="raw site estimates",
-    )
-    ax.plot(
-        shrunk,
-        np.full_like(shrunk, -0.14 * top),
-        "|",
-        color=SHRUNK_COLOR,
-        ms=12,
-        mew=1.5,
-        label="shrunken site estimates",
-    )
+    for values, height, color, label in [
+        (raw, -0.06, RAW_COLOR, "raw site estimates"),
+        (shrunk, -0.14, SHRUNK_COLOR, "shrunken site estimates"),
+    ]:
+        y = np.full_like(values, height * density.max())
+        ax.plot(values, y, "|", color=color, ms=12, mew=1.5, label=label)
     ax.axhline(0.0, color="0.8", lw=0.8)
     ax.set_xlabel(_effect_label(tree))
     ax.set_ylabel("density")

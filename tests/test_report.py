@@ -1,0 +1,197 @@
+"""Reports: every bundled study renders; the HTML page displays in a headless browser;
+plots, tables and effect sizes behave as documented."""
+
+import json
+import shutil
+import subprocess
+import warnings
+from html.parser import HTMLParser
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+
+import sitefx
+from sitefx.report import forest_plot, headline_sentences, site_table, write_report
+from sitefx.report.document import report_estimands
+from tests.conftest import STUDIES
+
+BUNDLED = sorted(path.name for path in STUDIES.iterdir() if (path / "study.toml").is_file())
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """A quick fit and report of every bundled study (few draws: the report, not the
+    posterior, is under test here, so sampler warnings are expected and reported)."""
+    written = {}
+    for name in BUNDLED:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sitefx.DataDropWarning)
+            warnings.simplefilter("ignore", sitefx.SamplingWarning)
+            study = sitefx.load(STUDIES / name)
+            fit = sitefx.SiteEffects(chains=2, draws=250, warmup=300, seed=5).fit(study)
+        out = tmp_path_factory.mktemp(name)
+        written[name] = (fit, write_report(fit.posterior_, out))
+    return written
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_report_renders_for_every_bundled_study(reports, name):
+    fit, paths = reports[name]
+    page = _Page()
+    page.feed(paths["html"].read_text(encoding="utf-8"))
+    images = [attrs["src"] for tag, attrs in page.tags if tag == "img"]
+    assert len(images) == 5 and all(src.startswith("data:image/png;base64,") for src in images)
+    assert not [attrs for tag, attrs in page.tags if tag in {"script", "link"}]  # self-contained
+    text = " ".join(page.text)
+    for sentence in headline_sentences(fit.posterior_):
+        assert sentence in text
+    for heading in ["In brief", "Estimates", "Model and priors", "Data", "Diagnostics", "Software"]:
+        assert heading in text
+    assert f"rows read {fit.data_.accounting.rows_read}".capitalize() in text
+    for problem in fit.warnings_:  # sampler warnings are shown, never hidden
+        assert problem in text
+    markdown = paths["md"].read_text(encoding="utf-8")
+    assert markdown.count("](figures/") == 5
+    for stem in ["forest", "predictive", "shrinkage", "ranks", "prior_posterior"]:
+        assert (paths["html"].parent / "figures" / f"{stem}.svg").stat().st_size > 1000
+    sites = pd.read_csv(paths["sites"])
+    assert sites["site"].astype(str).tolist() == list(fit.data_.site)
+
+
+def test_observational_studies_say_so_in_the_report(tmp_path):
+    folder = tmp_path / "study"
+    shutil.copytree(STUDIES / "eight_schools", folder)
+    spec = folder / "study.toml"
+    spec.write_text("observational = true\n" + spec.read_text())
+    fit = sitefx.SiteEffects(seed=1).fit(sitefx.load(folder))
+    assert any("not randomized" in sentence for sentence in headline_sentences(fit.posterior_))
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Debian chromium is not installed")
+def test_html_report_displays_in_a_headless_browser(reports, tmp_path):
+    """Chromium renders the page, text and embedded plots: the screenshot holds dark text
+    and the plots' blue marks."""
+    html = reports["school_calendar"][1]["html"]
+    shot = tmp_path / "page.png"
+    command = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={shot}",
+        "--window-size=1200,4000",
+        html.as_uri(),
+    ]
+    subprocess.run(command, capture_output=True, timeout=120, check=True)
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (4000, 1200)
+    dark = (pixels.max(axis=-1) < 0.3).mean()
+    assert 0.002 < dark < 0.3  # text is drawn, the page is not blank or black
+    blue = np.abs(pixels - np.array([0x1F, 0x5F, 0xA8]) / 255).max(axis=-1) < 0.08
+    assert blue.sum() > 500  # the forest plot's shrunken intervals are on screen
+
+
+def test_threshold_and_outcome_sd_recompute_the_estimands(reports):
+    fit = reports["eight_schools"][0]
+    tree = fit.posterior_
+    assert report_estimands(tree) is not None
+    raised = report_estimands(tree, threshold=10.0, outcome_sd=100.0)
+    theta = tree["posterior"]["theta"]
+    np.testing.assert_allclose(raised["prob_above"], (theta > 10.0).mean(("chain", "draw")))
+    table = sitefx.estimand_table(tree, raised).set_index("estimand")
+    assert table.loc["mu", "es_mean"] == pytest.approx(table.loc["mu", "mean"] / 100.0)
+    assert np.isnan(table.loc["share_above", "es_mean"])  # shares have no effect size
+    assert "es_mean" not in sitefx.estimand_table(tree).columns  # SAT points: no SD given
+    with pytest.raises(ValueError, match="must be > 0"):
+        report_estimands(tree, outcome_sd=0.0)
+
+
+def test_records_report_effect_sizes_in_pooled_outcome_sds(reports):
+    fit = reports["star"][0]
+    data = fit.data_
+    arms = [data.outcome[data.treatment == arm] for arm in (0, 1)]
+    squares = sum(((arm - arm.mean()) ** 2).sum() for arm in arms)
+    pooled = np.sqrt(squares / (data.n_records - 2))
+    assert fit.posterior_.attrs["outcome_sd"] == pytest.approx(pooled)
+    mu = fit.estimands().set_index("estimand").loc["mu"]
+    assert mu["es_mean"] == pytest.approx(mu["mean"] / pooled)
+
+
+def test_growth_effect_sizes_use_the_first_waves_sd(reports):
+    fit = reports["tutoring_growth"][0]
+    frame = sitefx.read_table(STUDIES / "tutoring_growth" / "tutoring_growth.csv")
+    first = frame[frame["year"] == frame["year"].min()]
+    within = first.groupby("tutored")["score"].transform("mean")
+    expected = np.sqrt(((first["score"] - within) ** 2).sum() / (len(first) - 2))
+    assert fit.posterior_.attrs["outcome_sd"] == pytest.approx(expected)
+
+
+def test_site_table_columns_and_levels(reports):
+    fit = reports["school_calendar"][0]
+    table = site_table(fit.posterior_)
+    assert table.columns[:3].tolist() == ["site", "district", "n"]
+    assert table["n"].isna().all()  # no sample sizes in these data
+    assert set(table["rank_mean"].round(6)) <= set(np.arange(1, 57, 1 / 500).round(6))
+    assert (table["rank_q2.5"] <= table["rank_q97.5"]).all()
+    assert table["pooling_factor"].between(0, 1).all()
+    # the triple-goal estimates keep the order of the mean ranks (ties broken either way)
+    ordered = table.sort_values(["rank_mean", "triple_goal"], ascending=[True, False])
+    assert ordered["triple_goal"].is_monotonic_decreasing
+
+
+@pytest.mark.parametrize("sort", ["data", "raw", "shrunken", "name", "group"])
+def test_forest_plot_sorts(reports, sort):
+    tree = reports["school_calendar"][0].posterior_
+    figure = forest_plot(tree, sort=sort)
+    labels = [label.get_text() for label in figure.axes[0].get_yticklabels()]
+    assert sorted(labels) == sorted(tree["posterior"]["site"].values.astype(str))
+    if sort == "name":
+        assert labels == sorted(labels, key=int)  # numeric ids in numeric order, from the top
+    figure.clear()
+
+
+def test_forest_plot_panels_per_district(reports):
+    tree = reports["school_calendar"][0].posterior_
+    figure = forest_plot(tree, panels=True)
+    districts = np.unique(tree["constant_data"]["site_district"].values)
+    assert len(figure.axes) == len(districts) + 1  # one per district, then mu and a new site
+    with pytest.raises(ValueError, match="no nesting level 'region'"):
+        forest_plot(tree, group="region")
+    with pytest.raises(ValueError, match="needs an upper nesting level"):
+        forest_plot(reports["eight_schools"][0].posterior_, sort="group")
+    figure.clear()
+
+
+def test_report_of_a_file_written_before_estimands_existed(reports, tmp_path):
+    """Older posterior files have no estimands group: the report computes it."""
+    tree = reports["eight_schools"][0].posterior_.copy()
+    del tree["estimands"]
+    tree.attrs.pop("software")
+    paths = write_report(tree, tmp_path, formats=("md",))
+    assert set(paths) == {"estimands", "sites", "md"}
+    assert "sitefx" in paths["md"].read_text(encoding="utf-8")
+    assert json.loads(reports["eight_schools"][0].posterior_.attrs["software"])["python"]
