@@ -7,6 +7,7 @@ Stan compilation).
 """
 
 import tempfile
+import timeit
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +26,9 @@ from harness import (
     summaries_scenario,
 )
 
+from sitefx.estimands import estimands
 from sitefx.models.priors import resolve_priors
+from sitefx.report import write_report
 
 NUTS = "NUTS (numpyro): fit"
 EXACT_FIT = "exact: fit with 4,000 draws"
@@ -146,4 +149,19 @@ def test_brms_eight_schools(benchmark) -> None:
         notes=f"brms {result['brms']}, rstan {result['rstan']}: Stan compilation "
         f"{result['compile_seconds']:.0f} s not included; 4 chains on 2 cores; "
         f"max R-hat {result['rhat_max']:.3f}, {result['divergent']} divergent",
+    )
+
+
+def test_report(benchmark, scenario, jax_warm, tmp_path) -> None:
+    """``sitefx report`` on an exact fit with 4,000 draws: estimands (ranks, triple-goal,
+    pooling), tables, five plots as PNG and SVG, HTML and Markdown; against the fit itself."""
+    fit = fit_site_effects(scenario.data, method="exact", chains=4, draws=1000)
+    benchmark.pedantic(write_report, args=(fit.posterior_, tmp_path), rounds=3, warmup_rounds=1)
+    estimands_seconds = min(timeit.repeat(lambda: estimands(fit.posterior_), number=1, repeat=5))
+    benchmark.extra_info.update(
+        scenario=scenario.label,
+        method="report: estimands, tables, plots, HTML + Markdown",
+        baseline=EXACT_FIT,
+        ratios=["wall"],
+        notes=f"estimands alone {estimands_seconds:.2f} s; the rest is drawing the plots",
     )

@@ -278,8 +278,6 @@ def run_report(args: argparse.Namespace) -> int:
         tree = load_datatree(path)
     except (OSError, ValueError) as error:
         raise SitefxInputError(f"{path}: not a sitefx posterior file ({error})") from error
-    if args.outcome_sd is not None and not args.outcome_sd > 0:
-        raise SitefxInputError(f"--outcome-sd must be > 0; got {args.outcome_sd:g}")
     formats = ("html", "md") if args.format == "both" else (args.format,)
     paths = write_report(
         tree,

@@ -6,6 +6,8 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from sitefx.errors import SitefxInputError
+
 
 def variance_explained(gamma: np.ndarray, moderators: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """Share of the cross-site variance of true effects that the moderators explain, per draw.
@@ -240,6 +242,7 @@ def estimands(tree: xr.DataTree, *, threshold: float = 0.0) -> xr.Dataset:
     >>> result["prob_above"].sel(site="A").round(1).item()  # P(effect in school A > 5)
     0.8
     """
+    threshold = check_threshold(threshold)
     posterior = tree["posterior"].to_dataset()
     constant = tree["constant_data"].to_dataset()
     theta = posterior["theta"].transpose("chain", "draw", "site")
@@ -283,6 +286,13 @@ def estimands(tree: xr.DataTree, *, threshold: float = 0.0) -> xr.Dataset:
     if "outcome_sd" in tree.attrs:
         attrs["outcome_sd"] = float(tree.attrs["outcome_sd"])
     return xr.Dataset(variables, coords=theta.coords, attrs=attrs)
+
+
+def check_threshold(threshold: float) -> float:
+    """The effect threshold as a float; a clear error unless it is a finite number."""
+    if not isinstance(threshold, int | float) or not np.isfinite(threshold):
+        raise SitefxInputError(f"the threshold must be a finite number; got {threshold}")
+    return float(threshold)
 
 
 def nesting_levels(tree: xr.DataTree) -> list[str]:

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from sitefx.data.adapters import KIND_NAMES, Study
 from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
 from sitefx.errors import SamplingWarning, SitefxInputError
-from sitefx.estimands import estimands, new_site_effect, variance_explained
+from sitefx.estimands import check_threshold, estimands, new_site_effect, variance_explained
 from sitefx.historical import Borrowing
 from sitefx.infer.diagnostics import check_diagnostics
 from sitefx.infer.exact import ExactPosterior, normal_normal_exact, supports_exact
@@ -186,6 +186,7 @@ class SiteEffects:
                 f"got {type(data).__name__}"
             )
         robust = _check_site_dist(self.site_dist, self.site_df, data)
+        check_threshold(self.threshold)
         priors = resolve_priors(
             data, self._shrinkage_priors(data) | self.priors, robust=robust and self.site_df is None
         )

@@ -75,6 +75,16 @@ def test_report_needs_a_saved_fit(tmp_path, capsys):
     assert "not a sitefx posterior file" in capsys.readouterr().err
 
 
+def test_report_options_are_checked(tmp_path, capsys):
+    study = str(STUDIES / "eight_schools")
+    assert main(["fit", study, "--out", str(tmp_path), "--quiet", "--draws", "100"]) == 0
+    assert main(["report", str(tmp_path), "--outcome-sd", "-1"]) == 2
+    assert "must be > 0" in capsys.readouterr().err
+    assert main(["report", str(tmp_path), "--threshold", "inf"]) == 2
+    assert "finite" in capsys.readouterr().err
+    assert main(["fit", study, "--out", str(tmp_path), "--threshold", "nan"]) == 2
+
+
 def test_prior_flags_are_used(tmp_path, capsys):
     code = main(
         [

@@ -126,8 +126,10 @@ def test_threshold_and_outcome_sd_recompute_the_estimands(reports):
     assert table.loc["mu", "es_mean"] == pytest.approx(table.loc["mu", "mean"] / 100.0)
     assert np.isnan(table.loc["share_above", "es_mean"])  # shares have no effect size
     assert "es_mean" not in sitefx.estimand_table(tree).columns  # SAT points: no SD given
-    with pytest.raises(ValueError, match="must be > 0"):
+    with pytest.raises(sitefx.SitefxInputError, match="must be > 0"):
         report_estimands(tree, outcome_sd=0.0)
+    with pytest.raises(sitefx.SitefxInputError, match="finite"):
+        report_estimands(tree, threshold=float("nan"))
 
 
 def test_records_report_effect_sizes_in_pooled_outcome_sds(reports):

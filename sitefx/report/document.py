@@ -17,6 +17,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from sitefx.errors import SitefxInputError
 from sitefx.estimands import estimands, nesting_levels
 from sitefx.historical import describe as describe_borrowing
 from sitefx.report import plots
@@ -50,7 +51,7 @@ def report_estimands(
     result = estimands(tree, threshold=0.0 if threshold is None else threshold)
     if outcome_sd is not None:
         if not outcome_sd > 0:
-            raise ValueError(f"the outcome's SD must be > 0; got {outcome_sd}")
+            raise SitefxInputError(f"the outcome's SD must be > 0; got {outcome_sd}")
         result.attrs["outcome_sd"] = float(outcome_sd)
     return result
 
