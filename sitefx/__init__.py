@@ -32,7 +32,6 @@ from sitefx.errors import (  # noqa: E402
     SitefxInputError,
     StudyDataError,
 )
-from sitefx.estimands import estimands  # noqa: E402
 from sitefx.estimator import SiteEffects  # noqa: E402
 from sitefx.models import Prior, Priors  # noqa: E402
 from sitefx.report import (  # noqa: E402
@@ -59,7 +58,6 @@ __all__ = [
     "Study",
     "StudyDataError",
     "estimand_table",
-    "estimands",
     "forest_plot",
     "load",
     "load_datatree",

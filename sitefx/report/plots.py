@@ -214,13 +214,21 @@ def shrinkage_plot(tree: xr.DataTree, *, title: str | None = None) -> Figure:
     size = 20 + 180 * weight / weight.max()
     fig = Figure(figsize=(7.5, 3.8), layout="constrained")
     ax = fig.subplots()
-    for start, end in zip(raw, shrunk, strict=True):
-        ax.annotate(
-            "",
-            xy=(end, 0.0),
-            xytext=(start, 1.0),
-            arrowprops={"arrowstyle": "->", "color": SHRUNK_COLOR, "alpha": 0.5, "lw": 0.9},
-        )
+    stop = 0.88  # arrow heads end just above the shrunken markers
+    ax.quiver(  # one arrow per site, drawn as a single artist (fast for 1,000 sites)
+        raw,
+        np.ones_like(raw),
+        shrunk - raw,
+        -stop * np.ones_like(raw),
+        angles="xy",
+        scale_units="xy",
+        scale=1.0,
+        color=SHRUNK_COLOR,
+        alpha=0.6,
+        width=0.0025,
+        headwidth=5,
+        headlength=7,
+    )
     ax.scatter(raw, np.ones_like(raw), s=size, facecolor="white", edgecolor=RAW_COLOR, zorder=3)
     ax.scatter(shrunk, np.zeros_like(shrunk), s=size, color=SHRUNK_COLOR, alpha=0.8, zorder=3)
     ax.axvline(_sample(tree, "mu").mean(), color=POOLED_COLOR, lw=0.8, ls=":")
