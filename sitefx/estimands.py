@@ -236,6 +236,8 @@ def estimands(tree: xr.DataTree, *, threshold: float = 0.0) -> xr.Dataset:
     - ``sd_sites``: SD of the effects across these sites (``tau`` is the population's);
     - ``share_above``: share of these sites with an effect above ``threshold``;
     - ``population_share_above``: share of the population of sites above it;
+    - ``risk_difference_sites``: binary outcomes, the average risk difference over these
+      sites;
     - ``rank`` (and ``site``): each site's rank, 1 for the largest effect.
 
     Per site: ``prob_above`` (``P(theta_j > threshold)``), ``pooling_factor``,
@@ -292,6 +294,9 @@ def estimands(tree: xr.DataTree, *, threshold: float = 0.0) -> xr.Dataset:
     people = people_per_site(constant)
     if people is not None:
         variables["mu_persons"] = (sample, weighted_average(values, people))
+    if "risk_difference" in posterior:  # binary outcomes: the effect on the probability scale
+        risk = posterior["risk_difference"].transpose(*per_site).values
+        variables["risk_difference_sites"] = (sample, weighted_average(risk))
     attrs = {"threshold": float(threshold)}
     if "outcome_sd" in tree.attrs:
         attrs["outcome_sd"] = float(tree.attrs["outcome_sd"])

@@ -143,6 +143,14 @@ def test_records_report_effect_sizes_in_pooled_outcome_sds(reports):
     assert mu["es_mean"] == pytest.approx(mu["mean"] / pooled)
 
 
+def test_binary_outcomes_report_the_average_risk_difference(reports):
+    fit = reports["reading_pass"][0]
+    row = fit.estimands().set_index("estimand").loc["risk_difference_sites"]
+    by_hand = fit.posterior_["posterior"]["risk_difference"].mean("site")
+    assert row["mean"] == pytest.approx(float(by_hand.mean()))
+    assert any("percentage points" in line for line in headline_sentences(fit.posterior_))
+
+
 def test_growth_effect_sizes_use_the_first_waves_sd(reports):
     fit = reports["tutoring_growth"][0]
     frame = sitefx.read_table(STUDIES / "tutoring_growth" / "tutoring_growth.csv")

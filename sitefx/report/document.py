@@ -98,6 +98,13 @@ def headline_sentences(tree: xr.DataTree, group: xr.Dataset | None = None) -> li
     if "mu_persons" in table.index:
         these += f"; weighted by their numbers of people, {value('mu_persons')}"
     sentences.append(these + ".")
+    if "risk_difference_sites" in table.index:
+        risk = table.loc["risk_difference_sites"]
+        sentences.append(
+            f"On the probability scale, treatment changed the chance of the outcome by "
+            f"{risk['mean'] * 100:.1f} percentage points on average over these {many} (95% "
+            f"interval {risk['q2.5'] * 100:.1f} to {risk['q97.5'] * 100:.1f})."
+        )
     new = table.loc["theta_new"]
     sentences.append(
         f"In a new {one} we expect an effect of {num(new['mean'])}{units}, but it could "

@@ -136,6 +136,7 @@ def estimand_table(tree: xr.DataTree, estimands: xr.Dataset | None = None) -> pd
     order = ["mu", "mu_sites", "mu_persons", "theta_new", "tau"]
     order += [f"tau_{level}" for level in levels]
     order += ["sd_sites", "share_above", "population_share_above", "variance_explained"]
+    order += ["risk_difference_sites"]
     rows = []
     for name in order:
         if name not in sources or name not in sources[name]:
@@ -183,6 +184,7 @@ def _meaning(name: str, threshold: float, levels: list[str]) -> str:
         "share_above": f"share of these sites with an effect {above}",
         "population_share_above": f"share of the population of sites with an effect {above}",
         "variance_explained": "share of the effects' variance the moderators explain",
+        "risk_difference_sites": "average difference in risk over these sites (treated - control)",
         "gelman_pardoe_pooling": "pooling of the site effects (0 none, 1 complete)",
     }[name]
 
