@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
@@ -20,6 +20,8 @@ from sitefx.estimator import OUTPUT_FILES, SiteEffects
 from sitefx.historical import describe as describe_borrowing
 from sitefx.report import format_table, headline_sentences, load_datatree, write_report
 from sitefx.report.document import describe_method
+from sitefx.report.sensitivity import describe_sensitivity
+from sitefx.sensitivity.files import write_sensitivity
 
 EXIT_BAD_INPUT = 2
 OBSERVATIONAL = (
@@ -45,7 +47,55 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("source", metavar="SOURCE")
     fit.add_argument("--out", required=True, metavar="DIR", help="output folder")
 
-    roles = fit.add_argument_group("column roles")
+    _add_fit_options(fit)
+
+    sensitivity = commands.add_parser(
+        "sensitivity",
+        help="prior grid, power-scaling and leave-one-site-out for a study",
+        description="Fit the model (as 'sitefx fit', same flags), then refit it under a grid "
+        "of priors for mu and tau, compute power-scaling sensitivity, and leave each site out "
+        "(site summaries). Writes the fit, the sensitivity tables and plots to DIR; "
+        "'sitefx report DIR' then includes them.",
+    )
+    sensitivity.add_argument("source", metavar="SOURCE")
+    sensitivity.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    _add_fit_options(sensitivity)
+    grid = sensitivity.add_argument_group("sensitivity")
+    grid.add_argument(
+        "--alt-tau",
+        metavar="SPEC",
+        action="append",
+        help="an alternative tau prior for the grid (repeatable; default: a standard set)",
+    )
+    grid.add_argument(
+        "--alt-mu",
+        metavar="SPEC",
+        action="append",
+        help="an alternative mu prior for the grid (repeatable; default: a standard set)",
+    )
+
+    document = commands.add_parser(
+        "report",
+        help="write report.html and report.md from a saved fit",
+        description="Build a self-contained HTML page and a Markdown report (headline "
+        "sentences, estimands, plots, a row per site, data accounting, priors, diagnostics, "
+        "software versions) from DIR/posterior.nc, written by 'sitefx fit'.",
+    )
+    document.add_argument("fit_dir", metavar="DIR", help="folder of a saved fit")
+    document.add_argument("--out", metavar="DIR", help="where to write (default: DIR)")
+    document.add_argument(
+        "--format",
+        choices=["html", "md", "both"],
+        default="both",
+        help="report format(s) (default both)",
+    )
+    _estimand_options(document)
+    return parser
+
+
+def _add_fit_options(parser: argparse.ArgumentParser) -> None:
+    """The column roles, priors, model, borrowing, estimand and inference options."""
+    roles = parser.add_argument_group("column roles")
     roles.add_argument("--site", metavar="COL", help="site id column")
     roles.add_argument("--estimate", metavar="COL", help="site summaries: effect estimate")
     roles.add_argument("--se", metavar="COL", help="site summaries: standard error")
@@ -98,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop sites with < 2 records in an arm (reported) instead of stopping",
     )
 
-    priors = fit.add_argument_group("priors (defaults scale to the data; printed with each fit)")
+    priors = parser.add_argument_group("priors (defaults scale to the data; printed with each fit)")
     priors.add_argument("--prior-mu", metavar="SPEC", help="e.g. 'normal(0, 10)'")
     priors.add_argument(
         "--prior-tau",
@@ -115,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "'gamma=normal(0, 1)', 'cluster_sd=half-normal(20)'; repeatable",
     )
 
-    model = fit.add_argument_group("model")
+    model = parser.add_argument_group("model")
     model.add_argument(
         "--site-dist",
         choices=["normal", "student-t"],
@@ -139,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--prior-nu", metavar="SPEC", help="Student-t df prior, default gamma(2,0.1)"
     )
 
-    history = fit.add_argument_group("historical borrowing (for mu)")
+    history = parser.add_argument_group("historical borrowing (for mu)")
     history.add_argument(
         "--historical",
         metavar="SOURCE",
@@ -159,10 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="map: weight of the vague component (0.2); power: fixed a0 (learned if omitted)",
     )
 
-    report = fit.add_argument_group("estimands")
+    report = parser.add_argument_group("estimands")
     _estimand_options(report)
 
-    sampler = fit.add_argument_group("inference")
+    sampler = parser.add_argument_group("inference")
     sampler.add_argument(
         "--method",
         choices=["auto", "exact", "nuts"],
@@ -178,24 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--target-accept", type=float, help="NUTS target acceptance (0.95; 0.99 with horseshoe)"
     )
     sampler.add_argument("--quiet", action="store_true", help="no progress bar, no table")
-
-    document = commands.add_parser(
-        "report",
-        help="write report.html and report.md from a saved fit",
-        description="Build a self-contained HTML page and a Markdown report (headline "
-        "sentences, estimands, plots, a row per site, data accounting, priors, diagnostics, "
-        "software versions) from DIR/posterior.nc, written by 'sitefx fit'.",
-    )
-    document.add_argument("fit_dir", metavar="DIR", help="folder of a saved fit")
-    document.add_argument("--out", metavar="DIR", help="where to write (default: DIR)")
-    document.add_argument(
-        "--format",
-        choices=["html", "md", "both"],
-        default="both",
-        help="report format(s) (default both)",
-    )
-    _estimand_options(document)
-    return parser
 
 
 def _estimand_options(group: argparse._ActionsContainer) -> None:
@@ -214,6 +246,30 @@ def _estimand_options(group: argparse._ActionsContainer) -> None:
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    fit, say = _fit(args)
+    paths = fit.save(args.out)
+    say("wrote " + ", ".join(str(path) for path in paths.values()))
+    return 0
+
+
+def run_sensitivity(args: argparse.Namespace) -> int:
+    fit, say = _fit(args)
+    fit.save(args.out)
+    paths = write_sensitivity(
+        fit,
+        args.out,
+        tau_priors=args.alt_tau,
+        mu_priors=args.alt_mu,
+        progress=None if args.quiet else lambda text: print(text, file=sys.stderr),
+    )
+    for line in describe_sensitivity(args.out):
+        say(line)
+    say("wrote " + ", ".join(str(path) for path in paths.values()))
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
+    """Load the study, fit it and print what a fit prints; returns the fit and the printer."""
     levels = None
     if args.treatment_levels:
         names = [name.strip() for name in args.treatment_levels.split(",")]
@@ -265,9 +321,7 @@ def run_fit(args: argparse.Namespace) -> int:
     for problem in fit.warnings_:
         print(f"warning: {problem}", file=sys.stderr)
     say("\n".join(headline_sentences(fit.posterior_)))
-    paths = fit.save(args.out)
-    say("wrote " + ", ".join(str(path) for path in paths.values()))
-    return 0
+    return fit, say
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -285,6 +339,7 @@ def run_report(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         outcome_sd=args.outcome_sd,
         formats=formats,
+        sensitivity_dir=args.fit_dir,
     )
     print("wrote " + ", ".join(str(path) for path in paths.values()))
     return 0
@@ -331,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-COMMANDS = {"fit": run_fit, "report": run_report}
+COMMANDS = {"fit": run_fit, "report": run_report, "sensitivity": run_sensitivity}
 
 
 def _show_warning(message, category, *_args, **_kwargs) -> None:

@@ -262,18 +262,16 @@ def estimands(tree: xr.DataTree, *, threshold: float = 0.0) -> xr.Dataset:
     se = constant["raw_se"].values
     sample, per_site = ("chain", "draw"), ("chain", "draw", "site")
 
-    predicted = np.broadcast_to(mu[..., None], values.shape).copy()
-    if "moderators" in constant and "gamma" in posterior:
-        moderators = constant["moderators"].values
-        gamma = posterior["gamma"].transpose("chain", "draw", "moderator").values
-        predicted += np.einsum("cdm,jm->cdj", gamma, moderators - moderators.mean(axis=0))
-    scale2 = tau**2
-    for level in nesting_levels(tree):
-        group_effect = posterior[f"theta_{level}"].sel({level: constant[f"site_{level}"]})
-        predicted += group_effect.transpose(*per_site).values - mu[..., None]
-        scale2 = scale2 + posterior[f"tau_{level}"].values ** 2
+    predicted = predicted_site_means(tree)
+    levels = nesting_levels(tree)
+    scale2 = tau**2 + sum(posterior[f"tau_{level}"].values ** 2 for level in levels)
     df = posterior["nu"].values if "nu" in posterior else tree.attrs.get("site_df")
-    location = predicted if "moderators" in constant and "gamma" in posterior else mu
+    # with moderators, the population is one of sites like these (the sites' moderator values)
+    location = (
+        mu
+        if moderated_sites(tree) is None
+        else predicted - sum(_group_offsets(tree, level) for level in levels)
+    )
 
     ranks = posterior_ranks(values)
     variables = {
@@ -301,6 +299,39 @@ def estimands(tree: xr.DataTree, *, threshold: float = 0.0) -> xr.Dataset:
     if "outcome_sd" in tree.attrs:
         attrs["outcome_sd"] = float(tree.attrs["outcome_sd"])
     return xr.Dataset(variables, coords=theta.coords, attrs=attrs)
+
+
+def moderated_sites(tree: xr.DataTree) -> np.ndarray | None:
+    """The centred moderator values of the sites, shape (site, moderator), if the model has
+    moderators."""
+    constant = tree["constant_data"]
+    if "moderators" not in constant or "gamma" not in tree["posterior"]:
+        return None
+    moderators = constant["moderators"].values
+    return moderators - moderators.mean(axis=0)
+
+
+def _group_offsets(tree: xr.DataTree, level: str) -> np.ndarray:
+    """Each site's group effect at ``level`` minus ``mu``, draws shaped (chain, draw, site)."""
+    posterior = tree["posterior"]
+    effect = posterior[f"theta_{level}"].sel({level: tree["constant_data"][f"site_{level}"]})
+    return (effect - posterior["mu"]).transpose("chain", "draw", "site").values
+
+
+def predicted_site_means(tree: xr.DataTree) -> np.ndarray:
+    """The mean each site's effect varies around, draws shaped (chain, draw, site):
+    ``mu``, plus ``w_j gamma`` with moderators, plus the site's group effects at upper
+    nesting levels (its district's deviation from ``mu``)."""
+    posterior = tree["posterior"]
+    mu = posterior["mu"].transpose("chain", "draw").values
+    predicted = np.repeat(mu[..., None], posterior.sizes["site"], axis=-1)
+    moderators = moderated_sites(tree)
+    if moderators is not None:
+        gamma = posterior["gamma"].transpose("chain", "draw", "moderator").values
+        predicted += np.einsum("cdm,jm->cdj", gamma, moderators)
+    for level in nesting_levels(tree):
+        predicted += _group_offsets(tree, level)
+    return predicted
 
 
 def check_threshold(threshold: float) -> float:

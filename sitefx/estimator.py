@@ -4,6 +4,7 @@ Wires the pieces together in one direction: canonical data -> priors -> model ->
 DataTree -> diagnostics. Settings live in ``__init__``; everything learned ends in ``_``.
 """
 
+import inspect
 import json
 import warnings
 from collections.abc import Callable, Mapping
@@ -265,6 +266,11 @@ class SiteEffects:
         self.warnings_ = problems
         self._summary = summary
         return self
+
+    def get_params(self) -> dict[str, object]:
+        """The settings given to ``__init__`` (scikit-learn's convention), e.g. to refit."""
+        names = inspect.signature(type(self).__init__).parameters
+        return {name: getattr(self, name) for name in names if name != "self"}
 
     def _borrowing(self) -> Borrowing | None:
         if self.historical is None:

@@ -8,6 +8,7 @@ how many rows were read, used and dropped, and why. Build them with
 which check everything the models assume.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -75,6 +76,11 @@ class Level:
     groups: tuple[str, ...]
     index: np.ndarray
 
+    def subset(self, keep: np.ndarray) -> "Level":
+        """The level for the sites ``keep`` (boolean, per site); empty groups disappear."""
+        used, index = np.unique(self.index[keep], return_inverse=True)
+        return Level(self.name, tuple(self.groups[g] for g in used), index)
+
 
 @dataclass(frozen=True, kw_only=True)
 class SiteSummaries:
@@ -117,6 +123,27 @@ class SiteSummaries:
     @property
     def n_sites(self) -> int:
         return len(self.site)
+
+    def subset(self, keep: np.ndarray) -> "SiteSummaries":
+        """The summaries of the sites ``keep`` (boolean, per site), e.g. to leave one out.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> data = SiteSummaries(site=("a", "b", "c"), estimate=np.zeros(3), se=np.ones(3),
+        ...                      accounting=DataAccounting(rows_read=3))
+        >>> data.subset(np.array([True, False, True])).site
+        ('a', 'c')
+        """
+        return dataclasses.replace(
+            self,
+            site=tuple(site for site, kept in zip(self.site, keep, strict=True) if kept),
+            estimate=self.estimate[keep],
+            se=self.se[keep],
+            n=None if self.n is None else self.n[keep],
+            moderators=self.moderators[keep],
+            levels=tuple(level.subset(keep) for level in self.levels),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,6 +21,8 @@ from sitefx.errors import SitefxInputError
 from sitefx.estimands import estimands, nesting_levels
 from sitefx.historical import describe as describe_borrowing
 from sitefx.report import plots
+from sitefx.report.sensitivity import FILES as SENSITIVITY_FILES
+from sitefx.report.sensitivity import LEAVE_ONE_OUT_COLUMNS, describe_sensitivity
 from sitefx.report.tables import estimand_table, site_table, summary_table
 
 FORMATS = ("html", "md")
@@ -159,9 +161,13 @@ def write_report(
     threshold: float | None = None,
     outcome_sd: float | None = None,
     formats: Sequence[str] = FORMATS,
+    sensitivity_dir: str | Path | None = None,
 ) -> dict[str, Path]:
     """Write ``report.html`` (self-contained: plots embedded) and ``report.md`` (plots in
     ``figures/``, as PNG and SVG), with ``estimands.csv`` and ``sites.csv``.
+
+    ``sensitivity_dir``: a folder written by ``sitefx sensitivity``, whose prior grid,
+    power-scaling and leave-one-site-out results become a "Sensitivity" section.
 
     Examples
     --------
@@ -187,6 +193,12 @@ def write_report(
             figure.savefig(out / "figures" / f"{stem}.{suffix}", dpi=130)
         images[stem] = (out / "figures" / f"{stem}.png").read_bytes()
     sections = _sections(tree, group)
+    if sensitivity_dir is not None:
+        extra, pictures = _sensitivity(Path(sensitivity_dir))
+        sections[-2:-2] = extra  # before "All parameters" and "Software"
+        for stem, picture in pictures.items():
+            (out / "figures" / f"{stem}.png").write_bytes(picture)
+        images |= pictures
     title = str(tree.attrs.get("study_title") or tree.attrs.get("study") or "sitefx report")
     if "html" in formats:
         paths["html"] = out / "report.html"
@@ -247,6 +259,42 @@ def _sections(tree: xr.DataTree, group: xr.Dataset) -> list[Section]:
         Section("All parameters", [], [_rounded(summary_table(tree))]),
         Section("Software", _software_lines(tree)),
     ]
+
+
+def _sensitivity(directory: Path) -> tuple[list[Section], dict[str, bytes]]:
+    """The "Sensitivity" section from the files of ``sitefx sensitivity``, and its plots."""
+    lines = describe_sensitivity(directory)
+    if not lines:
+        return [], {}
+    tables = []
+    for key, columns in SENSITIVITY_TABLES.items():
+        path = directory / SENSITIVITY_FILES[key]
+        if path.is_file():
+            tables.append(_rounded(pd.read_csv(path, keep_default_na=False)[columns]))
+    images = {
+        stem: (directory / SENSITIVITY_FILES[key]).read_bytes()
+        for stem, key in (("prior_grid", "prior_grid_plot"), ("influence", "influence_plot"))
+        if (directory / SENSITIVITY_FILES[key]).is_file()
+    }
+    return [Section("Sensitivity", lines, tables, list(images))], images
+
+
+SENSITIVITY_TABLES = {
+    "prior_grid": [
+        "prior_mu",
+        "prior_tau",
+        "mu_mean",
+        "mu_q2.5",
+        "mu_q97.5",
+        "tau_q50",
+        "prob_mu_above",
+        "conclusion",
+        "flipped",
+        "sites_flipped",
+    ],
+    "power_scaling": ["parameter", "prior", "likelihood", "diagnosis"],
+    "leave_one_out": LEAVE_ONE_OUT_COLUMNS,
+}
 
 
 def describe_method(sampler: dict) -> str:

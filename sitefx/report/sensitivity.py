@@ -1,0 +1,105 @@
+"""Plain-language lines and a report section from the files of ``sitefx sensitivity``."""
+
+from pathlib import Path
+
+import pandas as pd
+
+FILES = {
+    "prior_grid": "prior_grid.csv",
+    "prior_grid_sites": "prior_grid_sites.csv",
+    "prior_grid_plot": "prior_grid.png",
+    "power_scaling": "power_scaling.csv",
+    "leave_one_out": "leave_one_out.csv",
+    "influence_plot": "influence.png",
+}
+LEAVE_ONE_OUT_COLUMNS = [
+    "site",
+    "method",
+    "pareto_k",
+    "mu_mean",
+    "mu_q2.5",
+    "mu_q97.5",
+    "prob_mu_positive",
+    "tau_mean",
+    "mu_shift",
+    "tau_shift",
+]
+INFLUENTIAL = 0.5  # a site moving mu by more than this many posterior SDs is influential
+
+
+def describe_sensitivity(out_dir: str | Path) -> list[str]:
+    """Plain-language lines on the sensitivity files in ``out_dir`` (none if absent)."""
+    out = Path(out_dir)
+    lines = []
+    if (out / FILES["prior_grid"]).is_file():
+        lines += _describe_grid(
+            pd.read_csv(out / FILES["prior_grid"]), pd.read_csv(out / FILES["prior_grid_sites"])
+        )
+    if (out / FILES["power_scaling"]).is_file():
+        lines += _describe_power(pd.read_csv(out / FILES["power_scaling"], keep_default_na=False))
+    if (out / FILES["leave_one_out"]).is_file():
+        lines += _describe_influence(pd.read_csv(out / FILES["leave_one_out"]))
+    return lines
+
+
+def _describe_grid(table: pd.DataFrame, sites: pd.DataFrame) -> list[str]:
+    base = table.iloc[0]
+    spread = (
+        f"Under {len(table)} pairs of priors for mu and tau, the average effect's posterior mean "
+        f"ranged from {table['mu_mean'].min():.3g} to {table['mu_mean'].max():.3g} (with the "
+        f"model's priors: {base['mu_mean']:.3g}) and P(mu > threshold) from "
+        f"{table['prob_mu_above'].min():.3f} to {table['prob_mu_above'].max():.3f}"
+    )
+    flipped = table[table["flipped"]]
+    if flipped.empty:
+        lines = [spread + f", and the conclusion about it ({_said(base)}) held under all."]
+    else:
+        examples = "; ".join(
+            f"mu ~ {row.prior_mu}, tau ~ {row.prior_tau}" for row in flipped.head(3).itertuples()
+        )
+        lines = [
+            spread + f". The conclusion about it ({_said(base)}) changed under "
+            f"{len(flipped)} of them (it crosses 95% or 5%), e.g. {examples}."
+        ]
+    changed = sites.loc[sites["flipped"], "site"].astype(str).unique()
+    if len(changed):
+        lines.append(
+            f"Conclusions about single sites changed under some prior for {len(changed)} "
+            f"site(s): {', '.join(changed[:12])}."
+        )
+    return lines
+
+
+def _said(row: pd.Series) -> str:
+    return {
+        "above": "credibly above the threshold",
+        "below": "credibly below the threshold",
+        "uncertain": "not credibly above or below the threshold",
+    }[row["conclusion"]]
+
+
+def _describe_power(table: pd.DataFrame) -> list[str]:
+    concerns = table[table["diagnosis"] != ""]
+    if concerns.empty:
+        return ["Power-scaling: no parameter is sensitive to a small change of the priors."]
+    return [
+        f"Power-scaling: {row.parameter} shows {row.diagnosis} (prior sensitivity "
+        f"{row.prior:.3f}, likelihood {row.likelihood:.3f}; above 0.05 counts)."
+        for row in concerns.itertuples()
+    ]
+
+
+def _describe_influence(table: pd.DataFrame) -> list[str]:
+    top = table.loc[table["mu_shift"].abs().idxmax()]
+    line = (
+        f"Leaving one site out: the most influential site is {top['site']}; without it the "
+        f"average effect moves by {top['mu_shift']:+.2f} posterior SDs (P(mu > 0) "
+        f"{top['prob_mu_positive']:.2f})."
+    )
+    influential = table.loc[table["mu_shift"].abs() > INFLUENTIAL, "site"].astype(str)
+    if len(influential):
+        line += f" Sites moving it by more than {INFLUENTIAL} SDs: {', '.join(influential)}."
+    refits = int((table["method"] == "refit").sum())
+    if refits:
+        line += f" {refits} site(s) were refitted (Pareto k > 0.7)."
+    return [line]

@@ -1,0 +1,59 @@
+"""The sensitivity analysis of a fit as files: tables and plots.
+
+``sitefx sensitivity`` writes them next to the fit; ``sitefx report`` adds a section made
+from them when they are there (see :mod:`sitefx.report.sensitivity`).
+"""
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sitefx.data.schema import SiteSummaries
+from sitefx.estimator import SiteEffects
+from sitefx.report.sensitivity import FILES
+from sitefx.sensitivity.grid import prior_grid
+from sitefx.sensitivity.influence import leave_one_site_out
+from sitefx.sensitivity.plots import influence_plot, prior_grid_plot
+from sitefx.sensitivity.power import power_scaling
+
+
+def write_sensitivity(
+    model: SiteEffects,
+    out_dir: str | Path,
+    *,
+    tau_priors: Sequence[str] | None = None,
+    mu_priors: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
+    """Run the prior grid (every data kind) and, for site summaries, power-scaling and
+    leave-one-site-out on the fitted ``model``; write the files in :data:`FILES`.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> model = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> paths = write_sensitivity(model, "out/doc_sensitivity")  # doctest: +SKIP
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {key: out / name for key, name in FILES.items()}
+    units = model.posterior_.attrs.get("units", "")
+    grid = prior_grid(
+        model,
+        model.data_,
+        tau_priors=tau_priors,
+        mu_priors=mu_priors,
+        threshold=model.threshold,
+        progress=progress,
+    )
+    grid.table.to_csv(paths["prior_grid"], index=False)
+    grid.sites.to_csv(paths["prior_grid_sites"], index=False)
+    prior_grid_plot(grid.table, units=units).savefig(paths["prior_grid_plot"], dpi=130)
+    if not isinstance(model.data_, SiteSummaries) or model.historical is not None:
+        for key in ("power_scaling", "leave_one_out", "influence_plot"):
+            paths.pop(key)
+        return paths
+    power_scaling(model.posterior_).to_csv(paths["power_scaling"], index=False)
+    influence = leave_one_site_out(model, progress=progress)
+    influence.to_csv(paths["leave_one_out"], index=False)
+    influence_plot(influence).savefig(paths["influence_plot"], dpi=130)
+    return paths

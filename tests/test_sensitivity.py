@@ -1,0 +1,201 @@
+"""Sensitivity analysis against references: exact power-scaled posteriors, separate fits,
+refits without a site, and closed-form marginal likelihoods."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate, stats
+
+import sitefx
+from sitefx.cli import main
+from sitefx.infer.exact import normal_normal_exact
+from sitefx.models.priors import Prior
+from sitefx.sensitivity import influence as influence_module
+from sitefx.sensitivity import leave_one_site_out, power_scaling, prior_grid
+from sitefx.sensitivity.densities import _student_t_marginal, site_log_likelihood
+from sitefx.sensitivity.power import cjs_distance
+from tests.conftest import STUDIES
+
+
+@pytest.fixture(scope="module")
+def exact_fit():
+    """Eight schools, exact method, many independent draws (small Monte-Carlo error)."""
+    study = sitefx.load(STUDIES / "eight_schools")
+    return sitefx.SiteEffects(seed=3, chains=4, draws=10_000).fit(study)
+
+
+def test_prior_power_scaling_matches_the_exact_power_scaled_posteriors(exact_fit):
+    """Raising normal(0, s) and half-normal(S) to the power alpha gives normal(0, s/sqrt(alpha))
+    and half-normal(S/sqrt(alpha)): the exact method computes the power-scaled posteriors,
+    whose CDFs at the draws give the sensitivity without importance sampling."""
+    priors, data = exact_fit.priors_, exact_fit.data_
+    mu = np.sort(exact_fit.posterior_["posterior"]["mu"].values.ravel())
+    binwidth = np.diff(mu)
+
+    def mu_cdf(alpha):
+        scaled = sitefx.Priors(
+            mu=Prior("normal", (priors.mu.params[0], priors.mu.params[1] / np.sqrt(alpha))),
+            tau=Prior("half-normal", (priors.tau.params[0] / np.sqrt(alpha),)),
+        )
+        posterior = normal_normal_exact(data.estimate, data.se, priors=scaled)
+        means, variances = posterior.components("mu")
+        cdf = stats.norm.cdf(mu[:-1, None], means, np.sqrt(variances)) @ posterior.weight
+        return cdf
+
+    base = mu_cdf(1.0)
+    gradients = []
+    for alpha in (0.99, 1.01):
+        moved = mu_cdf(alpha)
+        distance = max(
+            cjs_distance(base, moved, binwidth),
+            cjs_distance(1 - base[::-1], 1 - moved[::-1], binwidth[::-1]),  # the -mu side
+        )
+        gradients.append(distance / abs(np.log2(alpha)))
+    closed_form = np.mean(gradients)
+    table = power_scaling(exact_fit.posterior_).set_index("parameter")
+    assert table.loc["mu", "prior"] == pytest.approx(closed_form, rel=0.15, abs=0.002)
+
+
+def test_power_scaling_flags_a_strong_prior(eight_schools):
+    fit = sitefx.SiteEffects(seed=1, priors={"tau": "half-normal(1)"}).fit(eight_schools)
+    table = power_scaling(fit.posterior_).set_index("parameter")
+    assert table.loc["tau", "prior"] > 0.05 and table.loc["tau", "likelihood"] < 0.05
+    assert table.loc["tau", "diagnosis"] == "strong prior / weak likelihood"
+    assert table.loc["mu", "diagnosis"] == ""
+
+
+def test_site_likelihood_is_the_marginal_normal(exact_fit):
+    tree = exact_fit.posterior_
+    posterior = tree["posterior"]
+    data = exact_fit.data_
+    expected = stats.norm.logpdf(
+        data.estimate,
+        posterior["mu"].values[..., None],
+        np.sqrt(posterior["tau"].values[..., None] ** 2 + data.se**2),
+    )
+    np.testing.assert_allclose(site_log_likelihood(tree).values, expected, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")  # algebra, not sampling, on test
+def test_site_likelihood_with_districts_centres_on_the_district_effect():
+    study = sitefx.load(STUDIES / "school_calendar")
+    fit = sitefx.SiteEffects(seed=2, chains=2, draws=300, warmup=500).fit(study)
+    posterior, constant = fit.posterior_["posterior"], fit.posterior_["constant_data"]
+    district = posterior["theta_district"].sel(district=constant["site_district"])
+    scale = np.sqrt(posterior["tau"] ** 2 + constant["se"] ** 2)
+    z = (constant["raw_estimate"] - district) / scale
+    expected = -0.5 * z**2 - np.log(scale) - 0.5 * np.log(2 * np.pi)
+    np.testing.assert_allclose(
+        site_log_likelihood(fit.posterior_).values,
+        expected.transpose("chain", "draw", "site").values,
+        rtol=1e-10,
+    )
+
+
+@pytest.mark.parametrize(
+    ("tau", "se", "df"), [(0.05, 1.0, 3.0), (1.0, 1.0, 4.0), (5.0, 0.2, 2.5), (0.01, 2.0, 1.5)]
+)
+def test_student_t_marginal_likelihood_against_adaptive_quadrature(tau, se, df):
+    y, m = 0.7, -0.2
+    reference, _ = integrate.quad(
+        lambda t: stats.norm.pdf(y, t, se) * stats.t.pdf(t, df, m, tau),
+        -np.inf,
+        np.inf,
+        epsabs=1e-14,
+        limit=400,
+    )
+    ours = _student_t_marginal(
+        np.array([y]), np.array([se]), np.array([[[m]]]), np.array([[tau]]), df
+    )
+    assert float(np.exp(ours).ravel()[0]) == pytest.approx(reference, rel=1e-4)
+
+
+def test_prior_grid_rows_equal_separate_fits(eight_schools):
+    model = sitefx.SiteEffects(seed=5)
+    grid = prior_grid(model, eight_schools, tau_priors=["half-cauchy(5)"], mu_priors=["flat()"])
+    assert len(grid.table) == 4 and len(grid.sites) == 4 * 8
+    row = grid.table.set_index(["prior_mu", "prior_tau"]).loc[("flat()", "half-cauchy(5)")]
+    single = sitefx.SiteEffects(seed=5, priors={"mu": "flat()", "tau": "half-cauchy(5)"})
+    posterior = single.fit(eight_schools).posterior_["posterior"]
+    assert row["mu_mean"] == float(posterior["mu"].mean())
+    assert row["tau_q97.5"] == float(np.quantile(posterior["tau"].values, 0.975))
+    assert row["prob_mu_above"] == float((posterior["mu"] > 0).mean())
+    sites = grid.sites.set_index(["prior_mu", "prior_tau", "site"])
+    theta_a = posterior["theta"].sel(site="A")
+    assert sites.loc[("flat()", "half-cauchy(5)", "A"), "theta_mean"] == pytest.approx(
+        float(theta_a.mean()), rel=1e-14
+    )  # the same draws, averaged in another order
+    assert grid.table["prior_tau"].iloc[0] == "half-normal(11)"  # the model's own first
+
+
+def test_prior_grid_flags_conclusions_that_flip():
+    frame = pd.DataFrame(
+        {"site": list("abcdef"), "d": [0.9, 0.7, 1.1, 0.8, 1.0, 0.6], "se": [0.4] * 6}
+    )
+    study = sitefx.load(frame, site="site", estimate="d", se="se")
+    grid = prior_grid(
+        sitefx.SiteEffects(seed=1), study, tau_priors=[], mu_priors=["normal(0, 0.05)"]
+    )
+    assert grid.table["conclusion"].tolist() == ["above", "uncertain"]
+    assert grid.table["flipped"].tolist() == [False, True] and grid.flips
+
+
+def test_leave_one_out_refits_equal_fits_without_the_site(exact_fit, eight_schools):
+    table = leave_one_site_out(exact_fit).set_index("site")
+    keep = np.array(eight_schools.data.site) != "C"
+    model = sitefx.SiteEffects(
+        **exact_fit.get_params() | {"priors": exact_fit.priors_.as_strings()}
+    )
+    without = model.fit(eight_schools.data.subset(keep)).posterior_["posterior"]
+    assert table.loc["C", "method"] == "exact"
+    assert table.loc["C", "mu_mean"] == pytest.approx(float(without["mu"].mean()), rel=1e-12)
+    assert table.loc["C", "tau_mean"] == pytest.approx(float(without["tau"].mean()), rel=1e-12)
+    assert list(without["site"].values) == list("ABDEFGH")
+
+
+def test_psis_leave_one_out_agrees_with_exact_refits(exact_fit, eight_schools_fit):
+    exact = leave_one_site_out(exact_fit).set_index("site")
+    psis = leave_one_site_out(eight_schools_fit).set_index("site")
+    assert (psis["method"] == "psis").all() and (psis["pareto_k"] < 0.7).all()
+    mu_sd = float(eight_schools_fit.posterior_["posterior"]["mu"].std())
+    np.testing.assert_allclose(psis["mu_mean"], exact["mu_mean"], atol=0.1 * mu_sd)
+    np.testing.assert_allclose(psis["tau_mean"], exact["tau_mean"], rtol=0.08)
+
+
+@pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")  # short runs on purpose
+def test_high_pareto_k_sites_are_refitted(eight_schools_fit, monkeypatch):
+    monkeypatch.setattr(influence_module, "MAX_PARETO_K", -np.inf)  # every site "unreliable"
+    small = sitefx.SiteEffects(**eight_schools_fit.get_params() | {"draws": 300, "warmup": 300})
+    three = eight_schools_fit.data_.subset(np.arange(8) < 3)  # A, B, C: three refits
+    fit = small.fit(three)
+    table = leave_one_site_out(fit).set_index("site")
+    assert (table["method"] == "refit").all()
+    again = sitefx.SiteEffects(**small.get_params() | {"priors": fit.priors_.as_strings()})
+    without = again.fit(three.subset(np.array([False, True, True]))).posterior_["posterior"]
+    assert table.loc["A", "mu_mean"] == pytest.approx(float(without["mu"].mean()), rel=1e-12)
+
+
+def test_sensitivity_command_writes_tables_plots_and_a_report_section(tmp_path, capsys):
+    out = tmp_path / "sens"
+    arguments = ["sensitivity", str(STUDIES / "teacher_expectancy"), "--out", str(out)]
+    assert main([*arguments, "--alt-tau", "half-cauchy(0.3)", "--alt-mu", "flat()"]) == 0
+    printed = capsys.readouterr().out
+    assert "Under 4 pairs of priors" in printed and "Leaving one site out" in printed
+    for name in ["prior_grid.csv", "power_scaling.csv", "leave_one_out.csv", "influence.png"]:
+        assert (out / name).is_file()
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Sensitivity</h2>" in page and page.count("data:image/png;base64,") == 7
+
+
+@pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")  # short runs on purpose
+def test_sensitivity_of_records_runs_the_prior_grid_only(tmp_path):
+    from sitefx.sensitivity.files import write_sensitivity
+
+    study = sitefx.load(STUDIES / "tutoring_growth")
+    fit = sitefx.SiteEffects(seed=2, chains=2, draws=300, warmup=300).fit(study)
+    paths = write_sensitivity(fit, tmp_path, tau_priors=["half-cauchy(1)"], mu_priors=[])
+    assert set(paths) == {"prior_grid", "prior_grid_sites", "prior_grid_plot"}
+    assert len(pd.read_csv(paths["prior_grid"])) == 2
+    with pytest.raises(sitefx.SitefxInputError, match="site summaries"):
+        leave_one_site_out(fit)
