@@ -12,6 +12,7 @@ from sitefx.infer.exact import normal_normal_exact
 from sitefx.models.priors import Prior
 from sitefx.sensitivity import influence as influence_module
 from sitefx.sensitivity import leave_one_site_out, power_scaling, prior_grid
+from sitefx.sensitivity.comparison import compare_models, site_loo
 from sitefx.sensitivity.densities import _student_t_marginal, site_log_likelihood
 from sitefx.sensitivity.power import cjs_distance
 from tests.conftest import STUDIES
@@ -175,14 +176,51 @@ def test_high_pareto_k_sites_are_refitted(eight_schools_fit, monkeypatch):
     assert table.loc["A", "mu_mean"] == pytest.approx(float(without["mu"].mean()), rel=1e-12)
 
 
+def test_psis_loo_over_sites_matches_exact_leave_one_out(exact_fit):
+    """elpd_loo against its definition: for each site, log E[p(y_j | mu, tau)] over the
+    exact posterior refitted without the site."""
+    data = exact_fit.data_
+    model = sitefx.SiteEffects(
+        **exact_fit.get_params() | {"priors": exact_fit.priors_.as_strings()}
+    )
+    pointwise = []
+    for j in range(data.n_sites):
+        keep = np.arange(data.n_sites) != j
+        posterior = model.fit(data.subset(keep)).posterior_["posterior"]
+        mu, tau = posterior["mu"].values.ravel(), posterior["tau"].values.ravel()
+        density = stats.norm.pdf(data.estimate[j], mu, np.sqrt(tau**2 + data.se[j] ** 2))
+        pointwise.append(np.log(density.mean()))
+    loo = site_loo(exact_fit)
+    np.testing.assert_allclose(loo.elpd_i.values, pointwise, atol=0.02)
+    assert loo.elpd == pytest.approx(sum(pointwise), abs=0.05)
+    assert (loo.pareto_k.values < 0.7).all()
+
+
+def test_model_comparison_ranks_the_model_that_predicts_left_out_sites_better():
+    study = sitefx.load(STUDIES / "teacher_expectancy")
+    with_weeks = sitefx.load(STUDIES / "teacher_expectancy", moderators=["weeks"])
+    fits = {
+        "no moderator": sitefx.SiteEffects(seed=1).fit(study),
+        "weeks": sitefx.SiteEffects(seed=1).fit(with_weeks),
+    }
+    table = compare_models(fits)
+    assert table["model"].tolist() == ["weeks", "no moderator"]  # the classic finding
+    elpd = {name: site_loo(fit).elpd for name, fit in fits.items()}
+    assert table["elpd"].tolist() == pytest.approx([elpd["weeks"], elpd["no moderator"]])
+
+
 def test_sensitivity_command_writes_tables_plots_and_a_report_section(tmp_path, capsys):
     out = tmp_path / "sens"
     arguments = ["sensitivity", str(STUDIES / "teacher_expectancy"), "--out", str(out)]
     assert main([*arguments, "--alt-tau", "half-cauchy(0.3)", "--alt-mu", "flat()"]) == 0
     printed = capsys.readouterr().out
     assert "Under 4 pairs of priors" in printed and "Leaving one site out" in printed
-    for name in ["prior_grid.csv", "power_scaling.csv", "leave_one_out.csv", "influence.png"]:
+    assert "Predicting a left-out site (PSIS-LOO)" in printed
+    files = ["prior_grid.csv", "power_scaling.csv", "leave_one_out.csv", "influence.png"]
+    for name in [*files, "model_comparison.csv"]:
         assert (out / name).is_file()
+    models = pd.read_csv(out / "model_comparison.csv")["model"]
+    assert set(models) == {"normal site effects", "student-t site effects"}
     assert main(["report", str(out)]) == 0
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<h2>Sensitivity</h2>" in page and page.count("data:image/png;base64,") == 7

@@ -294,6 +294,7 @@ SENSITIVITY_TABLES = {
     ],
     "power_scaling": ["parameter", "prior", "likelihood", "diagnosis"],
     "leave_one_out": LEAVE_ONE_OUT_COLUMNS,
+    "comparison": ["model", "elpd", "se", "elpd_diff", "dse", "p", "weight"],
 }
 
 

@@ -11,6 +11,7 @@ FILES = {
     "power_scaling": "power_scaling.csv",
     "leave_one_out": "leave_one_out.csv",
     "influence_plot": "influence.png",
+    "comparison": "model_comparison.csv",
 }
 LEAVE_ONE_OUT_COLUMNS = [
     "site",
@@ -39,7 +40,19 @@ def describe_sensitivity(out_dir: str | Path) -> list[str]:
         lines += _describe_power(pd.read_csv(out / FILES["power_scaling"], keep_default_na=False))
     if (out / FILES["leave_one_out"]).is_file():
         lines += _describe_influence(pd.read_csv(out / FILES["leave_one_out"]))
+    if (out / FILES["comparison"]).is_file():
+        lines += _describe_comparison(pd.read_csv(out / FILES["comparison"]))
     return lines
+
+
+def _describe_comparison(table: pd.DataFrame) -> list[str]:
+    best, runner = table.iloc[0], table.iloc[1]
+    return [
+        f"Predicting a left-out site (PSIS-LOO): {best['model']} score best; "
+        f"{runner['model']} differ by {runner['elpd_diff']:.2f} (SE {runner['dse']:.2f}) in "
+        f"expected log predictive density"
+        + (" - within noise." if abs(runner["elpd_diff"]) < 2 * runner["dse"] else ".")
+    ]
 
 
 def _describe_grid(table: pd.DataFrame, sites: pd.DataFrame) -> list[str]:

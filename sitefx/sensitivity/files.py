@@ -4,12 +4,15 @@
 from them when they are there (see :mod:`sitefx.report.sensitivity`).
 """
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sitefx.data.schema import SiteSummaries
+from sitefx.errors import SamplingWarning
 from sitefx.estimator import SiteEffects
 from sitefx.report.sensitivity import FILES
+from sitefx.sensitivity.comparison import compare_models
 from sitefx.sensitivity.grid import prior_grid
 from sitefx.sensitivity.influence import leave_one_site_out
 from sitefx.sensitivity.plots import influence_plot, prior_grid_plot
@@ -24,8 +27,9 @@ def write_sensitivity(
     mu_priors: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
-    """Run the prior grid (every data kind) and, for site summaries, power-scaling and
-    leave-one-site-out on the fitted ``model``; write the files in :data:`FILES`.
+    """Run the prior grid (every data kind) and, for site summaries, power-scaling,
+    leave-one-site-out and a PSIS-LOO comparison of normal and Student-t site effects on the
+    fitted ``model``; write the files in :data:`~sitefx.report.sensitivity.FILES`.
 
     Examples
     --------
@@ -49,11 +53,26 @@ def write_sensitivity(
     grid.sites.to_csv(paths["prior_grid_sites"], index=False)
     prior_grid_plot(grid.table, units=units).savefig(paths["prior_grid_plot"], dpi=130)
     if not isinstance(model.data_, SiteSummaries) or model.historical is not None:
-        for key in ("power_scaling", "leave_one_out", "influence_plot"):
+        for key in ("power_scaling", "leave_one_out", "influence_plot", "comparison"):
             paths.pop(key)
         return paths
     power_scaling(model.posterior_).to_csv(paths["power_scaling"], index=False)
     influence = leave_one_site_out(model, progress=progress)
     influence.to_csv(paths["leave_one_out"], index=False)
     influence_plot(influence).savefig(paths["influence_plot"], dpi=130)
+    compare_models(_model_family(model, progress)).to_csv(paths["comparison"], index=False)
     return paths
+
+
+def _model_family(model: SiteEffects, progress: Callable[[str], None] | None) -> dict:
+    """The fitted model and its alternative site-effect distribution (normal <-> Student-t),
+    named by their site effects."""
+    other = "student-t" if model.site_dist == "normal" else "normal"
+    if progress is not None:
+        progress(f"fitting {other} site effects for the model comparison")
+    settings = model.get_params() | {"site_dist": other, "site_df": None, "method": "auto"}
+    settings["priors"] = {k: v for k, v in model.priors_.as_strings().items() if k != "nu"}
+    with warnings.catch_warnings():  # its own diagnostics go into the comparison's verdict
+        warnings.simplefilter("ignore", SamplingWarning)
+        alternative = SiteEffects(**settings).fit(model.data_)
+    return {f"{model.site_dist} site effects": model, f"{other} site effects": alternative}
