@@ -12,6 +12,7 @@ from sitefx.infer.exact import normal_normal_exact
 from sitefx.models.priors import Prior
 from sitefx.sensitivity import influence as influence_module
 from sitefx.sensitivity import leave_one_site_out, power_scaling, prior_grid
+from sitefx.sensitivity import power as power_module
 from sitefx.sensitivity.comparison import compare_models, site_loo
 from sitefx.sensitivity.densities import _student_t_marginal, site_log_likelihood
 from sitefx.sensitivity.power import cjs_distance
@@ -63,6 +64,14 @@ def test_power_scaling_flags_a_strong_prior(eight_schools):
     assert table.loc["tau", "prior"] > 0.05 and table.loc["tau", "likelihood"] < 0.05
     assert table.loc["tau", "diagnosis"] == "strong prior / weak likelihood"
     assert table.loc["mu", "diagnosis"] == ""
+    assert (table[["prior_pareto_k", "likelihood_pareto_k"]] < 0.7).all(axis=None)
+
+
+def test_power_scaling_says_when_its_weights_are_unreliable(exact_fit, monkeypatch):
+    monkeypatch.setattr(power_module, "MAX_PARETO_K", -np.inf)  # every weight "unreliable"
+    table = power_scaling(exact_fit.posterior_).set_index("parameter")
+    assert table.loc["mu", "diagnosis"] == power_module.UNRELIABLE
+    assert table.loc["tau", "diagnosis"].endswith("; " + power_module.UNRELIABLE)
 
 
 def test_site_likelihood_is_the_marginal_normal(exact_fit):

@@ -292,7 +292,14 @@ SENSITIVITY_TABLES = {
         "flipped",
         "sites_flipped",
     ],
-    "power_scaling": ["parameter", "prior", "likelihood", "diagnosis"],
+    "power_scaling": [
+        "parameter",
+        "prior",
+        "likelihood",
+        "diagnosis",
+        "prior_pareto_k",
+        "likelihood_pareto_k",
+    ],
     "leave_one_out": LEAVE_ONE_OUT_COLUMNS,
     "comparison": ["model", "elpd", "se", "elpd_diff", "dse", "p", "weight"],
 }

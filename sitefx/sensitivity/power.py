@@ -19,6 +19,10 @@ import xarray as xr
 from sitefx.sensitivity.densities import with_log_densities
 
 THRESHOLD = 0.05
+ALPHAS = (0.99, 1.01)
+MAX_PARETO_K = 0.7
+UNRELIABLE = "unreliable weights (Pareto k > 0.7): check by refitting with the prior changed"
+COLUMNS = ["parameter", "prior", "likelihood", "diagnosis", "prior_pareto_k", "likelihood_pareto_k"]
 DIAGNOSES = {
     "potential prior-data conflict": "prior-data conflict",
     "potential strong prior / weak likelihood": "strong prior / weak likelihood",
@@ -31,8 +35,10 @@ def power_scaling(
     """Prior and likelihood power-scaling sensitivity of the population parameters.
 
     Returns one row per parameter (``mu``, ``tau``, ``theta_new`` and, when present,
-    ``gamma``, ``nu``, ``tau_<level>``): ``prior`` and ``likelihood`` sensitivity and a
-    ``diagnosis`` (empty when neither is a concern).
+    ``gamma``, ``nu``, ``tau_<level>``): ``prior`` and ``likelihood`` sensitivity, a
+    ``diagnosis`` (empty when neither is a concern), and the Pareto k of the importance
+    weights that scale the priors and the likelihood (above 0.7 the diagnosis says the
+    weights are unreliable, and a refit with the changed prior is the way to check).
 
     Examples
     --------
@@ -58,7 +64,27 @@ def power_scaling(
     table = table.reset_index().rename(columns={"index": "parameter"})
     table.columns = [str(column) for column in table.columns]
     table["diagnosis"] = table["diagnosis"].map(lambda text: DIAGNOSES.get(text, ""))
-    return table[["parameter", "prior", "likelihood", "diagnosis"]]
+    for group, total in _log_densities(scaled).items():
+        table[f"{group}_pareto_k"] = max(_pareto_k(total, alpha) for alpha in ALPHAS)
+    unreliable = table[["prior_pareto_k", "likelihood_pareto_k"]].max(axis=1) > MAX_PARETO_K
+    table.loc[unreliable, "diagnosis"] = [
+        "; ".join(filter(None, [text, UNRELIABLE])) for text in table.loc[unreliable, "diagnosis"]
+    ]
+    return table[COLUMNS]
+
+
+def _log_densities(scaled: xr.DataTree) -> dict[str, xr.DataArray]:
+    """The summed log prior and log-likelihood per draw, the quantities raised to alpha."""
+    prior = scaled["log_prior"].to_dataset().to_dataarray().sum("variable")
+    likelihood = scaled["log_likelihood"]["estimate"].sum("site")
+    return {"prior": prior, "likelihood": likelihood}
+
+
+def _pareto_k(total: xr.DataArray, alpha: float) -> float:
+    """Pareto k of the importance weights ``exp((alpha - 1) * total)`` (arviz-stats takes
+    the negated log weights)."""
+    _, k = (-(alpha - 1) * total).azstats.psislw(dim=["chain", "draw"])
+    return float(k)
 
 
 def cjs_distance(cdf_p: np.ndarray, cdf_q: np.ndarray, binwidth: np.ndarray) -> float:
