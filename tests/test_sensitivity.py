@@ -9,6 +9,7 @@ from scipy import integrate, stats
 import sitefx
 from sitefx.cli import main
 from sitefx.infer.exact import normal_normal_exact
+from sitefx.infer.sufficient import SiteStatistics, collapsed_log_likelihood
 from sitefx.models.priors import Prior
 from sitefx.sensitivity import influence as influence_module
 from sitefx.sensitivity import leave_one_site_out, power_scaling, prior_grid
@@ -16,6 +17,7 @@ from sitefx.sensitivity import power as power_module
 from sitefx.sensitivity.comparison import compare_models, site_loo
 from sitefx.sensitivity.densities import _student_t_marginal, site_log_likelihood
 from sitefx.sensitivity.power import cjs_distance
+from sitefx.testing import simulate_records
 from tests.conftest import STUDIES
 
 
@@ -235,14 +237,70 @@ def test_sensitivity_command_writes_tables_plots_and_a_report_section(tmp_path, 
     assert "<h2>Sensitivity</h2>" in page and page.count("data:image/png;base64,") == 7
 
 
+@pytest.fixture(scope="module")
+def records_fit():
+    """Students in classrooms in 8 schools, with covariates (simulated)."""
+    data, _ = simulate_records(8, 800, n_covariates=2, clusters_per_site=3, seed=4)
+    return sitefx.SiteEffects(seed=1, chains=4, draws=800, warmup=800).fit(data)
+
+
+def test_records_site_likelihoods_sum_to_the_collapsed_likelihood(records_fit):
+    """Each draw's per-site terms add up to the model's own collapsed likelihood."""
+    data, posterior = records_fit.data_, records_fit.posterior_["posterior"]
+    terms = site_log_likelihood(records_fit.posterior_, data)
+    covariates = data.covariates - data.covariates.mean(axis=0)
+    stats = SiteStatistics.from_records(data, covariates)
+    draw = posterior.isel(chain=1, draw=17)
+    rho = float(draw["rho"])
+    scale_tril = (
+        np.array([[1.0, 0.0], [rho, np.sqrt(1 - rho**2)]])
+        * np.array([float(draw["alpha_sd"]), float(draw["tau"])])[:, None]
+    )
+    total = collapsed_log_likelihood(
+        stats,
+        mean=np.array([float(draw["alpha_mean"]), float(draw["mu"])]),
+        scale_tril=scale_tril,
+        sigma=float(draw["sigma"]),
+        beta=draw["beta"].values,
+        cluster_sd=float(draw["cluster_sd"]),
+    )
+    assert float(terms.isel(chain=1, draw=17).sum()) == pytest.approx(float(total), rel=1e-9)
+
+
+def test_records_psis_leave_one_out_agrees_with_a_refit(records_fit, monkeypatch):
+    monkeypatch.setattr(influence_module, "MAX_PARETO_K", np.inf)  # PSIS for every site
+    table = leave_one_site_out(records_fit).set_index("site")
+    best = table["pareto_k"].idxmin()
+    keep = np.array(records_fit.data_.site) != best
+    model = sitefx.SiteEffects(
+        **records_fit.get_params() | {"priors": records_fit.priors_.as_strings()}
+    )
+    refit = model.fit(records_fit.data_.subset(keep)).posterior_["posterior"]
+    mu_sd = float(refit["mu"].std())
+    assert table.loc[best, "mu_mean"] == pytest.approx(float(refit["mu"].mean()), abs=0.2 * mu_sd)
+    assert table.loc[best, "tau_mean"] == pytest.approx(float(refit["tau"].mean()), rel=0.15)
+    power = power_scaling(records_fit.posterior_, data=records_fit.data_)
+    assert {"mu", "tau", "theta_new"} <= set(power["parameter"])
+
+
+def test_records_subset_keeps_the_other_sites_records(records_fit):
+    data = records_fit.data_
+    keep = np.arange(data.n_sites) != 2
+    smaller = data.subset(keep)
+    assert smaller.n_sites == 7 and smaller.n_records == (data.site_index != 2).sum()
+    np.testing.assert_array_equal(smaller.outcome, data.outcome[data.site_index != 2])
+    assert set(np.unique(smaller.site_index)) == set(range(7))
+    assert smaller.site == tuple(s for j, s in enumerate(data.site) if j != 2)
+
+
 @pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")  # short runs on purpose
-def test_sensitivity_of_records_runs_the_prior_grid_only(tmp_path):
+def test_sensitivity_of_binary_records_runs_the_prior_grid_only(tmp_path):
     from sitefx.sensitivity.files import write_sensitivity
 
-    study = sitefx.load(STUDIES / "tutoring_growth")
+    study = sitefx.load(STUDIES / "reading_pass")
     fit = sitefx.SiteEffects(seed=2, chains=2, draws=300, warmup=300).fit(study)
-    paths = write_sensitivity(fit, tmp_path, tau_priors=["half-cauchy(1)"], mu_priors=[])
+    paths = write_sensitivity(fit, tmp_path, tau_priors=["half-cauchy(0.5)"], mu_priors=[])
     assert set(paths) == {"prior_grid", "prior_grid_sites", "prior_grid_plot"}
     assert len(pd.read_csv(paths["prior_grid"])) == 2
-    with pytest.raises(sitefx.SitefxInputError, match="site summaries"):
+    with pytest.raises(sitefx.SitefxInputError, match="binary records"):
         leave_one_site_out(fit)

@@ -104,6 +104,28 @@ def test_collapsed_likelihood_with_clusters_and_site_means(clustered, seed):
     assert float(value) == pytest.approx(expected, rel=1e-11)
 
 
+def test_per_site_terms_are_each_sites_dense_density(clustered):
+    """With per-site statistics the likelihood splits into one exact term per site."""
+    data, covariates, pooled = clustered
+    stats = SiteStatistics.from_records(data, covariates, per_site=True)
+    p = population(3) | {"beta": np.array([0.3, -0.2]), "cluster_sd": 0.7}
+    site_mean = p["mean"] + np.random.default_rng(3).normal(size=(data.n_sites, 2))
+    sigma_matrix = p["scale_tril"] @ p["scale_tril"].T
+    expected = []
+    for j in range(data.n_sites):
+        rows, z, covariance = dense_site_covariance(
+            data, j, sigma_matrix, p["sigma"], p["cluster_sd"]
+        )
+        residual = data.outcome[rows] - covariates[rows] @ p["beta"]
+        expected.append(
+            scipy_stats.multivariate_normal(z @ site_mean[j], covariance).logpdf(residual)
+        )
+    terms = collapsed_log_likelihood(stats, **p | {"mean": site_mean}, per_site=True)
+    np.testing.assert_allclose(terms, expected, rtol=1e-10)
+    total = collapsed_log_likelihood(pooled, **p | {"mean": site_mean})
+    assert float(np.sum(terms)) == pytest.approx(float(total), rel=1e-11)
+
+
 @pytest.mark.parametrize("design", ["small", "clustered"])
 def test_site_effect_draws_follow_the_exact_conditional(design, request):
     data, covariates, stats = request.getfixturevalue(design)

@@ -207,6 +207,30 @@ class IndividualRecords:
     def n_records(self) -> int:
         return len(self.outcome)
 
+    def subset(self, keep: np.ndarray) -> "IndividualRecords":
+        """The records of the sites ``keep`` (boolean, per site), e.g. to leave one out.
+
+        Examples
+        --------
+        >>> from sitefx.testing import simulate_records
+        >>> data, _ = simulate_records(4, 40, seed=0)
+        >>> data.subset(np.array([True, False, True, True])).n_sites
+        3
+        """
+        rows = keep[self.site_index]
+        new_index = np.cumsum(keep) - 1  # the kept sites' new positions
+        return dataclasses.replace(
+            self,
+            outcome=self.outcome[rows],
+            treatment=self.treatment[rows],
+            site_index=new_index[self.site_index[rows]],
+            site=tuple(site for site, kept in zip(self.site, keep, strict=True) if kept),
+            covariates=self.covariates[rows],
+            moderators=self.moderators[keep],
+            levels=tuple(level.subset(keep) for level in self.levels),
+            cluster=None if self.cluster is None else self.cluster[rows],
+        )
+
     def arm_counts(self) -> "ArmSummaries":
         """Events and people per site and arm, for a binary outcome."""
         cell = self.site_index * 2 + self.treatment

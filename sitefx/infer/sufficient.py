@@ -112,6 +112,9 @@ class SiteStatistics:
     yy : float
     clusters : ClusterStatistics or None
         Per-cluster sums, when records are clustered within sites.
+    site_xx, site_xy, site_yy : ndarray or None
+        ``X_j'X_j``, ``X_j'y_j`` and ``y_j'y_j`` per site, only when asked for (``per_site``):
+        they split the likelihood into one term per site (for leave-one-site-out).
     """
 
     n: np.ndarray
@@ -122,6 +125,9 @@ class SiteStatistics:
     xy: np.ndarray
     yy: float
     clusters: ClusterStatistics | None = None
+    site_xx: np.ndarray | None = None
+    site_xy: np.ndarray | None = None
+    site_yy: np.ndarray | None = None
 
     @property
     def n_records(self) -> int:
@@ -137,8 +143,10 @@ class SiteStatistics:
         *,
         n_sites: int,
         cluster: np.ndarray | None = None,
+        per_site: bool = False,
     ) -> "SiteStatistics":
-        """Compute the statistics in one vectorized pass over the records.
+        """Compute the statistics in one vectorized pass over the records (with
+        ``per_site``, also each site's ``X'X``, ``X'y`` and ``y'y``).
 
         Examples
         --------
@@ -167,10 +175,13 @@ class SiteStatistics:
             clusters=None
             if cluster is None
             else ClusterStatistics.from_arrays(outcome, treatment, site_index, covariates, cluster),
+            **(_per_site_products(outcome, covariates, indicator) if per_site else {}),
         )
 
     @classmethod
-    def from_records(cls, records: IndividualRecords, covariates: np.ndarray) -> "SiteStatistics":
+    def from_records(
+        cls, records: IndividualRecords, covariates: np.ndarray, *, per_site: bool = False
+    ) -> "SiteStatistics":
         """Statistics of ``records`` with the (already centred) ``covariates``."""
         return cls.from_arrays(
             records.outcome,
@@ -179,7 +190,22 @@ class SiteStatistics:
             covariates,
             n_sites=records.n_sites,
             cluster=records.cluster,
+            per_site=per_site,
         )
+
+
+def _per_site_products(
+    outcome: np.ndarray, covariates: np.ndarray, indicator: sparse.csr_array
+) -> dict[str, np.ndarray]:
+    """Each site's ``X'X``, ``X'y`` and ``y'y``."""
+    cross = covariates[:, :, None] * covariates[:, None, :]
+    n_covariates = covariates.shape[1]
+    site_xx = (indicator @ cross.reshape(len(outcome), -1)).reshape(-1, n_covariates, n_covariates)
+    return {
+        "site_xx": site_xx,
+        "site_xy": indicator @ (covariates * outcome[:, None]),
+        "site_yy": indicator @ outcome**2,
+    }
 
 
 def _inverse_2x2(a, b, d):
@@ -200,12 +226,25 @@ class _Residuals(NamedTuple):
 
 
 def _residuals(
-    stats: SiteStatistics, beta: jnp.ndarray, variance: jnp.ndarray, cluster_sd: jnp.ndarray
+    stats: SiteStatistics,
+    beta: jnp.ndarray,
+    variance: jnp.ndarray,
+    cluster_sd: jnp.ndarray,
+    *,
+    per_site: bool = False,
 ) -> _Residuals:
+    """``rr`` and ``log_det`` summed over the sites, or one per site (``per_site``)."""
     zr = stats.zy - stats.zx @ beta
-    rr = stats.yy - 2 * beta @ stats.xy + beta @ stats.xx @ beta
+    if per_site:
+        rr = (
+            stats.site_yy
+            - 2 * stats.site_xy @ beta
+            + jnp.einsum("p,jpq,q->j", beta, stats.site_xx, beta)
+        )
+    else:
+        rr = stats.yy - 2 * beta @ stats.xy + beta @ stats.xx @ beta
     if stats.clusters is None:
-        return _Residuals(jnp.asarray(stats.zz), zr, rr, jnp.zeros(()))
+        return _Residuals(jnp.asarray(stats.zz), zr, rr, jnp.zeros(rr.shape))
     clusters, n_sites = stats.clusters, stats.n.shape[0]
     ratio = cluster_sd**2 / variance
     omega = ratio / (1 + clusters.n * ratio)
@@ -214,11 +253,12 @@ def _residuals(
     by_site = functools.partial(
         jax.ops.segment_sum, segment_ids=clusters.site, num_segments=n_sites
     )
+    total = by_site if per_site else jnp.sum
     return _Residuals(
         zz=stats.zz - by_site(omega[:, None, None] * u[:, :, None] * u[:, None, :]),
         zr=zr - by_site(omega[:, None] * u * ur[:, None]),
-        rr=rr - jnp.sum(omega * ur**2),
-        log_det=jnp.sum(jnp.log1p(clusters.n * ratio)),
+        rr=rr - total(omega * ur**2),
+        log_det=total(jnp.log1p(clusters.n * ratio)),
     )
 
 
@@ -240,9 +280,10 @@ def _conditional(
     sigma: jnp.ndarray,
     beta: jnp.ndarray,
     cluster_sd: jnp.ndarray,
+    per_site: bool = False,
 ) -> _Conditional:
     variance = sigma**2
-    res = _residuals(stats, beta, variance, cluster_sd)
+    res = _residuals(stats, beta, variance, cluster_sd, per_site=per_site)
     s = scale_tril @ jnp.swapaxes(scale_tril, -1, -2)  # one Sigma, or one per site
     inv00, inv01, inv11, log_det_prior = _inverse_2x2(s[..., 0, 0], s[..., 0, 1], s[..., 1, 1])
     zz = res.zz / variance
@@ -275,9 +316,11 @@ def collapsed_log_likelihood(
     sigma: jnp.ndarray,
     beta: jnp.ndarray,
     cluster_sd: jnp.ndarray | float = 0.0,
+    per_site: bool = False,
 ) -> jnp.ndarray:
     """``log p(y | m, Sigma, sigma, beta, cluster_sd)`` with site and cluster effects
-    integrated out.
+    integrated out: the total, or with ``per_site`` (statistics computed ``per_site``) each
+    site's term ``log p(y_j | ...)``, shape (n_sites,).
 
     ``mean`` is ``m = (alpha_mean, mu)``, shape (2,), or one such row per site (n_sites, 2)
     with moderators; ``scale_tril`` the Cholesky factor of ``Sigma``, shape (2, 2), or one per
@@ -285,23 +328,31 @@ def collapsed_log_likelihood(
     """
     variance = sigma**2
     cond = _conditional(
-        stats, mean=mean, scale_tril=scale_tril, sigma=sigma, beta=beta, cluster_sd=cluster_sd
+        stats,
+        mean=mean,
+        scale_tril=scale_tril,
+        sigma=sigma,
+        beta=beta,
+        cluster_sd=cluster_sd,
+        per_site=per_site,
     )
     res = cond.residuals
     m = jnp.broadcast_to(mean, res.zr.shape)
-    # With e = r - Z m: sigma^2 Z'V^-1 e per site, and sigma^2 e'V^-1 e summed over sites.
+    # With e = r - Z m: sigma^2 Z'V^-1 e per site, and sigma^2 e'V^-1 e = rr + these terms.
     g = res.zr - jnp.einsum("jab,jb->ja", res.zz, m)
-    e_e = res.rr - 2 * jnp.sum(res.zr * m) + jnp.einsum("ja,jab,jb->", m, res.zz, m)
+    e_e = -2 * jnp.sum(res.zr * m, axis=-1) + jnp.einsum("ja,jab,jb->j", m, res.zz, m)
     w00, w01, w11 = cond.cov
     quadratic = w00 * g[:, 0] ** 2 + 2 * w01 * g[:, 0] * g[:, 1] + w11 * g[:, 1] ** 2
-    return (
-        -0.5 * stats.n_records * jnp.log(2 * jnp.pi * variance)
-        - 0.5 * res.log_det
-        - 0.5 * jnp.sum(jnp.broadcast_to(cond.log_det_prior, stats.n.shape))
-        - 0.5 * jnp.sum(cond.log_det_precision)
+    sites = (
+        -0.5 * stats.n * jnp.log(2 * jnp.pi * variance)
+        - 0.5 * jnp.broadcast_to(cond.log_det_prior, stats.n.shape)
+        - 0.5 * cond.log_det_precision
         - 0.5 * e_e / variance
-        + 0.5 * jnp.sum(quadratic) / variance**2
+        + 0.5 * quadratic / variance**2
     )
+    # rr and log_det come per site, or (from pooled statistics) summed over the sites
+    pooled = -0.5 * res.log_det - 0.5 * res.rr / variance
+    return sites + pooled if per_site else jnp.sum(sites) + pooled
 
 
 def draw_site_effects(

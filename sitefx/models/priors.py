@@ -164,7 +164,7 @@ def _format_number(value: float) -> str:
     return short if float(short) == value else repr(value)
 
 
-def _nice(value: float) -> float:
+def round_scale(value: float) -> float:
     """Round a scale to two significant digits, so the printed default is exact."""
     return float(f"{value:.2g}")
 
@@ -240,12 +240,12 @@ def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
     >>> default_priors(data).describe()
     '  mu ~ normal(0, 5)\\n  tau ~ half-normal(2)'
     """
-    scale = _data_scale(data)
+    scale = data_scale(data)
     nu = Prior("gamma", (2.0, 0.1)) if robust else None
     if isinstance(data, SiteSummaries):
         return Priors(
-            mu=Prior("normal", (0.0, _nice(2.5 * scale))),
-            tau=Prior("half-normal", (_nice(scale),)),
+            mu=Prior("normal", (0.0, round_scale(2.5 * scale))),
+            tau=Prior("half-normal", (round_scale(scale),)),
             gamma=_slope_prior(scale, data.moderators),
             nu=nu,
             levels=_level_priors(data, scale),
@@ -271,22 +271,24 @@ def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
             nu=nu,
         )
     return Priors(
-        mu=Prior("normal", (0.0, _nice(2.5 * scale))),
-        tau=Prior("half-normal", (_nice(scale),)),
-        alpha_mean=Prior("normal", (_nice(float(np.mean(data.outcome))), _nice(2.5 * scale))),
-        alpha_sd=Prior("half-normal", (_nice(scale),)),
+        mu=Prior("normal", (0.0, round_scale(2.5 * scale))),
+        tau=Prior("half-normal", (round_scale(scale),)),
+        alpha_mean=Prior(
+            "normal", (round_scale(float(np.mean(data.outcome))), round_scale(2.5 * scale))
+        ),
+        alpha_sd=Prior("half-normal", (round_scale(scale),)),
         beta=_slope_prior(scale, data.covariates),
-        sigma=Prior("exponential", (_nice(1.0 / scale),)),
+        sigma=Prior("exponential", (round_scale(1.0 / scale),)),
         rho=Prior("lkj", (2.0,)),
         gamma=_slope_prior(scale, data.moderators),
         gamma_alpha=_slope_prior(scale, data.moderators),
-        cluster_sd=None if data.cluster is None else Prior("half-normal", (_nice(scale),)),
+        cluster_sd=None if data.cluster is None else Prior("half-normal", (round_scale(scale),)),
         levels=_level_priors(data, scale),
         nu=nu,
     )
 
 
-def _data_scale(data: StudyData) -> float:
+def data_scale(data: StudyData) -> float:
     """The scale ``S`` of the module docstring (1 on the log-odds scale of arm counts)."""
     if isinstance(data, SiteSummaries):
         return max(float(np.std(data.estimate, ddof=1)), float(np.median(data.se)))
@@ -333,13 +335,15 @@ def horseshoe_prior(
     p0 = max(1.0, round(n_columns / 4)) if p0 is None else float(p0)
     if not 0 < p0 < n_columns:
         raise PriorSpecError(f"p0 (expected relevant {what}) must be in (0, {n_columns})")
-    scale = _data_scale(data)
+    scale = data_scale(data)
     if records and data.family == "binomial":  # Piironen & Vehtari's pseudo-sigma for logit
         rate = np.clip(np.mean(data.outcome), 0.01, 0.99)
         scale = 1.0 / math.sqrt(rate * (1 - rate))
     n_obs = data.n_records if records else data.n_sites
     scale_global = p0 / (n_columns - p0) * scale / math.sqrt(n_obs)
-    return Prior("horseshoe", (_nice(scale_global), _nice(slab_scale or scale), float(slab_df)))
+    return Prior(
+        "horseshoe", (round_scale(scale_global), round_scale(slab_scale or scale), float(slab_df))
+    )
 
 
 def _level_priors(data: StudyData, scale: float) -> dict[str, Prior]:
@@ -347,7 +351,7 @@ def _level_priors(data: StudyData, scale: float) -> dict[str, Prior]:
     nesting level."""
     names = ["tau"] + (["alpha_sd"] if isinstance(data, IndividualRecords) else [])
     return {
-        f"{name}_{level.name}": Prior("half-normal", (_nice(scale),))
+        f"{name}_{level.name}": Prior("half-normal", (round_scale(scale),))
         for level in data.levels
         for name in names
     }
@@ -359,7 +363,7 @@ def _slope_prior(scale: float, columns: np.ndarray) -> Prior | None:
         return None
     sds = np.std(columns, axis=0, ddof=1)
     smallest_sd = min((sd for sd in sds if sd > 0), default=1.0)
-    return Prior("normal", (0.0, _nice(2.5 * scale / smallest_sd)))
+    return Prior("normal", (0.0, round_scale(2.5 * scale / smallest_sd)))
 
 
 def resolve_priors(

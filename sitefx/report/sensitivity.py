@@ -24,6 +24,7 @@ LEAVE_ONE_OUT_COLUMNS = [
     "tau_mean",
     "mu_shift",
     "tau_shift",
+    "warnings",
 ]
 INFLUENTIAL = 0.5  # a site moving mu by more than this many posterior SDs is influential
 
@@ -114,5 +115,7 @@ def _describe_influence(table: pd.DataFrame) -> list[str]:
         line += f" Sites moving it by more than {INFLUENTIAL} SDs: {', '.join(influential)}."
     refits = int((table["method"] == "refit").sum())
     if refits:
-        line += f" {refits} site(s) were refitted (Pareto k > 0.7)."
+        line += f" {refits} site(s) were refitted (Pareto k > 0.7)"
+        failed = int((table["warnings"] > 0).sum())
+        line += f"; {failed} refit(s) had sampler warnings." if failed else "."
     return [line]

@@ -30,7 +30,7 @@ COMPARISON_COLUMNS = [
 
 
 def site_loo(fit: SiteEffects) -> object:
-    """PSIS-LOO over sites for a fit of site summaries (an arviz-stats ``ELPDData``:
+    """PSIS-LOO over sites for a fit (an arviz-stats ``ELPDData``:
     ``elpd``, ``se``, ``p``, ``pareto_k`` per site, ...).
 
     Examples
@@ -40,11 +40,11 @@ def site_loo(fit: SiteEffects) -> object:
     >>> round(site_loo(fit).elpd)
     -31
     """
-    return azs.loo(with_log_densities(fit.posterior_), pointwise=True)
+    return azs.loo(with_log_densities(fit.posterior_, fit.data_), pointwise=True)
 
 
 def compare_models(fits: Mapping[str, SiteEffects]) -> pd.DataFrame:
-    """Rank fitted models of the same site summaries by their expected log predictive density
+    """Rank fitted models of the same sites by their expected log predictive density
     for a left-out site (higher is better): ``elpd_diff`` and its SE ``dse`` against the
     best, ``p_worse`` (the probability that the model predicts worse), the stacking
     ``weight``, and ArviZ's diagnostics ``diag_diff`` / ``diag_elpd`` (e.g. few sites, or

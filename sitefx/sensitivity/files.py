@@ -13,6 +13,7 @@ from sitefx.errors import SamplingWarning
 from sitefx.estimator import SiteEffects
 from sitefx.report.sensitivity import FILES
 from sitefx.sensitivity.comparison import compare_models
+from sitefx.sensitivity.densities import per_site_obstacle
 from sitefx.sensitivity.grid import prior_grid
 from sitefx.sensitivity.influence import leave_one_site_out
 from sitefx.sensitivity.plots import influence_plot, prior_grid_plot
@@ -27,9 +28,10 @@ def write_sensitivity(
     mu_priors: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
-    """Run the prior grid (every data kind) and, for site summaries, power-scaling,
-    leave-one-site-out and a PSIS-LOO comparison of normal and Student-t site effects on the
-    fitted ``model``; write the files in :data:`~sitefx.report.sensitivity.FILES`.
+    """Run the prior grid (every model) and, where the sites have their own likelihood terms
+    (site summaries; Gaussian records without levels or Student-t effects), power-scaling
+    and leave-one-site-out, and for summaries a PSIS-LOO comparison of normal and Student-t
+    site effects; write the files in :data:`~sitefx.report.sensitivity.FILES`.
 
     Examples
     --------
@@ -52,15 +54,18 @@ def write_sensitivity(
     grid.table.to_csv(paths["prior_grid"], index=False)
     grid.sites.to_csv(paths["prior_grid_sites"], index=False)
     prior_grid_plot(grid.table, units=units).savefig(paths["prior_grid_plot"], dpi=130)
-    if not isinstance(model.data_, SiteSummaries) or model.historical is not None:
+    if per_site_obstacle(model.posterior_, model.data_) is not None:
         for key in ("power_scaling", "leave_one_out", "influence_plot", "comparison"):
             paths.pop(key)
         return paths
-    power_scaling(model.posterior_).to_csv(paths["power_scaling"], index=False)
+    power_scaling(model.posterior_, data=model.data_).to_csv(paths["power_scaling"], index=False)
     influence = leave_one_site_out(model, progress=progress)
     influence.to_csv(paths["leave_one_out"], index=False)
     influence_plot(influence).savefig(paths["influence_plot"], dpi=130)
-    compare_models(_model_family(model, progress)).to_csv(paths["comparison"], index=False)
+    if isinstance(model.data_, SiteSummaries):  # Student-t records have no per-site terms yet
+        compare_models(_model_family(model, progress)).to_csv(paths["comparison"], index=False)
+    else:
+        paths.pop("comparison")
     return paths
 
 

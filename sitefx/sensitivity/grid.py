@@ -15,7 +15,7 @@ import pandas as pd
 from sitefx.data.adapters import Study
 from sitefx.data.schema import StudyData
 from sitefx.estimator import SiteEffects
-from sitefx.models.priors import Prior, _data_scale, _nice, resolve_priors
+from sitefx.models.priors import Prior, data_scale, resolve_priors, round_scale
 
 QUANTILES = [0.025, 0.5, 0.975]
 CONFIDENT = 0.95  # a conclusion: P(effect > threshold) at least this, or at most 1 - this
@@ -60,18 +60,21 @@ def default_alternatives(data: StudyData) -> tuple[list[str], list[str]]:
     >>> taus[0], mus[0]
     ('half-normal(5.5)', 'normal(0, 110)')
     """
-    scale = _data_scale(data)
+    scale = data_scale(data)
     defaults = resolve_priors(data)
     tau = defaults.tau.params[-1]
     mean, sd = defaults.mu.params
     taus = [
-        Prior("half-normal", (_nice(tau / 2),)),
-        Prior("half-normal", (_nice(2 * tau),)),
-        Prior("half-cauchy", (_nice(scale),)),
-        Prior("exponential", (_nice(1 / scale),)),
-        Prior("uniform", (0.0, _nice(10 * scale))),
+        Prior("half-normal", (round_scale(tau / 2),)),
+        Prior("half-normal", (round_scale(2 * tau),)),
+        Prior("half-cauchy", (round_scale(scale),)),
+        Prior("exponential", (round_scale(1 / scale),)),
+        Prior("uniform", (0.0, round_scale(10 * scale))),
     ]
-    mus = [Prior("normal", (mean, _nice(4 * sd))), Prior("normal", (mean, _nice(sd / 2.5)))]
+    mus = [
+        Prior("normal", (mean, round_scale(4 * sd))),
+        Prior("normal", (mean, round_scale(sd / 2.5))),
+    ]
     return [str(prior) for prior in taus], [str(prior) for prior in mus]
 
 

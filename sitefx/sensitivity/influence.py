@@ -6,13 +6,14 @@ fit's draws by each site's marginal likelihood; a site whose Pareto k exceeds 0.
 importance weights are unreliable) is refitted without it.
 """
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
-from sitefx.data.schema import SiteSummaries
-from sitefx.errors import SitefxInputError
+from sitefx.data.schema import StudyData
+from sitefx.errors import SamplingWarning
 from sitefx.estimator import SiteEffects
 from sitefx.report.sensitivity import LEAVE_ONE_OUT_COLUMNS
 from sitefx.sensitivity.densities import site_log_likelihood
@@ -26,13 +27,15 @@ def leave_one_site_out(
     *,
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
-    """Influence of each site on ``mu`` and ``tau``, from a fitted ``model`` of site summaries.
+    """Influence of each site on ``mu`` and ``tau``, from a fitted ``model`` (site
+    summaries, or Gaussian records without nesting levels or Student-t site effects).
 
     One row per site left out: the posterior of ``mu`` (mean, 95% interval, ``P(mu > 0)``)
     and ``tau``'s mean without it; ``mu_shift``, the change of ``mu``'s mean in units of
     its full-data posterior SD; ``tau_shift``, the change of ``tau``'s mean relative to its
     full-data mean; ``method`` (``exact`` refit, ``psis``, or ``refit`` after a Pareto k
-    above 0.7) and ``pareto_k``. Refits use the model's settings and priors.
+    above 0.7), ``pareto_k``, and ``warnings``: the number of sampler diagnostics a refit
+    failed. Refits use the model's settings and priors.
 
     Examples
     --------
@@ -43,14 +46,10 @@ def leave_one_site_out(
     'A'
     """
     data, tree = model.data_, model.posterior_
-    if not isinstance(data, SiteSummaries):
-        raise SitefxInputError("leave-one-site-out is available for site summaries so far")
-    if model.historical is not None:
-        raise SitefxInputError("leave-one-site-out does not support historical borrowing")
     full = _posterior_summary(tree["posterior"]["mu"].values, tree["posterior"]["tau"].values)
     exact = model.exact_ is not None
     if not exact:
-        log_lik = site_log_likelihood(tree)
+        log_lik = site_log_likelihood(tree, data)
         # PSIS weights for p(. | y without site j) ∝ p(. | y) / p(y_j | .): arviz-stats
         # takes the log-likelihood and negates it itself
         log_weights, pareto_k = log_lik.azstats.psislw(dim=SAMPLE_DIMS)
@@ -64,12 +63,14 @@ def leave_one_site_out(
             refit = _refit(model, data.subset(keep))
             posterior = refit.posterior_["posterior"]
             summary = _posterior_summary(posterior["mu"].values, posterior["tau"].values)
+            summary["warnings"] = len(refit.warnings_)
             method = "exact" if exact else "refit"
         else:
             weights = np.exp(log_weights.isel(site=j).values.ravel())
             summary = _posterior_summary(
                 tree["posterior"]["mu"].values, tree["posterior"]["tau"].values, weights
             )
+            summary["warnings"] = 0
             method = "psis"
         rows.append({"site": site, "method": method, "pareto_k": k, **summary})
     table = pd.DataFrame(rows)
@@ -78,10 +79,13 @@ def leave_one_site_out(
     return table[LEAVE_ONE_OUT_COLUMNS]
 
 
-def _refit(model: SiteEffects, data: SiteSummaries) -> SiteEffects:
-    """The same model (settings and the priors it used) fitted to ``data``."""
+def _refit(model: SiteEffects, data: StudyData) -> SiteEffects:
+    """The same model (settings and the priors it used) fitted to ``data``; its sampler
+    warnings are counted in the table, not issued."""
     settings = model.get_params() | {"priors": model.priors_.as_strings(), "progress": False}
-    return SiteEffects(**settings).fit(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        return SiteEffects(**settings).fit(data)
 
 
 def _posterior_summary(

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from sitefx.data.schema import StudyData
 from sitefx.sensitivity.densities import with_log_densities
 
 THRESHOLD = 0.05
@@ -30,7 +31,11 @@ DIAGNOSES = {
 
 
 def power_scaling(
-    tree: xr.DataTree, *, var_names: list[str] | None = None, threshold: float = THRESHOLD
+    tree: xr.DataTree,
+    *,
+    data: StudyData | None = None,
+    var_names: list[str] | None = None,
+    threshold: float = THRESHOLD,
 ) -> pd.DataFrame:
     """Prior and likelihood power-scaling sensitivity of the population parameters.
 
@@ -39,6 +44,8 @@ def power_scaling(
     ``diagnosis`` (empty when neither is a concern), and the Pareto k of the importance
     weights that scale the priors and the likelihood (above 0.7 the diagnosis says the
     weights are unreliable, and a refit with the changed prior is the way to check).
+    Individual records need their ``data`` (see
+    :func:`~sitefx.sensitivity.densities.site_log_likelihood`).
 
     Examples
     --------
@@ -47,7 +54,7 @@ def power_scaling(
     >>> power_scaling(fit.posterior_)["parameter"].tolist()
     ['mu', 'tau', 'theta_new']
     """
-    scaled = with_log_densities(tree)
+    scaled = with_log_densities(tree, data)
     posterior = tree["posterior"]
     names = var_names or [
         name
@@ -76,7 +83,7 @@ def power_scaling(
 def _log_densities(scaled: xr.DataTree) -> dict[str, xr.DataArray]:
     """The summed log prior and log-likelihood per draw, the quantities raised to alpha."""
     prior = scaled["log_prior"].to_dataset().to_dataarray().sum("variable")
-    likelihood = scaled["log_likelihood"]["estimate"].sum("site")
+    likelihood = scaled["log_likelihood"]["site_marginal"].sum("site")
     return {"prior": prior, "likelihood": likelihood}
 
 
