@@ -267,6 +267,24 @@ class SiteEffects:
         self._summary = summary
         return self
 
+    def exact_posterior(self, data: Study | StudyData) -> ExactPosterior | None:
+        """The quadrature posterior ``fit`` would compute for ``data`` (no draws, no
+        DataTree: milliseconds), or None where the exact method does not apply."""
+        data = data.data if isinstance(data, Study) else data
+        if self.method == "nuts" or self.historical is not None:
+            return None
+        if not isinstance(data, SiteSummaries):
+            return None
+        robust = _check_site_dist(self.site_dist, self.site_df, data)
+        priors = resolve_priors(
+            data, self._shrinkage_priors(data) | self.priors, robust=robust and self.site_df is None
+        )
+        if _exact_obstacle(data, priors, robust=robust, borrowing=False) is not None:
+            return None
+        return normal_normal_exact(
+            data.estimate, data.se, priors=priors, moderators=data.moderators
+        )
+
     def get_params(self) -> dict[str, object]:
         """The settings given to ``__init__`` (scikit-learn's convention), e.g. to refit."""
         names = inspect.signature(type(self).__init__).parameters

@@ -109,6 +109,20 @@ def test_tau_quantiles_and_density_integrate_correctly():
     x = np.array([1.0, 5.0, 20.0])
     expected = np.exp([log_marginal_tau(t) for t in x]) / norm
     np.testing.assert_allclose(posterior.pdf("tau", x), expected, rtol=1e-4)
+    assert float(posterior.cdf("tau", 5.0)) == pytest.approx(mass(0.0, 5.0) / norm, abs=1e-6)
+    assert float(posterior.cdf("tau", -1.0)) == 0.0
+
+
+def test_cdf_inverts_the_quantiles():
+    priors = Priors(mu=Prior.parse("normal(0, 28)"), tau=Prior.parse("half-cauchy(5)"))
+    posterior = normal_normal_exact(Y, SE, priors=priors)
+    for name in ("mu", "theta_new"):
+        quantile = posterior.quantile(name, np.array([0.3]))[0]
+        assert float(posterior.cdf(name, quantile)) == pytest.approx(0.3, abs=1e-9)
+    theta = posterior.quantile("theta", np.array([0.8]))[0]  # one per site
+    np.testing.assert_allclose(
+        [posterior.cdf("theta", t)[j] for j, t in enumerate(theta)], 0.8, atol=1e-9
+    )
 
 
 def test_mixture_quantiles_solve_the_cdf():

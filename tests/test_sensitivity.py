@@ -123,20 +123,24 @@ def test_student_t_marginal_likelihood_against_adaptive_quadrature(tau, se, df):
 
 
 def test_prior_grid_rows_equal_separate_fits(eight_schools):
+    """Exact rows equal the exact summaries of a separate fit with those priors."""
     model = sitefx.SiteEffects(seed=5)
     grid = prior_grid(model, eight_schools, tau_priors=["half-cauchy(5)"], mu_priors=["flat()"])
     assert len(grid.table) == 4 and len(grid.sites) == 4 * 8
     row = grid.table.set_index(["prior_mu", "prior_tau"]).loc[("flat()", "half-cauchy(5)")]
     single = sitefx.SiteEffects(seed=5, priors={"mu": "flat()", "tau": "half-cauchy(5)"})
-    posterior = single.fit(eight_schools).posterior_["posterior"]
-    assert row["mu_mean"] == float(posterior["mu"].mean())
-    assert row["tau_q97.5"] == float(np.quantile(posterior["tau"].values, 0.975))
-    assert row["prob_mu_above"] == float((posterior["mu"] > 0).mean())
+    single.fit(eight_schools)
+    summary = single.summary().set_index("parameter")
+    assert row["mu_mean"] == pytest.approx(summary.loc["mu", "mean"], rel=1e-12)
+    assert row["tau_q97.5"] == pytest.approx(summary.loc["tau", "q97.5"], rel=1e-12)
+    assert row["theta_new_q2.5"] == pytest.approx(summary.loc["theta_new", "q2.5"], rel=1e-12)
+    draws = single.posterior_["posterior"]
+    assert row["prob_mu_above"] == pytest.approx(float((draws["mu"] > 0).mean()), abs=0.01)
     sites = grid.sites.set_index(["prior_mu", "prior_tau", "site"])
-    theta_a = posterior["theta"].sel(site="A")
-    assert sites.loc[("flat()", "half-cauchy(5)", "A"), "theta_mean"] == pytest.approx(
-        float(theta_a.mean()), rel=1e-14
-    )  # the same draws, averaged in another order
+    theta_a = sites.loc[("flat()", "half-cauchy(5)", "A")]
+    assert theta_a["theta_mean"] == pytest.approx(summary.loc["theta[A]", "mean"], rel=1e-12)
+    prob_a = float((draws["theta"].sel(site="A") > 0).mean())
+    assert theta_a["prob_above"] == pytest.approx(prob_a, abs=0.01)
     assert grid.table["prior_tau"].iloc[0] == "half-normal(11)"  # the model's own first
 
 

@@ -175,6 +175,15 @@ class ExactPosterior:
         result = _mixture_quantile(self.weight, means, np.sqrt(variances), probs)
         return result[:, 0] if means.ndim == 1 else result
 
+    def cdf(self, name: str, x: float) -> np.ndarray:
+        """``P(name <= x)``: a number for ``mu``, ``tau`` and ``theta_new``, one per site for
+        ``theta``, one per moderator for ``gamma``."""
+        if name == "tau":
+            return np.asarray(self._tau_cdf(np.log(x)) if x > 0 else 0.0)
+        means, variances = self.components(name)
+        below = special.ndtr((x - means) / np.sqrt(variances))
+        return np.tensordot(self.weight, below, axes=1)
+
     def pdf(self, name: str, x: np.ndarray) -> np.ndarray:
         """Posterior density at ``x`` (for ``theta``: x of shape (m,), result (m, n_sites))."""
         x = np.asarray(x, dtype=float)
