@@ -7,6 +7,7 @@ Stan compilation).
 """
 
 import tempfile
+import time
 import timeit
 from pathlib import Path
 
@@ -26,9 +27,11 @@ from harness import (
     summaries_scenario,
 )
 
+from sitefx import SiteEffects
 from sitefx.estimands import estimands
 from sitefx.models.priors import resolve_priors
 from sitefx.report import write_report
+from sitefx.sensitivity import default_alternatives, prior_grid
 
 NUTS = "NUTS (numpyro): fit"
 EXACT_FIT = "exact: fit with 4,000 draws"
@@ -164,4 +167,24 @@ def test_report(benchmark, scenario, jax_warm, tmp_path) -> None:
         baseline=EXACT_FIT,
         ratios=["wall"],
         notes=f"estimands alone {estimands_seconds:.2f} s; the rest is drawing the plots",
+    )
+
+
+def test_prior_grid(benchmark, scenario, jax_warm) -> None:
+    """The default prior grid (18 pairs of mu and tau priors) from the quadrature alone,
+    against the same 18 pairs as full exact fits (the way the grid was first built)."""
+    model = SiteEffects(seed=SEED)
+    taus, mus = default_alternatives(scenario.data)
+    grid = benchmark.pedantic(prior_grid, args=(model, scenario.data), rounds=3, warmup_rounds=1)
+    pairs = grid.table[["prior_mu", "prior_tau"]].itertuples(index=False)
+    start = time.perf_counter()
+    for mu, tau in pairs:
+        SiteEffects(seed=SEED, priors={"mu": mu, "tau": tau}).fit(scenario.data)
+    full_fits = time.perf_counter() - start
+    benchmark.extra_info.update(
+        scenario=scenario.label,
+        method=f"prior grid: {len(grid.table)} exact pairs",
+        notes=f"the same pairs as full exact fits (DataTree, estimands, diagnostics): "
+        f"{full_fits:.2f} s, {full_fits / benchmark.stats.stats.median:.1f}x the grid's time "
+        f"({len(taus) + 1} tau x {len(mus) + 1} mu priors)",
     )
