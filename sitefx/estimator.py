@@ -186,11 +186,8 @@ class SiteEffects:
                 "fit() takes a Study, SiteSummaries, IndividualRecords or ArmSummaries; "
                 f"got {type(data).__name__}"
             )
-        robust = _check_site_dist(self.site_dist, self.site_df, data)
+        robust, priors = self._model_priors(data)
         check_threshold(self.threshold)
-        priors = resolve_priors(
-            data, self._shrinkage_priors(data) | self.priors, robust=robust and self.site_df is None
-        )
         shrinks = any(p.family in VECTOR_FAMILIES for p in (priors.beta, priors.gamma) if p)
         settings = SamplerSettings(
             chains=self.chains,
@@ -206,9 +203,7 @@ class SiteEffects:
         exact = None
         obstacle = _exact_obstacle(data, priors, robust=robust, borrowing=borrowing is not None)
         if _choose_method(self.method, obstacle) == "exact":
-            exact = normal_normal_exact(
-                data.estimate, data.se, priors=priors, moderators=data.moderators
-            )
+            exact = _quadrature(data, priors)
             draws, sample_stats, sampler = _exact_draws(exact, settings)
         else:
             draws, sample_stats, sampler = _sample_nuts(
@@ -275,15 +270,19 @@ class SiteEffects:
             return None
         if not isinstance(data, SiteSummaries):
             return None
+        robust, priors = self._model_priors(data)
+        if _exact_obstacle(data, priors, robust=robust, borrowing=False) is not None:
+            return None
+        return _quadrature(data, priors)
+
+    def _model_priors(self, data: StudyData) -> tuple[bool, Priors]:
+        """Whether site effects are Student-t, and the model's priors for ``data`` (defaults
+        resolved; before any historical borrowing)."""
         robust = _check_site_dist(self.site_dist, self.site_df, data)
         priors = resolve_priors(
             data, self._shrinkage_priors(data) | self.priors, robust=robust and self.site_df is None
         )
-        if _exact_obstacle(data, priors, robust=robust, borrowing=False) is not None:
-            return None
-        return normal_normal_exact(
-            data.estimate, data.se, priors=priors, moderators=data.moderators
-        )
+        return robust, priors
 
     def get_params(self) -> dict[str, object]:
         """The settings given to ``__init__`` (scikit-learn's convention), e.g. to refit."""
@@ -420,6 +419,11 @@ def _exact_obstacle(
     if not supports_exact(priors):
         return f"mu ~ {priors.mu}, gamma ~ {priors.gamma}"
     return None
+
+
+def _quadrature(data: SiteSummaries, priors: Priors) -> ExactPosterior:
+    """The exact (quadrature) posterior of the normal-normal model for ``data``."""
+    return normal_normal_exact(data.estimate, data.se, priors=priors, moderators=data.moderators)
 
 
 def _exact_draws(exact: ExactPosterior, settings: SamplerSettings) -> tuple[dict, dict, dict]:
