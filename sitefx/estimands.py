@@ -267,11 +267,7 @@ def estimands(tree: xr.DataTree, *, threshold: float = 0.0) -> xr.Dataset:
     scale2 = tau**2 + sum(posterior[f"tau_{level}"].values ** 2 for level in levels)
     df = posterior["nu"].values if "nu" in posterior else tree.attrs.get("site_df")
     # with moderators, the population is one of sites like these (the sites' moderator values)
-    location = (
-        mu
-        if moderated_sites(tree) is None
-        else predicted - sum(_group_offsets(tree, level) for level in levels)
-    )
+    location = mu if moderated_sites(tree) is None else predicted_site_means(tree, levels=False)
 
     ranks = posterior_ranks(values)
     variables = {
@@ -301,6 +297,14 @@ def estimands(tree: xr.DataTree, *, threshold: float = 0.0) -> xr.Dataset:
     return xr.Dataset(variables, coords=theta.coords, attrs=attrs)
 
 
+def stored_estimands(tree: xr.DataTree) -> xr.Dataset:
+    """The estimands stored with a fit, or computed now (threshold 0) for a file saved
+    before sitefx stored them."""
+    if "estimands" in tree.children:
+        return tree["estimands"].to_dataset()
+    return estimands(tree)
+
+
 def moderated_sites(tree: xr.DataTree) -> np.ndarray | None:
     """The centred moderator values of the sites, shape (site, moderator), if the model has
     moderators."""
@@ -318,10 +322,10 @@ def _group_offsets(tree: xr.DataTree, level: str) -> np.ndarray:
     return (effect - posterior["mu"]).transpose("chain", "draw", "site").values
 
 
-def predicted_site_means(tree: xr.DataTree) -> np.ndarray:
+def predicted_site_means(tree: xr.DataTree, *, levels: bool = True) -> np.ndarray:
     """The mean each site's effect varies around, draws shaped (chain, draw, site):
-    ``mu``, plus ``w_j gamma`` with moderators, plus the site's group effects at upper
-    nesting levels (its district's deviation from ``mu``)."""
+    ``mu``, plus ``w_j gamma`` with moderators, plus (with ``levels``) the site's group
+    effects at upper nesting levels (its district's deviation from ``mu``)."""
     posterior = tree["posterior"]
     mu = posterior["mu"].transpose("chain", "draw").values
     predicted = np.repeat(mu[..., None], posterior.sizes["site"], axis=-1)
@@ -329,7 +333,7 @@ def predicted_site_means(tree: xr.DataTree) -> np.ndarray:
     if moderators is not None:
         gamma = posterior["gamma"].transpose("chain", "draw", "moderator").values
         predicted += np.einsum("cdm,jm->cdj", gamma, moderators)
-    for level in nesting_levels(tree):
+    for level in nesting_levels(tree) if levels else ():
         predicted += _group_offsets(tree, level)
     return predicted
 

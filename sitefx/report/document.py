@@ -18,7 +18,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from sitefx.errors import SitefxInputError
-from sitefx.estimands import estimands, nesting_levels
+from sitefx.estimands import estimands, nesting_levels, stored_estimands
 from sitefx.historical import describe as describe_borrowing
 from sitefx.report import plots
 from sitefx.report.sensitivity import FILES as SENSITIVITY_FILES
@@ -46,9 +46,8 @@ def report_estimands(
     tree: xr.DataTree, *, threshold: float | None = None, outcome_sd: float | None = None
 ) -> xr.Dataset:
     """The fit's estimands, recomputed for another ``threshold`` or outcome SD if asked."""
-    stored = tree["estimands"].to_dataset() if "estimands" in tree.children else None
-    same = stored is not None and threshold in (None, stored.attrs["threshold"])
-    if same and outcome_sd is None:
+    stored = stored_estimands(tree)
+    if threshold in (None, stored.attrs["threshold"]) and outcome_sd is None:
         return stored
     result = estimands(tree, threshold=0.0 if threshold is None else threshold)
     if outcome_sd is not None:
@@ -69,8 +68,14 @@ def headline_sentences(tree: xr.DataTree, group: xr.Dataset | None = None) -> li
     'Across schools like these, the average effect '
     """
     group = report_estimands(tree) if group is None else group
-    table = estimand_table(tree, group).set_index("estimand")
-    sites = site_table(tree, group)
+    return _sentences(tree, group, estimand_table(tree, group), site_table(tree, group))
+
+
+def _sentences(
+    tree: xr.DataTree, group: xr.Dataset, estimand_rows: pd.DataFrame, sites: pd.DataFrame
+) -> list[str]:
+    """The headline sentences, from the report's estimand and site tables."""
+    table = estimand_rows.set_index("estimand")
     one, many = _site_nouns(tree)
     units = f" {tree.attrs['units']}" if tree.attrs.get("units") else ""
     threshold = float(group.attrs["threshold"])
@@ -185,14 +190,15 @@ def write_report(
         "estimands": out / "estimands.csv",
         "sites": out / "sites.csv",
     }
-    estimand_table(tree, group).to_csv(paths["estimands"], index=False)
-    site_table(tree, group).to_csv(paths["sites"], index=False)
+    estimand_rows, sites = estimand_table(tree, group), site_table(tree, group)
+    estimand_rows.to_csv(paths["estimands"], index=False)
+    sites.to_csv(paths["sites"], index=False)
     images = {}
     for stem, figure in _figures(tree, group).items():
         for suffix in ("png", "svg"):
             figure.savefig(out / "figures" / f"{stem}.{suffix}", dpi=130)
         images[stem] = (out / "figures" / f"{stem}.png").read_bytes()
-    sections = _sections(tree, group)
+    sections = _sections(tree, group, estimand_rows, sites)
     if sensitivity_dir is not None:
         extra, pictures = _sensitivity(Path(sensitivity_dir))
         sections[-2:-2] = extra  # before "All parameters" and "Software"
@@ -222,13 +228,13 @@ def _figures(tree: xr.DataTree, group: xr.Dataset) -> dict[str, Figure]:
     }
 
 
-def _sections(tree: xr.DataTree, group: xr.Dataset) -> list[Section]:
-    estimand_rows = estimand_table(tree, group)
-    sites = site_table(tree, group)
+def _sections(
+    tree: xr.DataTree, group: xr.Dataset, estimand_rows: pd.DataFrame, sites: pd.DataFrame
+) -> list[Section]:
     threshold = group.attrs["threshold"]
     one, many = _site_nouns(tree)
     return [
-        Section("In brief", headline_sentences(tree, group)),
+        Section("In brief", _sentences(tree, group, estimand_rows, sites)),
         Section(
             "Estimates",
             [

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
-from sitefx.estimands import estimands, nesting_levels, people_per_site
+from sitefx.estimands import nesting_levels, people_per_site, stored_estimands
 from sitefx.models.priors import Prior
 
 RAW_COLOR = "0.45"
@@ -293,7 +293,7 @@ def rank_plot(tree: xr.DataTree, estimands_group: xr.Dataset | None = None) -> F
     >>> rank_plot(fit.posterior_).axes[0].get_xlabel()
     'rank (1 = largest effect)'
     """
-    group = estimands_group if estimands_group is not None else _estimands(tree)
+    group = estimands_group if estimands_group is not None else stored_estimands(tree)
     ranks = group["rank"].transpose("site", "chain", "draw").values
     ranks = ranks.reshape(ranks.shape[0], -1)
     mean = ranks.mean(axis=1)
@@ -357,10 +357,3 @@ def predictive_plot(tree: xr.DataTree) -> Figure:
     ax.set_title("Predictive distribution of site effects", fontsize=11)
     ax.legend(fontsize=8, frameon=False, loc="upper right")
     return fig
-
-
-def _estimands(tree: xr.DataTree) -> xr.Dataset:
-    """The fit's stored estimands, or computed now for files written before they existed."""
-    if "estimands" in tree.children:
-        return tree["estimands"].to_dataset()
-    return estimands(tree)

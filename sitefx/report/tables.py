@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sitefx.estimands import nesting_levels, people_per_site
+from sitefx.estimands import nesting_levels, people_per_site, stored_estimands
 from sitefx.infer.diagnostics import convergence_table
 from sitefx.infer.exact import ExactPosterior
 from sitefx.report.datatree import POSTERIOR_DIMS
@@ -115,7 +115,8 @@ def estimand_table(tree: xr.DataTree, estimands: xr.Dataset | None = None) -> pd
     ``P(value > threshold)`` for effects. When the outcome's SD is known, ``es_mean``,
     ``es_q2.5`` and ``es_q97.5`` give the effects in SD units (standardized effect sizes).
 
-    ``estimands`` defaults to the fit's ``estimands`` group.
+    ``estimands`` defaults to the fit's ``estimands`` group (see
+    :func:`~sitefx.estimands.stored_estimands`).
 
     Examples
     --------
@@ -124,24 +125,20 @@ def estimand_table(tree: xr.DataTree, estimands: xr.Dataset | None = None) -> pd
     >>> estimand_table(fit.posterior_)["estimand"].tolist()[:4]
     ['mu', 'mu_sites', 'theta_new', 'tau']
     """
-    group = tree["estimands"].to_dataset() if estimands is None else estimands
+    group = stored_estimands(tree) if estimands is None else estimands
     posterior = tree["posterior"].to_dataset()
     threshold = float(group.attrs["threshold"])
-    sources = {name: posterior for name in ("mu", "theta_new", "tau", "variance_explained")}
-    sources |= {
-        name: group for name in group.data_vars if {"chain", "draw"} == set(group[name].dims)
-    }
     levels = nesting_levels(tree)
-    sources |= {f"tau_{level}": posterior for level in levels}
     order = ["mu", "mu_sites", "mu_persons", "theta_new", "tau"]
     order += [f"tau_{level}" for level in levels]
     order += ["sd_sites", "share_above", "population_share_above", "variance_explained"]
     order += ["risk_difference_sites"]
     rows = []
-    for name in order:
-        if name not in sources or name not in sources[name]:
+    for name in order:  # parameters from the posterior, estimands from their group
+        source = group if name in group else posterior
+        if name not in source:
             continue
-        draws = sources[name][name].values.ravel()
+        draws = source[name].values.ravel()
         effect = name in LOCATIONS
         rows.append(
             [
@@ -223,7 +220,7 @@ def site_table(tree: xr.DataTree, estimands: xr.Dataset | None = None) -> pd.Dat
     >>> site_table(fit.posterior_)["raw_estimate"].tolist()[:3]
     [28.0, 8.0, -3.0]
     """
-    group = tree["estimands"].to_dataset() if estimands is None else estimands
+    group = stored_estimands(tree) if estimands is None else estimands
     constant = tree["constant_data"].to_dataset()
     theta = tree["posterior"]["theta"].transpose("site", "chain", "draw").values
     theta = theta.reshape(theta.shape[0], -1)
