@@ -30,6 +30,38 @@ def test_each_family_has_the_right_density(spec, reference):
     np.testing.assert_allclose(prior.distribution().log_prob(x), expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "normal(1, 2)",
+        "student-t(3, 0, 2)",
+        "half-normal(0.5)",
+        "half-cauchy(5)",
+        "half-t(4, 2)",
+        "exponential(2)",
+        "uniform(0, 10)",
+        "inv-gamma(2, 3)",
+        "gamma(2, 0.1)",
+    ],
+)
+@pytest.mark.parametrize("alpha", [0.6, 0.99, 2.0])
+def test_powered_prior_is_the_density_raised_to_the_power(spec, alpha):
+    """log p_alpha(x) - alpha log p(x) is the same constant at every x (scipy densities)."""
+    prior = Prior.parse(spec)
+    x = np.array([0.3, 1.7, 4.0, 9.5])
+    difference = prior.power(alpha).distribution().log_prob(
+        x
+    ) - alpha * prior.distribution().log_prob(x)
+    assert np.ptp(np.asarray(difference)) < 1e-4
+
+
+def test_powers_that_are_improper_are_refused():
+    with pytest.raises(PriorSpecError, match=r"half-cauchy\(5\) raised to the power 0.5"):
+        Prior.parse("half-cauchy(5)").power(0.5)
+    with pytest.raises(PriorSpecError, match="no power-scaled form"):
+        Prior.parse("lkj(2)").power(2)
+
+
 def test_spellings_and_round_trip():
     assert str(Prior.parse(" HalfNormal( 2.5 ) ")) == "half-normal(2.5)"
     assert Prior.parse("half_cauchy(1)") == Prior("half-cauchy", (1.0,))

@@ -11,6 +11,7 @@ from sitefx.cli import main
 from sitefx.infer.exact import normal_normal_exact
 from sitefx.infer.sufficient import SiteStatistics, collapsed_log_likelihood
 from sitefx.models.priors import Prior
+from sitefx.report.sensitivity import describe_sensitivity
 from sitefx.sensitivity import influence as influence_module
 from sitefx.sensitivity import leave_one_site_out, power_scaling, prior_grid
 from sitefx.sensitivity import power as power_module
@@ -28,7 +29,8 @@ def exact_fit():
     return sitefx.SiteEffects(seed=3, chains=4, draws=10_000).fit(study)
 
 
-def test_prior_power_scaling_matches_the_exact_power_scaled_posteriors(exact_fit):
+@pytest.fixture(scope="module")
+def mu_prior_sensitivity(exact_fit):
     """Raising normal(0, s) and half-normal(S) to the power alpha gives normal(0, s/sqrt(alpha))
     and half-normal(S/sqrt(alpha)): the exact method computes the power-scaled posteriors,
     whose CDFs at the draws give the sensitivity without importance sampling."""
@@ -55,9 +57,14 @@ def test_prior_power_scaling_matches_the_exact_power_scaled_posteriors(exact_fit
             cjs_distance(1 - base[::-1], 1 - moved[::-1], binwidth[::-1]),  # the -mu side
         )
         gradients.append(distance / abs(np.log2(alpha)))
-    closed_form = np.mean(gradients)
+    return np.mean(gradients)
+
+
+def test_prior_power_scaling_matches_the_exact_power_scaled_posteriors(
+    exact_fit, mu_prior_sensitivity
+):
     table = power_scaling(exact_fit.posterior_).set_index("parameter")
-    assert table.loc["mu", "prior"] == pytest.approx(closed_form, rel=0.15, abs=0.002)
+    assert table.loc["mu", "prior"] == pytest.approx(mu_prior_sensitivity, rel=0.15, abs=0.002)
 
 
 def test_power_scaling_flags_a_strong_prior(eight_schools):
@@ -72,8 +79,37 @@ def test_power_scaling_flags_a_strong_prior(eight_schools):
 def test_power_scaling_says_when_its_weights_are_unreliable(exact_fit, monkeypatch):
     monkeypatch.setattr(power_module, "MAX_PARETO_K", -np.inf)  # every weight "unreliable"
     table = power_scaling(exact_fit.posterior_).set_index("parameter")
-    assert table.loc["mu", "diagnosis"] == power_module.UNRELIABLE
-    assert table.loc["tau", "diagnosis"].endswith("; " + power_module.UNRELIABLE)
+    notes = "; ".join(power_module.UNRELIABLE.values())
+    assert table.loc["mu", "diagnosis"] == notes
+    assert table.loc["tau", "diagnosis"].endswith("; " + notes)
+    assert set(table["prior_method"]) == {"importance weights"}
+
+
+def test_unreliable_prior_weights_of_an_exact_fit_are_replaced_by_exact_refits(
+    exact_fit, mu_prior_sensitivity, monkeypatch
+):
+    """Refitting the exact posterior with the priors raised to 0.99 and 1.01 is the
+    closed-form power-scaled posterior itself: no importance sampling left."""
+    monkeypatch.setattr(power_module, "MAX_PARETO_K", -np.inf)
+    table = power_scaling(exact_fit).set_index("parameter")
+    assert set(table["prior_method"]) == {"refit"}
+    assert table.loc["mu", "prior"] == pytest.approx(mu_prior_sensitivity, rel=0.03)
+    assert table.loc["mu", "diagnosis"] == power_module.UNRELIABLE["likelihood"]
+
+
+def test_unreliable_prior_weights_of_a_nuts_fit_are_replaced_by_refits(monkeypatch):
+    """NUTS refits with the prior half and twice as strong find the strong tau prior too."""
+    study = sitefx.load(STUDIES / "eight_schools")
+    settings = {"seed": 1, "method": "nuts", "draws": 1000, "progress": False}
+    fit = sitefx.SiteEffects(**settings, priors={"tau": "half-normal(1)"}).fit(study)
+    weighted = power_scaling(fit).set_index("parameter")
+    monkeypatch.setattr(power_module, "MAX_PARETO_K", -np.inf)
+    refitted = power_scaling(fit).set_index("parameter")
+    assert set(refitted["prior_method"]) == {"refit"}
+    assert refitted.loc["tau", "prior"] > 0.05
+    assert refitted.loc["tau", "diagnosis"].startswith("strong prior / weak likelihood")
+    # a finite difference over a wider power, against the derivative at 1
+    assert refitted.loc["tau", "prior"] == pytest.approx(weighted.loc["tau", "prior"], rel=0.5)
 
 
 def test_site_likelihood_is_the_marginal_normal(exact_fit):
@@ -308,3 +344,21 @@ def test_sensitivity_of_binary_records_runs_the_prior_grid_only(tmp_path):
     assert len(pd.read_csv(paths["prior_grid"])) == 2
     with pytest.raises(sitefx.SitefxInputError, match="binary records"):
         leave_one_site_out(fit)
+
+
+def test_report_says_when_prior_sensitivities_come_from_refits(tmp_path):
+    table = pd.DataFrame(
+        {
+            "parameter": ["mu"],
+            "prior": [0.01],
+            "likelihood": [0.2],
+            "diagnosis": [""],
+            "prior_pareto_k": [0.9],
+            "likelihood_pareto_k": [0.1],
+            "prior_method": ["refit"],
+        }
+    )
+    table.to_csv(tmp_path / "power_scaling.csv", index=False)
+    lines = describe_sensitivity(tmp_path)
+    assert "come from refits with the priors raised to the power" in lines[0]
+    assert lines[1].endswith("no parameter is sensitive to a small change of the priors.")

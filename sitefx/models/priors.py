@@ -151,6 +151,45 @@ class Prior:
         """The numpyro distribution for this prior."""
         return FAMILIES[self.family].build(*self.params)
 
+    def power(self, alpha: float) -> "Prior":
+        """The prior whose density is proportional to this one's raised to ``alpha`` (the
+        power-scaled prior of :mod:`sitefx.sensitivity.power`): every scalar family here is
+        closed under powers, e.g. ``normal(m, s)`` becomes ``normal(m, s / sqrt(alpha))`` and
+        ``student-t(df, m, s)`` becomes ``student-t(alpha (df + 1) - 1, m, ...)``. Raises
+        :class:`PriorSpecError` where the power is improper (a Cauchy prior at ``alpha <=
+        1/2``) and for flat, LKJ and horseshoe priors.
+
+        Examples
+        --------
+        >>> str(Prior.parse("half-normal(2)").power(4)), str(Prior.parse("half-cauchy(1)").power(2))
+        ('half-normal(1)', 'half-t(3, 0.5773502692)')
+        """
+        values = self.params
+        match self.family:
+            case "normal":
+                params = (values[0], values[1] / math.sqrt(alpha))
+            case "half-normal":
+                params = (values[0] / math.sqrt(alpha),)
+            case "student-t" | "half-t" | "half-cauchy":
+                df, *location, scale = (1.0, *values) if self.family == "half-cauchy" else values
+                powered_df = alpha * (df + 1) - 1  # (1 + x²/(df s²))^(-(df+1)/2) to the alpha
+                params = (powered_df, *location, scale * math.sqrt(df / max(powered_df, 1e-300)))
+            case "exponential":
+                params = (alpha * values[0],)
+            case "uniform":
+                params = values
+            case "gamma":
+                params = (alpha * (values[0] - 1) + 1, alpha * values[1])
+            case "inv-gamma":
+                params = (alpha * (values[0] + 1) - 1, alpha * values[1])
+            case _:
+                raise PriorSpecError(f"a {self.family} prior has no power-scaled form")
+        family = "half-t" if self.family == "half-cauchy" else self.family
+        try:
+            return Prior(family, tuple(_significant(value) for value in params))
+        except PriorSpecError as error:
+            raise PriorSpecError(f"{self} raised to the power {alpha:g} is improper") from error
+
     def __str__(self) -> str:
         return f"{self.family}({', '.join(_format_number(p) for p in self.params)})"
 
@@ -162,6 +201,11 @@ def _not_scalar() -> dist.Distribution:
 def _format_number(value: float) -> str:
     short = f"{value:g}"
     return short if float(short) == value else repr(value)
+
+
+def _significant(value: float) -> float:
+    """Ten significant digits: a computed parameter that prints short and as used."""
+    return float(f"{value:.10g}")
 
 
 def round_scale(value: float) -> float:

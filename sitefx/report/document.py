@@ -22,7 +22,11 @@ from sitefx.estimands import estimands, nesting_levels, stored_estimands
 from sitefx.historical import describe as describe_borrowing
 from sitefx.report import plots
 from sitefx.report.sensitivity import FILES as SENSITIVITY_FILES
-from sitefx.report.sensitivity import LEAVE_ONE_OUT_COLUMNS, describe_sensitivity
+from sitefx.report.sensitivity import (
+    LEAVE_ONE_OUT_COLUMNS,
+    POWER_SCALING_COLUMNS,
+    describe_sensitivity,
+)
 from sitefx.report.tables import estimand_table, site_table, summary_table
 
 FORMATS = ("html", "md")
@@ -298,14 +302,7 @@ SENSITIVITY_TABLES = {
         "flipped",
         "sites_flipped",
     ],
-    "power_scaling": [
-        "parameter",
-        "prior",
-        "likelihood",
-        "diagnosis",
-        "prior_pareto_k",
-        "likelihood_pareto_k",
-    ],
+    "power_scaling": POWER_SCALING_COLUMNS,
     "leave_one_out": LEAVE_ONE_OUT_COLUMNS,
     "comparison": ["model", "elpd", "se", "elpd_diff", "dse", "p", "weight"],
 }

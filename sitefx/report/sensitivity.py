@@ -26,6 +26,15 @@ LEAVE_ONE_OUT_COLUMNS = [
     "tau_shift",
     "warnings",
 ]
+POWER_SCALING_COLUMNS = [
+    "parameter",
+    "prior",
+    "likelihood",
+    "diagnosis",
+    "prior_pareto_k",
+    "likelihood_pareto_k",
+    "prior_method",
+]
 INFLUENTIAL = 0.5  # a site moving mu by more than this many posterior SDs is influential
 
 
@@ -94,9 +103,15 @@ def _said(row: pd.Series) -> str:
 
 def _describe_power(table: pd.DataFrame) -> list[str]:
     concerns = table[table["diagnosis"] != ""]
+    lines = []
+    if (table.get("prior_method") == "refit").any():
+        lines.append(
+            "Power-scaling: the prior sensitivities come from refits with the priors raised "
+            "to the power (their importance weights were unreliable)."
+        )
     if concerns.empty:
-        return ["Power-scaling: no parameter is sensitive to a small change of the priors."]
-    return [
+        return [*lines, "Power-scaling: no parameter is sensitive to a small change of the priors."]
+    return lines + [
         f"Power-scaling: {row.parameter} shows {row.diagnosis} (prior sensitivity "
         f"{row.prior:.3f}, likelihood {row.likelihood:.3f}; above 0.05 counts)."
         for row in concerns.itertuples()

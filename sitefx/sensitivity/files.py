@@ -58,7 +58,7 @@ def write_sensitivity(
         for key in ("power_scaling", "leave_one_out", "influence_plot", "comparison"):
             paths.pop(key)
         return paths
-    power_scaling(model.posterior_, data=model.data_).to_csv(paths["power_scaling"], index=False)
+    power_scaling(model).to_csv(paths["power_scaling"], index=False)
     influence = leave_one_site_out(model, progress=progress)
     influence.to_csv(paths["leave_one_out"], index=False)
     influence_plot(influence).savefig(paths["influence_plot"], dpi=130)

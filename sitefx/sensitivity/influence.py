@@ -60,10 +60,10 @@ def leave_one_site_out(
         k = np.nan if exact else float(pareto_k.isel(site=j))
         if exact or k > MAX_PARETO_K:
             keep = np.arange(data.n_sites) != j
-            refit = _refit(model, data.subset(keep))
-            posterior = refit.posterior_["posterior"]
+            without = refit(model, data.subset(keep))
+            posterior = without.posterior_["posterior"]
             summary = _posterior_summary(posterior["mu"].values, posterior["tau"].values)
-            summary["warnings"] = len(refit.warnings_)
+            summary["warnings"] = len(without.warnings_)
             method = "exact" if exact else "refit"
         else:
             weights = np.exp(log_weights.isel(site=j).values.ravel())
@@ -79,10 +79,11 @@ def leave_one_site_out(
     return table[LEAVE_ONE_OUT_COLUMNS]
 
 
-def _refit(model: SiteEffects, data: StudyData) -> SiteEffects:
-    """The same model (settings and the priors it used) fitted to ``data``; its sampler
-    warnings are counted in the table, not issued."""
-    settings = model.get_params() | {"priors": model.priors_.as_strings(), "progress": False}
+def refit(model: SiteEffects, data: StudyData, priors: dict[str, str] | None = None) -> SiteEffects:
+    """The same fitted model (settings and the priors it used, or ``priors`` instead)
+    fitted to ``data``; its sampler warnings are left to the caller's table, not issued."""
+    priors = model.priors_.as_strings() | (priors or {})
+    settings = model.get_params() | {"priors": priors, "progress": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
         return SiteEffects(**settings).fit(data)

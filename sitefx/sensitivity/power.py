@@ -7,6 +7,13 @@ each parameter's distribution moves (cumulative Jensen-Shannon distance per unit
 ``log2 alpha``), computed by :func:`arviz_stats.psense_summary`. Above 0.05 counts as
 sensitive. A prior that matters while the likelihood does too signals prior-data conflict;
 a prior that matters while the likelihood does not signals a weak likelihood.
+
+When the prior's importance weights are unreliable (Pareto k above 0.7) and the fitted model
+is at hand, the priors are refitted raised to the power instead (every scalar prior family is
+closed under powers, :meth:`~sitefx.models.priors.Prior.power`): with the exact method at
+``alpha`` 0.99 and 1.01 as the weights would have done, exactly; with NUTS at 0.5 and 2 (a
+prior half and twice as strong), far enough from 1 for the distance to stand above the
+Monte-Carlo noise of two independent samples (about 0.01 with 4,000 draws).
 """
 
 import logging
@@ -17,21 +24,28 @@ import pandas as pd
 import xarray as xr
 
 from sitefx.data.schema import StudyData
-from sitefx.sensitivity.densities import with_log_densities
+from sitefx.errors import PriorSpecError
+from sitefx.estimator import SiteEffects
+from sitefx.infer.exact import ExactPosterior
+from sitefx.models.priors import Prior
+from sitefx.report.sensitivity import POWER_SCALING_COLUMNS
+from sitefx.sensitivity.densities import log_prior, with_log_densities
+from sitefx.sensitivity.influence import refit
 
 THRESHOLD = 0.05
 ALPHAS = (0.99, 1.01)
+REFIT_ALPHAS = (0.5, 2.0)  # NUTS refits: see the module docstring
+EXACT_POINTS = 1001  # where the exact CDFs are compared
 MAX_PARETO_K = 0.7
-UNRELIABLE = "unreliable weights (Pareto k > 0.7): check by refitting with the prior changed"
-COLUMNS = ["parameter", "prior", "likelihood", "diagnosis", "prior_pareto_k", "likelihood_pareto_k"]
-DIAGNOSES = {
-    "potential prior-data conflict": "prior-data conflict",
-    "potential strong prior / weak likelihood": "strong prior / weak likelihood",
+UNRELIABLE = {
+    "prior": "unreliable prior weights (Pareto k > 0.7): pass the fitted model to refit",
+    "likelihood": "unreliable likelihood weights (Pareto k > 0.7): read with caution",
 }
+SAMPLE_DIMS = ("chain", "draw")
 
 
 def power_scaling(
-    tree: xr.DataTree,
+    source: SiteEffects | xr.DataTree,
     *,
     data: StudyData | None = None,
     var_names: list[str] | None = None,
@@ -41,10 +55,13 @@ def power_scaling(
 
     Returns one row per parameter (``mu``, ``tau``, ``theta_new`` and, when present,
     ``gamma``, ``nu``, ``tau_<level>``): ``prior`` and ``likelihood`` sensitivity, a
-    ``diagnosis`` (empty when neither is a concern), and the Pareto k of the importance
-    weights that scale the priors and the likelihood (above 0.7 the diagnosis says the
-    weights are unreliable, and a refit with the changed prior is the way to check).
-    Individual records need their ``data`` (see
+    ``diagnosis`` (empty when neither is a concern), the Pareto k of the importance
+    weights that scale the priors and the likelihood, and ``prior_method``: ``importance
+    weights``, or ``refit`` when those weights were unreliable (k above 0.7) and ``source``
+    is a fitted :class:`~sitefx.SiteEffects`, so the prior sensitivity comes from refits
+    with the priors raised to the power. Unreliable weights that could not be replaced (the
+    likelihood's; a prior's given only the DataTree) are named in the diagnosis.
+    Individual records need their ``data`` (a fitted model brings its own; see
     :func:`~sitefx.sensitivity.densities.site_log_likelihood`).
 
     Examples
@@ -54,6 +71,9 @@ def power_scaling(
     >>> power_scaling(fit.posterior_)["parameter"].tolist()
     ['mu', 'tau', 'theta_new']
     """
+    model = source if isinstance(source, SiteEffects) else None
+    tree = model.posterior_ if model is not None else source
+    data = model.data_ if data is None and model is not None else data
     scaled = with_log_densities(tree, data)
     posterior = tree["posterior"]
     names = var_names or [
@@ -70,14 +90,122 @@ def power_scaling(
         advice.setLevel(level)
     table = table.reset_index().rename(columns={"index": "parameter"})
     table.columns = [str(column) for column in table.columns]
-    table["diagnosis"] = table["diagnosis"].map(lambda text: DIAGNOSES.get(text, ""))
     for group, total in _log_densities(scaled).items():
         table[f"{group}_pareto_k"] = max(_pareto_k(total, alpha) for alpha in ALPHAS)
-    unreliable = table[["prior_pareto_k", "likelihood_pareto_k"]].max(axis=1) > MAX_PARETO_K
-    table.loc[unreliable, "diagnosis"] = [
-        "; ".join(filter(None, [text, UNRELIABLE])) for text in table.loc[unreliable, "diagnosis"]
+    table["prior_method"] = "importance weights"
+    unreliable = table[["prior_pareto_k", "likelihood_pareto_k"]] > MAX_PARETO_K
+    if model is not None and unreliable["prior_pareto_k"].any():
+        table["prior"] = _refitted_prior_sensitivity(model, table["parameter"].tolist())
+        table["prior_method"] = "refit"
+        unreliable["prior_pareto_k"] = False
+    notes = [UNRELIABLE[group] for group in UNRELIABLE if unreliable[f"{group}_pareto_k"].any()]
+    table["diagnosis"] = [
+        "; ".join(filter(None, [_diagnosis(prior, likelihood, threshold), *notes]))
+        for prior, likelihood in zip(table["prior"], table["likelihood"], strict=True)
     ]
-    return table[COLUMNS]
+    return table[POWER_SCALING_COLUMNS]
+
+
+def _diagnosis(prior: float, likelihood: float, threshold: float) -> str:
+    """priorsense's reading of the two sensitivities (Kallioinen et al. 2024, section 3)."""
+    if prior >= threshold and likelihood >= threshold:
+        return "prior-data conflict"
+    if prior > threshold > likelihood:
+        return "strong prior / weak likelihood"
+    return ""
+
+
+def _refitted_prior_sensitivity(model: SiteEffects, parameters: list[str]) -> list[float]:
+    """Prior sensitivity from refits with the priors raised to the power: exact CDFs at
+    alpha 0.99 and 1.01 where the exact method applies, else NUTS draws at 0.5 and 2 (a
+    power whose prior is improper, a Cauchy's at 0.5, is skipped). As arviz-stats: the mean
+    over the two powers of the larger CJS distance (of x or of -x) per unit of log2 alpha."""
+    exact = model.exact_
+    gradients: dict[str, list[float]] = {name: [] for name in parameters}
+    for alpha in ALPHAS if exact is not None else REFIT_ALPHAS:
+        try:
+            priors = _powered_priors(model, alpha)
+        except PriorSpecError:
+            continue
+        if exact is not None:
+            settings = model.get_params() | {"priors": priors}
+            powered = SiteEffects(**settings).exact_posterior(model.data_)
+            distances = _exact_distances(model, exact, powered)
+        else:
+            powered = refit(model, model.data_, priors).posterior_
+            distances = _sample_distances(model.posterior_, powered)
+        for name in parameters:
+            gradients[name].append(distances(name) / abs(np.log2(alpha)))
+    return [float(np.mean(values)) for values in gradients.values()]
+
+
+def _powered_priors(model: SiteEffects, alpha: float) -> dict[str, str]:
+    """The model's priors with the scaled ones (those of :func:`log_prior`) raised to
+    ``alpha``."""
+    scaled = set(log_prior(model.posterior_).data_vars)
+    return {
+        name: str(Prior.parse(spec).power(alpha)) if name in scaled else spec
+        for name, spec in model.priors_.as_strings().items()
+    }
+
+
+def _exact_distances(model: SiteEffects, base: ExactPosterior, powered: ExactPosterior):
+    """Distance of ``parameter`` between two exact posteriors, on a fine grid of its
+    values spanning the fit's draws."""
+
+    def distance(parameter: str) -> float:
+        name, index = _element(model.posterior_["posterior"], parameter)
+        draws = _draws(model.posterior_["posterior"], parameter)
+        points = np.linspace(draws.min(), draws.max(), EXACT_POINTS)
+
+        def cdf(posterior: ExactPosterior) -> np.ndarray:
+            values = np.array([posterior.cdf(name, x) for x in points[:-1]])
+            return values if index is None else values[:, index]
+
+        return _two_sided_cjs(points, cdf(base), cdf(powered))
+
+    return distance
+
+
+def _sample_distances(base: xr.DataTree, powered: xr.DataTree):
+    """Distance of ``parameter`` between the ECDFs of two fits' draws, on their pooled
+    sorted draws."""
+
+    def distance(parameter: str) -> float:
+        first = np.sort(_draws(base["posterior"], parameter))
+        second = np.sort(_draws(powered["posterior"], parameter))
+        points = np.sort(np.concatenate([first, second]))
+        ecdfs = [np.searchsorted(d, points[:-1], side="right") / d.size for d in (first, second)]
+        return _two_sided_cjs(points, *ecdfs)
+
+    return distance
+
+
+def _two_sided_cjs(points: np.ndarray, cdf_p: np.ndarray, cdf_q: np.ndarray) -> float:
+    """The larger CJS distance of the variable and of its negation (arviz-stats' rule);
+    the CDFs are given at ``points[:-1]``."""
+    binwidth = np.diff(points)
+    return max(
+        cjs_distance(cdf_p, cdf_q, binwidth),
+        cjs_distance(1 - cdf_p[::-1], 1 - cdf_q[::-1], binwidth[::-1]),
+    )
+
+
+def _element(posterior: xr.Dataset, parameter: str) -> tuple[str, int | None]:
+    """``"gamma[weeks]"`` -> ``("gamma", 0)``: the variable and the element's position."""
+    name, _, label = parameter.partition("[")
+    if not label:
+        return name, None
+    (dim,) = (dim for dim in posterior[name].dims if dim not in SAMPLE_DIMS)
+    labels = [str(value) for value in posterior[name][dim].values]
+    return name, labels.index(label.removesuffix("]"))
+
+
+def _draws(posterior: xr.Dataset, parameter: str) -> np.ndarray:
+    """All draws of one parameter label of the power-scaling table."""
+    name, index = _element(posterior, parameter)
+    values = posterior[name].values
+    return (values if index is None else values[..., index]).ravel()
 
 
 def _log_densities(scaled: xr.DataTree) -> dict[str, xr.DataArray]:
