@@ -1,6 +1,7 @@
 """Command line: ``sitefx fit SOURCE --out DIR``.
 
-Exit codes: 0 success; 2 bad input (a short message, no traceback); 1 anything else.
+Exit codes: 0 success; 2 bad input (a short message, no traceback); 3 a diagnostic failed
+under ``--strict`` (the files are written all the same); 1 anything else.
 """
 
 import argparse
@@ -20,10 +21,11 @@ from sitefx.estimator import OUTPUT_FILES, SiteEffects
 from sitefx.historical import describe as describe_borrowing
 from sitefx.report import format_table, headline_sentences, load_datatree, write_report
 from sitefx.report.document import describe_method
-from sitefx.report.sensitivity import describe_sensitivity
+from sitefx.report.sensitivity import describe_sensitivity, sensitivity_warnings
 from sitefx.sensitivity.files import write_sensitivity
 
 EXIT_BAD_INPUT = 2
+EXIT_DIAGNOSTICS = 3
 OBSERVATIONAL = (
     "OBSERVATIONAL: treatment was not randomized; effects are comparisons adjusted for the "
     "covariates given, and causal only if those remove all confounding"
@@ -228,6 +230,12 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
         "--target-accept", type=float, help="NUTS target acceptance (0.95; 0.99 with horseshoe)"
     )
     sampler.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    sampler.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 3 when a diagnostic fails (divergences, R-hat > 1.01, low ESS "
+        "or E-BFMI, tree depth; for sensitivity also Pareto k > 0.7); files are still written",
+    )
 
 
 def _estimand_options(group: argparse._ActionsContainer) -> None:
@@ -249,7 +257,7 @@ def run_fit(args: argparse.Namespace) -> int:
     fit, say = _fit(args)
     paths = fit.save(args.out)
     say("wrote " + ", ".join(str(path) for path in paths.values()))
-    return 0
+    return _gate(args, fit.warnings_)
 
 
 def run_sensitivity(args: argparse.Namespace) -> int:
@@ -265,6 +273,21 @@ def run_sensitivity(args: argparse.Namespace) -> int:
     for line in describe_sensitivity(args.out):
         say(line)
     say("wrote " + ", ".join(str(path) for path in paths.values()))
+    problems = sensitivity_warnings(args.out)
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return _gate(args, fit.warnings_ + problems)
+
+
+def _gate(args: argparse.Namespace, problems: list[str]) -> int:
+    """Exit status 3 under ``--strict`` when a diagnostic failed (already printed)."""
+    if args.strict and problems:
+        print(
+            f"sitefx: {len(problems)} diagnostic(s) failed under --strict; the files are "
+            f"in {args.out} for inspection",
+            file=sys.stderr,
+        )
+        return EXIT_DIAGNOSTICS
     return 0
 
 

@@ -1,5 +1,6 @@
 """The command line: end-to-end fits, exit codes, messages without tracebacks."""
 
+import json
 import subprocess
 import sys
 
@@ -7,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import sitefx.report
 from sitefx.cli import main
+from sitefx.report.sensitivity import sensitivity_warnings
 from tests.conftest import STUDIES
 
 RECORD_ROLES = ["--outcome", "score", "--treatment", "small", "--site", "school"]
@@ -327,3 +330,34 @@ def test_observational_studies_are_labelled(tmp_path, capsys):
     tree = sitefx.load_datatree(tmp_path / "out" / "posterior.nc")
     assert tree.attrs["observational"] == 1
     assert tree.attrs["study_design"] == "comparison-group design"
+
+
+def test_strict_fails_a_fit_whose_diagnostics_fail(tmp_path, capsys):
+    """Too few NUTS draws for a reliable ESS: a warning without --strict, exit 3 with it, and
+    the files written either way (the diagnostics are stored in the posterior file)."""
+    short = [str(STUDIES / "eight_schools"), "--method", "nuts", "--quiet", "--chains", "2"]
+    short += ["--draws", "50", "--warmup", "50"]
+    assert main(["fit", *short, "--out", str(tmp_path / "lenient")]) == 0
+    assert "effective sample size" in capsys.readouterr().err
+    assert main(["fit", *short, "--out", str(tmp_path / "strict"), "--strict"]) == 3
+    assert "failed under --strict" in capsys.readouterr().err
+    assert (tmp_path / "strict" / "posterior.nc").is_file()
+    tree = sitefx.report.load_datatree(tmp_path / "strict" / "posterior.nc")
+    assert any("effective sample size" in text for text in json.loads(tree.attrs["diagnostics"]))
+
+
+def test_sensitivity_warnings_name_unreliable_weights_and_failed_refits(tmp_path):
+    pd.DataFrame(
+        {"diagnosis": ["", "prior-data conflict; unreliable likelihood weights (Pareto k > 0.7)"]}
+    ).to_csv(tmp_path / "power_scaling.csv", index=False)
+    pd.DataFrame({"site": ["A", "B"], "warnings": [0, 2]}).to_csv(
+        tmp_path / "leave_one_out.csv", index=False
+    )
+    pd.DataFrame({"model": ["normal", "t"], "diag_elpd": ["", "k_psis > 0.7"]}).to_csv(
+        tmp_path / "model_comparison.csv", index=False
+    )
+    assert sensitivity_warnings(tmp_path) == [
+        "power-scaling: unreliable likelihood weights (Pareto k > 0.7)",
+        "leave-one-site-out: the refits without B had sampler warnings",
+        "model comparison, t: k_psis > 0.7",
+    ]

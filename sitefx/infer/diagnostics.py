@@ -1,4 +1,5 @@
-"""Convergence diagnostics (R-hat, bulk/tail ESS, divergences) computed with ArviZ."""
+"""Convergence diagnostics (R-hat, bulk/tail ESS, divergences, E-BFMI, tree depth) computed
+with ArviZ."""
 
 import json
 
@@ -9,6 +10,8 @@ import xarray as xr
 
 MAX_RHAT = 1.01
 MIN_ESS = 400
+MIN_BFMI = 0.3
+MAX_TREE_DEPTH = 10  # numpyro's default: a trajectory of 2^10 - 1 leapfrog steps stops early
 
 
 def convergence_table(tree: xr.DataTree, var_names: list[str]) -> xr.Dataset:
@@ -39,18 +42,12 @@ def convergence_table(tree: xr.DataTree, var_names: list[str]) -> xr.Dataset:
 def check_diagnostics(tree: xr.DataTree, table: pd.DataFrame) -> list[str]:
     """Plain-language warnings about the sampler's output (empty when all is well).
 
-    Flags divergent transitions, any R-hat above 1.01, and bulk or tail ESS below 400
+    Flags divergent transitions, trajectories stopped at the maximum tree depth, a chain's
+    E-BFMI below 0.3 (Betancourt 2016), any R-hat above 1.01, and bulk or tail ESS below 400
     (Vehtari et al. 2021's recommendations), reading R-hat and ESS from the summary ``table``
     so they are computed once.
     """
-    problems = []
-    if "sample_stats" in tree.children and "diverging" in tree["sample_stats"]:
-        divergent = int(np.sum(tree["sample_stats"]["diverging"].values))
-        if divergent:
-            problems.append(
-                f"{divergent} divergent transitions: the posterior may be biased; "
-                "raise target_accept (--target-accept 0.99) or check the priors"
-            )
+    problems = _sampler_problems(tree["sample_stats"]) if "sample_stats" in tree.children else []
     variable = table["parameter"].str.split("[", regex=False).str[0]
     worst = table.groupby(variable, sort=False).agg(
         r_hat=("r_hat", "max"), ess_bulk=("ess_bulk", "min"), ess_tail=("ess_tail", "min")
@@ -64,5 +61,35 @@ def check_diagnostics(tree: xr.DataTree, table: pd.DataFrame) -> list[str]:
         if not worst_ess >= MIN_ESS:
             problems.append(
                 f"effective sample size of {name} is {worst_ess:.0f} (< {MIN_ESS}): draw more"
+            )
+    return problems
+
+
+def _sampler_problems(stats: xr.DataTree) -> list[str]:
+    """What NUTS's own statistics say: divergences, saturated trees, low E-BFMI."""
+    problems = []
+    divergent = int(np.sum(stats["diverging"].values)) if "diverging" in stats else 0
+    if divergent:
+        problems.append(
+            f"{divergent} divergent transitions: the posterior may be biased; "
+            "raise target_accept (--target-accept 0.99) or check the priors"
+        )
+    saturated = (
+        int(np.sum(stats["n_steps"].values >= 2**MAX_TREE_DEPTH - 1)) if "n_steps" in stats else 0
+    )
+    if saturated:
+        problems.append(
+            f"{saturated} transitions stopped at the maximum tree depth ({MAX_TREE_DEPTH}): "
+            "sampling is inefficient; check the priors' scales"
+        )
+    if "energy" in stats:
+        bfmi = np.atleast_1d(azs.bfmi(stats.to_dataset())["energy"].values)
+        low = [
+            f"{value:.2f} (chain {chain})" for chain, value in enumerate(bfmi) if value < MIN_BFMI
+        ]
+        if low:
+            problems.append(
+                f"E-BFMI {', '.join(low)} below {MIN_BFMI}: the sampler explores the energy "
+                "distribution poorly; a reparametrization or tighter priors may help"
             )
     return problems

@@ -55,6 +55,37 @@ def describe_sensitivity(out_dir: str | Path) -> list[str]:
     return lines
 
 
+def sensitivity_warnings(out_dir: str | Path) -> list[str]:
+    """Diagnostics the sensitivity files record as failed (Pareto k above 0.7 where importance
+    weights were kept, refits with sampler warnings); empty when all is well."""
+    out = Path(out_dir)
+    problems = []
+    if (out / FILES["power_scaling"]).is_file():
+        power = pd.read_csv(out / FILES["power_scaling"], keep_default_na=False)
+        notes = {
+            note
+            for text in power["diagnosis"]
+            for note in text.split("; ")
+            if note.startswith("unreliable")
+        }
+        problems += [f"power-scaling: {note}" for note in sorted(notes)]
+    if (out / FILES["leave_one_out"]).is_file():
+        influence = pd.read_csv(out / FILES["leave_one_out"])
+        failed = influence.loc[influence["warnings"] > 0, "site"].astype(str).tolist()
+        if failed:
+            problems.append(
+                f"leave-one-site-out: the refits without {', '.join(failed)} had sampler warnings"
+            )
+    if (out / FILES["comparison"]).is_file():
+        comparison = pd.read_csv(out / FILES["comparison"], keep_default_na=False)
+        problems += [
+            f"model comparison, {row.model}: {row.diag_elpd}"
+            for row in comparison.itertuples()
+            if row.diag_elpd
+        ]
+    return problems
+
+
 def _describe_comparison(table: pd.DataFrame) -> list[str]:
     best, runner = table.iloc[0], table.iloc[1]
     return [

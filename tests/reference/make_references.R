@@ -1,6 +1,6 @@
 # Regenerates the R reference numbers that sitefx's tests compare against.
 # Run from the repository root:
-#   Rscript tests/reference/make_references.R [metafor|brms_binary|three_level|star_classroom|horseshoe|growth|binary_records ...]
+#   Rscript tests/reference/make_references.R [metafor|brms_binary|three_level|star_classroom|horseshoe|growth|binary_records|student_t ...]
 # Needs Debian's r-cran-lme4, r-cran-brms (+ r-cran-bh with its include link), r-cran-metafor,
 # r-cran-jsonlite. R is a tool for making these numbers, never a dependency of sitefx or its tests.
 suppressPackageStartupMessages({ library(jsonlite) })
@@ -504,4 +504,75 @@ if ("binary_records" %in% args) {
     theta = list(school = rownames(theta), mean = unname(theta[, "Estimate"]),
                  sd = unname(theta[, "Est.Error"]))
   ), "binary_records_brms.json")
+}
+
+if ("student_t" %in% args) {
+  suppressPackageStartupMessages(library(brms))
+  # Teacher expectancy (studies/teacher_expectancy, 19 study summaries d, se), fitted as sitefx's
+  # normal_normal model with Student-t site effects and its default priors for these data:
+  # d_j ~ N(theta_j, se_j), theta_j ~ t_nu(mu, tau), mu ~ N(0, 0.9), tau ~ half-N(0.36),
+  # nu ~ gamma(2, 0.1) (shape, rate). brms's group-level Student-t is the scale mixture
+  # r_j = sqrt(df * udf_j) * sd * z_j with udf_j ~ inv_chi_square(df), i.e. t_df(0, sd).
+  # brms bounds df below by 1 by default (gamma(2, 0.1) truncated to nu > 1); sitefx's nu has
+  # the untruncated gamma on nu > 0, so the bound is set to 0 (checked in the Stan code below).
+  dat <- read.csv("studies/teacher_expectancy/teacher_expectancy.csv")
+  stopifnot(nrow(dat) == 19, !anyDuplicated(dat$study))
+  form <- bf(d | se(se) ~ 1 + (1 | gr(study, dist = "student")))
+  priors <- c(
+    prior(normal(0, 0.9), class = Intercept),
+    prior(normal(0, 0.36), class = sd),
+    prior(gamma(2, 0.1), class = df, group = study, lb = 0)
+  )
+  code <- trimws(strsplit(make_stancode(form, data = dat, prior = priors), "\n")[[1]])
+  t_lines <- c(
+    "real<lower=0> df_1;",
+    "dfm_1 = sqrt(df_1 * udf_1);",
+    "r_1_1 = dfm_1 .* (sd_1[1] * (z_1[1]));",
+    "lprior += normal_lpdf(Intercept | 0, 0.9);",
+    "lprior += gamma_lpdf(df_1 | 2, 0.1);",
+    "lprior += normal_lpdf(sd_1 | 0, 0.36)",
+    "target += normal_lpdf(Y | mu, se);",
+    "target += inv_chi_square_lpdf(udf_1 | df_1);",
+    "target += std_normal_lpdf(z_1[1]);")
+  stopifnot(all(t_lines %in% code), !any(grepl("gamma_lccdf", code, fixed = TRUE)))
+  call <- paste("brm(bf(d | se(se) ~ 1 + (1 | gr(study, dist = \"student\"))), data = dat,",
+                "prior = priors, chains = 4, iter = 6000, warmup = 1000, seed = 20261127, cores = 2,",
+                "control = list(adapt_delta = 0.99))")
+  started <- Sys.time()
+  fit <- eval(parse(text = call))
+  minutes <- as.numeric(difftime(Sys.time(), started, units = "mins"))
+  np <- nuts_params(fit)
+  divergent <- sum(np$Value[np$Parameter == "divergent__"])
+  treedepth_hits <- sum(np$Value[np$Parameter == "treedepth__"] >= 10)  # brms default max_treedepth
+  ps <- prior_summary(fit)
+  pars <- c(mu = "b_Intercept", tau = "sd_study__Intercept", nu = "df_study")
+  draws <- posterior::as_draws(fit)
+  summ <- posterior::summarise_draws(posterior::subset_draws(draws, variable = unname(pars)),
+                                     "mean", "sd", ~quantile(.x, c(0.025, 0.5, 0.975)),
+                                     "mcse_mean", "mcse_sd", "rhat", "ess_bulk")
+  summ$parameter <- names(pars)[match(summ$variable, pars)]
+  stopifnot(setequal(summ$variable, pars))
+  # Each study's true effect mu + r_study: the linear predictor without the known sampling error
+  # (se() adds none), one observation per study. Checked against the raw draws for every study.
+  theta <- posterior_linpred(fit)
+  r <- ranef(fit, summary = FALSE)$study[, dat$study, "Intercept"]
+  by_hand <- as_draws_df(fit)$b_Intercept + r
+  stopifnot(max(abs(by_hand - theta)) < 1e-10)
+  theta_draws <- posterior::as_draws_array(array(theta, c(nrow(theta) / 4, 4, ncol(theta)),
+                                                 dimnames = list(NULL, NULL, dat$study)))
+  theta_summ <- posterior::summarise_draws(theta_draws, "mean", "sd", "mcse_mean", "rhat")
+  stopifnot(divergent == 0, all(summ$rhat < 1.01), all(theta_summ$rhat < 1.01))
+  write_ref(list(
+    provenance = provenance("brms", call, list(
+      rstan = as.character(packageVersion("rstan")), formula = deparse(form$formula),
+      priors = as.character(priors$prior), prior_targets = paste(priors$class, priors$group),
+      prior_summary = as.data.frame(ps)[, c("prior", "class", "coef", "group", "lb", "source")],
+      df_lower_bound = "0 (brms's default is 1), so nu ~ gamma(2, 0.1) untruncated as in sitefx",
+      stan_lines = t_lines, seed = 20261127, chains = 4, iter = 6000, warmup = 1000,
+      adapt_delta = 0.99, data = list(studies = nrow(dat)), minutes = round(minutes, 2),
+      divergences = divergent, max_treedepth_hits = treedepth_hits)),
+    parameters = summ,
+    theta = list(study = dat$study, mean = theta_summ$mean, sd = theta_summ$sd,
+                 mcse_mean = theta_summ$mcse_mean)
+  ), "student_t_brms.json")
 }
