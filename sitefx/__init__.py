@@ -27,6 +27,7 @@ from sitefx.data import (  # noqa: E402
 )
 from sitefx.errors import (  # noqa: E402
     DataDropWarning,
+    DataReadWarning,
     PriorSpecError,
     SamplingWarning,
     SitefxInputError,
@@ -46,6 +47,7 @@ from sitefx.report import (  # noqa: E402
 __all__ = [
     "DataAccounting",
     "DataDropWarning",
+    "DataReadWarning",
     "IndividualRecords",
     "Prior",
     "PriorSpecError",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sitefx.data.adapters import Roles, load
 from sitefx.data.schema import SiteSummaries
-from sitefx.errors import DataDropWarning, SamplingWarning, SitefxInputError
+from sitefx.errors import DataDropWarning, DataReadWarning, SamplingWarning, SitefxInputError
 from sitefx.estimator import OUTPUT_FILES, SiteEffects
 from sitefx.historical import describe as describe_borrowing
 from sitefx.report import format_table, headline_sentences, load_datatree, write_report
@@ -399,6 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", DataDropWarning)
+            warnings.simplefilter("always", DataReadWarning)
             warnings.showwarning = _show_warning
             return COMMANDS[args.command](args)
     except SitefxInputError as error:

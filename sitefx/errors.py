@@ -24,6 +24,10 @@ class DataDropWarning(UserWarning):
     """Rows or sites were dropped because an explicit option asked for it."""
 
 
+class DataReadWarning(UserWarning):
+    """A data file was read under an assumption the user should check (e.g. its encoding)."""
+
+
 class SamplingWarning(UserWarning):
     """The sampler's diagnostics (divergences, R-hat, ESS) suggest the fit is unreliable."""
 

@@ -7,8 +7,10 @@ evaluated: TOML is parsed with :mod:`tomllib`, data with pandas/pyarrow/pyreadst
 """
 
 import dataclasses
+import gzip
 import tomllib
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,9 +18,10 @@ import pandas as pd
 
 from sitefx.data import validate
 from sitefx.data.schema import StudyData
-from sitefx.errors import StudyDataError
+from sitefx.errors import DataReadWarning, StudyDataError
 
 STUDY_FILE = "study.toml"
+DELIMITERS = (",", ";", "\t", "|")  # the first wins a tie (a one-column file)
 KIND_ROLES = {
     "summaries": ("estimate", "se"),
     "individual": ("outcome", "treatment"),
@@ -112,6 +115,12 @@ class Roles:
         current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         given = {key: value for key, value in overrides.items() if value is not None}
         return Roles.from_mapping(current | given, source="overrides")
+
+    @property
+    def id_columns(self) -> tuple[str, ...]:
+        """Columns holding ids (site, cluster, person, levels), read as text."""
+        ids = (self.site, self.cluster, self.person, *(self.levels or ()))
+        return tuple(column for column in ids if column is not None)
 
     @property
     def kind(self) -> str:
@@ -236,8 +245,13 @@ class Study:
         return bool(self.metadata.get("observational", False))
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Read a data file into a frame whose index numbers the data rows from 1.
+
+    Text files: the delimiter (comma, semicolon, tab or bar) is read off the header line;
+    a file that is not UTF-8 is read as Windows-1252 (Latin-1), with a warning;
+    ``text_columns`` (ids: sites, clusters, people, levels) are read as written, so ``007``
+    stays ``007``.
 
     Examples
     --------
@@ -264,7 +278,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise StudyDataError(f"{path}: no such file")
     try:
-        frame = _read(path, reader)
+        frame = _read(path, reader, text_columns)
     except StudyDataError:
         raise
     except Exception as error:  # each reader raises its own family of errors
@@ -275,10 +289,23 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _read(path: Path, reader: str) -> pd.DataFrame:
+def _read(path: Path, reader: str, text_columns: Sequence[str]) -> pd.DataFrame:
     if reader in {"csv", "tsv"}:
+        options = {
+            "sep": "\t" if reader == "tsv" else _delimiter(path),
+            "dtype": dict.fromkeys(text_columns, str),
+        }
         try:
-            return pd.read_csv(path, sep="\t" if reader == "tsv" else ",")
+            try:
+                return pd.read_csv(path, encoding="utf-8", **options)
+            except UnicodeDecodeError:
+                warnings.warn(
+                    f"{path.name} is not UTF-8; read it as Windows-1252 (Latin-1): check the "
+                    f"accented names, or save the file as UTF-8",
+                    DataReadWarning,
+                    stacklevel=4,
+                )
+                return pd.read_csv(path, encoding="cp1252", **options)
         except pd.errors.EmptyDataError as error:
             raise StudyDataError(f"{path.name}: the file is empty") from error
     if reader == "parquet":
@@ -288,6 +315,14 @@ def _read(path: Path, reader: str) -> pd.DataFrame:
     read = pyreadstat.read_dta if reader == "stata" else pyreadstat.read_sav
     frame, _meta = read(str(path))
     return frame
+
+
+def _delimiter(path: Path) -> str:
+    """The delimiter the header line uses most: comma, semicolon, tab or bar."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as file:
+        header = file.readline()
+    return max(DELIMITERS, key=header.count)
 
 
 def load_study(folder: str | Path, **overrides: object) -> Study:
@@ -317,7 +352,7 @@ def load_study(folder: str | Path, **overrides: object) -> Study:
     if "data" not in spec:
         raise StudyDataError(f"{spec_path}: missing key 'data' (the data file's name)")
     roles = Roles.from_mapping(spec.pop("roles", {}), source=str(spec_path)).updated(**overrides)
-    frame = read_table(folder / str(spec["data"]))
+    frame = read_table(folder / str(spec["data"]), text_columns=roles.id_columns)
     return Study(
         name=str(spec.get("name", folder.name)),
         data=roles.apply(frame, units=str(spec.get("units", ""))),
@@ -352,5 +387,7 @@ def load(source: str | Path | pd.DataFrame, **roles: object) -> Study:
         return load_study(path, **roles)
     study_roles = Roles.from_mapping(roles)
     return Study(
-        name=path.name.split(".")[0], data=study_roles.apply(read_table(path)), roles=study_roles
+        name=path.name.split(".")[0],
+        data=study_roles.apply(read_table(path, text_columns=study_roles.id_columns)),
+        roles=study_roles,
     )

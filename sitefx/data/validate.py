@@ -7,6 +7,7 @@ and an entry in the data accounting.
 """
 
 import dataclasses
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -24,6 +25,9 @@ from sitefx.data.schema import (
 from sitefx.errors import DataDropWarning, StudyDataError, describe_labels
 
 MIN_PER_ARM = 2
+# Larger values overflow when squared (variances, sums of squares): refused, not mis-fitted.
+MAX_ABS_VALUE = 1e150
+DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
 FAMILIES = ("gaussian", "binomial")
 
 
@@ -274,6 +278,7 @@ def individual_records(
 
     site_names, site_index = _factorize(sites)
     _require_sites(len(site_names), site)
+    _require_variation(values[outcome], outcome)
     site_values = _site_level(values, moderators, site_index, site_names)
     labels = {level: _as_labels(frame[level]).to_numpy()[keep] for level in levels}
     groups = {
@@ -485,12 +490,33 @@ def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
     converted = pd.to_numeric(raw, errors="coerce")
     not_numeric = converted.isna() & raw.notna()
     if not_numeric.any():
-        examples = describe_labels(repr(value) for value in raw[not_numeric].unique()[:5])
-        raise StudyDataError(
-            f"column '{column}' must be numeric; non-numeric values {examples} at rows "
-            f"{describe_labels(frame.index[not_numeric.to_numpy()])}"
+        bad = raw[not_numeric].unique()[:5].tolist()
+        hint = (
+            " (decimal commas? write 0.5, not 0,5)"
+            if all(DECIMAL_COMMA.match(str(value)) for value in bad)
+            else ""
         )
-    return converted.to_numpy(dtype=float)
+        raise StudyDataError(
+            f"column '{column}' must be numeric; non-numeric values "
+            f"{describe_labels(map(repr, bad))} at rows "
+            f"{describe_labels(frame.index[not_numeric.to_numpy()])}{hint}"
+        )
+    values = converted.to_numpy(dtype=float)
+    huge = np.isfinite(values) & (np.abs(values) > MAX_ABS_VALUE)  # inf: a missing value
+    if huge.any():
+        raise StudyDataError(
+            f"column '{column}' has values too large to compute with ({values[huge][0]:g} at "
+            f"rows {describe_labels(frame.index[huge])}); rescale it, e.g. to thousands"
+        )
+    return values
+
+
+def _require_variation(outcome: np.ndarray, column: str) -> None:
+    if outcome.size and np.ptp(outcome) == 0:
+        raise StudyDataError(
+            f"column '{column}' is constant (every value is {outcome[0]:g}): there is no "
+            f"variation for a treatment to explain"
+        )
 
 
 def _treatment_column(
@@ -517,7 +543,7 @@ def _treatment_column(
     converted = pd.to_numeric(raw, errors="coerce")
     invalid = raw.notna() & ~converted.isin([0, 1])
     if invalid.any():
-        found = describe_labels(map(repr, raw.dropna().unique()))
+        found = describe_labels(map(repr, raw.dropna().unique().tolist()))
         raise StudyDataError(
             f"column '{column}' must be a binary treatment coded 0/1 or true/false; found values "
             f"{found} (bad rows {describe_labels(frame.index[invalid.to_numpy()])}); give "
@@ -527,13 +553,14 @@ def _treatment_column(
 
 
 def _as_labels(column: pd.Series) -> pd.Series:
-    """Values as strings (missing stays missing); integral floats print as ints, so a site id
-    stored as 28.0 (a side effect of missing values) reads "28", as the user wrote it."""
+    """Values as strings without surrounding spaces (missing stays missing); integral floats
+    print as ints, so a site id stored as 28.0 (a side effect of missing values) reads "28",
+    as the user wrote it."""
     if pd.api.types.is_float_dtype(column):
         finite = column.dropna()
         if (finite == finite.round()).all():
             column = column.astype("Int64")
-    labels = column.astype(str).where(column.notna())
+    labels = column.astype(str).str.strip().where(column.notna())
     return pd.Series(labels.to_numpy(dtype=object), index=column.index)
 
 
