@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
-from sitefx.data.adapters import Roles, load
+from sitefx.calibration import calibrate
+from sitefx.data.adapters import Roles, Study, load
 from sitefx.data.schema import SiteSummaries
 from sitefx.errors import DataDropWarning, DataReadWarning, SamplingWarning, SitefxInputError
 from sitefx.estimator import OUTPUT_FILES, SiteEffects
@@ -39,19 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sitefx {version('sitefx')}")
     commands = parser.add_subparsers(dest="command", required=True)
-    fit = commands.add_parser(
+    _fit_command(
+        commands,
         "fit",
         help="fit a study and write posterior.nc, summary.csv and forest.png",
         description="Fit site-varying treatment effects. SOURCE is a study folder (data + "
         "study.toml) or a data file (.csv, .csv.gz, .parquet, .dta, .sav); flags override "
         "study.toml.",
     )
-    fit.add_argument("source", metavar="SOURCE")
-    fit.add_argument("--out", required=True, metavar="DIR", help="output folder")
-
-    _add_fit_options(fit)
-
-    sensitivity = commands.add_parser(
+    sensitivity = _fit_command(
+        commands,
         "sensitivity",
         help="prior grid, power-scaling and leave-one-site-out for a study",
         description="Fit the model (as 'sitefx fit', same flags), then refit it under a grid "
@@ -59,9 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
         "(site summaries). Writes the fit, the sensitivity tables and plots to DIR; "
         "'sitefx report DIR' then includes them.",
     )
-    sensitivity.add_argument("source", metavar="SOURCE")
-    sensitivity.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    _add_fit_options(sensitivity)
     grid = sensitivity.add_argument_group("sensitivity")
     grid.add_argument(
         "--alt-tau",
@@ -74,6 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         action="append",
         help="an alternative mu prior for the grid (repeatable; default: a standard set)",
+    )
+
+    calibration = _fit_command(
+        commands,
+        "calibrate",
+        help="simulation-based calibration of the model on a study's design",
+        description="Draw parameters from the priors, simulate data of the study's design, "
+        "refit, and check that true values rank uniformly among the posterior draws and that "
+        "50/90/95%% intervals cover them as often as they claim (Talts et al. 2018). Takes the "
+        "same flags as 'sitefx fit'; writes calibration_summary.csv, calibration_ranks.csv "
+        "and calibration.png to DIR.",
+    )
+    calibration.add_argument_group("calibration").add_argument(
+        "--replicates", type=int, default=100, help="simulated data sets (default 100)"
     )
 
     document = commands.add_parser(
@@ -92,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="report format(s) (default both)",
     )
     _estimand_options(document)
+    return parser
+
+
+def _fit_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:
+    """A command that loads SOURCE and fits it: the fit flags and ``--out DIR``."""
+    parser = commands.add_parser(name, **texts)
+    parser.add_argument("source", metavar="SOURCE")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    _add_fit_options(parser)
     return parser
 
 
@@ -268,7 +286,7 @@ def run_sensitivity(args: argparse.Namespace) -> int:
         args.out,
         tau_priors=args.alt_tau,
         mu_priors=args.alt_mu,
-        progress=None if args.quiet else lambda text: print(text, file=sys.stderr),
+        progress=_progress(args),
     )
     for line in describe_sensitivity(args.out):
         say(line)
@@ -277,6 +295,11 @@ def run_sensitivity(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     return _gate(args, fit.warnings_ + problems)
+
+
+def _progress(args: argparse.Namespace) -> Callable[[str], None] | None:
+    """Where long work reports its steps: standard error, unless ``--quiet``."""
+    return None if args.quiet else lambda text: print(text, file=sys.stderr)
 
 
 def _gate(args: argparse.Namespace, problems: list[str]) -> int:
@@ -291,8 +314,36 @@ def _gate(args: argparse.Namespace, problems: list[str]) -> int:
     return 0
 
 
-def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
-    """Load the study, fit it and print what a fit prints; returns the fit and the printer."""
+def run_calibrate(args: argparse.Namespace) -> int:
+    if args.replicates < 2:
+        raise SitefxInputError(f"--replicates must be at least 2; got {args.replicates}")
+    study = _study(args)
+    model = _model(args, study)
+    result = calibrate(
+        model,
+        study.data,
+        replicates=args.replicates,
+        seed=args.seed,
+        progress=_progress(args),
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = result.summary()
+    paths = {
+        "summary": out / "calibration_summary.csv",
+        "ranks": out / "calibration_ranks.csv",
+        "plot": out / "calibration.png",
+    }
+    summary.to_csv(paths["summary"], index=False)
+    result.ranks.to_csv(paths["ranks"], index=False)
+    result.plot().savefig(paths["plot"], dpi=130)
+    print(summary.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
+    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    return 0
+
+
+def _study(args: argparse.Namespace) -> Study:
+    """The study the flags name, with their column roles."""
     levels = None
     if args.treatment_levels:
         names = [name.strip() for name in args.treatment_levels.split(",")]
@@ -300,15 +351,13 @@ def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
             raise SitefxInputError("--treatment-levels takes TREATED,CONTROL, e.g. 'small,regular'")
         levels = {names[0]: 1, names[1]: 0}
     roles = {f.name: getattr(args, f.name) for f in dataclasses.fields(Roles) if f.name in args}
-    study = load(args.source, **roles | {"treatment_levels": levels})
-    data = study.data
-    say = (lambda *_: None) if args.quiet else print
-    say(f"{study.title}: {data.n_sites} sites, {data.kind} data")
-    if study.observational:
-        say(OBSERVATIONAL)
-    say(str(data.accounting))
+    return load(args.source, **roles | {"treatment_levels": levels})
+
+
+def _model(args: argparse.Namespace, study: Study) -> SiteEffects:
+    """The (unfitted) model the flags describe."""
     flags = {"mu": args.prior_mu, "tau": args.prior_tau, "nu": args.prior_nu}
-    model = SiteEffects(
+    return SiteEffects(
         priors=_named_priors(args.prior) | {k: v for k, v in flags.items() if v is not None},
         chains=args.chains,
         draws=args.draws,
@@ -329,6 +378,18 @@ def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
         threshold=args.threshold or 0.0,
         outcome_sd=args.outcome_sd,
     )
+
+
+def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
+    """Load the study, fit it and print what a fit prints; returns the fit and the printer."""
+    study = _study(args)
+    data = study.data
+    say = (lambda *_: None) if args.quiet else print
+    say(f"{study.title}: {data.n_sites} sites, {data.kind} data")
+    if study.observational:
+        say(OBSERVATIONAL)
+    say(str(data.accounting))
+    model = _model(args, study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # reported below, once
         fit = model.fit(study)
@@ -410,7 +471,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-COMMANDS = {"fit": run_fit, "report": run_report, "sensitivity": run_sensitivity}
+COMMANDS = {
+    "fit": run_fit,
+    "report": run_report,
+    "sensitivity": run_sensitivity,
+    "calibrate": run_calibrate,
+}
 
 
 def _show_warning(message, category, *_args, **_kwargs) -> None:

@@ -11,6 +11,14 @@ import sitefx
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "studies"
 REFERENCE = Path(__file__).resolve().parent / "reference"
+# Column roles of the simulated arm counts in tests/reference/binary_counts.csv.
+ARM_COUNTS_ROLES = {
+    "site": "school",
+    "events_treated": "pass_t",
+    "n_treated": "n_t",
+    "events_control": "pass_c",
+    "n_control": "n_c",
+}
 
 
 @pytest.fixture(scope="session")

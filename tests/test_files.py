@@ -9,21 +9,14 @@ import pytest
 import xarray as xr
 
 import sitefx
-from tests.conftest import REFERENCE, STUDIES
+from tests.conftest import ARM_COUNTS_ROLES, REFERENCE, STUDIES
 
 SHORT = {"chains": 2, "draws": 100, "warmup": 100, "seed": 5, "progress": False}
-ARMS = {
-    "site": "school",
-    "events_treated": "pass_t",
-    "n_treated": "n_t",
-    "events_control": "pass_c",
-    "n_control": "n_c",
-}
 FAMILIES = {
     "exact summaries with districts": (STUDIES / "school_calendar", {}, {"seed": 5}),
     "student-t summaries": (STUDIES / "eight_schools", {}, SHORT | {"site_dist": "student-t"}),
     "moderators": (STUDIES / "teacher_expectancy", {"moderators": ["weeks"]}, SHORT),
-    "arm counts": (REFERENCE / "binary_counts.csv", ARMS, SHORT),
+    "arm counts": (REFERENCE / "binary_counts.csv", ARM_COUNTS_ROLES, SHORT),
     "binary records": (STUDIES / "reading_pass", {}, SHORT),
     "growth over waves": (STUDIES / "tutoring_growth", {}, SHORT),
     "records, classrooms, horseshoe": (
