@@ -327,3 +327,54 @@ def test_a_broken_value_raises_the_documented_error_naming_its_row(frame, breaka
     # a frame's rows are named by its index (a file's by line number, from 1)
     where = f"sites {broken.loc[row, 'school']}" if "> 0" in message else f"rows {row}"
     assert re.search(rf"{re.escape(where)}\b", str(error.value))
+
+
+@st.composite
+def records(draw) -> pd.DataFrame:
+    """Records of 2-5 sites, each with at least two people in each arm."""
+    ids = draw(st.lists(site_ids.filter(bool), min_size=2, max_size=5, unique=True))
+    rows = []
+    for site in ids:
+        arms = [0, 0, 1, 1, *draw(st.lists(st.integers(0, 1), max_size=6))]
+        rows += [(site, arm, draw(finite)) for arm in arms]
+    frame = pd.DataFrame(rows, columns=["school", "t", "y"])
+    if frame["y"].nunique() < 2:  # a constant outcome is refused, by design
+        frame.loc[0, "y"] += 1.0
+    return frame
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(frame=records())
+def test_valid_records_round_trip_through_a_parquet_file(frame, tmp_path):
+    path = tmp_path / "generated.parquet"
+    frame.to_parquet(path)
+    for source in (frame, path):
+        data = sitefx.load(source, **RECORD_ROLES).data
+        assert data.site == tuple(dict.fromkeys(frame["school"]))
+        np.testing.assert_array_equal(np.array(data.site)[data.site_index], frame["school"])
+        np.testing.assert_array_equal(data.treatment, frame["t"])
+        np.testing.assert_allclose(data.outcome, frame["y"], rtol=1e-15)
+        assert data.accounting.rows_dropped == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(frame=records(), data=st.data())
+def test_a_record_outside_its_arms_or_missing_names_its_row(frame, data):
+    row = data.draw(st.integers(0, len(frame) - 1))
+    column, value, message = data.draw(
+        st.sampled_from(
+            [
+                ("t", 2, "must be a binary treatment coded 0/1"),
+                ("y", np.nan, "'y' has 1 missing or non-finite values at rows"),
+                ("school", None, "'school' has 1 missing"),
+            ]
+        )
+    )
+    broken = frame.astype({column: object})
+    broken.loc[row, column] = value
+    with pytest.raises(StudyDataError) as error:
+        sitefx.load(broken, **RECORD_ROLES)
+    assert message in str(error.value)
+    assert re.search(rf"rows {row}\b", str(error.value))
