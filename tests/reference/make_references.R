@@ -1,6 +1,7 @@
 # Regenerates the R reference numbers that sitefx's tests compare against.
 # Run from the repository root:
-#   Rscript tests/reference/make_references.R [metafor|brms_binary|three_level|star_classroom|horseshoe|growth|binary_records|student_t ...]
+#   Rscript tests/reference/make_references.R [metafor|brms_binary|three_level|star_classroom|
+#     horseshoe|growth|binary_records|student_t|reading_pass|tutoring_growth ...]
 # Needs Debian's r-cran-lme4, r-cran-brms (+ r-cran-bh with its include link), r-cran-metafor,
 # r-cran-jsonlite. R is a tool for making these numbers, never a dependency of sitefx or its tests.
 suppressPackageStartupMessages({ library(jsonlite) })
@@ -15,6 +16,63 @@ provenance <- function(pkg, call, extra = list()) {
 write_ref <- function(x, name) {
   writeLines(toJSON(x, auto_unbox = TRUE, digits = NA, pretty = TRUE), file.path(out_dir, name))
   cat("wrote", name, "\n")
+}
+
+# studies/tutoring_growth (seeded simulation, see its README): 30 schools x 40 pupils, tutored
+# constant per pupil, every pupil scored at years 0-3. Year centred at 1.5 (the mean wave, as
+# sitefx centres it: the waves are balanced) so that year_c is orthogonal to the intercept within
+# every pupil. Each pupil's growth is the least-squares slope of score on year,
+# sum(year_c * score) / sum(year_c^2), exactly as sitefx's growth_records computes it; checked
+# against lm() for the first pupil and against cov(year, score) / var(year) for every pupil.
+# Returns the long data (with year_c), one row per pupil (school, pupil, tutored, slope; pupils in
+# data order) and a note on the data.
+tutoring_growth_data <- function() {
+  gr <- read.csv("studies/tutoring_growth/tutoring_growth.csv")
+  waves <- tapply(gr$year, gr$pupil, function(y) paste(sort(y), collapse = ","))
+  stopifnot(all(waves == "0,1,2,3"), !anyNA(gr$score),
+            all(tapply(gr$tutored, gr$pupil, function(v) length(unique(v))) == 1),
+            all(tapply(gr$school, gr$pupil, function(v) length(unique(v))) == 1),
+            mean(gr$year) == 1.5)
+  gr$year_c <- gr$year - 1.5
+  note <- list(rows = nrow(gr), pupils = length(unique(gr$pupil)),
+               schools = length(unique(gr$school)), years = sort(unique(gr$year)),
+               year_c = "year - 1.5", tutored_pupils = sum(tapply(gr$tutored, gr$pupil, max)))
+  slope <- sapply(split(gr, gr$pupil), function(p) sum(p$year_c * p$score) / sum(p$year_c^2))
+  pupils <- gr[!duplicated(gr$pupil), c("school", "pupil", "tutored")]
+  pupils$slope <- unname(slope[pupils$pupil])
+  p1 <- gr[gr$pupil == pupils$pupil[1], ]
+  by_cov <- sapply(split(gr, gr$pupil), function(p) cov(p$year, p$score) / var(p$year))
+  stopifnot(abs(coef(lm(score ~ year, data = p1))[["year"]] - pupils$slope[1]) < 1e-10,
+            max(abs(by_cov[pupils$pupil] - pupils$slope)) < 1e-10)
+  list(long = gr, pupils = pupils, note = note)
+}
+
+# For the brms blocks: sampler problems, and each site's effect b_<effect> + r_<group>[, <effect>]
+# per draw, summarised by chain-aware posterior (mean, sd, MCSE of the mean, R-hat, bulk ESS).
+# Checked against brms's coef(), which summarises the same sum.
+sampler_problems <- function(fit, max_treedepth = 10) {  # 10: brms's default max_treedepth
+  np <- nuts_params(fit)
+  list(divergences = sum(np$Value[np$Parameter == "divergent__"]),
+       max_treedepth_hits = sum(np$Value[np$Parameter == "treedepth__"] >= max_treedepth))
+}
+# The prior statements of brms's Stan code, one string each (comments and line breaks removed).
+stan_priors <- function(code) {
+  code <- gsub("//[^\n]*", "", code)
+  statements <- trimws(gsub("\\s+", " ", strsplit(code, ";", fixed = TRUE)[[1]]))
+  grep("^lprior \\+=", statements, value = TRUE)
+}
+site_effects <- function(fit, group, effect) {
+  r <- ranef(fit, summary = FALSE)[[group]]
+  lv <- dimnames(r)[[2]]
+  draws <- posterior::as_draws_df(fit)[[paste0("b_", effect)]] + r[, lv, effect]
+  n_chains <- posterior::nchains(fit)
+  array_draws <- posterior::as_draws_array(array(
+    draws, c(nrow(draws) / n_chains, n_chains, ncol(draws)), dimnames = list(NULL, NULL, lv)))
+  summ <- posterior::summarise_draws(array_draws, "mean", "sd", "mcse_mean", "rhat", "ess_bulk")
+  by_coef <- coef(fit)[[group]][lv, , effect]
+  stopifnot(max(abs(summ$mean - by_coef[, "Estimate"])) < 1e-10,
+            max(abs(summ$sd - by_coef[, "Est.Error"])) < 1e-10)
+  summ
 }
 
 # STAR kindergarten, prepared exactly as studies/star/study.toml asks, independently of sitefx:
@@ -344,18 +402,10 @@ if ("horseshoe" %in% args) {
 
 if ("growth" %in% args) {
   suppressPackageStartupMessages(library(lme4))
-  # studies/tutoring_growth (seeded simulation, see its README): 30 schools x 40 pupils, tutored
-  # constant per pupil, every pupil scored at years 0-3. Year centred at 1.5 so that year_c is
-  # orthogonal to the intercept within every pupil.
-  gr <- read.csv("studies/tutoring_growth/tutoring_growth.csv")
-  waves <- tapply(gr$year, gr$pupil, function(y) paste(sort(y), collapse = ","))
-  stopifnot(all(waves == "0,1,2,3"), !anyNA(gr$score),
-            all(tapply(gr$tutored, gr$pupil, function(v) length(unique(v))) == 1),
-            all(tapply(gr$school, gr$pupil, function(v) length(unique(v))) == 1))
-  gr$year_c <- gr$year - 1.5
-  growth_note <- list(rows = nrow(gr), pupils = length(unique(gr$pupil)),
-                      schools = length(unique(gr$school)), years = sort(unique(gr$year)),
-                      year_c = "year - 1.5", tutored_pupils = sum(tapply(gr$tutored, gr$pupil, max)))
+  # studies/tutoring_growth: long data, year_c and per-pupil slopes from tutoring_growth_data().
+  tg <- tutoring_growth_data()
+  gr <- tg$long
+  growth_note <- tg$note
   sd_of <- function(vc, grp, v) vc$sdcor[which(vc$grp == grp & vc$var1 == v & is.na(vc$var2))]
   conv_msgs <- function(m) c(m@optinfo$conv$lme4$messages, m@optinfo$warnings)
 
@@ -399,13 +449,9 @@ if ("growth" %in% args) {
     allFit = list(optimizer = ok, reml_loglik = unname(af_sum$llik[ok]), mu = unname(af_mu),
                   tau = unname(af_tau), warnings = unname(af_msgs[ok])))
 
-  # Two-stage: each pupil's least-squares slope over the four years (what sitefx fits), then the
-  # site-varying-effect model on the slopes.
-  slope <- sapply(split(gr, gr$pupil), function(p) sum(p$year_c * p$score) / sum(p$year_c^2))
-  pupils <- gr[!duplicated(gr$pupil), c("school", "pupil", "tutored")]
-  pupils$slope <- unname(slope[pupils$pupil])
-  p1 <- gr[gr$pupil == pupils$pupil[1], ]
-  stopifnot(abs(coef(lm(score ~ year, data = p1))[["year"]] - pupils$slope[1]) < 1e-10)
+  # Two-stage: each pupil's least-squares slope over the four years (what sitefx fits, see
+  # tutoring_growth_data()), then the site-varying-effect model on the slopes.
+  pupils <- tg$pupils
   call_ts <- "lmer(slope ~ tutored + (1 + tutored | school), data = pupils, REML = TRUE)"
   m2 <- eval(parse(text = call_ts))
   stopifnot(length(conv_msgs(m2)) == 0, !isSingular(m2))
@@ -577,4 +623,141 @@ if ("student_t" %in% args) {
     theta = list(study = dat$study, mean = theta_summ$mean, sd = theta_summ$sd,
                  mcse_mean = theta_summ$mcse_mean)
   ), "student_t_brms.json")
+}
+
+if ("reading_pass" %in% args) {
+  suppressPackageStartupMessages(library(brms))
+  # studies/reading_pass (seeded simulation, see its README): 24 schools x 120 pupils, 0/1 outcome
+  # `passed`, treatment `program`, no covariates. Fitted as sitefx's Bernoulli-logit records model
+  # with its default priors for these data (sitefx fits the per-school arm counts, which are
+  # sufficient statistics without covariates: the same posterior): uncorrelated school intercepts
+  # (control log-odds) and school log odds ratios, alpha_mean ~ N(0, 2.5), mu ~ N(0, 2.5),
+  # alpha_sd ~ half-N(2.5), tau ~ half-N(1) (brms bounds sd below by 0: half-normal).
+  d <- read.csv("studies/reading_pass/reading_pass.csv", colClasses = c(school = "character"))
+  stopifnot(all(d$passed %in% 0:1), all(d$program %in% 0:1), !anyNA(d))
+  arms <- table(d$school, d$program)
+  data_note_rp <- list(rows = nrow(d), schools = length(unique(d$school)),
+                       treated = sum(d$program), passed = sum(d$passed),
+                       min_pupils_per_arm = min(arms))
+  form <- bf(passed ~ 0 + Intercept + program + (1 + program || school))
+  priors <- c(
+    prior(normal(0, 2.5), class = b, coef = Intercept),
+    prior(normal(0, 2.5), class = b, coef = program),
+    prior(normal(0, 2.5), class = sd, group = school, coef = Intercept),
+    prior(normal(0, 1), class = sd, group = school, coef = program)
+  )
+  code <- make_stancode(form, data = d, family = bernoulli(), prior = priors)
+  prior_lines <- stan_priors(code)
+  stopifnot(identical(prior_lines, c(
+    "lprior += normal_lpdf(b[1] | 0, 2.5)", "lprior += normal_lpdf(b[2] | 0, 2.5)",
+    "lprior += normal_lpdf(sd_1[1] | 0, 2.5) - 1 * normal_lccdf(0 | 0, 2.5)",
+    "lprior += normal_lpdf(sd_1[2] | 0, 1) - 1 * normal_lccdf(0 | 0, 1)")),
+    !grepl("L_1|lkj", code), grepl("bernoulli_logit_glm_lpmf(Y | X, mu, b)", code, fixed = TRUE))
+  # adapt_delta 0.95 as for binary_records; raise it if the run below reports divergences.
+  adapt_delta <- as.numeric(Sys.getenv("READING_PASS_ADAPT_DELTA", "0.95"))
+  call <- sprintf(paste("brm(%s, family = bernoulli(), data = d, prior = priors, chains = 4,",
+                        "iter = 6000, warmup = 1000, seed = 20261127, cores = 2,",
+                        "control = list(adapt_delta = %s))"), deparse1(form$formula), adapt_delta)
+  started <- Sys.time()
+  fit <- eval(parse(text = call))
+  minutes <- as.numeric(difftime(Sys.time(), started, units = "mins"))
+  problems <- sampler_problems(fit)
+  ps <- prior_summary(fit)
+  pars <- c(mu = "b_program", tau = "sd_school__program", alpha_mean = "b_Intercept",
+            alpha_sd = "sd_school__Intercept")
+  summ <- posterior::summarise_draws(posterior::subset_draws(posterior::as_draws(fit), variable = unname(pars)),
+                                     "mean", "sd", ~quantile(.x, c(0.025, 0.5, 0.975)),
+                                     "mcse_mean", "mcse_sd", "rhat", "ess_bulk")
+  summ$parameter <- names(pars)[match(summ$variable, pars)]
+  stopifnot(setequal(summ$variable, pars))
+  theta <- site_effects(fit, "school", "program")
+  stopifnot(setequal(theta$variable, unique(d$school)))
+  print(summ); print(problems); print(range(theta$rhat))
+  if (problems$divergences > 0 || any(summ$rhat >= 1.01) || any(theta$rhat >= 1.01))
+    stop("reading_pass: divergences or R-hat >= 1.01; raise READING_PASS_ADAPT_DELTA and rerun")
+  write_ref(list(
+    provenance = provenance("brms", call, list(
+      rstan = as.character(packageVersion("rstan")), formula = deparse(form$formula),
+      family = "bernoulli(link = \"logit\")",
+      priors = as.character(priors$prior),
+      prior_targets = paste(priors$class, priors$group, priors$coef),
+      prior_summary = as.data.frame(ps)[, c("prior", "class", "coef", "group", "lb", "source")],
+      stan_priors = prior_lines, seed = 20261127, chains = 4, iter = 6000, warmup = 1000,
+      adapt_delta = adapt_delta, data = data_note_rp, minutes = round(minutes, 2),
+      divergences = problems$divergences, max_treedepth_hits = problems$max_treedepth_hits)),
+    parameters = summ,
+    theta = list(note = "b_program + r_school[school, program] per draw",
+                 school = theta$variable, mean = theta$mean, sd = theta$sd,
+                 mcse_mean = theta$mcse_mean, rhat = theta$rhat)
+  ), "reading_pass_brms.json")
+}
+
+if ("tutoring_growth" %in% args) {
+  suppressPackageStartupMessages(library(brms))
+  # studies/tutoring_growth as sitefx fits it: each pupil's least-squares growth per year
+  # (tutoring_growth_data()), then the Gaussian records model on the slopes with correlated school
+  # intercepts (control growth) and school effects of tutoring on growth, with sitefx's default
+  # priors for these data (S = SD of the slopes, 3.7; rounded to 2 significant digits):
+  # alpha_mean ~ N(9, 9.2), mu ~ N(0, 9.2), alpha_sd ~ half-N(3.7), tau ~ half-N(3.7),
+  # sigma ~ exponential(0.27) (rate), correlation ~ LKJ(2).
+  tg <- tutoring_growth_data()
+  pupils <- tg$pupils
+  slopes_note <- list(n = nrow(pupils), mean = mean(pupils$slope), sd = sd(pupils$slope),
+                      min = min(pupils$slope), max = max(pupils$slope),
+                      definition = "sum(year_c * score) / sum(year_c^2) per pupil, year_c = year - 1.5")
+  form <- bf(slope ~ 0 + Intercept + tutored + (1 + tutored | school))
+  priors <- c(
+    prior(normal(9, 9.2), class = b, coef = Intercept),
+    prior(normal(0, 9.2), class = b, coef = tutored),
+    prior(normal(0, 3.7), class = sd, group = school, coef = Intercept),
+    prior(normal(0, 3.7), class = sd, group = school, coef = tutored),
+    prior(exponential(0.27), class = sigma),
+    prior(lkj(2), class = cor)
+  )
+  code <- make_stancode(form, data = pupils, prior = priors)
+  prior_lines <- stan_priors(code)
+  stopifnot(identical(prior_lines, c(
+    "lprior += normal_lpdf(b[1] | 9, 9.2)", "lprior += normal_lpdf(b[2] | 0, 9.2)",
+    "lprior += exponential_lpdf(sigma | 0.27)",
+    "lprior += normal_lpdf(sd_1[1] | 0, 3.7) - 1 * normal_lccdf(0 | 0, 3.7)",
+    "lprior += normal_lpdf(sd_1[2] | 0, 3.7) - 1 * normal_lccdf(0 | 0, 3.7)",
+    "lprior += lkj_corr_cholesky_lpdf(L_1 | 2)")))
+  adapt_delta <- as.numeric(Sys.getenv("TUTORING_GROWTH_ADAPT_DELTA", "0.95"))
+  call <- sprintf(paste("brm(%s, data = pupils, prior = priors, chains = 4, iter = 6000,",
+                        "warmup = 1000, seed = 20261127, cores = 2,",
+                        "control = list(adapt_delta = %s))"), deparse1(form$formula), adapt_delta)
+  started <- Sys.time()
+  fit <- eval(parse(text = call))
+  minutes <- as.numeric(difftime(Sys.time(), started, units = "mins"))
+  problems <- sampler_problems(fit)
+  ps <- prior_summary(fit)
+  pars <- c(mu = "b_tutored", tau = "sd_school__tutored", alpha_mean = "b_Intercept",
+            alpha_sd = "sd_school__Intercept", rho = "cor_school__Intercept__tutored",
+            sigma = "sigma")
+  summ <- posterior::summarise_draws(posterior::subset_draws(posterior::as_draws(fit), variable = unname(pars)),
+                                     "mean", "sd", ~quantile(.x, c(0.025, 0.5, 0.975)),
+                                     "mcse_mean", "mcse_sd", "rhat", "ess_bulk")
+  summ$parameter <- names(pars)[match(summ$variable, pars)]
+  stopifnot(setequal(summ$variable, pars))
+  theta <- site_effects(fit, "school", "tutored")
+  stopifnot(setequal(theta$variable, unique(pupils$school)))
+  print(summ); print(problems); print(range(theta$rhat))
+  if (problems$divergences > 0 || any(summ$rhat >= 1.01) || any(theta$rhat >= 1.01))
+    stop("tutoring_growth: divergences or R-hat >= 1.01; raise TUTORING_GROWTH_ADAPT_DELTA and rerun")
+  write_ref(list(
+    provenance = provenance("brms", call, list(
+      rstan = as.character(packageVersion("rstan")), formula = deparse(form$formula),
+      family = "gaussian(link = \"identity\")",
+      priors = as.character(priors$prior),
+      prior_targets = paste(priors$class, priors$group, priors$coef),
+      prior_summary = as.data.frame(ps)[, c("prior", "class", "coef", "group", "lb", "source")],
+      stan_priors = prior_lines, seed = 20261127, chains = 4, iter = 6000, warmup = 1000,
+      adapt_delta = adapt_delta, data = c(tg$note, list(slopes = slopes_note)),
+      minutes = round(minutes, 2), divergences = problems$divergences,
+      max_treedepth_hits = problems$max_treedepth_hits)),
+    parameters = summ,
+    theta = list(note = "b_tutored + r_school[school, tutored] per draw",
+                 school = theta$variable, mean = theta$mean, sd = theta$sd,
+                 mcse_mean = theta$mcse_mean, rhat = theta$rhat)
+  ), "tutoring_growth_brms.json")
 }
