@@ -33,6 +33,7 @@ from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, S
 from sitefx.errors import SamplingWarning, SitefxInputError
 from sitefx.estimator import SiteEffects
 from sitefx.models.priors import Prior, Priors
+from sitefx.parallel import SERIAL, Workers, map_tasks
 
 LEVELS = (0.5, 0.9, 0.95)
 RANK_BINS = 10
@@ -112,10 +113,13 @@ def calibrate(
     replicates: int = 100,
     n_draws: int = 99,
     seed: int = 0,
+    workers: Workers = SERIAL,
     progress: Callable[[str], None] | None = None,
 ) -> Calibration:
     """Simulation-based calibration of ``model`` (its settings and priors, resolved once for
-    ``data`` and then fixed) on the design of ``data``.
+    ``data`` and then fixed) on the design of ``data``. Replicates run on ``workers`` (see
+    :mod:`sitefx.parallel`); each has its own seed, so the result is the same wherever they
+    run.
 
     Examples
     --------
@@ -128,32 +132,58 @@ def calibrate(
     robust, priors = model._model_priors(data)
     _check_supported(model, data, priors)
     settings = model.get_params() | {"priors": priors.as_strings(), "progress": False}
+    seeds = np.random.SeedSequence(seed).spawn(replicates)
+    rows = map_tasks(
+        _replicate,
+        list(enumerate(seeds)),
+        labels=[f"replicate {number + 1}" for number in range(replicates)],
+        workers=workers,
+        progress=progress,
+        settings=settings,
+        data=data,
+        priors=priors,
+        robust=robust,
+        n_draws=n_draws,
+    )
+    return Calibration(
+        ranks=pd.DataFrame([row for rows_ in rows for row in rows_]), n_draws=n_draws
+    )
+
+
+def _replicate(
+    item: tuple[int, np.random.SeedSequence],
+    *,
+    settings: dict,
+    data: StudyData,
+    priors: Priors,
+    robust: bool,
+    n_draws: int,
+) -> list[dict]:
+    """One replicate: simulate from the priors, fit, rank each true value."""
+    replicate, seed = item
     rng = np.random.default_rng(seed)
+    simulated, truth = simulate(data, priors, rng, site_df=settings["site_df"], robust=robust)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        fit = SiteEffects(**settings | {"seed": int(rng.integers(2**31))}).fit(simulated)
+    posterior = fit.posterior_["posterior"]
     rows = []
-    for replicate in range(replicates):
-        if progress is not None:
-            progress(f"replicate {replicate + 1}/{replicates}")
-        simulated, truth = simulate(data, priors, rng, site_df=model.site_df, robust=robust)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SamplingWarning)
-            fit = SiteEffects(**settings | {"seed": int(rng.integers(2**31))}).fit(simulated)
-        posterior = fit.posterior_["posterior"]
-        for parameter, values in truth.items():
-            draws = posterior[parameter].stack(sample=SAMPLE_DIMS).transpose(..., "sample")
-            draws = draws.values.reshape(-1, draws.sizes["sample"])
-            for element, (true, own) in enumerate(zip(np.ravel(values), draws, strict=True)):
-                rows.append(
-                    {
-                        "replicate": replicate,
-                        "parameter": parameter,
-                        "element": data.site[element] if parameter == "theta" else element,
-                        "truth": float(true),
-                        "rank": int(np.sum(_thin(own, n_draws) < true)),
-                        "below": float(np.mean(own < true)),
-                        "warnings": len(fit.warnings_),
-                    }
-                )
-    return Calibration(ranks=pd.DataFrame(rows), n_draws=n_draws)
+    for parameter, values in truth.items():
+        draws = posterior[parameter].stack(sample=SAMPLE_DIMS).transpose(..., "sample")
+        draws = draws.values.reshape(-1, draws.sizes["sample"])
+        for element, (true, own) in enumerate(zip(np.ravel(values), draws, strict=True)):
+            rows.append(
+                {
+                    "replicate": replicate,
+                    "parameter": parameter,
+                    "element": data.site[element] if parameter == "theta" else element,
+                    "truth": float(true),
+                    "rank": int(np.sum(_thin(own, n_draws) < true)),
+                    "below": float(np.mean(own < true)),
+                    "warnings": len(fit.warnings_),
+                }
+            )
+    return rows
 
 
 def simulate(

@@ -1,7 +1,8 @@
 """Command line: ``sitefx fit SOURCE --out DIR``.
 
 Exit codes: 0 success; 2 bad input (a short message, no traceback); 3 a diagnostic failed
-under ``--strict`` (the files are written all the same); 1 anything else.
+under ``--strict`` (the files are written all the same); 1 anything else (e.g. refits that
+failed on every try, named).
 """
 
 import argparse
@@ -20,6 +21,7 @@ from sitefx.data.schema import SiteSummaries
 from sitefx.errors import DataDropWarning, DataReadWarning, SamplingWarning, SitefxInputError
 from sitefx.estimator import OUTPUT_FILES, SiteEffects
 from sitefx.historical import describe as describe_borrowing
+from sitefx.parallel import TaskFailedError, Workers
 from sitefx.report import format_table, headline_sentences, load_datatree, write_report
 from sitefx.report.document import describe_method
 from sitefx.report.sensitivity import describe_sensitivity, sensitivity_warnings
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(site summaries). Writes the fit, the sensitivity tables and plots to DIR; "
         "'sitefx report DIR' then includes them.",
     )
+    _add_worker_options(sensitivity)
     grid = sensitivity.add_argument_group("sensitivity")
     grid.add_argument(
         "--alt-tau",
@@ -84,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibration.add_argument_group("calibration").add_argument(
         "--replicates", type=int, default=100, help="simulated data sets (default 100)"
     )
+    _add_worker_options(calibration)
 
     document = commands.add_parser(
         "report",
@@ -111,6 +115,23 @@ def _fit_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     _add_fit_options(parser)
     return parser
+
+
+def _add_worker_options(parser: argparse.ArgumentParser) -> None:
+    """Where the many fits of a command run (dask.distributed)."""
+    group = parser.add_argument_group("parallel fits")
+    group.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the refits on a local dask cluster of N worker processes (default 1: here)",
+    )
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the refits on an existing dask cluster, e.g. tcp://10.0.0.5:8786",
+    )
 
 
 def _add_fit_options(parser: argparse.ArgumentParser) -> None:
@@ -286,6 +307,7 @@ def run_sensitivity(args: argparse.Namespace) -> int:
         args.out,
         tau_priors=args.alt_tau,
         mu_priors=args.alt_mu,
+        workers=Workers(n=args.workers, address=args.scheduler),
         progress=_progress(args),
     )
     for line in describe_sensitivity(args.out):
@@ -324,6 +346,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         study.data,
         replicates=args.replicates,
         seed=args.seed,
+        workers=Workers(n=args.workers, address=args.scheduler),
         progress=_progress(args),
     )
     out = Path(args.out)
@@ -466,6 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SitefxInputError as error:
         print(f"sitefx: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except TaskFailedError as error:  # the failed items are named; no traceback
+        print(f"sitefx: error: {error}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -11,6 +11,7 @@ from pathlib import Path
 from sitefx.data.schema import SiteSummaries
 from sitefx.errors import SamplingWarning
 from sitefx.estimator import SiteEffects
+from sitefx.parallel import SERIAL, Workers
 from sitefx.report.sensitivity import FILES
 from sitefx.sensitivity.comparison import compare_models
 from sitefx.sensitivity.densities import per_site_obstacle
@@ -26,12 +27,14 @@ def write_sensitivity(
     *,
     tau_priors: Sequence[str] | None = None,
     mu_priors: Sequence[str] | None = None,
+    workers: Workers = SERIAL,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
     """Run the prior grid (every model) and, where the sites have their own likelihood terms
     (site summaries; Gaussian records without levels or Student-t effects), power-scaling
     and leave-one-site-out, and for summaries a PSIS-LOO comparison of normal and Student-t
-    site effects; write the files in :data:`~sitefx.report.sensitivity.FILES`.
+    site effects; write the files in :data:`~sitefx.report.sensitivity.FILES`. NUTS refits
+    run on ``workers`` (see :mod:`sitefx.parallel`).
 
     Examples
     --------
@@ -49,6 +52,7 @@ def write_sensitivity(
         tau_priors=tau_priors,
         mu_priors=mu_priors,
         threshold=model.threshold,
+        workers=workers,
         progress=progress,
     )
     grid.table.to_csv(paths["prior_grid"], index=False)
@@ -59,7 +63,7 @@ def write_sensitivity(
             paths.pop(key)
         return paths
     power_scaling(model).to_csv(paths["power_scaling"], index=False)
-    influence = leave_one_site_out(model, progress=progress)
+    influence = leave_one_site_out(model, workers=workers, progress=progress)
     influence.to_csv(paths["leave_one_out"], index=False)
     influence_plot(influence).savefig(paths["influence_plot"], dpi=130)
     if isinstance(model.data_, SiteSummaries):  # Student-t records have no per-site terms yet

@@ -7,6 +7,7 @@ the 95% line do not flip by Monte-Carlo noise; otherwise each pair is a NUTS fit
 """
 
 import itertools
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,9 +16,11 @@ import pandas as pd
 
 from sitefx.data.adapters import Study
 from sitefx.data.schema import StudyData
+from sitefx.errors import SamplingWarning
 from sitefx.estimator import SiteEffects
 from sitefx.infer.exact import ExactPosterior
 from sitefx.models.priors import Prior, data_scale, resolve_priors, round_scale
+from sitefx.parallel import SERIAL, Workers, map_tasks
 
 QUANTILES = [0.025, 0.5, 0.975]
 CONFIDENT = 0.95  # a conclusion: P(effect > threshold) at least this, or at most 1 - this
@@ -87,10 +90,12 @@ def prior_grid(
     tau_priors: Sequence[str] | None = None,
     mu_priors: Sequence[str] | None = None,
     threshold: float = 0.0,
+    workers: Workers = SERIAL,
     progress: Callable[[str], None] | None = None,
 ) -> PriorGrid:
     """Refit ``model`` (its settings; its own priors first) under every pair of the
-    ``mu`` and ``tau`` priors (default: :func:`default_alternatives`).
+    ``mu`` and ``tau`` priors (default: :func:`default_alternatives`). Pairs the exact
+    method cannot compute are NUTS fits, run on ``workers`` (see :mod:`sitefx.parallel`).
 
     Examples
     --------
@@ -105,17 +110,28 @@ def prior_grid(
     base = resolve_priors(frame, {k: v for k, v in model.priors.items() if k in ("mu", "tau")})
     taus = _unique([str(base.tau), *(default_taus if tau_priors is None else tau_priors)])
     mus = _unique([str(base.mu), *(default_mus if mu_priors is None else mu_priors)])
-    rows, site_rows = [], []
     pairs = list(itertools.product(mus, taus))
-    for number, (mu, tau) in enumerate(pairs):
-        if progress is not None:
-            progress(f"prior {number + 1}/{len(pairs)}: mu ~ {mu}, tau ~ {tau}")
-        settings = model.get_params() | {"priors": {**model.priors, "mu": mu, "tau": tau}}
-        refit = SiteEffects(**settings)
-        exact = refit.exact_posterior(frame)
-        row, site_values = (
-            _exact_row(exact, threshold) if exact else _sampled_row(refit.fit(data), threshold)
-        )
+    settings = model.get_params() | {"progress": False}
+    results = {}
+    for pair in pairs:  # exact pairs here (milliseconds), the others as NUTS fits below
+        exact = _pair_model(pair, settings).exact_posterior(frame)
+        if exact is not None:
+            results[pair] = _exact_row(exact, threshold)
+    sampled = [pair for pair in pairs if pair not in results]
+    fitted = map_tasks(
+        _sampled_pair,
+        sampled,
+        labels=[f"prior mu ~ {mu}, tau ~ {tau}" for mu, tau in sampled],
+        workers=workers,
+        progress=progress,
+        settings=settings,
+        data=frame,
+        threshold=threshold,
+    )
+    results |= dict(zip(sampled, fitted, strict=True))
+    rows, site_rows = [], []
+    for mu, tau in pairs:
+        row, site_values = results[mu, tau]
         rows.append({"prior_mu": mu, "prior_tau": tau, **row})
         for site, mean, prob in zip(frame.site, *site_values, strict=True):
             site_rows.append(
@@ -135,6 +151,21 @@ def prior_grid(
     flipped_sites = sites.groupby(["prior_mu", "prior_tau"], sort=False)["flipped"].sum()
     table["sites_flipped"] = flipped_sites.to_numpy()
     return PriorGrid(table=table, sites=sites)
+
+
+def _pair_model(pair: tuple[str, str], settings: dict) -> SiteEffects:
+    mu, tau = pair
+    return SiteEffects(**settings | {"priors": {**settings["priors"], "mu": mu, "tau": tau}})
+
+
+def _sampled_pair(
+    pair: tuple[str, str], *, settings: dict, data: StudyData, threshold: float
+) -> tuple[dict, tuple]:
+    """One pair of priors fitted by NUTS: its grid row and the sites' (mean,
+    P(theta > threshold))."""
+    with warnings.catch_warnings():  # counted in the row's warnings column
+        warnings.simplefilter("ignore", SamplingWarning)
+        return _sampled_row(_pair_model(pair, settings).fit(data), threshold)
 
 
 def _exact_row(exact: ExactPosterior, threshold: float) -> tuple[dict, tuple]:

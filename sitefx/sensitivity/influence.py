@@ -15,6 +15,7 @@ import pandas as pd
 from sitefx.data.schema import StudyData
 from sitefx.errors import SamplingWarning
 from sitefx.estimator import SiteEffects
+from sitefx.parallel import SERIAL, Workers, map_tasks
 from sitefx.report.sensitivity import LEAVE_ONE_OUT_COLUMNS
 from sitefx.sensitivity.densities import site_log_likelihood
 
@@ -25,6 +26,7 @@ SAMPLE_DIMS = ["chain", "draw"]
 def leave_one_site_out(
     model: SiteEffects,
     *,
+    workers: Workers = SERIAL,
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Influence of each site on ``mu`` and ``tau``, from a fitted ``model`` (site
@@ -35,7 +37,8 @@ def leave_one_site_out(
     its full-data posterior SD; ``tau_shift``, the change of ``tau``'s mean relative to its
     full-data mean; ``method`` (``exact`` refit, ``psis``, or ``refit`` after a Pareto k
     above 0.7), ``pareto_k``, and ``warnings``: the number of sampler diagnostics a refit
-    failed. Refits use the model's settings and priors.
+    failed. Refits use the model's settings and priors; NUTS refits run on ``workers`` (see
+    :mod:`sitefx.parallel`).
 
     Examples
     --------
@@ -53,18 +56,22 @@ def leave_one_site_out(
         # PSIS weights for p(. | y without site j) ∝ p(. | y) / p(y_j | .): arviz-stats
         # takes the log-likelihood and negates it itself
         log_weights, pareto_k = log_lik.azstats.psislw(dim=SAMPLE_DIMS)
+    pareto_k = np.full(data.n_sites, np.nan) if exact else pareto_k.values
+    refitted = [j for j in range(data.n_sites) if exact or pareto_k[j] > MAX_PARETO_K]
+    summaries = map_tasks(
+        _summary_without,
+        refitted,
+        labels=[f"leaving out {data.site[j]}" for j in refitted],
+        workers=workers if not exact else SERIAL,
+        progress=progress,
+        settings=_refit_settings(model),
+        data=data,
+    )
+    summaries = dict(zip(refitted, summaries, strict=True))
     rows = []
     for j, site in enumerate(data.site):
-        if progress is not None:
-            progress(f"leaving out {site} ({j + 1}/{data.n_sites})")
-        k = np.nan if exact else float(pareto_k.isel(site=j))
-        if exact or k > MAX_PARETO_K:
-            keep = np.arange(data.n_sites) != j
-            without = refit(model, data.subset(keep))
-            posterior = without.posterior_["posterior"]
-            summary = _posterior_summary(posterior["mu"].values, posterior["tau"].values)
-            summary["warnings"] = len(without.warnings_)
-            method = "exact" if exact else "refit"
+        if j in summaries:
+            summary, method = summaries[j], "exact" if exact else "refit"
         else:
             weights = np.exp(log_weights.isel(site=j).values.ravel())
             summary = _posterior_summary(
@@ -72,7 +79,7 @@ def leave_one_site_out(
             )
             summary["warnings"] = 0
             method = "psis"
-        rows.append({"site": site, "method": method, "pareto_k": k, **summary})
+        rows.append({"site": site, "method": method, "pareto_k": pareto_k[j], **summary})
     table = pd.DataFrame(rows)
     table["mu_shift"] = (table["mu_mean"] - full["mu_mean"]) / full["mu_sd"]
     table["tau_shift"] = table["tau_mean"] / full["tau_mean"] - 1
@@ -82,11 +89,29 @@ def leave_one_site_out(
 def refit(model: SiteEffects, data: StudyData, priors: dict[str, str] | None = None) -> SiteEffects:
     """The same fitted model (settings and the priors it used, or ``priors`` instead)
     fitted to ``data``; its sampler warnings are left to the caller's table, not issued."""
-    priors = model.priors_.as_strings() | (priors or {})
-    settings = model.get_params() | {"priors": priors, "progress": False}
+    settings = _refit_settings(model)
+    settings["priors"] |= priors or {}
+    return _fit_quietly(settings, data)
+
+
+def _refit_settings(model: SiteEffects) -> dict:
+    """A fitted model's settings with the priors it used (defaults resolved)."""
+    return model.get_params() | {"priors": model.priors_.as_strings(), "progress": False}
+
+
+def _fit_quietly(settings: dict, data: StudyData) -> SiteEffects:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
         return SiteEffects(**settings).fit(data)
+
+
+def _summary_without(j: int, *, settings: dict, data: StudyData) -> dict[str, float]:
+    """``mu`` and ``tau`` summaries of a refit without site ``j``, and its warning count."""
+    keep = np.arange(data.n_sites) != j
+    posterior = _fit_quietly(settings, data.subset(keep))
+    draws = posterior.posterior_["posterior"]
+    summary = _posterior_summary(draws["mu"].values, draws["tau"].values)
+    return summary | {"warnings": len(posterior.warnings_)}
 
 
 def _posterior_summary(

@@ -1,0 +1,154 @@
+"""Many fits at once with dask.distributed: prior grids, calibration replicates and
+leave-one-site-out refits run on a cluster's workers, one JAX process each.
+
+:class:`Workers` says where tasks run: in this process (the default), on a
+:class:`~distributed.LocalCluster` of ``n`` worker processes started for the job, or on an
+existing cluster at a scheduler ``address``. :func:`map_tasks` runs one function over labelled
+items there and returns the results in the items' order. A task that raises is retried; a
+worker that dies mid-task has its task rescheduled by dask. Whatever still fails is reported
+with the failed items named (:class:`TaskFailedError`): nothing goes silently missing.
+"""
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sitefx.errors import SitefxInputError
+
+RETRIES = 1
+
+
+class TaskFailedError(RuntimeError):
+    """Tasks failed on every try; ``failed`` maps each failed item's label to its error."""
+
+    def __init__(self, failed: dict[str, str]):
+        self.failed = failed
+        items = "; ".join(f"{label}: {error}" for label, error in failed.items())
+        super().__init__(f"{len(failed)} task(s) failed after {RETRIES + 1} tries: {items}")
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Where :func:`map_tasks` runs its tasks.
+
+    Attributes
+    ----------
+    n : int
+        Worker processes of a local cluster started for the job; 1 (the default) runs the
+        tasks in this process, one after the other.
+    address : str or None
+        The scheduler of an existing dask cluster (e.g. ``"tcp://10.0.0.5:8786"``); overrides
+        ``n``.
+
+    Examples
+    --------
+    >>> Workers().parallel, Workers(n=2).parallel
+    (False, True)
+    """
+
+    n: int = 1
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise SitefxInputError(f"the number of workers must be at least 1; got {self.n}")
+
+    @property
+    def parallel(self) -> bool:
+        return self.address is not None or self.n > 1
+
+    @contextmanager
+    def client(self) -> Iterator[Any]:
+        """A dask client on the cluster these settings describe (a local one is started and
+        stopped around the job)."""
+        from distributed import Client, LocalCluster
+
+        if self.address is not None:
+            with Client(self.address) as client:
+                yield client
+            return
+        cluster = LocalCluster(
+            n_workers=self.n,
+            threads_per_worker=1,  # one JAX process per worker, one task at a time
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        with cluster, Client(cluster) as client:
+            yield client
+
+
+SERIAL = Workers()
+
+
+def map_tasks(
+    function: Callable[..., Any],
+    items: Sequence[Any],
+    *,
+    labels: Sequence[str],
+    workers: Workers = SERIAL,
+    progress: Callable[[str], None] | None = None,
+    **shared: Any,
+) -> list[Any]:
+    """``[function(item, **shared) for item in items]``, on ``workers``.
+
+    ``labels`` name the items in progress lines and failures. The results come back in the
+    items' order whichever worker finished first; ``shared`` arguments (e.g. the data) are
+    sent to the cluster once.
+
+    Examples
+    --------
+    >>> map_tasks(pow, [2, 3], labels=["two", "three"], exp=2)
+    [4, 9]
+    """
+    if len(labels) != len(items):
+        raise ValueError("one label per item")
+    results: list[Any] = [None] * len(items)
+    failed = {}
+    if not workers.parallel:
+        for number, (item, label) in enumerate(zip(items, labels, strict=True)):
+            if progress is not None:
+                progress(f"{label} ({number + 1}/{len(items)})")
+            try:
+                results[number] = _with_retries(function, item, shared)
+            except Exception as error:  # reported below with the other failures
+                failed[label] = repr(error)
+        if failed:
+            raise TaskFailedError(failed)
+        return results
+    from distributed import as_completed
+
+    with workers.client() as client:
+        scattered = {name: client.scatter(value, broadcast=True) for name, value in shared.items()}
+        futures = client.map(
+            function,
+            items,
+            key=[f"{label}-{i}" for i, label in enumerate(labels)],
+            retries=RETRIES,
+            pure=False,
+            **scattered,
+        )
+        position = {future.key: number for number, future in enumerate(futures)}
+        for done, future in enumerate(as_completed(futures), start=1):
+            number = position[future.key]
+            if future.status == "error":
+                failed[labels[number]] = repr(future.exception())
+            else:
+                results[number] = future.result()
+            if progress is not None:
+                progress(f"{labels[number]} ({done}/{len(items)} done)")
+    if failed:
+        raise TaskFailedError(failed)
+    return results
+
+
+def _with_retries(function: Callable[..., Any], item: Any, shared: dict) -> Any:
+    """Run one task here, retried as dask would; the last try's error propagates."""
+    for _ in range(RETRIES):
+        try:
+            return function(item, **shared)
+        except Exception:  # a task's own error, whatever its kind: tried again
+            continue
+    return function(item, **shared)

@@ -1,0 +1,105 @@
+"""Many fits on a dask cluster: the same results as in one process, failures retried or
+reported by name, nothing silently missing."""
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import sitefx
+from sitefx.calibration import calibrate
+from sitefx.cli import main
+from sitefx.parallel import TaskFailedError, Workers, map_tasks
+from sitefx.sensitivity import prior_grid
+from tests.conftest import STUDIES
+
+SHORT_NUTS = {"method": "nuts", "chains": 2, "draws": 150, "warmup": 150, "seed": 4}
+
+
+def _square_unless_odd(item: int, *, tries: Path) -> int:
+    """Fails for odd items, always; counts every try in a file per item."""
+    with (tries / f"{item}.txt").open("a") as file:
+        file.write("try\n")
+    if item % 2:
+        raise ValueError(f"odd item {item}")
+    return item**2
+
+
+def _die_once(item: int, *, marker: Path) -> int:
+    """Kills its worker process the first time it runs (a crashed worker, not an error)."""
+    if item == 1 and not marker.exists():
+        marker.touch()
+        os._exit(1)
+    return item * 10
+
+
+@pytest.fixture(scope="module")
+def two_workers():
+    """Two worker processes on the loopback interface, shared by this module's tests."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    )
+    with cluster, Client(cluster):
+        yield Workers(address=cluster.scheduler_address)
+
+
+def test_failed_tasks_are_retried_then_named(tmp_path):
+    with pytest.raises(TaskFailedError) as error:
+        map_tasks(_square_unless_odd, [0, 1, 2], labels=["a", "b", "c"], tries=tmp_path)
+    assert error.value.failed == {"b": "ValueError('odd item 1')"}
+    assert (tmp_path / "1.txt").read_text().count("try") == 2  # tried, then retried once
+    assert (tmp_path / "2.txt").read_text().count("try") == 1
+
+
+def test_a_cluster_names_the_failed_items_and_keeps_the_others(two_workers, tmp_path):
+    with pytest.raises(TaskFailedError) as error:
+        map_tasks(
+            _square_unless_odd,
+            [0, 1, 2, 3],
+            labels=list("abcd"),
+            workers=two_workers,
+            tries=tmp_path,
+        )
+    assert set(error.value.failed) == {"b", "d"}
+    assert "odd item 3" in error.value.failed["d"]
+
+
+def test_a_worker_that_dies_mid_grid_has_its_task_rerun(two_workers, tmp_path):
+    results = map_tasks(
+        _die_once, [0, 1, 2], labels=list("abc"), workers=two_workers, marker=tmp_path / "died"
+    )
+    assert results == [0, 10, 20]
+    assert (tmp_path / "died").exists()
+
+
+def test_a_prior_grid_on_a_cluster_equals_the_serial_grid(two_workers, eight_schools):
+    options = {"tau_priors": ["half-cauchy(5)"], "mu_priors": ["normal(0, 50)"]}
+    model = sitefx.SiteEffects(**SHORT_NUTS)
+    serial = prior_grid(model, eight_schools, **options)
+    parallel = prior_grid(model, eight_schools, workers=two_workers, **options)
+    pd.testing.assert_frame_equal(parallel.table, serial.table)
+    pd.testing.assert_frame_equal(parallel.sites, serial.sites)
+    assert len(serial.table) == 4
+
+
+def test_calibration_replicates_on_a_cluster_equal_the_serial_ones(two_workers, eight_schools):
+    model = sitefx.SiteEffects(**SHORT_NUTS)
+    serial = calibrate(model, eight_schools.data, replicates=4, seed=2)
+    parallel = calibrate(model, eight_schools.data, replicates=4, seed=2, workers=two_workers)
+    pd.testing.assert_frame_equal(parallel.ranks, serial.ranks)
+
+
+def test_calibrate_command_takes_a_scheduler_address(two_workers, tmp_path, capsys):
+    arguments = ["calibrate", str(STUDIES / "eight_schools"), "--replicates", "3"]
+    arguments += ["--scheduler", two_workers.address, "--out", str(tmp_path), "--quiet"]
+    assert main(arguments) == 0
+    assert len(pd.read_csv(tmp_path / "calibration_ranks.csv")) == 3 * 10
+
+
+def test_bad_worker_counts_exit_2(tmp_path, capsys):
+    arguments = ["calibrate", str(STUDIES / "eight_schools"), "--workers", "0"]
+    assert main([*arguments, "--out", str(tmp_path)]) == 2
+    assert "at least 1" in capsys.readouterr().err
