@@ -288,6 +288,8 @@ def _check_supported(model: SiteEffects, data: StudyData, priors: Priors) -> Non
     obstacles = []
     if model.historical is not None:
         obstacles.append("historical borrowing")
+    if data.kind == "statistics":
+        obstacles.append("records summed out of core")
     if isinstance(data, IndividualRecords):
         if data.levels or data.moderators.shape[1]:
             obstacles.append("records with nesting levels or moderators")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sitefx.calibration import calibrate
 from sitefx.data.adapters import Roles, Study, load
+from sitefx.data.partitioned import load_statistics, out_of_core
 from sitefx.data.schema import SiteSummaries
 from sitefx.errors import DataDropWarning, DataReadWarning, SamplingWarning, SitefxInputError
 from sitefx.estimator import OUTPUT_FILES, SiteEffects
@@ -253,6 +254,13 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     report = parser.add_argument_group("estimands")
     _estimand_options(report)
 
+    parser.add_argument_group("reading").add_argument(
+        "--engine",
+        choices=["auto", "memory", "dask"],
+        default="auto",
+        help="dask: sum Gaussian records per site partition by partition (out of core); "
+        "auto (default): dask for a glob, a folder of Parquet files or files over 2 GiB",
+    )
     sampler = parser.add_argument_group("inference")
     sampler.add_argument(
         "--method",
@@ -374,7 +382,10 @@ def _study(args: argparse.Namespace) -> Study:
             raise SitefxInputError("--treatment-levels takes TREATED,CONTROL, e.g. 'small,regular'")
         levels = {names[0]: 1, names[1]: 0}
     roles = {f.name: getattr(args, f.name) for f in dataclasses.fields(Roles) if f.name in args}
-    return load(args.source, **roles | {"treatment_levels": levels})
+    roles |= {"treatment_levels": levels}
+    if out_of_core(args.source, args.engine):
+        return load_statistics(args.source, Roles.from_mapping(roles))
+    return load(args.source, **roles)
 
 
 def _model(args: argparse.Namespace, study: Study) -> SiteEffects:

@@ -17,6 +17,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from sitefx.data.adapters import KIND_NAMES, Study
+from sitefx.data.partitioned import RecordStatistics
 from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
 from sitefx.errors import SamplingWarning, SitefxInputError
 from sitefx.estimands import check_threshold, estimands, new_site_effect, variance_explained
@@ -181,10 +182,12 @@ class SiteEffects:
         """Sample the posterior of the model for ``data``; returns ``self``."""
         study = data if isinstance(data, Study) else None
         data = study.data if study else data
-        if not isinstance(data, SiteSummaries | IndividualRecords | ArmSummaries):
+        if not isinstance(
+            data, SiteSummaries | IndividualRecords | ArmSummaries | RecordStatistics
+        ):
             raise SitefxInputError(
-                "fit() takes a Study, SiteSummaries, IndividualRecords or ArmSummaries; "
-                f"got {type(data).__name__}"
+                "fit() takes a Study, SiteSummaries, IndividualRecords, ArmSummaries or "
+                f"RecordStatistics; got {type(data).__name__}"
             )
         robust, priors = self._model_priors(data)
         check_threshold(self.threshold)
@@ -312,6 +315,8 @@ class SiteEffects:
                     "p0, slab_scale and slab_df need covariate_prior 'horseshoe'"
                 )
             return {}
+        if isinstance(data, RecordStatistics):
+            raise SitefxInputError("the horseshoe is not available out of core yet")
         prior = horseshoe_prior(data, p0=self.p0, slab_scale=self.slab_scale, slab_df=self.slab_df)
         return {"beta" if isinstance(data, IndividualRecords) else "gamma": prior}
 
@@ -381,6 +386,8 @@ def _check_site_dist(site_dist: str, site_df: float | None, data: StudyData) -> 
     robust = site_dist == "student-t"
     if site_df is not None and (not robust or not site_df > 0):
         raise SitefxInputError("site_df (--site-df) needs site_dist 'student-t' and a value > 0")
+    if robust and isinstance(data, RecordStatistics):
+        raise SitefxInputError("Student-t site effects are not available out of core yet")
     if robust and isinstance(data, ArmSummaries):
         raise SitefxInputError(
             "Student-t site effects are available for site summaries and individual records; "
@@ -479,6 +486,19 @@ def model_for(
         extra = extra or data.levels
         if not extra:  # per-site arm counts are sufficient statistics: same posterior, faster
             data = data.arm_counts()
+    if isinstance(data, RecordStatistics):  # summed out of core: the collapsed model
+        arguments = {
+            "stats": data.stats,
+            "priors": priors,
+            "moderators": np.zeros((data.n_sites, 0)),
+            "levels": (),
+            "site_df": site_df,
+        }
+        return (
+            varying_intercepts_and_effects_collapsed,
+            arguments,
+            "collapsed_sufficient_statistics",
+        )
     if isinstance(data, ArmSummaries):
         arguments = {
             "events_treated": data.events_treated,

@@ -39,6 +39,7 @@ import numpy as np
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
+from sitefx.data.partitioned import RecordStatistics
 from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
 from sitefx.errors import PriorSpecError
 
@@ -303,6 +304,17 @@ def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
     }
     if isinstance(data, ArmSummaries):
         return Priors(**log_odds)
+    if isinstance(data, RecordStatistics):  # Gaussian records summed out of core
+        return Priors(
+            mu=Prior("normal", (0.0, round_scale(2.5 * scale))),
+            tau=Prior("half-normal", (round_scale(scale),)),
+            alpha_mean=Prior("normal", (round_scale(data.outcome_mean), round_scale(2.5 * scale))),
+            alpha_sd=Prior("half-normal", (round_scale(scale),)),
+            beta=_slope_prior(scale, data.covariate_sd),
+            sigma=Prior("exponential", (round_scale(1.0 / scale),)),
+            rho=Prior("lkj", (2.0,)),
+            nu=nu,
+        )
     assert isinstance(data, IndividualRecords)
     if data.family == "binomial":
         return Priors(
@@ -338,6 +350,8 @@ def data_scale(data: StudyData) -> float:
         return max(float(np.std(data.estimate, ddof=1)), float(np.median(data.se)))
     if isinstance(data, IndividualRecords) and data.family == "gaussian":
         return float(np.std(data.outcome, ddof=1)) or 1.0
+    if isinstance(data, RecordStatistics):
+        return data.outcome_total_sd or 1.0
     return 1.0
 
 
@@ -402,10 +416,11 @@ def _level_priors(data: StudyData, scale: float) -> dict[str, Prior]:
 
 
 def _slope_prior(scale: float, columns: np.ndarray) -> Prior | None:
-    """``normal(0, 2.5 S / smallest column SD)`` for regression slopes; None without columns."""
-    if columns.shape[1] == 0:
+    """``normal(0, 2.5 S / smallest column SD)`` for regression slopes; None without columns.
+    ``columns`` holds the columns, or (one dimension) only their SDs."""
+    if columns.shape[-1] == 0:
         return None
-    sds = np.std(columns, axis=0, ddof=1)
+    sds = columns if columns.ndim == 1 else np.std(columns, axis=0, ddof=1)
     smallest_sd = min((sd for sd in sds if sd > 0), default=1.0)
     return Prior("normal", (0.0, round_scale(2.5 * scale / smallest_sd)))
 

@@ -15,6 +15,7 @@ import arviz_base as azb
 import numpy as np
 import xarray as xr
 
+from sitefx.data.partitioned import RecordStatistics
 from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
 from sitefx.models.priors import Priors
 
@@ -68,7 +69,7 @@ def build_datatree(
         coords[level.name] = np.array(level.groups, dtype=str)
         constant[f"site_{level.name}"] = coords[level.name][level.index]
     posterior = {name: draws[name] for name in posterior_dims if name in draws}
-    if isinstance(data, IndividualRecords):
+    if isinstance(data, IndividualRecords | RecordStatistics):
         coords["covariate"] = np.array(data.covariate_names, dtype=str)
     if getattr(data, "moderator_names", ()):
         coords["moderator"] = np.array(data.moderator_names, dtype=str)
@@ -111,6 +112,8 @@ _DATA_DIMS = {
     "treatment": ["record"],
     "site_index": ["record"],
     "covariate_mean": ["covariate"],
+    "mean_treated": ["site"],
+    "mean_control": ["site"],
 }
 
 
@@ -121,6 +124,17 @@ def _data_groups(data: StudyData) -> tuple[dict, dict]:
             constant["n"] = data.n
         return {"estimate": data.estimate}, constant
     raw = data.raw_site_effects()
+    if isinstance(data, RecordStatistics):  # summed out of core: per-site, per-arm moments
+        observed = {"mean_treated": data.arm_mean[:, 1], "mean_control": data.arm_mean[:, 0]}
+        constant = {
+            "n_treated": data.arm_n[:, 1],
+            "n_control": data.arm_n[:, 0],
+            "covariate_mean": data.covariate_mean,
+            "n": raw.n,
+            "raw_estimate": raw.estimate,
+            "raw_se": raw.se,
+        }
+        return observed, constant
     if isinstance(data, ArmSummaries):
         observed = {"events_treated": data.events_treated, "events_control": data.events_control}
         constant = {

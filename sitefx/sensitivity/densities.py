@@ -100,6 +100,8 @@ def per_site_obstacle(tree: xr.DataTree, data: StudyData | None) -> str | None:
         return "historical borrowing (the borrowed prior is not a stored prior spec)"
     if kind == "summaries":
         return None
+    if kind == "statistics":
+        return "records summed out of core"
     if kind != "individual" or not isinstance(data, IndividualRecords):
         return "arm counts" if kind == "arms" else "records without their data (pass data=)"
     if data.family != "gaussian":

@@ -1,0 +1,381 @@
+"""Out-of-core individual records: per-site sufficient statistics from partitioned files.
+
+A state data system's records need not fit in memory: everything the collapsed Gaussian model
+needs is a few sums per site (:mod:`sitefx.infer.sufficient`). dask.dataframe reads a
+partitioned Parquet data set or a glob of CSV files partition by partition; each partition is
+validated (the same checks and messages as the in-memory path, prefixed with the file and the
+partition) and summed by site and arm; the sums are added up. Memory stays bounded by one
+partition plus ``sites x covariates^2`` numbers, whatever the number of rows.
+
+Covariates are centred afterwards, algebraically: with ``x~ = x - xbar``,
+``Z'x~ = Z'x - Z'1 xbar'``, ``x~'x~ = x'x - N xbar xbar'`` and ``x~'y = x'y - xbar sum(y)``.
+"""
+
+import functools
+import glob
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from sitefx.data import validate
+from sitefx.data.adapters import Roles, Study
+from sitefx.data.schema import DataAccounting, Drop, SiteSummaries
+from sitefx.errors import StudyDataError, describe_labels
+from sitefx.infer.sufficient import SiteStatistics
+
+SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".gz": "csv"}
+# Roles the out-of-core path reads; any other role given is refused, never ignored.
+ROLES = ("site", "outcome", "treatment", "covariates", "drop_missing")
+LARGE = 2 * 1024**3  # bytes: above this, `auto` reads out of core
+FILE_COLUMN = "__sitefx_file__"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordStatistics:
+    """Gaussian individual records reduced to per-site sufficient statistics.
+
+    Attributes
+    ----------
+    site : tuple of str
+    stats : SiteStatistics
+        With the covariates centred and each site's ``X'X``, ``X'y``, ``y'y``.
+    arm_n, arm_mean, arm_variance : ndarray, shape (n_sites, 2)
+        People, outcome mean and variance (``ddof=1``) per site and arm (control, treated).
+    covariate_names : tuple of str
+    covariate_mean, covariate_sd : ndarray, shape (n_covariates,)
+    outcome_mean, outcome_total_sd : float
+        The outcome's mean and SD over all records (they scale the default priors).
+    outcome_sd : float
+        The outcome's SD pooled within the two arms (effect sizes).
+    accounting : DataAccounting
+    units : str
+    """
+
+    kind: Literal["statistics"] = field(default="statistics", init=False)
+    site: tuple[str, ...]
+    stats: SiteStatistics
+    arm_n: np.ndarray
+    arm_mean: np.ndarray
+    arm_variance: np.ndarray
+    covariate_names: tuple[str, ...]
+    covariate_mean: np.ndarray
+    covariate_sd: np.ndarray
+    outcome_mean: float
+    outcome_total_sd: float
+    outcome_sd: float
+    accounting: DataAccounting
+    units: str = ""
+    family: str = "gaussian"
+
+    @property
+    def n_sites(self) -> int:
+        return len(self.site)
+
+    @property
+    def n_records(self) -> int:
+        return int(self.arm_n.sum())
+
+    def raw_site_effects(self) -> SiteSummaries:
+        """Treated minus control mean per site, with the Welch standard error (as
+        :meth:`IndividualRecords.raw_site_effects`)."""
+        return SiteSummaries(
+            site=self.site,
+            estimate=self.arm_mean[:, 1] - self.arm_mean[:, 0],
+            se=np.sqrt(np.sum(self.arm_variance / self.arm_n, axis=1)),
+            n=self.arm_n.sum(axis=1),
+            accounting=DataAccounting(rows_read=self.n_sites),
+            units=self.units,
+        )
+
+
+def record_statistics(
+    source: str | Path | Sequence[str | Path],
+    *,
+    site: str,
+    outcome: str,
+    treatment: str,
+    covariates: Sequence[str] = (),
+    drop_missing: bool = False,
+    units: str = "",
+) -> RecordStatistics:
+    """Per-site sufficient statistics of Gaussian records in partitioned files, read with
+    dask.dataframe one partition at a time.
+
+    ``source`` is a Parquet data set (a folder, or a file), a glob such as ``"data/*.csv"``,
+    or a list of files. Equal to :meth:`SiteStatistics.from_records` on the same records
+    loaded in memory.
+
+    Examples
+    --------
+    >>> stats = record_statistics("studies/star/star.csv.gz", site="school", outcome="score",
+    ...                           treatment="small", drop_missing=True)  # doctest: +SKIP
+    """
+    import dask
+    import dask.dataframe as dd
+
+    files, reader = _files(source)
+    columns = [site, outcome, treatment, *covariates]
+    if reader == "parquet":  # one partition per row group, rows numbered within the file
+        pieces = _row_groups(files)
+        reader_of = functools.partial(_read_row_group, columns=columns)
+        frame = dd.from_map(reader_of, pieces, enforce_metadata=False)
+    else:  # blocks of 64 MB, rows numbered within the block
+        frame = dd.read_csv(
+            files, dtype={site: str}, blocksize="64MB", include_path_column=FILE_COLUMN
+        )
+        validate._require_columns(frame._meta, columns)
+        frame = frame[[*columns, FILE_COLUMN]]
+    parts = frame.to_delayed()
+    task = dask.delayed(_partition_sums)
+    results = dask.compute(
+        *[
+            task(
+                part,
+                number,
+                site=site,
+                outcome=outcome,
+                treatment=treatment,
+                covariates=tuple(covariates),
+                drop_missing=drop_missing,
+                numbered=reader == "parquet",
+            )
+            for number, part in enumerate(parts)
+        ]
+    )
+    sums = pd.concat([result[0] for result in results]).groupby(level=0, sort=False).sum()
+    rows_read = sum(result[1] for result in results)
+    drops = tuple(drop for result in results for drop in result[2])
+    return _statistics(sums, tuple(covariates), rows_read, drops, units)
+
+
+def out_of_core(source: str | Path, engine: str) -> bool:
+    """Whether ``source`` is read out of core: ``engine`` ``dask``, or ``auto`` and the source
+    is a glob, a folder of Parquet files without ``study.toml``, or files above 2 GiB."""
+    if engine not in ("auto", "memory", "dask"):
+        raise StudyDataError(f"engine must be auto, memory or dask; got '{engine}'")
+    if engine != "auto":
+        return engine == "dask"
+    path = Path(source)
+    if path.is_dir():
+        return not (path / "study.toml").is_file()
+    if path.is_file():
+        return path.stat().st_size > LARGE
+    return bool(glob.glob(str(source)))
+
+
+def load_statistics(source: str | Path, roles: Roles) -> Study:
+    """A study of records summed out of core, with ``roles`` (Gaussian outcome, covariates
+    only: other roles are refused with a clear message)."""
+    given = {
+        name: value
+        for name, value in vars(roles).items()
+        if value not in (None, (), False) and name not in ROLES
+    }
+    if given or roles.family not in (None, "gaussian"):
+        raise StudyDataError(
+            f"records read out of core take {', '.join(ROLES)} only for now; also given: "
+            f"{describe_labels(sorted(given) or ['family'])}"
+        )
+    if None in (roles.site, roles.outcome, roles.treatment):
+        raise StudyDataError("records read out of core need --site, --outcome and --treatment")
+    data = record_statistics(
+        source,
+        site=roles.site,
+        outcome=roles.outcome,
+        treatment=roles.treatment,
+        covariates=roles.covariates,
+        drop_missing=roles.drop_missing,
+    )
+    return Study(name=Path(str(source).rstrip("/*")).name or "records", data=data, roles=roles)
+
+
+def _files(source: str | Path | Sequence[str | Path]) -> tuple[list[str], str]:
+    """The files of ``source`` and their reader, or a clear error."""
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if path.is_dir():
+            files = sorted(str(p) for p in path.rglob("*.parquet"))
+        else:
+            files = sorted(glob.glob(str(source)))
+    else:
+        files = [str(p) for p in source]
+    if not files:
+        raise StudyDataError(f"{source}: no data files found")
+    readers = {SUFFIXES.get(Path(file).suffix.lower()) for file in files}
+    if None in readers or len(readers) > 1:
+        raise StudyDataError(
+            f"{source}: partitioned records must all be Parquet or all CSV; got "
+            f"{describe_labels(sorted({Path(f).suffix for f in files}))}"
+        )
+    return files, readers.pop()
+
+
+def _row_groups(files: list[str]) -> list[tuple[str, int, int]]:
+    """Each Parquet file's row groups: (file, row group, rows before it in the file)."""
+    import pyarrow.parquet as pq
+
+    pieces = []
+    for file in files:
+        metadata = pq.ParquetFile(file).metadata
+        first = 0
+        for group in range(metadata.num_row_groups):
+            pieces.append((file, group, first))
+            first += metadata.row_group(group).num_rows
+    return pieces
+
+
+def _read_row_group(piece: tuple[str, int, int], columns: list[str]) -> pd.DataFrame:
+    """One row group, its rows numbered from 1 within its file, with the file's name."""
+    import pyarrow.parquet as pq
+
+    file, group, first = piece
+    parquet = pq.ParquetFile(file)
+    missing = [column for column in columns if column not in parquet.schema_arrow.names]
+    if missing:
+        validate._require_columns(pd.DataFrame(columns=parquet.schema_arrow.names), columns)
+    frame = parquet.read_row_group(group, columns=columns).to_pandas()
+    frame.index = pd.RangeIndex(first + 1, first + 1 + len(frame))
+    frame[FILE_COLUMN] = file
+    return frame
+
+
+def _partition_sums(
+    frame: pd.DataFrame,
+    number: int,
+    *,
+    site: str,
+    outcome: str,
+    treatment: str,
+    covariates: tuple[str, ...],
+    drop_missing: bool,
+    numbered: bool,
+) -> tuple[pd.DataFrame, int, list[Drop]]:
+    """One partition validated and summed by site: the sums, its rows and its drops. Errors
+    and drops name the partition's file and rows (``numbered``: the reader numbered them
+    within the file; else counted from 1 within the partition)."""
+    where = f"partition {number}"
+    if len(frame):
+        where = f"{Path(str(frame[FILE_COLUMN].iloc[0])).name}, {where}"
+    frame = frame.drop(columns=FILE_COLUMN)
+    if not numbered:  # a CSV block: its rows counted from 1
+        frame.index = pd.RangeIndex(1, len(frame) + 1)
+    try:
+        values = {
+            column: validate._numeric_column(frame, column) for column in (outcome, *covariates)
+        }
+        values[treatment] = validate._treatment_column(frame, treatment, None)
+        labels = validate._as_labels(frame[site])
+        keep, drops = validate._finite_rows(frame, labels, site, values, drop_missing=drop_missing)
+    except StudyDataError as error:
+        raise StudyDataError(f"{where}: {error}") from error
+    drops = [Drop(reason=f"{drop.reason} ({where})", rows=drop.rows) for drop in drops]
+    y, t = values[outcome][keep], values[treatment][keep]
+    x = (
+        np.column_stack([values[c][keep] for c in covariates])
+        if covariates
+        else np.zeros((len(y), 0))
+    )
+    arm = np.column_stack([1 - t, t])
+    features = {
+        "n_control": arm[:, 0],
+        "n_treated": arm[:, 1],
+        "y_control": y * arm[:, 0],
+        "y_treated": y * arm[:, 1],
+        "yy_control": y**2 * arm[:, 0],
+        "yy_treated": y**2 * arm[:, 1],
+    }
+    for k, name in enumerate(covariates):
+        features[f"x:{name}"] = x[:, k]
+        features[f"tx:{name}"] = t * x[:, k]
+        features[f"xy:{name}"] = x[:, k] * y
+        for m, other in enumerate(covariates):
+            features[f"xx:{name}:{other}"] = x[:, k] * x[:, m]
+    table = pd.DataFrame(features, index=labels[keep].to_numpy())
+    return table.groupby(level=0, sort=False).sum(), len(frame), drops
+
+
+def _statistics(
+    sums: pd.DataFrame,
+    covariates: tuple[str, ...],
+    rows_read: int,
+    drops: tuple[Drop, ...],
+    units: str,
+) -> RecordStatistics:
+    """Site statistics with centred covariates from the summed partitions."""
+    arm_n = sums[["n_control", "n_treated"]].to_numpy()
+    incomplete = sums.index[(arm_n < validate.MIN_PER_ARM).any(axis=1)]
+    if len(incomplete):
+        raise StudyDataError(
+            f"{len(incomplete)} site(s) have fewer than {validate.MIN_PER_ARM} records in an "
+            f"arm: {describe_labels(incomplete)}"
+        )
+    validate._require_sites(len(sums), "site")
+    arm_sum = sums[["y_control", "y_treated"]].to_numpy()
+    arm_squares = sums[["yy_control", "yy_treated"]].to_numpy()
+    arm_mean = arm_sum / arm_n
+    arm_variance = (arm_squares - arm_n * arm_mean**2) / (arm_n - 1)
+    n_covariates = len(covariates)
+
+    def block(prefix: str) -> np.ndarray:
+        return (
+            sums[[f"{prefix}:{name}" for name in covariates]]
+            .to_numpy()
+            .reshape(len(sums), n_covariates)
+        )
+
+    site_x, site_tx, site_xy = block("x"), block("tx"), block("xy")
+    site_xx = (
+        sums[[f"xx:{a}:{b}" for a in covariates for b in covariates]]
+        .to_numpy()
+        .reshape(len(sums), n_covariates, n_covariates)
+    )
+    n = arm_n.sum(axis=1)
+    treated = arm_n[:, 1]
+    total = n.sum()
+    x_mean = site_x.sum(axis=0) / total
+    y_sum = arm_sum.sum(axis=1)
+    y_mean = y_sum.sum() / total
+    # centre: x~ = x - xbar
+    zx = np.stack([site_x - n[:, None] * x_mean, site_tx - treated[:, None] * x_mean], 1)
+    centred_xx = site_xx - (
+        site_x[:, :, None] * x_mean[None, None, :]
+        + x_mean[None, :, None] * site_x[:, None, :]
+        - n[:, None, None] * np.outer(x_mean, x_mean)
+    )
+    centred_xy = site_xy - x_mean * y_sum[:, None]
+    site_yy = arm_squares.sum(axis=1)
+    stats = SiteStatistics(
+        n=n,
+        zz=np.stack([np.stack([n, treated], -1), np.stack([treated, treated], -1)], -2),
+        zx=zx,
+        zy=np.stack([y_sum, arm_sum[:, 1]], -1),
+        xx=centred_xx.sum(axis=0),
+        xy=centred_xy.sum(axis=0),
+        yy=float(site_yy.sum()),
+        site_xx=centred_xx,
+        site_xy=centred_xy,
+        site_yy=site_yy,
+    )
+    control_treated = np.stack([arm_sum[:, 0].sum(), arm_sum[:, 1].sum()])
+    pooled_arm_n = arm_n.sum(axis=0)
+    pooled_within = arm_squares.sum() - np.sum(control_treated**2 / pooled_arm_n)
+    x_variance = (site_xx.sum(axis=0).diagonal() - total * x_mean**2) / (total - 1)
+    return RecordStatistics(
+        site=tuple(str(label) for label in sums.index),
+        stats=stats,
+        arm_n=arm_n,
+        arm_mean=arm_mean,
+        arm_variance=arm_variance,
+        covariate_names=covariates,
+        covariate_mean=x_mean,
+        covariate_sd=np.sqrt(x_variance),
+        outcome_mean=float(y_mean),
+        outcome_total_sd=float(np.sqrt((site_yy.sum() - total * y_mean**2) / (total - 1))),
+        outcome_sd=float(np.sqrt(pooled_within / (total - 2))),
+        accounting=DataAccounting(rows_read=rows_read, drops=drops),
+        units=units,
+    )

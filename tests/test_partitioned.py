@@ -1,0 +1,127 @@
+"""Out-of-core records: per-site statistics summed partition by partition with dask equal the
+in-memory ones, errors name the file and partition, and the fit uses them like records."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sitefx
+from sitefx.cli import main
+from sitefx.data.partitioned import RecordStatistics, record_statistics
+from sitefx.infer.sufficient import SiteStatistics
+from sitefx.testing import simulate_records
+
+ROLES = {"site": "school", "outcome": "y", "treatment": "t", "covariates": ["x1", "x2"]}
+STATISTICS = ["n", "zz", "zx", "zy", "xx", "xy", "yy", "site_xx", "site_xy", "site_yy"]
+
+
+@pytest.fixture(scope="module")
+def records():
+    data, _ = simulate_records(9, 1800, n_covariates=2, seed=5)
+    frame = pd.DataFrame(
+        {
+            "school": [data.site[j] for j in data.site_index],
+            "t": data.treatment,
+            "y": data.outcome,
+            "x1": data.covariates[:, 0],
+            "x2": data.covariates[:, 1],
+        }
+    )
+    return data, frame
+
+
+def _write_partitions(frame: pd.DataFrame, folder, seed: int, suffix: str) -> None:
+    """Split the rows at random places into files (and Parquet files into row groups)."""
+    rng = np.random.default_rng(seed)
+    cuts = np.sort(rng.choice(np.arange(1, len(frame)), 4, replace=False))
+    for number, part in enumerate(np.split(np.arange(len(frame)), cuts)):
+        chunk = frame.iloc[part]
+        path = folder / f"part{number}{suffix}"
+        if suffix == ".parquet":
+            chunk.to_parquet(path, row_group_size=int(rng.integers(50, 400)))
+        else:
+            chunk.to_csv(path, index=False)
+
+
+@pytest.mark.parametrize(("suffix", "seed"), [(".parquet", 1), (".parquet", 2), (".csv", 3)])
+def test_statistics_from_random_partitions_equal_the_in_memory_ones(
+    records, tmp_path, suffix, seed
+):
+    data, frame = records
+    _write_partitions(frame, tmp_path, seed, suffix)
+    source = tmp_path if suffix == ".parquet" else tmp_path / "*.csv"
+    summed = record_statistics(source, **ROLES)
+    centred = data.covariates - data.covariates.mean(axis=0)
+    expected = SiteStatistics.from_records(data, centred, per_site=True)
+    for name in STATISTICS:
+        np.testing.assert_allclose(
+            getattr(summed.stats, name), getattr(expected, name), rtol=1e-10, atol=1e-9
+        )
+    assert summed.site == data.site
+    raw, summed_raw = data.raw_site_effects(), summed.raw_site_effects()
+    np.testing.assert_allclose(summed_raw.estimate, raw.estimate, rtol=1e-10)
+    np.testing.assert_allclose(summed_raw.se, raw.se, rtol=1e-10)
+    assert summed.outcome_sd == pytest.approx(
+        sitefx.data.validate.pooled_sd(data.outcome, data.treatment)
+    )
+    assert summed.accounting.rows_read == len(frame)
+
+
+def test_a_bad_value_is_named_by_file_partition_and_row(records, tmp_path):
+    _, frame = records
+    frame = frame.copy()
+    frame.loc[1000, "y"] = np.nan
+    frame.iloc[:900].to_parquet(tmp_path / "a.parquet", row_group_size=300)
+    frame.iloc[900:].to_parquet(tmp_path / "b.parquet", row_group_size=300)
+    with pytest.raises(sitefx.StudyDataError, match=r"^b\.parquet, partition 3: column 'y' has 1"):
+        record_statistics(tmp_path, **ROLES)
+    with pytest.warns(sitefx.DataDropWarning):
+        summed = record_statistics(tmp_path, **ROLES, drop_missing=True)
+    (drop,) = summed.accounting.drops
+    assert drop.rows == ("101",) and "(b.parquet, partition 3)" in drop.reason
+    assert summed.accounting.rows_used == len(frame) - 1
+
+
+def test_incomplete_sites_and_missing_columns_are_refused(records, tmp_path):
+    _, frame = records
+    frame[frame["school"] != "site 1"].assign(
+        t=lambda f: f["t"].where(f["school"] != "site 2", 1)
+    ).to_parquet(tmp_path / "data.parquet")
+    with pytest.raises(sitefx.StudyDataError, match="fewer than 2 records in an arm: site 2"):
+        record_statistics(tmp_path, **ROLES)
+    with pytest.raises(sitefx.StudyDataError, match="missing column"):
+        record_statistics(tmp_path, **ROLES | {"outcome": "score"})
+    with pytest.raises(sitefx.StudyDataError, match="no data files"):
+        record_statistics(tmp_path / "nothing*.parquet", **ROLES)
+
+
+def test_the_fit_of_summed_records_matches_the_fit_of_the_records(records, tmp_path):
+    """Same priors, same collapsed likelihood (to rounding): the posteriors agree to well
+    within Monte-Carlo error."""
+    data, frame = records
+    _write_partitions(frame, tmp_path, 4, ".parquet")
+    summed = record_statistics(tmp_path, **ROLES)
+    in_memory = sitefx.SiteEffects(seed=3).fit(data)
+    out_of_core = sitefx.SiteEffects(seed=3).fit(summed)
+    assert out_of_core.priors_ == in_memory.priors_
+    a, b = (fit.summary().set_index("parameter") for fit in (in_memory, out_of_core))
+    difference = (a["mean"] - b.loc[a.index, "mean"]).abs() / a["sd"]
+    assert difference.max() < 0.1
+    assert out_of_core.posterior_.attrs["data_kind"] == "statistics"
+    assert isinstance(out_of_core.data_, RecordStatistics)
+
+
+def test_fit_command_reads_a_parquet_folder_out_of_core(records, tmp_path, capsys):
+    _, frame = records
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    _write_partitions(frame, data_dir, 5, ".parquet")
+    roles = ["--site", "school", "--outcome", "y", "--treatment", "t", "--covariates", "x1,x2"]
+    assert main(["fit", str(data_dir), *roles, "--out", str(tmp_path / "fit"), "--quiet"]) == 0
+    tree = sitefx.load_datatree(tmp_path / "fit" / "posterior.nc")
+    assert tree.attrs["data_kind"] == "statistics"
+    assert tree["constant_data"]["n"].sum() == len(frame)
+    assert main(["report", str(tmp_path / "fit")]) == 0
+    refused = [*roles, "--cluster", "room", "--out", str(tmp_path / "no")]
+    assert main(["fit", str(data_dir), *refused]) == 2
+    assert "out of core take site, outcome" in capsys.readouterr().err
