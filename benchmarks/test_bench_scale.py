@@ -1,0 +1,90 @@
+"""S5 and S6: scaling out with dask.
+
+* S5 (student records in a partitioned Parquet data set of 1M, 4M and 10M rows, written by
+  ``make_partitioned.py`` into a temporary folder): per-site statistics out of core with
+  dask.dataframe against the in-memory path (pandas reads everything, then validation and
+  ``SiteStatistics``), each in a fresh process for its rows per second and peak memory.
+* S6 (eight calibration replicates of the eight schools, NUTS 2 chains x 500/500): a local
+  dask cluster of 2 workers against the same replicates one after the other in this process.
+"""
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from make_partitioned import write
+
+import sitefx
+from sitefx.calibration import calibrate
+from sitefx.parallel import Workers
+
+BENCHMARKS = Path(__file__).resolve().parent
+ROOT = BENCHMARKS.parent
+SIZES = (1_000_000, 4_000_000, 10_000_000)
+OUT_OF_CORE = "dask statistics, partition by partition"
+IN_MEMORY = "pandas in memory (baseline)"
+REPLICATES = 8
+NUTS = {"method": "nuts", "chains": 2, "draws": 500, "warmup": 500, "seed": 1}
+
+
+@pytest.fixture(scope="module")
+def parquet_folders():
+    with tempfile.TemporaryDirectory() as folder:
+        yield {rows: write(rows, Path(folder) / f"rows{rows}") for rows in SIZES}
+
+
+def _in_subprocess(folder: Path, engine: str) -> dict:
+    script = BENCHMARKS / "statistics_in_subprocess.py"
+    command = [sys.executable, str(script), "--folder", str(folder), "--engine", engine]
+    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))
+
+
+@pytest.mark.parametrize("rows", SIZES)
+@pytest.mark.parametrize("engine", ["dask", "memory"])
+def test_statistics_of_partitioned_records(benchmark, parquet_folders, rows, engine) -> None:
+    result = benchmark.pedantic(
+        _in_subprocess, args=(parquet_folders[rows], engine), rounds=1, iterations=1
+    )
+    method = OUT_OF_CORE if engine == "dask" else IN_MEMORY
+    benchmark.extra_info.update(
+        scenario=f"S5: {rows / 1e6:g}M records, Parquet",
+        method=method,
+        baseline=IN_MEMORY,
+        ratios=["wall"],
+        wall_s=result["wall_s"],
+        rows_per_s=result["rows"] / result["wall_s"],
+        peak_mb=result["peak_mb"],
+        notes=f"{result['rows'] / result['wall_s'] / 1e6:.2f}M rows/s; peak memory "
+        f"{result['peak_mb']:.0f} MB (a fresh process, imports included)",
+    )
+
+
+@pytest.fixture(scope="module")
+def eight_schools():
+    return sitefx.load(ROOT / "studies" / "eight_schools").data
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_calibration_fits_on_workers(benchmark, eight_schools, workers) -> None:
+    model = sitefx.SiteEffects(**NUTS)
+    setting = Workers(n=workers)
+    benchmark.pedantic(
+        calibrate,
+        args=(model, eight_schools),
+        kwargs={"replicates": REPLICATES, "seed": 2, "workers": setting},
+        rounds=1,
+        iterations=1,
+    )
+    serial = "one process, one fit after another (baseline)"
+    benchmark.extra_info.update(
+        scenario=f"S6: {REPLICATES} calibration fits (eight schools, NUTS)",
+        method=serial if workers == 1 else "local dask cluster, 2 workers",
+        baseline=serial,
+        ratios=["wall"],
+        notes="cluster start-up and each worker's JAX import included" if workers > 1 else "",
+    )
