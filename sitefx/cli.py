@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
+from sitefx.batch import fit_many, jobs_for
 from sitefx.calibration import calibrate
 from sitefx.data.adapters import Roles, Study, load
 from sitefx.data.partitioned import load_statistics, out_of_core
@@ -74,6 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="an alternative mu prior for the grid (repeatable; default: a standard set)",
     )
+
+    batch = commands.add_parser(
+        "fit-many",
+        help="fit several studies or outcomes and gather their headline numbers",
+        description="Fit each SOURCE (and, with --outcomes, each outcome column of it) with "
+        "the same flags as 'sitefx fit'; write each fit to DIR/<name>[-<outcome>]/ and one "
+        "row per fit to DIR/overview.csv.",
+    )
+    batch.add_argument("sources", metavar="SOURCE", nargs="+")
+    batch.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    batch.add_argument(
+        "--outcomes", metavar="A,B", help="individual records: fit each of these outcome columns"
+    )
+    _add_fit_options(batch)
+    _add_worker_options(batch)
 
     calibration = _fit_command(
         commands,
@@ -344,11 +360,32 @@ def _gate(args: argparse.Namespace, problems: list[str]) -> int:
     return 0
 
 
+def run_fit_many(args: argparse.Namespace) -> int:
+    outcomes = [name.strip() for name in (args.outcomes or "").split(",") if name.strip()]
+    if outcomes and args.outcome:
+        raise SitefxInputError("give either --outcome or --outcomes, not both")
+    roles = _roles(args)
+    jobs = jobs_for(args.sources, outcomes, {k: v for k, v in roles.items() if v not in (None, ())})
+    table = fit_many(
+        jobs,
+        _model(args, Roles.from_mapping(roles)),
+        args.out,
+        workers=Workers(n=args.workers, address=args.scheduler),
+        progress=_progress(args),
+    )
+    shown = table.drop(columns=["source", "folder"])
+    print(shown.to_string(index=False, float_format=lambda value: f"{value:.3g}"))
+    print(f"wrote {Path(args.out) / 'overview.csv'} and a folder per fit")
+    return _gate(
+        args, [f"{row.label}: sampler warnings" for row in table.itertuples() if row.warnings]
+    )
+
+
 def run_calibrate(args: argparse.Namespace) -> int:
     if args.replicates < 2:
         raise SitefxInputError(f"--replicates must be at least 2; got {args.replicates}")
     study = _study(args)
-    model = _model(args, study)
+    model = _model(args, study.roles)
     result = calibrate(
         model,
         study.data,
@@ -373,8 +410,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _study(args: argparse.Namespace) -> Study:
-    """The study the flags name, with their column roles."""
+def _roles(args: argparse.Namespace) -> dict[str, object]:
+    """The column roles the flags give."""
     levels = None
     if args.treatment_levels:
         names = [name.strip() for name in args.treatment_levels.split(",")]
@@ -382,14 +419,20 @@ def _study(args: argparse.Namespace) -> Study:
             raise SitefxInputError("--treatment-levels takes TREATED,CONTROL, e.g. 'small,regular'")
         levels = {names[0]: 1, names[1]: 0}
     roles = {f.name: getattr(args, f.name) for f in dataclasses.fields(Roles) if f.name in args}
-    roles |= {"treatment_levels": levels}
+    return roles | {"treatment_levels": levels}
+
+
+def _study(args: argparse.Namespace) -> Study:
+    """The study the flags name, with their column roles."""
+    roles = _roles(args)
     if out_of_core(args.source, args.engine):
         return load_statistics(args.source, Roles.from_mapping(roles))
     return load(args.source, **roles)
 
 
-def _model(args: argparse.Namespace, study: Study) -> SiteEffects:
-    """The (unfitted) model the flags describe."""
+def _model(args: argparse.Namespace, roles: Roles) -> SiteEffects:
+    """The (unfitted) model the flags describe (``roles``: the columns historical data files
+    are read with)."""
     flags = {"mu": args.prior_mu, "tau": args.prior_tau, "nu": args.prior_nu}
     return SiteEffects(
         priors=_named_priors(args.prior) | {k: v for k, v in flags.items() if v is not None},
@@ -406,7 +449,7 @@ def _model(args: argparse.Namespace, study: Study) -> SiteEffects:
         p0=args.horseshoe_p0,
         slab_scale=args.slab_scale,
         slab_df=args.slab_df,
-        historical=_historical(args.historical, study.roles) if args.historical else None,
+        historical=_historical(args.historical, roles) if args.historical else None,
         borrow=args.borrow,
         borrow_weight=args.borrow_weight,
         threshold=args.threshold or 0.0,
@@ -423,7 +466,7 @@ def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
     if study.observational:
         say(OBSERVATIONAL)
     say(str(data.accounting))
-    model = _model(args, study)
+    model = _model(args, study.roles)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # reported below, once
         fit = model.fit(study)
@@ -513,6 +556,7 @@ COMMANDS = {
     "report": run_report,
     "sensitivity": run_sensitivity,
     "calibrate": run_calibrate,
+    "fit-many": run_fit_many,
 }
 
 

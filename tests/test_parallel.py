@@ -12,6 +12,7 @@ from sitefx.calibration import calibrate
 from sitefx.cli import main
 from sitefx.parallel import TaskFailedError, Workers, map_tasks
 from sitefx.sensitivity import prior_grid
+from sitefx.testing import simulate_records
 from tests.conftest import STUDIES
 
 SHORT_NUTS = {"method": "nuts", "chains": 2, "draws": 150, "warmup": 150, "seed": 4}
@@ -103,3 +104,39 @@ def test_bad_worker_counts_exit_2(tmp_path, capsys):
     arguments = ["calibrate", str(STUDIES / "eight_schools"), "--workers", "0"]
     assert main([*arguments, "--out", str(tmp_path)]) == 2
     assert "at least 1" in capsys.readouterr().err
+
+
+def test_fit_many_on_a_cluster_writes_a_fit_per_study_and_an_overview(two_workers, tmp_path):
+    arguments = ["fit-many", str(STUDIES / "eight_schools"), str(STUDIES / "teacher_expectancy")]
+    arguments += ["--scheduler", two_workers.address, "--out", str(tmp_path), "--quiet"]
+    assert main(arguments) == 0
+    overview = pd.read_csv(tmp_path / "overview.csv")
+    assert overview["label"].tolist() == ["eight_schools", "teacher_expectancy"]
+    assert overview["sites"].tolist() == [8, 19]
+    alone = sitefx.SiteEffects().fit(sitefx.load(STUDIES / "teacher_expectancy"))
+    assert overview.loc[1, "mu_mean"] == pytest.approx(
+        float(alone.posterior_["posterior"]["mu"].mean())
+    )
+    assert (tmp_path / "eight_schools" / "posterior.nc").is_file()
+
+
+def test_fit_many_fits_each_outcome(tmp_path, capsys):
+    data, _ = simulate_records(4, 160, seed=3)
+    frame = pd.DataFrame(
+        {
+            "school": [data.site[j] for j in data.site_index],
+            "t": data.treatment,
+            "reading": data.outcome,
+            "math": data.outcome * 2 + 1,
+        }
+    )
+    frame.to_csv(tmp_path / "trial.csv", index=False)
+    arguments = ["fit-many", str(tmp_path / "trial.csv"), "--site", "school", "--treatment", "t"]
+    arguments += ["--outcomes", "reading,math", "--draws", "300", "--warmup", "300"]
+    assert main([*arguments, "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    overview = pd.read_csv(tmp_path / "out" / "overview.csv")
+    assert overview["label"].tolist() == ["trial-reading", "trial-math"]
+    assert overview["outcome"].tolist() == ["reading", "math"]
+    # math is reading doubled: its average effect is about twice as large
+    ratio = overview.loc[1, "mu_mean"] / overview.loc[0, "mu_mean"]
+    assert ratio == pytest.approx(2, rel=0.25)
