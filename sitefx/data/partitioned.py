@@ -161,7 +161,7 @@ def out_of_core(source: str | Path, engine: str) -> bool:
         return engine == "dask"
     path = Path(source)
     if path.is_dir():
-        return not (path / "study.toml").is_file()
+        return not (path / "study.toml").is_file() and any(path.rglob("*.parquet"))
     if path.is_file():
         return path.stat().st_size > LARGE
     return bool(glob.glob(str(source)))
