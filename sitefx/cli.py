@@ -292,6 +292,9 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     sampler.add_argument(
         "--target-accept", type=float, help="NUTS target acceptance (0.95; 0.99 with horseshoe)"
     )
+    sampler.add_argument(
+        "--max-tree-depth", type=int, default=10, help="NUTS maximum tree depth (default 10)"
+    )
     sampler.add_argument("--quiet", action="store_true", help="no progress bar, no table")
     sampler.add_argument(
         "--strict",
@@ -440,6 +443,7 @@ def _model(args: argparse.Namespace, roles: Roles) -> SiteEffects:
         draws=args.draws,
         warmup=args.warmup,
         target_accept=args.target_accept,
+        max_tree_depth=args.max_tree_depth,
         seed=args.seed,
         progress=not args.quiet and sys.stderr.isatty(),
         method=args.method,

@@ -69,7 +69,7 @@ class SiteEffects:
         Priors to use instead of the scale-aware defaults, e.g.
         ``{"tau": "half-cauchy(5)"}``. Keys: ``mu``, ``tau`` and, for individual records,
         ``alpha_mean``, ``alpha_sd``, ``beta``, ``sigma``, ``rho``.
-    chains, draws, warmup, target_accept, seed, progress
+    chains, draws, warmup, target_accept, max_tree_depth, seed, progress
         NUTS settings (see :class:`~sitefx.infer.SamplerSettings`); the exact method uses
         ``chains * draws`` independent draws. ``target_accept`` defaults to 0.95, and to 0.99
         with a horseshoe prior, whose posterior needs smaller steps.
@@ -141,6 +141,7 @@ class SiteEffects:
         draws: int = 1000,
         warmup: int = 1000,
         target_accept: float | None = None,
+        max_tree_depth: int = 10,
         seed: int = 0,
         progress: bool = False,
         method: str = "auto",
@@ -162,6 +163,7 @@ class SiteEffects:
         self.draws = draws
         self.warmup = warmup
         self.target_accept = target_accept
+        self.max_tree_depth = max_tree_depth
         self.seed = seed
         self.progress = progress
         self.method = method
@@ -197,6 +199,7 @@ class SiteEffects:
             draws=self.draws,
             warmup=self.warmup,
             target_accept=self.target_accept or (0.99 if shrinks else 0.95),
+            max_tree_depth=self.max_tree_depth,
             seed=self.seed,
             progress=self.progress,
         )

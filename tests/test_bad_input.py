@@ -215,6 +215,7 @@ def _load(write: Callable[[Path], Path], folder: Path, **roles) -> sitefx.Study:
         ('school,effect,se\n"A","28","15"\nB,8,10\n', ("A", "B")),  # quoted numbers
         ("school,effect,se\n007,28,15\n7,8,10\n07,-3,16\n", ("007", "7", "07")),
         ("school,effect,se\n1,28,15\nB,8,10\n3.5,-3,16\n", ("1", "B", "3.5")),
+        ("school,effect,se\nNone,28,15\nNA,8,10\nnan,-3,16\n", ("None", "NA", "nan")),
         (
             "school,effect,se\nÉcole Nº1,28,15\n学校,8,10\nمدرسة,-3,16\n",
             ("École Nº1", "学校", "مدرسة"),
@@ -229,6 +230,7 @@ def _load(write: Callable[[Path], Path], folder: Path, **roles) -> sitefx.Study:
         "quoted numbers",
         "numeric-looking ids",
         "mixed ids",
+        "ids pandas reads as missing",
         "unicode ids",
         "spaced header",
     ],
@@ -290,7 +292,10 @@ def summaries(draw) -> pd.DataFrame:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    derandomize=True,  # the same examples in every run: CI never flips on a new draw
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(frame=summaries())
 def test_valid_summaries_round_trip_through_a_csv_file(frame, tmp_path):
@@ -314,7 +319,7 @@ BREAKAGES = {
 }
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(frame=summaries(), breakage=st.sampled_from(sorted(BREAKAGES)), data=st.data())
 def test_a_broken_value_raises_the_documented_error_naming_its_row(frame, breakage, data):
     column, value, message = BREAKAGES[breakage]
@@ -344,7 +349,10 @@ def records(draw) -> pd.DataFrame:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(frame=records())
 def test_valid_records_round_trip_through_a_parquet_file(frame, tmp_path):
@@ -359,7 +367,7 @@ def test_valid_records_round_trip_through_a_parquet_file(frame, tmp_path):
         assert data.accounting.rows_dropped == 0
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(frame=records(), data=st.data())
 def test_a_record_outside_its_arms_or_missing_names_its_row(frame, data):
     row = data.draw(st.integers(0, len(frame) - 1))

@@ -18,12 +18,14 @@ def _tree(mu: np.ndarray, **stats: np.ndarray) -> xr.DataTree:
         "energy": rng.normal(size=(CHAINS, DRAWS)),  # independent draws: E-BFMI near 2
     } | stats
     dims = ("chain", "draw")
-    return xr.DataTree.from_dict(
+    tree = xr.DataTree.from_dict(
         {
             "posterior": xr.Dataset({"mu": (dims, mu)}),
             "sample_stats": xr.Dataset({k: (dims, v) for k, v in sample_stats.items()}),
         }
     )
+    tree.attrs["sampler"] = '{"method": "nuts", "max_tree_depth": 10}'
+    return tree
 
 
 def _check(tree: xr.DataTree, r_hat: float = 1.0, ess: float = 2000.0) -> list[str]:
@@ -44,6 +46,7 @@ def test_a_healthy_fit_passes():
     [
         ({"diverging": np.eye(CHAINS, DRAWS, dtype=bool)}, "4 divergent transitions"),
         ({"n_steps": np.full((CHAINS, DRAWS), 1023)}, "2000 transitions stopped at the maximum"),
+        ({"n_steps": np.full((CHAINS, DRAWS), 4095)}, "2000 transitions stopped at the maximum"),
         (
             {"energy": np.random.default_rng(2).normal(size=(CHAINS, DRAWS)).cumsum(axis=1)},
             "E-BFMI",
@@ -61,3 +64,9 @@ def test_r_hat_and_ess_are_checked():
         "R-hat of mu is 1.050 (> 1.01): chains disagree",
         "effective sample size of mu is 150 (< 400): draw more",
     ]
+
+
+def test_the_tree_depth_check_follows_the_fit_setting():
+    tree = _tree(_good_draws(), n_steps=np.full((CHAINS, DRAWS), 1023))
+    tree.attrs["sampler"] = '{"method": "nuts", "max_tree_depth": 12}'
+    assert _check(tree) == []

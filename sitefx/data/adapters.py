@@ -6,6 +6,7 @@ describes the study (title, units, source, citation, license). Data files may be
 evaluated: TOML is parsed with :mod:`tomllib`, data with pandas/pyarrow/pyreadstat.
 """
 
+import csv
 import dataclasses
 import gzip
 import tomllib
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from pandas._libs.parsers import STR_NA_VALUES
 
 from sitefx.data import validate
 from sitefx.data.schema import StudyData
@@ -292,9 +294,18 @@ def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.Data
 
 def _read(path: Path, reader: str, text_columns: Sequence[str]) -> pd.DataFrame:
     if reader in {"csv", "tsv"}:
+        delimiter, header = _header(path)
+        sep = "\t" if reader == "tsv" else delimiter
+        # Ids are read as written: only an empty cell is missing (a site may be called "NA").
+        missing = {
+            column: [""] if column in text_columns else sorted(STR_NA_VALUES)
+            for column in next(csv.reader([header], delimiter=sep))
+        }
         options = {
-            "sep": "\t" if reader == "tsv" else _delimiter(path),
+            "sep": sep,
             "dtype": dict.fromkeys(text_columns, str),
+            "keep_default_na": False,
+            "na_values": missing,
         }
         try:
             try:
@@ -318,12 +329,12 @@ def _read(path: Path, reader: str, text_columns: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
-def _delimiter(path: Path) -> str:
-    """The delimiter the header line uses most: comma, semicolon, tab or bar."""
+def _header(path: Path) -> tuple[str, str]:
+    """The delimiter the header line uses most (comma, semicolon, tab or bar) and the line."""
     opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as file:
-        header = file.readline()
-    return max(DELIMITERS, key=header.count)
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace") as file:
+        header = file.readline().rstrip("\r\n")
+    return max(DELIMITERS, key=header.count), header
 
 
 def load_study(folder: str | Path, **overrides: object) -> Study:

@@ -11,7 +11,6 @@ import xarray as xr
 MAX_RHAT = 1.01
 MIN_ESS = 400
 MIN_BFMI = 0.3
-MAX_TREE_DEPTH = 10  # numpyro's default: a trajectory of 2^10 - 1 leapfrog steps stops early
 
 
 def convergence_table(tree: xr.DataTree, var_names: list[str]) -> xr.Dataset:
@@ -47,7 +46,9 @@ def check_diagnostics(tree: xr.DataTree, table: pd.DataFrame) -> list[str]:
     (Vehtari et al. 2021's recommendations), reading R-hat and ESS from the summary ``table``
     so they are computed once.
     """
-    problems = _sampler_problems(tree["sample_stats"]) if "sample_stats" in tree.children else []
+    depth = json.loads(tree.attrs.get("sampler", "{}")).get("max_tree_depth", 10)
+    stats = tree["sample_stats"] if "sample_stats" in tree.children else None
+    problems = [] if stats is None else _sampler_problems(stats, depth)
     variable = table["parameter"].str.split("[", regex=False).str[0]
     worst = table.groupby(variable, sort=False).agg(
         r_hat=("r_hat", "max"), ess_bulk=("ess_bulk", "min"), ess_tail=("ess_tail", "min")
@@ -65,7 +66,7 @@ def check_diagnostics(tree: xr.DataTree, table: pd.DataFrame) -> list[str]:
     return problems
 
 
-def _sampler_problems(stats: xr.DataTree) -> list[str]:
+def _sampler_problems(stats: xr.DataTree, max_tree_depth: int) -> list[str]:
     """What NUTS's own statistics say: divergences, saturated trees, low E-BFMI."""
     problems = []
     divergent = int(np.sum(stats["diverging"].values)) if "diverging" in stats else 0
@@ -75,12 +76,13 @@ def _sampler_problems(stats: xr.DataTree) -> list[str]:
             "raise target_accept (--target-accept 0.99) or check the priors"
         )
     saturated = (
-        int(np.sum(stats["n_steps"].values >= 2**MAX_TREE_DEPTH - 1)) if "n_steps" in stats else 0
+        int(np.sum(stats["n_steps"].values >= 2**max_tree_depth - 1)) if "n_steps" in stats else 0
     )
     if saturated:
         problems.append(
-            f"{saturated} transitions stopped at the maximum tree depth ({MAX_TREE_DEPTH}): "
-            "sampling is inefficient; check the priors' scales"
+            f"{saturated} transitions stopped at the maximum tree depth ({max_tree_depth}): "
+            "sampling is inefficient; raise --max-tree-depth (e.g. 12) or check the priors' "
+            "scales"
         )
     if "energy" in stats:
         bfmi = np.atleast_1d(azs.bfmi(stats.to_dataset())["energy"].values)

@@ -30,6 +30,9 @@ class SamplerSettings:
         NUTS target acceptance probability. The default 0.95 (numpyro: 0.8) takes smaller
         steps, which hierarchical posteriors with few or noisy sites need near ``tau = 0``;
         raise it (e.g. 0.99) when divergences appear.
+    max_tree_depth : int
+        A trajectory stops after ``2^max_tree_depth - 1`` leapfrog steps (numpyro's and
+        Stan's default 10); raise it when the diagnostics report saturated trees.
     seed : int
         Seed of the whole fit; the same seed gives the same draws.
     progress : bool
@@ -40,6 +43,7 @@ class SamplerSettings:
     draws: int = 1000
     warmup: int = 1000
     target_accept: float = 0.95
+    max_tree_depth: int = 10
     seed: int = 0
     progress: bool = False
 
@@ -51,6 +55,10 @@ class SamplerSettings:
             )
         if not 0 < self.target_accept < 1:
             raise SitefxInputError(f"target_accept must be in (0, 1); got {self.target_accept}")
+        if not 1 <= self.max_tree_depth <= 20:
+            raise SitefxInputError(
+                f"max_tree_depth must be between 1 and 20; got {self.max_tree_depth}"
+            )
 
     def to_dict(self) -> dict:
         return {
@@ -58,6 +66,7 @@ class SamplerSettings:
             "draws": self.draws,
             "warmup": self.warmup,
             "target_accept": self.target_accept,
+            "max_tree_depth": self.max_tree_depth,
             "seed": self.seed,
         }
 
@@ -76,7 +85,11 @@ def run_nuts(
     """
     chain_method = "parallel" if jax.local_device_count() >= settings.chains else "vectorized"
     mcmc = MCMC(
-        NUTS(model, target_accept_prob=settings.target_accept),
+        NUTS(
+            model,
+            target_accept_prob=settings.target_accept,
+            max_tree_depth=settings.max_tree_depth,
+        ),
         num_warmup=settings.warmup,
         num_samples=settings.draws,
         num_chains=settings.chains,
