@@ -105,6 +105,8 @@ def map_tasks(
     """
     if len(labels) != len(items):
         raise ValueError("one label per item")
+    if not items:  # no cluster started for nothing
+        return []
     results: list[Any] = [None] * len(items)
     failed = {}
     if not workers.parallel:
