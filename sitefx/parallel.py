@@ -73,7 +73,7 @@ class Workers:
             n_workers=self.n,
             threads_per_worker=1,  # one JAX process per worker, one task at a time
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: never a clash with another cluster
             silence_logs=logging.ERROR,
         )
         with cluster, Client(cluster) as client:

@@ -121,7 +121,7 @@ def _design(name: str):
             return sitefx.load(STUDIES / "eight_schools").data, {"method": "nuts"}
         case "student-t summaries, learned nu":
             return sitefx.load(STUDIES / "teacher_expectancy").data, {"site_dist": "student-t"}
-        case "three-level summaries (exact)":
+        case "three-level summaries":
             return sitefx.load(STUDIES / "school_calendar").data, {}
         case "meta-regression (exact)":
             return sitefx.load(STUDIES / "teacher_expectancy", moderators=["weeks"]).data, {}
@@ -137,7 +137,7 @@ def _design(name: str):
 SLOW_FAMILIES = [
     "normal summaries (NUTS)",
     "student-t summaries, learned nu",
-    "three-level summaries (exact)",
+    "three-level summaries",
     "meta-regression (exact)",
     "arm counts",
     "gaussian records, covariates, classrooms",

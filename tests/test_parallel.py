@@ -41,7 +41,7 @@ def two_workers():
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0"
     )
     with cluster, Client(cluster):
         yield Workers(address=cluster.scheduler_address)
