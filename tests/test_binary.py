@@ -134,6 +134,7 @@ def test_matches_brms_with_identical_priors():
 # Binary individual records (--family binomial).
 
 
+@pytest.mark.slow  # a long statistical check; run with -m slow
 def test_binary_records_arm_counts_and_per_record_agree():
     """Without covariates the per-site arm counts are sufficient: the counts model and the
     per-record logit give the same posterior (within MC error)."""
@@ -151,6 +152,7 @@ def test_binary_records_arm_counts_and_per_record_agree():
     np.testing.assert_allclose(raw, data.arm_counts().raw_site_effects().estimate)
 
 
+@pytest.mark.slow  # a long statistical check; run with -m slow
 def test_binary_records_with_covariates_recover_truth():
     from sitefx.testing import simulate_binary_records
 

@@ -86,6 +86,7 @@ def test_a_prior_grid_on_a_cluster_equals_the_serial_grid(two_workers, eight_sch
     assert len(serial.table) == 4
 
 
+@pytest.mark.slow  # a long statistical check; run with -m slow
 def test_calibration_replicates_on_a_cluster_equal_the_serial_ones(two_workers, eight_schools):
     model = sitefx.SiteEffects(**SHORT_NUTS)
     serial = calibrate(model, eight_schools.data, replicates=4, seed=2)

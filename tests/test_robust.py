@@ -76,6 +76,7 @@ def outlying_records(seed=4):
     return dataclasses.replace(clean, outcome=outcome), clean
 
 
+@pytest.mark.slow  # a long statistical check; run with -m slow
 def test_records_student_t_collapsed_and_per_record_agree():
     """With fixed df the collapsed likelihood (given each site's mixture weight) and the
     per-record model sample the same posterior."""
@@ -88,6 +89,7 @@ def test_records_student_t_collapsed_and_per_record_agree():
     )
 
 
+@pytest.mark.slow  # a long statistical check; run with -m slow
 def test_records_student_t_resists_an_outlying_site():
     """The robust average stays near the average the sites have without the outlier."""
     data, clean = outlying_records()

@@ -234,6 +234,7 @@ def with_districts(data, n_districts, seed):
 
 # Six districts leave the district SDs' posteriors funnel-shaped near 0: a rare divergent
 # transition is expected (and reported to users); agreement of the two models is the check.
+@pytest.mark.slow  # a long statistical check; run with -m slow
 @pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")
 def test_districts_above_schools_collapsed_and_per_record_agree():
     """Records with an upper level: the collapsed model (with district effects sampled and
