@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from sitefx.data.adapters import load
@@ -30,6 +29,8 @@ OVERVIEW_COLUMNS = [
     "mu_q97.5",
     "prob_mu_above",
     "tau_mean",
+    "mcse_mu_mean",
+    "mcse_prob_mu_above",
     "warnings",
     "folder",
 ]
@@ -109,19 +110,20 @@ def _fit_job(job: Job, *, settings: dict, out_dir: str) -> dict:
         fit = SiteEffects(**settings).fit(study)
     folder = Path(out_dir) / job.label
     fit.save(folder)
-    posterior = fit.posterior_["posterior"]
-    mu = posterior["mu"].values.ravel()
-    low, high = np.quantile(mu, [0.025, 0.975])
+    table = fit.estimands().set_index("estimand")  # the numbers the fit's files hold
+    mu, tau = table.loc["mu"], table.loc["tau"]
     return {
         "label": job.label,
         "source": job.source,
         "outcome": job.roles.get("outcome", ""),
         "sites": study.data.n_sites,
-        "mu_mean": float(mu.mean()),
-        "mu_q2.5": float(low),
-        "mu_q97.5": float(high),
-        "prob_mu_above": float(np.mean(mu > fit.threshold)),
-        "tau_mean": float(posterior["tau"].mean()),
+        "mu_mean": mu["mean"],
+        "mu_q2.5": mu["q2.5"],
+        "mu_q97.5": mu["q97.5"],
+        "prob_mu_above": mu["prob_above"],
+        "tau_mean": tau["mean"],
+        "mcse_mu_mean": mu["mcse_mean"],
+        "mcse_prob_mu_above": mu["mcse_prob_above"],
         "warnings": len(fit.warnings_),
         "folder": str(folder),
     }

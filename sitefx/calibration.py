@@ -37,6 +37,8 @@ from sitefx.parallel import SERIAL, Workers, map_tasks
 
 LEVELS = (0.5, 0.9, 0.95)
 RANK_BINS = 10
+FAMILY_ALPHA = 0.01  # chance of calling a calibrated model's ranks non-uniform, all tests
+MAX_COVERAGE_Z = 3.0  # coverage this many standard errors from nominal is a failure
 SAMPLE_DIMS = ("chain", "draw")
 
 
@@ -62,7 +64,8 @@ class Calibration:
         """One row per parameter: replicates, the chi-square p-value of uniform ranks
         (``RANK_BINS`` bins), coverage of central 50/90/95% intervals with standard errors
         (binomial at the nominal level for one quantity; for the sites, from the spread of
-        the replicates' shares), and the number of replicate fits with sampler warnings."""
+        the replicates' shares), the number of replicate fits with sampler warnings, and a
+        ``verdict`` (see :meth:`explain`)."""
         rows = []
         for parameter, table in self.ranks.groupby("parameter", sort=False):
             ranks = _one_per_replicate(table)["rank"].to_numpy()
@@ -86,7 +89,39 @@ class Calibration:
                 (table.groupby("replicate")["warnings"].max() > 0).sum()
             )
             rows.append(row)
-        return pd.DataFrame(rows)
+        summary = pd.DataFrame(rows)
+        summary["verdict"] = [_verdict(row, len(summary)) for row in summary.to_dict("records")]
+        return summary
+
+    def explain(self) -> list[str]:
+        """One plain line per parameter: what its test and coverage mean, and the verdict.
+
+        Examples
+        --------
+        >>> import sitefx
+        >>> study = sitefx.load("studies/eight_schools")
+        >>> result = calibrate(sitefx.SiteEffects(), study.data, replicates=20, seed=1)
+        >>> print(result.explain()[-1][:62])
+        theta: one site's rank per replicate (the sites in turn: one r
+        """
+        summary = self.summary()
+        lines = []
+        for row in summary.to_dict("records"):
+            how = (
+                "rank"
+                if row["parameter"] != "theta"
+                else (
+                    "one site's rank per replicate (the sites in turn: one replicate's sites share "
+                    "mu and tau, so their ranks are not independent)"
+                )
+            )
+            covered = "/".join(f"{row[f'coverage_{level:.0%}']:.0%}" for level in LEVELS)
+            lines.append(
+                f"{row['parameter']}: {how}, uniformity p = {row['uniformity_p']:.3g}; 50/90/95% "
+                f"intervals covered the truth in {covered} of {row['replicates']} replicates: "
+                f"{row['verdict']}."
+            )
+        return lines
 
     def plot(self) -> Figure:
         """Rank histograms, one panel per parameter, with the 99% band of a uniform
@@ -274,6 +309,28 @@ def _lkj_correlation(rng: np.random.Generator, eta: float) -> float:
 def _thin(draws: np.ndarray, n_draws: int) -> np.ndarray:
     """``n_draws`` draws evenly spaced over the chains (less autocorrelated than all)."""
     return draws[np.linspace(0, draws.size - 1, n_draws).round().astype(int)]
+
+
+def _verdict(row: dict, tests: int) -> str:
+    """Whether one parameter's ranks and intervals are what a calibrated model gives.
+
+    With several parameters tested, one small p-value is expected now and then: the ranks
+    fail only below ``FAMILY_ALPHA / tests`` (Bonferroni); coverage fails when it is more
+    than ``MAX_COVERAGE_Z`` standard errors from the nominal level.
+    """
+    problems = []
+    cut = FAMILY_ALPHA / tests
+    if row["uniformity_p"] < cut:
+        problems.append(f"ranks not uniform (p below {cut:.2g}, 1% shared by {tests} tests)")
+    for level in LEVELS:
+        name = f"coverage_{level:.0%}"
+        if abs(row[name] - level) > MAX_COVERAGE_Z * row[f"{name}_se"]:
+            problems.append(f"{level:.0%} intervals cover {row[name]:.0%}")
+    if problems:
+        return "NOT calibrated: " + "; ".join(problems)
+    if row["uniformity_p"] < 0.05:
+        return f"calibrated (a p-value this small is expected among {tests} tests by chance)"
+    return "calibrated"
 
 
 def _one_per_replicate(table: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from sitefx.errors import DataDropWarning, DataReadWarning, SamplingWarning, Sit
 from sitefx.estimator import OUTPUT_FILES, SiteEffects
 from sitefx.historical import describe as describe_borrowing
 from sitefx.parallel import TaskFailedError, Workers
-from sitefx.report import format_table, headline_sentences, load_datatree, write_report
+from sitefx.report import headline_sentences, load_datatree, summary_text, write_report
 from sitefx.report.document import describe_method
 from sitefx.report.sensitivity import describe_sensitivity, sensitivity_warnings
 from sitefx.sensitivity.files import write_sensitivity
@@ -408,7 +408,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
     summary.to_csv(paths["summary"], index=False)
     result.ranks.to_csv(paths["ranks"], index=False)
     result.plot().savefig(paths["plot"], dpi=130)
-    print(summary.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
+    shown = summary.drop(columns=["verdict"])
+    print(shown.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
+    print("\n".join(result.explain()))
     print("wrote " + ", ".join(str(path) for path in paths.values()))
     return 0
 
@@ -480,12 +482,12 @@ def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
         say(describe_borrowing(json.loads(fit.posterior_.attrs["borrowing"])))
     table = fit.summary()
     intercepts = table["parameter"].str.startswith("alpha[")
-    say(format_table(table[~intercepts]))
+    say(summary_text(table[~intercepts]))
     if intercepts.any():
         say(f"(site intercepts alpha[...]: see {OUTPUT_FILES['summary']})")
     for problem in fit.warnings_:
         print(f"warning: {problem}", file=sys.stderr)
-    say("\n".join(headline_sentences(fit.posterior_)))
+    say("\n".join(headline_sentences(fit.posterior_, fit._results)))
     return fit, say
 
 

@@ -1,12 +1,14 @@
-"""Quantities evaluators report, computed from posterior draws."""
+"""Quantities evaluators report, computed from posterior draws, and exactly from the quadrature
+posterior where it exists."""
 
 from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
-from scipy import stats
+from scipy import special, stats
 
 from sitefx.errors import SitefxInputError
+from sitefx.infer.exact import ExactPosterior, Mixture
 
 
 def variance_explained(gamma: np.ndarray, moderators: np.ndarray, tau: np.ndarray) -> np.ndarray:
@@ -31,7 +33,7 @@ def new_site_effect(
     mu: np.ndarray,
     tau: np.ndarray,
     *,
-    seed: int,
+    rng: np.random.Generator,
     df: np.ndarray | float | None = None,
     upper_tau: Sequence[np.ndarray] = (),
 ) -> np.ndarray:
@@ -39,15 +41,16 @@ def new_site_effect(
     Student-t with ``df`` degrees of freedom (per draw or fixed) for robust models.
 
     With upper nesting levels (``upper_tau``: the SDs ``tau_<level>``), the new site is in
-    new groups at every level, so each level adds its own normal variation.
+    new groups at every level, so each level adds its own normal variation. ``rng`` should
+    be the fit's ``new_site`` stream (:mod:`sitefx.streams`), so this noise is independent
+    of every other draw.
 
     Examples
     --------
     >>> import numpy as np
-    >>> new_site_effect(np.zeros((2, 3)), np.ones((2, 3)), seed=0).shape
+    >>> new_site_effect(np.zeros((2, 3)), np.ones((2, 3)), rng=np.random.default_rng(0)).shape
     (2, 3)
     """
-    rng = np.random.default_rng(seed)
     location = mu + sum(sd * rng.standard_normal(np.shape(mu)) for sd in upper_tau)
     if df is None:
         return location + tau * rng.standard_normal(np.shape(mu))
@@ -295,6 +298,130 @@ def estimands(tree: xr.DataTree, *, threshold: float = 0.0) -> xr.Dataset:
     if "outcome_sd" in tree.attrs:
         attrs["outcome_sd"] = float(tree.attrs["outcome_sd"])
     return xr.Dataset(variables, coords=theta.coords, attrs=attrs)
+
+
+# --- The same estimands computed exactly from the quadrature posterior ----------------------
+# For site summaries fitted by the exact method (:mod:`sitefx.infer.exact`): each function is
+# the exact counterpart of a draw-based one above, computed from the mixture of normals over
+# the grid of tau (and prior components). Given a node, the site effects are jointly normal
+# (:meth:`~sitefx.infer.exact.ExactPosterior.theta_conditional`), which makes averages,
+# probabilities, mean ranks and the site level's pooling closed-form per node.
+
+EXACT_PAIR_WORK = 2e7  # (terms x sites^2) beyond which mean ranks and triple-goal use draws
+PAIR_CHUNK = 2e7  # elements of a (nodes, sites, sites) block computed at once
+
+
+def exact_prob_above(exact: ExactPosterior, threshold: float) -> np.ndarray:
+    """``P(theta_j > threshold)`` for each site, exactly."""
+    return 1.0 - exact.cdf("theta", threshold)
+
+
+def exact_pooling_factor(exact: ExactPosterior) -> np.ndarray:
+    """The posterior mean of each site's pooling factor ``se_j^2 / (se_j^2 + tau^2)``."""
+    return exact.weight @ (exact.se**2 / (exact.se**2 + exact.tau[:, None] ** 2))
+
+
+def exact_variance_reduction(exact: ExactPosterior) -> np.ndarray:
+    """``1 - Var(theta_j | y) / se_j^2`` for each site, exactly."""
+    return 1.0 - exact.sd("theta") ** 2 / exact.se**2
+
+
+def exact_share_above_mean(exact: ExactPosterior, threshold: float) -> float:
+    """The posterior mean of the share of these sites above ``threshold``."""
+    return float(np.mean(exact_prob_above(exact, threshold)))
+
+
+def exact_population_share_mean(exact: ExactPosterior, threshold: float) -> float:
+    """The posterior mean of the share of the population of sites above ``threshold``: the
+    probability that a new site (at each study site's moderator values, averaged) is."""
+    cov = exact.coefficient_cov
+    means = exact.coefficient_mean @ exact.design.T  # (nodes, components, sites)
+    variances = np.einsum("ja,kcab,jb->kcj", exact.design, cov, exact.design)
+    variances = variances + exact.tau[:, None, None] ** 2
+    joint = (exact.weight[:, None] * exact.component_weight)[..., None]
+    below = special.ndtr((threshold - means) / np.sqrt(variances))
+    return float(1.0 - np.mean(np.sum(joint * below, axis=(0, 1))))
+
+
+def _pruned_nodes(exact: ExactPosterior) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (node, component) and weights of the mixture terms holding all but 1e-12 of
+    the mass (the rest cannot move a probability at the printed precision)."""
+    joint = exact.weight[:, None] * exact.component_weight
+    order = np.argsort(joint, axis=None)
+    keep = np.cumsum(joint.ravel()[order]) >= 1e-12
+    nodes, components = np.unravel_index(order[keep], joint.shape)
+    weight = joint[nodes, components]
+    return np.stack([nodes, components], axis=1), weight / weight.sum()
+
+
+def exact_mean_rank(exact: ExactPosterior) -> np.ndarray | None:
+    """Each site's posterior mean rank (1 for the largest effect),
+    ``1 + sum_k P(theta_k > theta_j)``, exactly; None when that is too much work (many
+    sites), so the ranks' draws are used instead."""
+    terms, weight = _pruned_nodes(exact)
+    n_sites = len(exact.se)
+    if len(terms) * n_sites**2 > EXACT_PAIR_WORK:
+        return None
+    means, own, loading = exact.theta_conditional()
+    cov = exact.coefficient_cov
+    total = np.zeros(n_sites)
+    chunk = max(1, int(PAIR_CHUNK // n_sites**2))
+    for start in range(0, len(terms), chunk):
+        node, component = terms[start : start + chunk].T
+        # theta_k - theta_j given the term: normal, with variance v_j + v_k + d C d'
+        # (d = L_k - L_j, the difference of the two sites' loadings on the coefficients)
+        difference = loading[node][:, None, :, :] - loading[node][:, :, None, :]
+        shared = np.einsum("njka,nab,njkb->njk", difference, cov[node, component], difference)
+        variance = own[node, 0][:, :, None] + own[node, 0][:, None, :] + shared
+        gap = means[node, component][:, None, :] - means[node, component][:, :, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            above = special.ndtr(gap / np.sqrt(variance))  # [n, j, k]: P(theta_k > theta_j)
+        above = np.where(variance > 0, above, 0.5)  # two effects equal given the term
+        above[:, np.arange(n_sites), np.arange(n_sites)] = 0.0
+        total += weight[start : start + chunk] @ above.sum(axis=2)
+    return 1.0 + total
+
+
+def exact_triple_goal(exact: ExactPosterior, mean_rank: np.ndarray) -> np.ndarray | None:
+    """Triple-goal estimates (see :func:`triple_goal`) from the exact distribution of the
+    effects ``G(t) = mean_j P(theta_j <= t)`` and the exact mean ranks; None when too much
+    work (many sites)."""
+    terms, weight = _pruned_nodes(exact)
+    n_sites = len(exact.se)
+    if len(terms) * n_sites**2 > EXACT_PAIR_WORK:
+        return None
+    theta = exact.mixture("theta")
+    component = terms[:, 0] * exact.component_weight.shape[1] + terms[:, 1]
+    from_smallest = (-mean_rank).argsort(kind="stable").argsort()
+    probs = (2 * from_smallest + 1) / (2 * n_sites)
+    pooled = Mixture(
+        np.repeat(weight / n_sites, n_sites),
+        theta.mean[component].ravel(),
+        theta.variance[component].ravel(),
+    )
+    return pooled.quantile(probs)
+
+
+def exact_gelman_pardoe(exact: ExactPosterior) -> float:
+    """Gelman & Pardoe's pooling factor of the site level (see
+    :func:`gelman_pardoe_pooling`) exactly: with ``e_j = theta_j - x_j b`` (normal given a
+    node), ``1 - V_j(E[e_j]) / E[V_j(e_j)]`` with ``E[e'He] = tr(H Cov e) + E[e]'H E[e]``,
+    ``H`` the centring matrix."""
+    means, own, loading = exact.theta_conditional()
+    n_sites = len(exact.se)
+    residual = means - exact.coefficient_mean @ exact.design.T  # E[e | node, component]
+    spread = loading - exact.design  # e = residual + (L - X)(b - E b) + noise
+    centred = spread - spread.mean(axis=1, keepdims=True)
+    quadratic = np.einsum("kja,kjb->kab", centred, spread)  # (L - X)' H (L - X)
+    trace = np.einsum("kab,kcba->kc", quadratic, exact.coefficient_cov)
+    centred_residual = residual - residual.mean(axis=2, keepdims=True)
+    within = (own[:, :, :].sum(axis=2) * (1 - 1 / n_sites) + trace) + np.sum(
+        centred_residual**2, axis=2
+    )
+    joint = exact.weight[:, None] * exact.component_weight
+    expected_variance = np.sum(joint * within) / (n_sites - 1)
+    expected = np.tensordot(joint, residual, axes=([0, 1], [0, 1]))
+    return float(1.0 - expected.var(ddof=1) / expected_variance)
 
 
 def stored_estimands(tree: xr.DataTree) -> xr.Dataset:

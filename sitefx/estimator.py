@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from sitefx import streams
 from sitefx.data.adapters import KIND_NAMES, Study
 from sitefx.data.partitioned import RecordStatistics
 from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
@@ -23,6 +24,7 @@ from sitefx.errors import SamplingWarning, SitefxInputError
 from sitefx.estimands import check_threshold, estimands, new_site_effect, variance_explained
 from sitefx.historical import Borrowing
 from sitefx.infer.diagnostics import check_diagnostics
+from sitefx.infer.exact import GROUP as EXACT_GROUP
 from sitefx.infer.exact import ExactPosterior, normal_normal_exact, supports_exact
 from sitefx.infer.nuts import SamplerSettings, run_nuts
 from sitefx.infer.sufficient import SiteStatistics, draw_site_effects
@@ -43,7 +45,7 @@ from sitefx.models.priors import (
 from sitefx.report.datatree import build_datatree, save_datatree
 from sitefx.report.document import write_report
 from sitefx.report.plots import forest_plot
-from sitefx.report.tables import estimand_table, site_table, summary_table
+from sitefx.report.tables import Results
 
 METHODS = ("auto", "exact", "nuts")
 SITE_DISTRIBUTIONS = ("normal", "student-t")
@@ -207,9 +209,9 @@ class SiteEffects:
         if borrowing is not None:
             priors, transform = borrowing.apply(data, priors)
         exact = None
-        obstacle = _exact_obstacle(data, priors, robust=robust, borrowing=borrowing is not None)
+        obstacle = _exact_obstacle(data, priors, robust=robust)
         if _choose_method(self.method, obstacle) == "exact":
-            exact = _quadrature(data, priors)
+            exact = _quadrature(data, priors, borrowing)
             draws, sample_stats, sampler = _exact_draws(exact, settings)
         else:
             draws, sample_stats, sampler = _sample_nuts(
@@ -228,7 +230,7 @@ class SiteEffects:
                 draws["tau"],
                 df=draws.get("nu", self.site_df),
                 upper_tau=upper_tau,
-                seed=settings.seed,
+                rng=streams.rng(settings.seed, "new_site"),
             )
         if getattr(data, "moderator_names", ()):
             residual_variance = draws["tau"] ** 2 + sum(sd**2 for sd in upper_tau)
@@ -242,7 +244,7 @@ class SiteEffects:
         if outcome_sd is not None:
             attrs["outcome_sd"] = outcome_sd
         if borrowing is not None:
-            attrs["borrowing"] = borrowing.report(data, priors, draws)
+            attrs["borrowing"] = borrowing.report(data, priors, draws, exact=exact)
         if study is not None:
             attrs |= {
                 "study": study.name,
@@ -252,10 +254,15 @@ class SiteEffects:
                 "observational": int(study.observational),
             }
         tree = build_datatree(draws, sample_stats, data=data, priors=priors, attrs=attrs)
+        if exact is not None:  # the exact posterior itself: every table reads it
+            tree[EXACT_GROUP] = exact.to_dataset(data.site, data.moderator_names)
         tree["estimands"] = estimands(tree, threshold=self.threshold)
-        summary = summary_table(tree, exact)
+        results = Results(tree)
+        tree["estimands"] = results.estimand_group(tree["estimands"].to_dataset())
         # Exact draws are independent: there is no chain to diagnose.
-        problems = [] if exact else check_diagnostics(tree, summary)
+        problems = [] if exact else check_diagnostics(tree, results.summary)
+        if borrowing is not None and exact is None:
+            problems += borrowing.sampling_problems(attrs["borrowing"])
         tree.attrs["diagnostics"] = json.dumps(problems)
         for problem in problems:
             warnings.warn(problem, SamplingWarning, stacklevel=2)
@@ -265,7 +272,7 @@ class SiteEffects:
         self.exact_ = exact
         self.posterior_ = tree
         self.warnings_ = problems
-        self._summary = summary
+        self._results = results
         return self
 
     def exact_posterior(self, data: Study | StudyData) -> ExactPosterior | None:
@@ -277,7 +284,7 @@ class SiteEffects:
         if not isinstance(data, SiteSummaries):
             return None
         robust, priors = self._model_priors(data)
-        if _exact_obstacle(data, priors, robust=robust, borrowing=False) is not None:
+        if _exact_obstacle(data, priors, robust=robust) is not None:
             return None
         return _quadrature(data, priors)
 
@@ -324,13 +331,14 @@ class SiteEffects:
         return {"beta" if isinstance(data, IndividualRecords) else "gamma": prior}
 
     def summary(self) -> pd.DataFrame:
-        """The summary table (columns of the output contract).
+        """The summary table (columns of the output contract, then the MCSEs).
 
-        With the exact method, means, SDs and quantiles of ``mu``, ``tau``, ``theta`` and
-        ``theta_new`` are the exact values, not Monte-Carlo estimates from the draws.
+        With the exact method, means, SDs and quantiles of ``mu``, ``tau``, ``theta``,
+        ``theta_new`` and ``gamma`` are the exact values, not Monte-Carlo estimates from the
+        draws (their ``mcse_*`` is 0).
         """
         self._fitted()
-        return self._summary.copy()
+        return self._results.summary.copy()
 
     def plot_forest(self, **options: object) -> Figure:
         """Forest plot of raw vs shrunken site effects (see :func:`sitefx.report.forest_plot`)."""
@@ -338,15 +346,20 @@ class SiteEffects:
 
     def estimands(self) -> pd.DataFrame:
         """The estimands table (see :func:`sitefx.report.estimand_table`)."""
-        return estimand_table(self._fitted())
+        self._fitted()
+        return self._results.estimands.copy()
 
     def sites(self) -> pd.DataFrame:
         """One row per site (see :func:`sitefx.report.site_table`)."""
-        return site_table(self._fitted())
+        self._fitted()
+        return self._results.sites.copy()
 
     def report(self, out_dir: str | Path, **options: object) -> dict[str, Path]:
         """Write the HTML and Markdown report (see :func:`sitefx.report.write_report`)."""
-        return write_report(self._fitted(), out_dir, **options)
+        self._fitted()
+        if not options:  # the fit's own threshold: the tables already computed
+            return write_report(self.posterior_, out_dir, results=self._results)
+        return write_report(self.posterior_, out_dir, **options)
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``posterior.nc``, ``summary.csv``, ``estimands.csv``, ``sites.csv`` and
@@ -359,7 +372,7 @@ class SiteEffects:
         self.summary().to_csv(paths["summary"], index=False)
         self.estimands().to_csv(paths["estimands"], index=False)
         self.sites().to_csv(paths["sites"], index=False)
-        figure = self.plot_forest(title=tree.attrs.get("study_title"))
+        figure = forest_plot(tree, title=tree.attrs.get("study_title"), results=self._results)
         figure.savefig(paths["forest"], dpi=150)
         figure.clear()
         return paths
@@ -406,7 +419,7 @@ def _choose_method(method: str, obstacle: str | None) -> str:
     if method == "exact" and obstacle is not None:
         raise SitefxInputError(
             "the exact method needs site summaries with normal site effects, no nesting "
-            "levels or historical borrowing, and normal or flat priors on mu and gamma "
+            "levels, and normal or flat priors on mu and gamma "
             f"(here: {obstacle}); use method 'nuts'"
         )
     if method == "auto":
@@ -414,9 +427,7 @@ def _choose_method(method: str, obstacle: str | None) -> str:
     return method
 
 
-def _exact_obstacle(
-    data: StudyData, priors: Priors, *, robust: bool, borrowing: bool
-) -> str | None:
+def _exact_obstacle(data: StudyData, priors: Priors, *, robust: bool) -> str | None:
     """Why the exact (quadrature) method cannot fit this model, or None if it can."""
     if not isinstance(data, SiteSummaries):
         return KIND_NAMES[data.kind]
@@ -424,21 +435,29 @@ def _exact_obstacle(
         return "Student-t site effects"
     if data.levels:
         return f"nesting levels {', '.join(level.name for level in data.levels)}"
-    if borrowing:
-        return "historical borrowing"
     if not supports_exact(priors):
         return f"mu ~ {priors.mu}, gamma ~ {priors.gamma}"
     return None
 
 
-def _quadrature(data: SiteSummaries, priors: Priors) -> ExactPosterior:
-    """The exact (quadrature) posterior of the normal-normal model for ``data``."""
-    return normal_normal_exact(data.estimate, data.se, priors=priors, moderators=data.moderators)
+def _quadrature(
+    data: SiteSummaries, priors: Priors, borrowing: Borrowing | None = None
+) -> ExactPosterior:
+    """The exact (quadrature) posterior of the normal-normal model for ``data`` (the robust
+    MAP prior is in ``priors``; a power prior with a fixed weight adds historical rows)."""
+    return normal_normal_exact(
+        data.estimate,
+        data.se,
+        priors=priors,
+        moderators=data.moderators,
+        power=None if borrowing is None else borrowing.power_rows(priors),
+    )
 
 
 def _exact_draws(exact: ExactPosterior, settings: SamplerSettings) -> tuple[dict, dict, dict]:
     """Independent draws from the exact posterior, shaped like a sampler's output."""
-    draws = exact.draws(chains=settings.chains, draws=settings.draws, seed=settings.seed)
+    rng = streams.rng(settings.seed, "exact")
+    draws = exact.draws(chains=settings.chains, draws=settings.draws, rng=rng)
     no_divergences = {"diverging": np.zeros(draws["mu"].shape, dtype=bool)}
     sampler = {
         "method": "exact",
@@ -463,7 +482,10 @@ def _sample_nuts(
     draws, stats = run_nuts(transform(model) if transform else model, settings, **arguments)
     if name == "collapsed_sufficient_statistics":
         draws["alpha"], draws["theta"] = draw_site_effects(
-            arguments["stats"], draws, seed=settings.seed, moderators=arguments["moderators"]
+            arguments["stats"],
+            draws,
+            rng=streams.rng(settings.seed, "site_effects"),
+            moderators=arguments["moderators"],
         )
     return draws, stats, {"method": "nuts", "model": name}
 

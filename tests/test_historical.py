@@ -80,6 +80,51 @@ def test_robust_map_detects_conflict():
     assert conflict.summary().set_index("parameter").at["mu", "mean"] > 0.7  # data win
 
 
+# Strong conflict: a narrow historical prior at 0.2, current sites near 0.6. The posterior of
+# mu has two modes, the historical prior's and the data's.
+BIMODAL_HISTORY, _ = simulate_site_summaries(20, mu=0.2, tau=0.05, se_range=(0.05, 0.1), seed=1)
+BIMODAL, _ = simulate_site_summaries(5, mu=0.6, tau=0.05, se_range=(0.15, 0.25), seed=2)
+BIMODAL_PRIORS = {"mu": "normal(0, 1)", "tau": "half-normal(0.3)"}
+
+
+def grid_mu_distribution(log_prior_mu, data, priors):
+    """mu's posterior CDF on a fine grid: (mu, tau) integrated on a dense rectangle."""
+    mu = np.linspace(-1.0, 2.0, 6001)[:, None]
+    tau = np.linspace(1e-6, 1.0, 2000)[None, :]
+    log_post = log_prior_mu(mu) + np.asarray(priors.tau.distribution().log_prob(tau))
+    for estimate, se in zip(data.estimate, data.se, strict=True):
+        variance = se**2 + tau**2
+        log_post = log_post - 0.5 * (np.log(variance) + (estimate - mu) ** 2 / variance)
+    density = np.exp(log_post - log_post.max()).sum(axis=1)
+    density /= density.sum()
+    return mu[:, 0], density
+
+
+def test_exact_robust_map_under_strong_conflict_matches_quadrature():
+    """The exact method is right where NUTS struggles (two modes): mean and quantiles of mu
+    within 0.003 posterior SD of a dense 2-D grid."""
+    fit = sitefx.SiteEffects(historical=BIMODAL_HISTORY, priors=BIMODAL_PRIORS).fit(BIMODAL)
+    assert fit.exact_ is not None and fit.warnings_ == []
+    mu, density = grid_mu_distribution(fit.priors_.mu.mixture.log_pdf, BIMODAL, fit.priors_)
+    row = fit.summary().set_index("parameter").loc["mu"]
+    assert row["mean"] == pytest.approx(density @ mu, abs=0.003 * row["sd"])
+    cdf = np.cumsum(density) - density / 2
+    for name, prob in (("q2.5", 0.025), ("q50", 0.5), ("q97.5", 0.975)):
+        assert row[name] == pytest.approx(np.interp(prob, cdf, mu), abs=0.003 * row["sd"])
+    report = json.loads(fit.posterior_.attrs["borrowing"])
+    assert 0.6 < report["conflict"] < 0.8  # a real mixture of the two modes
+
+
+@pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")
+def test_nuts_warns_when_the_map_posterior_has_two_modes():
+    nuts = sitefx.SiteEffects(
+        historical=BIMODAL_HISTORY, priors=BIMODAL_PRIORS, method="nuts", seed=1
+    ).fit(BIMODAL)
+    assert any("two modes" in problem for problem in nuts.warnings_)
+    agree = sitefx.SiteEffects(historical=HISTORY, method="nuts", seed=3, **SMALL_STEPS)
+    assert not any("two modes" in problem for problem in agree.fit(CURRENT).warnings_)
+
+
 def test_power_prior_with_a0_one_pools_the_studies():
     """a0 = 1: historical studies are just more sites, so the posterior is the exact
     normal-normal posterior of all 16 studies together."""
@@ -122,7 +167,28 @@ def test_learned_power_weight_drops_under_conflict():
     a0 = {name: float(fit.posterior_["posterior"]["a0"].mean()) for name, fit in fits.items()}
     assert a0["conflict"] < 0.15 < 0.4 < a0["agree"]
     report = json.loads(fits["conflict"].posterior_.attrs["borrowing"])
-    assert report["a0_learned"] and report["a0"] == pytest.approx(a0["conflict"])
+    exact = fits["conflict"].summary().set_index("parameter").at["a0", "mean"]  # exact fit
+    assert report["a0_learned"] and report["a0"] == pytest.approx(exact, rel=1e-12)
+    assert abs(a0["conflict"] - exact) < 0.01  # its draws agree
+
+
+@pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")
+def test_exact_learned_power_weight_agrees_with_nuts():
+    """A learned a0 in the exact method: a grid in log a0 beside the grid in log tau, each
+    a0 weighted by the normalized power prior; its posterior matches NUTS's."""
+    exact = sitefx.SiteEffects(historical=HISTORY, borrow="power", seed=6).fit(CONFLICT)
+    assert exact.exact_ is not None and exact.exact_.error_estimate < 1e-8
+    nuts = sitefx.SiteEffects(
+        historical=HISTORY, borrow="power", method="nuts", draws=2000, seed=6, **SMALL_STEPS
+    ).fit(CONFLICT)
+    table = exact.summary().set_index("parameter")
+    for name in ("mu", "tau", "a0"):
+        assert table.at[name, "mcse_mean"] == 0.0
+        nuts_mean = float(nuts.posterior_["posterior"][name].mean())
+        assert abs(table.at[name, "mean"] - nuts_mean) < Z * _mcse(nuts, name, "mean"), name
+    report = json.loads(exact.posterior_.attrs["borrowing"])
+    assert report["a0"] == pytest.approx(table.at["a0", "mean"])
+    assert report["a0_interval"] == pytest.approx([table.at["a0", "q2.5"], table.at["a0", "q97.5"]])
 
 
 def test_effective_sample_size_in_people():
@@ -147,7 +213,6 @@ def test_effective_sample_size_in_people():
         ({"borrow": "commensurate"}, "borrow must be one of map, power"),
         ({"borrow": "map", "borrow_weight": 1.0}, r"weight must be in \(0, 1\)"),
         ({"borrow": "map", "priors": {"mu": "flat()"}}, "give mu a normal prior"),
-        ({"method": "exact"}, "historical borrowing"),
     ],
 )
 def test_bad_borrowing_options(options, message):

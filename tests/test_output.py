@@ -68,7 +68,9 @@ def test_files_round_trip_losslessly(eight_schools_fit, tmp_path):
 def test_summary_csv_contract(eight_schools_fit, tmp_path):
     eight_schools_fit.save(tmp_path)
     table = pd.read_csv(tmp_path / "summary.csv")
-    assert table.columns.tolist() == SUMMARY_COLUMNS
+    mcse = ["mcse_mean", "mcse_sd", "mcse_q2.5", "mcse_q50", "mcse_q97.5"]
+    assert table.columns.tolist() == SUMMARY_COLUMNS + mcse
+    assert (table[mcse] > 0).all(axis=None)  # NUTS: every value carries its Monte-Carlo error
     expected_rows = ["mu", "tau", *[f"theta[{s}]" for s in "ABCDEFGH"], "theta_new"]
     assert table["parameter"].tolist() == expected_rows
     draws = eight_schools_fit.posterior_["posterior"]["mu"].values
@@ -112,6 +114,7 @@ def test_forest_plot_stays_legible_with_80_sites():
             "posterior": xr.Dataset(
                 {
                     "mu": (("chain", "draw"), theta.mean(axis=2)),
+                    "tau": (("chain", "draw"), np.abs(rng.normal(size=(2, 50)))),
                     "theta": (("chain", "draw", "site"), theta),
                     "theta_new": (("chain", "draw"), rng.normal(size=(2, 50))),
                 },

@@ -115,9 +115,10 @@ def test_fit_many_on_a_cluster_writes_a_fit_per_study_and_an_overview(two_worker
     assert overview["label"].tolist() == ["eight_schools", "teacher_expectancy"]
     assert overview["sites"].tolist() == [8, 19]
     alone = sitefx.SiteEffects().fit(sitefx.load(STUDIES / "teacher_expectancy"))
-    assert overview.loc[1, "mu_mean"] == pytest.approx(
-        float(alone.posterior_["posterior"]["mu"].mean())
-    )
+    expected = alone.estimands().set_index("estimand").loc["mu"]  # exact: as in its files
+    assert overview.loc[1, "mu_mean"] == pytest.approx(expected["mean"], rel=1e-12)
+    assert overview.loc[1, "prob_mu_above"] == pytest.approx(expected["prob_above"], rel=1e-12)
+    assert (overview["mcse_mu_mean"] == 0).all()
     assert (tmp_path / "eight_schools" / "posterior.nc").is_file()
 
 

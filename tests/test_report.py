@@ -2,6 +2,7 @@
 plots, tables and effect sizes behave as documented."""
 
 import json
+import re
 import shutil
 import subprocess
 import warnings
@@ -13,8 +14,7 @@ import pandas as pd
 import pytest
 
 import sitefx
-from sitefx.report import forest_plot, headline_sentences, site_table, write_report
-from sitefx.report.document import report_estimands
+from sitefx.report import Results, forest_plot, headline_sentences, site_table, write_report
 from tests.conftest import STUDIES
 
 BUNDLED = sorted(path.name for path in STUDIES.iterdir() if (path / "study.toml").is_file())
@@ -118,18 +118,18 @@ def test_html_report_displays_in_a_headless_browser(reports, tmp_path):
 def test_threshold_and_outcome_sd_recompute_the_estimands(reports):
     fit = reports["eight_schools"][0]
     tree = fit.posterior_
-    assert report_estimands(tree) is not None
-    raised = report_estimands(tree, threshold=10.0, outcome_sd=100.0)
-    theta = tree["posterior"]["theta"]
-    np.testing.assert_allclose(raised["prob_above"], (theta > 10.0).mean(("chain", "draw")))
-    table = sitefx.estimand_table(tree, raised).set_index("estimand")
+    raised = Results(tree, threshold=10.0, outcome_sd=100.0)
+    exact = fit.exact_  # eight schools: an exact fit, so P(theta_j > 10) is exact
+    np.testing.assert_allclose(raised.sites["prob_above"], 1 - exact.cdf("theta", 10.0))
+    table = raised.estimands.set_index("estimand")
     assert table.loc["mu", "es_mean"] == pytest.approx(table.loc["mu", "mean"] / 100.0)
+    assert table.loc["mu", "prob_above"] == pytest.approx(1 - exact.cdf("mu", 10.0))
     assert np.isnan(table.loc["share_above", "es_mean"])  # shares have no effect size
     assert "es_mean" not in sitefx.estimand_table(tree).columns  # SAT points: no SD given
     with pytest.raises(sitefx.SitefxInputError, match="must be > 0"):
-        report_estimands(tree, outcome_sd=0.0)
+        Results(tree, outcome_sd=0.0)
     with pytest.raises(sitefx.SitefxInputError, match="finite"):
-        report_estimands(tree, threshold=float("nan"))
+        Results(tree, threshold=float("nan"))
 
 
 def test_records_report_effect_sizes_in_pooled_outcome_sds(reports):
@@ -205,3 +205,79 @@ def test_report_of_a_file_written_before_estimands_existed(reports, tmp_path):
     assert set(paths) == {"estimands", "sites", "md"}
     assert "sitefx" in paths["md"].read_text(encoding="utf-8")
     assert json.loads(reports["eight_schools"][0].posterior_.attrs["software"])["python"]
+
+
+def _shown_value(cell: str) -> tuple[float, float, bool] | None:
+    """A number as a table or sentence shows it: (value, half a unit of its last digit,
+    whether it is a percentage), or None for a blank or a bound like '>99.9%'."""
+    text = cell.split(" ± ")[0].replace(",", "").strip()
+    percent = text.endswith("%")
+    text = text.rstrip("%")
+    if not text or text[0] in "<>":
+        return None
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return float(text), 0.5 * 10.0**-decimals, percent
+
+
+def _agrees(shown: tuple[float, float, bool], value: float) -> bool:
+    number, half_unit, percent = shown
+    scaled = 100 * value if percent else value
+    return abs(scaled - number) <= half_unit * (1 + 1e-9) + 1e-12
+
+
+def _markdown_tables(markdown: str) -> list[pd.DataFrame]:
+    tables, rows = [], []
+    for line in [*markdown.splitlines(), ""]:
+        if line.startswith("|"):
+            rows.append([cell.strip().replace("\\|", "|") for cell in line.strip("|").split(" | ")])
+        elif rows:
+            tables.append(pd.DataFrame(rows[2:], columns=rows[0]))
+            rows = []
+    return tables
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_every_number_in_the_report_is_the_csv_value(reports, name):
+    """Same quantity, same number: each number of the Markdown report's tables equals the
+    matching cell of estimands.csv, sites.csv or the summary (summary.csv) after rounding,
+    and each number in the headline sentences is one of those values, rounded."""
+    fit, paths = reports[name]
+    csv = {
+        "estimand": pd.read_csv(paths["estimands"]),
+        "site": pd.read_csv(paths["sites"], dtype={"site": str}),
+        "parameter": fit.summary(),
+    }
+    checked = 0
+    for table in _markdown_tables(paths["md"].read_text(encoding="utf-8")):
+        key = table.columns[0]
+        if key not in csv:
+            continue
+        source = csv[key].set_index(key)
+        for _, row in table.iterrows():
+            for column in table.columns[1:]:
+                value = source.at[row[key], column]
+                shown = _shown_value(row[column]) if isinstance(value, float) else None
+                if shown is not None:
+                    assert _agrees(shown, value), (name, row[key], column, row[column], value)
+                    checked += 1
+    assert checked > 50
+    candidates = [
+        value
+        for frame in csv.values()
+        for value in frame.select_dtypes("number").to_numpy().ravel()
+        if np.isfinite(value)
+    ]
+    names = sorted(csv["site"]["site"], key=len, reverse=True)  # site names hold numbers too
+    for sentence in headline_sentences(fit.posterior_):
+        for site in names:
+            sentence = sentence.replace(f" {site},", " ,").replace(f" {site}.", " .")
+            sentence = sentence.replace(f" {site})", " )")
+        text = re.sub(r"95% (interval|probability)|95% or 5% line|at least a 95%", "", sentence)
+        text = re.sub(r"these \d+ |[\d,]+ (posterior )?draws|above -?[\d.]+(?! is)", "", text)
+        for token in re.findall(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?%?", text):
+            shown = _shown_value(token)
+            matches = any(
+                _agrees(shown, value) or _agrees(shown, 100 * value)  # percentage points
+                for value in candidates
+            )
+            assert matches, (name, token, sentence)

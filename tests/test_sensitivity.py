@@ -198,11 +198,16 @@ def test_leave_one_out_refits_equal_fits_without_the_site(exact_fit, eight_schoo
     model = sitefx.SiteEffects(
         **exact_fit.get_params() | {"priors": exact_fit.priors_.as_strings()}
     )
-    without = model.fit(eight_schools.data.subset(keep)).posterior_["posterior"]
+    without = model.fit(eight_schools.data.subset(keep))
+    exact = without.exact_  # every number of an exact refit is exact, not from its draws
     assert table.loc["C", "method"] == "exact"
-    assert table.loc["C", "mu_mean"] == pytest.approx(float(without["mu"].mean()), rel=1e-12)
-    assert table.loc["C", "tau_mean"] == pytest.approx(float(without["tau"].mean()), rel=1e-12)
-    assert list(without["site"].values) == list("ABDEFGH")
+    assert table.loc["C", "mu_mean"] == pytest.approx(float(exact.mean("mu")), rel=1e-12)
+    assert table.loc["C", "tau_mean"] == pytest.approx(float(exact.mean("tau")), rel=1e-12)
+    assert table.loc["C", "mu_q97.5"] == pytest.approx(exact.quantile("mu", [0.975])[0])
+    assert table.loc["C", "prob_mu_positive"] == pytest.approx(1 - exact.cdf("mu", 0.0))
+    summary = without.summary().set_index("parameter")
+    assert table.loc["C", "mu_q2.5"] == pytest.approx(summary.at["mu", "q2.5"], rel=1e-9)
+    assert list(without.posterior_["posterior"]["site"].values) == list("ABDEFGH")
 
 
 def test_psis_leave_one_out_agrees_with_exact_refits(exact_fit, eight_schools_fit):

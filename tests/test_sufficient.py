@@ -149,7 +149,9 @@ def test_site_effect_draws_follow_the_exact_conditional(design, request):
         "gamma_alpha": np.broadcast_to(gamma[:, 0], (1, n_draws, len(gamma))),
         "gamma": np.broadcast_to(gamma[:, 1], (1, n_draws, len(gamma))),
     }
-    alpha, theta = draw_site_effects(stats, draws, seed=0, moderators=moderators)
+    alpha, theta = draw_site_effects(
+        stats, draws, rng=np.random.default_rng(0), moderators=moderators
+    )
     sigma_matrix = p["scale_tril"] @ p["scale_tril"].T
     for j in range(data.n_sites):
         rows, z, covariance = dense_site_covariance(data, j, sigma_matrix, p["sigma"], cluster_sd)

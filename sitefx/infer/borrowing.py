@@ -459,7 +459,7 @@ def _integrate_power_prior(
         return tuple(np.asarray(value) for value in values)
 
     scale = _scale(estimate, se)
-    low, high = _mass_bounds(integrand, scale)
+    low, high = _mass_bounds(integrand, scale, extend=False)  # tails in closed form below
     # A nearly flat integrand (flat mu prior, small a0) can stretch the interval without end;
     # 40 e-folds from the data's scale, the tails below are exact to ~e^-80.
     low, high = max(low, np.log(scale) - TAIL), min(high, np.log(scale) + TAIL)

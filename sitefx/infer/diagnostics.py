@@ -13,21 +13,11 @@ MIN_ESS = 400
 MIN_BFMI = 0.3
 
 
-def convergence_table(tree: xr.DataTree, var_names: list[str]) -> xr.Dataset:
-    """R-hat (rank-normalized) and bulk/tail ESS of each variable, as a Dataset.
-
-    The result has a ``diagnostic`` dimension with labels ``r_hat``, ``ess_bulk``, ``ess_tail``.
-    Independent draws (the exact method) have R-hat 1 and ESS equal to the number of draws by
-    construction; those values are filled in rather than estimated.
-    """
-    posterior = tree["posterior"].to_dataset()[var_names]
-    if json.loads(tree.attrs.get("sampler", "{}")).get("method") == "exact":
-        n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
-        first = posterior.isel(chain=0, draw=0, drop=True)
-        ideal = [xr.ones_like(first), xr.full_like(first, n_draws), xr.full_like(first, n_draws)]
-        return xr.concat(ideal, dim="diagnostic").assign_coords(
-            diagnostic=["r_hat", "ess_bulk", "ess_tail"]
-        )
+def convergence_table(posterior: xr.Dataset, var_names: list[str]) -> xr.Dataset:
+    """R-hat (rank-normalized) and bulk/tail ESS of each variable of ``posterior`` draws,
+    as a Dataset with a ``diagnostic`` dimension labelled ``r_hat``, ``ess_bulk``,
+    ``ess_tail``."""
+    posterior = posterior[var_names]
     pieces = [
         azs.rhat(posterior),
         azs.ess(posterior, method="bulk"),

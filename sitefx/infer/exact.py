@@ -1,63 +1,137 @@
 """Exact posterior of the normal-normal model, without MCMC.
 
-For site summaries ``y_j ~ N(theta_j, s_j)``, ``theta_j ~ N(mu, tau)`` with a normal (or flat)
-prior on ``mu`` and any prior density on ``tau``:
+For site summaries ``y_j ~ N(theta_j, s_j)``, ``theta_j ~ N(mu + w_j gamma, tau)`` with a
+normal (or flat) prior on the coefficients ``(mu, gamma)``, or a mixture of normal priors on
+``mu`` (the robust meta-analytic-predictive prior of historical borrowing), and any prior
+density on ``tau``:
 
-* given ``tau``, ``mu`` is normal with mean ``mu_hat(tau)`` and variance ``V(tau)``, and the
-  marginal likelihood ``p(y | tau)`` is closed-form (Gelman et al., BDA3, section 5.4);
-* ``tau`` is integrated numerically on a grid in ``log tau``, chosen adaptively: a coarse scan
-  and the mode locate the posterior mass (cut at a bounded prior's edges), then a
+* given ``tau`` (and a prior component), the coefficients are normal and the marginal
+  likelihood ``p(y | tau)`` is closed-form (Gelman et al., BDA3, section 5.4): generalized
+  least squares;
+* ``tau`` is integrated numerically on a grid in ``log tau``, chosen adaptively: a scan of
+  the prior's support around the data's scale and the mode locate the posterior mass, then a
   Gauss-Legendre rule (exponentially convergent for the smooth integrand) doubles its nodes
   until posterior means and SDs of ``mu`` and ``tau`` change by less than ``rtol``
   posterior SDs;
-* every other quantity (``mu``, ``theta_j``, ``theta_new``) is then a finite mixture of normals
-  over the grid nodes, as in bayesmeta's DIRECT algorithm (Röver 2020, J Stat Softw 93(6)),
-  so densities, moments and quantiles are computed directly.
+* every other quantity (``mu``, ``gamma``, ``theta_j``, ``theta_new``, any linear
+  combination of the ``theta_j``) is then a finite mixture of normals over the grid nodes
+  (and prior components), as in bayesmeta's DIRECT algorithm (Röver 2020, J Stat Softw
+  93(6)), so densities, moments, probabilities and quantiles are computed directly
+  (:class:`Mixture`).
 
 Error bound: ``error_estimate`` is the largest change in those moments between the last two
 grids, in posterior-SD units; it bounds the error of the finer grid because the quadrature
 error falls much faster than the node count grows. Tests check it against brute-force 2-D
-integration. The CDF of ``tau`` is the integral of the density's Legendre series on the same
-nodes (as accurate as the quadrature); ``tau`` is drawn by inverse CDF on a 1,025-point table
-of it, and everything else exactly given ``tau``.
+integration and bayesmeta. The CDF of ``tau`` is the integral of the density's Legendre
+series on the same nodes (as accurate as the quadrature); ``tau`` is drawn by inverse CDF on
+a 1,025-point table of it, and everything else exactly given ``tau``.
+
+The posterior is stored in a fit's DataTree as the group ``exact``
+(:meth:`ExactPosterior.to_dataset`, :meth:`ExactPosterior.from_dataset`), so that every
+table and report made from a saved fit reads exact values.
 """
 
 import dataclasses
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
+import xarray as xr
 from numpy.polynomial import Legendre, legendre
-from scipy import interpolate, optimize, special
+from scipy import interpolate, optimize, special, stats
 
 from sitefx.errors import SitefxInputError
-from sitefx.models.priors import Priors
+from sitefx.models.priors import Prior, Priors
 
 TAIL = 40.0  # the grid covers where log density > max - TAIL (mass beyond ~ e^-40)
 COARSE_NODES = 600
+SCAN_BELOW, SCAN_ABOVE = 25.0, 12.0  # the scan of log tau around the data's log scale
+SCAN_STEP = 0.05  # the scan's largest step in log tau
+MAX_SCAN_NODES = 20_000
+LOG_TAU_LIMITS = (np.log(1e-150), np.log(1e150))  # tau^2 stays a normal double
+TINY_SCALE, HUGE_SCALE = 1e-100, 1e100  # data scales sitefx computes with
 START_NODES = 32
 MAX_NODES = 4096
 CDF_NODES = 1025
 RTOL = 1e-9
 QUANTILE_TOL = 1e-10  # in probability
 EXACT_FAMILIES = {"normal", "flat"}
+GROUP = "exact"  # the DataTree group holding the exact posterior
 
 
 def supports_exact(priors: Priors) -> bool:
-    """Whether the exact method applies: normal or flat priors on ``mu`` and on the moderator
-    coefficients ``gamma`` (any prior on tau)."""
-    return priors.mu.family in EXACT_FAMILIES and (
-        priors.gamma is None or priors.gamma.family in EXACT_FAMILIES
-    )
+    """Whether the exact method applies: normal, flat or normal-mixture priors on ``mu`` and
+    normal or flat priors on the moderator coefficients ``gamma`` (any prior on tau)."""
+    mu_ok = priors.mu.family in EXACT_FAMILIES or hasattr(priors.mu, "mixture")
+    return mu_ok and (priors.gamma is None or priors.gamma.family in EXACT_FAMILIES)
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """A finite mixture of normals for each element of an array:
+    ``sum_i weight_i N(mean_i, variance_i)``.
+
+    Attributes
+    ----------
+    weight : ndarray, shape (n,)
+        Component weights (summing to 1), shared by every element.
+    mean, variance : ndarray, shape (n, ...)
+        Each component's mean and variance for each element.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mixture = Mixture(np.array([0.5, 0.5]), np.array([-1.0, 1.0]), np.array([1.0, 1.0]))
+    >>> float(mixture.expectation()), round(float(mixture.sd()), 4)
+    (0.0, 1.4142)
+    >>> float(mixture.cdf(0.0)), round(float(mixture.quantile([0.975])[0]), 3)
+    (0.5, 2.646)
+    """
+
+    weight: np.ndarray
+    mean: np.ndarray
+    variance: np.ndarray
+
+    def expectation(self) -> np.ndarray:
+        return np.tensordot(self.weight, self.mean, axes=1)
+
+    def sd(self) -> np.ndarray:
+        second = np.tensordot(self.weight, self.variance + self.mean**2, axes=1)
+        return np.sqrt(np.maximum(second - self.expectation() ** 2, 0.0))
+
+    def cdf(self, x: float | np.ndarray) -> np.ndarray:
+        """``P(X <= x)`` per element (``x`` a number, or one per element)."""
+        below = special.ndtr((x - self.mean) / np.sqrt(self.variance))
+        return np.tensordot(self.weight, below, axes=1)
+
+    def pdf(self, x: np.ndarray) -> np.ndarray:
+        """Density at ``x`` of shape (m,): shape (m,) or (m, elements...)."""
+        x = np.asarray(x, dtype=float)
+        sds = np.sqrt(self.variance)
+        z = (x.reshape((-1,) + (1,) * self.mean.ndim) - self.mean) / sds
+        density = np.exp(-0.5 * z**2) / (sds * np.sqrt(2 * np.pi))
+        return np.tensordot(density, self.weight, axes=([1], [0]))
+
+    def quantile(self, probs: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Quantiles, shape (len(probs),) or (len(probs), elements) for 2-D means."""
+        probs = np.asarray(probs, dtype=float)
+        result = _mixture_quantile(self.weight, self.mean, np.sqrt(self.variance), probs)
+        return result[:, 0] if self.mean.ndim == 1 else result
 
 
 @dataclass(frozen=True)
 class _CoefficientPrior:
-    """Normal prior on the coefficients ``(mu, gamma)`` as mean and (diagonal) precision."""
+    """Normal priors on the coefficients ``(mu, gamma)``, one per prior component (a mixture
+    prior on ``mu`` has several): means, diagonal precisions (0 for a flat prior), and log
+    weights. Their log normalizing constants (over the proper coordinates) enter the
+    marginal likelihood, since components with different precisions are mixed."""
 
-    mean: np.ndarray
-    precision: np.ndarray  # 0 on the diagonal for a flat prior
+    mean: np.ndarray  # (components, p)
+    precision: np.ndarray  # (components, p): the diagonal
+    log_weight: np.ndarray  # (components,)
 
     @classmethod
     def from_priors(cls, priors: Priors, n_moderators: int) -> "_CoefficientPrior":
@@ -66,145 +140,172 @@ class _CoefficientPrior:
                 f"the exact method needs normal or flat priors on mu and gamma; got mu ~ "
                 f"{priors.mu}, gamma ~ {priors.gamma} (use method='nuts')"
             )
-        specs = [priors.mu] + [priors.gamma] * n_moderators
-        means = [0.0 if p.family == "flat" else p.params[0] for p in specs]
-        precisions = [0.0 if p.family == "flat" else 1.0 / p.params[1] ** 2 for p in specs]
-        return cls(np.array(means), np.diag(precisions))
+        gamma = [priors.gamma] * n_moderators
+        gamma_mean = [0.0 if p.family == "flat" else p.params[0] for p in gamma]
+        gamma_precision = [0.0 if p.family == "flat" else 1.0 / p.params[1] ** 2 for p in gamma]
+        mixture = getattr(priors.mu, "mixture", None)
+        if mixture is not None:
+            mu_mean, mu_precision = mixture.mean, 1.0 / mixture.sd**2
+            log_weight = np.log(mixture.weight)
+        elif priors.mu.family == "flat":
+            mu_mean, mu_precision, log_weight = np.zeros(1), np.zeros(1), np.zeros(1)
+        else:
+            mean, sd = priors.mu.params
+            mu_mean, mu_precision, log_weight = np.array([mean]), np.array([sd**-2]), np.zeros(1)
+        components = len(mu_mean)
+        return cls(
+            np.column_stack([mu_mean, np.tile(gamma_mean, (components, 1))]),
+            np.column_stack([mu_precision, np.tile(gamma_precision, (components, 1))]),
+            log_weight,
+        )
+
+    @property
+    def log_norm(self) -> np.ndarray:
+        proper = np.where(self.precision > 0, self.precision / (2 * np.pi), 1.0)
+        return 0.5 * np.sum(np.log(proper), axis=1)
+
+
+class PowerRows(NamedTuple):
+    """Historical summaries under a power prior (Ibrahim & Chen 2000): studies of the same
+    population ``(mu, tau)`` whose likelihood counts ``a0`` times. Given tau,
+    ``N(y_h | mu, sqrt(se_h^2 + tau^2))^a0`` is, in ``mu``, a site of variance
+    ``(se_h^2 + tau^2) / a0`` at the average moderator values: extra rows of the least
+    squares (:func:`_conditional`). ``a0`` is fixed, or None when learned with a uniform prior
+    and the normalized power prior, whose ``log c(a0)`` is ``log_normalizer`` (a function of
+    an array of ``a0``): then ``a0`` is integrated on a Gauss-Legendre grid in ``log a0``
+    from ``A0_MIN`` to 1, as prior components (:func:`_power_components`)."""
+
+    estimate: np.ndarray
+    se: np.ndarray
+    a0: float | None = None
+    log_normalizer: Callable[[np.ndarray], np.ndarray] | None = None
+
+
+A0_MIN = 1e-6  # a learned a0 is integrated from here to 1 (below: at most 1e-6 of its mass)
+
+
+def _a0_nodes(tau_nodes: int) -> int:
+    """Gauss-Legendre nodes of log a0 beside ``tau_nodes`` nodes of log tau: refined with
+    them, up to 64 (its integrand is smooth in log a0)."""
+    return int(np.clip(tau_nodes // 2, 8, 64))
+
+
+def _power_components(power: PowerRows, nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The values of ``a0`` and their log weights: one fixed value, or ``nodes`` Gauss-Legendre
+    nodes in ``log a0`` with weights ``w a0 / c(a0)`` (the rule's weight, the Jacobian, and the
+    normalized power prior; the prior of ``a0`` is uniform on (0, 1))."""
+    if power.a0 is not None:
+        return np.array([power.a0]), np.zeros(1)
+    unit, unit_weight = _gauss_legendre(nodes)
+    low = np.log(A0_MIN)
+    log_a0 = low + (0.0 - low) * unit
+    a0 = np.exp(log_a0)
+    log_weight = np.log(unit_weight * -low) + log_a0 - np.asarray(power.log_normalizer(a0))
+    return a0, log_weight
 
 
 def _conditional(
-    log_tau: np.ndarray, y: np.ndarray, se: np.ndarray, design: np.ndarray, prior: _CoefficientPrior
+    log_tau: np.ndarray,
+    y: np.ndarray,
+    se: np.ndarray,
+    design: np.ndarray,
+    prior: _CoefficientPrior,
+    power: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Given each ``log tau``: mean and covariance of the coefficients ``(mu, gamma)`` and
-    ``log p(y | tau)`` (up to a constant), by generalized least squares."""
-    weight = 1.0 / (se**2 + np.exp(2.0 * log_tau)[:, None])  # (nodes, sites)
-    precision = np.einsum("kj,ja,jb->kab", weight, design, design) + prior.precision
-    right = (weight * y) @ design + prior.precision @ prior.mean
+    """Given each ``log tau`` and prior component: mean and covariance of the coefficients
+    ``(mu, gamma)`` (shapes (nodes, components, p) and (..., p, p)) and ``log p(y | tau,
+    component) + log weight`` (nodes, components), up to a constant, by generalized least
+    squares. ``power``: historical estimates, SEs and one ``a0`` per component, rows of the
+    least squares that inform ``mu`` (:class:`PowerRows`)."""
+    tau2 = np.exp(2.0 * log_tau)[:, None]
+    weight = 1.0 / (se**2 + tau2)  # (nodes, sites)
+    p = design.shape[1]
+    current = np.einsum("kj,ja,jb->kab", weight, design, design)  # the sites' X'WX
+    xwx = current[:, None]  # (nodes, 1, p, p): one per component once the history is added
+    xwy = ((weight * y) @ design)[:, None]
+    log_marginal = 0.5 * np.sum(np.log(weight), axis=1)[:, None]
+    if power is not None:  # a0 L_h(mu, tau): rows of weight a0 / v_h on mu
+        history_y, history_se, a0 = power
+        history = history_se**2 + tau2  # (nodes, studies)
+        first = np.zeros((p, p))
+        first[0, 0] = 1.0
+        xwx = xwx + (a0[:, None, None] * np.sum(1 / history, axis=1)[:, None, None, None]) * first
+        shift = a0 * np.sum(history_y / history, axis=1)[:, None]  # (nodes, components)
+        xwy = xwy + shift[..., None] * first[0]
+        log_marginal = (
+            log_marginal - 0.5 * a0 * np.sum(np.log(2 * np.pi * history), axis=1)[:, None]
+        )
+    precision = xwx + prior.precision[:, :, None] * np.eye(p)
+    right = xwy + prior.precision * prior.mean
     covariance = np.linalg.inv(precision)
-    mean = np.einsum("kab,kb->ka", covariance, right)
-    residual = np.sum(weight * (y - mean @ design.T) ** 2, axis=1)
-    offset = mean - prior.mean
-    residual += np.einsum("ka,ab,kb->k", offset, prior.precision, offset)
+    mean = np.einsum("kcab,kcb->kca", covariance, right)
+    # sum_j w (y - x b)^2 + (b - m)' P (b - m), without cancellation: the residual of the
+    # first component's b0 (computed directly) and the quadratic in b - b0
+    first_mean = mean[:, 0]
+    residual0 = y - first_mean @ design.T
+    gap = mean - first_mean[:, None]
+    gradient = (weight * residual0) @ design
+    residual = (
+        np.sum(weight * residual0**2, axis=1)[:, None]
+        - 2 * np.einsum("kca,ka->kc", gap, gradient)
+        + np.einsum("kca,kab,kcb->kc", gap, current, gap)
+        + np.sum(prior.precision * (mean - prior.mean) ** 2, axis=2)
+    )
+    if power is not None:
+        misfit = (history_y[None, None, :] - mean[..., :1]) ** 2 / history[:, None, :]
+        residual = residual + a0 * np.sum(misfit, axis=2)
     log_det = np.linalg.slogdet(covariance)[1]
-    log_marginal = 0.5 * np.sum(np.log(weight), axis=1) + 0.5 * log_det - 0.5 * residual
-    return mean, covariance, log_marginal
+    log_marginal = log_marginal + 0.5 * log_det - 0.5 * residual
+    return mean, covariance, log_marginal + prior.log_norm + prior.log_weight
 
 
-@dataclass(frozen=True, kw_only=True)
-class ExactPosterior:
-    """The posterior as a mixture over a grid of ``tau`` values.
+@dataclass(frozen=True)
+class _GridMarginal:
+    """The posterior of a positive scalar integrated on a Gauss-Legendre grid in its log
+    (``tau``; a learned ``a0``): grid nodes, their mass, and the interval they cover.
 
-    Attributes
-    ----------
-    log_tau, weight : ndarray, shape (n_nodes,)
-        Grid nodes and their posterior mass (sums to 1).
-    coefficient_mean, coefficient_cov : ndarray, shape (n_nodes, p) and (n_nodes, p, p)
-        ``(mu, gamma) | tau, y`` at each node (``p = 1 + n_moderators``).
-    estimate, se : ndarray, shape (n_sites,)
-    design : ndarray, shape (n_sites, p)
-        A column of ones and the centred moderators.
-    bounds : (float, float)
-        The interval of log tau integrated over (outside it: < e^-40 of the mass).
-    error_estimate : float
-        Change of the moments between the last two grids, in posterior SDs.
+    The CDF is exact to the quadrature's precision: the density at the Gauss-Legendre nodes
+    determines its Legendre series (discrete orthogonality), whose integral is the CDF at any
+    point, at O(nodes) per evaluation. Quantiles and draws use a 1,025-point table of it,
+    joined by cubic Hermite pieces whose slopes are the density (error ~1e-10).
     """
 
-    log_tau: np.ndarray
+    log_x: np.ndarray
     weight: np.ndarray
-    coefficient_mean: np.ndarray
-    coefficient_cov: np.ndarray
-    estimate: np.ndarray
-    se: np.ndarray
-    design: np.ndarray
     bounds: tuple[float, float]
-    error_estimate: float
 
-    @property
-    def tau(self) -> np.ndarray:
-        return np.exp(self.log_tau)
+    def mean(self) -> float:
+        return float(self.weight @ np.exp(self.log_x))
 
-    def components(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Means and variances of the normal mixture components of ``name`` given each node.
+    def sd(self) -> float:
+        return float(np.sqrt(max(self.weight @ np.exp(2 * self.log_x) - self.mean() ** 2, 0.0)))
 
-        Shapes (n_nodes,) for ``mu`` and ``theta_new``, (n_nodes, n_sites) for ``theta``,
-        (n_nodes, n_moderators) for ``gamma``.
-        """
-        if name not in self._components:
-            self._components[name] = self._mixture_components(name)
-        return self._components[name]
+    def cdf(self, log_x: float) -> float:
+        return float(np.clip(self._cdf(np.clip(log_x, *self.bounds)), 0.0, 1.0))
 
-    @cached_property
-    def _components(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        return {}
+    def log_density(self, log_x: np.ndarray) -> np.ndarray:
+        return self._cdf.deriv()(log_x)
 
-    def _mixture_components(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        mean, cov = self.coefficient_mean, self.coefficient_cov
-        if name == "mu":
-            return mean[:, 0], cov[:, 0, 0]
-        if name == "gamma":
-            return mean[:, 1:], np.diagonal(cov, axis1=1, axis2=2)[:, 1:]
-        if name == "theta_new":  # a new site at the average moderator values
-            return mean[:, 0], cov[:, 0, 0] + self.tau**2
-        if name == "theta":
-            fitted = mean @ self.design.T
-            fitted_var = np.einsum("ja,kab,jb->kj", self.design, cov, self.design)
-            shrink = self.se**2 / (self.se**2 + self.tau[:, None] ** 2)
-            theta_mean = shrink * fitted + (1 - shrink) * self.estimate
-            return theta_mean, (1 - shrink) * self.se**2 + shrink**2 * fitted_var
-        raise KeyError(f"no mixture for '{name}'; use mu, gamma, theta or theta_new")
+    def log_quantile(self, prob: float) -> float:
+        table = self._table
+        values = table(table.x)
+        i = int(np.clip(np.searchsorted(values, prob), 1, len(table.x) - 1))
+        if not values[i - 1] < prob < values[i]:  # a flat stretch (no mass): its end
+            return float(table.x[i - 1] if prob <= values[i - 1] else table.x[i])
+        return optimize.brentq(lambda t: table(t) - prob, table.x[i - 1], table.x[i], xtol=1e-13)
 
-    def mean(self, name: str) -> np.ndarray:
-        if name == "tau":
-            return np.asarray(self.weight @ self.tau)
-        means, _ = self.components(name)
-        return np.tensordot(self.weight, means, axes=1)
-
-    def sd(self, name: str) -> np.ndarray:
-        if name == "tau":
-            return np.sqrt(self.weight @ self.tau**2 - self.mean("tau") ** 2)
-        means, variances = self.components(name)
-        second = np.tensordot(self.weight, variances + means**2, axes=1)
-        return np.sqrt(second - self.mean(name) ** 2)
-
-    def quantile(self, name: str, probs: np.ndarray) -> np.ndarray:
-        """Quantiles, shape (len(probs),), or (len(probs), n) for ``theta`` and ``gamma``."""
-        probs = np.asarray(probs, dtype=float)
-        if name == "tau":
-            return np.exp([self._log_tau_quantile(prob) for prob in probs])
-        means, variances = self.components(name)
-        result = _mixture_quantile(self.weight, means, np.sqrt(variances), probs)
-        return result[:, 0] if means.ndim == 1 else result
-
-    def cdf(self, name: str, x: float) -> np.ndarray:
-        """``P(name <= x)``: a number for ``mu``, ``tau`` and ``theta_new``, one per site for
-        ``theta``, one per moderator for ``gamma``."""
-        if name == "tau":
-            return np.asarray(self._tau_cdf(np.log(x)) if x > 0 else 0.0)
-        means, variances = self.components(name)
-        below = special.ndtr((x - means) / np.sqrt(variances))
-        return np.tensordot(self.weight, below, axes=1)
-
-    def pdf(self, name: str, x: np.ndarray) -> np.ndarray:
-        """Posterior density at ``x`` (for ``theta``: x of shape (m,), result (m, n_sites))."""
-        x = np.asarray(x, dtype=float)
-        if name == "tau":  # the density of log tau, divided by the Jacobian
-            return self._tau_cdf.deriv()(np.log(x)) / x
-        means, variances = self.components(name)
-        sds = np.sqrt(variances)
-        z = (x.reshape((-1,) + (1,) * means.ndim) - means) / sds
-        return np.tensordot(
-            np.exp(-0.5 * z**2) / (sds * np.sqrt(2 * np.pi)), self.weight, axes=([1], [0])
-        )
+    def inverse(self, uniform: np.ndarray) -> np.ndarray:
+        """``log x`` at these CDF values, by linear interpolation in the table (error far
+        below Monte-Carlo error): for draws."""
+        table = self._table
+        return np.interp(uniform, table(table.x), table.x)
 
     @cached_property
-    def _tau_cdf(self) -> Legendre:
-        """CDF of log tau, exact to the quadrature's precision: the density at the
-        Gauss-Legendre nodes determines its Legendre series (discrete orthogonality), whose
-        integral is the CDF at any point, at O(n_nodes) per evaluation."""
-        nodes = len(self.log_tau)
+    def _cdf(self) -> Legendre:
+        nodes = len(self.log_x)
         low, high = self.bounds
-        unit = (2 * self.log_tau - low - high) / (high - low)  # nodes on [-1, 1]
-        # self.weight = Gauss weight x density on [-1, 1], so these are the projections.
+        unit = (2 * self.log_x - low - high) / (high - low)  # nodes on [-1, 1]
+        # weight = Gauss weight x density on [-1, 1], so these are the projections
         coefficients = (np.arange(nodes) + 0.5) * (
             legendre.legvander(unit, nodes - 1).T @ self.weight
         )
@@ -212,38 +313,203 @@ class ExactPosterior:
         return density.integ(lbnd=low)
 
     @cached_property
-    def _tau_table(self) -> interpolate.CubicHermiteSpline:
-        """The CDF series on a 1,025-point table, joined by cubic Hermite pieces whose slopes
-        are the density (error ~1e-10): quantiles and draws then need no series evaluations."""
-        log_tau = np.linspace(*self.bounds, CDF_NODES)
-        cdf = np.maximum.accumulate(np.clip(self._tau_cdf(log_tau), 0.0, 1.0))
-        density = np.maximum(self._tau_cdf.deriv()(log_tau), 0.0)
-        return interpolate.CubicHermiteSpline(log_tau, cdf, density)
+    def _table(self) -> interpolate.CubicHermiteSpline:
+        log_x = np.linspace(*self.bounds, CDF_NODES)
+        cdf = np.maximum.accumulate(np.clip(self._cdf(log_x), 0.0, 1.0))
+        density = np.maximum(self._cdf.deriv()(log_x), 0.0)
+        return interpolate.CubicHermiteSpline(log_x, cdf, density)
 
-    def _log_tau_quantile(self, prob: float) -> float:
-        table = self._tau_table
-        i = int(np.clip(np.searchsorted(table(table.x), prob), 1, len(table.x) - 1))
-        return optimize.brentq(lambda t: table(t) - prob, table.x[i - 1], table.x[i], xtol=1e-13)
+
+@dataclass(frozen=True, kw_only=True)
+class ExactPosterior:
+    """The posterior as a mixture over a grid of ``tau`` values (and, with a mixture prior
+    on ``mu``, over its components).
+
+    Attributes
+    ----------
+    log_tau, weight : ndarray, shape (n_nodes,)
+        Grid nodes and their posterior mass (sums to 1).
+    component_weight : ndarray, shape (n_nodes, n_components)
+        Posterior probability of each prior component given the node (one column unless
+        the prior of ``mu`` is a mixture).
+    coefficient_mean, coefficient_cov : ndarray, shape (n_nodes, n_components, p) and
+        (n_nodes, n_components, p, p)
+        ``(mu, gamma) | tau, component, y`` at each node (``p = 1 + n_moderators``).
+    estimate, se : ndarray, shape (n_sites,)
+    design : ndarray, shape (n_sites, p)
+        A column of ones and the centred moderators.
+    bounds : (float, float)
+        The interval of log tau integrated over (outside it: < e^-40 of the mass).
+    error_estimate : float
+        Change of the moments between the last two grids, in posterior SDs.
+    component_value, component_bounds : ndarray and (float, float), optional
+        A learned power-prior weight ``a0``: its value at each component (a Gauss-Legendre
+        grid in ``log a0``) and the interval of ``log a0`` covered.
+    """
+
+    log_tau: np.ndarray
+    weight: np.ndarray
+    component_weight: np.ndarray
+    coefficient_mean: np.ndarray
+    coefficient_cov: np.ndarray
+    estimate: np.ndarray
+    se: np.ndarray
+    design: np.ndarray
+    bounds: tuple[float, float]
+    error_estimate: float
+    component_value: np.ndarray | None = None
+    component_bounds: tuple[float, float] | None = None
+
+    @property
+    def tau(self) -> np.ndarray:
+        return np.exp(self.log_tau)
 
     @cached_property
-    def _coefficients_given_log_tau(self) -> tuple[interpolate.CubicSpline, ...]:
-        """Splines over log tau of the coefficients' mean and Cholesky factor: both are smooth,
-        so the spline is exact to ~1e-9 relative at the grid's density, and drawing costs
-        O(1) per draw instead of a least-squares solve."""
+    def _scalars(self) -> dict[str, "_GridMarginal"]:
+        """The positive scalars integrated on a grid in their log: ``tau`` (and ``a0``)."""
+        scalars = {"tau": _GridMarginal(self.log_tau, self.weight, self.bounds)}
+        if self.component_value is not None:
+            scalars["a0"] = _GridMarginal(
+                np.log(self.component_value),
+                self.weight @ self.component_weight,
+                self.component_bounds,
+            )
+        return scalars
+
+    @cached_property
+    def _joint_weight(self) -> np.ndarray:
+        """Posterior mass of each (node, component), flattened."""
+        return (self.weight[:, None] * self.component_weight).ravel()
+
+    @cached_property
+    def _shrink(self) -> np.ndarray:
+        """``B_kj = se_j^2 / (se_j^2 + tau_k^2)``, the weight of site j's predicted mean."""
+        return self.se**2 / (self.se**2 + self.tau[:, None] ** 2)
+
+    def _flat(self, values: np.ndarray) -> np.ndarray:
+        """(nodes, components, ...) or (nodes, 1, ...) -> (nodes * components, ...)."""
+        shape = self.component_weight.shape
+        return np.broadcast_to(values, shape + values.shape[2:]).reshape(-1, *values.shape[2:])
+
+    def mixture(self, name: str) -> Mixture:
+        """The normal mixture of ``mu``, ``gamma`` (one element per moderator), ``theta``
+        (one per site) or ``theta_new`` (a new site at the average moderator values)."""
+        if name not in self._mixtures:
+            self._mixtures[name] = self._make_mixture(name)
+        return self._mixtures[name]
+
+    @cached_property
+    def _mixtures(self) -> dict[str, Mixture]:
+        return {}
+
+    def _make_mixture(self, name: str) -> Mixture:
+        mean, cov = self.coefficient_mean, self.coefficient_cov
+        tau2 = self.tau[:, None] ** 2
+        if name == "mu":
+            means, variances = mean[..., 0], cov[..., 0, 0]
+        elif name == "gamma":
+            means, variances = mean[..., 1:], np.diagonal(cov, axis1=2, axis2=3)[..., 1:]
+        elif name == "theta_new":
+            means, variances = mean[..., 0], cov[..., 0, 0] + tau2
+        elif name == "theta":
+            means, own, loading = self.theta_conditional()
+            variances = own + np.einsum("kja,kcab,kjb->kcj", loading, cov, loading)
+        else:
+            raise KeyError(f"no mixture for '{name}'; use mu, gamma, theta or theta_new")
+        return Mixture(self._joint_weight, self._flat(means), self._flat(variances))
+
+    def theta_conditional(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The site effects given each node and component: ``theta = m + L (b - E b) + e``
+        with ``b`` the coefficients (covariance ``coefficient_cov``) and independent
+        ``e_j ~ N(0, v_j)``. Returns ``m`` (nodes, components, sites), ``v`` (nodes, 1,
+        sites) and the loading ``L`` (nodes, sites, p); ``Cov(theta) = diag(v) + L C L'``."""
+        shrink = self._shrink
+        # 1 - B = tau^2 / (se^2 + tau^2), computed as such: 1 - B loses it for small tau
+        kept = self.tau[:, None] ** 2 / (self.se**2 + self.tau[:, None] ** 2)
+        fitted = self.coefficient_mean @ self.design.T
+        means = fitted + kept[:, None, :] * (self.estimate - fitted)
+        own = (kept * self.se**2)[:, None, :]
+        return means, own, shrink[:, :, None] * self.design
+
+    def linear(self, coefficients: np.ndarray) -> Mixture:
+        """The mixture of ``sum_j a_j theta_j`` for ``a = coefficients`` (shape (sites,)),
+        e.g. the average effect over these sites."""
+        means, own, loading = self.theta_conditional()
+        a = np.asarray(coefficients, dtype=float)
+        combined = loading.transpose(0, 2, 1) @ a  # (nodes, p)
+        variance = own[:, :, :] @ a**2 + np.einsum(
+            "ka,kcab,kb->kc", combined, self.coefficient_cov, combined
+        )
+        return Mixture(self._joint_weight, self._flat(means @ a), self._flat(variance))
+
+    def components(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Means and variances of the mixture components of ``name`` (see :meth:`mixture`);
+        their weights are ``mixture(name).weight``."""
+        mixture = self.mixture(name)
+        return mixture.mean, mixture.variance
+
+    def mean(self, name: str) -> np.ndarray:
+        if name in self._scalars:
+            return np.asarray(self._scalars[name].mean())
+        return self.mixture(name).expectation()
+
+    def sd(self, name: str) -> np.ndarray:
+        if name in self._scalars:
+            return np.asarray(self._scalars[name].sd())
+        return self.mixture(name).sd()
+
+    def quantile(self, name: str, probs: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Quantiles, shape (len(probs),), or (len(probs), n) for ``theta`` and ``gamma``."""
+        probs = np.asarray(probs, dtype=float)
+        if name in self._scalars:
+            return np.exp([self._scalars[name].log_quantile(prob) for prob in probs])
+        return self.mixture(name).quantile(probs)
+
+    def cdf(self, name: str, x: float) -> np.ndarray:
+        """``P(name <= x)``: a number for ``mu``, ``tau``, ``a0`` and ``theta_new``, one per
+        site for ``theta``, one per moderator for ``gamma``."""
+        if name in self._scalars:
+            return np.asarray(0.0 if x <= 0 else self._scalars[name].cdf(np.log(x)))
+        return self.mixture(name).cdf(x)
+
+    def pdf(self, name: str, x: np.ndarray) -> np.ndarray:
+        """Posterior density at ``x`` (for ``theta``: x of shape (m,), result (m, n_sites))."""
+        x = np.asarray(x, dtype=float)
+        if name in self._scalars:  # the density of log x, divided by the Jacobian
+            return self._scalars[name].log_density(np.log(x)) / x
+        return self.mixture(name).pdf(x)
+
+    @cached_property
+    def _given_log_tau(self) -> tuple[Callable, Callable, Callable | None]:
+        """Splines over log tau of the coefficients' mean and Cholesky factor (per
+        component), and of the components' log probabilities: all are smooth, so the spline
+        is exact to ~1e-9 relative at the grid's density, and drawing costs O(1) per draw
+        instead of a least-squares solve."""
         cholesky = np.linalg.cholesky(self.coefficient_cov)
+        log_component = None
+        if self.component_weight.shape[1] > 1:
+            log_weight = np.log(np.maximum(self.component_weight, 1e-300))
+            log_component = interpolate.CubicSpline(self.log_tau, log_weight)
         return (
             interpolate.CubicSpline(self.log_tau, self.coefficient_mean),
             interpolate.CubicSpline(self.log_tau, cholesky),
+            log_component,
         )
 
-    def draws(self, *, chains: int, draws: int, seed: int) -> dict[str, np.ndarray]:
+    def draws(self, *, chains: int, draws: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Independent posterior draws shaped (chains, draws, ...), exact given ``tau``."""
-        rng = np.random.default_rng(seed)
         shape = (chains, draws)
-        table = self._tau_table  # inverse CDF by linear interpolation: error << MC error
-        log_tau = np.interp(rng.uniform(size=chains * draws), table(table.x), table.x)
+        log_tau = self._scalars["tau"].inverse(rng.uniform(size=chains * draws))
         tau = np.exp(log_tau)
-        mean, cholesky = (spline(log_tau) for spline in self._coefficients_given_log_tau)
+        mean_spline, cholesky_spline, log_component = self._given_log_tau
+        pick = np.zeros(log_tau.size, dtype=int)
+        if log_component is not None:  # a prior component given tau, then the rest given it
+            log_weight = log_component(log_tau)
+            gumbel = rng.gumbel(size=log_weight.shape)
+            pick = np.argmax(log_weight + gumbel, axis=1)
+        rows = np.arange(log_tau.size)
+        mean = mean_spline(log_tau)[rows, pick]
+        cholesky = cholesky_spline(log_tau)[rows, pick]
         coefficients = mean + np.einsum("dab,db->da", cholesky, rng.standard_normal(mean.shape))
         fitted = coefficients @ self.design.T
         # theta_j | coefficients, tau, y ~ N(y_j + B (fitted_j - y_j), sqrt(1 - B) se_j)
@@ -266,7 +532,78 @@ class ExactPosterior:
         }
         if self.design.shape[1] > 1:
             result["gamma"] = coefficients[:, 1:].reshape(*shape, -1)
+        if self.component_value is not None:  # a0 given tau: its grid's values
+            result["a0"] = self.component_value[pick].reshape(shape)
         return result
+
+    def to_dataset(self, site: Sequence[str], moderator: Sequence[str] = ()) -> xr.Dataset:
+        """The posterior as the ``exact`` group of a fit's DataTree.
+
+        Variables: ``log_tau`` and ``weight`` (dim ``node``), ``component_weight``
+        (``node``, ``component``), ``coefficient_mean`` (``node``, ``component``,
+        ``coefficient``), ``coefficient_cov`` (and ``coefficient_``), ``estimate``, ``se``
+        (``site``), ``design`` (``site``, ``coefficient``), and per-site mixture moments
+        ``theta_mean``, ``theta_var`` (``node``, ``component``, ``site``): given node k and
+        component c, ``theta_j ~ N(theta_mean, theta_var)`` with probability
+        ``weight_k component_weight_kc``. Attributes: ``bounds`` and ``error_estimate``.
+        """
+        coefficient = ["mu", *moderator]
+        theta = self.mixture("theta")
+        moments_shape = (*self.component_weight.shape, len(site))
+        dims = ("node", "component")
+        return xr.Dataset(
+            {
+                "log_tau": ("node", self.log_tau),
+                "weight": ("node", self.weight),
+                "component_weight": (dims, self.component_weight),
+                "coefficient_mean": ((*dims, "coefficient"), self.coefficient_mean),
+                "coefficient_cov": (
+                    (*dims, "coefficient", "coefficient_"),
+                    self.coefficient_cov,
+                ),
+                "estimate": ("site", self.estimate),
+                "se": ("site", self.se),
+                "design": (("site", "coefficient"), self.design),
+                "theta_mean": ((*dims, "site"), theta.mean.reshape(moments_shape)),
+                "theta_var": ((*dims, "site"), theta.variance.reshape(moments_shape)),
+            },
+            coords={"site": list(site), "coefficient": coefficient, "coefficient_": coefficient}
+            | ({} if self.component_value is None else {"a0": ("component", self.component_value)}),
+            attrs={
+                "bounds": list(self.bounds),
+                "error_estimate": float(self.error_estimate),
+                **(
+                    {}
+                    if self.component_bounds is None
+                    else {"a0_bounds": list(self.component_bounds)}
+                ),
+                "description": "exact posterior: a mixture of normals over a Gauss-Legendre "
+                "grid of log tau (see sitefx.infer.exact)",
+            },
+        )
+
+    @classmethod
+    def from_dataset(cls, dataset: xr.Dataset) -> "ExactPosterior":
+        """Rebuild the posterior from the ``exact`` group of a fit (see :meth:`to_dataset`)."""
+        values = {name: dataset[name].values for name in dataset.data_vars}
+        return cls(
+            log_tau=values["log_tau"],
+            weight=values["weight"],
+            component_weight=values["component_weight"],
+            coefficient_mean=values["coefficient_mean"],
+            coefficient_cov=values["coefficient_cov"],
+            estimate=values["estimate"],
+            se=values["se"],
+            design=values["design"],
+            bounds=tuple(float(b) for b in np.ravel(dataset.attrs["bounds"])),
+            error_estimate=float(dataset.attrs["error_estimate"]),
+            component_value=dataset["a0"].values if "a0" in dataset.coords else None,
+            component_bounds=(
+                tuple(float(b) for b in np.ravel(dataset.attrs["a0_bounds"]))
+                if "a0_bounds" in dataset.attrs
+                else None
+            ),
+        )
 
 
 def normal_normal_exact(
@@ -275,10 +612,18 @@ def normal_normal_exact(
     *,
     priors: Priors,
     moderators: np.ndarray | None = None,
+    power: PowerRows | None = None,
     rtol: float = RTOL,
 ) -> ExactPosterior:
     """Compute the exact posterior of the normal-normal model (with optional moderators:
     ``theta_j ~ N(mu + w_j gamma, tau)``, ``w`` centred so ``mu`` is the average effect).
+
+    Historical borrowing: a robust MAP prior on ``mu`` is a normal mixture in ``priors.mu``
+    (each component a column of ``component_weight``); a power prior with a fixed ``a0``
+    comes as ``power``.
+
+    Raises :class:`~sitefx.errors.SitefxInputError` when the posterior cannot be computed
+    (a degenerate model), naming the sites involved.
 
     Examples
     --------
@@ -295,43 +640,72 @@ def normal_normal_exact(
     if moderators is None:
         moderators = np.zeros((len(estimate), 0))
     design = np.column_stack([np.ones(len(estimate)), moderators - moderators.mean(axis=0)])
-    prior = _CoefficientPrior.from_priors(priors, moderators.shape[1])
-    tau_prior = priors.tau.distribution()
+    scale = _scale(estimate, se)
+    if not TINY_SCALE < scale < HUGE_SCALE:
+        raise _degenerate(
+            estimate,
+            se,
+            f"the estimates and standard errors are on a scale of {scale:.1g}, too far from 1 "
+            "to compute with in double precision: express the effects in other units",
+        )
+    coefficient_prior = _CoefficientPrior.from_priors(priors, moderators.shape[1])
+    tau_prior = _TauPrior(priors.tau)
 
-    def log_density(log_tau: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        mean, cov, log_marginal = _conditional(log_tau, estimate, se, design, prior)
-        tau = np.exp(log_tau)
-        inside = np.asarray(tau_prior.support(tau), dtype=bool)  # e.g. uniform(0, u)
-        log_prior = np.full(tau.shape, -np.inf)
-        log_prior[inside] = np.asarray(tau_prior.log_prob(tau[inside]), dtype=float)
-        with np.errstate(invalid="ignore"):
-            total = log_marginal + log_prior + log_tau  # + log tau: the Jacobian
-        return np.where(np.isnan(total), -np.inf, total), mean, cov
+    def log_density(log_tau: np.ndarray, nodes: int = START_NODES) -> tuple[np.ndarray, ...]:
+        """log p(log tau | y) up to a constant; coefficient moments and log component
+        probabilities given each log tau (a learned a0 on a grid of ``nodes / 2`` nodes)."""
+        history = None
+        if power is not None:
+            a0, log_weight = _power_components(power, _a0_nodes(nodes))
+            history = (power.estimate, power.se, a0)
+        mean, cov, log_joint = _conditional(
+            log_tau, estimate, se, design, coefficient_prior, history
+        )
+        if power is not None:
+            log_joint = log_joint + log_weight
+        with np.errstate(invalid="ignore", divide="ignore"):
+            log_marginal = special.logsumexp(log_joint, axis=1)
+            total = log_marginal + tau_prior.log_prob(log_tau) + log_tau  # + log tau: Jacobian
+            log_component = log_joint - log_marginal[:, None]
+        return np.where(np.isnan(total), -np.inf, total), mean, cov, log_component
 
-    low, high = _mass_bounds(log_density, _scale(estimate, se))
-    if priors.tau.family == "uniform":  # integrate up to the prior's edges, not across them
-        lower, upper = priors.tau.params
-        low, high = max(low, np.log(lower)) if lower > 0 else low, min(high, np.log(upper))
+    support = tau_prior.log_support()
+    try:
+        low, high = _mass_bounds(log_density, scale, support, tau_prior.log_range())
+    except _Improper as error:
+        raise _degenerate(estimate, se, str(error)) from None
     nodes, previous = START_NODES, None
     while True:
         unit_nodes, unit_weights = _gauss_legendre(nodes)
         log_tau = low + (high - low) * unit_nodes
-        values, mean, cov = log_density(log_tau)
-        weight = unit_weights * np.exp(values - values.max())
+        values, mean, cov, log_component = log_density(log_tau, nodes)
+        # nodes where the density is zero (outside the prior's support) or not finite (an
+        # overflow) get no mass, and harmless moments
+        finite = np.isfinite(values) & np.isfinite(cov).all(axis=(1, 2, 3))
+        finite &= np.isfinite(mean).all(axis=(1, 2))
+        if not finite.any():
+            raise _degenerate(estimate, se)
+        weight = np.where(finite, unit_weights * np.exp(values - values[finite].max()), 0.0)
         weight /= weight.sum()
+        components = log_component.shape[1]
         posterior = ExactPosterior(
             log_tau=log_tau,
             weight=weight,
-            coefficient_mean=mean,
-            coefficient_cov=cov,
+            component_weight=np.where(finite[:, None], np.exp(log_component), 1 / components),
+            coefficient_mean=np.where(finite[:, None, None], mean, 0.0),
+            coefficient_cov=np.where(finite[:, None, None, None], cov, np.eye(design.shape[1])),
             estimate=estimate,
             se=se,
             design=design,
             bounds=(low, high),
             error_estimate=np.inf,
+            **_learned_a0(power, nodes),
         )
-        moments = np.array([posterior.mean(n) for n in ("mu", "tau")])
-        sds = np.array([posterior.sd(n) for n in ("mu", "tau")])
+        checked = ("mu", "tau", "a0") if posterior.component_value is not None else ("mu", "tau")
+        moments = np.array([posterior.mean(n) for n in checked])
+        sds = np.array([posterior.sd(n) for n in checked])
+        if not np.all(np.isfinite(moments)) or not np.all(sds > 0):
+            raise _degenerate(estimate, se)
         if previous is not None:
             change = np.max(
                 np.abs(np.concatenate([moments - previous[0], sds - previous[1]])) / np.tile(sds, 2)
@@ -342,6 +716,79 @@ def normal_normal_exact(
         nodes *= 2
 
 
+def _learned_a0(power: PowerRows | None, nodes: int) -> dict:
+    """The components' values of a learned power-prior weight ``a0`` and the interval of
+    ``log a0`` they cover, as fields of :class:`ExactPosterior` (none otherwise)."""
+    if power is None or power.a0 is not None:
+        return {}
+    return {
+        "component_value": _power_components(power, _a0_nodes(nodes))[0],
+        "component_bounds": (float(np.log(A0_MIN)), 0.0),
+    }
+
+
+def _degenerate(estimate: np.ndarray, se: np.ndarray, why: str = "") -> SitefxInputError:
+    """The error for a posterior that cannot be integrated, naming the sites to check."""
+    tiny = np.flatnonzero(se**2 < np.finfo(float).tiny)
+    if len(tiny):
+        where = f"sites {', '.join(map(str, tiny + 1))} (in data order) have standard errors "
+        where += "so small that their squares underflow to 0"
+    else:
+        order = np.argsort(se)[:3]
+        where = f"the most precise sites are {', '.join(map(str, order + 1))} (in data order)"
+    why = f"{why}; " if why else ""
+    return SitefxInputError(
+        f"the exact posterior cannot be computed: it is degenerate or not finite ({why}{where})"
+        "; check the standard errors and the tau prior"
+    )
+
+
+class _Improper(Exception):
+    """The posterior of log tau does not fall off towards 0 or infinity."""
+
+
+class _TauPrior:
+    """The prior of tau as scipy computes it (no JAX on this path): log density and
+    quantiles. The same densities as the numpyro distributions of
+    :class:`~sitefx.models.priors.Prior` (half-t is the folded Student-t)."""
+
+    def __init__(self, prior: Prior) -> None:
+        family, params = prior.family, prior.params
+        self.folded = family == "half-t"
+        frozen = {
+            "half-normal": lambda s: stats.halfnorm(scale=s),
+            "half-cauchy": lambda s: stats.halfcauchy(scale=s),
+            "half-t": lambda df, s: stats.t(df, scale=s),
+            "exponential": lambda rate: stats.expon(scale=1 / rate),
+            "uniform": lambda lower, upper: stats.uniform(lower, upper - lower),
+            "inv-gamma": lambda a, b: stats.invgamma(a, scale=b),
+            "gamma": lambda a, rate: stats.gamma(a, scale=1 / rate),
+        }.get(family)
+        if frozen is None:
+            raise SitefxInputError(f"the exact method cannot use the tau prior {prior}")
+        self.distribution = frozen(*params)
+
+    def log_prob(self, log_tau: np.ndarray) -> np.ndarray:
+        """``log p(tau)`` at ``tau = exp(log_tau)`` (-inf outside the support)."""
+        with np.errstate(divide="ignore"):
+            values = self.distribution.logpdf(np.exp(log_tau))
+        return values + np.log(2) if self.folded else values
+
+    def log_support(self) -> tuple[float, float]:
+        """The support in ``log tau``: ``(-inf, inf)`` unless it is bounded."""
+        low, high = (0.0, np.inf) if self.folded else self.distribution.support()
+        with np.errstate(divide="ignore"):
+            return float(np.log(max(low, 0.0))), float(np.log(high))
+
+    def log_range(self, tail: float = 1e-12) -> tuple[float, float]:
+        """``log tau`` at the prior's ``tail`` and ``1 - tail`` quantiles."""
+        probs = np.array([tail, 1 - tail])
+        if self.folded:
+            probs = (1 + probs) / 2
+        with np.errstate(divide="ignore"):
+            return tuple(np.log(np.maximum(self.distribution.ppf(probs), 1e-300)))
+
+
 @functools.cache
 def _gauss_legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Legendre nodes and weights on [0, 1]."""
@@ -350,29 +797,80 @@ def _gauss_legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _scale(estimate: np.ndarray, se: np.ndarray) -> float:
-    return max(float(np.std(estimate)), float(np.median(se)))
+    """The data's scale: the spread of the estimates or the typical SE, whichever is
+    larger (a positive number even for identical estimates)."""
+    scale = max(float(np.std(estimate)), float(np.median(se)))
+    return scale if scale > 0 and np.isfinite(np.log(scale)) else 1.0
 
 
-def _mass_bounds(log_density, scale: float) -> tuple[float, float]:
-    """An interval of log tau holding all but ~e^-TAIL of the posterior mass."""
-    coarse = np.linspace(np.log(scale) - 25.0, np.log(scale) + 12.0, COARSE_NODES)
-    values = log_density(coarse)[0]
-    if not np.isfinite(values).any():
-        raise SitefxInputError("the posterior of tau is zero everywhere; check the tau prior")
+def _mass_bounds(
+    log_density,
+    scale: float,
+    support: tuple[float, float] = (-np.inf, np.inf),
+    prior_range: tuple[float, float] | None = None,
+    *,
+    extend: bool = True,
+) -> tuple[float, float]:
+    """An interval of log tau holding all but ~e^-TAIL of the posterior mass.
+
+    The posterior is first scanned (points 0.05 apart at most) from ``e^-25`` to ``e^12``
+    times the data's ``scale``, widened to ``prior_range`` (where the prior has its mass),
+    cut to the prior's ``support`` (in log tau), or across the support itself when it lies
+    elsewhere (a narrow uniform prior). While the density has not fallen by ``TAIL`` at an
+    edge of the scan that the support reaches beyond, the scan is extended there (unless not
+    to ``extend``: the caller adds the tails itself; up to tau
+    of 1e-150 or 1e150; beyond that the posterior is improper in double precision:
+    :class:`_Improper`). The mode found by the scan and the curvature at it widen the
+    interval where the scan is too coarse to see the mass.
+    """
+    centre = np.log(scale)
+    low, high = centre - SCAN_BELOW, centre + SCAN_ABOVE
+    if prior_range is not None:
+        low, high = min(low, prior_range[0]), max(high, prior_range[1])
+    low, high = max(low, support[0], LOG_TAU_LIMITS[0]), min(high, support[1], LOG_TAU_LIMITS[1])
+    if not low < high:  # the prior keeps tau far from the data's scale: scan its support
+        span = SCAN_BELOW + SCAN_ABOVE
+        low = support[0] if np.isfinite(support[0]) else support[1] - span
+        high = support[1] if np.isfinite(support[1]) else support[0] + span
+    edges = (max(support[0], LOG_TAU_LIMITS[0]), min(support[1], LOG_TAU_LIMITS[1]))
+    while True:
+        nodes = int(np.clip(np.ceil((high - low) / SCAN_STEP), COARSE_NODES, MAX_SCAN_NODES))
+        coarse = np.linspace(low, high, nodes)
+        values = log_density(coarse)[0]
+        if not np.isfinite(values).any():
+            raise SitefxInputError("the posterior of tau is zero everywhere; check the tau prior")
+        top = values.max()
+        below = values[0] > top - TAIL and low > edges[0]
+        above = values[-1] > top - TAIL and high < edges[1]
+        if not (extend and (below or above)):
+            break
+        span = high - low
+        low, high = (
+            (max(low - span, edges[0]) if below else low),
+            (min(high + span, edges[1]) if above else high),
+        )
+    if extend and values[0] > top - TAIL and low <= LOG_TAU_LIMITS[0]:
+        raise _Improper("the posterior of tau does not fall off as tau goes to 0")
+    if extend and values[-1] > top - TAIL and high >= LOG_TAU_LIMITS[1]:
+        raise _Improper("the posterior of tau does not fall off as tau goes to infinity")
+    spacing = coarse[1] - coarse[0]
     best = int(np.argmax(values))
-    lo, hi = coarse[max(best - 1, 0)], coarse[min(best + 1, COARSE_NODES - 1)]
-    mode = optimize.minimize_scalar(
-        lambda t: -log_density(np.array([t]))[0][0], bounds=(lo, hi), method="bounded"
-    ).x
-    step = 1e-3
+    # the mode lies between the best point's neighbours where the density is not zero
+    lo = coarse[best - 1] if best > 0 and np.isfinite(values[best - 1]) else coarse[best]
+    hi = coarse[best + 1] if best < nodes - 1 and np.isfinite(values[best + 1]) else coarse[best]
+    mode = coarse[best]
+    if lo < hi:
+        mode = optimize.minimize_scalar(
+            lambda t: -log_density(np.array([t]))[0][0], bounds=(lo, hi), method="bounded"
+        ).x
+    step = min(1e-3, spacing / 4)
     around = log_density(np.array([mode - step, mode, mode + step]))[0]
     curvature = -(around[0] - 2 * around[1] + around[2]) / step**2
-    spread = 1.0 / np.sqrt(curvature) if curvature > 0 else coarse[1] - coarse[0]
-    inside = np.flatnonzero(values > values.max() - TAIL)
-    spacing = coarse[1] - coarse[0]
+    spread = 1.0 / np.sqrt(curvature) if curvature > 0 and np.isfinite(curvature) else spacing
+    inside = np.flatnonzero(values > top - TAIL)
     low = min(coarse[inside[0]] - spacing, mode - 15 * spread)
     high = max(coarse[inside[-1]] + spacing, mode + 15 * spread)
-    return low, high
+    return max(low, support[0]), min(high, support[1])
 
 
 def _mixture_quantile(
@@ -391,7 +889,7 @@ def _mixture_quantile(
     means = means[keep].reshape(len(weight), -1)
     sds = sds[keep].reshape(len(weight), -1)
     center = weight @ means
-    spread = np.sqrt(weight @ (sds**2 + means**2) - center**2)
+    spread = np.sqrt(np.maximum(weight @ (sds**2 + means**2) - center**2, 0.0))
     shape = (len(probs), means.shape[1])
     low = np.broadcast_to(np.min(means - 40 * sds, axis=0), shape).copy()
     high = np.broadcast_to(np.max(means + 40 * sds, axis=0), shape).copy()

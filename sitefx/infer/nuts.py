@@ -7,6 +7,7 @@ import jax
 import numpy as np
 from numpyro.infer import MCMC, NUTS
 
+from sitefx import streams
 from sitefx.errors import SitefxInputError
 
 # numpyro's extra fields -> ArviZ's names for sample_stats.
@@ -55,6 +56,7 @@ class SamplerSettings:
             )
         if not 0 < self.target_accept < 1:
             raise SitefxInputError(f"target_accept must be in (0, 1); got {self.target_accept}")
+        streams.check_seed(self.seed)
         if not 1 <= self.max_tree_depth <= 20:
             raise SitefxInputError(
                 f"max_tree_depth must be between 1 and 20; got {self.max_tree_depth}"
@@ -96,6 +98,8 @@ def run_nuts(
         chain_method=chain_method if settings.chains > 1 else "sequential",
         progress_bar=settings.progress,
     )
+    # the sampler's stream: JAX's own generator keyed by the seed (the numpy streams of
+    # sitefx.streams are independent of it by construction)
     mcmc.run(jax.random.key(settings.seed), extra_fields=tuple(SAMPLE_STATS), **model_kwargs)
     draws = {
         name: np.asarray(value) for name, value in mcmc.get_samples(group_by_chain=True).items()

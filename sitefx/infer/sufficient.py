@@ -359,7 +359,7 @@ def draw_site_effects(
     stats: SiteStatistics,
     draws: dict[str, np.ndarray],
     *,
-    seed: int,
+    rng: np.random.Generator,
     moderators: np.ndarray | None = None,
     batch_size: int = 256,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -369,7 +369,8 @@ def draw_site_effects(
     when present, ``beta``, ``cluster_sd``, ``gamma_alpha`` and ``gamma`` (with the centred
     site-level ``moderators``), ``site_level_effect`` (upper nesting levels) and
     ``theta_scale`` (Student-t site effects), each shaped (chains, draws, ...). Returns
-    ``alpha`` and ``theta`` shaped (chains, draws, n_sites). Draws are processed
+    ``alpha`` and ``theta`` shaped (chains, draws, n_sites); their noise comes from ``rng``
+    (the fit's ``site_effects`` stream, :mod:`sitefx.streams`). Draws are processed
     ``batch_size`` at a time to bound memory.
     """
     shape = draws["mu"].shape
@@ -409,7 +410,7 @@ def draw_site_effects(
     needed += [name for name in ("site_level_effect", "theta_scale") if name in flat]
     params = {name: jnp.asarray(flat[name]) for name in needed}
     mean, l0, l11 = jax.jit(lambda p: jax.lax.map(one_draw, p, batch_size=batch_size))(params)
-    z0, z1 = np.random.default_rng(seed).standard_normal((2, n_draws, stats.n.shape[0]))
+    z0, z1 = rng.standard_normal((2, n_draws, stats.n.shape[0]))
     mean, l0, l11 = np.asarray(mean), np.asarray(l0), np.asarray(l11)
     alpha = mean[..., 0] + l0[..., 0] * z0
     theta = mean[..., 1] + l0[..., 1] * z0 + l11 * z1

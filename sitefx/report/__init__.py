@@ -2,6 +2,7 @@
 
 from sitefx.report.datatree import build_datatree, load_datatree, save_datatree
 from sitefx.report.document import headline_sentences, write_report
+from sitefx.report.numbers import summary_text
 from sitefx.report.plots import (
     forest_plot,
     predictive_plot,
@@ -11,18 +12,18 @@ from sitefx.report.plots import (
 )
 from sitefx.report.tables import (
     SUMMARY_COLUMNS,
+    Results,
     estimand_table,
-    format_table,
     site_table,
     summary_table,
 )
 
 __all__ = [
     "SUMMARY_COLUMNS",
+    "Results",
     "build_datatree",
     "estimand_table",
     "forest_plot",
-    "format_table",
     "headline_sentences",
     "load_datatree",
     "predictive_plot",
@@ -32,5 +33,6 @@ __all__ = [
     "shrinkage_plot",
     "site_table",
     "summary_table",
+    "summary_text",
     "write_report",
 ]

@@ -12,22 +12,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from sitefx.errors import SitefxInputError
-from sitefx.estimands import estimands, nesting_levels, stored_estimands
+from sitefx.estimands import nesting_levels
 from sitefx.historical import describe as describe_borrowing
-from sitefx.report import plots
+from sitefx.report import numbers, plots
 from sitefx.report.sensitivity import FILES as SENSITIVITY_FILES
 from sitefx.report.sensitivity import (
     LEAVE_ONE_OUT_COLUMNS,
     POWER_SCALING_COLUMNS,
     describe_sensitivity,
 )
-from sitefx.report.tables import estimand_table, site_table, summary_table
+from sitefx.report.tables import Results
 
 FORMATS = ("html", "md")
 OBSERVATIONAL = (
@@ -46,64 +44,44 @@ class Section:
     figures: Sequence[str] = ()
 
 
-def report_estimands(
-    tree: xr.DataTree, *, threshold: float | None = None, outcome_sd: float | None = None
-) -> xr.Dataset:
-    """The fit's estimands, recomputed for another ``threshold`` or outcome SD if asked."""
-    stored = stored_estimands(tree)
-    if threshold in (None, stored.attrs["threshold"]) and outcome_sd is None:
-        return stored
-    result = estimands(tree, threshold=0.0 if threshold is None else threshold)
-    if outcome_sd is not None:
-        if not outcome_sd > 0:
-            raise SitefxInputError(f"the outcome's SD must be > 0; got {outcome_sd}")
-        result.attrs["outcome_sd"] = float(outcome_sd)
-    return result
-
-
-def headline_sentences(tree: xr.DataTree, group: xr.Dataset | None = None) -> list[str]:
-    """The headline numbers as plain-language sentences.
+def headline_sentences(tree: xr.DataTree, results: Results | None = None) -> list[str]:
+    """The headline numbers as plain-language sentences, each number as the tables show it.
 
     Examples
     --------
     >>> import sitefx
     >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
-    >>> headline_sentences(fit.posterior_)[0][:46]
-    'Across schools like these, the average effect '
+    >>> print(headline_sentences(fit.posterior_)[0])  # doctest: +NORMALIZE_WHITESPACE
+    Across schools like these, the average effect was 7.6 SAT-V points (95% interval -1.4
+    to 16.8); the probability that it is above 0 is 95.2%.
     """
-    group = report_estimands(tree) if group is None else group
-    return _sentences(tree, group, estimand_table(tree, group), site_table(tree, group))
+    return _sentences(results or Results(tree))
 
 
-def _sentences(
-    tree: xr.DataTree, group: xr.Dataset, estimand_rows: pd.DataFrame, sites: pd.DataFrame
-) -> list[str]:
-    """The headline sentences, from the report's estimand and site tables."""
-    table = estimand_rows.set_index("estimand")
+def _sentences(results: Results) -> list[str]:
+    """The headline sentences, from the fit's estimand and site tables."""
+    tree = results.tree
+    table = results.estimands.set_index("estimand")
+    sites = results.sites
     one, many = _site_nouns(tree)
     units = f" {tree.attrs['units']}" if tree.attrs.get("units") else ""
-    threshold = float(group.attrs["threshold"])
-    # one precision for every effect: two significant digits of the average effect's SD
-    decimals = max(0, 1 - int(np.floor(np.log10(table.loc["mu", "sd"]))))
+    threshold = results.threshold
 
-    def num(number: float) -> str:
-        return f"{number:,.{decimals}f}"
+    def cell(name: str, column: str) -> str:
+        return numbers.number(table.at[name, column], numbers.decimals(table.at[name, "sd"]))
 
-    def spread_value(name: str) -> str:
-        row = table.loc[name]
-        return (
-            f"{num(row['q50'])}{units} (posterior median; 95% interval {num(row['q2.5'])} to "
-            f"{num(row['q97.5'])})"
-        )
+    def interval(name: str) -> str:
+        return f"95% interval {cell(name, 'q2.5')} to {cell(name, 'q97.5')}"
 
     def value(name: str) -> str:
-        row = table.loc[name]
-        return f"{num(row['mean'])}{units} (95% interval {num(row['q2.5'])} to {num(row['q97.5'])})"
+        return f"{cell(name, 'mean')}{units} ({interval(name)})"
 
-    mu = table.loc["mu"]
+    def chance(name: str, column: str = "prob_positive") -> str:
+        return numbers.probability(table.at[name, column], table.at[name, f"mcse_{column}"])
+
     sentences = [
         f"Across {many} like these, the average effect was {value('mu')}; the probability "
-        f"that it is above 0 is {_probability(mu['prob_positive'])}."
+        f"that it is above 0 is {chance('mu')}."
     ]
     these = f"Over these {len(sites)} {many}, the average effect was {value('mu_sites')}"
     if "mu_persons" in table.index:
@@ -111,56 +89,90 @@ def _sentences(
     sentences.append(these + ".")
     if "risk_difference_sites" in table.index:
         risk = table.loc["risk_difference_sites"]
+        points = [numbers.number(100 * risk[c], 1) for c in ("mean", "q2.5", "q97.5")]
         sentences.append(
             f"On the probability scale, treatment changed the chance of the outcome by "
-            f"{risk['mean'] * 100:.1f} percentage points on average over these {many} (95% "
-            f"interval {risk['q2.5'] * 100:.1f} to {risk['q97.5'] * 100:.1f})."
+            f"{points[0]} percentage points on average over these {many} (95% interval "
+            f"{points[1]} to {points[2]})."
         )
-    new = table.loc["theta_new"]
     sentences.append(
-        f"In a new {one} we expect an effect of {num(new['mean'])}{units}, but it could "
-        f"plausibly be anywhere from {num(new['q2.5'])} to {num(new['q97.5'])} (95% "
-        f"interval); the probability that it is above 0 is {_probability(new['prob_positive'])}."
+        f"In a new {one} we expect an effect of {cell('theta_new', 'mean')}{units}, but it "
+        f"could plausibly be anywhere from {cell('theta_new', 'q2.5')} to "
+        f"{cell('theta_new', 'q97.5')} (95% interval); the probability that it is above 0 is "
+        f"{chance('theta_new')}."
     )
     spread = f"Effects varied across {many}"
     levels = nesting_levels(tree)
     if levels:
         spread += f" in the same {levels[-1]}"
-    sentences.append(f"{spread} with a standard deviation of {spread_value('tau')}.")
+    spread_of = {
+        name: f"{cell(name, 'q50')}{units} (posterior median; {interval(name)})"
+        for name in ["tau", *(f"tau_{level}" for level in levels)]
+    }
+    sentences.append(f"{spread} with a standard deviation of {spread_of['tau']}.")
     for level in levels:
         sentences.append(
             f"Average effects varied across {level}s with a standard deviation of "
-            f"{spread_value(f'tau_{level}')}."
+            f"{spread_of[f'tau_{level}']}."
         )
     share = table.loc["share_above"]
     sentences.append(
-        f"An estimated {_percent(share['mean'])} of these {many} (95% interval "
-        f"{_percent(share['q2.5'])} to {_percent(share['q97.5'])}) had an effect above "
-        f"{threshold:g}{units}."
+        f"An estimated {numbers.percent(share['mean'])} of these {many} (95% interval "
+        f"{numbers.percent(share['q2.5'])} to {numbers.percent(share['q97.5'])}) had an effect "
+        f"above {threshold:g}{units}."
     )
-    likely = sites.loc[sites["prob_above"] >= 0.95, "site"].tolist()
-    sentences.append(
-        f"{many.capitalize()} with at least a 95% probability of an effect above "
-        f"{threshold:g}: {_names(likely)}."
-        if likely
-        else f"No single {one} has a 95% probability of an effect above {threshold:g}: each "
-        f"{one}'s own data are too few to be sure on their own."
-    )
-    pooled = sites["pooling_factor"]
+    sentences += _site_conclusions(sites, one, many, threshold)
+    pooled = sites.set_index("site")["pooling_factor"]
     sentences.append(
         f"Because each {one}'s own estimate is noisy, the model moved it toward the average: "
-        f"{_percent(pooled.mean())} of the way on average (from {_percent(pooled.min())} to "
-        f"{_percent(pooled.max())})."
+        f"from {numbers.percent(pooled.min())} of the way ({one} {pooled.idxmin()}) to "
+        f"{numbers.percent(pooled.max())} ({one} {pooled.idxmax()})."
     )
     if "es_mean" in table.columns:
+        mu = table.loc["mu"]
         sentences.append(
-            f"In standard deviations of the outcome (SD {num(group.attrs['outcome_sd'])}), the "
-            f"average effect was {mu['es_mean']:.2f} (95% interval {mu['es_q2.5']:.2f} to "
-            f"{mu['es_q97.5']:.2f})."
+            f"In standard deviations of the outcome, the average effect was "
+            f"{numbers.number(mu['es_mean'], 2)} (95% interval {numbers.number(mu['es_q2.5'], 2)}"
+            f" to {numbers.number(mu['es_q97.5'], 2)})."
         )
+    sentences.append(_precision_note(results, many))
     if int(tree.attrs.get("observational", 0)):
         sentences.append(OBSERVATIONAL)
     return sentences
+
+
+def _site_conclusions(sites: pd.DataFrame, one: str, many: str, threshold: float) -> list[str]:
+    """Which sites have at least a 95% probability of an effect above the threshold, and
+    which are too close to that line to call (their probability comes from draws)."""
+    above = sites.loc[sites["conclusion"] == "above", "site"].tolist()
+    borderline = sites.loc[sites["conclusion"] == "borderline", "site"].tolist()
+    lines = [
+        f"{many.capitalize()} with at least a 95% probability of an effect above "
+        f"{threshold:g}: {_names(above)}."
+        if above
+        else f"No single {one} has a 95% probability of an effect above {threshold:g}: each "
+        f"{one}'s own data are too few to be sure on their own."
+    ]
+    if borderline:
+        lines.append(
+            f"Too close to the 95% or 5% line to call from these draws (within two Monte-Carlo "
+            f"errors; more draws would decide): {_names(borderline)}."
+        )
+    return lines
+
+
+def _precision_note(results: Results, many: str) -> str:
+    """How exact the numbers above are."""
+    draws = results.tree["posterior"].sizes["chain"] * results.tree["posterior"].sizes["draw"]
+    if results.exact is not None:
+        return (
+            f"These numbers are exact (computed by quadrature), except the 95% interval of "
+            f"the share of {many}, which comes from {draws:,} draws."
+        )
+    return (
+        f"These numbers come from {draws:,} posterior draws; the tables give each one's "
+        f"Monte-Carlo error (±)."
+    )
 
 
 def write_report(
@@ -171,12 +183,14 @@ def write_report(
     outcome_sd: float | None = None,
     formats: Sequence[str] = FORMATS,
     sensitivity_dir: str | Path | None = None,
+    results: Results | None = None,
 ) -> dict[str, Path]:
     """Write ``report.html`` (self-contained: plots embedded) and ``report.md`` (plots in
     ``figures/``, as PNG and SVG), with ``estimands.csv`` and ``sites.csv``.
 
     ``sensitivity_dir``: a folder written by ``sitefx sensitivity``, whose prior grid,
     power-scaling and leave-one-site-out results become a "Sensitivity" section.
+    ``results``: the fit's tables, when already computed (see :class:`Results`).
 
     Examples
     --------
@@ -187,22 +201,21 @@ def write_report(
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
         raise ValueError(f"report formats are {', '.join(FORMATS)}; got {', '.join(formats)}")
+    results = results or Results(tree, threshold=threshold, outcome_sd=outcome_sd)
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    group = report_estimands(tree, threshold=threshold, outcome_sd=outcome_sd)
     paths = {
         "estimands": out / "estimands.csv",
         "sites": out / "sites.csv",
     }
-    estimand_rows, sites = estimand_table(tree, group), site_table(tree, group)
-    estimand_rows.to_csv(paths["estimands"], index=False)
-    sites.to_csv(paths["sites"], index=False)
+    results.estimands.to_csv(paths["estimands"], index=False)
+    results.sites.to_csv(paths["sites"], index=False)
     images = {}
-    for stem, figure in _figures(tree, group).items():
+    for stem, figure in _figures(results).items():
         for suffix in ("png", "svg"):
             figure.savefig(out / "figures" / f"{stem}.{suffix}", dpi=130)
         images[stem] = (out / "figures" / f"{stem}.png").read_bytes()
-    sections = _sections(tree, group, estimand_rows, sites)
+    sections = _sections(results)
     if sensitivity_dir is not None:
         extra, pictures = _sensitivity(Path(sensitivity_dir))
         sections[-2:-2] = extra  # before "All parameters" and "Software"
@@ -219,26 +232,34 @@ def write_report(
     return paths
 
 
-def _figures(tree: xr.DataTree, group: xr.Dataset) -> dict[str, Figure]:
+def _figures(results: Results) -> dict[str, Figure]:
+    tree = results.tree
     grouped = bool(nesting_levels(tree))
     return {
         "forest": plots.forest_plot(
-            tree, sort="group" if grouped else "shrunken", panels=grouped, title=""
+            tree,
+            sort="group" if grouped else "shrunken",
+            panels=grouped,
+            title="",
+            results=results,
         ),
-        "predictive": plots.predictive_plot(tree),
-        "shrinkage": plots.shrinkage_plot(tree),
-        "ranks": plots.rank_plot(tree, group),
+        "predictive": plots.predictive_plot(tree, results=results),
+        "shrinkage": plots.shrinkage_plot(tree, results=results),
+        "ranks": plots.rank_plot(tree, results=results),
         "prior_posterior": plots.prior_posterior_plot(tree),
     }
 
 
-def _sections(
-    tree: xr.DataTree, group: xr.Dataset, estimand_rows: pd.DataFrame, sites: pd.DataFrame
-) -> list[Section]:
-    threshold = group.attrs["threshold"]
+SHARE_ROWS = ("share_above", "population_share_above", "variance_explained")
+
+
+def _sections(results: Results) -> list[Section]:
+    tree, threshold = results.tree, results.threshold
+    estimand_rows, sites = results.estimands, results.sites
     one, many = _site_nouns(tree)
+    shown = estimand_rows.drop(columns=[] if threshold else ["prob_above", "mcse_prob_above"])
     return [
-        Section("In brief", _sentences(tree, group, estimand_rows, sites)),
+        Section("In brief", _sentences(results)),
         Section(
             "Estimates",
             [
@@ -246,29 +267,58 @@ def _sections(
                 "probability of an effect above 0"
                 + (f", prob_above above {threshold:g}." if threshold else ".")
                 + (" Columns es_*: in SDs of the outcome." if "es_mean" in estimand_rows else "")
+                + MCSE_NOTE
             ],
-            [_rounded(estimand_rows.drop(columns=[] if threshold else ["prob_above"]))],
+            [
+                numbers.display_table(
+                    shown,
+                    probabilities=("prob_positive", "prob_above"),
+                    percent_rows=shown["estimand"].isin(SHARE_ROWS),
+                    fixed={"es_mean": 2, "es_q2.5": 2, "es_q97.5": 2},
+                )
+            ],
             ["forest", "predictive"],
         ),
         Section(
             f"Each {one}",
             [
-                f"Raw estimate and SE, the shrunken effect, P(effect > {threshold:g}), the "
-                f"pooling factor (the weight on the average: "
+                f"Raw estimate and SE, the shrunken effect, P(effect > {threshold:g}) and the "
+                f"conclusion it supports, the pooling factor (the weight on the average: "
                 f"0 keeps the raw estimate, 1 replaces it), the share of the raw estimate's "
                 f"variance that pooling removed, the rank (1 = largest effect) with its 95% "
                 f"interval, and the triple-goal estimate (Shen & Louis 1998), whose spread "
-                f"across {many} is not narrowed by shrinkage."
+                f"across {many} is not narrowed by shrinkage." + MCSE_NOTE
             ],
-            [_rounded(sites)],
+            [
+                numbers.display_table(
+                    sites,
+                    probabilities=("prob_above",),
+                    percents=("pooling_factor", "variance_reduction"),
+                    fixed={"n": 0, "rank_mean": 1, "rank_q2.5": 0, "rank_q97.5": 0},
+                )
+            ],
             ["shrinkage", "ranks"],
         ),
         Section("Model and priors", _model_lines(tree), [], ["prior_posterior"]),
         Section("Data", _data_lines(tree)),
         Section("Diagnostics", _diagnostic_lines(tree)),
-        Section("All parameters", [], [_rounded(summary_table(tree))]),
+        Section(
+            "All parameters",
+            [],
+            [
+                numbers.display_table(
+                    results.summary, fixed={"r_hat": 3, "ess_bulk": 0, "ess_tail": 0}
+                )
+            ],
+        ),
         Section("Software", _software_lines(tree)),
     ]
+
+
+MCSE_NOTE = (
+    " A value with ± comes from posterior draws: ± is its Monte-Carlo standard error; values "
+    "without it are exact."
+)
 
 
 def _sensitivity(directory: Path) -> tuple[list[Section], dict[str, bytes]]:
@@ -280,7 +330,10 @@ def _sensitivity(directory: Path) -> tuple[list[Section], dict[str, bytes]]:
     for key, columns in SENSITIVITY_TABLES.items():
         path = directory / SENSITIVITY_FILES[key]
         if path.is_file():
-            tables.append(_rounded(pd.read_csv(path, keep_default_na=False)[columns]))
+            table = pd.read_csv(path, keep_default_na=False)[columns]
+            tables.append(
+                numbers.display_table(table, probabilities=("prob_mu_above", "prob_mu_positive"))
+            )
     images = {
         stem: (directory / SENSITIVITY_FILES[key]).read_bytes()
         for stem, key in (("prior_grid", "prior_grid_plot"), ("influence", "influence_plot"))
@@ -383,31 +436,9 @@ def _site_nouns(tree: xr.DataTree) -> tuple[str, str]:
     return one, one + ("es" if one.endswith(("s", "x", "ch", "sh")) else "s")
 
 
-def _num(value: float) -> str:
-    return f"{value:.3g}" if abs(value) < 1e4 else f"{value:,.0f}"
-
-
-def _percent(value: float) -> str:
-    return f"{100 * value:.0f}%"
-
-
-def _probability(value: float) -> str:
-    """A posterior probability in percent; never 0% or 100% from a finite number of draws."""
-    return ">99%" if value > 0.99 else "<1%" if value < 0.01 else _percent(value)
-
-
 def _names(names: Sequence[str], limit: int = 12) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def _rounded(table: pd.DataFrame) -> pd.DataFrame:
-    """Numbers with 3 significant digits, blanks for missing values."""
-    shown = table.copy()
-    for column in shown.columns:
-        if pd.api.types.is_float_dtype(shown[column]):
-            shown[column] = shown[column].map(lambda v: "" if np.isnan(v) else _num(v))
-    return shown
 
 
 def _html(title: str, sections: Sequence[Section], images: dict[str, bytes]) -> str:

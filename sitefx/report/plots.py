@@ -7,14 +7,16 @@ global registry: save them, or show them in a notebook.
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
-from sitefx.estimands import nesting_levels, people_per_site, stored_estimands
+from sitefx.estimands import nesting_levels, people_per_site
 from sitefx.models.priors import Prior
+from sitefx.report.tables import Results
 
 RAW_COLOR = "0.45"
 SHRUNK_COLOR = "#1f5fa8"
@@ -47,9 +49,11 @@ def forest_plot(
     group: str | None = None,
     panels: bool = False,
     title: str | None = None,
+    results: Results | None = None,
 ) -> Figure:
     """Per site: raw estimate +- 1.96 SE and the shrunken 95% posterior interval; below them,
-    the average effect ``mu`` and the 95% predictive interval for a new site.
+    the average effect ``mu`` and the 95% predictive interval for a new site. Every value
+    drawn is the one in the fit's tables (``results``, computed if not given).
 
     Parameters
     ----------
@@ -73,11 +77,11 @@ def forest_plot(
     """
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}; got '{sort}'")
+    results = results or Results(tree)
     constant = tree["constant_data"]
     sites = tree["posterior"]["site"].values.astype(str)
     raw = constant["raw_estimate"].values
-    theta = _site_draws(tree)
-    theta_mean = theta.mean(axis=1)
+    theta_mean = results.sites["mean"].to_numpy()
     groups = _groups(tree, group) if group or panels or sort == "group" else None
     order = {
         "data": np.arange(len(sites)),
@@ -101,17 +105,19 @@ def forest_plot(
         gridspec_kw={"height_ratios": heights, "hspace": 0.02},
     )
     level = group or (nesting_levels(tree)[0] if groups is not None else None)
+    summary = results.summary.set_index("parameter")
     for ax, (name, rows) in zip(axes, blocks, strict=False):
-        _site_rows(ax, tree, theta, rows, font=font)
+        _site_rows(ax, tree, results.sites, rows, font=font)
         if name is not None:
-            effect = tree["posterior"][f"theta_{level}"].sel({level: name}).values.ravel()
+            effect = summary.at[f"theta_{level}[{name}]", "mean"]
             label = f"{level}'s average effect" if ax is axes[0] else None
-            ax.axvline(effect.mean(), color=SHRUNK_COLOR, lw=0.8, ls="--", zorder=0, label=label)
+            ax.axvline(effect, color=SHRUNK_COLOR, lw=0.8, ls="--", zorder=0, label=label)
             ax.set_title(f"{level} {name}", fontsize=font + 1, loc="left")
-    _population_rows(axes[-1], tree, font=font)
+    estimand_rows = results.estimands.set_index("estimand")
+    _population_rows(axes[-1], estimand_rows, font=font)
     for ax in axes:
         ax.axvline(0.0, color="0.75", lw=0.8, zorder=0)
-        ax.axvline(_sample(tree, "mu").mean(), color=POOLED_COLOR, lw=0.8, ls=":", zorder=0)
+        ax.axvline(estimand_rows.at["mu", "mean"], color=POOLED_COLOR, lw=0.8, ls=":", zorder=0)
         ax.grid(axis="x", color="0.93")
     axes[-1].set_xlabel(_effect_label(tree))
     fig.suptitle(title or "Site effects: raw vs shrunken", fontsize=11)
@@ -137,13 +143,12 @@ def _groups(tree: xr.DataTree, group: str | None) -> np.ndarray:
     return tree["constant_data"][f"site_{name}"].values.astype(str)
 
 
-def _site_rows(ax: Axes, tree: xr.DataTree, theta: np.ndarray, rows: np.ndarray, *, font: int):
-    """Raw and shrunken intervals of the sites ``rows``, top to bottom."""
+def _site_rows(ax: Axes, tree: xr.DataTree, sites: pd.DataFrame, rows: np.ndarray, *, font: int):
+    """Raw and shrunken intervals of the sites ``rows`` (of the site table), top to bottom."""
     constant = tree["constant_data"]
     raw = constant["raw_estimate"].values[rows]
     raw_half = Z_95 * constant["raw_se"].values[rows]
-    mean = theta[rows].mean(axis=1)
-    low, high = np.quantile(theta[rows], [0.025, 0.975], axis=1)
+    mean, low, high = (sites[column].to_numpy()[rows] for column in ("mean", "q2.5", "q97.5"))
     y = np.arange(len(rows))[::-1].astype(float)
     first = ax is ax.figure.axes[0]
     ax.errorbar(
@@ -172,18 +177,17 @@ def _site_rows(ax: Axes, tree: xr.DataTree, theta: np.ndarray, rows: np.ndarray,
     ax.set_ylim(-0.7, len(rows) - 0.3)
 
 
-def _population_rows(ax: Axes, tree: xr.DataTree, *, font: int) -> None:
+def _population_rows(ax: Axes, estimand_rows: pd.DataFrame, *, font: int) -> None:
     """The average effect and a new site's effect, with their 95% intervals."""
     for row, name, color, label in [
         (1.0, "mu", POOLED_COLOR, "average effect (mu)"),
         (0.0, "theta_new", PREDICTIVE_COLOR, "effect in a new site"),
     ]:
-        draws = _sample(tree, name)
-        lo, hi = np.quantile(draws, [0.025, 0.975])
+        mean, lo, hi = (estimand_rows.at[name, column] for column in ("mean", "q2.5", "q97.5"))
         ax.errorbar(
-            draws.mean(),
+            mean,
             row,
-            xerr=[[draws.mean() - lo], [hi - draws.mean()]],
+            xerr=[[mean - lo], [hi - mean]],
             fmt="D",
             color=color,
             ms=6,
@@ -194,7 +198,9 @@ def _population_rows(ax: Axes, tree: xr.DataTree, *, font: int) -> None:
     ax.set_ylim(-0.6, 1.6)
 
 
-def shrinkage_plot(tree: xr.DataTree, *, title: str | None = None) -> Figure:
+def shrinkage_plot(
+    tree: xr.DataTree, *, title: str | None = None, results: Results | None = None
+) -> Figure:
     """How far each site's estimate moved: an arrow from its raw estimate (top) to its
     posterior mean (bottom); marker area grows with the site's number of people (or its
     precision, when the data do not give sizes).
@@ -206,9 +212,10 @@ def shrinkage_plot(tree: xr.DataTree, *, title: str | None = None) -> Figure:
     >>> len(shrinkage_plot(fit.posterior_).axes)
     1
     """
+    results = results or Results(tree)
     constant = tree["constant_data"]
     raw = constant["raw_estimate"].values
-    shrunk = _site_draws(tree).mean(axis=1)
+    shrunk = results.sites["mean"].to_numpy()
     people = people_per_site(constant.to_dataset())
     weight = people if people is not None else 1.0 / constant["raw_se"].values ** 2
     size = 20 + 180 * weight / weight.max()
@@ -231,7 +238,8 @@ def shrinkage_plot(tree: xr.DataTree, *, title: str | None = None) -> Figure:
     )
     ax.scatter(raw, np.ones_like(raw), s=size, facecolor="white", edgecolor=RAW_COLOR, zorder=3)
     ax.scatter(shrunk, np.zeros_like(shrunk), s=size, color=SHRUNK_COLOR, alpha=0.8, zorder=3)
-    ax.axvline(_sample(tree, "mu").mean(), color=POOLED_COLOR, lw=0.8, ls=":")
+    mu = results.estimands.set_index("estimand").at["mu", "mean"]
+    ax.axvline(mu, color=POOLED_COLOR, lw=0.8, ls=":")
     ax.set_yticks([1.0, 0.0], ["raw estimate", "shrunken"])
     ax.set_ylim(-0.35, 1.35)
     ax.set_xlabel(_effect_label(tree))
@@ -282,7 +290,7 @@ def prior_posterior_plot(tree: xr.DataTree) -> Figure:
     return fig
 
 
-def rank_plot(tree: xr.DataTree, estimands_group: xr.Dataset | None = None) -> Figure:
+def rank_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
     """Each site's posterior rank (1 = largest effect): mean and 95% interval, sites in order
     of mean rank. Wide intervals say the data cannot order the sites.
 
@@ -293,13 +301,10 @@ def rank_plot(tree: xr.DataTree, estimands_group: xr.Dataset | None = None) -> F
     >>> rank_plot(fit.posterior_).axes[0].get_xlabel()
     'rank (1 = largest effect)'
     """
-    group = estimands_group if estimands_group is not None else stored_estimands(tree)
-    ranks = group["rank"].transpose("site", "chain", "draw").values
-    ranks = ranks.reshape(ranks.shape[0], -1)
-    mean = ranks.mean(axis=1)
-    low, high = np.quantile(ranks, [0.025, 0.975], axis=1)
+    table = (results or Results(tree)).sites
+    mean, low, high = (table[c].to_numpy() for c in ("rank_mean", "rank_q2.5", "rank_q97.5"))
     order = np.argsort(mean, kind="stable")[::-1]
-    sites = group["site"].values.astype(str)
+    sites = table["site"].to_numpy().astype(str)
     y = np.arange(len(sites))
     font = 9 if len(sites) <= 40 else 7
     fig = Figure(figsize=(6.5, max(3.0, 0.22 * len(sites) + 1.2)), layout="constrained")
@@ -322,7 +327,7 @@ def rank_plot(tree: xr.DataTree, estimands_group: xr.Dataset | None = None) -> F
     return fig
 
 
-def predictive_plot(tree: xr.DataTree) -> Figure:
+def predictive_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
     """The predictive distribution of site effects (a new site's effect) over the sites' raw
     estimates and shrunken estimates: what range of effects to expect in other sites.
 
@@ -333,13 +338,20 @@ def predictive_plot(tree: xr.DataTree) -> Figure:
     >>> predictive_plot(fit.posterior_).axes[0].get_ylabel()
     'density'
     """
-    new = _sample(tree, "theta_new")
+    results = results or Results(tree)
     raw = tree["constant_data"]["raw_estimate"].values
-    shrunk = _site_draws(tree).mean(axis=1)
-    low, high = np.quantile(new, [0.005, 0.995])
+    shrunk = results.sites["mean"].to_numpy()
+    if results.exact is not None:  # the exact density
+        low, high = results.exact.quantile("theta_new", [0.005, 0.995])
+    else:
+        new = _sample(tree, "theta_new")
+        low, high = np.quantile(new, [0.005, 0.995])
     span = np.concatenate([[low, high], raw])
     grid = np.linspace(span.min(), span.max(), 400)
-    density = stats.gaussian_kde(new)(grid)
+    if results.exact is not None:
+        density = results.exact.pdf("theta_new", grid)
+    else:
+        density = stats.gaussian_kde(new)(grid)
     fig = Figure(figsize=(7.5, 3.6), layout="constrained")
     ax = fig.subplots()
     ax.fill_between(grid, density, color=PREDICTIVE_COLOR, alpha=0.25, lw=0)

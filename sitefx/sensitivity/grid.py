@@ -21,9 +21,9 @@ from sitefx.estimator import SiteEffects
 from sitefx.infer.exact import ExactPosterior
 from sitefx.models.priors import Prior, data_scale, resolve_priors, round_scale
 from sitefx.parallel import SERIAL, Workers, map_tasks
+from sitefx.statistics import classify, probability_above
 
 QUANTILES = [0.025, 0.5, 0.975]
-CONFIDENT = 0.95  # a conclusion: P(effect > threshold) at least this, or at most 1 - this
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,15 @@ class PriorGrid:
     ----------
     table : DataFrame
         One row per pair of priors (the model's own priors first): ``mu``, ``tau`` and
-        ``theta_new`` summaries, ``P(mu > threshold)``, the ``conclusion`` about ``mu`` and
-        ``flipped`` when it differs from the first row's; ``sites_flipped`` counts sites
-        whose conclusion differs.
+        ``theta_new`` summaries, ``P(mu > threshold)`` with its Monte-Carlo error (0 for
+        exact pairs), the ``conclusion`` about ``mu`` (``above``, ``below``, ``uncertain``,
+        or ``borderline`` within two Monte-Carlo errors of 95% or 5%: see
+        :func:`sitefx.statistics.classify`) and ``flipped`` when it differs from the first
+        row's (a borderline conclusion flips nothing); ``sites_flipped`` counts sites whose
+        conclusion differs.
     sites : DataFrame
-        One row per pair of priors and site: ``theta``'s mean and ``P(theta > threshold)``,
-        its ``conclusion`` and ``flipped``.
+        One row per pair of priors and site: ``theta``'s mean and ``P(theta > threshold)``
+        with its Monte-Carlo error, its ``conclusion`` and ``flipped``.
     """
 
     table: pd.DataFrame
@@ -133,7 +136,7 @@ def prior_grid(
     for mu, tau in pairs:
         row, site_values = results[mu, tau]
         rows.append({"prior_mu": mu, "prior_tau": tau, **row})
-        for site, mean, prob in zip(frame.site, *site_values, strict=True):
+        for site, mean, prob, mcse in zip(frame.site, *site_values, strict=True):
             site_rows.append(
                 {
                     "prior_mu": mu,
@@ -141,13 +144,14 @@ def prior_grid(
                     "site": site,
                     "theta_mean": mean,
                     "prob_above": prob,
-                    "conclusion": _conclusion(prob),
+                    "mcse_prob_above": mcse,
+                    "conclusion": classify(prob, mcse),
                 }
             )
     table, sites = pd.DataFrame(rows), pd.DataFrame(site_rows)
-    table["flipped"] = table["conclusion"] != table["conclusion"].iloc[0]
+    table["flipped"] = _flipped(table["conclusion"], table["conclusion"].iloc[0])
     baseline = sites.groupby("site", sort=False)["conclusion"].transform("first")
-    sites["flipped"] = sites["conclusion"] != baseline
+    sites["flipped"] = _flipped(sites["conclusion"], baseline)
     flipped_sites = sites.groupby(["prior_mu", "prior_tau"], sort=False)["flipped"].sum()
     table["sites_flipped"] = flipped_sites.to_numpy()
     return PriorGrid(table=table, sites=sites)
@@ -176,9 +180,11 @@ def _exact_row(exact: ExactPosterior, threshold: float) -> tuple[dict, tuple]:
         quantiles = exact.quantile(name, np.array(QUANTILES))
         row |= {f"{name}_q{q * 100:g}": float(v) for q, v in zip(QUANTILES, quantiles, strict=True)}
     row["prob_mu_above"] = float(1 - exact.cdf("mu", threshold))
-    row["conclusion"] = _conclusion(row["prob_mu_above"])
+    row["mcse_prob_mu_above"] = 0.0
+    row["conclusion"] = classify(row["prob_mu_above"])
     row["warnings"] = 0
-    return row, (exact.mean("theta"), 1 - exact.cdf("theta", threshold))
+    exact_prob = 1 - exact.cdf("theta", threshold)
+    return row, (exact.mean("theta"), exact_prob, np.zeros_like(exact_prob))
 
 
 def _sampled_row(fit: SiteEffects, threshold: float) -> tuple[dict, tuple]:
@@ -190,19 +196,22 @@ def _sampled_row(fit: SiteEffects, threshold: float) -> tuple[dict, tuple]:
         row[f"{name}_mean"] = draws.mean()
         for q, value in zip(QUANTILES, np.quantile(draws, QUANTILES), strict=True):
             row[f"{name}_q{q * 100:g}"] = value
-    row["prob_mu_above"] = float((posterior["mu"] > threshold).mean())
-    row["conclusion"] = _conclusion(row["prob_mu_above"])
+    prob, mcse = probability_above(posterior["mu"].values[..., None], threshold)
+    row["prob_mu_above"], row["mcse_prob_mu_above"] = float(prob[0]), float(mcse[0])
+    row["conclusion"] = classify(row["prob_mu_above"], row["mcse_prob_mu_above"])
     row["warnings"] = len(fit.warnings_)
-    theta = posterior["theta"].stack(sample=("chain", "draw"))
-    return row, (theta.mean("sample").values, (theta > threshold).mean("sample").values)
+    theta = posterior["theta"].transpose("chain", "draw", "site").values
+    prob, mcse = probability_above(theta, threshold)
+    return row, (theta.mean(axis=(0, 1)), prob, mcse)
 
 
-def _conclusion(prob_above: float) -> str:
-    if prob_above >= CONFIDENT:
-        return "above"
-    if prob_above <= 1 - CONFIDENT:
-        return "below"
-    return "uncertain"
+def _flipped(conclusions: pd.Series, baseline: pd.Series | str) -> pd.Series:
+    """Whether each conclusion differs from the baseline's; a borderline conclusion (too
+    close to call from the draws) flips nothing."""
+    borderline = (conclusions == "borderline") | (
+        pd.Series(baseline, index=conclusions.index) == "borderline"
+    )
+    return (conclusions != baseline) & ~borderline
 
 
 def _unique(specs: Sequence[str]) -> list[str]:
