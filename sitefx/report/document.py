@@ -125,8 +125,8 @@ def _sentences(results: Results) -> list[str]:
     pooled = sites.set_index("site")["pooling_factor"]
     sentences.append(
         f"Because each {one}'s own estimate is noisy, the model moved it toward the average: "
-        f"from {numbers.percent(pooled.min())} of the way ({one} {pooled.idxmin()}) to "
-        f"{numbers.percent(pooled.max())} ({one} {pooled.idxmax()})."
+        f"from {numbers.percent(pooled.min())} of the way ({_named(one, pooled.idxmin())}) to "
+        f"{numbers.percent(pooled.max())} ({_named(one, pooled.idxmax())})."
     )
     if "es_mean" in table.columns:
         mu = table.loc["mu"]
@@ -139,6 +139,11 @@ def _sentences(results: Results) -> list[str]:
     if int(tree.attrs.get("observational", 0)):
         sentences.append(OBSERVATIONAL)
     return sentences
+
+
+def _named(one: str, site: str) -> str:
+    """A site by name, with its noun unless the name starts with it ('school 12')."""
+    return site if site.lower().startswith(one.lower()) else f"{one} {site}"
 
 
 def _site_conclusions(sites: pd.DataFrame, one: str, many: str, threshold: float) -> list[str]:

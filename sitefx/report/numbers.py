@@ -15,7 +15,7 @@ Examples
 >>> decimals(4.64), number(16.8362, decimals(4.64)), with_mcse(7.689, 0.073, 1)
 (1, '16.8', '7.7 ± 0.07')
 >>> probability(0.9526), probability(0.9496), probability(0.99991, 0.0001), percent(0.899)
-('95.3%', '94.96%', '>99.9% ± 0.01', '90%')
+('95.3%', '94.96%', '>99.9%', '90%')
 """
 
 import numpy as np
@@ -59,8 +59,8 @@ def probability(prob: float, mcse: float = 0.0) -> str:
     if not np.isfinite(prob):
         return ""
     percent_value = 100 * prob
-    if percent_value >= 99.95 or percent_value < 0.05:
-        text = ">99.9%" if percent_value >= 99.95 else "<0.1%"
+    if percent_value >= 99.95 or percent_value < 0.05:  # a bound: no MCSE to add
+        return ">99.9%" if percent_value >= 99.95 else "<0.1%"
     else:
         places = 1
         while places < 4 and any(
