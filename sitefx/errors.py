@@ -5,6 +5,7 @@ message names the column and the offending rows or sites. The CLI turns these in
 message and exit code 2; anything else is a bug and keeps its traceback.
 """
 
+import difflib
 from collections.abc import Iterable
 
 
@@ -45,3 +46,15 @@ def describe_labels(labels: Iterable[object], *, limit: int = 8) -> str:
     if len(labels) > limit:
         shown += f" and {len(labels) - limit} more"
     return shown
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``known`` to a misspelt ``name``, else ``""``.
+
+    Examples
+    --------
+    >>> did_you_mean("observationl", ["title", "observational"])
+    " (did you mean 'observational'?)"
+    """
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -131,7 +131,7 @@ def test_truncated_parquet_is_a_clear_error(tmp_path):
 def test_roles_must_pick_one_kind():
     with pytest.raises(StudyDataError, match="not a mix"):
         sitefx.load(
-            FRAME, site="school", estimate="effect", se="se", outcome="effect", treatment="n"
+            FRAME, site="school", estimate="effect", se="se", outcome="score", treatment="n"
         )
     with pytest.raises(StudyDataError, match="no column roles"):
         sitefx.load(FRAME, site="school")
@@ -142,8 +142,8 @@ def test_roles_must_pick_one_kind():
 @pytest.mark.parametrize(
     ("roles", "message"),
     [
-        ({"covariates": "n"}, "give site-level columns as moderators"),
-        ({"cluster": "school"}, "'cluster' does not apply to site summaries"),
+        ({"covariates": "age"}, "give site-level columns as moderators"),
+        ({"cluster": "room"}, "'cluster' does not apply to site summaries"),
         ({"treatment_levels": {"a": 1, "b": 0}}, "'treatment_levels' does not apply"),
     ],
 )
