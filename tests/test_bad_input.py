@@ -126,6 +126,13 @@ def _link_outside(folder: Path) -> Path:
     return study
 
 
+def _link_loop(folder: Path) -> Path:
+    (folder / "data.csv").symlink_to(folder / "other.csv")
+    (folder / "other.csv").symlink_to(folder / "data.csv")
+    (folder / "study.toml").write_text('data = "data.csv"\n')
+    return folder
+
+
 def _toml_bytes(content: bytes) -> Callable[[Path], Path]:
     def write(folder: Path) -> Path:
         (folder / "study.toml").write_bytes(content)
@@ -217,6 +224,11 @@ REFUSED = {
         _text("school;effect;se\nA;28,5;15\nB;8,1;10\nC;-3;16\n"),
         S,
         "(decimal commas? write 0.5, not 0,5)",
+    ),
+    "a standard error too small to square": (
+        _text(_replace("B,8,10", "B,8,1e-200")),
+        S,
+        "'se' has standard errors too small to compute with (1e-200 at sites B)",
     ),
     "zero se": (_text(_replace("B,8,10", "B,8,0")), S, "'se' must be > 0 (a standard error)"),
     "negative se": (_text(_replace("B,8,10", "B,8,-10")), S, "got -10.0 at sites B"),
@@ -377,6 +389,21 @@ REFUSED = {
         "columns 2 ('effect') and 3 ('eff\\u200bect') have the same name",
     ),
     "a header without names": (_text(",,\n1,2,3\n"), S, "the header has no column names"),
+    "space-separated columns": (
+        _text("school effect se\nA 28 15\nB 8 10\n"),
+        S,
+        "missing column(s) 'school', 'effect', 'se'; the data has 'school effect se'",
+    ),
+    "a web page saved as .csv": (
+        _text("<!DOCTYPE html>\n<html><body>Not found</body></html>\n"),
+        S,
+        "the data has '<!DOCTYPE html>'",
+    ),
+    "lists in a Parquet column": (
+        _parquet_with(pd.DataFrame({"school": ["A", "B"], "effect": [[1.0], [2.0]], "se": 1.0})),
+        S,
+        "'effect' must be numeric; non-numeric values array([1.]), array([2.]) at rows 1, 2",
+    ),
     "two Parquet columns of one name": (
         _duplicate_parquet_columns,
         S,
@@ -529,6 +556,11 @@ REFUSED = {
         [*R, "--cluster", "room"],
         "column 'room' spells one id two ways: 'r' (rows 1, 2, 3 and 14 more) and 'r ' (rows 4)",
     ),
+    "an id with a line break in a message": (
+        _text('school,effect,se\n"North\nCampus",8,0\nB,1,1\n'),
+        S,
+        "got 0.0 at sites North\\nCampus",
+    ),
     "a blank site id": (_text(_replace("B,8", "   ,8")), S, "'school' has 1 missing"),
     "NA as a site id": (_text(_replace("B,8", "NA,8")), S, "'school' has 1 missing"),
     "nan as a site id": (_text(_replace("B,8", "nan,8")), S, "'school' has 1 missing"),
@@ -563,7 +595,7 @@ REFUSED = {
     "a flag given as text": (
         _roles_toml(top='observational = "no"\n'),
         [],
-        "study.toml: 'observational' must be true or false; got \"no\" (text)",
+        "study.toml: 'observational' must be true or false; got 'no' (text)",
     ),
     "a misspelt key": (
         _roles_toml(top="observationl = true\n"),
@@ -599,7 +631,7 @@ REFUSED = {
     "roles that are not a table": (
         _study('data = "data.csv"\nroles = "school"\n', GOOD),
         [],
-        "'roles' must be the table of column roles; got \"school\" (text)",
+        "'roles' must be the table of column roles; got 'school' (text)",
     ),
     "a source that is not a table": (
         _roles_toml(top='source = "Rubin 1981"\n'),
@@ -609,12 +641,17 @@ REFUSED = {
     "a truth that is not numbers": (
         _roles_toml(top='[truth]\nmu = "0.5"\n'),
         [],
-        "'truth' must be a table of numbers",
+        "'truth' must be a table of finite numbers",
     ),
     "an outcome SD given as text": (
         _roles_toml(top='outcome_sd = "1.5"\n'),
         [],
-        "'outcome_sd' must be a number; got \"1.5\" (text)",
+        "'outcome_sd' must be a finite number; got '1.5' (text)",
+    ),
+    "an infinite outcome SD": (
+        _roles_toml(top="outcome_sd = inf\n"),
+        [],
+        "'outcome_sd' must be a finite number; got inf",
     ),
     "a data name that is a number": (_study("data = 3\n"), [], "'data' must be text; got 3"),
     "an empty data name": (_study('data = ""\n'), [], "'data' is empty"),
@@ -643,6 +680,12 @@ REFUSED = {
         [],
         "data = 'data.csv' is a link to a file outside the study folder",
     ),
+    "a control character in the data path": (
+        _study('data = "data\\u0000.csv"\n'),
+        [],
+        "data = 'data\\x00.csv' holds control characters",
+    ),
+    "a data link that loops": (_link_loop, [], "data = 'data.csv': Symlink loop"),
     "a study.toml that is not UTF-8": (
         _toml_bytes('data = "données.csv"\n'.encode("cp1252")),
         [],

@@ -114,7 +114,7 @@ def record_statistics(
     units: str = "",
 ) -> RecordStatistics:
     """Per-site sufficient statistics of Gaussian records in partitioned files, read with
-    dask.dataframe one partition at a time.
+    dask one partition at a time (a Parquet row group, or 64 MB of CSV read strictly).
 
     ``source`` is a Parquet data set (a folder, or a file), a glob such as ``"data/*.csv"``,
     or a list of files. Equal to :meth:`SiteStatistics.from_records` on the same records

@@ -7,6 +7,7 @@ with a did-you-mean, and the data file must lie inside the study folder (no abso
 :class:`sitefx.data.adapters.Roles`.
 """
 
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,8 +16,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from sitefx.errors import StudyDataError, did_you_mean
 
 STUDY_FILE = "study.toml"
-TEXT, FLAG, NUMBER = "text", "true or false", "a number"
-NUMBERS, ROLES = "a table of numbers", "the table of column roles"
+TEXT, FLAG, NUMBER = "text", "true or false", "a finite number"
+NUMBERS, ROLES = "a table of finite numbers", "the table of column roles"
 KEYS: Mapping[str, str | Mapping[str, str]] = {
     "data": TEXT,
     "name": TEXT,
@@ -34,7 +35,9 @@ KEYS: Mapping[str, str | Mapping[str, str]] = {
 TYPE_CHECKS = {
     TEXT: lambda value: isinstance(value, str),
     FLAG: lambda value: isinstance(value, bool),
-    NUMBER: lambda value: isinstance(value, int | float) and not isinstance(value, bool),
+    NUMBER: lambda value: (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ),
     NUMBERS: lambda value: (
         isinstance(value, dict) and all(TYPE_CHECKS[NUMBER](number) for number in value.values())
     ),
@@ -105,7 +108,7 @@ def _check(table: Mapping, keys: Mapping, path: Path, prefix: str) -> None:
                 raise StudyDataError(f"{path}: '{name}' must be a table ([{name}])")
             _check(value, expected, path, f"{name}.")
         elif not TYPE_CHECKS[expected](value):
-            shown = f'"{value}" (text)' if isinstance(value, str) else repr(value)
+            shown = f"{value!r} (text)" if isinstance(value, str) else repr(value)
             raise StudyDataError(f"{path}: '{name}' must be {expected}; got {shown}")
 
 
@@ -114,6 +117,8 @@ def _inside(folder: Path, name: str, path: Path) -> Path:
     windows = PureWindowsPath(name)  # splits on both / and \\
     if not name.strip():
         raise StudyDataError(f"{path}: 'data' is empty; name the data file")
+    if not name.isprintable():
+        raise StudyDataError(f"{path}: data = {name!r} holds control characters")
     if PurePosixPath(name).is_absolute() or windows.drive or windows.root:
         raise StudyDataError(
             f"{path}: data = '{name}' is an absolute path; name a file inside the study folder"
@@ -124,7 +129,11 @@ def _inside(folder: Path, name: str, path: Path) -> Path:
             f"the folder"
         )
     data = folder / name
-    if not data.resolve().is_relative_to(folder.resolve()):
+    try:
+        target = data.resolve()
+    except (OSError, RuntimeError) as error:  # a link loop
+        raise StudyDataError(f"{path}: data = '{name}': {error}") from error
+    if not target.is_relative_to(folder.resolve()):
         raise StudyDataError(
             f"{path}: data = '{name}' is a link to a file outside the study folder; copy the "
             f"file into the folder"

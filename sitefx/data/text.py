@@ -173,17 +173,28 @@ def parse(lines: Iterator[str], *, source: str, layout: Layout) -> Rows:
     """
     width = len(layout.header)
     names = [normalize(name) for name in layout.header]
+    reader = csv.reader(lines, delimiter=layout.delimiter, strict=True)
     fields, numbers, empty, ragged, repeated = [], [], [], [], []
-    for number, (line, row) in enumerate(_records(lines, source, layout), 1):
-        if not any(value.strip() for value in row):
-            empty.append(number)
-        elif len(row) != width:
-            ragged.append((line, len(row)))
-        elif row[0].strip(EDGES) == names[0] and [normalize(value) for value in row] == names:
-            repeated.append(line)
-        else:
-            fields.append(row)
-            numbers.append(number)
+    start = layout.line + 1  # the line the current record starts on
+    try:
+        for number, row in enumerate(reader, 1):
+            if not "".join(row).strip():
+                empty.append(number)
+            elif len(row) != width:
+                ragged.append((start, len(row)))
+            elif row[0].strip(EDGES) == names[0] and [normalize(value) for value in row] == names:
+                repeated.append(start)
+            else:
+                fields.append(row)
+                numbers.append(number)
+            start = layout.line + reader.line_num + 1
+    except csv.Error as error:
+        if "unexpected end of data" in str(error) or "larger than field limit" in str(error):
+            raise StudyDataError(
+                f"{source}, line {start}: a quoted value that is never closed (or longer "
+                f"than {csv.field_size_limit()} characters)"
+            ) from error
+        raise StudyDataError(f"{source}, line {layout.line + reader.line_num}: {error}") from error
     if ragged:
         raise StudyDataError(_ragged_message(ragged, width, source, layout.line))
     if repeated:
@@ -202,13 +213,14 @@ def to_frame(rows: Rows, *, source: str, text_columns: Sequence[str] = ()) -> pd
     if not any(names):
         raise StudyDataError(f"{source}: the header has no column names")
     values = list(zip(*rows.fields, strict=True)) or [()] * len(names)
+    index = pd.Index(rows.numbers) if rows.empty else pd.RangeIndex(1, len(rows.numbers) + 1)
     frame = pd.DataFrame(
         {
-            name: _typed(pd.Series(column, index=rows.numbers, dtype=object), name in text_columns)
+            name: _typed(pd.Series(column, index=index, dtype=object), name in text_columns)
             for name, column in zip(names, values, strict=True)
             if name
         },
-        index=pd.Index(rows.numbers) if rows.empty else pd.RangeIndex(1, len(rows.numbers) + 1),
+        index=index,
     )
     frame.attrs["empty_rows"] = rows.empty
     return frame
@@ -240,27 +252,6 @@ def _refuse_binary(found: re.Match | None, content: str | bytes, source: str) ->
     )
 
 
-def _records(lines: Iterator[str], source: str, layout: Layout) -> Iterator[tuple[int, list]]:
-    """(line where it starts, fields) of each record; csv errors name the line."""
-    reader = csv.reader(lines, delimiter=layout.delimiter, strict=True)
-    start = layout.line + 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            line = layout.line + reader.line_num
-            if "unexpected end of data" in str(error) or "larger than field limit" in str(error):
-                raise StudyDataError(
-                    f"{source}, line {start}: a quoted value that is never closed (or longer "
-                    f"than {csv.field_size_limit()} characters)"
-                ) from error
-            raise StudyDataError(f"{source}, line {line}: {error}") from error
-        yield start, row
-        start = layout.line + reader.line_num + 1
-
-
 def _ragged_message(ragged: list[tuple[int, int]], width: int, source: str, header: int) -> str:
     more = all(count > width for _, count in ragged)
     hint = (
@@ -270,16 +261,18 @@ def _ragged_message(ragged: list[tuple[int, int]], width: int, source: str, head
         else "a missing value still needs its delimiter (A,,3)"
     )
     lines = describe_labels(f"line {line} has {count}" for line, count in ragged)
+    where = f" (line {header})" if header else ""
     return (
-        f"{source}: {len(ragged)} row(s) do not have the {width} fields of the header "
-        f"(line {header}): {lines}; {hint}"
+        f"{source}: {len(ragged)} row(s) do not have the {width} fields of the header{where}: "
+        f"{lines}; {hint}"
     )
 
 
 def _typed(column: pd.Series, text: bool) -> pd.Series:
-    """Missing-value markers missing; numbers if every other value reads as one."""
-    column = column.mask(column.str.strip().isin(MISSING))
-    if text:
-        return column
-    numbers = pd.to_numeric(column, errors="coerce")
-    return numbers if numbers.notna().sum() == column.notna().sum() else column
+    """Numbers if every value reads as one or is a missing-value marker (unless ``text``);
+    else the text, with missing-value markers missing."""
+    if not text:
+        numbers = pd.to_numeric(column, errors="coerce")
+        if column[numbers.isna()].str.strip().isin(MISSING).all():
+            return numbers
+    return column.mask(column.str.strip().isin(MISSING))

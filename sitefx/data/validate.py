@@ -27,7 +27,8 @@ from sitefx.data.schema import (
 from sitefx.errors import DataDropWarning, StudyDataError, describe_labels
 
 MIN_PER_ARM = 2
-# Larger values overflow when squared (variances, sums of squares): refused, not mis-fitted.
+# Larger values overflow when squared (variances, sums of squares), and standard errors below
+# its inverse underflow: refused, not mis-fitted.
 MAX_ABS_VALUE = 1e150
 # Why text is not a number, for the message: each pattern must match every non-number.
 HINTS = (
@@ -82,6 +83,13 @@ def site_summaries(
         raise StudyDataError(
             f"column '{se}' must be > 0 (a standard error); got "
             f"{describe_labels(values[se][bad_se])} at sites {describe_labels(sites[bad_se])}"
+        )
+    tiny = values[se] < 1 / MAX_ABS_VALUE  # its square, the variance, would be 0
+    if tiny.any():
+        raise StudyDataError(
+            f"column '{se}' has standard errors too small to compute with "
+            f"({describe_labels(values[se][tiny])} at sites {describe_labels(sites[tiny])}); "
+            f"rescale the estimates and standard errors, e.g. to thousandths"
         )
     if n is not None and (values[n] <= 0).any():
         raise StudyDataError(
@@ -492,6 +500,9 @@ def _columns(values: Mapping[str, np.ndarray], names: Sequence[str], n_rows: int
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    twice = frame.columns[frame.columns.duplicated()].intersection(columns)
+    if len(twice):
+        raise StudyDataError(f"the data has two columns named {describe_labels(map(repr, twice))}")
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise StudyDataError(
@@ -518,7 +529,7 @@ def _numeric_column(frame: pd.DataFrame, column: str, *, booleans: bool = False)
     converted = pd.to_numeric(_booleans_as_numbers(raw) if booleans else raw, errors="coerce")
     not_numeric = converted.isna() & raw.notna()
     if not_numeric.any():
-        bad = raw[not_numeric].unique()[:5].tolist()
+        bad = _distinct(raw[not_numeric], limit=5)
         raise StudyDataError(
             f"column '{column}' must be numeric; non-numeric values "
             f"{describe_labels(map(repr, bad))} at rows "
@@ -532,6 +543,17 @@ def _numeric_column(frame: pd.DataFrame, column: str, *, booleans: bool = False)
             f"rows {describe_labels(frame.index[huge])}); rescale it, e.g. to thousands"
         )
     return values
+
+
+def _distinct(values: pd.Series, limit: int | None = None) -> list[object]:
+    """The distinct values in order of appearance (at most ``limit``), compared as printed,
+    so that lists or arrays from a Parquet file can be shown too."""
+    shown: dict[str, object] = {}
+    for value in values:
+        shown.setdefault(repr(value), value)
+        if len(shown) == limit:
+            break
+    return list(shown.values())
 
 
 def _hint(bad: list[object]) -> str:
@@ -577,7 +599,7 @@ def _treatment_column(
         if unmapped.any():
             raise StudyDataError(
                 f"column '{column}' has values not in treatment_levels {dict(levels)}: "
-                f"{describe_labels(map(repr, raw[unmapped].unique()))} at rows "
+                f"{describe_labels(map(repr, _distinct(raw[unmapped])))} at rows "
                 f"{describe_labels(frame.index[unmapped.to_numpy()])}"
             )
         return mapped.to_numpy(dtype=float)
@@ -586,7 +608,7 @@ def _treatment_column(
     converted = pd.to_numeric(_booleans_as_numbers(raw), errors="coerce")
     invalid = raw.notna() & ~converted.isin([0, 1])
     if invalid.any():
-        found = describe_labels(map(repr, raw.dropna().unique().tolist()))
+        found = describe_labels(map(repr, _distinct(raw.dropna())))
         raise StudyDataError(
             f"column '{column}' must be a binary treatment coded 0/1 or true/false; found values "
             f"{found} (bad rows {describe_labels(frame.index[invalid.to_numpy()])}); give "
@@ -619,7 +641,7 @@ def _as_labels(column: pd.Series) -> pd.Series:
             f"in spaces, invisible characters or Unicode form; write each id one way"
         )
     labels = np.full(len(column), np.nan, dtype=object)
-    labels[present] = [normal[spelling] or np.nan for spelling in text]
+    labels[present] = text.map({spelling: label or np.nan for spelling, label in normal.items()})
     return pd.Series(labels, index=column.index, name=column.name)
 
 
