@@ -86,7 +86,14 @@ class Roles:
     """Which column plays which part, and how to treat invalid rows.
 
     Give ``estimate`` and ``se`` for site summaries, or ``outcome`` and ``treatment`` for
-    individual records; ``site`` always.
+    individual records; ``site`` always. Roles are checked when made: each value has its type
+    (a column name, a list of them, true or false), and a column plays one part.
+
+    Examples
+    --------
+    >>> Roles(site="school", outcome="y", treatment="y")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    StudyDataError: column 'y' is given two roles (outcome and treatment)
     """
 
     site: str | None = None
