@@ -150,3 +150,9 @@ def test_roles_must_pick_one_kind():
 def test_roles_the_data_kind_does_not_use_are_refused(roles, message):
     with pytest.raises(StudyDataError, match=message):
         sitefx.load(FRAME, **ROLES, **roles)
+
+
+def test_the_sample_size_may_also_be_a_moderator():
+    """Small-study effects: n weights the person-weighted average and moderates the effects."""
+    data = sitefx.load(FRAME, **ROLES, moderators="n").data
+    np.testing.assert_array_equal(data.n, data.moderators[:, 0])

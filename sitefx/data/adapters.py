@@ -46,6 +46,9 @@ UNUSED_ROLE_HINTS = {
     "site-level columns as moderators (--moderators)",
     ("arms", "family"): "arm counts are binary outcomes already; leave --family out",
 }
+# The one pair of roles that may name the same column: the people per site, both weighting
+# the person-weighted average and as a moderator (do larger studies find smaller effects?).
+SHAREABLE = {"n", "moderators"}
 SHARED_ROLE_HINTS = {
     ("site", "levels"): "a level groups several sites, and the site column has one site per "
     "group; give the column of the level above the sites (e.g. district)",
@@ -285,7 +288,7 @@ class Roles:
         roles_of = {}
         for role, column in given:
             first = roles_of.setdefault(column, role)
-            if first != role:
+            if first != role and {first, role} != SHAREABLE:
                 hint = SHARED_ROLE_HINTS.get((first, role), "a column plays one part")
                 raise StudyDataError(
                     f"column '{column}' is given two roles ({first} and {role}); {hint}"
