@@ -5,11 +5,31 @@ message names the column and the offending rows or sites. The CLI turns these in
 message and exit code 2; anything else is a bug and keeps its traceback.
 """
 
+import difflib
 from collections.abc import Iterable
+
+# Characters that break a line, escaped in messages (an id may hold a newline).
+LINE_BREAKS = {
+    code: repr(chr(code))[1:-1]
+    for code in [*range(0x20), 0x7F, 0x85, 0x2028, 0x2029]
+    if chr(code) != "\t"
+}
 
 
 class SitefxInputError(ValueError):
-    """Base class for every error caused by the user's input (data, options, priors)."""
+    """Base class for every error caused by the user's input (data, options, priors).
+
+    The message is one line: line breaks and control characters that come from the input
+    (ids, column names, values) are shown escaped.
+
+    Examples
+    --------
+    >>> print(SitefxInputError("repeated: North" + chr(10) + "Campus"))
+    repeated: North\\nCampus
+    """
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(str(message).translate(LINE_BREAKS), *args)
 
 
 class StudyDataError(SitefxInputError):
@@ -45,3 +65,15 @@ def describe_labels(labels: Iterable[object], *, limit: int = 8) -> str:
     if len(labels) > limit:
         shown += f" and {len(labels) - limit} more"
     return shown
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``known`` to a misspelt ``name``, else ``""``.
+
+    Examples
+    --------
+    >>> did_you_mean("observationl", ["title", "observational"])
+    " (did you mean 'observational'?)"
+    """
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -131,7 +131,7 @@ def test_truncated_parquet_is_a_clear_error(tmp_path):
 def test_roles_must_pick_one_kind():
     with pytest.raises(StudyDataError, match="not a mix"):
         sitefx.load(
-            FRAME, site="school", estimate="effect", se="se", outcome="effect", treatment="n"
+            FRAME, site="school", estimate="effect", se="se", outcome="score", treatment="n"
         )
     with pytest.raises(StudyDataError, match="no column roles"):
         sitefx.load(FRAME, site="school")
@@ -142,11 +142,17 @@ def test_roles_must_pick_one_kind():
 @pytest.mark.parametrize(
     ("roles", "message"),
     [
-        ({"covariates": "n"}, "give site-level columns as moderators"),
-        ({"cluster": "school"}, "'cluster' does not apply to site summaries"),
+        ({"covariates": "age"}, "give site-level columns as moderators"),
+        ({"cluster": "room"}, "'cluster' does not apply to site summaries"),
         ({"treatment_levels": {"a": 1, "b": 0}}, "'treatment_levels' does not apply"),
     ],
 )
 def test_roles_the_data_kind_does_not_use_are_refused(roles, message):
     with pytest.raises(StudyDataError, match=message):
         sitefx.load(FRAME, **ROLES, **roles)
+
+
+def test_the_sample_size_may_also_be_a_moderator():
+    """Small-study effects: n weights the person-weighted average and moderates the effects."""
+    data = sitefx.load(FRAME, **ROLES, moderators="n").data
+    np.testing.assert_array_equal(data.n, data.moderators[:, 0])

@@ -125,3 +125,22 @@ def test_fit_command_reads_a_parquet_folder_out_of_core(records, tmp_path, capsy
     refused = [*roles, "--cluster", "room", "--out", str(tmp_path / "no")]
     assert main(["fit", str(data_dir), *refused]) == 2
     assert "out of core take site, outcome" in capsys.readouterr().err
+
+
+def test_csv_blocks_split_mid_line_read_every_row_once(records, tmp_path, monkeypatch):
+    """Blocks of a few hundred bytes cut lines anywhere: each line belongs to the block it
+    starts in, so the sums equal one read of the whole file; a ragged row names its block."""
+    _, frame = records
+    path = tmp_path / "records.csv"
+    frame.to_csv(path, index=False)
+    whole = record_statistics(path, **ROLES)
+    monkeypatch.setattr(sitefx.data.partitioned, "BLOCK", 777)
+    blocks = record_statistics(path, **ROLES)
+    np.testing.assert_allclose(blocks.stats.site_xx, whole.stats.site_xx, rtol=1e-12)
+    np.testing.assert_allclose(blocks.arm_mean, whole.arm_mean, rtol=1e-12)
+    assert blocks.accounting.rows_read == whole.accounting.rows_read == len(frame)
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1000] = lines[1000].rstrip("\n") + ",1\n"
+    path.write_text("".join(lines))
+    with pytest.raises(sitefx.StudyDataError, match=r"records\.csv, block at byte \d+: 1 row"):
+        record_statistics(path, **ROLES)

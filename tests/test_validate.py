@@ -276,3 +276,9 @@ def test_levels_in_records_are_one_group_per_site():
         individual_records(
             frame, outcome="score", treatment="small", site="school", levels=["district"]
         )
+
+
+def test_a_frame_with_two_columns_of_one_name_is_refused():
+    frame = summaries().rename(columns={"se": "effect"})
+    with pytest.raises(StudyDataError, match="the data has two columns named 'effect'"):
+        site_summaries(frame, site="school", estimate="effect", se="se")

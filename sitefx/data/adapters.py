@@ -1,29 +1,28 @@
 """Read studies from files, folders and pandas frames into canonical data.
 
 A *study folder* holds one data file and a ``study.toml`` that names the column roles and
-describes the study (title, units, source, citation, license). Data files may be CSV
-(optionally gzipped), Parquet, Stata ``.dta`` or SPSS ``.sav``. Nothing is unpickled or
-evaluated: TOML is parsed with :mod:`tomllib`, data with pandas/pyarrow/pyreadstat.
+describes the study (title, units, source, citation, license; see
+:mod:`sitefx.data.study_file`). Data files may be CSV or TSV (optionally gzipped, read strictly
+by :mod:`sitefx.data.text`), Parquet, Stata ``.dta`` or SPSS ``.sav``. Nothing is unpickled or
+evaluated: TOML is parsed with :mod:`tomllib`, data with pyarrow/pyreadstat or the csv module.
 """
 
-import csv
 import dataclasses
-import gzip
-import tomllib
-import warnings
+import stat
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from pandas._libs.parsers import STR_NA_VALUES
 
 from sitefx.data import validate
-from sitefx.data.schema import StudyData
-from sitefx.errors import DataReadWarning, StudyDataError
+from sitefx.data.labels import column_names
+from sitefx.data.schema import Drop, StudyData
+from sitefx.data.study_file import read_study_file
+from sitefx.data.text import read_delimited
+from sitefx.errors import StudyDataError, did_you_mean
 
-STUDY_FILE = "study.toml"
-DELIMITERS = (",", ";", "\t", "|")  # the first wins a tie (a one-column file)
 KIND_ROLES = {
     "summaries": ("estimate", "se"),
     "individual": ("outcome", "treatment"),
@@ -47,6 +46,13 @@ UNUSED_ROLE_HINTS = {
     "site-level columns as moderators (--moderators)",
     ("arms", "family"): "arm counts are binary outcomes already; leave --family out",
 }
+# The one pair of roles that may name the same column: the people per site, both weighting
+# the person-weighted average and as a moderator (do larger studies find smaller effects?).
+SHAREABLE = {"n", "moderators"}
+SHARED_ROLE_HINTS = {
+    ("site", "levels"): "a level groups several sites, and the site column has one site per "
+    "group; give the column of the level above the sites (e.g. district)",
+}
 KIND_NAMES = {
     "summaries": "site summaries",
     "individual": "individual records",
@@ -64,6 +70,18 @@ READERS = {
     ".zsav": "spss",
 }
 REFUSED = {".pkl", ".pickle", ".joblib", ".npy", ".npz", ".rds", ".rdata"}
+ROLE_TYPES = {
+    str | None: "a column name",
+    bool: "true or false",
+    tuple[str, ...]: "a list of column names",
+    Mapping[str, int] | None: "a table of treatment values, e.g. {small = 1, regular = 0}",
+}
+# Roles that name columns of the data (``family`` and the options do not).
+COLUMN_ROLES = {
+    "site", "estimate", "se", "n", "outcome", "treatment", "events_treated", "n_treated",
+    "events_control", "n_control", "covariates", "moderators", "levels", "cluster", "wave",
+    "person",
+}  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +89,14 @@ class Roles:
     """Which column plays which part, and how to treat invalid rows.
 
     Give ``estimate`` and ``se`` for site summaries, or ``outcome`` and ``treatment`` for
-    individual records; ``site`` always.
+    individual records; ``site`` always. Roles are checked when made: each value has its type
+    (a column name, a list of them, true or false), and a column plays one part.
+
+    Examples
+    --------
+    >>> Roles(site="school", outcome="y", treatment="y")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    StudyDataError: column 'y' is given two roles (outcome and treatment)
     """
 
     site: str | None = None
@@ -95,29 +120,67 @@ class Roles:
     drop_missing: bool = False
     drop_incomplete_sites: bool = False
 
+    def __post_init__(self) -> None:
+        for role in dataclasses.fields(self):
+            value = getattr(self, role.name)
+            if role.name == "family":  # not a column: checked below
+                continue
+            if role.type == str | None and value is not None:
+                valid = isinstance(value, str) and bool(value.strip())
+            elif role.type is bool:
+                valid = isinstance(value, bool)
+            elif role.type == tuple[str, ...]:
+                valid = isinstance(value, tuple) and all(
+                    isinstance(name, str) and name.strip() for name in value
+                )
+            else:
+                valid = value is None or isinstance(value, Mapping)
+            if not valid:
+                expected = ROLE_TYPES[role.type]
+                raise StudyDataError(f"'{role.name}' must be {expected}; got {value!r}")
+        if self.family not in (None, *validate.FAMILIES):
+            raise StudyDataError(
+                f"family must be one of {', '.join(validate.FAMILIES)}; got '{self.family}'"
+            )
+        self._refuse_shared_columns()
+
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, object], *, source: str = "arguments") -> "Roles":
+    def from_mapping(cls, mapping: Mapping[str, object], *, source: str = "") -> "Roles":
         """Build roles from a mapping (``study.toml``'s ``[roles]``, keyword arguments).
 
         ``None`` values are ignored; ``covariates``, ``moderators`` and ``levels`` may be
-        comma-separated strings.
+        comma-separated strings. An unknown role, a value of the wrong type or a column given
+        two roles is an error (prefixed with ``source``, e.g. the file, when given).
+
+        Examples
+        --------
+        >>> Roles.from_mapping({"site": "school", "covariates": "age, female"}).covariates
+        ('age', 'female')
         """
+        prefix = f"{source}: " if source else ""
         values = {key: value for key, value in mapping.items() if value is not None}
-        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise StudyDataError(f"{source}: unknown role(s) {', '.join(unknown)}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in values:
+            if key not in names:
+                raise StudyDataError(
+                    f"{prefix}unknown role '{key}'{did_you_mean(key, names)}; roles are "
+                    f"{', '.join(names)}"
+                )
         for key in ("covariates", "moderators", "levels"):
-            names = values.get(key, ())
-            if isinstance(names, str):
-                names = [name.strip() for name in names.split(",") if name.strip()]
-            values[key] = tuple(names)
-        return cls(**values)
+            columns = values.get(key, ())
+            if isinstance(columns, str):
+                columns = [name.strip() for name in columns.split(",") if name.strip()]
+            values[key] = tuple(columns) if isinstance(columns, list | tuple) else columns
+        try:
+            return cls(**values)
+        except StudyDataError as error:
+            raise StudyDataError(f"{prefix}{error}") from error
 
     def updated(self, **overrides: object) -> "Roles":
         """These roles with every non-``None`` override applied."""
         current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         given = {key: value for key, value in overrides.items() if value is not None}
-        return Roles.from_mapping(current | given, source="overrides")
+        return Roles.from_mapping(current | given)
 
     @property
     def id_columns(self) -> tuple[str, ...]:
@@ -155,7 +218,16 @@ class Roles:
         return kind
 
     def apply(self, frame: pd.DataFrame, *, units: str = "") -> StudyData:
-        """Validate ``frame`` under these roles into canonical data."""
+        """Validate ``frame`` under these roles into canonical data; the empty rows a reader
+        skipped (``frame.attrs["empty_rows"]``) are counted as read and dropped."""
+        data = self._validated(frame, units)
+        empty = frame.attrs.get("empty_rows", ())
+        if not empty:
+            return data
+        drop = Drop(reason="empty row (no values)", rows=tuple(map(str, empty)))
+        return dataclasses.replace(data, accounting=data.accounting.including(drop))
+
+    def _validated(self, frame: pd.DataFrame, units: str) -> StudyData:
         self._refuse_unused_roles()
         if self.kind == "summaries":
             return validate.site_summaries(
@@ -201,6 +273,26 @@ class Roles:
         return validate.growth_records(
             frame, person=self.person, wave=self.wave, **records, units=units
         )
+
+    def _refuse_shared_columns(self) -> None:
+        """A column plays one part: the same column in two roles is an error."""
+        given = [
+            (role.name, column)
+            for role in dataclasses.fields(self)
+            if role.name in COLUMN_ROLES
+            for column in _as_tuple(getattr(self, role.name))
+        ]
+        for (role, column), count in Counter(given).items():
+            if count > 1:
+                raise StudyDataError(f"'{role}' names column '{column}' twice")
+        roles_of = {}
+        for role, column in given:
+            first = roles_of.setdefault(column, role)
+            if first != role and {first, role} != SHAREABLE:
+                hint = SHARED_ROLE_HINTS.get((first, role), "a column plays one part")
+                raise StudyDataError(
+                    f"column '{column}' is given two roles ({first} and {role}); {hint}"
+                )
 
     def _refuse_unused_roles(self) -> None:
         """A role the data kind does not use is an error, never silently ignored."""
@@ -251,10 +343,14 @@ class Study:
 def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Read a data file into a frame whose index numbers the data rows from 1.
 
-    Text files: the delimiter (comma, semicolon, tab or bar) is read off the header line;
-    a file that is not UTF-8 is read as Windows-1252 (Latin-1), with a warning;
-    ``text_columns`` (ids: sites, clusters, people, levels) are read as written, so ``007``
-    stays ``007``.
+    Text files are read strictly (see :mod:`sitefx.data.text`): the delimiter (comma,
+    semicolon, tab or bar) is read off the header line, a row with more or fewer fields than
+    the header is an error naming its line, a file that is not UTF-8 is read as Windows-1252
+    (Latin-1) with a warning, and ``text_columns`` (ids: sites, clusters, people, levels) are
+    read as written, so ``007`` stays ``007``. Rows with no values are skipped; their numbers
+    are in ``frame.attrs["empty_rows"]``. In every format, column names are read in Unicode
+    NFC without surrounding spaces, two columns of one name are an error, and columns without
+    a name are left out.
 
     Examples
     --------
@@ -278,67 +374,57 @@ def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.Data
         raise StudyDataError(
             f"{path.name}: unsupported file type '{suffix}'; use one of {', '.join(READERS)}"
         )
-    if not path.is_file():
-        raise StudyDataError(f"{path}: no such file")
+    require_file(path)
     try:
         frame = _read(path, reader, text_columns)
     except StudyDataError:
         raise
     except Exception as error:  # each reader raises its own family of errors
-        raise StudyDataError(f"{path.name}: could not read as {reader}: {error}") from error
+        reason = " ".join(str(error).split())  # one line
+        raise StudyDataError(f"{path.name}: could not read as {reader}: {reason}") from error
     if frame.empty:
-        raise StudyDataError(f"{path.name}: no data rows")
-    frame.index = pd.RangeIndex(1, len(frame) + 1)
+        empty = len(frame.attrs.get("empty_rows", ()))
+        raise StudyDataError(
+            f"{path.name}: no data rows" + (f" ({empty} empty rows)" if empty else "")
+        )
     return frame
+
+
+def require_file(path: Path) -> None:
+    """A regular file: not a folder, a pipe or a device (which could block forever)."""
+    if not path.exists():
+        raise StudyDataError(f"{path}: no such file")
+    if path.is_dir():
+        raise StudyDataError(f"{path}: a folder, not a data file")
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise StudyDataError(
+            f"{path}: not a regular file (a pipe, socket or device); save the data to a file"
+        )
 
 
 def _read(path: Path, reader: str, text_columns: Sequence[str]) -> pd.DataFrame:
     if reader in {"csv", "tsv"}:
-        delimiter, header = _header(path)
-        sep = "\t" if reader == "tsv" else delimiter
-        # Ids are read as written: only an empty cell is missing (a site may be called "NA").
-        missing = {
-            column: [""] if column in text_columns else sorted(STR_NA_VALUES)
-            for column in next(csv.reader([header], delimiter=sep))
-        }
-        options = {
-            "sep": sep,
-            "dtype": dict.fromkeys(text_columns, str),
-            "keep_default_na": False,
-            "na_values": missing,
-        }
-        try:
-            try:
-                return pd.read_csv(path, encoding="utf-8", **options)
-            except UnicodeDecodeError:
-                warnings.warn(
-                    f"{path.name} is not UTF-8; read it as Windows-1252 (Latin-1): check the "
-                    f"accented names, or save the file as UTF-8",
-                    DataReadWarning,
-                    stacklevel=4,
-                )
-                return pd.read_csv(path, encoding="cp1252", **options)
-        except pd.errors.EmptyDataError as error:
-            raise StudyDataError(f"{path.name}: the file is empty") from error
+        delimiter = "\t" if reader == "tsv" else None
+        return read_delimited(path, delimiter=delimiter, text_columns=text_columns)
     if reader == "parquet":
-        return pd.read_parquet(path)
-    import pyreadstat
+        import pyarrow.parquet as pq
 
-    read = pyreadstat.read_dta if reader == "stata" else pyreadstat.read_sav
-    frame, _meta = read(str(path))
-    return frame
+        frame = pq.ParquetFile(path).read().to_pandas()  # keeps two columns of one name
+        if any(name is not None for name in frame.index.names):  # e.g. set_index("school")
+            frame = frame.reset_index()
+    else:
+        import pyreadstat
 
-
-def _header(path: Path) -> tuple[str, str]:
-    """The delimiter the header line uses most (comma, semicolon, tab or bar) and the line."""
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8-sig", errors="replace") as file:
-        header = file.readline().rstrip("\r\n")
-    return max(DELIMITERS, key=header.count), header
+        read = pyreadstat.read_dta if reader == "stata" else pyreadstat.read_sav
+        frame, _meta = read(str(path))
+    names = column_names(frame.columns, path.name)
+    frame = frame.set_axis(names, axis="columns").loc[:, [bool(name) for name in names]]
+    return frame.set_axis(pd.RangeIndex(1, len(frame) + 1), axis="index")
 
 
 def load_study(folder: str | Path, **overrides: object) -> Study:
-    """Load a study folder (a data file plus ``study.toml``).
+    """Load a study folder (a data file plus ``study.toml``, checked by
+    :func:`sitefx.data.study_file.read_study_file`).
 
     Parameters
     ----------
@@ -354,22 +440,14 @@ def load_study(folder: str | Path, **overrides: object) -> Study:
     ('A', 'B')
     """
     folder = Path(folder)
-    spec_path = folder / STUDY_FILE
-    if not spec_path.is_file():
-        raise StudyDataError(f"{folder}: not a study folder (no {STUDY_FILE})")
-    try:
-        spec = tomllib.loads(spec_path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise StudyDataError(f"{spec_path}: invalid TOML: {error}") from error
-    if "data" not in spec:
-        raise StudyDataError(f"{spec_path}: missing key 'data' (the data file's name)")
-    roles = Roles.from_mapping(spec.pop("roles", {}), source=str(spec_path)).updated(**overrides)
-    frame = read_table(folder / str(spec["data"]), text_columns=roles.id_columns)
+    spec = read_study_file(folder)
+    roles = Roles.from_mapping(spec.roles, source=str(spec.path)).updated(**overrides)
+    frame = read_table(spec.data, text_columns=roles.id_columns)
     return Study(
-        name=str(spec.get("name", folder.name)),
-        data=roles.apply(frame, units=str(spec.get("units", ""))),
+        name=spec.metadata.get("name", folder.name),
+        data=roles.apply(frame, units=spec.metadata.get("units", "")),
         roles=roles,
-        metadata=spec,
+        metadata=spec.metadata,
     )
 
 
@@ -403,3 +481,9 @@ def load(source: str | Path | pd.DataFrame, **roles: object) -> Study:
         data=study_roles.apply(read_table(path, text_columns=study_roles.id_columns)),
         roles=study_roles,
     )
+
+
+def _as_tuple(columns: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    if columns is None:
+        return ()
+    return (columns,) if isinstance(columns, str) else tuple(columns)

@@ -1,29 +1,39 @@
 """Out-of-core individual records: per-site sufficient statistics from partitioned files.
 
 A state data system's records need not fit in memory: everything the collapsed Gaussian model
-needs is a few sums per site (:mod:`sitefx.infer.sufficient`). dask.dataframe reads a
-partitioned Parquet data set or a glob of CSV files partition by partition; each partition is
-validated (the same checks and messages as the in-memory path, prefixed with the file and the
-partition) and summed by site and arm; the sums are added up. Memory stays bounded by one
-partition plus ``sites x covariates^2`` numbers, whatever the number of rows.
+needs is a few sums per site (:mod:`sitefx.infer.sufficient`). dask reads a partitioned
+Parquet data set (one partition per row group) or CSV files (one partition per 64 MB block,
+read as strictly as in memory, see :mod:`sitefx.data.text`) partition by partition; each
+partition is validated (the same checks and messages as the in-memory path, prefixed with the
+file and the partition) and summed by site and arm; the sums are added up. Memory stays bounded
+by one partition plus ``sites x covariates^2`` numbers, whatever the number of rows.
+
+A Parquet folder means its top-level ``*.parquet`` files and the files in Hive partition
+folders (``key=value``, whose key becomes a column); a Parquet file in any other subfolder (a
+backup, say) is an error rather than rows counted twice.
 
 Covariates are centred afterwards, algebraically: with ``x~ = x - xbar``,
 ``Z'x~ = Z'x - Z'1 xbar'``, ``x~'x~ = x'x - N xbar xbar'`` and ``x~'y = x'y - xbar sum(y)``.
 """
 
+import dataclasses
 import functools
 import glob
+import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
 
 from sitefx.data import validate
-from sitefx.data.adapters import Roles, Study
+from sitefx.data.adapters import Roles, Study, require_file
 from sitefx.data.schema import DataAccounting, Drop, SiteSummaries
+from sitefx.data.text import content, decode, parse, read_layout, to_frame
 from sitefx.errors import StudyDataError, describe_labels
 from sitefx.infer.sufficient import SiteStatistics
 
@@ -31,7 +41,8 @@ SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".gz": "csv"
 # Roles the out-of-core path reads; any other role given is refused, never ignored.
 ROLES = ("site", "outcome", "treatment", "covariates", "drop_missing")
 LARGE = 2 * 1024**3  # bytes: above this, `auto` reads out of core
-FILE_COLUMN = "__sitefx_file__"
+BLOCK = 64 * 1024**2  # bytes of CSV per partition
+HIVE = re.compile(r"[^=]+=[^=]*")  # a Hive partition folder: key=value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,7 +114,7 @@ def record_statistics(
     units: str = "",
 ) -> RecordStatistics:
     """Per-site sufficient statistics of Gaussian records in partitioned files, read with
-    dask.dataframe one partition at a time.
+    dask one partition at a time (a Parquet row group, or 64 MB of CSV read strictly).
 
     ``source`` is a Parquet data set (a folder, or a file), a glob such as ``"data/*.csv"``,
     or a list of files. Equal to :meth:`SiteStatistics.from_records` on the same records
@@ -115,35 +126,28 @@ def record_statistics(
     ...                           treatment="small", drop_missing=True)  # doctest: +SKIP
     """
     import dask
-    import dask.dataframe as dd
 
     files, reader = _files(source)
     columns = [site, outcome, treatment, *covariates]
-    if reader == "parquet":  # one partition per row group, rows numbered within the file
-        pieces = _row_groups(files)
-        reader_of = functools.partial(_read_row_group, columns=columns)
-        frame = dd.from_map(reader_of, pieces, enforce_metadata=False)
-    else:  # blocks of 64 MB, rows numbered within the block
-        frame = dd.read_csv(
-            files, dtype={site: str}, blocksize="64MB", include_path_column=FILE_COLUMN
-        )
-        validate._require_columns(frame._meta, columns)
-        frame = frame[[*columns, FILE_COLUMN]]
-    parts = frame.to_delayed()
+    if reader == "parquet":
+        read, pieces = functools.partial(_read_row_group, columns=columns), _row_groups(files)
+    else:
+        read = functools.partial(_read_csv_block, columns=columns, ids=(site,))
+        pieces = _csv_blocks(files)
+    read = dask.delayed(read)
     task = dask.delayed(_partition_sums)
     results = dask.compute(
         *[
             task(
-                part,
-                number,
+                read(piece),
+                f"{piece[0].name}, partition {number}",
                 site=site,
                 outcome=outcome,
                 treatment=treatment,
                 covariates=tuple(covariates),
                 drop_missing=drop_missing,
-                numbered=reader == "parquet",
             )
-            for number, part in enumerate(parts)
+            for number, piece in enumerate(pieces)
         ]
     )
     sums = pd.concat([result[0] for result in results]).groupby(level=0, sort=False).sum()
@@ -164,7 +168,7 @@ def out_of_core(source: str | Path, engine: str) -> bool:
         return not (path / "study.toml").is_file() and any(path.rglob("*.parquet"))
     if path.is_file():
         return path.stat().st_size > LARGE
-    return bool(glob.glob(str(source)))
+    return glob.has_magic(str(source)) and bool(glob.glob(str(source)))
 
 
 def load_statistics(source: str | Path, roles: Roles) -> Study:
@@ -193,34 +197,60 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
     return Study(name=Path(str(source).rstrip("/*")).name or "records", data=data, roles=roles)
 
 
-def _files(source: str | Path | Sequence[str | Path]) -> tuple[list[str], str]:
+def _files(source: str | Path | Sequence[str | Path]) -> tuple[list[Path], str]:
     """The files of ``source`` and their reader, or a clear error."""
     if isinstance(source, str | Path):
         path = Path(source)
         if path.is_dir():
-            files = sorted(str(p) for p in path.rglob("*.parquet"))
+            files = _parquet_parts(path)
+        elif glob.has_magic(str(source)):
+            files = [Path(name) for name in sorted(glob.glob(str(source)))]
         else:
-            files = sorted(glob.glob(str(source)))
+            files = [path]
     else:
-        files = [str(p) for p in source]
+        files = [Path(name) for name in source]
     if not files:
         raise StudyDataError(f"{source}: no data files found")
-    readers = {SUFFIXES.get(Path(file).suffix.lower()) for file in files}
+    readers = {SUFFIXES.get(file.suffix.lower()) for file in files}
     if None in readers or len(readers) > 1:
         raise StudyDataError(
             f"{source}: partitioned records must all be Parquet or all CSV; got "
-            f"{describe_labels(sorted({Path(f).suffix for f in files}))}"
+            f"{describe_labels(sorted({file.suffix for file in files}))}"
         )
+    for file in files:
+        require_file(file)
     return files, readers.pop()
 
 
-def _row_groups(files: list[str]) -> list[tuple[str, int, int]]:
+def _parquet_parts(folder: Path) -> list[Path]:
+    """A Parquet data set's files: the top-level ``*.parquet`` files and those in Hive
+    partition folders (``key=value``, at any depth); any other Parquet file is an error."""
+    parts, stray = [], []
+    for file in sorted(folder.rglob("*.parquet")):
+        between = file.relative_to(folder).parts[:-1]
+        (parts if all(HIVE.fullmatch(name) for name in between) else stray).append(file)
+    if stray:
+        shown = describe_labels(str(file.relative_to(folder)) for file in stray)
+        raise StudyDataError(
+            f"{folder}: Parquet files in subfolders that are not partitions (key=value): "
+            f"{shown}; the data set is the top-level *.parquet files and Hive partition "
+            f"folders, so move the others out (a backup would count its rows twice)"
+        )
+    return parts
+
+
+def _partition_values(file: Path) -> dict[str, str]:
+    """The Hive partition keys and values on ``file``'s path (``year=2019/...``)."""
+    pairs = (folder.split("=", 1) for folder in file.parent.parts if HIVE.fullmatch(folder))
+    return {unquote(key): unquote(value) for key, value in pairs}
+
+
+def _row_groups(files: list[Path]) -> list[tuple[Path, int, int]]:
     """Each Parquet file's row groups: (file, row group, rows before it in the file)."""
-    import pyarrow.parquet as pq
 
     pieces = []
     for file in files:
-        metadata = pq.ParquetFile(file).metadata
+        metadata = _parquet(file).metadata
         first = 0
         for group in range(metadata.num_row_groups):
             pieces.append((file, group, first))
@@ -228,41 +258,89 @@ def _row_groups(files: list[str]) -> list[tuple[str, int, int]]:
     return pieces
 
 
-def _read_row_group(piece: tuple[str, int, int], columns: list[str]) -> pd.DataFrame:
-    """One row group, its rows numbered from 1 within its file, with the file's name."""
+def _parquet(file: Path):
+    """The Parquet file ``file``, or an error naming it."""
+    import pyarrow
     import pyarrow.parquet as pq
 
+    try:
+        return pq.ParquetFile(file)
+    except pyarrow.ArrowException as error:
+        raise StudyDataError(f"{file.name}: could not read as parquet: {error}") from error
+
+
+def _read_row_group(piece: tuple[Path, int, int], columns: list[str]) -> pd.DataFrame:
+    """One row group, its rows numbered from 1 within its file; columns the file lacks are
+    taken from its Hive partition folders."""
     file, group, first = piece
-    parquet = pq.ParquetFile(file)
-    missing = [column for column in columns if column not in parquet.schema_arrow.names]
-    if missing:
-        validate._require_columns(pd.DataFrame(columns=parquet.schema_arrow.names), columns)
-    frame = parquet.read_row_group(group, columns=columns).to_pandas()
+    parquet = _parquet(file)
+    stored = parquet.schema_arrow.names
+    partition = {key: value for key, value in _partition_values(file).items() if key not in stored}
+    validate._require_columns(pd.DataFrame(columns=[*stored, *partition]), columns)
+    read = [column for column in columns if column in stored]
+    frame = parquet.read_row_group(group, columns=read).to_pandas()
     frame.index = pd.RangeIndex(first + 1, first + 1 + len(frame))
-    frame[FILE_COLUMN] = file
-    return frame
+    return frame.assign(**{key: partition[key] for key in columns if key in partition})
+
+
+def _csv_blocks(files: list[Path]) -> list[tuple[Path, int, int | None]]:
+    """(file, first byte, end byte) of each 64 MB block; a gzipped file is one block."""
+    pieces = []
+    for file in files:
+        size = file.stat().st_size
+        if file.name.lower().endswith(".gz") or size <= BLOCK:
+            pieces.append((file, 0, None))
+        else:
+            pieces += [(file, start, start + BLOCK) for start in range(0, size, BLOCK)]
+    return pieces
+
+
+def _read_csv_block(
+    piece: tuple[Path, int, int | None], columns: list[str], ids: Sequence[str]
+) -> pd.DataFrame:
+    """One block of a CSV file read strictly (``ids`` as text): the lines that start in it,
+    numbered from 1 within the block (a whole file: within the file). Files read out of core
+    must be UTF-8."""
+    file, start, end = piece
+    source = file.name if end is None else f"{file.name}, block at byte {start}"
+    lines = io.StringIO(decode(_block(file, start, end), source, fallback=False), newline="")
+    if start:  # the header is at the top of the file
+        with file.open(encoding="utf-8-sig", errors="replace", newline="") as head:
+            layout = read_layout(head, source=file.name)
+        layout = dataclasses.replace(layout, line=0)
+    else:
+        layout = read_layout(lines, source=source)
+    frame = to_frame(parse(lines, source=source, layout=layout), source=source, text_columns=ids)
+    validate._require_columns(frame, columns)
+    return frame[columns]
+
+
+def _block(file: Path, start: int, end: int | None) -> bytes:
+    """The bytes of the lines that start in ``[start, end)`` (``end`` None: the whole file,
+    decompressed if gzipped)."""
+    if end is None:
+        return content(file)
+    with file.open("rb") as handle:
+        handle.seek(max(start - 1, 0))
+        if start and handle.read(1) != b"\n":
+            handle.readline()  # the line under way belongs to the block before
+        block = handle.read(max(end - handle.tell(), 0))
+        return block if block.endswith(b"\n") or not block else block + handle.readline()
 
 
 def _partition_sums(
     frame: pd.DataFrame,
-    number: int,
+    where: str,
     *,
     site: str,
     outcome: str,
     treatment: str,
     covariates: tuple[str, ...],
     drop_missing: bool,
-    numbered: bool,
 ) -> tuple[pd.DataFrame, int, list[Drop]]:
-    """One partition validated and summed by site: the sums, its rows and its drops. Errors
-    and drops name the partition's file and rows (``numbered``: the reader numbered them
-    within the file; else counted from 1 within the partition)."""
-    where = f"partition {number}"
-    if len(frame):
-        where = f"{Path(str(frame[FILE_COLUMN].iloc[0])).name}, {where}"
-    frame = frame.drop(columns=FILE_COLUMN)
-    if not numbered:  # a CSV block: its rows counted from 1
-        frame.index = pd.RangeIndex(1, len(frame) + 1)
+    """One partition validated and summed by site: the sums, its rows read and its drops
+    (with the empty rows its reader skipped). Errors and drops name ``where`` (the file and
+    partition) and the rows, as numbered by the reader."""
     try:
         values = {
             column: validate._numeric_column(frame, column) for column in (outcome, *covariates)
@@ -272,6 +350,9 @@ def _partition_sums(
         keep, drops = validate._finite_rows(frame, labels, site, values, drop_missing=drop_missing)
     except StudyDataError as error:
         raise StudyDataError(f"{where}: {error}") from error
+    empty = frame.attrs.get("empty_rows", ())
+    if empty:
+        drops.insert(0, Drop(reason="empty row (no values)", rows=tuple(map(str, empty))))
     drops = [Drop(reason=f"{drop.reason} ({where})", rows=drop.rows) for drop in drops]
     y, t = values[outcome][keep], values[treatment][keep]
     x = (
@@ -295,7 +376,7 @@ def _partition_sums(
         for m, other in enumerate(covariates):
             features[f"xx:{name}:{other}"] = x[:, k] * x[:, m]
     table = pd.DataFrame(features, index=labels[keep].to_numpy())
-    return table.groupby(level=0, sort=False).sum(), len(frame), drops
+    return table.groupby(level=0, sort=False).sum(), len(frame) + len(empty), drops
 
 
 def _statistics(

@@ -42,6 +42,16 @@ class DataAccounting:
     def rows_used(self) -> int:
         return self.rows_read - self.rows_dropped
 
+    def including(self, drop: Drop) -> "DataAccounting":
+        """This accounting with ``drop``'s rows also read (and dropped, listed first).
+
+        Examples
+        --------
+        >>> DataAccounting(rows_read=3).including(Drop("empty row", ("2",))).rows_used
+        3
+        """
+        return DataAccounting(rows_read=self.rows_read + len(drop.rows), drops=(drop, *self.drops))
+
     def to_dict(self) -> dict:
         return {
             "rows_read": self.rows_read,

@@ -8,12 +8,14 @@ and an entry in the data accounting.
 
 import dataclasses
 import re
+import unicodedata
 import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from sitefx.data.labels import clashes, normalize
 from sitefx.data.schema import (
     ArmSummaries,
     DataAccounting,
@@ -25,9 +27,19 @@ from sitefx.data.schema import (
 from sitefx.errors import DataDropWarning, StudyDataError, describe_labels
 
 MIN_PER_ARM = 2
-# Larger values overflow when squared (variances, sums of squares): refused, not mis-fitted.
+# Larger values overflow when squared (variances, sums of squares), and standard errors below
+# its inverse underflow: refused, not mis-fitted.
 MAX_ABS_VALUE = 1e150
-DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
+# Why text is not a number, for the message: each pattern must match every non-number.
+HINTS = (
+    (r"[-+]?\d{1,3}(,\d{3})+(\.\d*)?", "thousands separators? write 1234.5, not 1,234.5"),
+    (r"[-+]?\d+,\d+", "decimal commas? write 0.5, not 0,5"),
+    (r"true|false|yes|no", "true/false is not a number: code it 1/0"),
+    (r"#.*", "spreadsheet error values: fix the formulas, or leave missing values empty"),
+    (r"[-.?]+|n\.a\.?", "write a missing value as an empty cell or NA"),
+    (r"[-+]?[\d.]+\s*%", "percentages: write 12 or 0.12, without %"),
+)
+BOOLEANS = {"true": 1, "false": 0}
 FAMILIES = ("gaussian", "binomial")
 
 
@@ -71,6 +83,13 @@ def site_summaries(
         raise StudyDataError(
             f"column '{se}' must be > 0 (a standard error); got "
             f"{describe_labels(values[se][bad_se])} at sites {describe_labels(sites[bad_se])}"
+        )
+    tiny = values[se] < 1 / MAX_ABS_VALUE  # its square, the variance, would be 0
+    if tiny.any():
+        raise StudyDataError(
+            f"column '{se}' has standard errors too small to compute with "
+            f"({describe_labels(values[se][tiny])} at sites {describe_labels(sites[tiny])}); "
+            f"rescale the estimates and standard errors, e.g. to thousandths"
         )
     if n is not None and (values[n] <= 0).any():
         raise StudyDataError(
@@ -225,10 +244,13 @@ def individual_records(
     covariates, moderators = list(covariates), list(moderators)
     numeric = [outcome, *covariates, *moderators]
     _require_columns(frame, [treatment, site, *numeric, *levels, *([cluster] if cluster else [])])
-    values = {column: _numeric_column(frame, column) for column in numeric}
-    values[treatment] = _treatment_column(frame, treatment, treatment_levels)
     if family not in FAMILIES:
         raise StudyDataError(f"family must be one of {', '.join(FAMILIES)}; got '{family}'")
+    values = {
+        column: _numeric_column(frame, column, booleans=family == "binomial" and column == outcome)
+        for column in numeric
+    }
+    values[treatment] = _treatment_column(frame, treatment, treatment_levels)
     if family == "binomial":
         not_binary = np.isfinite(values[outcome]) & ~np.isin(values[outcome], [0, 1])
         if not_binary.any():
@@ -240,8 +262,11 @@ def individual_records(
             )
     sites = _as_labels(frame[site])
     keep, drops = _finite_rows(frame, sites, site, values, drop_missing=drop_missing)
-    for column in [*([cluster] if cluster else []), *levels]:
-        keep &= _present(frame, column, frame[column].notna().to_numpy(), keep, drop_missing, drops)
+    ids = {
+        column: _as_labels(frame[column]) for column in [*([cluster] if cluster else []), *levels]
+    }
+    for column, labels in ids.items():
+        keep &= _present(frame, column, labels.notna().to_numpy(), keep, drop_missing, drops)
     sites, values = sites[keep], {column: value[keep] for column, value in values.items()}
     rows = frame.index[keep]
 
@@ -280,7 +305,7 @@ def individual_records(
     _require_sites(len(site_names), site)
     _require_variation(values[outcome], outcome)
     site_values = _site_level(values, moderators, site_index, site_names)
-    labels = {level: _as_labels(frame[level]).to_numpy()[keep] for level in levels}
+    labels = {level: ids[level].to_numpy()[keep] for level in levels}
     groups = {
         level: pd.Series(per_site, name=level)
         for level, per_site in _site_level(labels, levels, site_index, site_names).items()
@@ -295,7 +320,7 @@ def individual_records(
         moderators=_columns(site_values, moderators, len(site_names)),
         moderator_names=tuple(moderators),
         levels=_nesting(groups),
-        cluster=frame[cluster].astype(str).to_numpy()[keep] if cluster else None,
+        cluster=ids[cluster].to_numpy(dtype=str)[keep] if cluster else None,
         family=family,
         accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
         units=units,
@@ -475,6 +500,9 @@ def _columns(values: Mapping[str, np.ndarray], names: Sequence[str], n_rows: int
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    twice = frame.columns[frame.columns.duplicated()].intersection(columns)
+    if len(twice):
+        raise StudyDataError(f"the data has two columns named {describe_labels(map(repr, twice))}")
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise StudyDataError(
@@ -483,23 +511,29 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
         )
 
 
-def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
+def _numeric_column(frame: pd.DataFrame, column: str, *, booleans: bool = False) -> np.ndarray:
+    """The column as floats. Typed booleans are 0/1; text is a number only if it reads as one
+    (``TRUE`` does not, unless ``booleans``: a binary outcome); dates are refused."""
     raw = frame[column]
+    if isinstance(raw.dtype, pd.CategoricalDtype):
+        raw = raw.astype(object)
     if pd.api.types.is_bool_dtype(raw):
         return raw.to_numpy(dtype=float)
-    converted = pd.to_numeric(raw, errors="coerce")
+    if not (
+        pd.api.types.is_integer_dtype(raw)
+        or pd.api.types.is_float_dtype(raw)
+        or pd.api.types.is_object_dtype(raw)
+        or pd.api.types.is_string_dtype(raw)
+    ):
+        raise StudyDataError(f"column '{column}' must be numeric; it holds {raw.dtype} values")
+    converted = pd.to_numeric(_booleans_as_numbers(raw) if booleans else raw, errors="coerce")
     not_numeric = converted.isna() & raw.notna()
     if not_numeric.any():
-        bad = raw[not_numeric].unique()[:5].tolist()
-        hint = (
-            " (decimal commas? write 0.5, not 0,5)"
-            if all(DECIMAL_COMMA.match(str(value)) for value in bad)
-            else ""
-        )
+        bad = _distinct(raw[not_numeric], limit=5)
         raise StudyDataError(
             f"column '{column}' must be numeric; non-numeric values "
             f"{describe_labels(map(repr, bad))} at rows "
-            f"{describe_labels(frame.index[not_numeric.to_numpy()])}{hint}"
+            f"{describe_labels(frame.index[not_numeric.to_numpy()])}{_hint(bad)}"
         )
     values = converted.to_numpy(dtype=float)
     huge = np.isfinite(values) & (np.abs(values) > MAX_ABS_VALUE)  # inf: a missing value
@@ -509,6 +543,37 @@ def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
             f"rows {describe_labels(frame.index[huge])}); rescale it, e.g. to thousands"
         )
     return values
+
+
+def _distinct(values: pd.Series, limit: int | None = None) -> list[object]:
+    """The distinct values in order of appearance (at most ``limit``), compared as printed,
+    so that lists or arrays from a Parquet file can be shown too."""
+    shown: dict[str, object] = {}
+    for value in values:
+        shown.setdefault(repr(value), value)
+        if len(shown) == limit:
+            break
+    return list(shown.values())
+
+
+def _hint(bad: list[object]) -> str:
+    """A likely reason the values ``bad`` are not numbers, as `` (...)``, or ``""``."""
+    texts = [str(value).strip().lower() for value in bad]
+    for pattern, hint in HINTS:
+        if all(re.fullmatch(pattern, text) for text in texts):
+            return f" ({hint})"
+    return ""
+
+
+def _booleans_as_numbers(raw: pd.Series) -> pd.Series:
+    """Text ``true``/``false`` (any case) as 1/0; everything else as it is."""
+    if not (pd.api.types.is_object_dtype(raw) or pd.api.types.is_string_dtype(raw)):
+        return raw
+    return raw.map(
+        lambda value: (
+            BOOLEANS.get(value.strip().lower(), value) if isinstance(value, str) else value
+        )
+    )
 
 
 def _require_variation(outcome: np.ndarray, column: str) -> None:
@@ -534,16 +599,16 @@ def _treatment_column(
         if unmapped.any():
             raise StudyDataError(
                 f"column '{column}' has values not in treatment_levels {dict(levels)}: "
-                f"{describe_labels(map(repr, raw[unmapped].unique()))} at rows "
+                f"{describe_labels(map(repr, _distinct(raw[unmapped])))} at rows "
                 f"{describe_labels(frame.index[unmapped.to_numpy()])}"
             )
         return mapped.to_numpy(dtype=float)
     if pd.api.types.is_bool_dtype(raw):
         return raw.to_numpy(dtype=float)
-    converted = pd.to_numeric(raw, errors="coerce")
+    converted = pd.to_numeric(_booleans_as_numbers(raw), errors="coerce")
     invalid = raw.notna() & ~converted.isin([0, 1])
     if invalid.any():
-        found = describe_labels(map(repr, raw.dropna().unique().tolist()))
+        found = describe_labels(map(repr, _distinct(raw.dropna())))
         raise StudyDataError(
             f"column '{column}' must be a binary treatment coded 0/1 or true/false; found values "
             f"{found} (bad rows {describe_labels(frame.index[invalid.to_numpy()])}); give "
@@ -553,15 +618,31 @@ def _treatment_column(
 
 
 def _as_labels(column: pd.Series) -> pd.Series:
-    """Values as strings without surrounding spaces (missing stays missing); integral floats
-    print as ints, so a site id stored as 28.0 (a side effect of missing values) reads "28",
-    as the user wrote it."""
+    """Values as id strings (see :mod:`sitefx.data.labels`): in Unicode NFC, without surrounding
+    spaces or invisible characters; missing stays missing, and a blank id is missing. Integral
+    floats print as ints, so a site id stored as 28.0 (a side effect of missing values) reads
+    "28", as the user wrote it. Two spellings of one id (``"A"`` and ``"A "``) are an error."""
     if pd.api.types.is_float_dtype(column):
         finite = column.dropna()
         if (finite == finite.round()).all():
             column = column.astype("Int64")
-    labels = column.astype(str).str.strip().where(column.notna())
-    return pd.Series(labels.to_numpy(dtype=object), index=column.index)
+    present = column.notna().to_numpy()
+    text = column[present].astype(str)
+    normal = {spelling: normalize(spelling) for spelling in pd.unique(text)}
+    for pair in clashes(spelling for spelling, label in normal.items() if label):
+        same_look = len({unicodedata.normalize("NFC", spelling) for spelling in pair}) == 1
+        show = ascii if same_look else repr  # 'É' and 'E\u0301' print alike
+        first, second = (
+            f"{show(spelling)} (rows {describe_labels(text.index[text == spelling], limit=3)})"
+            for spelling in pair
+        )
+        raise StudyDataError(
+            f"column '{column.name}' spells one id two ways: {first} and {second} differ only "
+            f"in spaces, invisible characters or Unicode form; write each id one way"
+        )
+    labels = np.full(len(column), np.nan, dtype=object)
+    labels[present] = text.map({spelling: label or np.nan for spelling, label in normal.items()})
+    return pd.Series(labels, index=column.index, name=column.name)
 
 
 def _finite_rows(
