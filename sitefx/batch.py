@@ -15,9 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from sitefx.data.adapters import load
-from sitefx.errors import SamplingWarning
+from sitefx.errors import SamplingWarning, SitefxInputError
 from sitefx.estimator import SiteEffects
 from sitefx.parallel import SERIAL, Workers, map_tasks
+from sitefx.report.folders import write_csv
 
 OVERVIEW_COLUMNS = [
     "label",
@@ -65,7 +66,7 @@ def jobs_for(
             jobs.append(Job(f"{name}-{outcome}", str(source), roles | {"outcome": outcome}))
     labels = [job.label for job in jobs]
     if len(set(labels)) != len(labels):
-        raise ValueError(f"two jobs would share a folder: {labels}")
+        raise SitefxInputError(f"two jobs would share a folder: {labels}")
     return jobs
 
 
@@ -98,7 +99,7 @@ def fit_many(
         out_dir=str(out.resolve()),
     )
     table = pd.DataFrame(rows, columns=OVERVIEW_COLUMNS)
-    table.to_csv(out / "overview.csv", index=False)
+    write_csv(table, out / "overview.csv")
     return table
 
 
@@ -125,5 +126,5 @@ def _fit_job(job: Job, *, settings: dict, out_dir: str) -> dict:
         "mcse_mu_mean": mu["mcse_mean"],
         "mcse_prob_mu_above": mu["mcse_prob_above"],
         "warnings": len(fit.warnings_),
-        "folder": str(folder),
+        "folder": job.label,  # beside overview.csv
     }

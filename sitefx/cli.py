@@ -24,8 +24,16 @@ from sitefx.errors import DataDropWarning, DataReadWarning, SamplingWarning, Sit
 from sitefx.estimator import OUTPUT_FILES, SiteEffects
 from sitefx.historical import describe as describe_borrowing
 from sitefx.parallel import TaskFailedError, Workers
-from sitefx.report import headline_sentences, load_datatree, summary_text, write_report
+from sitefx.report import headline_sentences, summary_text, write_report
 from sitefx.report.document import describe_method
+from sitefx.report.folders import (
+    MANIFEST,
+    check_destination,
+    input_files,
+    output_folder,
+    read_fit,
+    write_csv,
+)
 from sitefx.report.sensitivity import describe_sensitivity, sensitivity_warnings
 from sitefx.sensitivity.files import write_sensitivity
 
@@ -320,26 +328,29 @@ def _estimand_options(group: argparse._ActionsContainer) -> None:
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    check_destination(args.out)
     fit, say = _fit(args)
-    paths = fit.save(args.out)
-    say("wrote " + ", ".join(str(path) for path in paths.values()))
+    fit.save(args.out, command=_command(), inputs=_inputs(args))
+    say(f"wrote {args.out}: " + ", ".join(OUTPUT_FILES.values()) + f", {MANIFEST}")
     return _gate(args, fit.warnings_)
 
 
 def run_sensitivity(args: argparse.Namespace) -> int:
+    check_destination(args.out)
     fit, say = _fit(args)
-    fit.save(args.out)
-    paths = write_sensitivity(
-        fit,
-        args.out,
-        tau_priors=args.alt_tau,
-        mu_priors=args.alt_mu,
-        workers=Workers(n=args.workers, address=args.scheduler),
-        progress=_progress(args),
-    )
+    with output_folder(args.out, command=_command(), inputs=_inputs(args)) as folder:
+        fit.write_files(folder)
+        paths = write_sensitivity(
+            fit,
+            folder,
+            tau_priors=args.alt_tau,
+            mu_priors=args.alt_mu,
+            workers=Workers(n=args.workers, address=args.scheduler),
+            progress=_progress(args),
+        )
     for line in describe_sensitivity(args.out):
         say(line)
-    say("wrote " + ", ".join(str(path) for path in paths.values()))
+    say(f"wrote {args.out}: " + ", ".join(path.name for path in paths.values()))
     problems = sensitivity_warnings(args.out)
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
@@ -369,13 +380,16 @@ def run_fit_many(args: argparse.Namespace) -> int:
         raise SitefxInputError("give either --outcome or --outcomes, not both")
     roles = _roles(args)
     jobs = jobs_for(args.sources, outcomes, {k: v for k, v in roles.items() if v not in (None, ())})
-    table = fit_many(
-        jobs,
-        _model(args, Roles.from_mapping(roles)),
-        args.out,
-        workers=Workers(n=args.workers, address=args.scheduler),
-        progress=_progress(args),
-    )
+    check_destination(args.out)
+    inputs = [path for source in args.sources for path in input_files(source)]
+    with output_folder(args.out, command=_command(), inputs=inputs) as folder:
+        table = fit_many(
+            jobs,
+            _model(args, Roles.from_mapping(roles)),
+            folder,
+            workers=Workers(n=args.workers, address=args.scheduler),
+            progress=_progress(args),
+        )
     shown = table.drop(columns=["source", "folder"])
     print(shown.to_string(index=False, float_format=lambda value: f"{value:.3g}"))
     print(f"wrote {Path(args.out) / 'overview.csv'} and a folder per fit")
@@ -387,6 +401,7 @@ def run_fit_many(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     if args.replicates < 2:
         raise SitefxInputError(f"--replicates must be at least 2; got {args.replicates}")
+    check_destination(args.out)
     study = _study(args)
     model = _model(args, study.roles)
     result = calibrate(
@@ -397,21 +412,16 @@ def run_calibrate(args: argparse.Namespace) -> int:
         workers=Workers(n=args.workers, address=args.scheduler),
         progress=_progress(args),
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     summary = result.summary()
-    paths = {
-        "summary": out / "calibration_summary.csv",
-        "ranks": out / "calibration_ranks.csv",
-        "plot": out / "calibration.png",
-    }
-    summary.to_csv(paths["summary"], index=False)
-    result.ranks.to_csv(paths["ranks"], index=False)
-    result.plot().savefig(paths["plot"], dpi=130)
+    names = ["calibration_summary.csv", "calibration_ranks.csv", "calibration.png"]
+    with output_folder(args.out, command=_command(), inputs=_inputs(args)) as folder:
+        write_csv(summary, folder / names[0])
+        write_csv(result.ranks, folder / names[1])
+        result.plot().savefig(folder / names[2], dpi=130)
     shown = summary.drop(columns=["verdict"])
     print(shown.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
     print("\n".join(result.explain()))
-    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    print(f"wrote {args.out}: " + ", ".join(names))
     return 0
 
 
@@ -492,24 +502,33 @@ def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    path = Path(args.fit_dir) / OUTPUT_FILES["posterior"]
-    if not path.is_file():
-        raise SitefxInputError(f"{path}: no such file; run 'sitefx fit ... --out {args.fit_dir}'")
-    try:
-        tree = load_datatree(path)
-    except (OSError, ValueError) as error:
-        raise SitefxInputError(f"{path}: not a sitefx posterior file ({error})") from error
+    tree = read_fit(args.fit_dir)  # complete, unedited, and a sitefx fit
+    out = args.out or args.fit_dir
+    check_destination(out)
     formats = ("html", "md") if args.format == "both" else (args.format,)
-    paths = write_report(
-        tree,
-        args.out or args.fit_dir,
-        threshold=args.threshold,
-        outcome_sd=args.outcome_sd,
-        formats=formats,
-        sensitivity_dir=args.fit_dir,
-    )
-    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    same = Path(out).resolve() == Path(args.fit_dir).resolve()
+    with output_folder(out, command=_command(), keep=same) as folder:
+        paths = write_report(
+            tree,
+            folder,
+            threshold=args.threshold,
+            outcome_sd=args.outcome_sd,
+            formats=formats,
+            sensitivity_dir=args.fit_dir,
+        )
+    print(f"wrote {out}: " + ", ".join(path.name for path in paths.values()))
     return 0
+
+
+def _command() -> list[str]:
+    """The command line that is running, for the output folder's manifest."""
+    return ["sitefx", *sys.argv[1:]]
+
+
+def _inputs(args: argparse.Namespace) -> list[Path]:
+    """The files a fitting command read: its source's and the historical data's."""
+    sources = [args.source] + ([args.historical] if args.historical else [])
+    return [path for source in sources for path in input_files(source)]
 
 
 def _historical(source: str, roles: Roles) -> SiteSummaries:
@@ -554,6 +573,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as error:  # a full disk, a permission: nothing half-written is left
+        print(f"sitefx: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
 
 

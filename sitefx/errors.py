@@ -77,3 +77,8 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     """
     close = difflib.get_close_matches(name, list(known), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class SitefxOutputError(OSError):
+    """An output folder cannot be written (permission, full disk); nothing half-written is
+    left behind. The CLI prints one line and exits with status 1."""

@@ -7,7 +7,7 @@ DataTree -> diagnostics. Settings live in ``__init__``; everything learned ends 
 import inspect
 import json
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -44,6 +44,7 @@ from sitefx.models.priors import (
 )
 from sitefx.report.datatree import build_datatree, save_datatree
 from sitefx.report.document import write_report
+from sitefx.report.folders import output_folder, write_csv
 from sitefx.report.plots import forest_plot
 from sitefx.report.tables import Results
 
@@ -355,23 +356,38 @@ class SiteEffects:
         return self._results.sites.copy()
 
     def report(self, out_dir: str | Path, **options: object) -> dict[str, Path]:
-        """Write the HTML and Markdown report (see :func:`sitefx.report.write_report`)."""
+        """Write the HTML and Markdown report (see :func:`sitefx.report.write_report`) into
+        ``out_dir``, all or nothing (files already there are kept)."""
         self._fitted()
         if not options:  # the fit's own threshold: the tables already computed
-            return write_report(self.posterior_, out_dir, results=self._results)
-        return write_report(self.posterior_, out_dir, **options)
+            options = {"results": self._results}
+        with output_folder(out_dir, command=["SiteEffects.report"], keep=True) as folder:
+            paths = write_report(self.posterior_, folder, **options)
+        return {key: Path(out_dir) / path.relative_to(folder) for key, path in paths.items()}
 
-    def save(self, out_dir: str | Path) -> dict[str, Path]:
+    def save(
+        self,
+        out_dir: str | Path,
+        *,
+        command: Sequence[str] = ("SiteEffects.save",),
+        inputs: Sequence[str | Path] = (),
+    ) -> dict[str, Path]:
         """Write ``posterior.nc``, ``summary.csv``, ``estimands.csv``, ``sites.csv`` and
-        ``forest.png`` into ``out_dir``."""
+        ``forest.png`` into ``out_dir``, all or nothing, with ``manifest.json`` recording
+        ``command`` and the ``inputs`` files (see :mod:`sitefx.report.folders`)."""
+        self._fitted()
+        with output_folder(out_dir, command=command, inputs=inputs) as folder:
+            self.write_files(folder)
+        return {key: Path(out_dir) / name for key, name in OUTPUT_FILES.items()}
+
+    def write_files(self, folder: str | Path) -> dict[str, Path]:
+        """Write the fit's files into an existing ``folder`` (no manifest: see :meth:`save`)."""
         tree = self._fitted()
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {key: out / name for key, name in OUTPUT_FILES.items()}
+        paths = {key: Path(folder) / name for key, name in OUTPUT_FILES.items()}
         save_datatree(tree, paths["posterior"])
-        self.summary().to_csv(paths["summary"], index=False)
-        self.estimands().to_csv(paths["estimands"], index=False)
-        self.sites().to_csv(paths["sites"], index=False)
+        write_csv(self.summary(), paths["summary"])
+        write_csv(self.estimands(), paths["estimands"])
+        write_csv(self.sites(), paths["sites"])
         figure = forest_plot(tree, title=tree.attrs.get("study_title"), results=self._results)
         figure.savefig(paths["forest"], dpi=150)
         figure.clear()

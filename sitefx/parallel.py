@@ -73,7 +73,8 @@ class Workers:
             n_workers=self.n,
             threads_per_worker=1,  # one JAX process per worker, one task at a time
             processes=True,
-            dashboard_address=":0",  # any free port: never a clash with another cluster
+            host="127.0.0.1",  # scheduler and workers on this machine only
+            dashboard_address="127.0.0.1:0",  # loopback, any free port: no clash, no exposure
             silence_logs=logging.ERROR,
         )
         with cluster, Client(cluster) as client:

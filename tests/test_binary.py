@@ -175,7 +175,15 @@ def test_binary_outcome_must_be_zero_or_one(tmp_path, capsys):
     frame.to_csv(tmp_path / "pass.csv", index=False)
     roles = ["--site", "school", "--treatment", "t", "--outcome", "passed"]
     code = main(
-        ["fit", str(tmp_path / "pass.csv"), "--out", str(tmp_path), *roles, "--family", "binomial"]
+        [
+            "fit",
+            str(tmp_path / "pass.csv"),
+            "--out",
+            str(tmp_path / "out"),
+            *roles,
+            "--family",
+            "binomial",
+        ]
     )
     err = capsys.readouterr().err
     assert code == 2, err

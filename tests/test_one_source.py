@@ -279,19 +279,19 @@ def test_exact_method_on_hostile_inputs_against_quadrature(
 
 def test_degenerate_summaries_exit_2_naming_the_sites(tmp_path, capsys):
     frame = pd.DataFrame({"school": list("abcd"), "d": [3.0] * 4, "se": [1e-200] * 4})
-    with pytest.raises(sitefx.SitefxInputError, match="other units"):
-        sitefx.SiteEffects().fit(sitefx.load(frame, site="school", estimate="d", se="se"))
-    frame = pd.DataFrame(
-        {"school": list("abcd"), "d": [3.0, 1.0, 2.0, 3.0], "se": [1e-170, 1.0, 1.0, 1e-170]}
-    )
     path = tmp_path / "tiny.csv"
     frame.to_csv(path, index=False)
-    # two sites known exactly and equal: p(y | tau) ~ 1 / tau near 0, an improper posterior
     options = ["--site", "school", "--estimate", "d", "--se", "se", "--quiet"]
     assert main(["fit", str(path), *options, "--out", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
-    assert "does not fall off as tau goes to 0" in error and "sites 1, 4" in error
-    assert "Traceback" not in error
+    assert "too small" in error and "sites a, b, c, d" in error and "Traceback" not in error
+    # through the Python API: sites known exactly (their SEs' squares underflow) are named
+    priors = Priors(mu=Prior.parse("normal(0, 10)"), tau=Prior.parse("half-normal(2)"))
+    y, se = np.array([3.0, 1.0, 2.0, 3.0]), np.array([1e-170, 1.0, 1.0, 1e-170])
+    with pytest.raises(sitefx.SitefxInputError, match=r"sites 1, 4 .* underflow"):
+        normal_normal_exact(y, se, priors=priors)
+    with pytest.raises(sitefx.SitefxInputError, match="other units"):
+        normal_normal_exact(y * 1e-120, np.ones(4) * 1e-120, priors=priors)
 
 
 def test_calibrate_explains_its_result(tmp_path, capsys):

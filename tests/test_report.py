@@ -1,6 +1,7 @@
 """Reports: every bundled study renders; the HTML page displays in a headless browser;
 plots, tables and effect sizes behave as documented."""
 
+import html
 import json
 import re
 import shutil
@@ -229,7 +230,8 @@ def _markdown_tables(markdown: str) -> list[pd.DataFrame]:
     tables, rows = [], []
     for line in [*markdown.splitlines(), ""]:
         if line.startswith("|"):
-            rows.append([cell.strip().replace("\\|", "|") for cell in line.strip("|").split(" | ")])
+            cells = re.split(r"(?<!\\) \| ", line[2:-2])  # "| a | b |": unescaped bars
+            rows.append([html.unescape(re.sub(r"\\(.)", r"\1", cell.strip())) for cell in cells])
         elif rows:
             tables.append(pd.DataFrame(rows[2:], columns=rows[0]))
             rows = []

@@ -51,8 +51,8 @@ COARSE_NODES = 600
 SCAN_BELOW, SCAN_ABOVE = 25.0, 12.0  # the scan of log tau around the data's log scale
 SCAN_STEP = 0.05  # the scan's largest step in log tau
 MAX_SCAN_NODES = 20_000
-LOG_TAU_LIMITS = (np.log(1e-150), np.log(1e150))  # tau^2 stays a normal double
-TINY_SCALE, HUGE_SCALE = 1e-100, 1e100  # data scales sitefx computes with
+REACH = 70.0  # the scan stops 70 e-folds (30 decades) beyond the SEs and the data's scale
+TINY_SCALE, HUGE_SCALE = 1e-50, 1e50  # data scales sitefx computes with (50 decades inside)
 START_NODES = 32
 MAX_NODES = 4096
 CDF_NODES = 1025
@@ -648,8 +648,14 @@ def normal_normal_exact(
             f"the estimates and standard errors are on a scale of {scale:.1g}, too far from 1 "
             "to compute with in double precision: express the effects in other units",
         )
+    if np.any(se**2 == 0):
+        raise _degenerate(estimate, se, "a site's SE is known to be 0 in double precision")
     coefficient_prior = _CoefficientPrior.from_priors(priors, moderators.shape[1])
     tau_prior = _TauPrior(priors.tau)
+    # Far below the smallest SE the likelihood is flat in tau, so the density of log tau falls
+    # like tau times the prior; far above every SE and the spread, like the prior and the
+    # likelihood's power of tau. A density not falling 30 decades out is improper.
+    limits = (np.log(se.min()) - REACH, np.log(max(scale, se.max())) + REACH)
 
     def log_density(log_tau: np.ndarray, nodes: int = START_NODES) -> tuple[np.ndarray, ...]:
         """log p(log tau | y) up to a constant; coefficient moments and log component
@@ -671,7 +677,7 @@ def normal_normal_exact(
 
     support = tau_prior.log_support()
     try:
-        low, high = _mass_bounds(log_density, scale, support, tau_prior.log_range())
+        low, high = _mass_bounds(log_density, scale, support, tau_prior.log_range(), limits=limits)
     except _Improper as error:
         raise _degenerate(estimate, se, str(error)) from None
     nodes, previous = START_NODES, None
@@ -810,6 +816,7 @@ def _mass_bounds(
     prior_range: tuple[float, float] | None = None,
     *,
     extend: bool = True,
+    limits: tuple[float, float] = (-np.inf, np.inf),
 ) -> tuple[float, float]:
     """An interval of log tau holding all but ~e^-TAIL of the posterior mass.
 
@@ -818,21 +825,20 @@ def _mass_bounds(
     cut to the prior's ``support`` (in log tau), or across the support itself when it lies
     elsewhere (a narrow uniform prior). While the density has not fallen by ``TAIL`` at an
     edge of the scan that the support reaches beyond, the scan is extended there (unless not
-    to ``extend``: the caller adds the tails itself; up to tau
-    of 1e-150 or 1e150; beyond that the posterior is improper in double precision:
-    :class:`_Improper`). The mode found by the scan and the curvature at it widen the
-    interval where the scan is too coarse to see the mass.
+    to ``extend``: the caller adds the tails itself) up to ``limits``; a posterior still not
+    falling there is improper (:class:`_Improper`). The mode found by the scan and the
+    curvature at it widen the interval where the scan is too coarse to see the mass.
     """
     centre = np.log(scale)
     low, high = centre - SCAN_BELOW, centre + SCAN_ABOVE
     if prior_range is not None:
         low, high = min(low, prior_range[0]), max(high, prior_range[1])
-    low, high = max(low, support[0], LOG_TAU_LIMITS[0]), min(high, support[1], LOG_TAU_LIMITS[1])
+    low, high = max(low, support[0], limits[0]), min(high, support[1], limits[1])
     if not low < high:  # the prior keeps tau far from the data's scale: scan its support
         span = SCAN_BELOW + SCAN_ABOVE
         low = support[0] if np.isfinite(support[0]) else support[1] - span
         high = support[1] if np.isfinite(support[1]) else support[0] + span
-    edges = (max(support[0], LOG_TAU_LIMITS[0]), min(support[1], LOG_TAU_LIMITS[1]))
+    edges = (max(support[0], limits[0]), min(support[1], limits[1]))
     while True:
         nodes = int(np.clip(np.ceil((high - low) / SCAN_STEP), COARSE_NODES, MAX_SCAN_NODES))
         coarse = np.linspace(low, high, nodes)
@@ -849,9 +855,9 @@ def _mass_bounds(
             (max(low - span, edges[0]) if below else low),
             (min(high + span, edges[1]) if above else high),
         )
-    if extend and values[0] > top - TAIL and low <= LOG_TAU_LIMITS[0]:
+    if extend and values[0] > top - TAIL and low <= limits[0]:
         raise _Improper("the posterior of tau does not fall off as tau goes to 0")
-    if extend and values[-1] > top - TAIL and high >= LOG_TAU_LIMITS[1]:
+    if extend and values[-1] > top - TAIL and high >= limits[1]:
         raise _Improper("the posterior of tau does not fall off as tau goes to infinity")
     spacing = coarse[1] - coarse[0]
     best = int(np.argmax(values))
@@ -898,14 +904,16 @@ def _mixture_quantile(
     for _ in range(200):
         z = (x[:, None, :] - means) * inverse_sds
         gap = np.tensordot(special.ndtr(z), weight, axes=([1], [0])) - probs[:, None]
-        converged = np.abs(gap) < QUANTILE_TOL
-        if converged.all():
-            return x
         low = np.where(gap < 0, x, low)
         high = np.where(gap > 0, x, high)
         density = np.tensordot(np.exp(-0.5 * z**2) * inverse_sds, weight, axes=([1], [0]))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = x - gap * np.sqrt(2 * np.pi) / density
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            newton = x - gap * np.sqrt(2 * np.pi) / density  # inf/nan: bisect instead
+        # within the tolerance, or the next step is below double precision's resolution at x
+        # (a narrow mixture far from 0 may never reach the tolerance)
+        converged = (np.abs(gap) < QUANTILE_TOL) | (np.abs(newton - x) <= 2 * np.spacing(np.abs(x)))
+        if converged.all():
+            return x
         inside = (newton >= low) & (newton <= high)
         x = np.where(converged, x, np.where(inside, newton, (low + high) / 2))
     raise RuntimeError("mixture quantiles did not converge")

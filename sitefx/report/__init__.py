@@ -2,6 +2,7 @@
 
 from sitefx.report.datatree import build_datatree, load_datatree, save_datatree
 from sitefx.report.document import headline_sentences, write_report
+from sitefx.report.folders import read_fit
 from sitefx.report.numbers import summary_text
 from sitefx.report.plots import (
     forest_plot,
@@ -29,6 +30,7 @@ __all__ = [
     "predictive_plot",
     "prior_posterior_plot",
     "rank_plot",
+    "read_fit",
     "save_datatree",
     "shrinkage_plot",
     "site_table",

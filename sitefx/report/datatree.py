@@ -6,6 +6,7 @@ coordinate holds the real site names. Root attributes carry the prior specs (``p
 since NetCDF attributes are flat) and the sitefx version.
 """
 
+import io
 import json
 import platform
 from importlib.metadata import version
@@ -172,9 +173,20 @@ def _attr(value: object) -> str | int | float:
 
 
 def save_datatree(tree: xr.DataTree, path: str | Path) -> Path:
-    """Write the DataTree to NetCDF (reload with :func:`load_datatree`)."""
+    """Write the DataTree to NetCDF (reload with :func:`load_datatree`).
+
+    The file is built in memory and then written by Python: a full disk or a permission
+    error is then an ordinary ``OSError``, whereas HDF5 failing mid-write leaves its library
+    in a state that crashes the process when it exits.
+    """
+    import dask  # xarray locks writes through dask: on a dask worker, a distributed lock
+    # cannot name an in-memory file, so this write uses the local scheduler's lock
+
     path = Path(path)
-    tree.to_netcdf(path, engine=NETCDF_ENGINE)
+    buffer = io.BytesIO()
+    with dask.config.set(scheduler="synchronous"):
+        tree.to_netcdf(buffer, engine=NETCDF_ENGINE)
+    path.write_bytes(buffer.getbuffer())
     return path
 
 

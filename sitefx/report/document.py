@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
 import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
@@ -19,6 +20,7 @@ from matplotlib.figure import Figure
 from sitefx.estimands import nesting_levels
 from sitefx.historical import describe as describe_borrowing
 from sitefx.report import numbers, plots
+from sitefx.report.folders import write_csv
 from sitefx.report.sensitivity import FILES as SENSITIVITY_FILES
 from sitefx.report.sensitivity import (
     LEAVE_ONE_OUT_COLUMNS,
@@ -213,8 +215,8 @@ def write_report(
         "estimands": out / "estimands.csv",
         "sites": out / "sites.csv",
     }
-    results.estimands.to_csv(paths["estimands"], index=False)
-    results.sites.to_csv(paths["sites"], index=False)
+    write_csv(results.estimands, paths["estimands"])
+    write_csv(results.sites, paths["sites"])
     images = {}
     for stem, figure in _figures(results).items():
         for suffix in ("png", "svg"):
@@ -447,24 +449,29 @@ def _names(names: Sequence[str], limit: int = 12) -> str:
 
 
 def _html(title: str, sections: Sequence[Section], images: dict[str, bytes]) -> str:
-    body = []
-    for section in sections:
-        body.append(f"<section><h2>{html.escape(section.title)}</h2>")
-        body.extend(f"<p>{html.escape(text)}</p>" for text in section.paragraphs)
-        body.extend(
-            '<div class="table">'
-            + table.to_html(index=False, border=0, classes=list(table.columns[:2]))
-            + "</div>"
-            for table in section.tables
-        )
-        for stem in section.figures:
-            data = base64.b64encode(images[stem]).decode("ascii")
-            body.append(
-                f'<figure><img alt="{stem.replace("_", " ")} plot" '
-                f'src="data:image/png;base64,{data}"></figure>'
-            )
-        body.append("</section>")
-    return HTML_PAGE.format(title=html.escape(title), body="\n".join(body))
+    """The self-contained page, rendered by Jinja2 with autoescaping on: every text that
+    came from the user's data (site names, columns, titles, units) is escaped, in text and in
+    attributes alike."""
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    parts = [
+        {
+            "title": section.title,
+            "paragraphs": section.paragraphs,
+            "tables": [
+                {"columns": [str(c) for c in table.columns], "rows": table.to_numpy().tolist()}
+                for table in section.tables
+            ],
+            "figures": [
+                {
+                    "alt": f"{stem.replace('_', ' ')} plot",
+                    "data": base64.b64encode(images[stem]).decode("ascii"),
+                }
+                for stem in section.figures
+            ],
+        }
+        for section in sections
+    ]
+    return environment.from_string(HTML_PAGE).render(title=title, sections=parts)
 
 
 HTML_PAGE = """<!DOCTYPE html>
@@ -472,38 +479,47 @@ HTML_PAGE = """<!DOCTYPE html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
+<title>{{ title }}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto;
-       padding: 0 1rem; color: #1b1b1b; line-height: 1.5; }}
-h1 {{ font-size: 1.6rem; }} h2 {{ font-size: 1.25rem; border-bottom: 1px solid #ddd; }}
-section:first-of-type p {{ font-size: 1.05rem; }}
-.table {{ overflow-x: auto; }}
-table {{ border-collapse: collapse; font-size: 0.82rem; margin: 0.5rem 0 1rem; }}
-th, td {{ padding: 0.15rem 0.5rem; text-align: right; border-bottom: 1px solid #eee; }}
-th {{ background: #f4f6f9; }}
-td:first-child, th:first-child {{ text-align: left; }}
-table.meaning td:nth-child(2), table.meaning th:nth-child(2) {{ text-align: left; }}
-table.meaning td:nth-child(2) {{ min-width: 17rem; }}
-td {{ white-space: nowrap; }} table.meaning td:nth-child(2) {{ white-space: normal; }}
-img {{ max-width: 100%; }}
-figure {{ margin: 1rem 0; }}
+body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto;
+       padding: 0 1rem; color: #1b1b1b; line-height: 1.5; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; border-bottom: 1px solid #ddd; }
+section:first-of-type p { font-size: 1.05rem; }
+.table { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.82rem; margin: 0.5rem 0 1rem; }
+th, td { padding: 0.15rem 0.5rem; text-align: right; border-bottom: 1px solid #eee; }
+th { background: #f4f6f9; }
+td:first-child, th:first-child { text-align: left; }
+td { white-space: nowrap; }
+td.text { text-align: left; white-space: normal; min-width: 12rem; }
+img { max-width: 100%; }
+figure { margin: 1rem 0; }
 </style>
 </head>
 <body>
-<h1>{title}</h1>
-{body}
-</body>
+<h1>{{ title }}</h1>
+{% for section in sections %}<section><h2>{{ section.title }}</h2>
+{% for text in section.paragraphs %}<p>{{ text }}</p>
+{% endfor %}{% for table in section.tables %}<div class="table"><table>
+<thead><tr>{% for column in table.columns %}<th>{{ column }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in table.rows %}<tr>{% for cell in row %}<td{% if cell is string and \
+cell|length > 40 %} class="text"{% endif %}>{{ cell }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table></div>
+{% endfor %}{% for figure in section.figures %}<figure><img alt="{{ figure.alt }}" \
+src="data:image/png;base64,{{ figure.data }}"></figure>
+{% endfor %}</section>
+{% endfor %}</body>
 </html>
 """
 
 
 def _markdown(title: str, sections: Sequence[Section]) -> str:
-    lines = [f"# {title}", ""]
+    """The Markdown report; every user-supplied text escaped (:func:`_markdown_text`)."""
+    lines = [f"# {_markdown_text(title)}", ""]
     for section in sections:
-        lines += [f"## {section.title}", ""]
+        lines += [f"## {_markdown_text(section.title)}", ""]
         for text in section.paragraphs:
-            lines += [text, ""]
+            lines += [_markdown_text(text), ""]
         for table in section.tables:
             lines += [_markdown_table(table), ""]
         for stem in section.figures:
@@ -513,7 +529,18 @@ def _markdown(title: str, sections: Sequence[Section]) -> str:
 
 def _markdown_table(table: pd.DataFrame) -> str:
     def row(cells: Sequence[object]) -> str:
-        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+        return "| " + " | ".join(_markdown_text(str(cell)) for cell in cells) + " |"
 
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     return "\n".join([row(table.columns), rule, *(row(values) for values in table.to_numpy())])
+
+
+MARKDOWN_SPECIAL = "\\`*_[]|#"
+
+
+def _markdown_text(text: str) -> str:
+    """Text as Markdown shows it literally: HTML's ``<``, ``>`` and ``&`` as entities (a
+    name cannot become a tag) and Markdown's own marks backslash-escaped (nor a link, nor
+    emphasis, nor a table cell's end); line breaks as spaces."""
+    text = html.escape(" ".join(str(text).splitlines()), quote=False)
+    return "".join(f"\\{char}" if char in MARKDOWN_SPECIAL else char for char in text)

@@ -25,10 +25,24 @@ PREDICTIVE_COLOR = "#c25400"
 PRIOR_COLOR = "0.35"
 Z_95 = 1.959963984540054
 SORTS = ("data", "raw", "shrunken", "name", "group")
+LABEL_LIMIT = 40  # characters of a site, group or study name shown in a plot
+
+
+def plot_label(text: object, limit: int = LABEL_LIMIT) -> str:
+    """A user-supplied name as a plot shows it: at most ``limit`` characters (a name of a
+    million characters must not stall the layout), on one line.
+
+    Examples
+    --------
+    >>> plot_label("Oak Hill Elementary"), plot_label("x" * 100, 10)
+    ('Oak Hill Elementary', 'xxxxxxxxx…')
+    """
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _effect_label(tree: xr.DataTree) -> str:
-    units = tree.attrs.get("units", "")
+    units = plot_label(tree.attrs.get("units", ""))
     return f"treatment effect{f' ({units})' if units else ''}"
 
 
@@ -112,7 +126,7 @@ def forest_plot(
             effect = summary.at[f"theta_{level}[{name}]", "mean"]
             label = f"{level}'s average effect" if ax is axes[0] else None
             ax.axvline(effect, color=SHRUNK_COLOR, lw=0.8, ls="--", zorder=0, label=label)
-            ax.set_title(f"{level} {name}", fontsize=font + 1, loc="left")
+            ax.set_title(plot_label(f"{level} {name}", 80), fontsize=font + 1, loc="left")
     estimand_rows = results.estimands.set_index("estimand")
     _population_rows(axes[-1], estimand_rows, font=font)
     for ax in axes:
@@ -120,7 +134,7 @@ def forest_plot(
         ax.axvline(estimand_rows.at["mu", "mean"], color=POOLED_COLOR, lw=0.8, ls=":", zorder=0)
         ax.grid(axis="x", color="0.93")
     axes[-1].set_xlabel(_effect_label(tree))
-    fig.suptitle(title or "Site effects: raw vs shrunken", fontsize=11)
+    fig.suptitle(plot_label(title or "Site effects: raw vs shrunken", 100), fontsize=11)
     fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     return fig
 
@@ -173,7 +187,7 @@ def _site_rows(ax: Axes, tree: xr.DataTree, sites: pd.DataFrame, rows: np.ndarra
         label="shrunken (posterior), 95% interval" if first else None,
     )
     sites = tree["posterior"]["site"].values.astype(str)[rows]
-    ax.set_yticks(y, sites, fontsize=font)
+    ax.set_yticks(y, [plot_label(site) for site in sites], fontsize=font)
     ax.set_ylim(-0.7, len(rows) - 0.3)
 
 
@@ -318,7 +332,7 @@ def rank_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
         ms=4,
         lw=1.4,
     )
-    ax.set_yticks(y, sites[order], fontsize=font)
+    ax.set_yticks(y, [plot_label(site) for site in sites[order]], fontsize=font)
     ax.set_xlim(0.5, len(sites) + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("rank (1 = largest effect)")

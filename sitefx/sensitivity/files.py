@@ -12,6 +12,7 @@ from sitefx.data.schema import SiteSummaries
 from sitefx.errors import SamplingWarning
 from sitefx.estimator import SiteEffects
 from sitefx.parallel import SERIAL, Workers
+from sitefx.report.folders import write_csv
 from sitefx.report.sensitivity import FILES
 from sitefx.sensitivity.comparison import compare_models
 from sitefx.sensitivity.densities import per_site_obstacle
@@ -55,19 +56,19 @@ def write_sensitivity(
         workers=workers,
         progress=progress,
     )
-    grid.table.to_csv(paths["prior_grid"], index=False)
-    grid.sites.to_csv(paths["prior_grid_sites"], index=False)
+    write_csv(grid.table, paths["prior_grid"])
+    write_csv(grid.sites, paths["prior_grid_sites"])
     prior_grid_plot(grid.table, units=units).savefig(paths["prior_grid_plot"], dpi=130)
     if per_site_obstacle(model.posterior_, model.data_) is not None:
         for key in ("power_scaling", "leave_one_out", "influence_plot", "comparison"):
             paths.pop(key)
         return paths
-    power_scaling(model).to_csv(paths["power_scaling"], index=False)
+    write_csv(power_scaling(model), paths["power_scaling"])
     influence = leave_one_site_out(model, workers=workers, progress=progress)
-    influence.to_csv(paths["leave_one_out"], index=False)
+    write_csv(influence, paths["leave_one_out"])
     influence_plot(influence).savefig(paths["influence_plot"], dpi=130)
     if isinstance(model.data_, SiteSummaries):  # Student-t records have no per-site terms yet
-        compare_models(_model_family(model, progress)).to_csv(paths["comparison"], index=False)
+        write_csv(compare_models(_model_family(model, progress)), paths["comparison"])
     else:
         paths.pop("comparison")
     return paths

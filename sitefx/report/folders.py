@@ -1,0 +1,263 @@
+"""Output folders written all or nothing, with a manifest; CSV files safe in a spreadsheet.
+
+A command that writes a folder (``sitefx fit``, ``report``, ``sensitivity``, ...) writes into
+a temporary folder beside ``--out`` and swaps it into place only when every file is written
+(:func:`output_folder`), as SQLite commits a transaction: an interrupted run, a full disk or
+a permission error leaves the old folder as it was and no half-written files. Each folder
+holds ``manifest.json``: the sitefx version, the commands that wrote it, the input files with
+their SHA-256, and every file of the folder with its size and SHA-256. A command that reads a
+saved fit (:func:`read_fit`) checks the manifest and the DataTree and refuses an incomplete
+or edited folder (exit 2).
+
+CSV cells a spreadsheet would execute (text starting with ``=``, ``+``, ``-``, ``@``, a tab
+or a carriage return) get a leading apostrophe, as OWASP recommends against CSV injection
+(:func:`write_csv`); numbers are written as numbers.
+"""
+
+import contextlib
+import glob
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from sitefx.errors import SitefxInputError, SitefxOutputError
+from sitefx.report.datatree import load_datatree
+
+MANIFEST = "manifest.json"
+POSTERIOR = "posterior.nc"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What a sitefx folder of an earlier version (no manifest) may hold, so it may be replaced.
+SITEFX_NAMES = {
+    "posterior.nc",
+    "summary.csv",
+    "estimands.csv",
+    "sites.csv",
+    "forest.png",
+    "report.html",
+    "report.md",
+    "figures",
+    "prior_grid.csv",
+    "prior_grid_sites.csv",
+    "prior_grid.png",
+    "power_scaling.csv",
+    "leave_one_out.csv",
+    "influence.png",
+    "model_comparison.csv",
+    "calibration_summary.csv",
+    "calibration_ranks.csv",
+    "calibration.png",
+    "overview.csv",
+}
+# What a fit's DataTree must hold for its tables and report.
+REQUIRED = {
+    "posterior": ("mu", "tau", "theta", "theta_new"),
+    "constant_data": ("raw_estimate", "raw_se"),
+}
+REQUIRED_ATTRS = ("sampler", "data_accounting")
+
+
+@contextlib.contextmanager
+def output_folder(
+    out: str | Path,
+    *,
+    command: Sequence[str] = (),
+    inputs: Sequence[str | Path] = (),
+    keep: bool = False,
+) -> Iterator[Path]:
+    """A temporary folder to write ``out``'s files into; swapped into place, with its
+    manifest, when the block ends without error, and removed otherwise.
+
+    ``keep``: start from a copy of the existing folder (a report added to a fit's folder).
+    ``out`` must be new, empty, or a sitefx output folder: a folder of other files is refused
+    (it would be replaced).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "fit"
+    >>> with output_folder(out, command=["example"]) as folder:
+    ...     _ = (folder / "notes.txt").write_text("written all or nothing")
+    >>> sorted(path.name for path in out.iterdir())
+    ['manifest.json', 'notes.txt']
+    """
+    out = Path(out)
+    check_destination(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.parent / f".{out.name}.sitefx-{uuid.uuid4().hex[:12]}"
+    try:
+        if keep and out.is_dir():
+            shutil.copytree(out, temporary, ignore=shutil.ignore_patterns(MANIFEST))
+        else:
+            temporary.mkdir()
+        yield temporary
+        history = _previous_commands(out) if keep else []
+        _write_manifest(temporary, [*history, list(command)], inputs)
+        _swap(temporary, out)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def check_destination(out: str | Path) -> None:
+    """Refuse an ``--out`` that is a file, or a folder that holds files sitefx did not write,
+    and check that its parent can be written, before any work starts."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SitefxInputError(f"--out {out}: a file is there; give a folder")
+    if out.is_dir() and not (out / MANIFEST).is_file():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in SITEFX_NAMES)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise SitefxInputError(
+                f"--out {out}: the folder holds files sitefx did not write ({shown}); "
+                "give a new or empty folder"
+            )
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SitefxOutputError(f"--out {out}: {parent} cannot be written (permission denied)")
+
+
+def read_fit(folder: str | Path) -> xr.DataTree:
+    """The fit saved in ``folder``, after checking that the folder is complete and unedited
+    (its manifest's files and hashes) and that the DataTree holds what a report needs; a
+    clear :class:`~sitefx.errors.SitefxInputError` otherwise. A folder written before
+    manifests existed is read without the first check."""
+    folder = Path(folder)
+    path = folder / POSTERIOR
+    if not folder.is_dir():
+        raise SitefxInputError(f"{folder}: no such folder; run 'sitefx fit ... --out {folder}'")
+    if (folder / MANIFEST).is_file():
+        _check_manifest(folder)
+    elif not path.is_file():
+        raise SitefxInputError(f"{path}: no such file; run 'sitefx fit ... --out {folder}'")
+    try:
+        tree = load_datatree(path)
+    except (OSError, ValueError, KeyError) as error:
+        raise SitefxInputError(f"{path}: not a sitefx posterior file ({error})") from error
+    missing = [
+        f"{group}/{name}"
+        for group, names in REQUIRED.items()
+        for name in names
+        if group not in tree.children or name not in tree[group]
+    ]
+    missing += [f"attribute {name}" for name in REQUIRED_ATTRS if name not in tree.attrs]
+    if missing:
+        raise SitefxInputError(f"{path}: not a complete sitefx fit (missing {', '.join(missing)})")
+    return tree
+
+
+def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``table`` as CSV with every text cell a spreadsheet would execute as a formula
+    prefixed by an apostrophe (OWASP); numbers are written as they are."""
+    safe = table.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(_neutralized)
+    safe.columns = [_neutralized(str(column)) for column in safe.columns]
+    safe.to_csv(path, index=False)
+    return Path(path)
+
+
+def input_files(source: str | Path) -> list[Path]:
+    """The files a command read for ``source``: a file, a folder's top-level files (a study
+    folder, or a folder of Parquet parts), or a glob's matches."""
+    path = Path(source)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file())
+    return sorted(Path(p) for p in glob.glob(str(source)) if Path(p).is_file())
+
+
+def _neutralized(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(folder: Path) -> dict[str, dict]:
+    return {
+        path.relative_to(folder).as_posix(): {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+    }
+
+
+def _write_manifest(folder: Path, commands: list[list[str]], inputs: Sequence[str | Path]) -> None:
+    manifest = {
+        "sitefx_version": version("sitefx"),
+        "written": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commands": commands,
+        "inputs": [
+            {"path": str(path), "bytes": Path(path).stat().st_size, "sha256": _sha256(Path(path))}
+            for path in inputs
+            if Path(path).is_file()
+        ],
+        "files": _files(folder),
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def _previous_commands(out: Path) -> list[list[str]]:
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        return list(json.loads((out / MANIFEST).read_text(encoding="utf-8"))["commands"])
+    return []
+
+
+def _check_manifest(folder: Path) -> None:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        listed = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SitefxInputError(f"{folder / MANIFEST}: unreadable manifest ({error})") from error
+    present = _files(folder)
+    missing = sorted(set(listed) - set(present))
+    changed = sorted(name for name in set(listed) & set(present) if present[name] != listed[name])
+    if missing or changed:
+        what = "; ".join(
+            part
+            for part in (
+                f"missing {', '.join(missing[:5])}" if missing else "",
+                f"changed since written: {', '.join(changed[:5])}" if changed else "",
+            )
+            if part
+        )
+        raise SitefxInputError(
+            f"{folder}: an incomplete or edited sitefx folder ({what}); write it again"
+        )
+
+
+def _swap(temporary: Path, out: Path) -> None:
+    """Put the finished folder in place: the old one is renamed aside first and removed only
+    after the new one is in place, so ``out`` never mixes old and new files."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.sitefx-old-{uuid.uuid4().hex[:12]}"
+        out.rename(old)
+    try:
+        temporary.rename(out)
+    except OSError:
+        if old is not None:
+            old.rename(out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
