@@ -54,7 +54,7 @@ from sitefx.models.priors import (
     horseshoe_prior,
     resolve_priors,
 )
-from sitefx.report.datatree import build_datatree, save_datatree
+from sitefx.report.datatree import build_datatree, check_names, save_datatree
 from sitefx.report.document import write_report
 from sitefx.report.plots import forest_plot
 from sitefx.report.tables import Results
@@ -213,6 +213,7 @@ class SiteEffects:
                 "fit() takes a Study, SiteSummaries, IndividualRecords, ArmSummaries or "
                 f"RecordStatistics; got {type(data).__name__}"
             )
+        check_names(data)
         borrowing, transform = self._borrowing(), None
         robust, priors = self._model_priors(data)
         shrinks = any(p.family in VECTOR_FAMILIES for p in (priors.beta, priors.gamma) if p)

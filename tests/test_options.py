@@ -2,11 +2,13 @@
 naming its flag, before any data is read or any fit starts (never a traceback); options a
 fit ignores are named in a warning. The Python API refuses and warns alike."""
 
+import pandas as pd
 import pytest
 
 import sitefx
 from sitefx import IgnoredOptionWarning, SitefxInputError
 from sitefx.cli import main
+from sitefx.report.datatree import DIMENSIONS
 from tests.conftest import STUDIES
 
 # Never read: each flag below is refused before the data are.
@@ -158,6 +160,44 @@ def test_sampler_flags_with_the_exact_method_are_named_as_ignored(tmp_path, caps
 def test_an_exact_fit_without_sampler_flags_says_nothing(tmp_path, capsys):
     assert main(["fit", EIGHT_SCHOOLS, "--out", str(tmp_path), "--draws", "100", "--quiet"]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("role", "column", "message"),
+    [
+        ("--moderators", "draw", "the moderator column 'draw' (--moderators)"),
+        ("--moderators", "site", "the moderator column 'site' (--moderators)"),
+        ("--moderators", "coefficient", "the moderator column 'coefficient' (--moderators)"),
+        ("--levels", "chain", "the nesting level column 'chain' (--levels)"),
+        ("--levels", "moderator", "the nesting level column 'moderator' (--levels)"),
+        ("--levels", "new", "would add the variable theta_new"),
+    ],
+)
+def test_columns_named_like_the_fit_s_dimensions_exit_2(tmp_path, capsys, role, column, message):
+    frame = pd.read_csv(STUDIES / "eight_schools" / "eight_schools.csv")
+    levels = ["north"] * 4 + ["south"] * 4
+    frame[column] = levels if role == "--levels" else [1.0, 2, 3, 4, 5, 6, 7, 9]
+    path = tmp_path / "schools.csv"
+    frame.to_csv(path, index=False)
+    roles = ["--site", "school", "--estimate", "effect", "--se", "se", role, column]
+    _refused(capsys, ["fit", str(path), *roles, "--out", str(tmp_path / "out")], message)
+
+
+def test_a_covariate_named_like_a_dimension_exits_2(tmp_path, capsys):
+    rows = [(f"s{j}", i % 2, float(i + j), float(i * j % 3)) for j in range(3) for i in range(6)]
+    path = tmp_path / "records.csv"
+    pd.DataFrame(rows, columns=["school", "t", "y", "record"]).to_csv(path, index=False)
+    roles = ["--site", "school", "--outcome", "y", "--treatment", "t", "--covariates", "record"]
+    message = "the covariate column 'record' (--covariates)"
+    _refused(capsys, ["fit", str(path), *roles, "--out", str(tmp_path / "out")], message)
+
+
+def test_dimensions_cover_every_dimension_of_a_fit():
+    study = sitefx.load(STUDIES / "teacher_expectancy", moderators="weeks")
+    tree = sitefx.SiteEffects(draws=100).fit(study).posterior_
+    used = {dim for node in tree.subtree for dim in node.dims}
+    assert used <= set(DIMENSIONS), used - set(DIMENSIONS)
+    assert {"exact", "estimands"} <= set(tree.children)
 
 
 @pytest.mark.parametrize(
