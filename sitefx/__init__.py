@@ -28,6 +28,7 @@ from sitefx.data import (  # noqa: E402
 from sitefx.errors import (  # noqa: E402
     DataDropWarning,
     DataReadWarning,
+    IgnoredOptionWarning,
     PriorSpecError,
     SamplingWarning,
     SitefxInputError,
@@ -49,6 +50,7 @@ __all__ = [
     "DataAccounting",
     "DataDropWarning",
     "DataReadWarning",
+    "IgnoredOptionWarning",
     "IndividualRecords",
     "Prior",
     "PriorSpecError",

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from scipy import special, stats
 
 from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
-from sitefx.errors import SamplingWarning, SitefxInputError
+from sitefx.errors import SamplingWarning, SitefxInputError, check_whole
 from sitefx.estimator import SiteEffects
 from sitefx.models.priors import Prior, Priors
 from sitefx.parallel import SERIAL, Workers, map_tasks
@@ -40,6 +40,7 @@ RANK_BINS = 10
 FAMILY_ALPHA = 0.01  # chance of calling a calibrated model's ranks non-uniform, all tests
 MAX_COVERAGE_Z = 3.0  # coverage this many standard errors from nominal is a failure
 SAMPLE_DIMS = ("chain", "draw")
+MAX_REPLICATES = 100_000
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,8 @@ def calibrate(
     >>> result.summary()["parameter"].tolist()
     ['mu', 'tau', 'theta']
     """
+    check_replicates(replicates)
+    model.check_settings()
     robust, priors = model._model_priors(data)
     _check_supported(model, data, priors)
     settings = model.get_params() | {"priors": priors.as_strings(), "progress": False}
@@ -183,6 +186,11 @@ def calibrate(
     return Calibration(
         ranks=pd.DataFrame([row for rows_ in rows for row in rows_]), n_draws=n_draws
     )
+
+
+def check_replicates(replicates: int) -> int:
+    """The number of replicates; a clear error unless a whole number from 2 to 100 000."""
+    return check_whole(replicates, "replicates (--replicates)", low=2, high=MAX_REPLICATES)
 
 
 def _replicate(

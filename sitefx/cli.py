@@ -16,13 +16,22 @@ from importlib.metadata import version
 from pathlib import Path
 
 from sitefx.batch import fit_many, jobs_for
-from sitefx.calibration import calibrate
+from sitefx.calibration import calibrate, check_replicates
 from sitefx.data.adapters import Roles, Study, load
 from sitefx.data.partitioned import load_statistics, out_of_core
 from sitefx.data.schema import SiteSummaries
-from sitefx.errors import DataDropWarning, DataReadWarning, SamplingWarning, SitefxInputError
-from sitefx.estimator import OUTPUT_FILES, SiteEffects
+from sitefx.errors import (
+    DataDropWarning,
+    DataReadWarning,
+    IgnoredOptionWarning,
+    PriorSpecError,
+    SamplingWarning,
+    SitefxInputError,
+)
+from sitefx.estimands import check_outcome_sd, check_threshold
+from sitefx.estimator import OUTPUT_FILES, PRIOR_FLAGS, SiteEffects
 from sitefx.historical import describe as describe_borrowing
+from sitefx.models.priors import given_prior
 from sitefx.parallel import TaskFailedError, Workers
 from sitefx.report import headline_sentences, summary_text, write_report
 from sitefx.report.document import describe_method
@@ -150,7 +159,8 @@ def _add_worker_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="run the refits on a local dask cluster of N worker processes (default 1: here)",
+        help="run the refits on a local dask cluster of N worker processes (default 1: here; "
+        "at most 256)",
     )
     group.add_argument(
         "--scheduler",
@@ -250,7 +260,7 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
         "--horseshoe-p0", type=float, metavar="P0", help="expected number of relevant columns"
     )
     model.add_argument("--slab-scale", type=float, help="horseshoe slab scale, per column SD")
-    model.add_argument("--slab-df", type=float, default=4.0, help="horseshoe slab df (4)")
+    model.add_argument("--slab-df", type=float, help="horseshoe slab df (default 4)")
     model.add_argument(
         "--prior-nu", metavar="SPEC", help="Student-t df prior, default gamma(2,0.1)"
     )
@@ -265,8 +275,8 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     history.add_argument(
         "--borrow",
         choices=["map", "power"],
-        default="map",
-        help="map: robust meta-analytic-predictive prior (default); power: power prior",
+        help="map: robust meta-analytic-predictive prior (default with --historical); "
+        "power: power prior",
     )
     history.add_argument(
         "--borrow-weight",
@@ -293,16 +303,20 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
         help="exact: quadrature, no MCMC (site summaries, normal or flat mu prior); "
         "nuts: MCMC; auto (default): exact where it applies",
     )
-    sampler.add_argument("--seed", type=int, default=0)
-    sampler.add_argument("--chains", type=int, default=4)
-    sampler.add_argument("--draws", type=int, default=1000, help="kept draws per chain")
-    sampler.add_argument("--warmup", type=int, default=1000, help="warm-up draws per chain")
+    sampler.add_argument("--seed", type=int, default=0, help="0 to 2**63 - 1 (default 0)")
+    sampler.add_argument("--chains", type=int, default=4, help="chains (default 4; at most 1000)")
+    sampler.add_argument(
+        "--draws",
+        type=int,
+        default=1000,
+        help="kept draws per chain (default 1000; chains x draws at most 10 million)",
+    )
+    # NUTS only (None: not given, so the exact method can say it ignores what was given)
+    sampler.add_argument("--warmup", type=int, help="NUTS warm-up draws per chain (1000)")
     sampler.add_argument(
         "--target-accept", type=float, help="NUTS target acceptance (0.95; 0.99 with horseshoe)"
     )
-    sampler.add_argument(
-        "--max-tree-depth", type=int, default=10, help="NUTS maximum tree depth (default 10)"
-    )
+    sampler.add_argument("--max-tree-depth", type=int, help="NUTS maximum tree depth (10; 1-20)")
     sampler.add_argument("--quiet", action="store_true", help="no progress bar, no table")
     sampler.add_argument(
         "--strict",
@@ -345,7 +359,7 @@ def run_sensitivity(args: argparse.Namespace) -> int:
             folder,
             tau_priors=args.alt_tau,
             mu_priors=args.alt_mu,
-            workers=Workers(n=args.workers, address=args.scheduler),
+            workers=_workers(args),
             progress=_progress(args),
         )
     for line in describe_sensitivity(args.out):
@@ -387,7 +401,7 @@ def run_fit_many(args: argparse.Namespace) -> int:
             jobs,
             _model(args, Roles.from_mapping(roles)),
             folder,
-            workers=Workers(n=args.workers, address=args.scheduler),
+            workers=_workers(args),
             progress=_progress(args),
         )
     shown = table.drop(columns=["source", "folder"])
@@ -399,8 +413,6 @@ def run_fit_many(args: argparse.Namespace) -> int:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    if args.replicates < 2:
-        raise SitefxInputError(f"--replicates must be at least 2; got {args.replicates}")
     check_destination(args.out)
     study = _study(args)
     model = _model(args, study.roles)
@@ -409,7 +421,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         study.data,
         replicates=args.replicates,
         seed=args.seed,
-        workers=Workers(n=args.workers, address=args.scheduler),
+        workers=_workers(args),
         progress=_progress(args),
     )
     summary = result.summary()
@@ -448,9 +460,14 @@ def _study(args: argparse.Namespace) -> Study:
 def _model(args: argparse.Namespace, roles: Roles) -> SiteEffects:
     """The (unfitted) model the flags describe (``roles``: the columns historical data files
     are read with)."""
-    flags = {"mu": args.prior_mu, "tau": args.prior_tau, "nu": args.prior_nu}
-    return SiteEffects(
-        priors=_named_priors(args.prior) | {k: v for k, v in flags.items() if v is not None},
+    historical = _historical(args.historical, roles) if args.historical else None
+    return SiteEffects(**_settings(args), historical=historical)
+
+
+def _settings(args: argparse.Namespace) -> dict[str, object]:
+    """The model's settings the flags give, all but the historical data (no file read)."""
+    return dict(
+        priors=_priors(args),
         chains=args.chains,
         draws=args.draws,
         warmup=args.warmup,
@@ -465,12 +482,51 @@ def _model(args: argparse.Namespace, roles: Roles) -> SiteEffects:
         p0=args.horseshoe_p0,
         slab_scale=args.slab_scale,
         slab_df=args.slab_df,
-        historical=_historical(args.historical, roles) if args.historical else None,
         borrow=args.borrow,
         borrow_weight=args.borrow_weight,
-        threshold=args.threshold or 0.0,
+        threshold=0.0 if args.threshold is None else args.threshold,
         outcome_sd=args.outcome_sd,
     )
+
+
+def _workers(args: argparse.Namespace) -> Workers:
+    """Where a command's many fits run (``--workers``, ``--scheduler``)."""
+    return Workers(n=args.workers, address=args.scheduler)
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Refuse bad or conflicting flags before any data is read: a
+    :class:`~sitefx.errors.SitefxInputError` whose message names the flag.
+
+    Examples
+    --------
+    >>> flags = ["--site-dist", "student-t", "--site-df", "inf"]
+    >>> check_flags(build_parser().parse_args(["fit", "study", "--out", "o", *flags]))
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.SitefxInputError: site_df (--site-df) must be > 0 and finite; got inf
+    """
+    if args.out is not None:
+        check_destination(args.out)  # a file, foreign files, or an unwritable place
+    if args.command == "report":
+        if args.threshold is not None:
+            check_threshold(args.threshold)
+        if args.outcome_sd is not None:
+            check_outcome_sd(args.outcome_sd)
+        return
+    if (args.borrow is not None or args.borrow_weight is not None) and not args.historical:
+        raise SitefxInputError("--borrow and --borrow-weight need --historical SOURCE")
+    SiteEffects(**_settings(args)).check_settings()
+    if "workers" in args:
+        _workers(args)
+    if "replicates" in args:
+        check_replicates(args.replicates)
+    for flag in ("alt_tau", "alt_mu"):
+        for spec in getattr(args, flag, None) or ():
+            try:
+                given_prior(spec)
+            except PriorSpecError as error:
+                raise PriorSpecError(f"--{flag.replace('_', '-')}: {error}") from error
 
 
 def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
@@ -544,16 +600,28 @@ def _historical(source: str, roles: Roles) -> SiteSummaries:
     return load(source, site=roles.site, estimate=roles.estimate, se=roles.se).data
 
 
-def _named_priors(specs: Sequence[str]) -> dict[str, str]:
-    """``["tau_district=half-normal(0.3)", ...]`` -> ``{"tau_district": "half-normal(0.3)"}``."""
+def _priors(args: argparse.Namespace) -> dict[str, str]:
+    """The priors the flags give, by parameter: ``--prior NAME=SPEC`` (repeatable) and
+    ``--prior-mu``, ``--prior-tau``, ``--prior-nu``; each parameter's at most once."""
     priors = {}
-    for spec in specs:
+    for spec in args.prior:
         name, equals, prior = spec.partition("=")
-        if not equals or not name.strip():
+        name = name.strip()
+        if not equals or not name:
             raise SitefxInputError(
                 f"--prior takes NAME=SPEC, e.g. 'gamma=normal(0, 1)'; got '{spec}'"
             )
-        priors[name.strip()] = prior
+        if name in priors:
+            raise SitefxInputError(f"--prior gives the prior of {name} twice; give it once")
+        priors[name] = prior
+    for name in PRIOR_FLAGS:
+        spec = getattr(args, f"prior_{name}")
+        if spec is not None and name in priors:
+            raise SitefxInputError(
+                f"--prior {name}=... and --prior-{name} both give the prior of {name}; give one"
+            )
+        if spec is not None:
+            priors[name] = spec
     return priors
 
 
@@ -561,9 +629,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("always", DataDropWarning)
-            warnings.simplefilter("always", DataReadWarning)
-            warnings.showwarning = _show_warning
+            for category in (DataDropWarning, DataReadWarning, IgnoredOptionWarning):
+                warnings.simplefilter("always", category)
+            warnings.showwarning = _warning_printer()
+            check_flags(args)
             return COMMANDS[args.command](args)
     except SitefxInputError as error:
         print(f"sitefx: error: {error}", file=sys.stderr)
@@ -588,8 +657,18 @@ COMMANDS = {
 }
 
 
-def _show_warning(message, category, *_args, **_kwargs) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+def _warning_printer() -> Callable[..., None]:
+    """Print warnings as one line each on standard error, each text once (refits, e.g. of a
+    sensitivity grid, would repeat what the first fit said)."""
+    shown = set()
+
+    def show(message, *_args, **_kwargs) -> None:
+        line = f"warning: {message}"
+        if line not in shown:
+            shown.add(line)
+            print(line, file=sys.stderr)
+
+    return show
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import numpy as np
 import xarray as xr
 from scipy import special, stats
 
-from sitefx.errors import SitefxInputError
+from sitefx.errors import check_finite
 from sitefx.infer.exact import ExactPosterior, Mixture
 
 
@@ -467,9 +467,12 @@ def predicted_site_means(tree: xr.DataTree, *, levels: bool = True) -> np.ndarra
 
 def check_threshold(threshold: float) -> float:
     """The effect threshold as a float; a clear error unless it is a finite number."""
-    if not isinstance(threshold, int | float) or not np.isfinite(threshold):
-        raise SitefxInputError(f"the threshold must be a finite number; got {threshold}")
-    return float(threshold)
+    return check_finite(threshold, "threshold (--threshold)")
+
+
+def check_outcome_sd(outcome_sd: float) -> float:
+    """The outcome SD (for effect sizes) as a float; a clear error unless finite and > 0."""
+    return check_finite(outcome_sd, "outcome_sd (--outcome-sd)", positive=True)
 
 
 def nesting_levels(tree: xr.DataTree) -> list[str]:

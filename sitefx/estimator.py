@@ -20,9 +20,21 @@ from sitefx import streams
 from sitefx.data.adapters import KIND_NAMES, Study
 from sitefx.data.partitioned import RecordStatistics
 from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
-from sitefx.errors import SamplingWarning, SitefxInputError
-from sitefx.estimands import check_threshold, estimands, new_site_effect, variance_explained
-from sitefx.historical import Borrowing
+from sitefx.errors import (
+    IgnoredOptionWarning,
+    PriorSpecError,
+    SamplingWarning,
+    SitefxInputError,
+    check_finite,
+)
+from sitefx.estimands import (
+    check_outcome_sd,
+    check_threshold,
+    estimands,
+    new_site_effect,
+    variance_explained,
+)
+from sitefx.historical import Borrowing, check_borrowing
 from sitefx.infer.diagnostics import check_diagnostics
 from sitefx.infer.exact import GROUP as EXACT_GROUP
 from sitefx.infer.exact import ExactPosterior, normal_normal_exact, supports_exact
@@ -35,14 +47,14 @@ from sitefx.models.hierarchical import (
     varying_intercepts_and_effects_collapsed,
 )
 from sitefx.models.priors import (
-    HORSESHOE_SLAB_DF,
     VECTOR_FAMILIES,
     Prior,
     Priors,
+    given_prior,
     horseshoe_prior,
     resolve_priors,
 )
-from sitefx.report.datatree import build_datatree, save_datatree
+from sitefx.report.datatree import build_datatree, check_names, save_datatree
 from sitefx.report.document import write_report
 from sitefx.report.folders import output_folder, write_csv
 from sitefx.report.plots import forest_plot
@@ -51,6 +63,10 @@ from sitefx.report.tables import Results
 METHODS = ("auto", "exact", "nuts")
 SITE_DISTRIBUTIONS = ("normal", "student-t")
 COVARIATE_PRIORS = ("normal", "horseshoe")
+# Settings only NUTS uses: given with the exact method, they are ignored with a warning.
+NUTS_ONLY = ("warmup", "target_accept", "max_tree_depth")
+# Parameters whose prior has a flag of its own (--prior-mu, ...); the others: --prior NAME=SPEC.
+PRIOR_FLAGS = ("mu", "tau", "nu")
 OUTPUT_FILES = {
     "posterior": "posterior.nc",
     "summary": "summary.csv",
@@ -74,8 +90,10 @@ class SiteEffects:
         ``alpha_mean``, ``alpha_sd``, ``beta``, ``sigma``, ``rho``.
     chains, draws, warmup, target_accept, max_tree_depth, seed, progress
         NUTS settings (see :class:`~sitefx.infer.SamplerSettings`); the exact method uses
-        ``chains * draws`` independent draws. ``target_accept`` defaults to 0.95, and to 0.99
-        with a horseshoe prior, whose posterior needs smaller steps.
+        ``chains * draws`` independent draws, and warns (:class:`IgnoredOptionWarning`) that
+        ``warmup``, ``target_accept`` and ``max_tree_depth`` are ignored when given.
+        ``None`` means the default: 1000 warm-up draws, tree depth 10, ``target_accept``
+        0.95, and 0.99 with a horseshoe prior, whose posterior needs smaller steps.
     method : {"auto", "exact", "nuts"}
         ``exact`` integrates the normal-normal posterior by quadrature (site summaries with a
         normal or flat prior on mu; no MCMC, no convergence to check); ``nuts`` samples.
@@ -96,8 +114,9 @@ class SiteEffects:
         the slab's scale (default: the data scale per column SD) and degrees of freedom (4).
     historical : Study or SiteSummaries, optional
         Summaries of earlier studies to borrow from for ``mu`` (see :mod:`sitefx.historical`).
-    borrow : {"map", "power"}
-        Robust meta-analytic-predictive prior, or power prior.
+    borrow : {"map", "power"}, optional
+        Robust meta-analytic-predictive prior (the default with ``historical``), or power
+        prior.
     borrow_weight : float, optional
         ``map``: weight of the vague component (0.2); ``power``: fixed ``a0`` (learned if
         not given). What was borrowed is in ``posterior_.attrs["borrowing"]``.
@@ -142,9 +161,9 @@ class SiteEffects:
         priors: Mapping[str, str | Prior | None] | None = None,
         chains: int = 4,
         draws: int = 1000,
-        warmup: int = 1000,
+        warmup: int | None = None,
         target_accept: float | None = None,
-        max_tree_depth: int = 10,
+        max_tree_depth: int | None = None,
         seed: int = 0,
         progress: bool = False,
         method: str = "auto",
@@ -154,9 +173,9 @@ class SiteEffects:
         covariate_prior: str = "normal",
         p0: float | None = None,
         slab_scale: float | None = None,
-        slab_df: float = HORSESHOE_SLAB_DF,
+        slab_df: float | None = None,
         historical: Study | SiteSummaries | None = None,
-        borrow: str = "map",
+        borrow: str | None = None,
         borrow_weight: float | None = None,
         threshold: float = 0.0,
         outcome_sd: float | None = None,
@@ -185,6 +204,7 @@ class SiteEffects:
 
     def fit(self, data: Study | StudyData) -> Self:
         """Sample the posterior of the model for ``data``; returns ``self``."""
+        self.check_settings()
         study = data if isinstance(data, Study) else None
         data = study.data if study else data
         if not isinstance(
@@ -194,24 +214,20 @@ class SiteEffects:
                 "fit() takes a Study, SiteSummaries, IndividualRecords, ArmSummaries or "
                 f"RecordStatistics; got {type(data).__name__}"
             )
-        robust, priors = self._model_priors(data)
-        check_threshold(self.threshold)
-        shrinks = any(p.family in VECTOR_FAMILIES for p in (priors.beta, priors.gamma) if p)
-        settings = SamplerSettings(
-            chains=self.chains,
-            draws=self.draws,
-            warmup=self.warmup,
-            target_accept=self.target_accept or (0.99 if shrinks else 0.95),
-            max_tree_depth=self.max_tree_depth,
-            seed=self.seed,
-            progress=self.progress,
-        )
+        check_names(data)
         borrowing, transform = self._borrowing(), None
+        robust, priors = self._model_priors(data)
+        shrinks = any(p.family in VECTOR_FAMILIES for p in (priors.beta, priors.gamma) if p)
+        settings = self._sampler_settings(shrinks=shrinks)
         if borrowing is not None:
             priors, transform = borrowing.apply(data, priors)
         exact = None
         obstacle = _exact_obstacle(data, priors, robust=robust)
         if _choose_method(self.method, obstacle) == "exact":
+            if ignored := self._given(NUTS_ONLY):
+                flags = ", ".join(f"{name} (--{name.replace('_', '-')})" for name in ignored)
+                message = f"{flags} ignored: the exact method has no sampler to tune"
+                warnings.warn(message, IgnoredOptionWarning, stacklevel=2)
             exact = _quadrature(data, priors, borrowing)
             draws, sample_stats, sampler = _exact_draws(exact, settings)
         else:
@@ -276,6 +292,57 @@ class SiteEffects:
         self._results = results
         return self
 
+    def check_settings(self) -> Self:
+        """Check every setting that needs no data; returns ``self``.
+
+        ``fit`` calls this first, and the command line before it reads any data: numbers
+        in range (e.g. ``chains * draws`` at most 10 million), known choices, priors that
+        read and are not absurd, options that need another. Each error
+        (:class:`SitefxInputError`) names the setting and its command-line flag.
+
+        Examples
+        --------
+        >>> SiteEffects(site_df=4).check_settings()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        sitefx.errors.SitefxInputError: site_df (--site-df) needs site_dist 'student-t'...
+        """
+        for name, spec in self.priors.items():
+            flag = f"--prior-{name}" if name in PRIOR_FLAGS else f"--prior {name}=..."
+            try:
+                if spec is not None:
+                    given_prior(spec)
+            except PriorSpecError as error:
+                raise PriorSpecError(f"{name} ({flag}): {error}") from error
+        self._sampler_settings()
+        _check_choice("method", self.method, METHODS)
+        _check_choice("site_dist", self.site_dist, SITE_DISTRIBUTIONS)
+        _check_choice("covariate_prior", self.covariate_prior, COVARIATE_PRIORS)
+        if self.site_df is not None:
+            if self.site_dist != "student-t":
+                raise SitefxInputError(
+                    "site_df (--site-df) needs site_dist 'student-t' (--site-dist student-t)"
+                )
+            check_finite(self.site_df, "site_df (--site-df)", positive=True)
+        horseshoe = {
+            "p0 (--horseshoe-p0)": self.p0,
+            "slab_scale (--slab-scale)": self.slab_scale,
+            "slab_df (--slab-df)": self.slab_df,
+        }
+        for name, value in horseshoe.items():
+            if value is not None and self.covariate_prior != "horseshoe":
+                raise SitefxInputError(
+                    f"{name} needs covariate_prior 'horseshoe' (--covariate-prior horseshoe)"
+                )
+            if value is not None:
+                check_finite(value, name, positive=True)
+        if self.borrow is not None or self.borrow_weight is not None:
+            check_borrowing(self.borrow or "map", self.borrow_weight)
+        check_threshold(self.threshold)
+        if self.outcome_sd is not None:
+            check_outcome_sd(self.outcome_sd)
+        return self
+
     def exact_posterior(self, data: Study | StudyData) -> ExactPosterior | None:
         """The quadrature posterior ``fit`` would compute for ``data`` (no draws, no
         DataTree: milliseconds), or None where the exact method does not apply."""
@@ -292,7 +359,7 @@ class SiteEffects:
     def _model_priors(self, data: StudyData) -> tuple[bool, Priors]:
         """Whether site effects are Student-t, and the model's priors for ``data`` (defaults
         resolved; before any historical borrowing)."""
-        robust = _check_site_dist(self.site_dist, self.site_df, data)
+        robust = _check_site_dist(self.site_dist, data)
         priors = resolve_priors(
             data, self._shrinkage_priors(data) | self.priors, robust=robust and self.site_df is None
         )
@@ -303,28 +370,41 @@ class SiteEffects:
         names = inspect.signature(type(self).__init__).parameters
         return {name: getattr(self, name) for name in names if name != "self"}
 
+    def _sampler_settings(self, *, shrinks: bool = False) -> SamplerSettings:
+        """The NUTS settings, defaults resolved (``target_accept`` 0.99 for a horseshoe
+        prior, which ``shrinks``); the exact method draws as many as they say."""
+        defaults = {"target_accept": 0.99} if shrinks else {}
+        given = {name: getattr(self, name) for name in self._given(NUTS_ONLY)}
+        return SamplerSettings(
+            chains=self.chains,
+            draws=self.draws,
+            seed=self.seed,
+            progress=self.progress,
+            **defaults | given,
+        )
+
+    def _given(self, names: tuple[str, ...]) -> list[str]:
+        """Those of the settings ``names`` that were given (not None)."""
+        return [name for name in names if getattr(self, name) is not None]
+
     def _borrowing(self) -> Borrowing | None:
         if self.historical is None:
+            if self.borrow is not None or self.borrow_weight is not None:
+                raise SitefxInputError(
+                    "borrow and borrow_weight (--borrow, --borrow-weight) need historical "
+                    "data (--historical)"
+                )
             return None
         history = self.historical
         return Borrowing(
             history.data if isinstance(history, Study) else history,
-            self.borrow,
+            self.borrow or "map",
             self.borrow_weight,
         )
 
     def _shrinkage_priors(self, data: StudyData) -> dict[str, Prior]:
         """The horseshoe prior when ``covariate_prior`` asks for it."""
-        if self.covariate_prior not in COVARIATE_PRIORS:
-            raise SitefxInputError(
-                f"covariate_prior must be one of {', '.join(COVARIATE_PRIORS)}; "
-                f"got '{self.covariate_prior}'"
-            )
         if self.covariate_prior == "normal":
-            if {self.p0, self.slab_scale} != {None} or self.slab_df != HORSESHOE_SLAB_DF:
-                raise SitefxInputError(
-                    "p0, slab_scale and slab_df need covariate_prior 'horseshoe'"
-                )
             return {}
         if isinstance(data, RecordStatistics):
             raise SitefxInputError("the horseshoe is not available out of core yet")
@@ -399,25 +479,25 @@ class SiteEffects:
         return self.posterior_
 
 
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SitefxInputError(f"{name} must be one of {', '.join(choices)}; got '{value}'")
+
+
 def _outcome_sd(given: float | None, study: Study | None, data: StudyData) -> float | None:
-    """The outcome SD for effect sizes: given, from ``study.toml``, or from the records."""
-    stated = given if given is not None else (study.metadata.get("outcome_sd") if study else None)
+    """The outcome SD for effect sizes: given (checked with the settings), from
+    ``study.toml``, or from the records."""
+    if given is not None:
+        return float(given)
+    stated = study.metadata.get("outcome_sd") if study else None
     if stated is None:
         return getattr(data, "outcome_sd", None)
-    if not isinstance(stated, int | float) or not stated > 0:
-        raise SitefxInputError(f"outcome_sd must be a number > 0; got {stated!r}")
-    return float(stated)
+    return check_finite(stated, "outcome_sd in study.toml", positive=True)
 
 
-def _check_site_dist(site_dist: str, site_df: float | None, data: StudyData) -> bool:
-    """Validate the site-effect distribution options; True for Student-t site effects."""
-    if site_dist not in SITE_DISTRIBUTIONS:
-        raise SitefxInputError(
-            f"site_dist must be one of {', '.join(SITE_DISTRIBUTIONS)}; got '{site_dist}'"
-        )
+def _check_site_dist(site_dist: str, data: StudyData) -> bool:
+    """Whether site effects are Student-t, which ``data`` must allow."""
     robust = site_dist == "student-t"
-    if site_df is not None and (not robust or not site_df > 0):
-        raise SitefxInputError("site_df (--site-df) needs site_dist 'student-t' and a value > 0")
     if robust and isinstance(data, RecordStatistics):
         raise SitefxInputError("Student-t site effects are not available out of core yet")
     if robust and isinstance(data, ArmSummaries):
@@ -430,8 +510,6 @@ def _check_site_dist(site_dist: str, site_df: float | None, data: StudyData) -> 
 
 def _choose_method(method: str, obstacle: str | None) -> str:
     """``exact`` when nothing stands in its way (``auto``), else ``nuts``."""
-    if method not in METHODS:
-        raise SitefxInputError(f"method must be one of {', '.join(METHODS)}; got '{method}'")
     if method == "exact" and obstacle is not None:
         raise SitefxInputError(
             "the exact method needs site summaries with normal site effects, no nesting "

@@ -30,7 +30,7 @@ import numpyro.distributions as dist
 from scipy import stats
 
 from sitefx.data.schema import SiteSummaries, StudyData
-from sitefx.errors import SitefxInputError
+from sitefx.errors import SitefxInputError, check_finite
 from sitefx.infer.borrowing import (
     NormalMixture,
     PowerPrior,
@@ -44,6 +44,31 @@ from sitefx.models.priors import Priors, resolve_priors
 BORROW_METHODS = ("map", "power")
 ROBUST_WEIGHT = 0.2
 MODE_SEPARATION = 2.0  # components' posteriors of mu this many SDs apart: two modes
+
+
+def check_borrowing(method: str, weight: float | None) -> None:
+    """Refuse an unknown method, or a weight outside (0, 1) (``map``: the vague component's)
+    or (0, 1] (``power``: ``a0``); needs no data.
+
+    Examples
+    --------
+    >>> check_borrowing("power", 1.0)
+    >>> check_borrowing("map", 1.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.SitefxInputError: borrow_weight (--borrow-weight) of map must be in (0, 1); ...
+    """
+    if method not in BORROW_METHODS:
+        raise SitefxInputError(f"borrow must be one of {', '.join(BORROW_METHODS)}; got '{method}'")
+    if weight is None:
+        return
+    low_open = method == "map"
+    weight = check_finite(weight, "borrow_weight (--borrow-weight)")
+    if not (0 < weight < 1 if low_open else 0 < weight <= 1):
+        bounds = "(0, 1)" if low_open else "(0, 1]"
+        raise SitefxInputError(
+            f"borrow_weight (--borrow-weight) of {method} must be in {bounds}; got {weight}"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,17 +121,7 @@ class Borrowing:
             raise SitefxInputError(
                 "historical data must be site summaries (an estimate and SE per earlier study)"
             )
-        if self.method not in BORROW_METHODS:
-            raise SitefxInputError(
-                f"borrow must be one of {', '.join(BORROW_METHODS)}; got '{self.method}'"
-            )
-        if self.weight is not None:
-            low_open = self.method == "map"
-            if not (0 < self.weight < 1 if low_open else 0 < self.weight <= 1):
-                bounds = "(0, 1)" if low_open else "(0, 1]"
-                raise SitefxInputError(
-                    f"the {self.method} weight must be in {bounds}; got {self.weight}"
-                )
+        check_borrowing(self.method, self.weight)
 
     @cached_property
     def map_mixture(self) -> NormalMixture:

@@ -15,9 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sitefx.errors import SitefxInputError
+from sitefx.errors import check_whole
 
 RETRIES = 1
+MAX_WORKERS = 256  # local worker processes; a larger cluster is given by --scheduler
 
 
 class TaskFailedError(RuntimeError):
@@ -36,8 +37,8 @@ class Workers:
     Attributes
     ----------
     n : int
-        Worker processes of a local cluster started for the job; 1 (the default) runs the
-        tasks in this process, one after the other.
+        Worker processes of a local cluster started for the job (at most 256); 1 (the
+        default) runs the tasks in this process, one after the other.
     address : str or None
         The scheduler of an existing dask cluster (e.g. ``"tcp://10.0.0.5:8786"``); overrides
         ``n``.
@@ -52,8 +53,7 @@ class Workers:
     address: str | None = None
 
     def __post_init__(self) -> None:
-        if self.n < 1:
-            raise SitefxInputError(f"the number of workers must be at least 1; got {self.n}")
+        check_whole(self.n, "workers (--workers)", low=1, high=MAX_WORKERS)
 
     @property
     def parallel(self) -> bool:

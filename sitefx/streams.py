@@ -33,7 +33,7 @@ Examples
 
 import numpy as np
 
-from sitefx.errors import SitefxInputError
+from sitefx.errors import check_whole
 
 PURPOSES = ("exact", "site_effects", "new_site", "integration")
 INTEGRATION_SEED = 20261203
@@ -42,11 +42,7 @@ MAX_SEED = 2**63 - 1
 
 def check_seed(seed: object) -> int:
     """The seed as an int; a clear error unless it is an integer in ``[0, 2**63)``."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise SitefxInputError(f"the seed must be a whole number >= 0; got {seed!r}")
-    if not 0 <= seed <= MAX_SEED:
-        raise SitefxInputError(f"the seed must be between 0 and 2**63 - 1; got {seed}")
-    return int(seed)
+    return check_whole(seed, "seed (--seed)", low=0, high=MAX_SEED)
 
 
 def seed_sequence(seed: int, purpose: str) -> np.random.SeedSequence:

@@ -187,7 +187,7 @@ def test_nan_outcome_exits_2_naming_rows(tmp_path):
         ([*RECORD_ROLES, "--prior-tau", "normal(0,1)"], "positive support"),
         ([*RECORD_ROLES, "--prior-tau", "wide"], "cannot read prior"),
         (["--estimate", "score"], "site summaries also need: se"),
-        ([*RECORD_ROLES, "--chains", "0"], "chains >= 1"),
+        ([*RECORD_ROLES, "--chains", "0"], "chains (--chains) must be a whole number"),
         ([*RECORD_ROLES, "--treatment-levels", "x"], "TREATED,CONTROL"),
         ([*RECORD_ROLES, "--method", "exact"], "the exact method needs site summaries"),
     ],
@@ -305,7 +305,7 @@ def test_impossible_level_options_exit_2(tmp_path, capsys, arguments, message):
     ("arguments", "message"),
     [
         (["--moderators", "weeks", "--covariate-prior", "horseshoe"], "this model has 1"),
-        (["--horseshoe-p0", "2"], "need covariate_prior 'horseshoe'"),
+        (["--horseshoe-p0", "2"], "needs covariate_prior 'horseshoe'"),
         (["--prior", "mu=horseshoe(0.1, 1, 4)"], "coefficient vectors"),
     ],
 )

@@ -11,11 +11,12 @@ import xarray as xr
 import sitefx
 from tests.conftest import ARM_COUNTS_ROLES, REFERENCE, STUDIES
 
-SHORT = {"chains": 2, "draws": 100, "warmup": 100, "seed": 5, "progress": False}
+FEW_DRAWS = {"chains": 2, "draws": 100, "seed": 5, "progress": False}  # for exact fits
+SHORT = FEW_DRAWS | {"warmup": 100}
 FAMILIES = {
     "exact summaries with districts": (STUDIES / "school_calendar", {}, {"seed": 5}),
     "student-t summaries": (STUDIES / "eight_schools", {}, SHORT | {"site_dist": "student-t"}),
-    "moderators": (STUDIES / "teacher_expectancy", {"moderators": ["weeks"]}, SHORT),
+    "moderators": (STUDIES / "teacher_expectancy", {"moderators": ["weeks"]}, FEW_DRAWS),
     "arm counts": (REFERENCE / "binary_counts.csv", ARM_COUNTS_ROLES, SHORT),
     "binary records": (STUDIES / "reading_pass", {}, SHORT),
     "growth over waves": (STUDIES / "tutoring_growth", {}, SHORT),

@@ -51,7 +51,7 @@ def historical_log_likelihood(mu, tau):
 @pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")
 @pytest.mark.parametrize("data", [CURRENT, CONFLICT], ids=["agreement", "conflict"])
 def test_robust_map_matches_quadrature(data):
-    fit = sitefx.SiteEffects(historical=HISTORY, draws=2000, seed=3, **SMALL_STEPS).fit(data)
+    fit = sitefx.SiteEffects(historical=HISTORY, draws=2000, seed=3).fit(data)
     mixture = fit.priors_.mu.mixture
     assert mixture.weight[-1] == pytest.approx(0.2)  # the vague component
     mean_mu, mean_tau = grid_posterior(
@@ -64,8 +64,8 @@ def test_robust_map_matches_quadrature(data):
 
 @pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")  # see above
 def test_robust_map_detects_conflict():
-    agree = sitefx.SiteEffects(historical=HISTORY, seed=3, **SMALL_STEPS).fit(CURRENT)
-    conflict = sitefx.SiteEffects(historical=HISTORY, seed=3, **SMALL_STEPS).fit(CONFLICT)
+    agree = sitefx.SiteEffects(historical=HISTORY, seed=3).fit(CURRENT)
+    conflict = sitefx.SiteEffects(historical=HISTORY, seed=3).fit(CONFLICT)
     alone = sitefx.SiteEffects(seed=3).fit(CURRENT)
     report = {
         name: json.loads(fit.posterior_.attrs["borrowing"])
@@ -129,7 +129,7 @@ def test_power_prior_with_a0_one_pools_the_studies():
     """a0 = 1: historical studies are just more sites, so the posterior is the exact
     normal-normal posterior of all 16 studies together."""
     fit = sitefx.SiteEffects(
-        historical=HISTORY, borrow="power", borrow_weight=1.0, draws=2000, seed=4, **SMALL_STEPS
+        historical=HISTORY, borrow="power", borrow_weight=1.0, draws=2000, seed=4
     ).fit(CURRENT)
     pooled = normal_normal_exact(
         np.concatenate([HISTORY.estimate, CURRENT.estimate]),
@@ -143,7 +143,7 @@ def test_power_prior_with_a0_one_pools_the_studies():
 
 def test_power_prior_with_fixed_a0_matches_quadrature():
     fit = sitefx.SiteEffects(
-        historical=HISTORY, borrow="power", borrow_weight=0.3, draws=2000, seed=5, **SMALL_STEPS
+        historical=HISTORY, borrow="power", borrow_weight=0.3, draws=2000, seed=5
     ).fit(CONFLICT)
     prior_mu = fit.priors_.mu.params
     mean_mu, mean_tau = grid_posterior(
@@ -159,9 +159,7 @@ def test_power_prior_with_fixed_a0_matches_quadrature():
 
 def test_learned_power_weight_drops_under_conflict():
     fits = {
-        name: sitefx.SiteEffects(historical=HISTORY, borrow="power", seed=6, **SMALL_STEPS).fit(
-            data
-        )
+        name: sitefx.SiteEffects(historical=HISTORY, borrow="power", seed=6).fit(data)
         for name, data in [("agree", CURRENT), ("conflict", CONFLICT)]
     }
     a0 = {name: float(fit.posterior_["posterior"]["a0"].mean()) for name, fit in fits.items()}
@@ -211,7 +209,7 @@ def test_effective_sample_size_in_people():
     ("options", "message"),
     [
         ({"borrow": "commensurate"}, "borrow must be one of map, power"),
-        ({"borrow": "map", "borrow_weight": 1.0}, r"weight must be in \(0, 1\)"),
+        ({"borrow": "map", "borrow_weight": 1.0}, r"--borrow-weight\) of map must be in \(0, 1\)"),
         ({"borrow": "map", "priors": {"mu": "flat()"}}, "give mu a normal prior"),
     ],
 )

@@ -104,7 +104,7 @@ def test_calibrate_command_takes_a_scheduler_address(two_workers, tmp_path, caps
 def test_bad_worker_counts_exit_2(tmp_path, capsys):
     arguments = ["calibrate", str(STUDIES / "eight_schools"), "--workers", "0"]
     assert main([*arguments, "--out", str(tmp_path)]) == 2
-    assert "at least 1" in capsys.readouterr().err
+    assert "workers (--workers) must be a whole number from 1" in capsys.readouterr().err
 
 
 def test_fit_many_on_a_cluster_writes_a_fit_per_study_and_an_overview(two_workers, tmp_path):

@@ -30,6 +30,7 @@ def reports(tmp_path_factory):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", sitefx.DataDropWarning)
             warnings.simplefilter("ignore", sitefx.SamplingWarning)
+            warnings.simplefilter("ignore", sitefx.IgnoredOptionWarning)  # warmup: NUTS only
             study = sitefx.load(STUDIES / name)
             fit = sitefx.SiteEffects(chains=2, draws=250, warmup=300, seed=5).fit(study)
         out = tmp_path_factory.mktemp(name)

@@ -60,6 +60,7 @@ RTOL = 1e-9
 QUANTILE_TOL = 1e-10  # in probability
 EXACT_FAMILIES = {"normal", "flat"}
 GROUP = "exact"  # the DataTree group holding the exact posterior
+DIMS = ("node", "component", "coefficient", "coefficient_")  # its dims (see to_dataset)
 
 
 def supports_exact(priors: Priors) -> bool:

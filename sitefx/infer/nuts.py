@@ -8,7 +8,11 @@ import numpy as np
 from numpyro.infer import MCMC, NUTS
 
 from sitefx import streams
-from sitefx.errors import SitefxInputError
+from sitefx.errors import SitefxInputError, check_finite, check_whole
+
+# Upper bounds on the counts: a fit keeps chains x draws values of every parameter and site.
+MAX_CHAINS = 1000
+MAX_DRAWS = 10_000_000
 
 # numpyro's extra fields -> ArviZ's names for sample_stats.
 SAMPLE_STATS = {
@@ -26,7 +30,9 @@ class SamplerSettings:
     Attributes
     ----------
     chains, draws, warmup : int
-        Number of chains, kept draws per chain and warm-up iterations per chain.
+        Number of chains (at most 1000), kept draws per chain and warm-up iterations per
+        chain; ``chains * draws`` at most 10 million, since every parameter and site keeps
+        that many draws in memory.
     target_accept : float
         NUTS target acceptance probability. The default 0.95 (numpyro: 0.8) takes smaller
         steps, which hierarchical posteriors with few or noisy sites need near ``tau = 0``;
@@ -49,18 +55,22 @@ class SamplerSettings:
     progress: bool = False
 
     def __post_init__(self) -> None:
-        if self.chains < 1 or self.draws < 1 or self.warmup < 0:
+        check_whole(self.chains, "chains (--chains)", low=1, high=MAX_CHAINS)
+        check_whole(self.draws, "draws (--draws)", low=1, high=MAX_DRAWS)
+        check_whole(self.warmup, "warmup (--warmup)", low=0, high=MAX_DRAWS)
+        if self.chains * self.draws > MAX_DRAWS:
             raise SitefxInputError(
-                f"need chains >= 1, draws >= 1 and warmup >= 0; got chains={self.chains}, "
-                f"draws={self.draws}, warmup={self.warmup}"
+                f"chains x draws (--chains x --draws) is {self.chains * self.draws}, above "
+                f"{MAX_DRAWS}: every parameter and site keeps that many draws in memory; ask "
+                "for fewer"
             )
-        if not 0 < self.target_accept < 1:
-            raise SitefxInputError(f"target_accept must be in (0, 1); got {self.target_accept}")
+        target_accept = check_finite(self.target_accept, "target_accept (--target-accept)")
+        if not 0 < target_accept < 1:
+            raise SitefxInputError(
+                f"target_accept (--target-accept) must be in (0, 1); got {self.target_accept}"
+            )
+        check_whole(self.max_tree_depth, "max_tree_depth (--max-tree-depth)", low=1, high=20)
         streams.check_seed(self.seed)
-        if not 1 <= self.max_tree_depth <= 20:
-            raise SitefxInputError(
-                f"max_tree_depth must be between 1 and 20; got {self.max_tree_depth}"
-            )
 
     def to_dict(self) -> dict:
         return {

@@ -89,6 +89,9 @@ ALIASES = {
     "invgamma": "inv-gamma",
     "inverse-gamma": "inv-gamma",
 }
+# A prior the user gives with a parameter beyond 1e100 (or a positive one below 1e-100) is
+# refused: its square leaves the range of floating-point numbers.
+ABSURD = 1e100
 _SPEC = re.compile(r"^\s*([A-Za-z][A-Za-z_-]*)\s*\(([^()]*)\)\s*$")
 
 
@@ -193,6 +196,35 @@ class Prior:
 
     def __str__(self) -> str:
         return f"{self.family}({', '.join(_format_number(p) for p in self.params)})"
+
+
+def given_prior(spec: "str | Prior") -> Prior:
+    """A prior the user gave (read as :meth:`Prior.parse` does), refused when a parameter is
+    absurd: beyond 1e100, or a positive one below 1e-100, whose square overflows or
+    underflows. Default priors are not held to this: data on such a scale get their own
+    message.
+
+    Examples
+    --------
+    >>> str(given_prior("half-normal(2.5)"))
+    'half-normal(2.5)'
+    >>> given_prior("half-normal(1e-120)")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.PriorSpecError: prior half-normal(1e-120): scale below 1e-100 is absurd ...
+    """
+    prior = Prior.parse(spec)
+    family = FAMILIES[prior.family]
+    for name, value in zip(family.parameters, prior.params, strict=True):
+        if abs(value) > ABSURD:
+            raise PriorSpecError(
+                f"prior {prior}: {name} beyond 1e100 is absurd (its square overflows)"
+            )
+        if name in family.positive and value < 1 / ABSURD:
+            raise PriorSpecError(
+                f"prior {prior}: {name} below 1e-100 is absurd (its square underflows)"
+            )
+    return prior
 
 
 def _not_scalar() -> dist.Distribution:
@@ -360,7 +392,7 @@ def horseshoe_prior(
     *,
     p0: float | None = None,
     slab_scale: float | None = None,
-    slab_df: float = HORSESHOE_SLAB_DF,
+    slab_df: float | None = None,
 ) -> Prior:
     """The regularized horseshoe (Piironen & Vehtari 2017) for the covariates of individual
     records, or the moderators of site summaries.
@@ -371,7 +403,7 @@ def horseshoe_prior(
     coefficients from escaping all shrinkage. ``scale_global = p0 / (D - p0) * S / sqrt(n)``
     encodes ``p0``, the expected number of relevant columns out of ``D`` (default: a quarter,
     at least 1), with ``n`` records (or sites) and the data scale ``S``; the slab scale
-    defaults to ``S`` per column SD.
+    defaults to ``S`` per column SD, its degrees of freedom to 4.
 
     Examples
     --------
@@ -399,9 +431,9 @@ def horseshoe_prior(
         scale = 1.0 / math.sqrt(rate * (1 - rate))
     n_obs = data.n_records if records else data.n_sites
     scale_global = p0 / (n_columns - p0) * scale / math.sqrt(n_obs)
-    return Prior(
-        "horseshoe", (round_scale(scale_global), round_scale(slab_scale or scale), float(slab_df))
-    )
+    slab_df = HORSESHOE_SLAB_DF if slab_df is None else float(slab_df)
+    slab_scale = round_scale(slab_scale or scale)
+    return Prior("horseshoe", (round_scale(scale_global), slab_scale, slab_df))
 
 
 def _level_priors(data: StudyData, scale: float) -> dict[str, Prior]:

@@ -18,6 +18,8 @@ import xarray as xr
 
 from sitefx.data.partitioned import RecordStatistics
 from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
+from sitefx.errors import StudyDataError
+from sitefx.infer.exact import DIMS as EXACT_DIMS
 from sitefx.models.priors import Priors
 
 # Contract variables in summary order, with their dims; anything else sampled is internal.
@@ -61,12 +63,9 @@ def build_datatree(
     observed, constant = _data_groups(data)
     posterior_dims, data_dims = dict(POSTERIOR_DIMS), dict(_DATA_DIMS)
     for level in getattr(data, "levels", ()):  # upper nesting levels: districts, ...
-        posterior_dims |= {
-            f"tau_{level.name}": [],
-            f"alpha_sd_{level.name}": [],
-            f"theta_{level.name}": [level.name],
-        }
-        data_dims[f"site_{level.name}"] = ["site"]
+        level_posterior, level_data = _level_dims(level.name)
+        posterior_dims |= level_posterior
+        data_dims |= level_data
         coords[level.name] = np.array(level.groups, dtype=str)
         constant[f"site_{level.name}"] = coords[level.name][level.index]
     posterior = {name: draws[name] for name in posterior_dims if name in draws}
@@ -116,6 +115,59 @@ _DATA_DIMS = {
     "mean_treated": ["site"],
     "mean_control": ["site"],
 }
+
+
+# Every dimension of a fit's DataTree, the exact group's included; each nesting level adds
+# its own (see _level_dims).
+DIMENSIONS = (
+    "chain",
+    "draw",
+    *dict.fromkeys(
+        dim for dims in [*POSTERIOR_DIMS.values(), *_DATA_DIMS.values()] for dim in dims
+    ),
+    *EXACT_DIMS,
+)
+
+
+def _level_dims(name: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The variables a nesting level adds, with their dims: to the posterior (the level's SDs
+    and group effects) and to the data (each site's group)."""
+    posterior = {f"tau_{name}": [], f"alpha_sd_{name}": [], f"theta_{name}": [name]}
+    return posterior, {f"site_{name}": ["site"]}
+
+
+def check_names(data: StudyData) -> None:
+    """Refuse moderator, covariate and nesting-level columns named like a dimension of the
+    fit's DataTree (:data:`DIMENSIONS`: ``chain``, ``draw``, ``site``, ...), and nesting
+    levels whose variables would take another variable's name (a level ``new`` would make
+    ``theta_new``, the effect in a new site).
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> check_names(sitefx.load("studies/school_calendar").data)  # level 'district': fine
+    """
+    levels = [level.name for level in getattr(data, "levels", ())]
+    columns = {
+        "moderator": ("--moderators", getattr(data, "moderator_names", ())),
+        "covariate": ("--covariates", getattr(data, "covariate_names", ())),
+        "nesting level": ("--levels", levels),
+    }
+    for role, (flag, names) in columns.items():
+        for name in names:
+            if name in DIMENSIONS:
+                raise StudyDataError(
+                    f"the {role} column '{name}' ({flag}) is named like a dimension of the "
+                    f"fit ({', '.join(DIMENSIONS)}); rename the column"
+                )
+    variables = POSTERIOR_DIMS.keys() | _DATA_DIMS.keys()
+    for name in levels:
+        clash = sorted(variables & set().union(*_level_dims(name)))
+        if clash:
+            raise StudyDataError(
+                f"the nesting level column '{name}' (--levels) would add the variable "
+                f"{clash[0]}, which the fit already has; rename the column"
+            )
 
 
 def _data_groups(data: StudyData) -> tuple[dict, dict]:

@@ -85,7 +85,7 @@ def forest_plot(
     Examples
     --------
     >>> import sitefx
-    >>> fit = sitefx.SiteEffects(draws=200, warmup=200).fit(
+    >>> fit = sitefx.SiteEffects(draws=200).fit(
     ...     sitefx.load("studies/eight_schools"))  # doctest: +SKIP
     >>> forest_plot(fit.posterior_).savefig("forest.png")  # doctest: +SKIP
     """

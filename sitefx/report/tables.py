@@ -27,8 +27,8 @@ import pandas as pd
 import xarray as xr
 
 from sitefx import streams
-from sitefx.errors import SitefxInputError
 from sitefx.estimands import (
+    check_outcome_sd,
     check_threshold,
     estimands,
     exact_gelman_pardoe,
@@ -157,8 +157,8 @@ class Results:
         self.threshold = check_threshold(
             float(stored.get("threshold", 0.0)) if threshold is None else threshold
         )
-        if outcome_sd is not None and not (np.isfinite(outcome_sd) and outcome_sd > 0):
-            raise SitefxInputError(f"the outcome's SD must be > 0; got {outcome_sd}")
+        if outcome_sd is not None:
+            check_outcome_sd(outcome_sd)
         self.outcome_sd = outcome_sd if outcome_sd is not None else tree.attrs.get("outcome_sd")
         self.exact = stored_exact(tree)
         # the exact method's draws are independent: no autocorrelation to estimate
