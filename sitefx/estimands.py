@@ -243,18 +243,18 @@ def estimands(tree: xr.DataTree, *, threshold: float = 0.0) -> xr.Dataset:
       sites;
     - ``rank`` (and ``site``): each site's rank, 1 for the largest effect.
 
-    Per site: ``prob_above`` (``P(theta_j > threshold)``), ``pooling_factor``,
-    ``variance_reduction``, ``triple_goal``; and ``gelman_pardoe_pooling``, the site level's
-    pooling factor. Attributes: ``threshold`` and, when known, ``outcome_sd`` (the SD that
-    turns effects into effect sizes).
+    Attributes: ``threshold`` and, when known, ``outcome_sd`` (the SD that turns effects into
+    effect sizes). A fit's stored group adds the per-site values of its tables
+    (``prob_above``, ``pooling_factor``, ``variance_reduction``, ``triple_goal``,
+    ``gelman_pardoe_pooling``: see :meth:`sitefx.report.Results.estimand_group`).
 
     Examples
     --------
     >>> import sitefx
     >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
     >>> result = estimands(fit.posterior_, threshold=5.0)
-    >>> result["prob_above"].sel(site="A").round(1).item()  # P(effect in school A > 5)
-    0.8
+    >>> float((result["share_above"] <= 1).mean()), result["rank"].dims
+    (1.0, ('chain', 'draw', 'site'))
     """
     threshold = check_threshold(threshold)
     posterior = tree["posterior"].to_dataset()
@@ -262,17 +262,14 @@ def estimands(tree: xr.DataTree, *, threshold: float = 0.0) -> xr.Dataset:
     theta = posterior["theta"].transpose("chain", "draw", "site")
     values = theta.values
     mu, tau = posterior["mu"].values, posterior["tau"].values
-    se = constant["raw_se"].values
     sample, per_site = ("chain", "draw"), ("chain", "draw", "site")
 
-    predicted = predicted_site_means(tree)
     levels = nesting_levels(tree)
     scale2 = tau**2 + sum(posterior[f"tau_{level}"].values ** 2 for level in levels)
     df = posterior["nu"].values if "nu" in posterior else tree.attrs.get("site_df")
     # with moderators, the population is one of sites like these (the sites' moderator values)
     location = mu if moderated_sites(tree) is None else predicted_site_means(tree, levels=False)
 
-    ranks = posterior_ranks(values)
     variables = {
         "mu_sites": (sample, weighted_average(values)),
         "sd_sites": (sample, values.std(axis=-1, ddof=1)),
@@ -281,12 +278,7 @@ def estimands(tree: xr.DataTree, *, threshold: float = 0.0) -> xr.Dataset:
             sample,
             population_share_above(location, np.sqrt(scale2), threshold, df=df),
         ),
-        "rank": (per_site, ranks),
-        "prob_above": ("site", (values > threshold).mean(axis=(0, 1))),
-        "pooling_factor": ("site", pooling_factor(se, tau)),
-        "variance_reduction": ("site", variance_reduction(values, se)),
-        "triple_goal": ("site", triple_goal(values, ranks)),
-        "gelman_pardoe_pooling": ((), gelman_pardoe_pooling(values - predicted)),
+        "rank": (per_site, posterior_ranks(values)),
     }
     people = people_per_site(constant)
     if people is not None:

@@ -153,7 +153,7 @@ def test_estimands_of_a_three_level_fit_agree_with_its_new_site_draws(calendar_f
     )
     # deviations from each district's effect: the site level pools about as much as its
     # pooling factors say
-    assert 0 < float(result["gelman_pardoe_pooling"]) < 1
+    assert 0 < float(tree["estimands"]["gelman_pardoe_pooling"]) < 1
     np.testing.assert_allclose(result["mu_sites"], posterior["theta"].mean("site"), rtol=1e-12)
     ranks = result["rank"].values
     assert sorted(ranks[0, 0]) == list(range(1, 57))
