@@ -303,3 +303,26 @@ def test_calibrate_explains_its_result(tmp_path, capsys):
     assert "not independent" in printed
     summary = pd.read_csv(out / "calibration_summary.csv")
     assert summary["verdict"].str.startswith(("calibrated", "NOT calibrated")).all()
+
+
+def test_sensitivity_tables_carry_their_monte_carlo_errors(eight_schools):
+    """Prior grid: exact pairs have MCSE 0, a NUTS pair (a Student-t prior on mu) its own;
+    leave-one-site-out of an exact fit: MCSE 0; effect sizes: their MCSE scaled too."""
+    from sitefx.sensitivity import leave_one_site_out, prior_grid
+
+    model = sitefx.SiteEffects(seed=1, chains=2, draws=500, warmup=500)
+    grid = prior_grid(
+        model, eight_schools, tau_priors=[], mu_priors=["student-t(3, 0, 20)"]
+    ).table.set_index("prior_mu")
+    exact_row, nuts_row = grid.iloc[0], grid.loc["student-t(3, 0, 20)"]
+    mcse = [f"mcse_{name}_{statistic}" for name in ("mu", "tau") for statistic in STATISTICS[:1]]
+    assert (exact_row[mcse] == 0).all() and exact_row["mcse_prob_mu_above"] == 0
+    assert (nuts_row[mcse] > 0).all() and nuts_row["mcse_prob_mu_above"] > 0
+    fit = sitefx.SiteEffects(seed=1, outcome_sd=10.0).fit(eight_schools)
+    influence = leave_one_site_out(fit)
+    assert (influence[["mcse_mu_mean", "mcse_prob_mu_positive"]] == 0).all(axis=None)
+    table = fit.estimands().set_index("estimand")
+    assert table.at["mu", "mcse_es_mean"] == 0.0
+    assert table.at["sd_sites", "mcse_es_mean"] == pytest.approx(
+        table.at["sd_sites", "mcse_mean"] / 10.0
+    )

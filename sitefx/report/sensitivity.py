@@ -25,6 +25,8 @@ LEAVE_ONE_OUT_COLUMNS = [
     "mu_shift",
     "tau_shift",
     "warnings",
+    "mcse_mu_mean",
+    "mcse_prob_mu_positive",
 ]
 POWER_SCALING_COLUMNS = [
     "parameter",

@@ -246,9 +246,14 @@ class Results:
         table = table.reindex(columns=ESTIMAND_COLUMNS + mcse)
         if self.outcome_sd:
             scaled = table["estimand"].isin(EFFECT_SCALE) | table["estimand"].str.startswith("tau_")
-            for column in ("mean", "q2.5", "q97.5"):
-                table[f"es_{column}"] = table[column].where(scaled) / self.outcome_sd
-            table = table[[*ESTIMAND_COLUMNS, "es_mean", "es_q2.5", "es_q97.5", *mcse]]
+            effect_sizes = ["es_mean", "es_q2.5", "es_q97.5"]
+            for column in effect_sizes:
+                for name in (column[3:], mcse_name(column[3:])):
+                    table[name.replace(column[3:], column)] = (
+                        table[name].where(scaled) / self.outcome_sd
+                    )
+            effect_mcse = [mcse_name(column) for column in effect_sizes]
+            table = table[[*ESTIMAND_COLUMNS, *effect_sizes, *mcse, *effect_mcse]]
         return table
 
     @cached_property

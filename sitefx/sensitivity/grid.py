@@ -21,9 +21,12 @@ from sitefx.estimator import SiteEffects
 from sitefx.infer.exact import ExactPosterior
 from sitefx.models.priors import Prior, data_scale, resolve_priors, round_scale
 from sitefx.parallel import SERIAL, Workers, map_tasks
-from sitefx.statistics import classify, probability_above
+from sitefx.report.tables import Results
+from sitefx.statistics import classify
 
 QUANTILES = [0.025, 0.5, 0.975]
+GRID_PARAMETERS = ("mu", "tau", "theta_new")
+GRID_STATISTICS = ("mean", "q2.5", "q50", "q97.5")
 
 
 @dataclass(frozen=True)
@@ -34,9 +37,9 @@ class PriorGrid:
     ----------
     table : DataFrame
         One row per pair of priors (the model's own priors first): ``mu``, ``tau`` and
-        ``theta_new`` summaries, ``P(mu > threshold)`` with its Monte-Carlo error (0 for
-        exact pairs), the ``conclusion`` about ``mu`` (``above``, ``below``, ``uncertain``,
-        or ``borderline`` within two Monte-Carlo errors of 95% or 5%: see
+        ``theta_new`` summaries and ``P(mu > threshold)``, each with its Monte-Carlo error
+        (``mcse_*``; 0 for exact pairs), the ``conclusion`` about ``mu`` (``above``,
+        ``below``, ``uncertain``, or ``borderline`` within two Monte-Carlo errors of 95% or 5%: see
         :func:`sitefx.statistics.classify`) and ``flipped`` when it differs from the first
         row's (a borderline conclusion flips nothing); ``sites_flipped`` counts sites whose
         conclusion differs.
@@ -173,12 +176,13 @@ def _sampled_pair(
 
 
 def _exact_row(exact: ExactPosterior, threshold: float) -> tuple[dict, tuple]:
-    """A grid row and the sites' (mean, P(theta > threshold)) from the exact posterior."""
+    """A grid row and the sites' (mean, P(theta > threshold), its MCSE) from the exact
+    posterior: every MCSE is 0."""
     row = {}
-    for name in ("mu", "tau", "theta_new"):
-        row[f"{name}_mean"] = float(exact.mean(name))
-        quantiles = exact.quantile(name, np.array(QUANTILES))
-        row |= {f"{name}_q{q * 100:g}": float(v) for q, v in zip(QUANTILES, quantiles, strict=True)}
+    for name in GRID_PARAMETERS:
+        values = [float(exact.mean(name)), *exact.quantile(name, np.array(QUANTILES))]
+        for statistic, value in zip(GRID_STATISTICS, values, strict=True):
+            row |= {f"{name}_{statistic}": float(value), f"mcse_{name}_{statistic}": 0.0}
     row["prob_mu_above"] = float(1 - exact.cdf("mu", threshold))
     row["mcse_prob_mu_above"] = 0.0
     row["conclusion"] = classify(row["prob_mu_above"])
@@ -188,21 +192,21 @@ def _exact_row(exact: ExactPosterior, threshold: float) -> tuple[dict, tuple]:
 
 
 def _sampled_row(fit: SiteEffects, threshold: float) -> tuple[dict, tuple]:
-    """A grid row and the sites' (mean, P(theta > threshold)) from a fit's draws."""
-    posterior = fit.posterior_["posterior"]
+    """A grid row and the sites' (mean, P(theta > threshold), its MCSE), read from the
+    fit's own tables (each value with its MCSE)."""
+    summary = fit.summary().set_index("parameter")
     row = {}
-    for name in ("mu", "tau", "theta_new"):
-        draws = posterior[name].values.ravel()
-        row[f"{name}_mean"] = draws.mean()
-        for q, value in zip(QUANTILES, np.quantile(draws, QUANTILES), strict=True):
-            row[f"{name}_q{q * 100:g}"] = value
-    prob, mcse = probability_above(posterior["mu"].values[..., None], threshold)
-    row["prob_mu_above"], row["mcse_prob_mu_above"] = float(prob[0]), float(mcse[0])
+    for name in GRID_PARAMETERS:
+        for statistic in GRID_STATISTICS:
+            row[f"{name}_{statistic}"] = summary.at[name, statistic]
+            row[f"mcse_{name}_{statistic}"] = summary.at[name, f"mcse_{statistic}"]
+    results = Results(fit.posterior_, threshold=threshold)
+    mu = results.estimands.set_index("estimand").loc["mu"]
+    row["prob_mu_above"], row["mcse_prob_mu_above"] = mu["prob_above"], mu["mcse_prob_above"]
     row["conclusion"] = classify(row["prob_mu_above"], row["mcse_prob_mu_above"])
     row["warnings"] = len(fit.warnings_)
-    theta = posterior["theta"].transpose("chain", "draw", "site").values
-    prob, mcse = probability_above(theta, threshold)
-    return row, (theta.mean(axis=(0, 1)), prob, mcse)
+    sites = results.sites
+    return row, tuple(sites[c].to_numpy() for c in ("mean", "prob_above", "mcse_prob_above"))
 
 
 def _flipped(conclusions: pd.Series, baseline: pd.Series | str) -> pd.Series:

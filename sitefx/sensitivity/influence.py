@@ -20,6 +20,7 @@ from sitefx.infer.exact import ExactPosterior
 from sitefx.parallel import SERIAL, Workers, map_tasks
 from sitefx.report.sensitivity import LEAVE_ONE_OUT_COLUMNS
 from sitefx.sensitivity.densities import site_log_likelihood
+from sitefx.statistics import from_draws, probability_above
 
 MAX_PARETO_K = 0.7
 SAMPLE_DIMS = ["chain", "draw"]
@@ -133,16 +134,32 @@ def _exact_summary(exact: ExactPosterior) -> dict[str, float]:
         "mu_q97.5": float(high),
         "prob_mu_positive": float(1.0 - exact.cdf("mu", 0.0)),
         "tau_mean": float(exact.mean("tau")),
+        "mcse_mu_mean": 0.0,
+        "mcse_prob_mu_positive": 0.0,
     }
 
 
 def _posterior_summary(
     mu: np.ndarray, tau: np.ndarray, weights: np.ndarray | None = None
 ) -> dict[str, float]:
-    """Weighted (importance-sampled) or plain summaries of ``mu`` and ``tau`` draws."""
+    """Weighted (importance-sampled) or plain summaries of ``mu`` and ``tau`` draws (shaped
+    (chain, draw)), with the MCSEs of ``mu``'s mean and ``P(mu > 0)``: ArviZ's for plain
+    draws; for importance weights ``w`` (normalized), ``sqrt(sum w^2 (x - mean)^2)``."""
+    importance = weights is not None
+    if not importance:
+        mcse = {
+            "mcse_mu_mean": float(from_draws(mu[..., None])["mcse_mean"].iloc[0]),
+            "mcse_prob_mu_positive": float(probability_above(mu[..., None], 0.0)[1][0]),
+        }
     mu, tau = mu.ravel(), tau.ravel()
-    weights = np.full(mu.size, 1 / mu.size) if weights is None else weights / weights.sum()
+    weights = weights / weights.sum() if importance else np.full(mu.size, 1 / mu.size)
     mean = float(weights @ mu)
+    if importance:
+        positive = float(weights @ (mu > 0))
+        mcse = {
+            "mcse_mu_mean": float(np.sqrt(weights**2 @ (mu - mean) ** 2)),
+            "mcse_prob_mu_positive": float(np.sqrt(weights**2 @ ((mu > 0) - positive) ** 2)),
+        }
     order = np.argsort(mu)
     cumulative = np.cumsum(weights[order])
     low, high = np.interp([0.025, 0.975], cumulative - weights[order] / 2, mu[order])
@@ -153,4 +170,5 @@ def _posterior_summary(
         "mu_q97.5": float(high),
         "prob_mu_positive": float(weights @ (mu > 0)),
         "tau_mean": float(weights @ tau),
+        **mcse,
     }
