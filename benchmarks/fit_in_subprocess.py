@@ -23,7 +23,7 @@ import numpy as np
 
 import sitefx
 import sitefx.estimator
-from sitefx.infer.sufficient import SiteStatistics
+from sitefx.data.statistics import SiteStatistics
 from sitefx.testing import simulate_records
 
 

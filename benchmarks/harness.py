@@ -25,9 +25,8 @@ from numpyro.infer.util import initialize_model
 
 import sitefx
 from sitefx.data.schema import IndividualRecords, SiteSummaries
-from sitefx.estimator import model_for
+from sitefx.families import family_of, resolve_priors
 from sitefx.infer.exact import ExactPosterior, normal_normal_exact
-from sitefx.models.priors import resolve_priors
 from sitefx.testing import simulate_records, simulate_site_summaries
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,7 +190,9 @@ def gradient_loop(data: IndividualRecords, *, collapse: bool) -> Callable[[], ob
     the sampler: timing a call and dividing by ``GRADIENT_STEPS`` gives the cost of one
     leapfrog step without Python's per-call dispatch. Compiled and run once before returning.
     """
-    model, kwargs, _ = model_for(data, resolve_priors(data), collapse=collapse, site_df=None)
+    model, kwargs, *_ = family_of(data).model(
+        data, resolve_priors(data), collapse=collapse, site_df=None
+    )
     info = initialize_model(jax.random.key(SEED), model, model_kwargs=kwargs)
     gradient = jax.grad(info.potential_fn)
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from sitefx.data.partitioned import record_statistics
+from sitefx.data.statistics import SiteStatistics
 from sitefx.data.validate import individual_records
-from sitefx.infer.sufficient import SiteStatistics
 
 ROLES = {"site": "school", "outcome": "y", "treatment": "t", "covariates": ["x1", "x2"]}
 

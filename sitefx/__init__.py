@@ -11,11 +11,7 @@ Examples
 >>> fit.summary()  # doctest: +SKIP
 """
 
-from sitefx import _jax
-
-_jax.configure()
-
-from sitefx.data import (  # noqa: E402
+from sitefx.data import (
     DataAccounting,
     IndividualRecords,
     Roles,
@@ -25,7 +21,7 @@ from sitefx.data import (  # noqa: E402
     load_study,
     read_table,
 )
-from sitefx.errors import (  # noqa: E402
+from sitefx.errors import (
     DataDropWarning,
     DataReadWarning,
     IgnoredOptionWarning,
@@ -34,9 +30,9 @@ from sitefx.errors import (  # noqa: E402
     SitefxInputError,
     StudyDataError,
 )
-from sitefx.estimator import SiteEffects  # noqa: E402
-from sitefx.models import Prior, Priors  # noqa: E402
-from sitefx.report import (  # noqa: E402
+from sitefx.estimator import SiteEffects
+from sitefx.models import Prior, Priors
+from sitefx.report import (
     estimand_table,
     forest_plot,
     load_datatree,

@@ -18,7 +18,6 @@ per replicate, taken in turn, while coverage pools all sites (with a standard er
 replicates' shares).
 """
 
-import dataclasses
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,11 +26,13 @@ import jax
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from scipy import special, stats
+from scipy import stats
 
-from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
+from sitefx.backend import double_precision
+from sitefx.data.schema import StudyData
 from sitefx.errors import SamplingWarning, SitefxInputError, check_whole
 from sitefx.estimator import SiteEffects
+from sitefx.families import family_of
 from sitefx.models.priors import Prior, Priors
 from sitefx.parallel import SERIAL, Workers, map_tasks
 
@@ -142,6 +143,7 @@ class Calibration:
         return figure
 
 
+@double_precision
 def calibrate(
     model: SiteEffects,
     data: StudyData,
@@ -229,6 +231,7 @@ def _replicate(
     return rows
 
 
+@double_precision
 def simulate(
     data: StudyData,
     priors: Priors,
@@ -251,51 +254,8 @@ def simulate(
     >>> sorted(truth), simulated.estimate.shape
     (['mu', 'tau', 'theta'], (8,))
     """
-    draw = _prior_sampler(rng)
-    truth = {"mu": draw(priors.mu), "tau": draw(priors.tau)}
-    if isinstance(data, SiteSummaries):
-        mean = np.full(data.n_sites, truth["mu"])
-        if data.moderators.shape[1]:
-            truth["gamma"] = draw(priors.gamma, data.moderators.shape[1])
-            mean += (data.moderators - data.moderators.mean(axis=0)) @ truth["gamma"]
-        for level in data.levels:
-            name = f"tau_{level.name}"
-            truth[name] = draw(priors.levels[name])
-            mean += (truth[name] * rng.standard_normal(len(level.groups)))[level.index]
-        deviation = rng.standard_normal(data.n_sites)
-        if robust:
-            if priors.nu is not None:
-                truth["nu"] = draw(priors.nu)
-            deviation = rng.standard_t(truth.get("nu", site_df), data.n_sites)
-        truth["theta"] = mean + truth["tau"] * deviation
-        estimate = rng.normal(truth["theta"], data.se)
-        return dataclasses.replace(data, estimate=estimate), truth
-    # Site intercepts (control log-odds or means) and effects, correlated by rho for records.
-    rho = 0.0 if priors.rho is None else _lkj_correlation(rng, priors.rho.params[0])
-    z = rng.standard_normal((2, data.n_sites))
-    alpha = draw(priors.alpha_mean) + draw(priors.alpha_sd) * z[0]
-    truth["theta"] = truth["mu"] + truth["tau"] * (rho * z[0] + np.sqrt(1 - rho**2) * z[1])
-    if isinstance(data, ArmSummaries):
-        simulated = dataclasses.replace(
-            data,
-            events_control=rng.binomial(data.n_control, special.expit(alpha)),
-            events_treated=rng.binomial(data.n_treated, special.expit(alpha + truth["theta"])),
-        )
-        return simulated, truth
-    predictor = alpha[data.site_index] + truth["theta"][data.site_index] * data.treatment
-    if data.covariates.shape[1]:
-        beta = draw(priors.beta, data.covariates.shape[1])
-        predictor = predictor + (data.covariates - data.covariates.mean(axis=0)) @ beta
-    if data.cluster is not None:  # classroom intercepts, clusters nested in sites
-        cluster, clusters = pd.factorize(pd.MultiIndex.from_arrays([data.site_index, data.cluster]))
-        predictor = (
-            predictor + (draw(priors.cluster_sd) * rng.standard_normal(len(clusters)))[cluster]
-        )
-    if data.family == "binomial":
-        outcome = rng.binomial(1, special.expit(predictor)).astype(float)
-    else:
-        outcome = rng.normal(predictor, draw(priors.sigma))
-    return dataclasses.replace(data, outcome=outcome), truth
+    family = family_of(data)
+    return family.simulate(data, priors, _prior_sampler(rng), rng, site_df=site_df, robust=robust)
 
 
 def _prior_sampler(rng: np.random.Generator) -> Callable[..., np.ndarray | float]:
@@ -307,11 +267,6 @@ def _prior_sampler(rng: np.random.Generator) -> Callable[..., np.ndarray | float
         return values if size is not None else float(values)
 
     return draw
-
-
-def _lkj_correlation(rng: np.random.Generator, eta: float) -> float:
-    """The correlation of a 2x2 LKJ(eta) matrix: ``(rho + 1) / 2 ~ beta(eta, eta)``."""
-    return 2 * rng.beta(eta, eta) - 1
 
 
 def _thin(draws: np.ndarray, n_draws: int) -> np.ndarray:
@@ -353,13 +308,9 @@ def _check_supported(model: SiteEffects, data: StudyData, priors: Priors) -> Non
     obstacles = []
     if model.historical is not None:
         obstacles.append("historical borrowing")
-    if data.kind == "statistics":
-        obstacles.append("records summed out of core")
-    if isinstance(data, IndividualRecords):
-        if data.levels or data.moderators.shape[1]:
-            obstacles.append("records with nesting levels or moderators")
-        if model.site_dist != "normal":
-            obstacles.append("Student-t site effects on records")
+    obstacle = family_of(data).simulation_obstacle(data, robust=model.site_dist != "normal")
+    if obstacle is not None:
+        obstacles.append(obstacle)
     vectors = [name for name in ("beta", "gamma") if getattr(priors, name) is not None]
     if any(getattr(priors, name).family == "horseshoe" for name in vectors):
         obstacles.append("the horseshoe prior")

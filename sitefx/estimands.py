@@ -8,7 +8,8 @@ import xarray as xr
 from scipy import special, stats
 
 from sitefx.errors import check_finite
-from sitefx.infer.exact import ExactPosterior, Mixture
+from sitefx.infer.exact import ExactPosterior
+from sitefx.infer.quadrature import Mixture
 
 
 def variance_explained(gamma: np.ndarray, moderators: np.ndarray, tau: np.ndarray) -> np.ndarray:

@@ -17,9 +17,9 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from sitefx import streams
-from sitefx.data.adapters import KIND_NAMES, Study
-from sitefx.data.partitioned import RecordStatistics
-from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
+from sitefx.backend import double_precision
+from sitefx.data.adapters import Study
+from sitefx.data.schema import SiteSummaries, StudyData
 from sitefx.errors import (
     IgnoredOptionWarning,
     PriorSpecError,
@@ -34,26 +34,13 @@ from sitefx.estimands import (
     new_site_effect,
     variance_explained,
 )
+from sitefx.families import Model, family_of, horseshoe_prior, resolve_priors
 from sitefx.historical import Borrowing, check_borrowing
 from sitefx.infer.diagnostics import check_diagnostics
 from sitefx.infer.exact import GROUP as EXACT_GROUP
-from sitefx.infer.exact import ExactPosterior, normal_normal_exact, supports_exact
+from sitefx.infer.exact import ExactPosterior, normal_normal_exact
 from sitefx.infer.nuts import SamplerSettings, run_nuts
-from sitefx.infer.sufficient import SiteStatistics, draw_site_effects
-from sitefx.models.hierarchical import (
-    binomial_arms,
-    normal_normal,
-    varying_intercepts_and_effects,
-    varying_intercepts_and_effects_collapsed,
-)
-from sitefx.models.priors import (
-    VECTOR_FAMILIES,
-    Prior,
-    Priors,
-    given_prior,
-    horseshoe_prior,
-    resolve_priors,
-)
+from sitefx.models.priors import VECTOR_FAMILIES, Prior, Priors, given_prior
 from sitefx.report.datatree import build_datatree, check_names, save_datatree
 from sitefx.report.document import write_report
 from sitefx.report.folders import output_folder, write_csv
@@ -202,18 +189,13 @@ class SiteEffects:
         self.threshold = threshold
         self.outcome_sd = outcome_sd
 
+    @double_precision
     def fit(self, data: Study | StudyData) -> Self:
         """Sample the posterior of the model for ``data``; returns ``self``."""
         self.check_settings()
         study = data if isinstance(data, Study) else None
         data = study.data if study else data
-        if not isinstance(
-            data, SiteSummaries | IndividualRecords | ArmSummaries | RecordStatistics
-        ):
-            raise SitefxInputError(
-                "fit() takes a Study, SiteSummaries, IndividualRecords, ArmSummaries or "
-                f"RecordStatistics; got {type(data).__name__}"
-            )
+        family = family_of(data)
         check_names(data)
         borrowing, transform = self._borrowing(), None
         robust, priors = self._model_priors(data)
@@ -222,7 +204,7 @@ class SiteEffects:
         if borrowing is not None:
             priors, transform = borrowing.apply(data, priors)
         exact = None
-        obstacle = _exact_obstacle(data, priors, robust=robust)
+        obstacle = family.exact_obstacle(data, priors, robust=robust)
         if _choose_method(self.method, obstacle) == "exact":
             if ignored := self._given(NUTS_ONLY):
                 flags = ", ".join(f"{name} (--{name.replace('_', '-')})" for name in ignored)
@@ -232,11 +214,8 @@ class SiteEffects:
             draws, sample_stats, sampler = _exact_draws(exact, settings)
         else:
             draws, sample_stats, sampler = _sample_nuts(
-                data,
-                priors,
+                family.model(data, priors, collapse=self.collapse, site_df=self.site_df),
                 settings,
-                collapse=self.collapse,
-                site_df=self.site_df,
                 transform=transform,
             )
         # SDs of effects at upper nesting levels (none with the exact method).
@@ -349,21 +328,19 @@ class SiteEffects:
         data = data.data if isinstance(data, Study) else data
         if self.method == "nuts" or self.historical is not None:
             return None
-        if not isinstance(data, SiteSummaries):
-            return None
         robust, priors = self._model_priors(data)
-        if _exact_obstacle(data, priors, robust=robust) is not None:
+        if family_of(data).exact_obstacle(data, priors, robust=robust) is not None:
             return None
         return _quadrature(data, priors)
 
     def _model_priors(self, data: StudyData) -> tuple[bool, Priors]:
         """Whether site effects are Student-t, and the model's priors for ``data`` (defaults
         resolved; before any historical borrowing)."""
-        robust = _check_site_dist(self.site_dist, data)
-        priors = resolve_priors(
-            data, self._shrinkage_priors(data) | self.priors, robust=robust and self.site_df is None
-        )
-        return robust, priors
+        robust = self.site_dist == "student-t"
+        horseshoe = self.covariate_prior == "horseshoe"
+        family_of(data).check(data, robust=robust, horseshoe=horseshoe)
+        overrides = self._shrinkage_priors(data) | self.priors
+        return robust, resolve_priors(data, overrides, robust=robust and self.site_df is None)
 
     def get_params(self) -> dict[str, object]:
         """The settings given to ``__init__`` (scikit-learn's convention), e.g. to refit."""
@@ -406,10 +383,8 @@ class SiteEffects:
         """The horseshoe prior when ``covariate_prior`` asks for it."""
         if self.covariate_prior == "normal":
             return {}
-        if isinstance(data, RecordStatistics):
-            raise SitefxInputError("the horseshoe is not available out of core yet")
         prior = horseshoe_prior(data, p0=self.p0, slab_scale=self.slab_scale, slab_df=self.slab_df)
-        return {"beta" if isinstance(data, IndividualRecords) else "gamma": prior}
+        return {family_of(data).shrinkage(data).target: prior}
 
     def summary(self) -> pd.DataFrame:
         """The summary table (columns of the output contract, then the MCSEs).
@@ -495,19 +470,6 @@ def _outcome_sd(given: float | None, study: Study | None, data: StudyData) -> fl
     return check_finite(stated, "outcome_sd in study.toml", positive=True)
 
 
-def _check_site_dist(site_dist: str, data: StudyData) -> bool:
-    """Whether site effects are Student-t, which ``data`` must allow."""
-    robust = site_dist == "student-t"
-    if robust and isinstance(data, RecordStatistics):
-        raise SitefxInputError("Student-t site effects are not available out of core yet")
-    if robust and isinstance(data, ArmSummaries):
-        raise SitefxInputError(
-            "Student-t site effects are available for site summaries and individual records; "
-            "give binary outcomes as records (--family binomial) to use them"
-        )
-    return robust
-
-
 def _choose_method(method: str, obstacle: str | None) -> str:
     """``exact`` when nothing stands in its way (``auto``), else ``nuts``."""
     if method == "exact" and obstacle is not None:
@@ -519,19 +481,6 @@ def _choose_method(method: str, obstacle: str | None) -> str:
     if method == "auto":
         return "nuts" if obstacle else "exact"
     return method
-
-
-def _exact_obstacle(data: StudyData, priors: Priors, *, robust: bool) -> str | None:
-    """Why the exact (quadrature) method cannot fit this model, or None if it can."""
-    if not isinstance(data, SiteSummaries):
-        return KIND_NAMES[data.kind]
-    if robust:
-        return "Student-t site effects"
-    if data.levels:
-        return f"nesting levels {', '.join(level.name for level in data.levels)}"
-    if not supports_exact(priors):
-        return f"mu ~ {priors.mu}, gamma ~ {priors.gamma}"
-    return None
 
 
 def _quadrature(
@@ -562,105 +511,15 @@ def _exact_draws(exact: ExactPosterior, settings: SamplerSettings) -> tuple[dict
 
 
 def _sample_nuts(
-    data: StudyData,
-    priors: Priors,
+    model: Model,
     settings: SamplerSettings,
     *,
-    collapse: bool,
-    site_df: float | None,
     transform: Callable[[Callable], Callable] | None = None,
 ) -> tuple[dict, dict, dict]:
-    """Run NUTS on the model for ``data`` (changed by ``transform``, e.g. a power prior):
-    draws, sample stats and a sampler description."""
-    model, arguments, name = model_for(data, priors, collapse=collapse, site_df=site_df)
-    draws, stats = run_nuts(transform(model) if transform else model, settings, **arguments)
-    if name == "collapsed_sufficient_statistics":
-        draws["alpha"], draws["theta"] = draw_site_effects(
-            arguments["stats"],
-            draws,
-            rng=streams.rng(settings.seed, "site_effects"),
-            moderators=arguments["moderators"],
-        )
-    return draws, stats, {"method": "nuts", "model": name}
-
-
-def model_for(
-    data: StudyData, priors: Priors, *, collapse: bool, site_df: float | None
-) -> tuple[Callable, dict, str]:
-    """The model function for ``data``, its arguments, and its name (also used by the
-    benchmarks to time the same model the estimator samples)."""
-    if isinstance(data, SiteSummaries):
-        robust = priors.nu is not None or site_df is not None
-        arguments = {
-            "estimate": data.estimate,
-            "se": data.se,
-            "moderators": data.moderators - data.moderators.mean(axis=0),
-            "priors": priors,
-            "site_df": site_df,
-            "levels": data.levels,
-        }
-        return normal_normal, arguments, "student_t" if robust else "normal_normal"
-    if isinstance(data, IndividualRecords) and data.family == "binomial" and collapse:
-        extra = data.covariates.shape[1] or data.moderators.shape[1] or data.cluster is not None
-        extra = extra or data.levels
-        if not extra:  # per-site arm counts are sufficient statistics: same posterior, faster
-            data = data.arm_counts()
-    if isinstance(data, RecordStatistics):  # summed out of core: the collapsed model
-        arguments = {
-            "stats": data.stats,
-            "priors": priors,
-            "moderators": np.zeros((data.n_sites, 0)),
-            "levels": (),
-            "site_df": site_df,
-        }
-        return (
-            varying_intercepts_and_effects_collapsed,
-            arguments,
-            "collapsed_sufficient_statistics",
-        )
-    if isinstance(data, ArmSummaries):
-        arguments = {
-            "events_treated": data.events_treated,
-            "n_treated": data.n_treated,
-            "events_control": data.events_control,
-            "n_control": data.n_control,
-            "priors": priors,
-        }
-        return binomial_arms, arguments, "binomial_arms"
-    covariates = data.covariates - data.covariates.mean(axis=0)
-    moderators = data.moderators - data.moderators.mean(axis=0)
-    if collapse and data.family == "gaussian":
-        arguments = {
-            "stats": SiteStatistics.from_records(data, covariates),
-            "priors": priors,
-            "moderators": moderators,
-            "levels": data.levels,
-            "site_df": site_df,
-        }
-        return (
-            varying_intercepts_and_effects_collapsed,
-            arguments,
-            "collapsed_sufficient_statistics",
-        )
-    cluster_index, n_clusters = None, 0
-    if data.cluster is not None:
-        cluster_index, unique = pd.factorize(
-            pd.MultiIndex.from_arrays([data.site_index, data.cluster])
-        )
-        n_clusters = len(unique)
-    arguments = {
-        "outcome": data.outcome,
-        "treatment": data.treatment.astype(float),
-        "site_index": data.site_index,
-        "covariates": covariates,
-        "n_sites": data.n_sites,
-        "priors": priors,
-        "moderators": moderators,
-        "cluster_index": cluster_index,
-        "n_clusters": n_clusters,
-        "family": data.family,
-        "levels": data.levels,
-        "site_df": site_df,
-    }
-    name = "per_record" if data.family == "gaussian" else "per_record_logit"
-    return varying_intercepts_and_effects, arguments, name
+    """Run NUTS on ``model`` (changed by ``transform``, e.g. a power prior): draws, sample
+    stats and a sampler description."""
+    function = transform(model.function) if transform else model.function
+    draws, stats = run_nuts(function, settings, **model.arguments)
+    if model.complete is not None:
+        model.complete(draws, settings.seed)
+    return draws, stats, {"method": "nuts", "model": model.name}

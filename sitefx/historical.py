@@ -31,6 +31,7 @@ from scipy import stats
 
 from sitefx.data.schema import SiteSummaries, StudyData
 from sitefx.errors import SitefxInputError, check_finite
+from sitefx.families import resolve_priors
 from sitefx.infer.borrowing import (
     NormalMixture,
     PowerPrior,
@@ -39,7 +40,7 @@ from sitefx.infer.borrowing import (
     power_prior_mu_moments,
 )
 from sitefx.infer.exact import ExactPosterior, PowerRows
-from sitefx.models.priors import Priors, resolve_priors
+from sitefx.models.priors import Priors
 
 BORROW_METHODS = ("map", "power")
 ROBUST_WEIGHT = 0.2

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from arviz_stats.base import array_stats
 
-from sitefx.infer.exact import Mixture
+from sitefx.infer.quadrature import Mixture
 
 QUANTILES = (0.025, 0.5, 0.975)
 STATISTICS = ("mean", "sd", "q2.5", "q50", "q97.5")

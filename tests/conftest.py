@@ -73,3 +73,13 @@ def assert_same_posterior(fit_a, fit_b, names, *, z=4.5):
         )
         difference = a[name].mean(("chain", "draw")) - b[name].mean(("chain", "draw"))
         np.testing.assert_array_less(np.abs(difference.values), z * mcse.values, err_msg=name)
+
+
+@pytest.fixture
+def x64():
+    """JAX in float64 within the test, as sitefx's entry points run it (for tests that call
+    lower-level JAX code directly; importing sitefx leaves JAX's precision alone)."""
+    import jax
+
+    with jax.enable_x64(True):
+        yield

@@ -9,7 +9,8 @@ import pytest
 from scipy import integrate, optimize, stats
 
 import sitefx
-from sitefx.infer.exact import _mixture_quantile, normal_normal_exact
+from sitefx.infer.exact import normal_normal_exact
+from sitefx.infer.quadrature import mixture_quantile
 from sitefx.models.priors import Prior, Priors
 from sitefx.testing import simulate_site_summaries
 from tests.conftest import STUDIES
@@ -130,7 +131,7 @@ def test_mixture_quantiles_solve_the_cdf():
     means = np.array([[-1.0, 0.0], [0.5, 3.0], [2.0, 3.5]])
     sds = np.array([[0.5, 1.0], [1.0, 0.2], [0.3, 2.0]])
     probs = np.array([0.025, 0.5, 0.975])
-    result = _mixture_quantile(weight, means, sds, probs)
+    result = mixture_quantile(weight, means, sds, probs)
     for column in range(2):
         for i, prob in enumerate(probs):
 

@@ -9,8 +9,8 @@ import pytest
 from scipy import special, stats
 
 import sitefx
+from sitefx.families import resolve_priors
 from sitefx.infer.exact import normal_normal_exact
-from sitefx.models.priors import resolve_priors
 from sitefx.testing import simulate_site_summaries
 from tests.conftest import STUDIES
 from tests.test_models_reference import Z, _mcse

@@ -13,8 +13,9 @@ from scipy import stats
 
 import sitefx
 from sitefx.errors import PriorSpecError
+from sitefx.families import horseshoe_prior, resolve_priors
 from sitefx.models.hierarchical import coefficients
-from sitefx.models.priors import Prior, horseshoe_prior, resolve_priors
+from sitefx.models.priors import Prior
 from sitefx.testing import simulate_records, simulate_site_summaries
 from tests.conftest import REFERENCE, assert_agrees_with_brms
 

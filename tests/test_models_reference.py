@@ -202,7 +202,7 @@ def test_student_t_site_effects_match_brms():
     SDs within 10% (their MC errors are 1-4% here).
     """
     import sitefx
-    from sitefx.models.priors import default_priors
+    from sitefx.families import default_priors
 
     reference = json.loads((REFERENCE / "student_t_brms.json").read_text())
     priors = {"mu": "normal(0, 0.9)", "tau": "half-normal(0.36)", "nu": "gamma(2, 0.1)"}
@@ -259,7 +259,7 @@ def test_reading_pass_matches_brms():
     10,000), SDs within 10% (their MC errors are 1-2% here).
     """
     import sitefx
-    from sitefx.models.priors import default_priors
+    from sitefx.families import default_priors
 
     reference = json.loads((REFERENCE / "reading_pass_brms.json").read_text())
     provenance = reference["provenance"]
@@ -299,7 +299,7 @@ def test_tutoring_growth_matches_brms():
     out, then drawn given each draw): the same posterior.
     """
     import sitefx
-    from sitefx.models.priors import default_priors
+    from sitefx.families import default_priors
 
     reference = json.loads((REFERENCE / "tutoring_growth_brms.json").read_text())
     provenance = reference["provenance"]

@@ -7,8 +7,8 @@ import pytest
 
 import sitefx
 from sitefx.cli import main
-from sitefx.data.partitioned import RecordStatistics, record_statistics
-from sitefx.infer.sufficient import SiteStatistics
+from sitefx.data.partitioned import record_statistics
+from sitefx.data.statistics import RecordStatistics, SiteStatistics
 from sitefx.testing import simulate_records
 
 ROLES = {"site": "school", "outcome": "y", "treatment": "t", "covariates": ["x1", "x2"]}

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from sitefx import Prior, PriorSpecError
-from sitefx.models.priors import default_priors, resolve_priors
+from sitefx.families import default_priors, resolve_priors
 
 
 @pytest.mark.parametrize(

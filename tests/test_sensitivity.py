@@ -8,8 +8,9 @@ from scipy import integrate, stats
 
 import sitefx
 from sitefx.cli import main
+from sitefx.data.statistics import SiteStatistics
 from sitefx.infer.exact import normal_normal_exact
-from sitefx.infer.sufficient import SiteStatistics, collapsed_log_likelihood
+from sitefx.models.collapsed import collapsed_log_likelihood
 from sitefx.models.priors import Prior
 from sitefx.report.sensitivity import describe_sensitivity
 from sitefx.sensitivity import influence as influence_module

@@ -9,9 +9,14 @@ import pytest
 from scipy import stats as scipy_stats
 
 import sitefx
-from sitefx.infer.sufficient import SiteStatistics, collapsed_log_likelihood, draw_site_effects
+from sitefx.data.statistics import SiteStatistics
+from sitefx.infer.sufficient import draw_site_effects
+from sitefx.models.collapsed import collapsed_log_likelihood
 from sitefx.testing import simulate_records
 from tests.conftest import assert_same_posterior
+
+# These tests call the collapsed likelihood directly: in float64, as sitefx runs it.
+pytestmark = pytest.mark.usefixtures("x64")
 
 
 @pytest.fixture(scope="module")

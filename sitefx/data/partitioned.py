@@ -1,7 +1,7 @@
 """Out-of-core individual records: per-site sufficient statistics from partitioned files.
 
 A state data system's records need not fit in memory: everything the collapsed Gaussian model
-needs is a few sums per site (:mod:`sitefx.infer.sufficient`). dask reads a partitioned
+needs is a few sums per site (:mod:`sitefx.data.statistics`). dask reads a partitioned
 Parquet data set (one partition per row group) or CSV files (one partition per 64 MB block,
 read as strictly as in memory, see :mod:`sitefx.data.text`) partition by partition; each
 partition is validated (the same checks and messages as the in-memory path, prefixed with the
@@ -22,9 +22,7 @@ import glob
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 from urllib.parse import unquote
 
 import numpy as np
@@ -32,10 +30,10 @@ import pandas as pd
 
 from sitefx.data import validate
 from sitefx.data.adapters import Roles, Study, require_file
-from sitefx.data.schema import DataAccounting, Drop, SiteSummaries
+from sitefx.data.schema import DataAccounting, Drop
+from sitefx.data.statistics import RecordStatistics, SiteStatistics
 from sitefx.data.text import content, decode, parse, read_layout, to_frame
 from sitefx.errors import StudyDataError, describe_labels
-from sitefx.infer.sufficient import SiteStatistics
 
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".gz": "csv"}
 # Roles the out-of-core path reads; any other role given is refused, never ignored.
@@ -43,64 +41,6 @@ ROLES = ("site", "outcome", "treatment", "covariates", "drop_missing")
 LARGE = 2 * 1024**3  # bytes: above this, `auto` reads out of core
 BLOCK = 64 * 1024**2  # bytes of CSV per partition
 HIVE = re.compile(r"[^=]+=[^=]*")  # a Hive partition folder: key=value
-
-
-@dataclass(frozen=True, kw_only=True)
-class RecordStatistics:
-    """Gaussian individual records reduced to per-site sufficient statistics.
-
-    Attributes
-    ----------
-    site : tuple of str
-    stats : SiteStatistics
-        With the covariates centred and each site's ``X'X``, ``X'y``, ``y'y``.
-    arm_n, arm_mean, arm_variance : ndarray, shape (n_sites, 2)
-        People, outcome mean and variance (``ddof=1``) per site and arm (control, treated).
-    covariate_names : tuple of str
-    covariate_mean, covariate_sd : ndarray, shape (n_covariates,)
-    outcome_mean, outcome_total_sd : float
-        The outcome's mean and SD over all records (they scale the default priors).
-    outcome_sd : float
-        The outcome's SD pooled within the two arms (effect sizes).
-    accounting : DataAccounting
-    units : str
-    """
-
-    kind: Literal["statistics"] = field(default="statistics", init=False)
-    site: tuple[str, ...]
-    stats: SiteStatistics
-    arm_n: np.ndarray
-    arm_mean: np.ndarray
-    arm_variance: np.ndarray
-    covariate_names: tuple[str, ...]
-    covariate_mean: np.ndarray
-    covariate_sd: np.ndarray
-    outcome_mean: float
-    outcome_total_sd: float
-    outcome_sd: float
-    accounting: DataAccounting
-    units: str = ""
-    family: str = "gaussian"
-
-    @property
-    def n_sites(self) -> int:
-        return len(self.site)
-
-    @property
-    def n_records(self) -> int:
-        return int(self.arm_n.sum())
-
-    def raw_site_effects(self) -> SiteSummaries:
-        """Treated minus control mean per site, with the Welch standard error (as
-        :meth:`IndividualRecords.raw_site_effects`)."""
-        return SiteSummaries(
-            site=self.site,
-            estimate=self.arm_mean[:, 1] - self.arm_mean[:, 0],
-            se=np.sqrt(np.sum(self.arm_variance / self.arm_n, axis=1)),
-            n=self.arm_n.sum(axis=1),
-            accounting=DataAccounting(rows_read=self.n_sites),
-            units=self.units,
-        )
 
 
 def record_statistics(
@@ -276,7 +216,7 @@ def _read_row_group(piece: tuple[Path, int, int], columns: list[str]) -> pd.Data
     parquet = _parquet(file)
     stored = parquet.schema_arrow.names
     partition = {key: value for key, value in _partition_values(file).items() if key not in stored}
-    validate._require_columns(pd.DataFrame(columns=[*stored, *partition]), columns)
+    validate.require_columns(pd.DataFrame(columns=[*stored, *partition]), columns)
     read = [column for column in columns if column in stored]
     frame = parquet.read_row_group(group, columns=read).to_pandas()
     frame.index = pd.RangeIndex(first + 1, first + 1 + len(frame))
@@ -311,7 +251,7 @@ def _read_csv_block(
     else:
         layout = read_layout(lines, source=source)
     frame = to_frame(parse(lines, source=source, layout=layout), source=source, text_columns=ids)
-    validate._require_columns(frame, columns)
+    validate.require_columns(frame, columns)
     return frame[columns]
 
 
@@ -343,11 +283,11 @@ def _partition_sums(
     partition) and the rows, as numbered by the reader."""
     try:
         values = {
-            column: validate._numeric_column(frame, column) for column in (outcome, *covariates)
+            column: validate.numeric_column(frame, column) for column in (outcome, *covariates)
         }
-        values[treatment] = validate._treatment_column(frame, treatment, None)
-        labels = validate._as_labels(frame[site])
-        keep, drops = validate._finite_rows(frame, labels, site, values, drop_missing=drop_missing)
+        values[treatment] = validate.treatment_column(frame, treatment, None)
+        labels = validate.as_labels(frame[site])
+        keep, drops = validate.finite_rows(frame, labels, site, values, drop_missing=drop_missing)
     except StudyDataError as error:
         raise StudyDataError(f"{where}: {error}") from error
     empty = frame.attrs.get("empty_rows", ())
@@ -394,7 +334,7 @@ def _statistics(
             f"{len(incomplete)} site(s) have fewer than {validate.MIN_PER_ARM} records in an "
             f"arm: {describe_labels(incomplete)}"
         )
-    validate._require_sites(len(sums), "site")
+    validate.require_sites(len(sums), "site")
     arm_sum = sums[["y_control", "y_treated"]].to_numpy()
     arm_squares = sums[["yy_control", "yy_treated"]].to_numpy()
     arm_mean = arm_sum / arm_n

@@ -69,11 +69,11 @@ def site_summaries(
     ('A', 'B')
     """
     numeric = [estimate, se, *([n] if n else []), *moderators]
-    _require_columns(frame, [site, *numeric, *levels])
-    values = {column: _numeric_column(frame, column) for column in numeric}
-    sites = _as_labels(frame[site])
-    keep, drops = _finite_rows(frame, sites, site, values, drop_missing=drop_missing)
-    groups = {level: _as_labels(frame[level]) for level in levels}
+    require_columns(frame, [site, *numeric, *levels])
+    values = {column: numeric_column(frame, column) for column in numeric}
+    sites = as_labels(frame[site])
+    keep, drops = finite_rows(frame, sites, site, values, drop_missing=drop_missing)
+    groups = {level: as_labels(frame[level]) for level in levels}
     for level, labels in groups.items():
         keep &= _present(frame, level, labels.notna().to_numpy(), keep, drop_missing, drops)
     sites, values = sites[keep], {column: value[keep] for column, value in values.items()}
@@ -96,7 +96,7 @@ def site_summaries(
             f"column '{n}' must be a positive count; sites {describe_labels(sites[values[n] <= 0])}"
         )
     _require_unique_sites(sites, site)
-    _require_sites(len(sites), site)
+    require_sites(len(sites), site)
     return SiteSummaries(
         site=tuple(sites),
         estimate=values[estimate],
@@ -163,10 +163,10 @@ def arm_summaries(
     2
     """
     counts = [events_treated, n_treated, events_control, n_control]
-    _require_columns(frame, [site, *counts])
-    values = {column: _numeric_column(frame, column) for column in counts}
-    sites = _as_labels(frame[site])
-    keep, drops = _finite_rows(frame, sites, site, values, drop_missing=drop_missing)
+    require_columns(frame, [site, *counts])
+    values = {column: numeric_column(frame, column) for column in counts}
+    sites = as_labels(frame[site])
+    keep, drops = finite_rows(frame, sites, site, values, drop_missing=drop_missing)
     sites, values = sites[keep], {column: value[keep] for column, value in values.items()}
     for column, value in values.items():
         bad = (value < 0) | (value != np.round(value))
@@ -182,7 +182,7 @@ def arm_summaries(
                 f"need 0 <= '{events}' <= '{n}' and '{n}' > 0; sites {describe_labels(sites[bad])}"
             )
     _require_unique_sites(sites, site)
-    _require_sites(len(sites), site)
+    require_sites(len(sites), site)
     whole = {column: value.astype(np.int64) for column, value in values.items()}
     return ArmSummaries(
         site=tuple(sites),
@@ -243,14 +243,14 @@ def individual_records(
     """
     covariates, moderators = list(covariates), list(moderators)
     numeric = [outcome, *covariates, *moderators]
-    _require_columns(frame, [treatment, site, *numeric, *levels, *([cluster] if cluster else [])])
+    require_columns(frame, [treatment, site, *numeric, *levels, *([cluster] if cluster else [])])
     if family not in FAMILIES:
         raise StudyDataError(f"family must be one of {', '.join(FAMILIES)}; got '{family}'")
     values = {
-        column: _numeric_column(frame, column, booleans=family == "binomial" and column == outcome)
+        column: numeric_column(frame, column, booleans=family == "binomial" and column == outcome)
         for column in numeric
     }
-    values[treatment] = _treatment_column(frame, treatment, treatment_levels)
+    values[treatment] = treatment_column(frame, treatment, treatment_levels)
     if family == "binomial":
         not_binary = np.isfinite(values[outcome]) & ~np.isin(values[outcome], [0, 1])
         if not_binary.any():
@@ -260,10 +260,10 @@ def individual_records(
                 f"column '{outcome}' must be a binary outcome coded 0/1 for family binomial; "
                 f"values {describe_labels(found)} at rows {describe_labels(rows)}"
             )
-    sites = _as_labels(frame[site])
-    keep, drops = _finite_rows(frame, sites, site, values, drop_missing=drop_missing)
+    sites = as_labels(frame[site])
+    keep, drops = finite_rows(frame, sites, site, values, drop_missing=drop_missing)
     ids = {
-        column: _as_labels(frame[column]) for column in [*([cluster] if cluster else []), *levels]
+        column: as_labels(frame[column]) for column in [*([cluster] if cluster else []), *levels]
     }
     for column, labels in ids.items():
         keep &= _present(frame, column, labels.notna().to_numpy(), keep, drop_missing, drops)
@@ -302,7 +302,7 @@ def individual_records(
         keep[keep] = ~in_incomplete
 
     site_names, site_index = _factorize(sites)
-    _require_sites(len(site_names), site)
+    require_sites(len(site_names), site)
     _require_variation(values[outcome], outcome)
     site_values = _site_level(values, moderators, site_index, site_names)
     labels = {level: ids[level].to_numpy()[keep] for level in levels}
@@ -387,11 +387,11 @@ def growth_records(
     """
     constant = [site, treatment, *covariates, *moderators, *levels]
     constant += [cluster] if cluster else []
-    _require_columns(frame, [person, wave, outcome, *constant])
-    people = _as_labels(frame[person])
-    times = _numeric_column(frame, wave)
-    values = {outcome: _numeric_column(frame, outcome), wave: times}
-    keep, drops = _finite_rows(frame, people, person, values, drop_missing=drop_missing)
+    require_columns(frame, [person, wave, outcome, *constant])
+    people = as_labels(frame[person])
+    times = numeric_column(frame, wave)
+    values = {outcome: numeric_column(frame, outcome), wave: times}
+    keep, drops = finite_rows(frame, people, person, values, drop_missing=drop_missing)
     long = pd.DataFrame({"person": people, "wave": times, "y": values[outcome]})[keep]
     repeated = long.duplicated(["person", "wave"], keep=False)
     if repeated.any():
@@ -499,7 +499,7 @@ def _columns(values: Mapping[str, np.ndarray], names: Sequence[str], n_rows: int
     return np.column_stack(columns) if columns else np.zeros((n_rows, 0))
 
 
-def _require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+def require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
     twice = frame.columns[frame.columns.duplicated()].intersection(columns)
     if len(twice):
         raise StudyDataError(f"the data has two columns named {describe_labels(map(repr, twice))}")
@@ -511,7 +511,7 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
         )
 
 
-def _numeric_column(frame: pd.DataFrame, column: str, *, booleans: bool = False) -> np.ndarray:
+def numeric_column(frame: pd.DataFrame, column: str, *, booleans: bool = False) -> np.ndarray:
     """The column as floats. Typed booleans are 0/1; text is a number only if it reads as one
     (``TRUE`` does not, unless ``booleans``: a binary outcome); dates are refused."""
     raw = frame[column]
@@ -584,7 +584,7 @@ def _require_variation(outcome: np.ndarray, column: str) -> None:
         )
 
 
-def _treatment_column(
+def treatment_column(
     frame: pd.DataFrame, column: str, levels: Mapping[object, int] | None
 ) -> np.ndarray:
     raw = frame[column]
@@ -594,7 +594,7 @@ def _treatment_column(
                 f"treatment_levels for '{column}' must map one value to 1 and one to 0; "
                 f"got {dict(levels)}"
             )
-        mapped = _as_labels(raw).map({str(key): value for key, value in levels.items()})
+        mapped = as_labels(raw).map({str(key): value for key, value in levels.items()})
         unmapped = mapped.isna() & raw.notna()
         if unmapped.any():
             raise StudyDataError(
@@ -617,7 +617,7 @@ def _treatment_column(
     return converted.to_numpy(dtype=float)
 
 
-def _as_labels(column: pd.Series) -> pd.Series:
+def as_labels(column: pd.Series) -> pd.Series:
     """Values as id strings (see :mod:`sitefx.data.labels`): in Unicode NFC, without surrounding
     spaces or invisible characters; missing stays missing, and a blank id is missing. Integral
     floats print as ints, so a site id stored as 28.0 (a side effect of missing values) reads
@@ -645,7 +645,7 @@ def _as_labels(column: pd.Series) -> pd.Series:
     return pd.Series(labels, index=column.index, name=column.name)
 
 
-def _finite_rows(
+def finite_rows(
     frame: pd.DataFrame,
     sites: pd.Series,
     site_column: str,
@@ -705,7 +705,7 @@ def _require_unique_sites(sites: pd.Series, column: str) -> None:
         )
 
 
-def _require_sites(n_sites: int, column: str) -> None:
+def require_sites(n_sites: int, column: str) -> None:
     if n_sites < 2:
         raise StudyDataError(
             f"need at least 2 sites in column '{column}' to estimate how effects vary; "

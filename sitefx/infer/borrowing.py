@@ -43,7 +43,7 @@ with the same ``pi0(mu)``, ``pi0(tau)`` as the model's own priors on ``mu`` and 
 
 How ``c(a0)`` is computed: given ``tau``, ``exp(a0 L_h) pi0(mu)`` is Gaussian in ``mu`` times
 a normal (or flat) prior, so ``mu`` is integrated in closed form; ``log tau`` is integrated by
-Gauss-Legendre on the interval found by :func:`sitefx.infer.exact._mass_bounds`, doubling the
+Gauss-Legendre on the interval found by :func:`sitefx.infer.quadrature.mass_bounds`, doubling the
 nodes until ``log c`` and the mean and SD of ``mu`` change by less than 1e-9 (in SDs). The
 interval reaches at least ``e^12`` times the data's scale above and ``e^-25`` times it below;
 beyond it the log integrand is linear in ``log tau`` up to small corrections (the likelihood
@@ -66,17 +66,18 @@ import numpy as np
 import numpyro.distributions as dist
 from scipy import interpolate, special
 
+from sitefx.backend import double_precision
 from sitefx.errors import SitefxInputError
-from sitefx.infer.exact import (
+from sitefx.infer.exact import normal_normal_exact
+from sitefx.infer.quadrature import (
     MAX_NODES,
     RTOL,
     START_NODES,
     TAIL,
-    _gauss_legendre,
-    _mass_bounds,
-    _mixture_quantile,
-    _scale,
-    normal_normal_exact,
+    data_scale,
+    gauss_legendre,
+    mass_bounds,
+    mixture_quantile,
 )
 from sitefx.models.priors import Prior, Priors
 
@@ -146,7 +147,7 @@ class NormalMixture:
     def quantile(self, probs: np.ndarray) -> np.ndarray:
         """Quantiles at ``probs``, shape (len(probs),)."""
         probs = np.atleast_1d(np.asarray(probs, dtype=float))
-        return _mixture_quantile(self.weight, self.mean, self.sd, probs)[:, 0]
+        return mixture_quantile(self.weight, self.mean, self.sd, probs)[:, 0]
 
     def update(self, estimate: float, se: float) -> "NormalMixture":
         """The posterior given one estimate ``~ N(mu, se)`` with known ``se`` (conjugate).
@@ -254,7 +255,7 @@ class NormalMixture:
         spacing = (2.0 ** np.floor(np.log2(self.sd)) / 4)[:, None]
         edges = self.mean[:, None] + self.sd[:, None] * offsets
         edges = np.unique(np.round(edges / spacing) * spacing)
-        unit, unit_weight = _gauss_legendre(PANEL_NODES)
+        unit, unit_weight = gauss_legendre(PANEL_NODES)
         width = np.diff(edges)[:, None]
         return (edges[:-1, None] + width * unit).ravel(), (width * unit_weight).ravel()
 
@@ -378,6 +379,7 @@ class PowerPrior:
     error_estimate: float
 
     @classmethod
+    @double_precision
     def build(cls, estimate: np.ndarray, se: np.ndarray, priors: Priors) -> "PowerPrior":
         """Tabulate ``log c(a0)`` for historical ``estimate``, ``se`` and priors ``pi0``."""
         estimate, se = np.asarray(estimate, dtype=float), np.asarray(se, dtype=float)
@@ -416,6 +418,7 @@ class PowerPrior:
         return spline.x, spline.c
 
 
+@double_precision
 def power_prior_mu_moments(
     a0: float, estimate: np.ndarray, se: np.ndarray, priors: Priors
 ) -> tuple[float, float]:
@@ -458,8 +461,8 @@ def _integrate_power_prior(
         values = _log_tau_integrand(a0, log_tau, estimate, se, **options)
         return tuple(np.asarray(value) for value in values)
 
-    scale = _scale(estimate, se)
-    low, high = _mass_bounds(integrand, scale, extend=False)  # tails in closed form below
+    scale = data_scale(estimate, se)
+    low, high = mass_bounds(integrand, scale, extend=False)  # tails in closed form below
     # A nearly flat integrand (flat mu prior, small a0) can stretch the interval without end;
     # 40 e-folds from the data's scale, the tails below are exact to ~e^-80.
     low, high = max(low, np.log(scale) - TAIL), min(high, np.log(scale) + TAIL)
@@ -480,7 +483,7 @@ def _integrate_power_prior(
     ]
     nodes, previous = START_NODES, None
     while True:
-        unit_nodes, unit_weights = _gauss_legendre(nodes)
+        unit_nodes, unit_weights = gauss_legendre(nodes)
         log_g, mean, variance = integrand(low + (high - low) * unit_nodes)
         log_weight = log_g + np.log(unit_weights * (high - low))
         shift = max(log_weight.max(), *(log_scale for log_scale, _ in tails))

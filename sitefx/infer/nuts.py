@@ -8,6 +8,7 @@ import numpy as np
 from numpyro.infer import MCMC, NUTS
 
 from sitefx import streams
+from sitefx.backend import double_precision
 from sitefx.errors import SitefxInputError, check_finite, check_whole
 
 # Upper bounds on the counts: a fit keeps chains x draws values of every parameter and site.
@@ -83,6 +84,7 @@ class SamplerSettings:
         }
 
 
+@double_precision
 def run_nuts(
     model: Callable, settings: SamplerSettings, **model_kwargs: object
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

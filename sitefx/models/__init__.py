@@ -1,13 +1,9 @@
-"""Model functions (numpyro) and prior specifications."""
+"""Model functions (numpyro) and prior specifications.
+
+Default priors are chosen per model family: see :func:`sitefx.families.default_priors`.
+"""
 
 from sitefx.models.hierarchical import normal_normal, varying_intercepts_and_effects
-from sitefx.models.priors import Prior, Priors, default_priors, resolve_priors
+from sitefx.models.priors import Prior, Priors
 
-__all__ = [
-    "Prior",
-    "Priors",
-    "default_priors",
-    "normal_normal",
-    "resolve_priors",
-    "varying_intercepts_and_effects",
-]
+__all__ = ["Prior", "Priors", "normal_normal", "varying_intercepts_and_effects"]

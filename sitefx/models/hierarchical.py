@@ -17,7 +17,8 @@ import numpyro.distributions as dist
 from numpyro.infer.reparam import LocScaleReparam
 
 from sitefx.data.schema import Level
-from sitefx.infer.sufficient import SiteStatistics, collapsed_log_likelihood, scale_with_theta
+from sitefx.data.statistics import SiteStatistics
+from sitefx.models.collapsed import collapsed_log_likelihood, scale_with_theta
 from sitefx.models.priors import VECTOR_FAMILIES, Prior, Priors
 
 

@@ -5,7 +5,8 @@ string it came from, builds the numpyro distribution, and knows its support, so 
 a standard deviation cannot be given a family that allows negative values. Strings are parsed
 with a regular expression and :func:`float`; nothing is evaluated.
 
-Default priors (:func:`default_priors`) are weakly informative on the data's own scale ``S``:
+Default priors (:func:`sitefx.families.default_priors`, one recipe per family) are weakly
+informative on the data's own scale ``S``:
 
 * site summaries: ``S = max(sd(estimates), median(se))``, the spread a raw estimate shows;
 * individual records: ``S = sd(outcome)``.
@@ -32,15 +33,14 @@ Scales are rounded to two significant digits so the printed spec is exactly what
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
-from sitefx.data.partitioned import RecordStatistics
-from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
+from sitefx.data.schema import Level
 from sitefx.errors import PriorSpecError
 
 
@@ -298,158 +298,27 @@ SUPPORT = {
 }
 
 
-# Which coefficient vector takes the horseshoe, by data kind.
-HORSESHOE_TARGETS = {"individual": ("beta",), "summaries": ("gamma",), "arms": ()}
+def slope_prior(scale: float, columns: np.ndarray) -> Prior | None:
+    """Return ``normal(0, 2.5 S / smallest column SD)`` for regression slopes.
 
+    Parameters
+    ----------
+    scale : float
+        The data's scale ``S``.
+    columns : ndarray
+        The columns (n, n_columns), or only their SDs (n_columns,).
 
-def default_priors(data: StudyData, *, robust: bool = False) -> Priors:
-    """Weakly informative priors on the data's scale (see the module docstring).
-
-    ``robust`` adds the prior of the Student-t degrees of freedom ``nu``: ``gamma(2, 0.1)``
-    (Juárez & Steel 2010), which spans near-Cauchy to near-normal tails (mean 20).
+    Returns
+    -------
+    Prior or None
+        None without columns.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from sitefx.data.schema import DataAccounting, SiteSummaries
-    >>> data = SiteSummaries(site=("a", "b", "c"), estimate=np.array([1.0, 3, 5]),
-    ...                      se=np.array([1.0, 1, 1]), accounting=DataAccounting(rows_read=3))
-    >>> default_priors(data).describe()
-    '  mu ~ normal(0, 5)\\n  tau ~ half-normal(2)'
+    >>> print(slope_prior(10.0, np.array([0.5, 2.0])))
+    normal(0, 50)
     """
-    scale = data_scale(data)
-    nu = Prior("gamma", (2.0, 0.1)) if robust else None
-    if isinstance(data, SiteSummaries):
-        return Priors(
-            mu=Prior("normal", (0.0, round_scale(2.5 * scale))),
-            tau=Prior("half-normal", (round_scale(scale),)),
-            gamma=_slope_prior(scale, data.moderators),
-            nu=nu,
-            levels=_level_priors(data, scale),
-        )
-    # Binary outcomes work on the log-odds scale: odds ratios beyond e^5 get little mass.
-    log_odds = {
-        "mu": Prior("normal", (0.0, 2.5)),
-        "tau": Prior("half-normal", (1.0,)),
-        "alpha_mean": Prior("normal", (0.0, 2.5)),
-        "alpha_sd": Prior("half-normal", (2.5,)),
-    }
-    if isinstance(data, ArmSummaries):
-        return Priors(**log_odds)
-    if isinstance(data, RecordStatistics):  # Gaussian records summed out of core
-        return Priors(
-            mu=Prior("normal", (0.0, round_scale(2.5 * scale))),
-            tau=Prior("half-normal", (round_scale(scale),)),
-            alpha_mean=Prior("normal", (round_scale(data.outcome_mean), round_scale(2.5 * scale))),
-            alpha_sd=Prior("half-normal", (round_scale(scale),)),
-            beta=_slope_prior(scale, data.covariate_sd),
-            sigma=Prior("exponential", (round_scale(1.0 / scale),)),
-            rho=Prior("lkj", (2.0,)),
-            nu=nu,
-        )
-    assert isinstance(data, IndividualRecords)
-    if data.family == "binomial":
-        return Priors(
-            **log_odds,
-            beta=_slope_prior(1.0, data.covariates),
-            gamma=_slope_prior(1.0, data.moderators),
-            gamma_alpha=_slope_prior(1.0, data.moderators),
-            cluster_sd=None if data.cluster is None else Prior("half-normal", (1.0,)),
-            levels=_level_priors(data, 1.0),
-            nu=nu,
-        )
-    return Priors(
-        mu=Prior("normal", (0.0, round_scale(2.5 * scale))),
-        tau=Prior("half-normal", (round_scale(scale),)),
-        alpha_mean=Prior(
-            "normal", (round_scale(float(np.mean(data.outcome))), round_scale(2.5 * scale))
-        ),
-        alpha_sd=Prior("half-normal", (round_scale(scale),)),
-        beta=_slope_prior(scale, data.covariates),
-        sigma=Prior("exponential", (round_scale(1.0 / scale),)),
-        rho=Prior("lkj", (2.0,)),
-        gamma=_slope_prior(scale, data.moderators),
-        gamma_alpha=_slope_prior(scale, data.moderators),
-        cluster_sd=None if data.cluster is None else Prior("half-normal", (round_scale(scale),)),
-        levels=_level_priors(data, scale),
-        nu=nu,
-    )
-
-
-def data_scale(data: StudyData) -> float:
-    """The scale ``S`` of the module docstring (1 on the log-odds scale of arm counts)."""
-    if isinstance(data, SiteSummaries):
-        return max(float(np.std(data.estimate, ddof=1)), float(np.median(data.se)))
-    if isinstance(data, IndividualRecords) and data.family == "gaussian":
-        return float(np.std(data.outcome, ddof=1)) or 1.0
-    if isinstance(data, RecordStatistics):
-        return data.outcome_total_sd or 1.0
-    return 1.0
-
-
-def horseshoe_prior(
-    data: StudyData,
-    *,
-    p0: float | None = None,
-    slab_scale: float | None = None,
-    slab_df: float | None = None,
-) -> Prior:
-    """The regularized horseshoe (Piironen & Vehtari 2017) for the covariates of individual
-    records, or the moderators of site summaries.
-
-    Coefficients of standardized columns get ``b_k = z_k * g * lambda~_k`` with local scales
-    ``lambda_k ~ half-cauchy(1)``, global scale ``g ~ half-cauchy(scale_global)`` and a slab
-    ``c^2 ~ inv-gamma(slab_df / 2, slab_df * slab_scale^2 / 2)`` that keeps large
-    coefficients from escaping all shrinkage. ``scale_global = p0 / (D - p0) * S / sqrt(n)``
-    encodes ``p0``, the expected number of relevant columns out of ``D`` (default: a quarter,
-    at least 1), with ``n`` records (or sites) and the data scale ``S``; the slab scale
-    defaults to ``S`` per column SD, its degrees of freedom to 4.
-
-    Examples
-    --------
-    >>> from sitefx.testing import simulate_records
-    >>> data, _ = simulate_records(10, 1000, n_covariates=8, seed=0)
-    >>> print(horseshoe_prior(data, p0=2))
-    horseshoe(0.013, 1.2, 4)
-    """
-    records = isinstance(data, IndividualRecords)
-    if not records and not isinstance(data, SiteSummaries):
-        raise PriorSpecError("the horseshoe applies to covariates (records) or moderators")
-    columns = data.covariates if records else data.moderators
-    n_columns = columns.shape[1]
-    what = "covariates" if records else "moderators"
-    if n_columns < 2:
-        raise PriorSpecError(
-            f"the horseshoe shrinks among several {what}; this model has {n_columns}"
-        )
-    p0 = max(1.0, round(n_columns / 4)) if p0 is None else float(p0)
-    if not 0 < p0 < n_columns:
-        raise PriorSpecError(f"p0 (expected relevant {what}) must be in (0, {n_columns})")
-    scale = data_scale(data)
-    if records and data.family == "binomial":  # Piironen & Vehtari's pseudo-sigma for logit
-        rate = np.clip(np.mean(data.outcome), 0.01, 0.99)
-        scale = 1.0 / math.sqrt(rate * (1 - rate))
-    n_obs = data.n_records if records else data.n_sites
-    scale_global = p0 / (n_columns - p0) * scale / math.sqrt(n_obs)
-    slab_df = HORSESHOE_SLAB_DF if slab_df is None else float(slab_df)
-    slab_scale = round_scale(slab_scale or scale)
-    return Prior("horseshoe", (round_scale(scale_global), slab_scale, slab_df))
-
-
-def _level_priors(data: StudyData, scale: float) -> dict[str, Prior]:
-    """``half-normal(S)`` for the SD of effects (and, for records, intercepts) at each upper
-    nesting level."""
-    names = ["tau"] + (["alpha_sd"] if isinstance(data, IndividualRecords) else [])
-    return {
-        f"{name}_{level.name}": Prior("half-normal", (round_scale(scale),))
-        for level in data.levels
-        for name in names
-    }
-
-
-def _slope_prior(scale: float, columns: np.ndarray) -> Prior | None:
-    """``normal(0, 2.5 S / smallest column SD)`` for regression slopes; None without columns.
-    ``columns`` holds the columns, or (one dimension) only their SDs."""
     if columns.shape[-1] == 0:
         return None
     sds = columns if columns.ndim == 1 else np.std(columns, axis=0, ddof=1)
@@ -457,22 +326,137 @@ def _slope_prior(scale: float, columns: np.ndarray) -> Prior | None:
     return Prior("normal", (0.0, round_scale(2.5 * scale / smallest_sd)))
 
 
-def resolve_priors(
-    data: StudyData,
-    overrides: Mapping[str, "str | Prior | None"] | None = None,
-    *,
-    robust: bool = False,
-) -> Priors:
-    """Default priors for ``data`` with ``overrides`` (spec strings or Priors) applied.
+def level_priors(
+    levels: Sequence[Level], scale: float, names: Sequence[str] = ("tau",)
+) -> dict[str, Prior]:
+    """Return ``half-normal(S)`` for each SD at each upper nesting level.
+
+    Parameters
+    ----------
+    levels : sequence of Level
+        The upper nesting levels (districts above schools).
+    scale : float
+        The data's scale ``S``.
+    names : sequence of str
+        The SDs that vary at each level: ``tau`` (effects) and, for records, ``alpha_sd``.
+
+    Returns
+    -------
+    dict of str to Prior
+        By parameter name, ``<name>_<level>``.
 
     Examples
     --------
-    >>> from sitefx.data import load_study
-    >>> data = load_study("studies/eight_schools").data
-    >>> print(resolve_priors(data, {"tau": "half-cauchy(5)"}).tau)
+    >>> from sitefx.data.schema import Level
+    >>> level_priors([Level("district", ("a", "b"), np.array([0, 1]))], 3.0)
+    {'tau_district': Prior(family='half-normal', params=(3.0,))}
+    """
+    return {
+        f"{name}_{level.name}": Prior("half-normal", (round_scale(scale),))
+        for level in levels
+        for name in names
+    }
+
+
+def horseshoe(
+    n_columns: int,
+    *,
+    target: str,
+    n_obs: int,
+    scale: float,
+    p0: float | None = None,
+    slab_scale: float | None = None,
+    slab_df: float | None = None,
+) -> Prior:
+    """Return the regularized horseshoe (Piironen & Vehtari 2017) for ``n_columns`` slopes.
+
+    Coefficients of standardized columns get ``b_k = z_k * g * lambda~_k`` with local scales
+    ``lambda_k ~ half-cauchy(1)``, global scale ``g ~ half-cauchy(scale_global)`` and a slab
+    ``c^2 ~ inv-gamma(slab_df / 2, slab_df * slab_scale^2 / 2)`` that keeps large
+    coefficients from escaping all shrinkage. ``scale_global = p0 / (D - p0) * S / sqrt(n)``
+    encodes ``p0``, the expected number of relevant columns out of ``D``.
+
+    Parameters
+    ----------
+    n_columns : int
+        ``D``, the number of columns (covariates or moderators).
+    target : str
+        ``beta`` (covariates) or ``gamma`` (moderators), for messages.
+    n_obs : int
+        ``n``, the records (or sites) informing the coefficients.
+    scale : float
+        ``S``, the data's scale (a pseudo-SD on the logit scale).
+    p0 : float, optional
+        Expected relevant columns; default a quarter of them, at least 1.
+    slab_scale : float, optional
+        Default ``S``.
+    slab_df : float, optional
+        Default 4.
+
+    Returns
+    -------
+    Prior
+
+    Raises
+    ------
+    PriorSpecError
+        With fewer than two columns, or ``p0`` outside ``(0, D)``.
+
+    Examples
+    --------
+    >>> print(horseshoe(8, target="beta", n_obs=1000, scale=1.2, p0=2))
+    horseshoe(0.013, 1.2, 4)
+    """
+    what = "covariates" if target == "beta" else "moderators"
+    if n_columns < 2:
+        raise PriorSpecError(
+            f"the horseshoe shrinks among several {what}; this model has {n_columns}"
+        )
+    p0 = max(1.0, round(n_columns / 4)) if p0 is None else float(p0)
+    if not 0 < p0 < n_columns:
+        raise PriorSpecError(f"p0 (expected relevant {what}) must be in (0, {n_columns})")
+    scale_global = p0 / (n_columns - p0) * scale / math.sqrt(n_obs)
+    slab_df = HORSESHOE_SLAB_DF if slab_df is None else float(slab_df)
+    slab_scale = round_scale(slab_scale or scale)
+    return Prior("horseshoe", (round_scale(scale_global), slab_scale, slab_df))
+
+
+def apply_overrides(
+    priors: Priors,
+    overrides: Mapping[str, "str | Prior | None"] | None,
+    *,
+    shrinkable: Sequence[str] = (),
+    description: str = "this",
+) -> Priors:
+    """Return ``priors`` with ``overrides`` (spec strings or Priors) applied.
+
+    Parameters
+    ----------
+    priors : Priors
+        The model's default priors; a parameter set to None is one the model lacks.
+    overrides : mapping of str to str or Prior, optional
+        Priors by parameter name; None values are skipped.
+    shrinkable : sequence of str
+        The coefficient vectors that may take a vector prior (the horseshoe).
+    description : str
+        The data in words, for messages.
+
+    Returns
+    -------
+    Priors
+
+    Raises
+    ------
+    PriorSpecError
+        For an unknown parameter, one the model lacks, a prior with the wrong support, or a
+        vector prior on anything not ``shrinkable``.
+
+    Examples
+    --------
+    >>> base = Priors(mu=Prior.parse("normal(0, 1)"), tau=Prior.parse("half-normal(1)"))
+    >>> print(apply_overrides(base, {"tau": "half-cauchy(5)"}).tau)
     half-cauchy(5)
     """
-    priors = default_priors(data, robust=robust)
     chosen, levels = {}, dict(priors.levels)
     level_keys = set(levels)
     for name, spec in (overrides or {}).items():
@@ -484,12 +468,12 @@ def resolve_priors(
                 f"unknown parameter '{name}' for a prior; known: {', '.join(known)}"
             )
         if name in SUPPORT and getattr(priors, name) is None:
-            raise PriorSpecError(f"this model has no parameter '{name}' (data: {data.kind})")
+            raise PriorSpecError(f"this model has no parameter '{name}' (data: {description})")
         prior = Prior.parse(spec)
-        if prior.family in VECTOR_FAMILIES and name not in HORSESHOE_TARGETS[data.kind]:
-            where = ", ".join(HORSESHOE_TARGETS[data.kind]) or "none"
+        if prior.family in VECTOR_FAMILIES and name not in shrinkable:
+            where = ", ".join(shrinkable) or "none"
             raise PriorSpecError(
-                f"a {prior.family} prior fits coefficient vectors ({data.kind} data: {where}); "
+                f"a {prior.family} prior fits coefficient vectors ({description}: {where}); "
                 f"not {name}"
             )
         support = SUPPORT.get(name, "positive")

@@ -16,9 +16,9 @@ import arviz_base as azb
 import numpy as np
 import xarray as xr
 
-from sitefx.data.partitioned import RecordStatistics
-from sitefx.data.schema import ArmSummaries, IndividualRecords, SiteSummaries, StudyData
+from sitefx.data.schema import StudyData
 from sitefx.errors import StudyDataError
+from sitefx.families import family_of
 from sitefx.infer.exact import DIMS as EXACT_DIMS
 from sitefx.models.priors import Priors
 
@@ -59,8 +59,8 @@ def build_datatree(
 
     ``attrs`` are extra root attributes (JSON-encoded when not str or number).
     """
-    coords: dict[str, object] = {"site": np.array(data.site, dtype=str)}
-    observed, constant = _data_groups(data)
+    observed, constant, family_coords = family_of(data).data_groups(data)
+    coords: dict[str, object] = {"site": np.array(data.site, dtype=str), **family_coords}
     posterior_dims, data_dims = dict(POSTERIOR_DIMS), dict(_DATA_DIMS)
     for level in getattr(data, "levels", ()):  # upper nesting levels: districts, ...
         level_posterior, level_data = _level_dims(level.name)
@@ -69,8 +69,6 @@ def build_datatree(
         coords[level.name] = np.array(level.groups, dtype=str)
         constant[f"site_{level.name}"] = coords[level.name][level.index]
     posterior = {name: draws[name] for name in posterior_dims if name in draws}
-    if isinstance(data, IndividualRecords | RecordStatistics):
-        coords["covariate"] = np.array(data.covariate_names, dtype=str)
     if getattr(data, "moderator_names", ()):
         coords["moderator"] = np.array(data.moderator_names, dtype=str)
         constant["moderators"] = data.moderators
@@ -168,46 +166,6 @@ def check_names(data: StudyData) -> None:
                 f"the nesting level column '{name}' (--levels) would add the variable "
                 f"{clash[0]}, which the fit already has; rename the column"
             )
-
-
-def _data_groups(data: StudyData) -> tuple[dict, dict]:
-    if isinstance(data, SiteSummaries):
-        constant = {"se": data.se, "raw_estimate": data.estimate, "raw_se": data.se}
-        if data.n is not None:
-            constant["n"] = data.n
-        return {"estimate": data.estimate}, constant
-    raw = data.raw_site_effects()
-    if isinstance(data, RecordStatistics):  # summed out of core: per-site, per-arm moments
-        observed = {"mean_treated": data.arm_mean[:, 1], "mean_control": data.arm_mean[:, 0]}
-        constant = {
-            "n_treated": data.arm_n[:, 1],
-            "n_control": data.arm_n[:, 0],
-            "covariate_mean": data.covariate_mean,
-            "n": raw.n,
-            "raw_estimate": raw.estimate,
-            "raw_se": raw.se,
-        }
-        return observed, constant
-    if isinstance(data, ArmSummaries):
-        observed = {"events_treated": data.events_treated, "events_control": data.events_control}
-        constant = {
-            "n_treated": data.n_treated,
-            "n_control": data.n_control,
-            "raw_estimate": raw.estimate,
-            "raw_se": raw.se,
-        }
-        return observed, constant
-    # Record-level covariates stay in the user's data file; the fit keeps their means, since
-    # the model centres them (alpha_mean is the control mean at these values).
-    constant = {
-        "treatment": data.treatment,
-        "site_index": data.site_index,
-        "covariate_mean": data.covariates.mean(axis=0),
-        "n": raw.n,
-        "raw_estimate": raw.estimate,
-        "raw_se": raw.se,
-    }
-    return {"outcome": data.outcome}, constant
 
 
 SOFTWARE = ("sitefx", "numpyro", "jax", "numpy", "scipy", "pandas", "xarray", "arviz-base")

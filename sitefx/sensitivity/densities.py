@@ -15,10 +15,12 @@ import numpy as np
 import xarray as xr
 from scipy import special, stats
 
+from sitefx.backend import double_precision
 from sitefx.data.schema import IndividualRecords, StudyData
+from sitefx.data.statistics import SiteStatistics
 from sitefx.errors import SitefxInputError
 from sitefx.estimands import predicted_site_means
-from sitefx.infer.sufficient import SiteStatistics, collapsed_log_likelihood
+from sitefx.models.collapsed import collapsed_log_likelihood
 from sitefx.models.priors import Prior
 
 MIXTURE_NODES = 64
@@ -26,6 +28,7 @@ MIXTURE_NODES = 64
 UNSCALED_FAMILIES = ("horseshoe", "lkj", "flat")
 
 
+@double_precision
 def log_prior(tree: xr.DataTree) -> xr.Dataset:
     """``log p(parameter)`` per draw for each top-level parameter with a scalar prior
     (``mu``, ``tau``, ``gamma``, ``nu``, ``tau_<level>``, ...), from the prior specs stored
@@ -54,6 +57,7 @@ def log_prior(tree: xr.DataTree) -> xr.Dataset:
     return xr.Dataset(variables, coords={dim: posterior[dim] for dim in ("chain", "draw")})
 
 
+@double_precision
 def site_log_likelihood(tree: xr.DataTree, data: StudyData | None = None) -> xr.DataArray:
     """Each site's marginal log-likelihood per draw, dims (chain, draw, site).
 
@@ -181,6 +185,7 @@ def _gauss_legendre_unit(n: int) -> tuple[np.ndarray, np.ndarray]:
     return (nodes + 1) / 2, weights / 2
 
 
+@double_precision
 def with_log_densities(tree: xr.DataTree, data: StudyData | None = None) -> xr.DataTree:
     """A copy of ``tree`` with ``log_prior`` and ``log_likelihood`` groups (ArviZ's names),
     for :func:`arviz_stats.psense` and :func:`arviz_stats.loo` (``data``: for records)."""

@@ -18,8 +18,9 @@ from sitefx.data.adapters import Study
 from sitefx.data.schema import StudyData
 from sitefx.errors import SamplingWarning
 from sitefx.estimator import SiteEffects
+from sitefx.families import data_scale, resolve_priors
 from sitefx.infer.exact import ExactPosterior
-from sitefx.models.priors import Prior, data_scale, resolve_priors, round_scale
+from sitefx.models.priors import Prior, round_scale
 from sitefx.parallel import SERIAL, Workers, map_tasks
 from sitefx.report.tables import Results
 from sitefx.statistics import classify

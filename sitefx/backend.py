@@ -1,0 +1,65 @@
+"""The JAX back end, set up when sitefx computes, never on import.
+
+Importing sitefx changes nothing in JAX. Each sitefx function that runs JAX is wrapped in
+:func:`double_precision`, which
+
+- computes in float64 within the call only (``jax.enable_x64`` as a context): quadrature-level
+  agreement with references and stable importance weights need it, and a user's own JAX code
+  in the same process keeps its precision;
+- asks XLA, before JAX's first computation in the process, for ``max(4, CPUs)`` CPU devices
+  so that NUTS chains run in parallel. This is process-wide and only possible before JAX
+  starts; set ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` yourself to choose N (1
+  keeps JAX's default). With fewer devices than chains, chains are vectorized instead.
+
+Examples
+--------
+>>> import jax.numpy as jnp
+>>> @double_precision
+... def total(values):
+...     return jnp.sum(jnp.asarray(values))
+>>> str(total([0.1, 0.2]).dtype)
+'float64'
+"""
+
+import functools
+import os
+from collections.abc import Callable
+
+MIN_DEVICES = 4
+DEVICE_FLAG = "--xla_force_host_platform_device_count"
+
+
+def request_devices() -> None:
+    """Ask XLA for ``max(4, CPUs)`` CPU devices, unless ``XLA_FLAGS`` already says how many.
+
+    Takes effect only if JAX has not computed anything yet in this process.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if DEVICE_FLAG not in flags:
+        count = max(MIN_DEVICES, os.cpu_count() or 1)
+        os.environ["XLA_FLAGS"] = f"{flags} {DEVICE_FLAG}={count}".strip()
+
+
+def double_precision[**P, R](function: Callable[P, R]) -> Callable[P, R]:
+    """Run ``function`` in float64 JAX (devices requested first; see the module docstring).
+
+    Parameters
+    ----------
+    function : callable
+        A function that runs JAX.
+
+    Returns
+    -------
+    callable
+        The same function, computing in float64 within each call.
+    """
+
+    @functools.wraps(function)
+    def in_double_precision(*args: P.args, **kwargs: P.kwargs) -> R:
+        import jax  # here, not at import: the exact method and the CLI need no JAX
+
+        request_devices()
+        with jax.enable_x64(True):
+            return function(*args, **kwargs)
+
+    return in_double_precision

@@ -1,0 +1,286 @@
+"""Individual records: one row per person, with site intercepts and site treatment effects.
+
+Gaussian outcomes (:class:`GaussianRecords`) are fitted by default through per-site
+sufficient statistics with the site effects integrated out
+(:func:`~sitefx.models.hierarchical.varying_intercepts_and_effects_collapsed`), the site
+effects drawn afterwards; binary outcomes (:class:`BinaryRecords`) on the logit scale, through
+their arm counts when nothing but site and arm matters. ``collapse=False`` samples the
+per-record model (:func:`~sitefx.models.hierarchical.varying_intercepts_and_effects`).
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from sitefx import streams
+from sitefx.data.schema import IndividualRecords
+from sitefx.data.statistics import SiteStatistics
+from sitefx.families.arms import LOG_ODDS_PRIORS, ArmCounts, site_intercepts_and_effects
+from sitefx.families.registry import Model, Shrinkage, register
+from sitefx.infer.sufficient import draw_site_effects
+from sitefx.models.hierarchical import (
+    varying_intercepts_and_effects,
+    varying_intercepts_and_effects_collapsed,
+)
+from sitefx.models.priors import Prior, Priors, level_priors, round_scale, slope_prior
+
+
+class Records:
+    """What Gaussian and binary individual records share (see the module docstring)."""
+
+    name = "records"
+    description = "individual records"
+    outcome_family = ""  # "gaussian" or "binomial"
+
+    def matches(self, data: object) -> bool:
+        """Return whether ``data`` is :class:`IndividualRecords` of this outcome family."""
+        return isinstance(data, IndividualRecords) and data.family == self.outcome_family
+
+    def check(self, data: IndividualRecords, *, robust: bool, horseshoe: bool) -> None:
+        """Allow every option: Student-t site effects and the horseshoe on covariates."""
+
+    def exact_obstacle(self, data: IndividualRecords, priors: Priors, *, robust: bool) -> str:
+        """Return why the exact method does not apply: it needs site summaries."""
+        return self.description
+
+    def model(
+        self, data: IndividualRecords, priors: Priors, *, collapse: bool, site_df: float | None
+    ) -> Model:
+        """Return the per-record model with centred covariates and moderators."""
+        cluster_index, n_clusters = None, 0
+        if data.cluster is not None:
+            cluster_index, unique = pd.factorize(
+                pd.MultiIndex.from_arrays([data.site_index, data.cluster])
+            )
+            n_clusters = len(unique)
+        arguments = {
+            "outcome": data.outcome,
+            "treatment": data.treatment.astype(float),
+            "site_index": data.site_index,
+            "covariates": data.covariates - data.covariates.mean(axis=0),
+            "n_sites": data.n_sites,
+            "priors": priors,
+            "moderators": data.moderators - data.moderators.mean(axis=0),
+            "cluster_index": cluster_index,
+            "n_clusters": n_clusters,
+            "family": data.family,
+            "levels": data.levels,
+            "site_df": site_df,
+        }
+        name = "per_record" if data.family == "gaussian" else "per_record_logit"
+        return Model(varying_intercepts_and_effects, arguments, name)
+
+    def data_groups(self, data: IndividualRecords) -> tuple[dict, dict, dict]:
+        """Return the outcome as observed; treatment, sites and covariate means as constant.
+
+        Record-level covariates stay in the user's data file; the fit keeps their means,
+        since the model centres them (``alpha_mean`` is the control mean at these values).
+        """
+        raw = data.raw_site_effects()
+        constant = {
+            "treatment": data.treatment,
+            "site_index": data.site_index,
+            "covariate_mean": data.covariates.mean(axis=0),
+            "n": raw.n,
+            "raw_estimate": raw.estimate,
+            "raw_se": raw.se,
+        }
+        coords = {"covariate": np.array(data.covariate_names, dtype=str)}
+        return {"outcome": data.outcome}, constant, coords
+
+    def simulation_obstacle(self, data: IndividualRecords, *, robust: bool) -> str | None:
+        """Return what the simulator does not cover: nesting, moderators, Student-t."""
+        obstacles = []
+        if data.levels or data.moderators.shape[1]:
+            obstacles.append("records with nesting levels or moderators")
+        if robust:
+            obstacles.append("Student-t site effects on records")
+        return ", ".join(obstacles) or None
+
+    def simulate(
+        self,
+        data: IndividualRecords,
+        priors: Priors,
+        draw: Callable[..., np.ndarray | float],
+        rng: np.random.Generator,
+        *,
+        site_df: float | None,
+        robust: bool,
+    ) -> tuple[IndividualRecords, dict[str, np.ndarray]]:
+        """Return outcomes drawn given site effects, covariates and clusters from the priors."""
+        truth, alpha = site_intercepts_and_effects(priors, draw, rng, data.n_sites)
+        predictor = alpha[data.site_index] + truth["theta"][data.site_index] * data.treatment
+        if data.covariates.shape[1]:
+            beta = draw(priors.beta, data.covariates.shape[1])
+            predictor = predictor + (data.covariates - data.covariates.mean(axis=0)) @ beta
+        if data.cluster is not None:  # classroom intercepts, clusters nested in sites
+            cluster, clusters = pd.factorize(
+                pd.MultiIndex.from_arrays([data.site_index, data.cluster])
+            )
+            predictor = (
+                predictor + (draw(priors.cluster_sd) * rng.standard_normal(len(clusters)))[cluster]
+            )
+        outcome = self.draw_outcome(predictor, priors, draw, rng)
+        return dataclasses.replace(data, outcome=outcome), truth
+
+    def draw_outcome(
+        self,
+        predictor: np.ndarray,
+        priors: Priors,
+        draw: Callable[..., np.ndarray | float],
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Return outcomes drawn given the linear predictor."""
+        raise NotImplementedError
+
+
+class GaussianRecords(Records):
+    """Continuous outcomes (see the module docstring)."""
+
+    name = "gaussian records"
+    outcome_family = "gaussian"
+
+    def data_scale(self, data: IndividualRecords) -> float:
+        """Return ``S = sd(outcome)`` (1 for a constant outcome)."""
+        return float(np.std(data.outcome, ddof=1)) or 1.0
+
+    def default_priors(self, data: IndividualRecords, *, robust: bool) -> Priors:
+        """Return priors on the outcome's scale (see :mod:`sitefx.models.priors`)."""
+        scale = self.data_scale(data)
+        return Priors(
+            mu=Prior("normal", (0.0, round_scale(2.5 * scale))),
+            tau=Prior("half-normal", (round_scale(scale),)),
+            alpha_mean=Prior(
+                "normal", (round_scale(float(np.mean(data.outcome))), round_scale(2.5 * scale))
+            ),
+            alpha_sd=Prior("half-normal", (round_scale(scale),)),
+            beta=slope_prior(scale, data.covariates),
+            sigma=Prior("exponential", (round_scale(1.0 / scale),)),
+            rho=Prior("lkj", (2.0,)),
+            gamma=slope_prior(scale, data.moderators),
+            gamma_alpha=slope_prior(scale, data.moderators),
+            cluster_sd=None
+            if data.cluster is None
+            else Prior("half-normal", (round_scale(scale),)),
+            levels=level_priors(data.levels, scale, ("tau", "alpha_sd")),
+            nu=Prior("gamma", (2.0, 0.1)) if robust else None,
+        )
+
+    def shrinkage(self, data: IndividualRecords) -> Shrinkage:
+        """Return the covariates, which the horseshoe may shrink."""
+        return Shrinkage("beta", data.covariates, data.n_records, self.data_scale(data))
+
+    def model(
+        self, data: IndividualRecords, priors: Priors, *, collapse: bool, site_df: float | None
+    ) -> Model:
+        """Return the collapsed model on sufficient statistics (or, not ``collapse``, the
+        per-record model); the collapsed model's site effects are drawn afterwards."""
+        if not collapse:
+            return super().model(data, priors, collapse=collapse, site_df=site_df)
+        covariates = data.covariates - data.covariates.mean(axis=0)
+        moderators = data.moderators - data.moderators.mean(axis=0)
+        return collapsed_model(
+            SiteStatistics.from_records(data, covariates), priors, moderators, data.levels, site_df
+        )
+
+    def draw_outcome(self, predictor, priors, draw, rng) -> np.ndarray:
+        """Return normal outcomes around the predictor, with SD ``sigma`` from its prior."""
+        return rng.normal(predictor, draw(priors.sigma))
+
+
+class BinaryRecords(Records):
+    """Binary outcomes on the logit scale (see the module docstring)."""
+
+    name = "binary records"
+    outcome_family = "binomial"
+
+    def data_scale(self, data: IndividualRecords) -> float:
+        """Return 1: the log-odds scale."""
+        return 1.0
+
+    def default_priors(self, data: IndividualRecords, *, robust: bool) -> Priors:
+        """Return the log-odds priors, slopes with ``S = 1`` and no ``rho``."""
+        return Priors(
+            **LOG_ODDS_PRIORS,
+            beta=slope_prior(1.0, data.covariates),
+            gamma=slope_prior(1.0, data.moderators),
+            gamma_alpha=slope_prior(1.0, data.moderators),
+            cluster_sd=None if data.cluster is None else Prior("half-normal", (1.0,)),
+            levels=level_priors(data.levels, 1.0, ("tau", "alpha_sd")),
+            nu=Prior("gamma", (2.0, 0.1)) if robust else None,
+        )
+
+    def shrinkage(self, data: IndividualRecords) -> Shrinkage:
+        """Return the covariates, with Piironen & Vehtari's pseudo-SD for the logit."""
+        rate = np.clip(np.mean(data.outcome), 0.01, 0.99)
+        return Shrinkage("beta", data.covariates, data.n_records, 1.0 / np.sqrt(rate * (1 - rate)))
+
+    def model(
+        self, data: IndividualRecords, priors: Priors, *, collapse: bool, site_df: float | None
+    ) -> Model:
+        """Return the arm-count model when only site and arm matter (same posterior,
+        faster), else the per-record logit model."""
+        extra = data.covariates.shape[1] or data.moderators.shape[1] or data.cluster is not None
+        if collapse and not (extra or data.levels):
+            return ArmCounts().model(data.arm_counts(), priors, collapse=True, site_df=site_df)
+        return super().model(data, priors, collapse=collapse, site_df=site_df)
+
+    def draw_outcome(self, predictor, priors, draw, rng) -> np.ndarray:
+        """Return 0/1 outcomes with ``logit P(y = 1)`` the predictor."""
+        return rng.binomial(1, special.expit(predictor)).astype(float)
+
+
+def collapsed_model(
+    stats: SiteStatistics,
+    priors: Priors,
+    moderators: np.ndarray,
+    levels: tuple = (),
+    site_df: float | None = None,
+) -> Model:
+    """Return the collapsed model of Gaussian records and the draws of its site effects.
+
+    Parameters
+    ----------
+    stats : SiteStatistics
+        The records' sufficient statistics (covariates centred).
+    priors : Priors
+        The model's priors.
+    moderators : ndarray, shape (n_sites, n_moderators)
+        Centred site-level moderators.
+    levels : tuple of Level
+        Upper nesting levels.
+    site_df : float, optional
+        Fixed degrees of freedom of Student-t site effects.
+
+    Returns
+    -------
+    Model
+        Whose ``complete`` draws ``alpha`` and ``theta`` exactly given each draw (the fit's
+        ``site_effects`` stream, :mod:`sitefx.streams`).
+    """
+    arguments = {
+        "stats": stats,
+        "priors": priors,
+        "moderators": moderators,
+        "levels": levels,
+        "site_df": site_df,
+    }
+
+    def draw_effects(draws: dict, seed: int) -> None:
+        draws["alpha"], draws["theta"] = draw_site_effects(
+            stats, draws, rng=streams.rng(seed, "site_effects"), moderators=moderators
+        )
+
+    return Model(
+        varying_intercepts_and_effects_collapsed,
+        arguments,
+        "collapsed_sufficient_statistics",
+        draw_effects,
+    )
+
+
+register(GaussianRecords())
+register(BinaryRecords())

@@ -1,0 +1,101 @@
+"""Gaussian records summed per site out of core (:mod:`sitefx.data.partitioned`).
+
+The same collapsed model as in-memory Gaussian records
+(:func:`sitefx.families.records.collapsed_model`), from per-site sums read partition by
+partition; no moderators, nesting levels, Student-t site effects or horseshoe yet.
+"""
+
+from collections.abc import Callable
+
+import numpy as np
+
+from sitefx.data.statistics import RecordStatistics
+from sitefx.errors import SitefxInputError
+from sitefx.families.records import collapsed_model
+from sitefx.families.registry import Model, register
+from sitefx.models.priors import Prior, Priors, round_scale, slope_prior
+
+
+class Statistics:
+    """The collapsed Gaussian family of out-of-core records (see the module docstring)."""
+
+    name = "statistics"
+    description = "records summed per site (out of core)"
+
+    def matches(self, data: object) -> bool:
+        """Return whether ``data`` is :class:`RecordStatistics`."""
+        return isinstance(data, RecordStatistics)
+
+    def check(self, data: RecordStatistics, *, robust: bool, horseshoe: bool) -> None:
+        """Refuse Student-t site effects and the horseshoe, not available out of core yet."""
+        if robust:
+            raise SitefxInputError("Student-t site effects are not available out of core yet")
+        if horseshoe:
+            raise SitefxInputError("the horseshoe is not available out of core yet")
+
+    def data_scale(self, data: RecordStatistics) -> float:
+        """Return ``S``, the outcome's SD over all records (1 for a constant outcome)."""
+        return data.outcome_total_sd or 1.0
+
+    def default_priors(self, data: RecordStatistics, *, robust: bool) -> Priors:
+        """Return the Gaussian records' priors, from the sums' moments."""
+        scale = self.data_scale(data)
+        return Priors(
+            mu=Prior("normal", (0.0, round_scale(2.5 * scale))),
+            tau=Prior("half-normal", (round_scale(scale),)),
+            alpha_mean=Prior("normal", (round_scale(data.outcome_mean), round_scale(2.5 * scale))),
+            alpha_sd=Prior("half-normal", (round_scale(scale),)),
+            beta=slope_prior(scale, data.covariate_sd),
+            sigma=Prior("exponential", (round_scale(1.0 / scale),)),
+            rho=Prior("lkj", (2.0,)),
+            nu=Prior("gamma", (2.0, 0.1)) if robust else None,
+        )
+
+    def shrinkage(self, data: RecordStatistics) -> None:
+        """Return None: no horseshoe out of core yet."""
+        return None
+
+    def exact_obstacle(self, data: RecordStatistics, priors: Priors, *, robust: bool) -> str:
+        """Return why the exact method does not apply: it needs site summaries."""
+        return self.description
+
+    def model(
+        self, data: RecordStatistics, priors: Priors, *, collapse: bool, site_df: float | None
+    ) -> Model:
+        """Return the collapsed model on the summed statistics."""
+        return collapsed_model(data.stats, priors, np.zeros((data.n_sites, 0)), (), site_df)
+
+    def data_groups(self, data: RecordStatistics) -> tuple[dict, dict, dict]:
+        """Return per-site, per-arm means as observed; sizes and raw effects as constant."""
+        raw = data.raw_site_effects()
+        observed = {"mean_treated": data.arm_mean[:, 1], "mean_control": data.arm_mean[:, 0]}
+        constant = {
+            "n_treated": data.arm_n[:, 1],
+            "n_control": data.arm_n[:, 0],
+            "covariate_mean": data.covariate_mean,
+            "n": raw.n,
+            "raw_estimate": raw.estimate,
+            "raw_se": raw.se,
+        }
+        coords = {"covariate": np.array(data.covariate_names, dtype=str)}
+        return observed, constant, coords
+
+    def simulation_obstacle(self, data: RecordStatistics, *, robust: bool) -> str:
+        """Return why sums cannot be simulated: the records are not in memory."""
+        return "records summed out of core"
+
+    def simulate(
+        self,
+        data: RecordStatistics,
+        priors: Priors,
+        draw: Callable[..., np.ndarray | float],
+        rng: np.random.Generator,
+        *,
+        site_df: float | None,
+        robust: bool,
+    ) -> tuple[RecordStatistics, dict[str, np.ndarray]]:
+        """Refuse: see :meth:`simulation_obstacle`."""
+        raise SitefxInputError(self.simulation_obstacle(data, robust=robust))
+
+
+register(Statistics())
