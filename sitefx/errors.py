@@ -106,10 +106,13 @@ class SamplingWarning(UserWarning):
 
     Examples
     --------
-    Short NUTS chains, as in quick checks, are expected to warn; silence it on purpose only:
+    Short NUTS chains, as in quick checks, are expected to warn; silence it on purpose only,
+    and only around that code:
 
     >>> import warnings
-    >>> warnings.filterwarnings("ignore", category=SamplingWarning)  # doctest: +SKIP
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", SamplingWarning)
+    ...     warnings.warn("2 divergent transitions after warm-up", SamplingWarning)
     """
 
 
