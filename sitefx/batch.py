@@ -1,5 +1,7 @@
-"""Many studies and outcomes in one job: each fitted and saved in its own folder, the headline
-numbers gathered into one overview table.
+"""Fit many studies and outcomes in one job.
+
+Each is fitted and saved in its own folder, the headline numbers gathered into one overview
+table.
 
 An evaluation often reports one intervention on several outcomes (reading, mathematics,
 attendance) or pools several studies. :func:`fit_many` fits each :class:`Job` with the same
@@ -39,7 +41,22 @@ OVERVIEW_COLUMNS = [
 
 @dataclass(frozen=True)
 class Job:
-    """One fit of a batch: a data source, its column roles, and its folder's name."""
+    """One fit of a batch: a data source, its column roles, and its folder's name.
+
+    Attributes
+    ----------
+    label : str
+        The job's name: its folder under the batch's ``out_dir`` and its overview row.
+    source : str
+        A study folder or data file, as for :func:`sitefx.load`.
+    roles : mapping of str to object, default {}
+        Column roles and options passed to :func:`sitefx.load`.
+
+    Examples
+    --------
+    >>> Job("star-math", "studies/star", {"outcome": "math"})
+    Job(label='star-math', source='studies/star', roles={'outcome': 'math'})
+    """
 
     label: str
     source: str
@@ -49,7 +66,27 @@ class Job:
 def jobs_for(
     sources: Sequence[str | Path], outcomes: Sequence[str] = (), roles: Mapping | None = None
 ) -> list[Job]:
-    """One job per source, or per source and outcome when ``outcomes`` are given.
+    """Return one job per source, or per source and outcome when ``outcomes`` are given.
+
+    Parameters
+    ----------
+    sources : sequence of str or pathlib.Path
+        Study folders or data files.
+    outcomes : sequence of str, default ()
+        Outcome columns, each fitted for every source (individual records).
+    roles : mapping, optional
+        Column roles and options shared by every job.
+
+    Returns
+    -------
+    list of Job
+        Labelled ``<source name>`` or ``<source name>-<outcome>``, where a source's name is
+        its last path component up to the first dot.
+
+    Raises
+    ------
+    SitefxInputError
+        If two jobs would have the same label (and so share a folder).
 
     Examples
     --------
@@ -78,14 +115,44 @@ def fit_many(
     workers: Workers = SERIAL,
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
-    """Fit every job with ``model``'s settings, save each under ``out_dir/<label>/``, and
-    return the overview (also written to ``out_dir/overview.csv``).
+    """Fit every job with ``model``'s settings and save each under ``out_dir/<label>/``.
+
+    Sampling warnings do not stop a job: they are counted in its row and stored in its fit's
+    file.
+
+    Parameters
+    ----------
+    jobs : sequence of Job
+        The fits to run (see :func:`jobs_for`).
+    model : SiteEffects
+        The settings every job is fitted with (its ``progress`` is turned off).
+    out_dir : str or pathlib.Path
+        Folder for the jobs' folders and ``overview.csv``; created if missing.
+    workers : Workers, default ``Workers()``
+        Where the fits run (see :mod:`sitefx.parallel`).
+    progress : callable, optional
+        Called with a line per job started or finished.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The overview, one row per job (also written to ``out_dir/overview.csv``): sites,
+        the mean and 95% interval of ``mu``, ``P(mu > threshold)``, the mean of ``tau``,
+        their MCSEs, the number of warnings and the job's folder.
+
+    Raises
+    ------
+    TaskFailedError
+        If a job fails (bad data, a write error), naming every failed job.
 
     Examples
     --------
-    >>> import sitefx
-    >>> jobs = jobs_for(["studies/eight_schools", "studies/teacher_expectancy"])
-    >>> table = fit_many(jobs, sitefx.SiteEffects(seed=1), "out/doc_batch")  # doctest: +SKIP
+    >>> import sitefx, tempfile
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     table = fit_many(jobs_for(["studies/eight_schools"]), sitefx.SiteEffects(seed=1), out)
+    >>> table[["label", "sites", "folder"]]
+               label  sites         folder
+    0  eight_schools      8  eight_schools
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -104,7 +171,7 @@ def fit_many(
 
 
 def _fit_job(job: Job, *, settings: dict, out_dir: str) -> dict:
-    """Load, fit and save one job (in whichever process runs it); its overview row."""
+    """Load, fit and save one job (in whichever process runs it); return its overview row."""
     study = load(job.source, **job.roles)
     with warnings.catch_warnings():  # counted in the row, and stored in the fit's file
         warnings.simplefilter("ignore", SamplingWarning)

@@ -55,6 +55,24 @@ OBSERVATIONAL = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of the ``sitefx`` command line.
+
+    The commands are ``fit``, ``sensitivity``, ``fit-many``, ``calibrate`` and ``report``;
+    ``sitefx COMMAND --help`` lists each one's flags.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; ``args.command`` names the command given.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(
+    ...     ["fit", "studies/eight_schools", "--out", "out/es", "--prior-tau", "half-cauchy(5)"]
+    ... )
+    >>> args.command, args.source, args.out, args.prior_tau
+    ('fit', 'studies/eight_schools', 'out/es', 'half-cauchy(5)')
+    """
     parser = argparse.ArgumentParser(
         prog="sitefx",
         description="Bayesian hierarchical models of site-varying treatment effects.",
@@ -143,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fit_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:
-    """A command that loads SOURCE and fits it: the fit flags and ``--out DIR``."""
+    """Add a command that loads SOURCE and fits it: the fit flags and ``--out DIR``."""
     parser = commands.add_parser(name, **texts)
     parser.add_argument("source", metavar="SOURCE")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -152,7 +170,7 @@ def _fit_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:
 
 
 def _add_worker_options(parser: argparse.ArgumentParser) -> None:
-    """Where the many fits of a command run (dask.distributed)."""
+    """Add the flags saying where the many fits of a command run (dask.distributed)."""
     group = parser.add_argument_group("parallel fits")
     group.add_argument(
         "--workers",
@@ -170,7 +188,7 @@ def _add_worker_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_fit_options(parser: argparse.ArgumentParser) -> None:
-    """The column roles, priors, model, borrowing, estimand and inference options."""
+    """Add the column roles, priors, model, borrowing, estimand and inference options."""
     roles = parser.add_argument_group("column roles")
     roles.add_argument("--site", metavar="COL", help="site id column")
     roles.add_argument("--estimate", metavar="COL", help="site summaries: effect estimate")
@@ -342,6 +360,43 @@ def _estimand_options(group: argparse._ActionsContainer) -> None:
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    """Run ``sitefx fit``: load SOURCE, fit it, print the summary and save the fit to ``--out``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`), already checked by
+        :func:`check_flags`.
+
+    Returns
+    -------
+    int
+        The exit status: 0, or 3 under ``--strict`` when a diagnostic failed (the files are
+        written all the same).
+
+    Raises
+    ------
+    SitefxInputError
+        If ``--out`` cannot be used, or the data or options are invalid.
+
+    Examples
+    --------
+    ``--out`` is checked before any work starts:
+
+    >>> run_fit(build_parser().parse_args(["fit", "studies/eight_schools", "--out",
+    ...                                    "studies/eight_schools"]))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.SitefxInputError: --out studies/eight_schools: the folder holds files ...
+
+    A fit of the eight schools (about 2 seconds, saving the plots):
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as out:  # doctest: +SKIP
+    ...     run_fit(build_parser().parse_args(["fit", "studies/eight_schools", "--out",
+    ...                                        f"{out}/fit", "--quiet"]))
+    0
+    """
     check_destination(args.out)
     fit, say = _fit(args)
     fit.save(args.out, command=_command(), inputs=_inputs(args))
@@ -350,6 +405,31 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def run_sensitivity(args: argparse.Namespace) -> int:
+    """Run ``sitefx sensitivity``: fit as ``sitefx fit``, then write the sensitivity analyses.
+
+    The fit's files and those of :func:`~sitefx.sensitivity.files.write_sensitivity` go to
+    ``--out``, written all or nothing; the sensitivity results are summarized in plain
+    language and failed diagnostics printed as warnings.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`), already checked by
+        :func:`check_flags`.
+
+    Returns
+    -------
+    int
+        The exit status: 0, or 3 under ``--strict`` when a diagnostic of the fit or of the
+        sensitivity analyses failed.
+
+    Examples
+    --------
+    The refits take minutes, so this is not run as a test:
+
+    >>> main(["sensitivity", "studies/eight_schools", "--out", "out/es"])  # doctest: +SKIP
+    0
+    """
     check_destination(args.out)
     fit, say = _fit(args)
     with output_folder(args.out, command=_command(), inputs=_inputs(args)) as folder:
@@ -372,12 +452,12 @@ def run_sensitivity(args: argparse.Namespace) -> int:
 
 
 def _progress(args: argparse.Namespace) -> Callable[[str], None] | None:
-    """Where long work reports its steps: standard error, unless ``--quiet``."""
+    """Return where long work reports its steps: standard error, unless ``--quiet``."""
     return None if args.quiet else lambda text: print(text, file=sys.stderr)
 
 
 def _gate(args: argparse.Namespace, problems: list[str]) -> int:
-    """Exit status 3 under ``--strict`` when a diagnostic failed (already printed)."""
+    """Return exit status 3 under ``--strict`` when a diagnostic failed (already printed)."""
     if args.strict and problems:
         print(
             f"sitefx: {len(problems)} diagnostic(s) failed under --strict; the files are "
@@ -389,6 +469,39 @@ def _gate(args: argparse.Namespace, problems: list[str]) -> int:
 
 
 def run_fit_many(args: argparse.Namespace) -> int:
+    """Run ``sitefx fit-many``: fit each SOURCE (and each of ``--outcomes``) alike.
+
+    Each fit goes to ``--out/<name>[-<outcome>]/`` and one row per fit to
+    ``--out/overview.csv`` (see :func:`~sitefx.batch.fit_many`), which is also printed.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`), already checked by
+        :func:`check_flags`.
+
+    Returns
+    -------
+    int
+        The exit status: 0, or 3 under ``--strict`` when a fit had sampler warnings.
+
+    Raises
+    ------
+    SitefxInputError
+        If both ``--outcome`` and ``--outcomes`` are given, two fits would share a folder,
+        or ``--out`` cannot be used.
+    TaskFailedError
+        If fits failed, naming them.
+
+    Examples
+    --------
+    >>> same = ["studies/eight_schools", "studies/eight_schools/"]
+    >>> run_fit_many(build_parser().parse_args(["fit-many", *same, "--out", "o"]))
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.SitefxInputError: two jobs would share a folder: ['eight_schools', ...]
+    """
     outcomes = [name.strip() for name in (args.outcomes or "").split(",") if name.strip()]
     if outcomes and args.outcome:
         raise SitefxInputError("give either --outcome or --outcomes, not both")
@@ -413,6 +526,29 @@ def run_fit_many(args: argparse.Namespace) -> int:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
+    """Run ``sitefx calibrate``: simulation-based calibration of the model on the study's design.
+
+    Writes ``calibration_summary.csv``, ``calibration_ranks.csv`` and ``calibration.png`` to
+    ``--out`` and prints the summary and what it means (see :func:`sitefx.calibration.calibrate`).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`), already checked by
+        :func:`check_flags`.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Examples
+    --------
+    With 100 refits this takes minutes, so it is not run as a test:
+
+    >>> main(["calibrate", "studies/eight_schools", "--out", "out/calibration"])  # doctest: +SKIP
+    0
+    """
     check_destination(args.out)
     study = _study(args)
     model = _model(args, study.roles)
@@ -438,7 +574,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 
 def _roles(args: argparse.Namespace) -> dict[str, object]:
-    """The column roles the flags give."""
+    """Return the column roles the flags give."""
     levels = None
     if args.treatment_levels:
         names = [name.strip() for name in args.treatment_levels.split(",")]
@@ -450,7 +586,7 @@ def _roles(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _study(args: argparse.Namespace) -> Study:
-    """The study the flags name, with their column roles."""
+    """Load the study the flags name, with their column roles."""
     roles = _roles(args)
     if out_of_core(args.source, args.engine):
         return load_statistics(args.source, Roles.from_mapping(roles))
@@ -458,14 +594,16 @@ def _study(args: argparse.Namespace) -> Study:
 
 
 def _model(args: argparse.Namespace, roles: Roles) -> SiteEffects:
-    """The (unfitted) model the flags describe (``roles``: the columns historical data files
-    are read with)."""
+    """Return the (unfitted) model the flags describe.
+
+    ``roles`` are the columns historical data files are read with.
+    """
     historical = _historical(args.historical, roles) if args.historical else None
     return SiteEffects(**_settings(args), historical=historical)
 
 
 def _settings(args: argparse.Namespace) -> dict[str, object]:
-    """The model's settings the flags give, all but the historical data (no file read)."""
+    """Return the model's settings from the flags, all but the historical data (no file read)."""
     return dict(
         priors=_priors(args),
         chains=args.chains,
@@ -495,8 +633,19 @@ def _workers(args: argparse.Namespace) -> Workers:
 
 
 def check_flags(args: argparse.Namespace) -> None:
-    """Refuse bad or conflicting flags before any data is read: a
-    :class:`~sitefx.errors.SitefxInputError` whose message names the flag.
+    """Refuse bad or conflicting flags before any data is read.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`).
+
+    Raises
+    ------
+    SitefxInputError
+        Whose message names the flag: an unusable ``--out``, a bad threshold, outcome SD,
+        prior, model or sampler setting, worker count or number of replicates, or
+        ``--borrow`` without ``--historical``.
 
     Examples
     --------
@@ -530,7 +679,7 @@ def check_flags(args: argparse.Namespace) -> None:
 
 
 def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
-    """Load the study, fit it and print what a fit prints; returns the fit and the printer."""
+    """Load the study, fit it and print what a fit prints; return the fit and the printer."""
     study = _study(args)
     data = study.data
     say = (lambda *_: None) if args.quiet else print
@@ -558,6 +707,35 @@ def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    """Run ``sitefx report``: write the report of the fit in FIT_DIR.
+
+    The report (see :func:`~sitefx.report.write_report`) goes to ``--out``, by default into
+    the fit's own folder; sensitivity files in FIT_DIR add a "Sensitivity" section.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`), already checked by
+        :func:`check_flags`.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Raises
+    ------
+    SitefxInputError
+        If FIT_DIR is not a complete, unedited sitefx fit, or ``--out`` cannot be used.
+
+    Examples
+    --------
+    >>> run_report(build_parser().parse_args(["report", "studies/eight_schools"]))
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.SitefxInputError: studies/eight_schools/posterior.nc: no such file; run ...
+    """
     tree = read_fit(args.fit_dir)  # complete, unedited, and a sitefx fit
     out = args.out or args.fit_dir
     check_destination(out)
@@ -577,19 +755,22 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def _command() -> list[str]:
-    """The command line that is running, for the output folder's manifest."""
+    """Return the command line that is running, for the output folder's manifest."""
     return ["sitefx", *sys.argv[1:]]
 
 
 def _inputs(args: argparse.Namespace) -> list[Path]:
-    """The files a fitting command read: its source's and the historical data's."""
+    """Return the files a fitting command read: its source's and the historical data's."""
     sources = [args.source] + ([args.historical] if args.historical else [])
     return [path for source in sources for path in input_files(source)]
 
 
 def _historical(source: str, roles: Roles) -> SiteSummaries:
-    """Historical summaries: a study folder as it describes itself, or a data file read with
-    the current summaries' site, estimate and SE columns."""
+    """Load the historical summaries.
+
+    A study folder as it describes itself, or a data file read with the current summaries'
+    site, estimate and SE columns.
+    """
     if Path(source).is_dir():
         return load(source).data
     if roles.kind != "summaries":
@@ -601,8 +782,11 @@ def _historical(source: str, roles: Roles) -> SiteSummaries:
 
 
 def _priors(args: argparse.Namespace) -> dict[str, str]:
-    """The priors the flags give, by parameter: ``--prior NAME=SPEC`` (repeatable) and
-    ``--prior-mu``, ``--prior-tau``, ``--prior-nu``; each parameter's at most once."""
+    """Return the priors the flags give, by parameter.
+
+    From ``--prior NAME=SPEC`` (repeatable) and ``--prior-mu``, ``--prior-tau``,
+    ``--prior-nu``; each parameter's at most once.
+    """
     priors = {}
     for spec in args.prior:
         name, equals, prior = spec.partition("=")
@@ -626,6 +810,30 @@ def _priors(args: argparse.Namespace) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sitefx`` command line.
+
+    Flags are checked before any data is read. Data-drop, data-read and ignored-option
+    warnings are printed as one line each on standard error, each text once.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after ``sitefx``; by default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 success; 2 bad input (a one-line message on standard error, no
+        traceback); 3 a diagnostic failed under ``--strict``; 1 failed refits (named) or an
+        output that cannot be written. Any other error is a bug and keeps its traceback.
+
+    Examples
+    --------
+    A bad ``--out`` is a one-line message on standard error and exit status 2:
+
+    >>> main(["fit", "studies/eight_schools", "--out", "studies/eight_schools"])
+    2
+    """
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
@@ -658,8 +866,10 @@ COMMANDS = {
 
 
 def _warning_printer() -> Callable[..., None]:
-    """Print warnings as one line each on standard error, each text once (refits, e.g. of a
-    sensitivity grid, would repeat what the first fit said)."""
+    """Return a warning printer: one line each on standard error, each text once.
+
+    Refits, e.g. of a sensitivity grid, would repeat what the first fit said.
+    """
     shown = set()
 
     def show(message, *_args, **_kwargs) -> None:

@@ -20,15 +20,22 @@ LINE_BREAKS = {
 
 
 class SitefxInputError(ValueError):
-    """Base class for every error caused by the user's input (data, options, priors).
+    r"""Base class for every error caused by the user's input (data, options, priors).
 
     The message is one line: line breaks and control characters that come from the input
     (ids, column names, values) are shown escaped.
 
+    Parameters
+    ----------
+    message : object, default ""
+        What went wrong; converted with ``str`` and its line breaks escaped.
+    *args : object
+        Further arguments, kept in ``args`` as for any exception.
+
     Examples
     --------
     >>> print(SitefxInputError("repeated: North" + chr(10) + "Campus"))
-    repeated: North\\nCampus
+    repeated: North\nCampus
     """
 
     def __init__(self, message: object = "", *args: object) -> None:
@@ -36,32 +43,114 @@ class SitefxInputError(ValueError):
 
 
 class StudyDataError(SitefxInputError):
-    """The data cannot be used as given: a missing column, a bad value, too few sites, ..."""
+    """Signal data that cannot be used as given: a missing column, a bad value, too few sites, ...
+
+    Examples
+    --------
+    >>> import pandas as pd, sitefx
+    >>> frame = pd.DataFrame({"school": ["A", "B"], "effect": [1.0, 2.0]})
+    >>> sitefx.load(frame, site="school", estimate="effect", se="sd")
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.StudyDataError: missing column(s) 'sd'; the data has 'school', 'effect'
+    """
 
 
 class PriorSpecError(SitefxInputError):
-    """A prior specification string or object is malformed or has the wrong support."""
+    """Signal a prior specification string or object that is malformed or has the wrong support.
+
+    Examples
+    --------
+    >>> from sitefx.models.priors import given_prior
+    >>> given_prior("half_normal(-1)")
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.PriorSpecError: prior half-normal(-1): scale must be > 0
+    """
 
 
 class DataDropWarning(UserWarning):
-    """Rows or sites were dropped because an explicit option asked for it."""
+    """Warn that rows or sites were dropped because an explicit option asked for it.
+
+    Examples
+    --------
+    >>> import pandas as pd, sitefx, warnings
+    >>> frame = pd.DataFrame({"school": list("ABC"), "effect": [1.0, None, 3.0], "se": 1.0})
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     study = sitefx.load(
+    ...         frame, site="school", estimate="effect", se="se", drop_missing=True
+    ...     )
+    >>> print(caught[0].category.__name__, caught[0].message)
+    DataDropWarning dropped 1 rows with a missing or non-finite 'effect' (rows 1)
+    """
 
 
 class DataReadWarning(UserWarning):
-    """A data file was read under an assumption the user should check (e.g. its encoding)."""
+    """Warn that a data file was read under an assumption the user should check (its encoding).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sitefx.data.text import decode
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     text = decode("École".encode("cp1252"), "data.csv")
+    >>> text, caught[0].category.__name__
+    ('École', 'DataReadWarning')
+    """
 
 
 class SamplingWarning(UserWarning):
-    """The sampler's diagnostics (divergences, R-hat, ESS) suggest the fit is unreliable."""
+    """Warn that the sampler's diagnostics (divergences, R-hat, ESS) suggest an unreliable fit.
+
+    Examples
+    --------
+    Short NUTS chains, as in quick checks, are expected to warn; silence it on purpose only,
+    and only around that code:
+
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", SamplingWarning)
+    ...     warnings.warn("2 divergent transitions after warm-up", SamplingWarning)
+    """
 
 
 class IgnoredOptionWarning(UserWarning):
-    """An option was given that the fit does not use (e.g. NUTS settings for the exact method)."""
+    """Warn that an option was given that the fit does not use (NUTS settings for the exact fit).
+
+    Examples
+    --------
+    >>> import sitefx, warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     fit = sitefx.SiteEffects(warmup=500).fit(sitefx.load("studies/eight_schools"))
+    >>> print(caught[0].category.__name__, caught[0].message)
+    IgnoredOptionWarning warmup (--warmup) ignored: the exact method has no sampler to tune
+    """
 
 
 def check_whole(value: object, name: str, *, low: int, high: int) -> int:
-    """``value`` as an int; a :class:`SitefxInputError` naming ``name`` unless it is a whole
-    number from ``low`` to ``high`` (bounds included; a bool is not a number here).
+    """Return ``value`` as an int after checking it is a whole number in ``[low, high]``.
+
+    Parameters
+    ----------
+    value : object
+        The user's value (an option or a setting from a study file).
+    name : str
+        How the message names it, e.g. ``"chains (--chains)"``.
+    low, high : int
+        The smallest and largest values allowed (bounds included).
+
+    Returns
+    -------
+    int
+        ``value`` as a plain int.
+
+    Raises
+    ------
+    SitefxInputError
+        If ``value`` is not an integer (a bool is not a number here) or lies outside the bounds.
 
     Examples
     --------
@@ -78,8 +167,27 @@ def check_whole(value: object, name: str, *, low: int, high: int) -> int:
 
 
 def check_finite(value: object, name: str, *, positive: bool = False) -> float:
-    """``value`` as a float; a :class:`SitefxInputError` naming ``name`` unless it is a finite
-    number (and, with ``positive``, > 0).
+    """Return ``value`` as a float after checking it is a finite number.
+
+    Parameters
+    ----------
+    value : object
+        The user's value; an int beyond the largest float counts as infinite.
+    name : str
+        How the message names it, e.g. ``"site_df (--site-df)"``.
+    positive : bool, default False
+        Also require ``value > 0``.
+
+    Returns
+    -------
+    float
+        ``value`` as a float.
+
+    Raises
+    ------
+    SitefxInputError
+        If ``value`` is not a real number (a bool is not), not finite, or (with ``positive``)
+        not above 0.
 
     Examples
     --------
@@ -105,6 +213,18 @@ def check_finite(value: object, name: str, *, positive: bool = False) -> float:
 def describe_labels(labels: Iterable[object], *, limit: int = 8) -> str:
     """Return a short list such as ``"3, 7, 12 and 45 more"`` for an error message.
 
+    Parameters
+    ----------
+    labels : iterable of object
+        Row numbers, site ids, column names, ...; each shown with ``str``.
+    limit : int, default 8
+        How many to show before ``"and N more"``.
+
+    Returns
+    -------
+    str
+        The first ``limit`` labels separated by commas, and how many more there are.
+
     Examples
     --------
     >>> describe_labels([3, 7, 12], limit=2)
@@ -118,7 +238,20 @@ def describe_labels(labels: Iterable[object], *, limit: int = 8) -> str:
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``known`` to a misspelt ``name``, else ``""``.
+    """Return a hint `` (did you mean 'x'?)`` naming the closest known name to a misspelt one.
+
+    Parameters
+    ----------
+    name : str
+        The name the user gave (an option, a role, a column).
+    known : iterable of str
+        The names that would have been accepted.
+
+    Returns
+    -------
+    str
+        The hint, with a leading space, to append to a message; ``""`` when none is close
+        (:func:`difflib.get_close_matches`).
 
     Examples
     --------
@@ -130,5 +263,14 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
 
 
 class SitefxOutputError(OSError):
-    """An output folder cannot be written (permission, full disk); nothing half-written is
-    left behind. The CLI prints one line and exits with status 1."""
+    """Signal an output folder that cannot be written (permission, full disk).
+
+    Nothing half-written is left behind. The CLI prints one line and exits with status 1.
+
+    Examples
+    --------
+    >>> raise SitefxOutputError("--out /results/run1: /results cannot be written")
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.SitefxOutputError: --out /results/run1: /results cannot be written
+    """

@@ -1,5 +1,7 @@
-"""Many fits at once with dask.distributed: prior grids, calibration replicates and
-leave-one-site-out refits run on a cluster's workers, one JAX process each.
+"""Run many fits at once with dask.distributed.
+
+Prior grids, calibration replicates and leave-one-site-out refits run on a cluster's workers,
+one JAX process each.
 
 :class:`Workers` says where tasks run: in this process (the default), on a
 :class:`~distributed.LocalCluster` of ``n`` worker processes started for the job, or on an
@@ -22,7 +24,21 @@ MAX_WORKERS = 256  # local worker processes; a larger cluster is given by --sche
 
 
 class TaskFailedError(RuntimeError):
-    """Tasks failed on every try; ``failed`` maps each failed item's label to its error."""
+    """Signal tasks that failed on every try.
+
+    Parameters
+    ----------
+    failed : dict of str to str
+        Each failed item's label and the ``repr`` of its last error; kept as ``failed``.
+
+    Examples
+    --------
+    >>> try:  # doctest: +ELLIPSIS
+    ...     map_tasks(int, ["1", "x"], labels=["one", "ex"])
+    ... except TaskFailedError as error:
+    ...     print(error)
+    1 task(s) failed after 2 tries: ex: ValueError(...)
+    """
 
     def __init__(self, failed: dict[str, str]):
         self.failed = failed
@@ -53,16 +69,26 @@ class Workers:
     address: str | None = None
 
     def __post_init__(self) -> None:
+        """Check ``n``: a whole number from 1 to 256."""
         check_whole(self.n, "workers (--workers)", low=1, high=MAX_WORKERS)
 
     @property
     def parallel(self) -> bool:
+        """Whether tasks run on a cluster (an address, or more than one worker)."""
         return self.address is not None or self.n > 1
 
     @contextmanager
     def client(self) -> Iterator[Any]:
-        """A dask client on the cluster these settings describe (a local one is started and
-        stopped around the job)."""
+        """Connect a dask client to the cluster these settings describe.
+
+        A local cluster (``n`` single-threaded worker processes on 127.0.0.1) is started
+        and stopped around the ``with`` block.
+
+        Yields
+        ------
+        distributed.Client
+            The client, closed when the block ends.
+        """
         from distributed import Client, LocalCluster
 
         if self.address is not None:
@@ -93,11 +119,36 @@ def map_tasks(
     progress: Callable[[str], None] | None = None,
     **shared: Any,
 ) -> list[Any]:
-    """``[function(item, **shared) for item in items]``, on ``workers``.
+    """Return ``[function(item, **shared) for item in items]``, computed on ``workers``.
 
-    ``labels`` name the items in progress lines and failures. The results come back in the
-    items' order whichever worker finished first; ``shared`` arguments (e.g. the data) are
-    sent to the cluster once.
+    Parameters
+    ----------
+    function : callable
+        Called as ``function(item, **shared)``; on a cluster it must be importable by the
+        workers (a module-level function).
+    items : sequence
+        One task per item.
+    labels : sequence of str
+        One label per item, naming it in progress lines and failures (and dask task keys).
+    workers : Workers, default ``Workers()``
+        Where the tasks run; by default here, one after the other.
+    progress : callable, optional
+        Called with a line such as ``"tau-half-normal (3/12 done)"`` as tasks start
+        (serially) or finish (on a cluster).
+    **shared : object
+        Arguments shared by every task (e.g. the data), sent to the cluster once.
+
+    Returns
+    -------
+    list
+        The results in the items' order, whichever worker finished first.
+
+    Raises
+    ------
+    ValueError
+        If there is not one label per item.
+    TaskFailedError
+        If any task failed on every try (after ``RETRIES`` retries), naming them all.
 
     Examples
     --------

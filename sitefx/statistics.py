@@ -1,4 +1,4 @@
-"""Posterior statistics with their Monte-Carlo standard errors, from draws or exact.
+r"""Posterior statistics with their Monte-Carlo standard errors, from draws or exact.
 
 Every number sitefx prints or writes about a posterior quantity comes from here: its mean,
 SD, 2.5/50/97.5% quantiles and ``P(value > c)``, each with a Monte-Carlo standard error
@@ -8,7 +8,7 @@ SD, 2.5/50/97.5% quantiles and ``P(value > c)``, each with a Monte-Carlo standar
 where none can be estimated (draws that are constant, or discrete quantiles such as ranks).
 
 A decision about a probability (is a site's effect above the threshold with at least 95%
-probability?) is :func:`classify`\\ ed as ``borderline`` when the probability is within two
+probability?) is :func:`classify`\ ed as ``borderline`` when the probability is within two
 MCSEs of the line, so a conclusion never rests on Monte-Carlo noise.
 """
 
@@ -27,17 +27,48 @@ BORDERLINE_MCSE = 2.0  # within this many MCSEs of the line: borderline
 
 
 def mcse_name(statistic: str) -> str:
-    """The column holding a statistic's Monte-Carlo standard error."""
+    """Return the name of the column holding a statistic's Monte-Carlo standard error.
+
+    Parameters
+    ----------
+    statistic : str
+        A statistic's column, e.g. ``"mean"`` or ``"q97.5"``.
+
+    Returns
+    -------
+    str
+        ``"mcse_<statistic>"``.
+
+    Examples
+    --------
+    >>> mcse_name("q97.5")
+    'mcse_q97.5'
+    """
     return f"mcse_{statistic}"
 
 
 def from_draws(
     draws: np.ndarray, *, independent: bool = False, discrete: bool = False
 ) -> pd.DataFrame:
-    """Mean, SD and quantiles of draws shaped (chain, draw, n), one row per element, with
-    their MCSEs: ArviZ's, or for ``independent`` draws (the exact method's) the same
-    formulas with the effective sample size equal to the number of draws, computed for all
-    elements at once. ``discrete`` draws (ranks) have no quantile MCSE.
+    """Return the mean, SD and quantiles of draws, with their MCSEs.
+
+    Parameters
+    ----------
+    draws : numpy.ndarray
+        Draws shaped ``(chain, draw, n)``: ``n`` elements (e.g. sites).
+    independent : bool, default False
+        The draws are independent (the exact method's): use the same formulas as ArviZ with
+        the effective sample size equal to the number of draws, computed for all elements at
+        once, instead of ArviZ's estimate of autocorrelation.
+    discrete : bool, default False
+        The draws are discrete (ranks): their quantiles have no MCSE (NaN).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per element; columns ``mean, sd, q2.5, q50, q97.5`` then their
+        ``mcse_<statistic>`` columns, NaN where no MCSE can be estimated (constant draws,
+        fewer than 4 draws per chain).
 
     Examples
     --------
@@ -71,9 +102,12 @@ def from_draws(
 
 
 def _independent_mcse(flat: np.ndarray, table: dict, *, discrete: bool) -> dict:
-    """MCSEs of independent draws (n rows): ``sd / sqrt(n)`` for the mean, the delta method
-    with the fourth moment for the SD, and for a quantile half the spread of the quantiles at
-    ``p -+ sqrt(p (1 - p) / n)`` (ArviZ's rule with ESS = n); 0 becomes NaN as there."""
+    """Return the MCSEs of independent draws (n rows).
+
+    ``sd / sqrt(n)`` for the mean, the delta method with the fourth moment for the SD, and for
+    a quantile half the spread of the quantiles at ``p -+ sqrt(p (1 - p) / n)`` (ArviZ's rule
+    with ESS = n); 0 becomes NaN as there.
+    """
     n = flat.shape[0]
     centred = flat - table["mean"]
     variance = table["sd"] ** 2
@@ -94,8 +128,26 @@ def _independent_mcse(flat: np.ndarray, table: dict, *, discrete: bool) -> dict:
 
 
 def from_mixture(mixture: Mixture) -> pd.DataFrame:
-    """The same statistics computed exactly from a normal mixture (MCSE 0), one row per
-    element of the mixture."""
+    """Return the statistics of :func:`from_draws` computed exactly from a normal mixture.
+
+    Parameters
+    ----------
+    mixture : Mixture
+        A mixture of normals per element (the exact posterior of, e.g., each site's effect).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per element of the mixture: ``mean, sd, q2.5, q50, q97.5`` and their MCSE
+        columns, all 0.
+
+    Examples
+    --------
+    >>> mixture = Mixture(np.array([0.5, 0.5]), np.array([-1.0, 1.0]), np.array([1.0, 1.0]))
+    >>> from_mixture(mixture)[["mean", "sd", "q97.5", "mcse_mean"]].round(3)
+       mean     sd  q97.5  mcse_mean
+    0   0.0  1.414  2.646        0.0
+    """
     quantiles = np.asarray(mixture.quantile(QUANTILES)).reshape(len(QUANTILES), -1)
     values = {
         "mean": np.atleast_1d(mixture.expectation()),
@@ -106,7 +158,25 @@ def from_mixture(mixture: Mixture) -> pd.DataFrame:
 
 
 def exact_values(values: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """Exact statistics (given as arrays, one value per element) with MCSE columns of 0."""
+    """Return exact statistics as a table with MCSE columns of 0.
+
+    Parameters
+    ----------
+    values : mapping of str to numpy.ndarray
+        Each statistic's name and its values, one per element (scalars count as one).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per element: the statistics' columns, then ``mcse_<statistic>`` columns of 0.
+
+    Examples
+    --------
+    >>> exact_values({"mean": np.array([1.5, 2.0])})
+       mean  mcse_mean
+    0   1.5        0.0
+    1   2.0        0.0
+    """
     table = pd.DataFrame({name: np.atleast_1d(value) for name, value in values.items()})
     for name in values:
         table[mcse_name(name)] = 0.0
@@ -116,10 +186,25 @@ def exact_values(values: Mapping[str, np.ndarray]) -> pd.DataFrame:
 def probability_above(
     draws: np.ndarray, threshold: float, *, independent: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``P(value > threshold)`` per element of draws shaped (chain, draw, n), and its MCSE
-    (the MCSE of the mean of the indicator, binomial for ``independent`` draws; at least
-    ``1 / (2 n_draws)``, the resolution of a proportion of draws, so an estimate of 0 or 1
-    never looks exact).
+    """Return ``P(value > threshold)`` per element of draws, and its MCSE.
+
+    Parameters
+    ----------
+    draws : numpy.ndarray
+        Draws shaped ``(chain, draw, n)``.
+    threshold : float
+        The line, in the draws' units.
+    independent : bool, default False
+        The draws are independent (the exact method's): binomial MCSE instead of ArviZ's
+        MCSE of the mean of the indicator.
+
+    Returns
+    -------
+    prob : numpy.ndarray
+        The share of draws above ``threshold``, shape ``(n,)``.
+    mcse : numpy.ndarray
+        Its MCSE, shape ``(n,)``; at least ``1 / (2 n_draws)``, the resolution of a
+        proportion of draws, so an estimate of 0 or 1 never looks exact.
 
     Examples
     --------
@@ -140,12 +225,33 @@ def probability_above(
 
 
 def batch_mcse(statistic, draws: np.ndarray, *, batches: int = 20) -> np.ndarray:
-    """MCSE of a statistic of all the draws by batch means: the statistic of ``batches``
-    consecutive blocks of each chain's draws, whose spread shrinks by ``sqrt(batches)``.
+    """Return the MCSE of a statistic of all the draws by batch means.
 
-    For statistics of the draws as a whole that ArviZ has no MCSE for (a triple-goal
-    estimate, a pooling factor of all sites). ``statistic`` maps draws (chain, draw, ...)
-    to an array.
+    The statistic is computed on consecutive blocks of each chain's draws; the SD of these
+    block values divided by the square root of their number is the MCSE. For statistics of
+    the draws as a whole that ArviZ has no MCSE for (a triple-goal estimate, a pooling factor
+    of all sites).
+
+    Parameters
+    ----------
+    statistic : callable
+        Maps draws shaped ``(chain, draw, ...)`` to an array (or a number).
+    draws : numpy.ndarray
+        Draws shaped ``(chain, draw, ...)``.
+    batches : int, default 20
+        About how many blocks in all: ``max(1, batches // chain)`` per chain.
+
+    Returns
+    -------
+    numpy.ndarray
+        The MCSE, shaped like ``statistic``'s value.
+
+    Examples
+    --------
+    >>> draws = np.random.default_rng(2).normal(size=(4, 1000))
+    >>> mcse = batch_mcse(lambda d: d.mean(), draws)
+    >>> bool(0.005 < mcse < 0.03)
+    True
     """
     per_chain = max(1, batches // draws.shape[0])
     blocks = np.array_split(np.arange(draws.shape[1]), per_chain)
@@ -154,9 +260,23 @@ def batch_mcse(statistic, draws: np.ndarray, *, batches: int = 20) -> np.ndarray
 
 
 def classify(prob: float, mcse: float = 0.0, *, level: float = CONFIDENT) -> str:
-    """A conclusion from ``P(effect > threshold)``: ``above`` (at least ``level``),
-    ``below`` (at most ``1 - level``), ``uncertain`` (in between), or ``borderline`` when
-    the probability is within two Monte-Carlo SEs of either line (more draws would decide).
+    """Return a conclusion from ``P(effect > threshold)``.
+
+    Parameters
+    ----------
+    prob : float
+        The probability that the effect is above the threshold.
+    mcse : float, default 0.0
+        Its Monte-Carlo standard error (0 or NaN: exact).
+    level : float, default 0.95
+        The probability needed for a conclusion either way.
+
+    Returns
+    -------
+    str
+        ``"above"`` (at least ``level``), ``"below"`` (at most ``1 - level``),
+        ``"uncertain"`` (in between), or ``"borderline"`` when the probability is within two
+        MCSEs of either line (more draws would decide).
 
     Examples
     --------
@@ -175,8 +295,10 @@ def classify(prob: float, mcse: float = 0.0, *, level: float = CONFIDENT) -> str
 
 
 def _mcse(draws: np.ndarray, method: str, prob: float | None = None) -> np.ndarray:
-    """ArviZ's MCSE per element; NaN where it cannot be estimated (it returns 0 for
-    constant draws and for quantiles of discrete draws)."""
+    """Return ArviZ's MCSE per element; NaN where it cannot be estimated.
+
+    ArviZ returns 0 for constant draws and for quantiles of discrete draws.
+    """
     if draws.shape[1] < 4:  # too few draws per chain to estimate autocorrelation
         return np.full(draws.shape[2], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -41,18 +41,89 @@ MAX_SEED = 2**63 - 1
 
 
 def check_seed(seed: object) -> int:
-    """The seed as an int; a clear error unless it is an integer in ``[0, 2**63)``."""
+    """Return the seed as an int after checking it is an integer in ``[0, 2**63)``.
+
+    Parameters
+    ----------
+    seed : object
+        The user's seed (``--seed``).
+
+    Returns
+    -------
+    int
+        The seed.
+
+    Raises
+    ------
+    SitefxInputError
+        If ``seed`` is not a whole number from 0 to ``2**63 - 1``.
+
+    Examples
+    --------
+    >>> check_seed(20)
+    20
+    >>> check_seed(-1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.SitefxInputError: seed (--seed) must be a whole number from 0 to ...; got -1
+    """
     return check_whole(seed, "seed (--seed)", low=0, high=MAX_SEED)
 
 
 def seed_sequence(seed: int, purpose: str) -> np.random.SeedSequence:
-    """The stream of ``purpose`` spawned from ``seed`` (child ``i`` of ``SeedSequence(seed)``
-    for the ``i``-th purpose, as :meth:`~numpy.random.SeedSequence.spawn` would make it)."""
+    """Return the seed sequence of the stream of ``purpose`` spawned from ``seed``.
+
+    Parameters
+    ----------
+    seed : int
+        The fit's seed, in ``[0, 2**63)``.
+    purpose : str
+        One of :data:`PURPOSES` (see the module's docstring).
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+        Child ``i`` of ``SeedSequence(seed)`` for the ``i``-th purpose, as
+        :meth:`~numpy.random.SeedSequence.spawn` would make it.
+
+    Raises
+    ------
+    ValueError
+        If ``purpose`` is not one of :data:`PURPOSES` (a bug, not a user error).
+    SitefxInputError
+        If ``seed`` is not a valid seed.
+
+    Examples
+    --------
+    >>> seed_sequence(1, "new_site").spawn_key
+    (2,)
+    >>> seed_sequence(1, "new_site").spawn_key == np.random.SeedSequence(1).spawn(3)[2].spawn_key
+    True
+    """
     if purpose not in PURPOSES:
         raise ValueError(f"unknown random stream '{purpose}'; one of {', '.join(PURPOSES)}")
     return np.random.SeedSequence(check_seed(seed), spawn_key=(PURPOSES.index(purpose),))
 
 
 def rng(seed: int, purpose: str) -> np.random.Generator:
-    """A numpy generator on the stream of ``purpose``."""
+    """Return a numpy generator on the stream of ``purpose``.
+
+    Parameters
+    ----------
+    seed : int
+        The fit's seed, in ``[0, 2**63)``.
+    purpose : str
+        One of :data:`PURPOSES`.
+
+    Returns
+    -------
+    numpy.random.Generator
+        A fresh generator on :func:`seed_sequence` ``(seed, purpose)``: the same draws each
+        time it is made.
+
+    Examples
+    --------
+    >>> float(rng(1, "exact").random()) == float(rng(1, "exact").random())
+    True
+    """
     return np.random.default_rng(seed_sequence(seed, purpose))

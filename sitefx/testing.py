@@ -13,7 +13,29 @@ def simulate_site_summaries(
     se_range: tuple[float, float] = (0.05, 0.3),
     seed: int = 0,
 ) -> tuple[SiteSummaries, dict[str, np.ndarray]]:
-    """Site summaries from ``theta_j ~ N(mu, tau)``, ``estimate_j ~ N(theta_j, se_j)``.
+    """Simulate site summaries from ``theta_j ~ N(mu, tau)``, ``estimate_j ~ N(theta_j, se_j)``.
+
+    Normal distributions are written ``N(mean, sd)``.
+
+    Parameters
+    ----------
+    n_sites : int
+        Number of sites, named ``"site 1"``, ``"site 2"``, ...
+    mu : float, default 0.2
+        The average effect.
+    tau : float, default 0.1
+        The SD of the site effects across sites.
+    se_range : tuple of (float, float), default (0.05, 0.3)
+        Each site's standard error is drawn uniformly from this range.
+    seed : int, default 0
+        Seed of the numpy generator.
+
+    Returns
+    -------
+    data : SiteSummaries
+        The simulated estimates and standard errors.
+    truth : dict of str to numpy.ndarray
+        ``mu``, ``tau`` and each site's true effect ``theta``, shape ``(n_sites,)``.
 
     Examples
     --------
@@ -57,7 +79,47 @@ def simulate_records(
     ``gamma_alpha ~ N(0, 0.3)`` on the intercepts, centred so that ``mu`` is the effect at
     the average moderator values. With ``clusters_per_site``, records are split into clusters
     (e.g. classrooms) with intercepts ``N(0, cluster_sd)``, and treatment is assigned to
-    every other cluster (a cluster-randomized trial with sites as blocks).
+    every other cluster (a cluster-randomized trial with sites as blocks). Normal
+    distributions are written ``N(mean, sd)``.
+
+    Parameters
+    ----------
+    n_sites : int
+        Number of sites, named ``"site 1"``, ``"site 2"``, ...
+    n_records : int
+        Number of records in all. Sites get ``ceil(n_records / n_sites)`` consecutive records
+        each, so the last sites get fewer (or none) when that does not divide evenly;
+        treatment alternates record by record (by cluster with ``clusters_per_site``).
+    n_covariates : int, default 0
+        Person-level covariates ``x1, x2, ...``.
+    mu : float, default 0.2
+        The average treatment effect.
+    tau : float, default 0.15
+        The SD of the site effects ``theta_j``.
+    alpha_mean, alpha_sd : float, default 0.0 and 0.3
+        Mean and SD of the site intercepts ``alpha_j`` (the control-group means).
+    rho : float, default 0.3
+        Correlation of each site's intercept and effect.
+    sigma : float, default 1.0
+        The SD of the outcome within a site and arm (the residual SD).
+    n_moderators : int, default 0
+        Site-level moderators ``w1, w2, ...``.
+    clusters_per_site : int, default 0
+        Clusters within each site (0: none).
+    cluster_sd : float, default 0.3
+        The SD of the cluster intercepts.
+    seed : int, default 0
+        Seed of the numpy generator.
+
+    Returns
+    -------
+    data : IndividualRecords
+        The simulated records (gaussian family).
+    truth : dict of str to numpy.ndarray
+        The true values: ``mu``, ``tau``, ``alpha_mean``, ``alpha_sd``, ``rho``,
+        ``sigma``, the covariate coefficients ``beta``, each site's ``alpha`` and
+        ``theta``, the moderators' slopes ``gamma_alpha`` and ``gamma``, and
+        ``cluster_sd`` with clusters.
 
     Examples
     --------
@@ -134,11 +196,37 @@ def simulate_binary_records(
     alpha_sd: float = 0.6,
     seed: int = 0,
 ) -> tuple[IndividualRecords, dict[str, np.ndarray]]:
-    """Binary (0/1) individual records from the logit model with independent site intercepts
-    ``alpha_j ~ N(alpha_mean, alpha_sd)`` and log odds ratios ``theta_j ~ N(mu, tau)``.
+    """Simulate binary (0/1) individual records from the logit model.
 
-    Records are spread evenly over sites, half treated; covariates are standard normal with
-    coefficients drawn from ``N(0, 0.5)``.
+    The site intercepts ``alpha_j ~ N(alpha_mean, alpha_sd)`` and log odds ratios
+    ``theta_j ~ N(mu, tau)`` are independent. Records are spread over sites as in
+    :func:`simulate_records`, treatment alternating; covariates are standard normal with
+    coefficients drawn from ``N(0, 0.5)`` (normal distributions written ``N(mean, sd)``).
+
+    Parameters
+    ----------
+    n_sites : int
+        Number of sites, named ``"site 1"``, ``"site 2"``, ...
+    n_records : int
+        Number of records in all.
+    n_covariates : int, default 0
+        Person-level covariates ``x1, x2, ...``.
+    mu : float, default 0.4
+        The average log odds ratio.
+    tau : float, default 0.3
+        The SD of the sites' log odds ratios.
+    alpha_mean, alpha_sd : float, default -0.5 and 0.6
+        Mean and SD of the site intercepts (control-group log odds).
+    seed : int, default 0
+        Seed of the numpy generator.
+
+    Returns
+    -------
+    data : IndividualRecords
+        The simulated records (binomial family, units ``"log odds ratio"``).
+    truth : dict of str to numpy.ndarray
+        ``mu``, ``tau``, ``alpha_mean``, ``alpha_sd``, the covariate coefficients ``beta``,
+        and each site's ``alpha`` and ``theta``.
 
     Examples
     --------

@@ -92,6 +92,45 @@ class Roles:
     individual records; ``site`` always. Roles are checked when made: each value has its type
     (a column name, a list of them, true or false), and a column plays one part.
 
+    Attributes
+    ----------
+    site : str, optional
+        Column of site ids (every data kind).
+    estimate, se : str, optional
+        Site summaries: columns of each site's estimated effect and its standard error.
+    n : str, optional
+        Site summaries: column of each site's sample size (may also be a moderator).
+    outcome, treatment : str, optional
+        Individual records: columns of the outcome and of the treatment (0/1, boolean, or
+        two levels read with ``treatment_levels``).
+    events_treated, n_treated, events_control, n_control : str, optional
+        Arm counts: columns of events and participants in each arm.
+    covariates : tuple of str, default ()
+        Individual records: person-level covariates.
+    moderators : tuple of str, default ()
+        Site-level columns for a meta-regression of the site effects.
+    levels : tuple of str, default ()
+        Columns of nesting levels above the sites, outermost first (e.g. district).
+    cluster : str, optional
+        Individual records: column of clusters within sites (e.g. classrooms).
+    treatment_levels : mapping of str to int, optional
+        How to read a treatment column with two other values, e.g. ``{"small": 1,
+        "regular": 0}``.
+    family : {"gaussian", "binomial"}, optional
+        Individual records: the outcome's family; ``None`` means gaussian.
+    wave, person : str, optional
+        Repeated measures: columns of measurement times and person ids (both or neither);
+        the outcome becomes each person's growth rate.
+    drop_missing : bool, default False
+        Drop rows with missing or non-finite values (reported) instead of refusing them.
+    drop_incomplete_sites : bool, default False
+        Individual records: drop sites with fewer than 2 records in an arm.
+
+    Raises
+    ------
+    StudyDataError
+        If a role has the wrong type, ``family`` is unknown, or a column plays two parts.
+
     Examples
     --------
     >>> Roles(site="school", outcome="y", treatment="y")  # doctest: +IGNORE_EXCEPTION_DETAIL
@@ -121,6 +160,7 @@ class Roles:
     drop_incomplete_sites: bool = False
 
     def __post_init__(self) -> None:
+        """Check each role's type, the family, and that no column plays two parts."""
         for role in dataclasses.fields(self):
             value = getattr(self, role.name)
             if role.name == "family":  # not a column: checked below
@@ -152,6 +192,24 @@ class Roles:
         comma-separated strings. An unknown role, a value of the wrong type or a column given
         two roles is an error (prefixed with ``source``, e.g. the file, when given).
 
+        Parameters
+        ----------
+        mapping : mapping of str to object
+            Role names to values.
+        source : str, default ""
+            Where the mapping comes from, prefixed to messages (e.g. the ``study.toml`` path).
+
+        Returns
+        -------
+        Roles
+            The checked roles.
+
+        Raises
+        ------
+        StudyDataError
+            If a role is unknown (with a did-you-mean), has the wrong type, or a column is
+            given two roles.
+
         Examples
         --------
         >>> Roles.from_mapping({"site": "school", "covariates": "age, female"}).covariates
@@ -177,7 +235,29 @@ class Roles:
             raise StudyDataError(f"{prefix}{error}") from error
 
     def updated(self, **overrides: object) -> "Roles":
-        """These roles with every non-``None`` override applied."""
+        """Return these roles with every non-``None`` override applied.
+
+        Parameters
+        ----------
+        **overrides : object
+            Role names to new values (as for :meth:`from_mapping`); ``None`` keeps the
+            current value.
+
+        Returns
+        -------
+        Roles
+            New, checked roles.
+
+        Raises
+        ------
+        StudyDataError
+            As for :meth:`from_mapping`.
+
+        Examples
+        --------
+        >>> Roles(site="school", estimate="d", se="se").updated(se="se2", n=None).se
+        'se2'
+        """
         current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         given = {key: value for key, value in overrides.items() if value is not None}
         return Roles.from_mapping(current | given)
@@ -190,7 +270,14 @@ class Roles:
 
     @property
     def kind(self) -> str:
-        """``summaries``, ``individual`` or ``arms``, from which roles are given."""
+        """Return ``summaries``, ``individual`` or ``arms``, from which roles are given.
+
+        Raises
+        ------
+        StudyDataError
+            If roles of two kinds are mixed, none is given, a kind's required role is
+            missing, or there is no ``site``.
+        """
         given = {
             kind: [getattr(self, name) is not None for name in names]
             for kind, names in KIND_ROLES.items()
@@ -218,8 +305,34 @@ class Roles:
         return kind
 
     def apply(self, frame: pd.DataFrame, *, units: str = "") -> StudyData:
-        """Validate ``frame`` under these roles into canonical data; the empty rows a reader
-        skipped (``frame.attrs["empty_rows"]``) are counted as read and dropped."""
+        """Validate ``frame`` under these roles into canonical data.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            The data, its index naming rows in messages; the empty rows a reader skipped
+            (``frame.attrs["empty_rows"]``) are counted as read and dropped.
+        units : str, default ""
+            The outcome's (or effects') units, for reports.
+
+        Returns
+        -------
+        SiteSummaries, ArmSummaries or IndividualRecords
+            The validated data of :attr:`kind` (growth rates with ``wave`` and ``person``),
+            from :mod:`sitefx.data.validate`.
+
+        Raises
+        ------
+        StudyDataError
+            If a role does not apply to the data kind, or validation fails.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"school": ["A", "B"], "d": [0.1, 0.3], "se": [0.1, 0.2]})
+        >>> Roles(site="school", estimate="d", se="se").apply(frame).estimate.tolist()
+        [0.1, 0.3]
+        """
         data = self._validated(frame, units)
         empty = frame.attrs.get("empty_rows", ())
         if not empty:
@@ -275,7 +388,7 @@ class Roles:
         )
 
     def _refuse_shared_columns(self) -> None:
-        """A column plays one part: the same column in two roles is an error."""
+        """Refuse the same column in two roles: a column plays one part."""
         given = [
             (role.name, column)
             for role in dataclasses.fields(self)
@@ -295,7 +408,7 @@ class Roles:
                 )
 
     def _refuse_unused_roles(self) -> None:
-        """A role the data kind does not use is an error, never silently ignored."""
+        """Refuse a role the data kind does not use, never silently ignoring it."""
         kind = self.kind
         unused = [
             name
@@ -318,10 +431,21 @@ class Study:
     Attributes
     ----------
     name : str
-    data : SiteSummaries or IndividualRecords
+        Short name: the folder's (or ``name`` in ``study.toml``), a file's stem, or
+        ``"data"`` for a frame.
+    data : SiteSummaries, ArmSummaries or IndividualRecords
+        The validated data.
     roles : Roles
+        The column roles the data were read with.
     metadata : dict
-        Everything in ``study.toml`` besides the roles (title, units, source, ...).
+        Everything in ``study.toml`` besides the roles (title, units, source, ...); empty
+        when not loaded from a folder.
+
+    Examples
+    --------
+    >>> study = load("studies/eight_schools")
+    >>> study.name, study.title, study.observational
+    ('eight_schools', 'SAT coaching experiments in eight schools', False)
     """
 
     name: str
@@ -331,12 +455,16 @@ class Study:
 
     @property
     def title(self) -> str:
+        """The study's title from ``study.toml``, else its name."""
         return str(self.metadata.get("title", self.name))
 
     @property
     def observational(self) -> bool:
-        """True when ``study.toml`` says ``observational = true``: treatment was not
-        randomized (a comparison-group or quasi-experimental design)."""
+        """Whether ``study.toml`` says ``observational = true``.
+
+        That is, treatment was not randomized (a comparison-group or quasi-experimental
+        design).
+        """
         return bool(self.metadata.get("observational", False))
 
 
@@ -351,6 +479,25 @@ def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.Data
     are in ``frame.attrs["empty_rows"]``. In every format, column names are read in Unicode
     NFC without surrounding spaces, two columns of one name are an error, and columns without
     a name are left out.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.csv``, ``.tsv`` (optionally ``.gz``), ``.parquet``/``.pq``, Stata ``.dta`` or
+        SPSS ``.sav``/``.zsav`` file.
+    text_columns : sequence of str, default ()
+        Id columns of a text file to keep as written.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The data, indexed by data row number from 1.
+
+    Raises
+    ------
+    StudyDataError
+        If the file type is refused (pickles, R data) or unsupported, the path is not a
+        regular file, the reader fails, or there are no data rows.
 
     Examples
     --------
@@ -391,7 +538,27 @@ def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.Data
 
 
 def require_file(path: Path) -> None:
-    """A regular file: not a folder, a pipe or a device (which could block forever)."""
+    """Check that ``path`` is a regular file: not a folder, a pipe or a device.
+
+    Reading a pipe or a device could block forever.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The data file.
+
+    Raises
+    ------
+    StudyDataError
+        If ``path`` does not exist or is not a regular file.
+
+    Examples
+    --------
+    >>> require_file(Path("studies/eight_schools"))
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.StudyDataError: studies/eight_schools: a folder, not a data file
+    """
     if not path.exists():
         raise StudyDataError(f"{path}: no such file")
     if path.is_dir():
@@ -423,15 +590,27 @@ def _read(path: Path, reader: str, text_columns: Sequence[str]) -> pd.DataFrame:
 
 
 def load_study(folder: str | Path, **overrides: object) -> Study:
-    """Load a study folder (a data file plus ``study.toml``, checked by
-    :func:`sitefx.data.study_file.read_study_file`).
+    """Load a study folder: a data file plus ``study.toml``.
+
+    ``study.toml`` is checked by :func:`sitefx.data.study_file.read_study_file`.
 
     Parameters
     ----------
-    folder : path
+    folder : str or pathlib.Path
         Folder holding ``study.toml``.
-    **overrides
-        Role fields (see :class:`Roles`) that replace the ones in ``study.toml``.
+    **overrides : object
+        Role fields (see :class:`Roles`) that replace the ones in ``study.toml``; ``None``
+        keeps the file's.
+
+    Returns
+    -------
+    Study
+        The validated data with the study's name and metadata.
+
+    Raises
+    ------
+    StudyDataError
+        If ``study.toml``, the roles, the data file or the data are invalid.
 
     Examples
     --------
@@ -458,9 +637,20 @@ def load(source: str | Path | pd.DataFrame, **roles: object) -> Study:
     ----------
     source : path or DataFrame
         A study folder (with ``study.toml``), a data file, or a frame.
-    **roles
+    **roles : object
         Column roles and options (see :class:`Roles`); for a study folder they override
         ``study.toml``.
+
+    Returns
+    -------
+    Study
+        The validated data, named after the folder, the file's stem, or ``"data"`` for a
+        frame.
+
+    Raises
+    ------
+    StudyDataError
+        If the roles, the file or the data are invalid.
 
     Examples
     --------

@@ -1,9 +1,9 @@
-"""Ids and column names as people mean them.
+r"""Ids and column names as people mean them.
 
 A label (a site, cluster, person or level id, or a column name) is read in Unicode's composed
 form (NFC), without the spaces or invisible characters (zero-width spaces, byte-order marks,
 ...) around it, so ``"École"`` typed on a Mac and on Windows is one id. Two spellings that still
-look alike after that (``"St Mary"`` and ``"St\\u00a0Mary"``, ``"A"`` and ``"A "``) are an error
+look alike after that (``"St Mary"`` and ``"St\u00a0Mary"``, ``"A"`` and ``"A "``) are an error
 naming both, never silently one id or two.
 """
 
@@ -17,11 +17,23 @@ SPACES = re.compile(r"\s+")
 
 
 def normalize(label: str) -> str:
-    """``label`` in NFC without surrounding whitespace or invisible format characters.
+    r"""Return ``label`` in NFC without surrounding whitespace or invisible format characters.
+
+    Parameters
+    ----------
+    label : str
+        A site, cluster, person or level id, or a column name, as read from the data.
+
+    Returns
+    -------
+    str
+        The label in Unicode's composed form (NFC), with the whitespace and format characters
+        (category ``Cf``: zero-width spaces, byte-order marks, ...) at either end removed;
+        those inside are kept.
 
     Examples
     --------
-    >>> normalize("\\ufeff Cafe\\u0301\\u200b ")
+    >>> normalize("\ufeff Cafe\u0301\u200b ")
     'Café'
     """
     label = unicodedata.normalize("NFC", label)
@@ -34,13 +46,25 @@ def normalize(label: str) -> str:
 
 
 def lookalike(label: str) -> str:
-    """What ``label`` looks like on screen: compatibility-normalized (NFKC: a no-break space is
-    a space, a full-width letter a letter), without invisible characters, each run of spaces one
-    space. Two labels with the same look-alike key cannot be told apart by a reader.
+    r"""Return the look-alike key of ``label``: what it looks like on screen.
+
+    Two labels with the same key cannot be told apart by a reader.
+
+    Parameters
+    ----------
+    label : str
+        An id or column name.
+
+    Returns
+    -------
+    str
+        ``label`` compatibility-normalized (NFKC: a no-break space is a space, a full-width
+        letter a letter), without invisible characters, each run of spaces one space, and
+        stripped.
 
     Examples
     --------
-    >>> lookalike("St\\u00a0 Mary") == lookalike("St\\u200b Mary")
+    >>> lookalike("St\u00a0 Mary") == lookalike("St\u200b Mary")
     True
     """
     shown = "".join(
@@ -50,7 +74,18 @@ def lookalike(label: str) -> str:
 
 
 def clashes(spellings: Iterable[str]) -> list[tuple[str, str]]:
-    """Pairs of different spellings that look alike (the first two of each look-alike group).
+    """Return the pairs of different spellings that look alike.
+
+    Parameters
+    ----------
+    spellings : iterable of str
+        The distinct ids of one column (repeats are ignored).
+
+    Returns
+    -------
+    list of tuple of (str, str)
+        For each group of spellings sharing a :func:`lookalike` key, its first two spellings in
+        order of appearance; empty when no two look alike.
 
     Examples
     --------
@@ -64,8 +99,25 @@ def clashes(spellings: Iterable[str]) -> list[tuple[str, str]]:
 
 
 def column_names(names: Sequence[object], source: str) -> list[str]:
-    """Normalized column names (``""`` for a column without a name, which is not read); two
-    columns whose names look alike are an error naming both.
+    """Return the normalized column names of a table.
+
+    Parameters
+    ----------
+    names : sequence of object
+        The header as read, one entry per column (shown with ``str``).
+    source : str
+        The file name, used in the error message.
+
+    Returns
+    -------
+    list of str
+        :func:`normalize` of each name, in order; ``""`` for a column without a name, which
+        is not read.
+
+    Raises
+    ------
+    StudyDataError
+        If two named columns look alike (:func:`lookalike`), naming both by position.
 
     Examples
     --------

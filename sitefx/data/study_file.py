@@ -59,6 +59,12 @@ class StudyFile:
         The ``[roles]`` table.
     metadata : dict
         Everything else (title, units, source, ...).
+
+    Examples
+    --------
+    >>> spec = read_study_file(Path("studies/eight_schools"))
+    >>> spec.path.name, sorted(spec.roles)
+    ('study.toml', ['estimate', 'se', 'site'])
     """
 
     path: Path
@@ -69,6 +75,23 @@ class StudyFile:
 
 def read_study_file(folder: Path) -> StudyFile:
     """Read and check ``folder/study.toml``.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        A study folder.
+
+    Returns
+    -------
+    StudyFile
+        The checked file: the path of the data file it names, its ``[roles]`` table (not yet
+        checked; see :class:`sitefx.data.adapters.Roles`), and the rest as metadata.
+
+    Raises
+    ------
+    StudyDataError
+        If the folder has no ``study.toml``, the file is not UTF-8 TOML, a key is unknown or
+        of the wrong type, ``data`` is missing, or the data file lies outside the folder.
 
     Examples
     --------
@@ -94,7 +117,7 @@ def read_study_file(folder: Path) -> StudyFile:
 
 
 def _check(table: Mapping, keys: Mapping, path: Path, prefix: str) -> None:
-    """Each key of ``table`` known to ``keys`` and of its type."""
+    """Check that each key of ``table`` is known to ``keys`` and has its type."""
     for key, value in table.items():
         name = f"{prefix}{key}"
         expected = keys.get(key)
@@ -113,7 +136,7 @@ def _check(table: Mapping, keys: Mapping, path: Path, prefix: str) -> None:
 
 
 def _inside(folder: Path, name: str, path: Path) -> Path:
-    """``folder / name``, refused unless it stays inside ``folder``."""
+    """Return ``folder / name``, refused unless it stays inside ``folder``."""
     windows = PureWindowsPath(name)  # splits on both / and \\
     if not name.strip():
         raise StudyDataError(f"{path}: 'data' is empty; name the data file")

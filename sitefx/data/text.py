@@ -48,8 +48,23 @@ EDGES = " \t\ufeff\u200b\u200c\u200d\u2060\u00a0"  # a fast first test for a rep
 
 @dataclass(frozen=True)
 class Layout:
-    """How a delimited file is laid out: its delimiter, its header's fields and the line the
-    header is on."""
+    r"""How a delimited file is laid out, as :func:`read_layout` finds it.
+
+    Attributes
+    ----------
+    delimiter : str
+        The field delimiter: one of ``, ; \t |``.
+    header : tuple of str
+        The header's fields, as written (not yet normalized).
+    line : int
+        The (1-based) line the header is on.
+
+    Examples
+    --------
+    >>> import io
+    >>> read_layout(io.StringIO("sep=;\nschool;effect\n"), source="data.csv")
+    Layout(delimiter=';', header=('school', 'effect'), line=2)
+    """
 
     delimiter: str
     header: tuple[str, ...]
@@ -58,7 +73,7 @@ class Layout:
 
 @dataclass(frozen=True)
 class Rows:
-    """The data rows of a delimited text, as written.
+    r"""The data rows of a delimited text, as written.
 
     Attributes
     ----------
@@ -69,6 +84,14 @@ class Rows:
         Each row's number: the first row after the header is 1, empty rows count.
     empty : tuple of int
         Numbers of the rows with no values, which were skipped.
+
+    Examples
+    --------
+    >>> import io
+    >>> lines = io.StringIO("school,effect\nA,1\n,\nB,2\n")
+    >>> rows = parse(lines, source="data.csv", layout=read_layout(lines, source="data.csv"))
+    >>> rows.fields, rows.numbers, rows.empty
+    ([['A', '1'], ['B', '2']], [1, 3], (2,))
     """
 
     header: tuple[str, ...]
@@ -82,8 +105,28 @@ def read_delimited(
 ) -> pd.DataFrame:
     """Read a delimited text file strictly into a frame indexed by data row number.
 
-    ``text_columns`` (ids) stay text; other columns are numeric when all their values read as
-    numbers. Rows with no values are skipped, their numbers in ``frame.attrs["empty_rows"]``.
+    Parameters
+    ----------
+    path : pathlib.Path
+        A CSV, TSV or other delimited file, gzipped when its name ends in ``.gz``.
+    delimiter : str, optional
+        The field delimiter; by default read off the header line (or a ``sep=`` first line).
+    text_columns : sequence of str, default ()
+        Columns (ids) that stay text; other columns are numeric when all their values read as
+        numbers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per named header field, indexed by data row number (the first row after
+        the header is 1). Rows with no values are skipped, their numbers in
+        ``frame.attrs["empty_rows"]``.
+
+    Raises
+    ------
+    StudyDataError
+        If the file is empty, binary, badly encoded or gzipped, or a row does not match the
+        header (see :func:`parse`).
 
     Examples
     --------
@@ -98,13 +141,38 @@ def read_delimited(
 
 
 def decode(raw: bytes, source: str, *, fallback: bool = True) -> str:
-    """The text of a file's bytes: UTF-8 (a byte-order mark dropped), UTF-16 with a byte-order
-    mark, or else (``fallback``) Windows-1252 with a :class:`DataReadWarning`. Binary content
-    and files that mix encodings are refused, naming the line.
+    r"""Return the text of a file's bytes.
+
+    Parameters
+    ----------
+    raw : bytes
+        The file's (decompressed) content.
+    source : str
+        The file name, used in messages.
+    fallback : bool, default True
+        Read bytes that are not UTF-8 as Windows-1252 (with a warning) instead of refusing
+        them.
+
+    Returns
+    -------
+    str
+        The text: UTF-8 (a byte-order mark dropped), UTF-16 with a byte-order mark, or else
+        (``fallback``) Windows-1252.
+
+    Raises
+    ------
+    StudyDataError
+        If the content is binary, mixes encodings, or is not UTF-8 (without ``fallback``) nor
+        Windows-1252; the message names the line.
+
+    Warns
+    -----
+    DataReadWarning
+        When the text was read as Windows-1252.
 
     Examples
     --------
-    >>> decode("\\ufeffschool,effect".encode(), "data.csv")
+    >>> decode("\ufeffschool,effect".encode(), "data.csv")
     'school,effect'
     """
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode text"
@@ -144,9 +212,37 @@ def decode(raw: bytes, source: str, *, fallback: bool = True) -> str:
 
 
 def read_layout(lines: Iterator[str], *, source: str, delimiter: str | None = None) -> Layout:
-    """Read up to and including the header line of ``lines``: an optional ``sep=X`` line,
-    blank lines, then the header, whose most frequent delimiter is the file's (unless
-    ``delimiter`` is given)."""
+    r"""Read up to and including the header line of ``lines``.
+
+    That is an optional ``sep=X`` line, blank lines, then the header, whose most frequent
+    delimiter is the file's (the first of ``DELIMITERS`` on a tie).
+
+    Parameters
+    ----------
+    lines : iterator of str
+        The file's lines (e.g. an :class:`io.StringIO`); consumed up to the header, so the
+        data rows are what is left for :func:`parse`.
+    source : str
+        The file name, used in messages.
+    delimiter : str, optional
+        The delimiter, when known; by default a ``sep=X`` line's or the header's.
+
+    Returns
+    -------
+    Layout
+        The delimiter, the header's fields and the header's line number.
+
+    Raises
+    ------
+    StudyDataError
+        If there is no header (the file is empty) or the header cannot be parsed.
+
+    Examples
+    --------
+    >>> import io
+    >>> read_layout(io.StringIO("\nschool\teffect\n"), source="data.tsv")
+    Layout(delimiter='\t', header=('school', 'effect'), line=2)
+    """
     for number, line in enumerate(lines, 1):
         content = line.rstrip("\r\n")
         separator = SEPARATOR_LINE.fullmatch(content)
@@ -165,11 +261,37 @@ def read_layout(lines: Iterator[str], *, source: str, delimiter: str | None = No
 
 
 def parse(lines: Iterator[str], *, source: str, layout: Layout) -> Rows:
-    """The data rows of ``lines`` (what follows the header), checked against the header.
+    r"""Return the data rows of ``lines`` (what follows the header), checked against the header.
 
-    Line numbers in messages count from ``layout.line`` + 1. Raises :class:`StudyDataError`
-    naming the lines of rows with more or fewer fields than the header, of header lines
-    repeated among the data, or of a quote that is never closed.
+    Parameters
+    ----------
+    lines : iterator of str
+        The lines after the header (what :func:`read_layout` left).
+    source : str
+        The file name, used in messages.
+    layout : Layout
+        The file's layout; line numbers in messages count from ``layout.line`` + 1.
+
+    Returns
+    -------
+    Rows
+        The rows with values, their row numbers, and the numbers of the empty rows skipped.
+
+    Raises
+    ------
+    StudyDataError
+        Naming the lines of rows with more or fewer fields than the header, of header lines
+        repeated among the data, or of a quote that is never closed.
+
+    Examples
+    --------
+    >>> import io
+    >>> layout = Layout(delimiter=",", header=("school", "effect"), line=1)
+    >>> parse(io.StringIO("A,1\nB,2,3\n"), source="data.csv", layout=layout)
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.StudyDataError: data.csv: 1 row(s) do not ... (line 1): line 3 has 3; ...
     """
     width = len(layout.header)
     names = [normalize(name) for name in layout.header]
@@ -206,9 +328,37 @@ def parse(lines: Iterator[str], *, source: str, layout: Layout) -> Rows:
 
 
 def to_frame(rows: Rows, *, source: str, text_columns: Sequence[str] = ()) -> pd.DataFrame:
-    """The rows as a frame indexed by row number: missing-value markers missing, columns whose
-    values all read as numbers numeric (``text_columns`` always text), columns without a name
-    left out; ``frame.attrs["empty_rows"]`` holds the numbers of the skipped empty rows."""
+    """Return the rows as a frame indexed by row number.
+
+    Parameters
+    ----------
+    rows : Rows
+        The parsed rows.
+    source : str
+        The file name, used in messages.
+    text_columns : sequence of str, default ()
+        Columns that stay text even when all their values read as numbers (ids such as
+        ``007``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per named header field (normalized names; columns without a name left
+        out): missing-value markers missing, columns whose values all read as numbers numeric.
+        ``frame.attrs["empty_rows"]`` holds the numbers of the skipped empty rows.
+
+    Raises
+    ------
+    StudyDataError
+        If the header has no column names, or two names look alike.
+
+    Examples
+    --------
+    >>> rows = Rows(("id", "score"), [["007", "NA"], ["012", "3.5"]], [1, 2], ())
+    >>> frame = to_frame(rows, source="data.csv", text_columns=["id"])
+    >>> frame["id"].tolist(), frame["score"].tolist()
+    (['007', '012'], [nan, 3.5])
+    """
     names = column_names(rows.header, source)
     if not any(names):
         raise StudyDataError(f"{source}: the header has no column names")
@@ -227,8 +377,28 @@ def to_frame(rows: Rows, *, source: str, text_columns: Sequence[str] = ()) -> pd
 
 
 def content(path: Path) -> bytes:
-    """The file's bytes, decompressed when it is gzipped (a truncated or corrupt gzip file is
-    an error naming it)."""
+    """Return the file's bytes, decompressed when its name ends in ``.gz``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The data file.
+
+    Returns
+    -------
+    bytes
+        The (decompressed) content.
+
+    Raises
+    ------
+    StudyDataError
+        If a gzip file is truncated or corrupt, naming it.
+
+    Examples
+    --------
+    >>> content(Path("studies/eight_schools/eight_schools.csv"))[:13]
+    b'school,effect'
+    """
     raw = path.read_bytes()
     if not path.name.lower().endswith(".gz"):
         return raw
@@ -269,8 +439,10 @@ def _ragged_message(ragged: list[tuple[int, int]], width: int, source: str, head
 
 
 def _typed(column: pd.Series, text: bool) -> pd.Series:
-    """Numbers if every value reads as one or is a missing-value marker (unless ``text``);
-    else the text, with missing-value markers missing."""
+    """Return numbers if every value reads as one or is a missing-value marker.
+
+    Unless ``text``; else the text, with missing-value markers missing.
+    """
     if not text:
         numbers = pd.to_numeric(column, errors="coerce")
         if column[numbers.isna()].str.strip().isin(MISSING).all():

@@ -57,9 +57,42 @@ def site_summaries(
 ) -> SiteSummaries:
     """Validate one-row-per-site summaries (estimate and standard error per site).
 
-    ``levels`` names columns of upper nesting levels, outermost first (e.g.
-    ``["district"]`` when sites are schools or studies within districts); each inner group
-    must lie within one outer group.
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per site; its index labels name the rows in messages.
+    site : str
+        Column of site ids; each site once.
+    estimate : str
+        Column of the sites' estimated treatment effects (in the outcome's units).
+    se : str
+        Column of their standard errors (> 0).
+    n : str, optional
+        Column of the sites' sample sizes (positive counts), kept for reports.
+    moderators : sequence of str, default ()
+        Numeric site-level columns (meta-regression of the site effects).
+    levels : sequence of str, default ()
+        Columns of upper nesting levels, outermost first (e.g. ``["district"]`` when sites
+        are schools or studies within districts); each inner group must lie within one outer
+        group.
+    drop_missing : bool, default False
+        Drop rows with a missing or non-finite value in a used column (with a
+        :class:`~sitefx.errors.DataDropWarning`, and reported) instead of refusing them.
+    units : str, default ""
+        The effects' units, for reports (e.g. ``"SAT-V points"``).
+
+    Returns
+    -------
+    SiteSummaries
+        The sites in order of appearance, their estimates, standard errors and the rest, with
+        the data accounting (rows read, rows dropped and why).
+
+    Raises
+    ------
+    StudyDataError
+        If a column is missing or not numeric, a value is missing (without
+        ``drop_missing``), a standard error is not > 0 or too small to square, a count is not
+        positive, a site repeats, levels do not nest, or fewer than 2 sites remain.
 
     Examples
     --------
@@ -111,8 +144,10 @@ def site_summaries(
 
 
 def _nesting(groups: Mapping[str, pd.Series]) -> tuple[Level, ...]:
-    """Levels from each site's group labels (outermost first), checking that each group lies
-    within one group of the level above it."""
+    """Return the levels from each site's group labels (outermost first).
+
+    Each group must lie within one group of the level above it.
+    """
     levels = []
     outer = None
     for name, labels in groups.items():
@@ -152,6 +187,33 @@ def arm_summaries(
     drop_missing: bool = False,
 ) -> ArmSummaries:
     """Validate one-row-per-site counts of a binary outcome in each arm.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per site; its index labels name the rows in messages.
+    site : str
+        Column of site ids; each site once.
+    events_treated, n_treated : str
+        Columns of the number of events (e.g. students passing) and of participants in the
+        treated arm: whole counts with ``0 <= events <= n`` and ``n > 0``.
+    events_control, n_control : str
+        The same for the control arm.
+    drop_missing : bool, default False
+        Drop rows with a missing or non-finite count (with a
+        :class:`~sitefx.errors.DataDropWarning`, and reported) instead of refusing them.
+
+    Returns
+    -------
+    ArmSummaries
+        The sites in order of appearance and their counts as integers, with the data
+        accounting.
+
+    Raises
+    ------
+    StudyDataError
+        If a column is missing, a count is missing (without ``drop_missing``), negative, not
+        whole or above its arm's size, a site repeats, or fewer than 2 sites remain.
 
     Examples
     --------
@@ -214,7 +276,18 @@ def individual_records(
 
     Parameters
     ----------
-    moderators : sequence of str
+    frame : pandas.DataFrame
+        One row per person; its index labels name the rows in messages.
+    outcome : str
+        Numeric outcome column (0/1 or true/false with ``family="binomial"``).
+    treatment : str
+        Treatment column, coded 0/1 or boolean (1 or true: treated), or two levels read with
+        ``treatment_levels``.
+    site : str
+        Column of site ids.
+    covariates : sequence of str, default ()
+        Numeric person-level covariates (e.g. a pretest), adjusted for within sites.
+    moderators : sequence of str, default ()
         Site-level columns (meta-regression of the site effects); each must hold one value
         per site.
     levels : sequence of str
@@ -232,6 +305,23 @@ def individual_records(
         (reported) instead of refusing them.
     drop_incomplete_sites : bool
         Drop sites with fewer than two records in either arm (reported) instead of refusing.
+    units : str, default ""
+        The outcome's units, for reports.
+
+    Returns
+    -------
+    IndividualRecords
+        The records kept, each site's index into the site ids (in order of appearance), the
+        covariates, site-level moderators and levels, and the data accounting; with
+        ``family="gaussian"`` also the outcome's SD pooled within arms (:func:`pooled_sd`).
+
+    Raises
+    ------
+    StudyDataError
+        If a column is missing or not numeric, a value is missing (without
+        ``drop_missing``), the treatment is not binary, a site-level column varies within a
+        site, a site has fewer than 2 records in an arm (without ``drop_incomplete_sites``),
+        the outcome is constant, or fewer than 2 sites remain.
 
     Examples
     --------
@@ -329,8 +419,19 @@ def individual_records(
 
 
 def pooled_sd(outcome: np.ndarray, treatment: np.ndarray) -> float:
-    """The outcome's SD pooled within the arms, i.e. the values of ``treatment`` (the
-    denominator of a standardized mean difference).
+    """Return the outcome's SD pooled within the arms (the denominator of a standardized effect).
+
+    Parameters
+    ----------
+    outcome : numpy.ndarray
+        The outcome, shape ``(n,)``.
+    treatment : numpy.ndarray
+        Each record's arm, shape ``(n,)``; every distinct value is an arm.
+
+    Returns
+    -------
+    float
+        ``sqrt(sum of squared deviations from the arm means / (n - number of arms))``.
 
     Examples
     --------
@@ -371,7 +472,46 @@ def growth_records(
     not use: it stays consistent, and is slightly less precise (checked against lme4, see
     tests/reference). Site, treatment, covariates (baseline values), moderators and cluster
     must be constant within a person.
-    ``options`` go on to :func:`individual_records`.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per person and wave (long format).
+    person : str
+        Column of person ids.
+    wave : str
+        Numeric column of measurement times (e.g. year 0, 1, 2); its unit is the unit of the
+        growth rate.
+    outcome : str
+        Numeric outcome column, measured at each wave.
+    treatment, site : str
+        Treatment (coded as for :func:`individual_records`) and site columns.
+    covariates, moderators, levels : sequence of str, default ()
+        As for :func:`individual_records`; covariates are baseline values.
+    cluster : str, optional
+        Column of clusters nested in sites (e.g. classrooms).
+    drop_missing : bool, default False
+        Drop rows with a missing outcome or wave, and persons not measured at every wave
+        (reported), instead of refusing them.
+    units : str, default ""
+        The growth rate's units; by default ``"change in '<outcome>' per unit of '<wave>'"``.
+    **options : object
+        Further options of :func:`individual_records` (``treatment_levels``,
+        ``drop_incomplete_sites``, ...).
+
+    Returns
+    -------
+    IndividualRecords
+        One record per person whose outcome is the growth rate, with the data accounting
+        counting the long rows (dropped persons as their rows), and ``outcome_sd`` the
+        outcome's SD pooled within arms at the first wave.
+
+    Raises
+    ------
+    StudyDataError
+        If a person has two rows for a wave, a person-level column varies within a person,
+        there are fewer than 2 waves, a person misses a wave (without ``drop_missing``), or
+        :func:`individual_records` refuses the slopes.
 
     Examples
     --------
@@ -512,8 +652,11 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
 
 
 def numeric_column(frame: pd.DataFrame, column: str, *, booleans: bool = False) -> np.ndarray:
-    """The column as floats. Typed booleans are 0/1; text is a number only if it reads as one
-    (``TRUE`` does not, unless ``booleans``: a binary outcome); dates are refused."""
+    """Return the column as floats; dates are refused.
+
+    Typed booleans are 0/1; text is a number only if it reads as one (``TRUE`` does not,
+    unless ``booleans``: a binary outcome).
+    """
     raw = frame[column]
     if isinstance(raw.dtype, pd.CategoricalDtype):
         raw = raw.astype(object)
@@ -546,8 +689,10 @@ def numeric_column(frame: pd.DataFrame, column: str, *, booleans: bool = False) 
 
 
 def _distinct(values: pd.Series, limit: int | None = None) -> list[object]:
-    """The distinct values in order of appearance (at most ``limit``), compared as printed,
-    so that lists or arrays from a Parquet file can be shown too."""
+    """Return the distinct values in order of appearance (at most ``limit``).
+
+    They are compared as printed, so that lists or arrays from a Parquet file can be shown too.
+    """
     shown: dict[str, object] = {}
     for value in values:
         shown.setdefault(repr(value), value)
@@ -557,7 +702,7 @@ def _distinct(values: pd.Series, limit: int | None = None) -> list[object]:
 
 
 def _hint(bad: list[object]) -> str:
-    """A likely reason the values ``bad`` are not numbers, as `` (...)``, or ``""``."""
+    """Return a likely reason the values ``bad`` are not numbers, as `` (...)``, or ``""``."""
     texts = [str(value).strip().lower() for value in bad]
     for pattern, hint in HINTS:
         if all(re.fullmatch(pattern, text) for text in texts):
@@ -618,10 +763,13 @@ def treatment_column(
 
 
 def as_labels(column: pd.Series) -> pd.Series:
-    """Values as id strings (see :mod:`sitefx.data.labels`): in Unicode NFC, without surrounding
-    spaces or invisible characters; missing stays missing, and a blank id is missing. Integral
-    floats print as ints, so a site id stored as 28.0 (a side effect of missing values) reads
-    "28", as the user wrote it. Two spellings of one id (``"A"`` and ``"A "``) are an error."""
+    """Return the values as id strings (see :mod:`sitefx.data.labels`).
+
+    In Unicode NFC, without surrounding spaces or invisible characters; missing stays missing,
+    and a blank id is missing. Integral floats print as ints, so a site id stored as 28.0 (a
+    side effect of missing values) reads "28", as the user wrote it. Two spellings of one id
+    (``"A"`` and ``"A "``) are an error.
+    """
     if pd.api.types.is_float_dtype(column):
         finite = column.dropna()
         if (finite == finite.round()).all():

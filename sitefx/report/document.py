@@ -38,7 +38,24 @@ OBSERVATIONAL = (
 
 @dataclass(frozen=True)
 class Section:
-    """A titled part of the report: paragraphs, then tables, then figures (by file stem)."""
+    """A titled part of the report: paragraphs, then tables, then figures.
+
+    Attributes
+    ----------
+    title : str
+        The section's heading.
+    paragraphs : sequence of str, default ()
+        Plain text (escaped when rendered), one paragraph each.
+    tables : sequence of pandas.DataFrame, default ()
+        Tables already formatted for people (see :func:`~sitefx.report.numbers.display_table`).
+    figures : sequence of str, default ()
+        File stems of figures in ``figures/`` (e.g. ``"forest"``).
+
+    Examples
+    --------
+    >>> Section("Data", paragraphs=["8 schools read, none dropped."])
+    Section(title='Data', paragraphs=['8 schools read, none dropped.'], tables=(), figures=())
+    """
 
     title: str
     paragraphs: Sequence[str] = ()
@@ -47,7 +64,23 @@ class Section:
 
 
 def headline_sentences(tree: xr.DataTree, results: Results | None = None) -> list[str]:
-    """The headline numbers as plain-language sentences, each number as the tables show it.
+    """Return the headline numbers as plain-language sentences.
+
+    Each number is shown as the tables show it: the average effect and its interval, the
+    probability it is above the threshold, how much effects vary across sites, which sites
+    are above the threshold, and how exact the numbers are.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit (``fit.posterior_``, or :func:`~sitefx.report.read_fit`).
+    results : Results, optional
+        The fit's tables, if already computed.
+
+    Returns
+    -------
+    list of str
+        The sentences, in the order the report shows them.
 
     Examples
     --------
@@ -61,7 +94,7 @@ def headline_sentences(tree: xr.DataTree, results: Results | None = None) -> lis
 
 
 def _sentences(results: Results) -> list[str]:
-    """The headline sentences, from the fit's estimand and site tables."""
+    """Return the headline sentences, from the fit's estimand and site tables."""
     tree = results.tree
     table = results.estimands.set_index("estimand")
     sites = results.sites
@@ -144,13 +177,15 @@ def _sentences(results: Results) -> list[str]:
 
 
 def _named(one: str, site: str) -> str:
-    """A site by name, with its noun unless the name starts with it ('school 12')."""
+    """Return a site by name, with its noun unless the name starts with it ('school 12')."""
     return site if site.lower().startswith(one.lower()) else f"{one} {site}"
 
 
 def _site_conclusions(sites: pd.DataFrame, one: str, many: str, threshold: float) -> list[str]:
-    """Which sites have at least a 95% probability of an effect above the threshold, and
-    which are too close to that line to call (their probability comes from draws)."""
+    """Say which sites have at least a 95% probability of an effect above the threshold.
+
+    And which are too close to that line to call (their probability comes from draws).
+    """
     above = sites.loc[sites["conclusion"] == "above", "site"].tolist()
     borderline = sites.loc[sites["conclusion"] == "borderline", "site"].tolist()
     lines = [
@@ -169,7 +204,7 @@ def _site_conclusions(sites: pd.DataFrame, one: str, many: str, threshold: float
 
 
 def _precision_note(results: Results, many: str) -> str:
-    """How exact the numbers above are."""
+    """Say how exact the numbers above are."""
     draws = results.tree["posterior"].sizes["chain"] * results.tree["posterior"].sizes["draw"]
     if results.exact is not None:
         return (
@@ -192,18 +227,51 @@ def write_report(
     sensitivity_dir: str | Path | None = None,
     results: Results | None = None,
 ) -> dict[str, Path]:
-    """Write ``report.html`` (self-contained: plots embedded) and ``report.md`` (plots in
-    ``figures/``, as PNG and SVG), with ``estimands.csv`` and ``sites.csv``.
+    """Write a fit's report: ``report.html``, ``report.md``, and the tables as CSV.
 
-    ``sensitivity_dir``: a folder written by ``sitefx sensitivity``, whose prior grid,
-    power-scaling and leave-one-site-out results become a "Sensitivity" section.
-    ``results``: the fit's tables, when already computed (see :class:`Results`).
+    ``report.html`` is self-contained (plots embedded); ``report.md`` shows the plots from
+    ``figures/`` (each as PNG and SVG). ``estimands.csv`` and ``sites.csv`` are written
+    beside them.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit (``fit.posterior_``, or :func:`~sitefx.report.read_fit`).
+    out_dir : str or pathlib.Path
+        The folder to write into; created if missing, files of the same names replaced.
+    threshold : float, optional
+        The effect that counts as a benefit, in the outcome's units (default: the fit's).
+    outcome_sd : float, optional
+        The outcome's SD, for effect sizes (default: the fit's own, if any).
+    formats : sequence of {"html", "md"}, default ("html", "md")
+        Which reports to write.
+    sensitivity_dir : str or pathlib.Path, optional
+        A folder written by ``sitefx sensitivity``, whose prior grid, power-scaling and
+        leave-one-site-out results become a "Sensitivity" section.
+    results : Results, optional
+        The fit's tables, when already computed (then ``threshold`` and ``outcome_sd`` are
+        not used).
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        The files written: ``"estimands"``, ``"sites"``, and ``"html"`` and ``"md"`` as
+        asked.
+
+    Raises
+    ------
+    ValueError
+        If ``formats`` is empty or names an unknown format.
 
     Examples
     --------
-    >>> import sitefx
+    Rendering the five figures takes a few seconds, so this is not run as a test:
+
+    >>> import sitefx, tempfile
     >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
-    >>> paths = write_report(fit.posterior_, "out/doc_report")  # doctest: +SKIP
+    >>> with tempfile.TemporaryDirectory() as out:  # doctest: +SKIP
+    ...     print(sorted(write_report(fit.posterior_, out, formats=["md"])))
+    ['estimands', 'md', 'sites']
     """
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
@@ -329,7 +397,7 @@ MCSE_NOTE = (
 
 
 def _sensitivity(directory: Path) -> tuple[list[Section], dict[str, bytes]]:
-    """The "Sensitivity" section from the files of ``sitefx sensitivity``, and its plots."""
+    """Return the "Sensitivity" section from the files of ``sitefx sensitivity``, and plots."""
     lines = describe_sensitivity(directory)
     if not lines:
         return [], {}
@@ -369,7 +437,27 @@ SENSITIVITY_TABLES = {
 
 
 def describe_method(sampler: dict) -> str:
-    """One line on how the posterior was computed, from a fit's ``sampler`` attribute."""
+    """Return one line on how the posterior was computed.
+
+    Parameters
+    ----------
+    sampler : dict
+        A fit's ``sampler`` attribute, decoded: ``method`` (``"exact"`` or NUTS), with
+        ``grid_nodes`` and ``error_estimate`` for the exact method, ``model``, ``warmup``
+        and ``target_accept`` for NUTS, and ``chains`` and ``draws``.
+
+    Returns
+    -------
+    str
+        E.g. ``"method: NUTS (noncentered), 4 chains x 1000 draws after 1000 warm-up,
+        target_accept 0.95"``.
+
+    Examples
+    --------
+    >>> describe_method({"method": "exact", "grid_nodes": 512, "error_estimate": 4.5e-11,
+    ...                  "chains": 4, "draws": 1000})  # doctest: +ELLIPSIS
+    'method: exact (quadrature over tau, 512 nodes, error < 4e-11 ...), 4000 independent draws'
+    """
     if sampler["method"] == "exact":
         return (
             f"method: exact (quadrature over tau, {sampler['grid_nodes']} nodes, error < "
@@ -436,7 +524,7 @@ def _software_lines(tree: xr.DataTree) -> list[str]:
 
 
 def _site_nouns(tree: xr.DataTree) -> tuple[str, str]:
-    """What a site is called in this study (its id column, e.g. 'school'), and its plural."""
+    """Return what a site is called in this study (its id column, e.g. 'school'), and plural."""
     one = str(tree.attrs.get("site_label") or "site").replace("_", " ")
     if one.endswith("y") and one[-2:-1] not in "aeiou":
         return one, one[:-1] + "ies"
@@ -449,9 +537,11 @@ def _names(names: Sequence[str], limit: int = 12) -> str:
 
 
 def _html(title: str, sections: Sequence[Section], images: dict[str, bytes]) -> str:
-    """The self-contained page, rendered by Jinja2 with autoescaping on: every text that
-    came from the user's data (site names, columns, titles, units) is escaped, in text and in
-    attributes alike."""
+    """Return the self-contained page, rendered by Jinja2 with autoescaping on.
+
+    Every text that came from the user's data (site names, columns, titles, units) is
+    escaped, in text and in attributes alike.
+    """
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     parts = [
         {
@@ -514,7 +604,7 @@ src="data:image/png;base64,{{ figure.data }}"></figure>
 
 
 def _markdown(title: str, sections: Sequence[Section]) -> str:
-    """The Markdown report; every user-supplied text escaped (:func:`_markdown_text`)."""
+    """Return the Markdown report; every user-supplied text escaped (:func:`_markdown_text`)."""
     lines = [f"# {_markdown_text(title)}", ""]
     for section in sections:
         lines += [f"## {_markdown_text(section.title)}", ""]
@@ -539,8 +629,11 @@ MARKDOWN_SPECIAL = "\\`*_[]|#"
 
 
 def _markdown_text(text: str) -> str:
-    """Text as Markdown shows it literally: HTML's ``<``, ``>`` and ``&`` as entities (a
-    name cannot become a tag) and Markdown's own marks backslash-escaped (nor a link, nor
-    emphasis, nor a table cell's end); line breaks as spaces."""
+    """Return text as Markdown shows it literally.
+
+    HTML's ``<``, ``>`` and ``&`` become entities (a name cannot become a tag) and Markdown's
+    own marks are backslash-escaped (nor a link, nor emphasis, nor a table cell's end); line
+    breaks become spaces.
+    """
     text = html.escape(" ".join(str(text).splitlines()), quote=False)
     return "".join(f"\\{char}" if char in MARKDOWN_SPECIAL else char for char in text)

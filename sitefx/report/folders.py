@@ -73,12 +73,35 @@ def output_folder(
     inputs: Sequence[str | Path] = (),
     keep: bool = False,
 ) -> Iterator[Path]:
-    """A temporary folder to write ``out``'s files into; swapped into place, with its
-    manifest, when the block ends without error, and removed otherwise.
+    """Give a temporary folder to write ``out``'s files into, swapped into place at the end.
 
-    ``keep``: start from a copy of the existing folder (a report added to a fit's folder).
-    ``out`` must be new, empty, or a sitefx output folder: a folder of other files is refused
-    (it would be replaced).
+    The folder is swapped into place, with its manifest, when the ``with`` block ends without
+    error, and removed otherwise: ``out`` is written all or nothing.
+
+    Parameters
+    ----------
+    out : str or pathlib.Path
+        The output folder. It must be new, empty, or a sitefx output folder: a folder of other
+        files is refused (it would be replaced).
+    command : sequence of str, default ()
+        The command line that writes the folder, recorded in the manifest (after the
+        commands already recorded, with ``keep``).
+    inputs : sequence of str or pathlib.Path, default ()
+        Files read to write it, recorded in the manifest with their sizes and SHA-256.
+    keep : bool, default False
+        Start from a copy of the existing folder (a report added to a fit's folder).
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary folder, beside ``out``.
+
+    Raises
+    ------
+    SitefxInputError
+        If ``out`` is a file or a folder of files sitefx did not write.
+    SitefxOutputError
+        If ``out``'s parent cannot be written.
 
     Examples
     --------
@@ -108,8 +131,28 @@ def output_folder(
 
 
 def check_destination(out: str | Path) -> None:
-    """Refuse an ``--out`` that is a file, or a folder that holds files sitefx did not write,
-    and check that its parent can be written, before any work starts."""
+    """Check an ``--out`` folder before any work starts.
+
+    Parameters
+    ----------
+    out : str or pathlib.Path
+        The output folder; it need not exist.
+
+    Raises
+    ------
+    SitefxInputError
+        If ``out`` is a file, or a folder without a sitefx manifest that holds files sitefx
+        did not write.
+    SitefxOutputError
+        If the nearest existing parent of ``out`` cannot be written.
+
+    Examples
+    --------
+    >>> check_destination("studies/eight_schools")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.SitefxInputError: --out studies/eight_schools: the folder holds files ...
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SitefxInputError(f"--out {out}: a file is there; give a folder")
@@ -129,10 +172,40 @@ def check_destination(out: str | Path) -> None:
 
 
 def read_fit(folder: str | Path) -> xr.DataTree:
-    """The fit saved in ``folder``, after checking that the folder is complete and unedited
-    (its manifest's files and hashes) and that the DataTree holds what a report needs; a
-    clear :class:`~sitefx.errors.SitefxInputError` otherwise. A folder written before
-    manifests existed is read without the first check."""
+    """Read the fit saved in ``folder``, checking that it is complete and unedited.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        A folder written by ``sitefx fit`` or :meth:`sitefx.SiteEffects.save`. A folder
+        written before manifests existed is read without checking its files.
+
+    Returns
+    -------
+    xarray.DataTree
+        The fit's ``posterior.nc``.
+
+    Raises
+    ------
+    SitefxInputError
+        If the folder or its posterior file is missing, a file listed in the manifest is
+        missing or changed (by size or SHA-256), the file is not a posterior file, or the
+        DataTree lacks what a report needs (``mu``, ``tau``, ``theta``, ``theta_new``, the
+        raw estimates, the sampler and data accounting).
+
+    Examples
+    --------
+    A study folder is not a fit's folder:
+
+    >>> read_fit("studies/eight_schools")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.SitefxInputError: studies/eight_schools/posterior.nc: no such file; run ...
+
+    After ``sitefx fit studies/eight_schools --out out/eight_schools``,
+    ``read_fit("out/eight_schools")["posterior"]`` holds the draws of ``mu``, ``tau``,
+    ``theta`` and ``theta_new``.
+    """
     folder = Path(folder)
     path = folder / POSTERIOR
     if not folder.is_dir():
@@ -158,8 +231,35 @@ def read_fit(folder: str | Path) -> xr.DataTree:
 
 
 def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``table`` as CSV with every text cell a spreadsheet would execute as a formula
-    prefixed by an apostrophe (OWASP); numbers are written as they are."""
+    """Write ``table`` as CSV that is safe to open in a spreadsheet.
+
+    Every text cell (and column name) a spreadsheet would execute as a formula (starting
+    with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is prefixed by an apostrophe
+    (OWASP); numbers are written as they are.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table; its index is not written.
+    path : str or pathlib.Path
+        The CSV file to write.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> table = pd.DataFrame({"site": ["=HYPERLINK(1)", "North"], "effect": [-1.5, 2.0]})
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     print(write_csv(table, Path(out) / "sites.csv").read_text())
+    site,effect
+    '=HYPERLINK(1),-1.5
+    North,2.0
+    <BLANKLINE>
+    """
     safe = table.copy()
     for column in safe.columns:
         if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
@@ -170,8 +270,23 @@ def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
 
 
 def input_files(source: str | Path) -> list[Path]:
-    """The files a command read for ``source``: a file, a folder's top-level files (a study
-    folder, or a folder of Parquet parts), or a glob's matches."""
+    """Return the files a command read for ``source``, for the manifest.
+
+    Parameters
+    ----------
+    source : str or pathlib.Path
+        A data file, a folder (a study folder, or a folder of Parquet parts) or a glob.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The file; a folder's top-level files; or a glob's matching files, sorted.
+
+    Examples
+    --------
+    >>> [path.name for path in input_files("studies/eight_schools")]
+    ['README.md', 'eight_schools.csv', 'study.toml']
+    """
     path = Path(source)
     if path.is_file():
         return [path]
@@ -247,8 +362,11 @@ def _check_manifest(folder: Path) -> None:
 
 
 def _swap(temporary: Path, out: Path) -> None:
-    """Put the finished folder in place: the old one is renamed aside first and removed only
-    after the new one is in place, so ``out`` never mixes old and new files."""
+    """Put the finished folder in place.
+
+    The old one is renamed aside first and removed only after the new one is in place, so
+    ``out`` never mixes old and new files.
+    """
     old = None
     if out.exists():
         old = out.parent / f".{out.name}.sitefx-old-{uuid.uuid4().hex[:12]}"

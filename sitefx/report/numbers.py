@@ -1,5 +1,7 @@
-"""How numbers are shown: one function per kind of number, used by the printed summary, the
-report's tables and its sentences, so that a quantity shown twice is shown the same way.
+"""Show numbers one way everywhere: one function per kind of number.
+
+They are used by the printed summary, the report's tables and its sentences, so that a
+quantity shown twice is shown the same way.
 
 * An effect (or any value on the effects' scale) is rounded to the precision its posterior
   SD warrants, two significant digits of the SD (:func:`decimals`): ``7.7`` for a mean with
@@ -29,15 +31,50 @@ LINES = (100 * CONFIDENT, 100 * (1 - CONFIDENT))  # decision lines, in percent
 
 
 def decimals(sd: float) -> int:
-    """Decimals that show two significant digits of a posterior SD (0 for SDs of 10 and
-    more; :data:`DEFAULT_DECIMALS` when the SD is missing or 0)."""
+    """Return the decimals that show two significant digits of a posterior SD.
+
+    Parameters
+    ----------
+    sd : float
+        The posterior SD of the quantity (or of its row's quantity), in its units.
+
+    Returns
+    -------
+    int
+        From 0 (SDs of 10 and more) to :data:`MAX_DECIMALS`; :data:`DEFAULT_DECIMALS` when
+        the SD is missing or 0.
+
+    Examples
+    --------
+    >>> decimals(4.64), decimals(0.046), decimals(120.0), decimals(float("nan"))
+    (1, 3, 0, 2)
+    """
     if not (np.isfinite(sd) and sd > 0):
         return DEFAULT_DECIMALS
     return int(np.clip(1 - np.floor(np.log10(sd)), 0, MAX_DECIMALS))
 
 
 def number(value: float, places: int) -> str:
-    """A number with ``places`` decimals and thousands separators; blank if missing."""
+    """Return a number with ``places`` decimals and thousands separators.
+
+    Parameters
+    ----------
+    value : float
+        The number.
+    places : int
+        Decimals to show (see :func:`decimals`).
+
+    Returns
+    -------
+    str
+        The number; ``""`` if it is missing or not finite; a negative number that rounds to
+        0 shows as ``0``, not ``-0``.
+
+    Examples
+    --------
+    >>> number(12345.678, 1), number(-0.004, 2), number(float("nan"), 2)
+    ('12,345.7', '0.00', '')
+    """
     if not np.isfinite(value):
         return ""
     text = f"{value:,.{places}f}"
@@ -45,8 +82,28 @@ def number(value: float, places: int) -> str:
 
 
 def with_mcse(value: float, mcse: float, places: int) -> str:
-    """A value from draws with its Monte-Carlo standard error (one significant digit), or
-    just the value when it is exact (MCSE 0) or has none."""
+    """Return a value from draws with its Monte-Carlo standard error.
+
+    Parameters
+    ----------
+    value : float
+        The value.
+    mcse : float
+        Its MCSE; 0 (exact) or NaN (none) shows the value alone.
+    places : int
+        Decimals of the value.
+
+    Returns
+    -------
+    str
+        ``"<value> ± <mcse>"``, the MCSE to one significant digit; ``""`` if the value is
+        missing.
+
+    Examples
+    --------
+    >>> with_mcse(7.689, 0.073, 1), with_mcse(7.689, 0.0, 1)
+    ('7.7 ± 0.07', '7.7')
+    """
     text = number(value, places)
     if not text or not (np.isfinite(mcse) and mcse > 0):
         return text
@@ -54,8 +111,28 @@ def with_mcse(value: float, mcse: float, places: int) -> str:
 
 
 def probability(prob: float, mcse: float = 0.0) -> str:
-    """A posterior probability as a percentage (see the module's description), with ``±``
-    its MCSE in percentage points when it comes from draws."""
+    """Return a posterior probability as a percentage.
+
+    One decimal, or up to four where one would round onto a decision line (5% or 95%) the
+    probability is not on; ``>99.9%`` and ``<0.1%`` at the ends.
+
+    Parameters
+    ----------
+    prob : float
+        The probability, from 0 to 1.
+    mcse : float, default 0.0
+        Its MCSE, shown as ``± <percentage points>`` when it comes from draws (> 0).
+
+    Returns
+    -------
+    str
+        The percentage; ``""`` if the probability is missing.
+
+    Examples
+    --------
+    >>> probability(0.9496), probability(0.731, 0.004), probability(0.0001)
+    ('94.96%', '73.1% ± 0.4', '<0.1%')
+    """
     if not np.isfinite(prob):
         return ""
     percent_value = 100 * prob
@@ -74,7 +151,23 @@ def probability(prob: float, mcse: float = 0.0) -> str:
 
 
 def percent(share: float) -> str:
-    """A share (of sites, of the way to the average) as a whole percentage."""
+    """Return a share (of sites, of the way to the average) as a whole percentage.
+
+    Parameters
+    ----------
+    share : float
+        The share, from 0 to 1 (e.g. a pooling factor).
+
+    Returns
+    -------
+    str
+        E.g. ``"90%"``; ``""`` if the share is missing.
+
+    Examples
+    --------
+    >>> percent(0.899), percent(float("nan"))
+    ('90%', '')
+    """
     return "" if not np.isfinite(share) else f"{100 * share:.0f}%"
 
 
@@ -86,10 +179,36 @@ def display_table(
     fixed: dict[str, int] | None = None,
     percent_rows: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """A table for people: numbers rounded to the precision their row's posterior SD
-    warrants, with ``± MCSE`` where they come from draws; ``probabilities`` and ``percents``
-    columns (and every number of ``percent_rows``) as percentages, ``fixed`` columns with
-    their own decimals; the ``mcse_*`` columns folded in; blanks for missing values."""
+    """Return a table for people: every number as text at the precision it warrants.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Statistics with their ``mcse_<column>`` columns; each row's numbers are rounded by
+        its ``sd`` column (:func:`decimals`), or to :data:`DEFAULT_DECIMALS` without one.
+        Columns that are not floats (ids, counts) are left as they are.
+    probabilities : tuple of str, default ()
+        Columns of probabilities, shown by :func:`probability`.
+    percents : tuple of str, default ()
+        Columns of shares, shown by :func:`percent`.
+    fixed : dict of str to int, optional
+        Columns shown with their own number of decimals.
+    percent_rows : pandas.Series of bool, optional
+        Rows (by ``table``'s index) whose numbers are all shares, shown by :func:`percent`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``table`` without its ``mcse_*`` columns, each number as text with ``± MCSE``
+        where it comes from draws; blanks for missing values.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"parameter": ["mu"], "mean": [7.689], "sd": [4.64],
+    ...                       "mcse_mean": [0.073], "prob_above": [0.9496]})
+    >>> display_table(table, probabilities=("prob_above",)).iloc[0].tolist()
+    ['mu', '7.7 ± 0.07', '4.6', '94.96%']
+    """
     fixed = fixed or {}
     mcse_columns = [c for c in table.columns if c.startswith("mcse_")]
     shown = table.drop(columns=mcse_columns).astype(object)
@@ -114,8 +233,31 @@ def display_table(
 
 
 def summary_text(table: pd.DataFrame) -> str:
-    """The summary table as aligned text for a terminal: each row at its own precision,
-    the MCSE of the mean (blank when exact), R-hat and ESS (blank when exact)."""
+    """Return the summary table as aligned text for a terminal.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The fit's summary (:meth:`sitefx.SiteEffects.summary`): ``parameter``, ``mean``,
+        ``sd``, the quantiles and ``mcse_mean``, and for draws also ``r_hat``, ``ess_bulk``
+        and ``ess_tail``.
+
+    Returns
+    -------
+    str
+        One line per row, each at its own precision; for draws also the MCSE of the mean,
+        R-hat and ESS; for an exact fit a closing note that there is no Monte-Carlo error.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> print(summary_text(fit.summary().head(2)))
+    parameter mean  sd q2.5 q50 q97.5
+           mu  7.6 4.6 -1.4 7.6  16.8
+          tau  5.0 3.9  0.2 4.2  14.5
+    (exact values: no Monte-Carlo error)
+    """
     shown = pd.DataFrame({"parameter": table["parameter"]})
     for column in ("mean", "sd", "q2.5", "q50", "q97.5"):
         shown[column] = [

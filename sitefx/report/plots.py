@@ -1,7 +1,9 @@
-"""Plots of a fit: forest, shrinkage, prior vs posterior, ranks, and the predictive
-distribution of site effects. Each function takes the fit's DataTree and returns a matplotlib
-Figure (save it as PNG or SVG). Figures are made without pyplot, so none stays open in a
-global registry: save them, or show them in a notebook.
+"""Plots of a fit: forest, shrinkage, prior vs posterior, ranks, predictive distribution.
+
+Each function takes the fit's DataTree and returns a matplotlib Figure (save it as PNG or
+SVG): the forest plot, the shrinkage of each site's estimate, prior against posterior, the
+sites' ranks, and the predictive distribution of site effects. Figures are made without
+pyplot, so none stays open in a global registry: save them, or show them in a notebook.
 """
 
 from typing import Literal
@@ -29,8 +31,21 @@ LABEL_LIMIT = 40  # characters of a site, group or study name shown in a plot
 
 
 def plot_label(text: object, limit: int = LABEL_LIMIT) -> str:
-    """A user-supplied name as a plot shows it: at most ``limit`` characters (a name of a
-    million characters must not stall the layout), on one line.
+    """Return a user-supplied name as a plot shows it: on one line, at most ``limit`` characters.
+
+    A name of a million characters must not stall the layout.
+
+    Parameters
+    ----------
+    text : object
+        A site, group or study name (shown with ``str``).
+    limit : int, default 40
+        The most characters shown; a longer name is cut, ending in ``…``.
+
+    Returns
+    -------
+    str
+        The name with each run of whitespace (line breaks too) one space, cut to ``limit``.
 
     Examples
     --------
@@ -47,7 +62,7 @@ def _effect_label(tree: xr.DataTree) -> str:
 
 
 def _site_draws(tree: xr.DataTree) -> np.ndarray:
-    """The site effects' draws, shape (site, sample)."""
+    """Return the site effects' draws, shape (site, sample)."""
     theta = tree["posterior"]["theta"].transpose("site", "chain", "draw").values
     return theta.reshape(theta.shape[0], -1)
 
@@ -65,29 +80,47 @@ def forest_plot(
     title: str | None = None,
     results: Results | None = None,
 ) -> Figure:
-    """Per site: raw estimate +- 1.96 SE and the shrunken 95% posterior interval; below them,
+    """Plot each site's raw estimate and shrunken interval, then ``mu`` and a new site's.
+
+    Per site: raw estimate +- 1.96 SE and the shrunken 95% posterior interval; below them,
     the average effect ``mu`` and the 95% predictive interval for a new site. Every value
-    drawn is the one in the fit's tables (``results``, computed if not given).
+    drawn is the one in the fit's tables (``results``, computed if not given). The figure
+    grows with the number of sites, so 80 or more sites stay legible.
 
     Parameters
     ----------
+    tree : xarray.DataTree
+        A fit, as :meth:`sitefx.SiteEffects.fit` makes it (``fit.posterior_``) or
+        :func:`~sitefx.report.read_fit` reads it.
     sort : {"data", "raw", "shrunken", "name", "group"}
         Site order: as in the data, by raw estimate, by shrunken estimate, by name, or by
         ``group`` (then by shrunken estimate within a group).
     group : str, optional
         An upper nesting level (e.g. ``"district"``) to group the sites by; the default with
         ``sort="group"`` or ``panels`` is the outermost level.
-    panels : bool
+    panels : bool, default False
         One panel per group, each with its group's average effect.
+    title : str, optional
+        The figure's title; by default ``"Site effects: raw vs shrunken"``.
+    results : Results, optional
+        The fit's tables, if already computed; every value drawn is the one in them.
 
-    The figure grows with the number of sites, so 80 or more sites stay legible.
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The forest plot, one row per site (taller with more sites).
+
+    Raises
+    ------
+    ValueError
+        If ``sort`` is not one of the choices.
 
     Examples
     --------
     >>> import sitefx
-    >>> fit = sitefx.SiteEffects(draws=200).fit(
-    ...     sitefx.load("studies/eight_schools"))  # doctest: +SKIP
-    >>> forest_plot(fit.posterior_).savefig("forest.png")  # doctest: +SKIP
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> forest_plot(fit.posterior_, sort="shrunken").get_suptitle()
+    'Site effects: raw vs shrunken'
     """
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}; got '{sort}'")
@@ -140,7 +173,7 @@ def forest_plot(
 
 
 def _name_keys(names: np.ndarray) -> np.ndarray:
-    """Sort keys for site names: numbers when every name is one (2 before 10)."""
+    """Return sort keys for site names: numbers when every name is one (2 before 10)."""
     try:
         return names.astype(float)
     except ValueError:
@@ -158,7 +191,7 @@ def _groups(tree: xr.DataTree, group: str | None) -> np.ndarray:
 
 
 def _site_rows(ax: Axes, tree: xr.DataTree, sites: pd.DataFrame, rows: np.ndarray, *, font: int):
-    """Raw and shrunken intervals of the sites ``rows`` (of the site table), top to bottom."""
+    """Draw raw and shrunken intervals of the sites ``rows`` (of the site table), top down."""
     constant = tree["constant_data"]
     raw = constant["raw_estimate"].values[rows]
     raw_half = Z_95 * constant["raw_se"].values[rows]
@@ -192,7 +225,7 @@ def _site_rows(ax: Axes, tree: xr.DataTree, sites: pd.DataFrame, rows: np.ndarra
 
 
 def _population_rows(ax: Axes, estimand_rows: pd.DataFrame, *, font: int) -> None:
-    """The average effect and a new site's effect, with their 95% intervals."""
+    """Draw the average effect and a new site's effect, with their 95% intervals."""
     for row, name, color, label in [
         (1.0, "mu", POOLED_COLOR, "average effect (mu)"),
         (0.0, "theta_new", PREDICTIVE_COLOR, "effect in a new site"),
@@ -215,9 +248,26 @@ def _population_rows(ax: Axes, estimand_rows: pd.DataFrame, *, font: int) -> Non
 def shrinkage_plot(
     tree: xr.DataTree, *, title: str | None = None, results: Results | None = None
 ) -> Figure:
-    """How far each site's estimate moved: an arrow from its raw estimate (top) to its
-    posterior mean (bottom); marker area grows with the site's number of people (or its
-    precision, when the data do not give sizes).
+    """Plot how far each site's estimate moved toward the average.
+
+    An arrow goes from each site's raw estimate (top) to its posterior mean (bottom); marker
+    area grows with the site's number of people (or its precision, when the data do not give
+    sizes).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit, as :meth:`sitefx.SiteEffects.fit` makes it (``fit.posterior_``) or
+        :func:`~sitefx.report.read_fit` reads it.
+    title : str, optional
+        The plot's title; by default it says what the marker area shows.
+    results : Results, optional
+        The fit's tables, if already computed; every value drawn is the one in them.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel, with a vertical line at the posterior mean of ``mu``.
 
     Examples
     --------
@@ -264,8 +314,21 @@ def shrinkage_plot(
 
 
 def prior_posterior_plot(tree: xr.DataTree) -> Figure:
-    """Prior density (line) against posterior draws (histogram) for ``mu`` and ``tau``: how
-    much the data, not the prior, determined them.
+    """Plot the prior density against the posterior draws of ``mu`` and ``tau``.
+
+    The prior is a line, the posterior a histogram: how much the data, not the prior,
+    determined them.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit, as :meth:`sitefx.SiteEffects.fit` makes it (``fit.posterior_``) or
+        :func:`~sitefx.report.read_fit` reads it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels, ``mu`` and ``tau``, titled with their priors.
 
     Examples
     --------
@@ -305,8 +368,22 @@ def prior_posterior_plot(tree: xr.DataTree) -> Figure:
 
 
 def rank_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
-    """Each site's posterior rank (1 = largest effect): mean and 95% interval, sites in order
-    of mean rank. Wide intervals say the data cannot order the sites.
+    """Plot each site's posterior rank (1 = largest effect): mean and 95% interval.
+
+    Sites are in order of mean rank. Wide intervals say the data cannot order the sites.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit, as :meth:`sitefx.SiteEffects.fit` makes it (``fit.posterior_``) or
+        :func:`~sitefx.report.read_fit` reads it.
+    results : Results, optional
+        The fit's tables, if already computed; every value drawn is the one in them.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel, one row per site.
 
     Examples
     --------
@@ -342,8 +419,23 @@ def rank_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
 
 
 def predictive_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
-    """The predictive distribution of site effects (a new site's effect) over the sites' raw
-    estimates and shrunken estimates: what range of effects to expect in other sites.
+    """Plot the predictive distribution of a new site's effect over the sites' estimates.
+
+    The density of a new site's effect is drawn over the sites' raw and shrunken estimates:
+    what range of effects to expect in other sites.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit, as :meth:`sitefx.SiteEffects.fit` makes it (``fit.posterior_``) or
+        :func:`~sitefx.report.read_fit` reads it.
+    results : Results, optional
+        The fit's tables, if already computed; every value drawn is the one in them.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel: the predictive density (exact, or from draws) and the estimates.
 
     Examples
     --------

@@ -41,7 +41,25 @@ INFLUENTIAL = 0.5  # a site moving mu by more than this many posterior SDs is in
 
 
 def describe_sensitivity(out_dir: str | Path) -> list[str]:
-    """Plain-language lines on the sensitivity files in ``out_dir`` (none if absent)."""
+    """Return plain-language lines on the sensitivity files in ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        A folder written by ``sitefx sensitivity``
+        (:func:`~sitefx.sensitivity.write_sensitivity`).
+
+    Returns
+    -------
+    list of str
+        Lines on the prior grid (do conclusions flip?), power-scaling, each site's influence
+        and the model comparison, for the files that are there; empty if none is.
+
+    Examples
+    --------
+    >>> describe_sensitivity("studies/eight_schools")
+    []
+    """
     out = Path(out_dir)
     lines = []
     if (out / FILES["prior_grid"]).is_file():
@@ -58,8 +76,25 @@ def describe_sensitivity(out_dir: str | Path) -> list[str]:
 
 
 def sensitivity_warnings(out_dir: str | Path) -> list[str]:
-    """Diagnostics the sensitivity files record as failed (Pareto k above 0.7 where importance
-    weights were kept, refits with sampler warnings); empty when all is well."""
+    """Return the diagnostics the sensitivity files record as failed.
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        A folder written by ``sitefx sensitivity``.
+
+    Returns
+    -------
+    list of str
+        One line per problem: Pareto k above 0.7 where importance weights were kept,
+        leave-one-site-out refits with sampler warnings, model comparisons with a warning;
+        empty when all is well (or there are no such files).
+
+    Examples
+    --------
+    >>> sensitivity_warnings("studies/eight_schools")
+    []
+    """
     out = Path(out_dir)
     problems = []
     if (out / FILES["power_scaling"]).is_file():

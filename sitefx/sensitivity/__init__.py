@@ -1,4 +1,4 @@
-"""Sensitivity analysis: would the conclusion change under other priors, or without a site?
+"""Sensitivity analysis: whether a conclusion would change under other priors or without a site.
 
 - :func:`prior_grid`: refits under a grid of priors for ``mu`` and ``tau`` and flags
   conclusions that flip;

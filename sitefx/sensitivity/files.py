@@ -31,17 +31,42 @@ def write_sensitivity(
     workers: Workers = SERIAL,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
-    """Run the prior grid (every model) and, where the sites have their own likelihood terms
-    (site summaries; Gaussian records without levels or Student-t effects), power-scaling
-    and leave-one-site-out, and for summaries a PSIS-LOO comparison of normal and Student-t
-    site effects; write the files in :data:`~sitefx.report.sensitivity.FILES`. NUTS refits
-    run on ``workers`` (see :mod:`sitefx.parallel`).
+    """Run the sensitivity analyses of a fit and write their tables and plots.
+
+    The prior grid runs for every model. Where the sites have their own likelihood terms
+    (site summaries; Gaussian records without levels or Student-t effects), power-scaling and
+    leave-one-site-out run too, and for summaries a PSIS-LOO comparison of normal and
+    Student-t site effects. The files are those in :data:`~sitefx.report.sensitivity.FILES`.
+
+    Parameters
+    ----------
+    model : SiteEffects
+        A fitted model.
+    out_dir : str or pathlib.Path
+        The folder to write into; created if missing.
+    tau_priors, mu_priors : sequence of str, optional
+        Alternative priors for the grid (default:
+        :func:`~sitefx.sensitivity.default_alternatives`).
+    workers : Workers, default ``Workers()``
+        Where NUTS refits run (see :mod:`sitefx.parallel`).
+    progress : callable, optional
+        Called with a line per refit.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        The files written, by key of :data:`~sitefx.report.sensitivity.FILES` (the prior
+        grid's always; the others where they apply).
 
     Examples
     --------
-    >>> import sitefx
+    With the comparison's Student-t refit by NUTS this takes minutes, so it is not run as a
+    test:
+
+    >>> import sitefx, tempfile
     >>> model = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
-    >>> paths = write_sensitivity(model, "out/doc_sensitivity")  # doctest: +SKIP
+    >>> with tempfile.TemporaryDirectory() as out:  # doctest: +SKIP
+    ...     paths = write_sensitivity(model, out)
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -75,8 +100,10 @@ def write_sensitivity(
 
 
 def _model_family(model: SiteEffects, progress: Callable[[str], None] | None) -> dict:
-    """The fitted model and its alternative site-effect distribution (normal <-> Student-t),
-    named by their site effects."""
+    """Return the fitted model and its alternative site-effect distribution.
+
+    Normal <-> Student-t, named by their site effects.
+    """
     other = "student-t" if model.site_dist == "normal" else "normal"
     if progress is not None:
         progress(f"fitting {other} site effects for the model comparison")

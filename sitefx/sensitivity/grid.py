@@ -1,5 +1,6 @@
-"""Prior grid: the same model refitted under other reasonable priors for ``mu`` and ``tau``,
-and whether any conclusion flips.
+"""Prior grid: refit the model under other reasonable priors and see whether conclusions flip.
+
+The same model is refitted under other reasonable priors for ``mu`` and ``tau``.
 
 Where the exact method applies (site summaries, normal or flat priors on ``mu``), each pair
 of priors costs one quadrature (milliseconds) and every number is exact, so conclusions near
@@ -47,6 +48,18 @@ class PriorGrid:
     sites : DataFrame
         One row per pair of priors and site: ``theta``'s mean and ``P(theta > threshold)``
         with its Monte-Carlo error, its ``conclusion`` and ``flipped``.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> grid = prior_grid(sitefx.SiteEffects(seed=1), sitefx.load("studies/eight_schools"),
+    ...                   tau_priors=["half-cauchy(5)"], mu_priors=[])
+    >>> grid.table[["prior_tau", "conclusion", "flipped", "sites_flipped"]]
+             prior_tau conclusion  flipped  sites_flipped
+    0  half-normal(11)      above    False              0
+    1   half-cauchy(5)      above    False              1
+    >>> grid.flips, grid.sites.loc[grid.sites["flipped"], "site"].tolist()
+    (True, ['A'])
     """
 
     table: pd.DataFrame
@@ -59,11 +72,21 @@ class PriorGrid:
 
 
 def default_alternatives(data: StudyData) -> tuple[list[str], list[str]]:
-    """A standard set of alternative priors on the data's scale ``S``.
+    """Return a standard set of alternative priors on the data's scale ``S``.
 
-    ``tau``: half-normal with half and twice the default scale, half-Cauchy(S) (heavy
-    tail), exponential(1 / S) and uniform(0, 10 S) (Gelman 2006's flat choice); ``mu``: a
-    normal 4 times wider and one 2.5 times narrower than the default.
+    Parameters
+    ----------
+    data : SiteSummaries, ArmSummaries or IndividualRecords
+        The validated data; they set the scale ``S`` (see
+        :func:`sitefx.models.priors.data_scale`) and the default priors.
+
+    Returns
+    -------
+    tau_priors : list of str
+        Half-normal with half and twice the default scale, half-Cauchy(S) (heavy tail),
+        exponential(1 / S) and uniform(0, 10 S) (Gelman 2006's flat choice).
+    mu_priors : list of str
+        A normal 4 times wider and one 2.5 times narrower than the default.
 
     Examples
     --------
@@ -100,9 +123,41 @@ def prior_grid(
     workers: Workers = SERIAL,
     progress: Callable[[str], None] | None = None,
 ) -> PriorGrid:
-    """Refit ``model`` (its settings; its own priors first) under every pair of the
-    ``mu`` and ``tau`` priors (default: :func:`default_alternatives`). Pairs the exact
-    method cannot compute are NUTS fits, run on ``workers`` (see :mod:`sitefx.parallel`).
+    """Refit ``model`` under every pair of the ``mu`` and ``tau`` priors.
+
+    The model's own priors come first, the baseline each conclusion is compared with. Pairs
+    the exact method cannot compute are NUTS fits, run on ``workers``; their sampling warnings
+    are counted in their rows, not raised.
+
+    Parameters
+    ----------
+    model : SiteEffects
+        The settings to refit with (fitted or not); its own ``mu`` and ``tau`` priors (or
+        the defaults) are the first pair.
+    data : Study or StudyData
+        The data to refit.
+    tau_priors, mu_priors : sequence of str, optional
+        Alternative priors, as prior specification strings (e.g. ``"half-cauchy(5)"``);
+        default :func:`default_alternatives`. Repeats (also of the model's own) are dropped.
+    threshold : float, default 0.0
+        The effect that counts as a benefit, for ``P(mu > threshold)`` and conclusions.
+    workers : Workers, default ``Workers()``
+        Where NUTS refits run (see :mod:`sitefx.parallel`).
+    progress : callable, optional
+        Called with a line per refit.
+
+    Returns
+    -------
+    PriorGrid
+        One row per pair of priors (``mu`` prior outer, ``tau`` prior inner), and one per
+        pair and site.
+
+    Raises
+    ------
+    PriorSpecError
+        If a prior specification is malformed.
+    TaskFailedError
+        If NUTS refits fail.
 
     Examples
     --------
@@ -169,16 +224,20 @@ def _pair_model(pair: tuple[str, str], settings: dict) -> SiteEffects:
 def _sampled_pair(
     pair: tuple[str, str], *, settings: dict, data: StudyData, threshold: float
 ) -> tuple[dict, tuple]:
-    """One pair of priors fitted by NUTS: its grid row and the sites' (mean,
-    P(theta > threshold))."""
+    """Fit one pair of priors by NUTS; return its grid row and the sites' values.
+
+    The sites' values are their (mean, P(theta > threshold)).
+    """
     with warnings.catch_warnings():  # counted in the row's warnings column
         warnings.simplefilter("ignore", SamplingWarning)
         return _sampled_row(_pair_model(pair, settings).fit(data), threshold)
 
 
 def _exact_row(exact: ExactPosterior, threshold: float) -> tuple[dict, tuple]:
-    """A grid row and the sites' (mean, P(theta > threshold), its MCSE) from the exact
-    posterior: every MCSE is 0."""
+    """Return a grid row and the sites' values from the exact posterior.
+
+    The sites' values are (mean, P(theta > threshold), its MCSE): every MCSE is 0.
+    """
     row = {}
     for name in GRID_PARAMETERS:
         values = [float(exact.mean(name)), *exact.quantile(name, np.array(QUANTILES))]
@@ -193,8 +252,10 @@ def _exact_row(exact: ExactPosterior, threshold: float) -> tuple[dict, tuple]:
 
 
 def _sampled_row(fit: SiteEffects, threshold: float) -> tuple[dict, tuple]:
-    """A grid row and the sites' (mean, P(theta > threshold), its MCSE), read from the
-    fit's own tables (each value with its MCSE)."""
+    """Return a grid row and the sites' values, read from the fit's own tables.
+
+    The sites' values are (mean, P(theta > threshold), its MCSE), each with its MCSE.
+    """
     summary = fit.summary().set_index("parameter")
     row = {}
     for name in GRID_PARAMETERS:
@@ -211,8 +272,10 @@ def _sampled_row(fit: SiteEffects, threshold: float) -> tuple[dict, tuple]:
 
 
 def _flipped(conclusions: pd.Series, baseline: pd.Series | str) -> pd.Series:
-    """Whether each conclusion differs from the baseline's; a borderline conclusion (too
-    close to call from the draws) flips nothing."""
+    """Return whether each conclusion differs from the baseline's.
+
+    A borderline conclusion (too close to call from the draws) flips nothing.
+    """
     borderline = (conclusions == "borderline") | (
         pd.Series(baseline, index=conclusions.index) == "borderline"
     )
@@ -220,5 +283,5 @@ def _flipped(conclusions: pd.Series, baseline: pd.Series | str) -> pd.Series:
 
 
 def _unique(specs: Sequence[str]) -> list[str]:
-    """Specs in order without repeats (as printed, so 'halfnormal(5)' equals 'half-normal(5)')."""
+    """Return specs in order without repeats (as printed: 'halfnormal(5)' is 'half-normal(5)')."""
     return list(dict.fromkeys(str(Prior.parse(spec)) for spec in specs))

@@ -8,8 +8,23 @@ from sitefx.report.plots import POOLED_COLOR, PREDICTIVE_COLOR, SHRUNK_COLOR
 
 
 def prior_grid_plot(table: pd.DataFrame, *, units: str = "") -> Figure:
-    """``mu`` and ``tau`` (posterior mean and 95% interval) under each pair of priors; rows
-    whose conclusion about ``mu`` differs from the first (the model's own priors) in orange.
+    """Plot ``mu`` and ``tau`` (posterior mean and 95% interval) under each pair of priors.
+
+    Rows whose conclusion about ``mu`` differs from the first (the model's own priors) are
+    orange.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :attr:`PriorGrid.table <sitefx.sensitivity.PriorGrid>` (or the ``prior_grid.csv``
+        that ``sitefx sensitivity`` writes).
+    units : str, default ""
+        The effects' units, for the axis labels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels, ``mu`` and ``tau``, one row per pair of priors.
 
     Examples
     --------
@@ -42,8 +57,21 @@ def prior_grid_plot(table: pd.DataFrame, *, units: str = "") -> Figure:
 
 
 def influence_plot(table: pd.DataFrame) -> Figure:
-    """Each site's influence: how far ``mu``'s mean moves without it (in posterior SDs) and
-    how much ``tau``'s mean changes (relative); sites ordered by their influence on ``mu``.
+    """Plot each site's influence on ``mu`` and ``tau``.
+
+    That is, how far ``mu``'s mean moves without the site (in posterior SDs) and how much
+    ``tau``'s mean changes (relative); sites are ordered by their influence on ``mu``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table of :func:`~sitefx.sensitivity.leave_one_site_out` (``site``,
+        ``mu_shift``, ...).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels, one row per site.
 
     Examples
     --------

@@ -1,0 +1,105 @@
+"""Every public function, class and method of the listed modules has a numpydoc docstring.
+
+The rules (issue 18, item 5): a docstring; a ``Parameters`` section naming every parameter
+other than ``self``/``cls`` (a dataclass may list its fields under ``Attributes``); a
+``Returns`` or ``Yields`` section unless the return annotation is ``None``; and an
+``Examples`` section on module-level functions and classes. A class's parameters are those
+of its own ``__init__``; properties need only a docstring.
+"""
+
+import dataclasses
+import importlib
+import inspect
+import warnings
+
+import pytest
+from numpydoc.docscrape import NumpyDocString
+
+MODULES = [
+    "sitefx.data.labels",
+    "sitefx.data.text",
+    "sitefx.data.study_file",
+    "sitefx.data.validate",
+    "sitefx.data.adapters",
+    "sitefx.errors",
+    "sitefx.streams",
+    "sitefx.statistics",
+    "sitefx.parallel",
+    "sitefx.batch",
+    "sitefx.report.numbers",
+    "sitefx.report.folders",
+    "sitefx.report.plots",
+    "sitefx.report.document",
+    "sitefx.report.sensitivity",
+    "sitefx.sensitivity.grid",
+    "sitefx.sensitivity.plots",
+    "sitefx.sensitivity.files",
+    "sitefx.sensitivity.comparison",
+    "sitefx.sensitivity",
+    "sitefx.cli",
+    "sitefx.testing",
+]
+
+
+def public_objects(module):
+    """Yield ``(qualified name, object, is a method)`` for what ``module`` defines publicly."""
+    for name, obj in vars(module).items():
+        if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+            continue
+        if inspect.isfunction(obj):
+            yield f"{module.__name__}.{name}", obj, False
+        elif inspect.isclass(obj):
+            yield f"{module.__name__}.{name}", obj, False
+            for attr, member in vars(obj).items():
+                if not attr.startswith("_"):
+                    if isinstance(member, (classmethod, staticmethod)):
+                        member = member.__func__
+                    if inspect.isfunction(member) or isinstance(member, property):
+                        yield f"{module.__name__}.{name}.{attr}", member, True
+
+
+def problems(obj, is_method):
+    """Return what the docstring of ``obj`` lacks, as a list of short phrases."""
+    doc = inspect.getdoc(obj)
+    if not doc:
+        return ["no docstring"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        parsed = NumpyDocString(doc)
+    found = [str(warning.message) for warning in caught]
+    if isinstance(obj, property):
+        return found
+    own_init = inspect.isclass(obj) and "__init__" in vars(obj)
+    if inspect.isfunction(obj) or own_init:
+        signature = inspect.signature(obj)
+        wanted = [name for name in signature.parameters if name not in ("self", "cls")]
+        sections = ["Parameters", "Other Parameters"]
+        if dataclasses.is_dataclass(obj):
+            sections.append("Attributes")
+        documented = {
+            part.strip().lstrip("*")
+            for section in sections
+            for entry in parsed[section]
+            for part in entry.name.split(",")
+        }
+        missing = [name for name in wanted if name not in documented]
+        if missing:
+            found.append(f"Parameters lacks {', '.join(missing)}")
+        returns = signature.return_annotation
+        if inspect.isfunction(obj) and returns not in (None, "None"):
+            if not (parsed["Returns"] or parsed["Yields"]):
+                found.append("no Returns section")
+    if not is_method and not parsed["Examples"]:
+        found.append("no Examples section")
+    return found
+
+
+def test_public_docstrings_are_complete():
+    offenders = [
+        f"{name}: {'; '.join(lacking)}"
+        for module in MODULES
+        for name, obj, is_method in public_objects(importlib.import_module(module))
+        if (lacking := problems(obj, is_method))
+    ]
+    if offenders:
+        pytest.fail("incomplete numpydoc docstrings:\n" + "\n".join(offenders), pytrace=False)
