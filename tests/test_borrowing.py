@@ -123,6 +123,7 @@ def test_quantiles_solve_the_cdf():
         assert value == pytest.approx(optimize.brentq(gap, -20, 20, xtol=1e-14), abs=1e-9)
 
 
+@pytest.mark.usefixtures("x64")  # JAX code called directly: in float64, as sitefx runs it
 def test_robustify_prune_and_numpyro_distribution():
     prior = NormalMixture([0.6, 0.4], [1.0, 2.0], [0.5, 0.8]).robustify(0.2, 0.0, 10.0)
     np.testing.assert_allclose(prior.weight, [0.48, 0.32, 0.2])
@@ -194,6 +195,7 @@ def test_map_prior_density_matches_brute_force_2d_integration():
 # --- power prior --------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("x64")  # JAX code called directly: in float64, as sitefx runs it
 def test_historical_log_likelihood_and_its_gradient():
     mu, tau = 6.0, 4.5
     expected = np.sum(stats.norm.logpdf(Y, mu, np.sqrt(SE**2 + tau**2)))

@@ -15,6 +15,9 @@ from sitefx.testing import simulate_site_summaries
 from tests.conftest import STUDIES
 from tests.test_models_reference import Z, _mcse
 
+# The reference grids evaluate prior densities with JAX directly: in float64, as sitefx does.
+pytestmark = pytest.mark.usefixtures("x64")
+
 # Six sites with a small tau: NUTS needs small steps near tau = 0.
 SMALL_STEPS = {"target_accept": 0.99}
 

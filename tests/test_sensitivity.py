@@ -290,6 +290,7 @@ def records_fit():
     return sitefx.SiteEffects(seed=1, chains=4, draws=800, warmup=800).fit(data)
 
 
+@pytest.mark.usefixtures("x64")  # the collapsed likelihood called directly
 def test_records_site_likelihoods_sum_to_the_collapsed_likelihood(records_fit):
     """Each draw's per-site terms add up to the model's own collapsed likelihood."""
     data, posterior = records_fit.data_, records_fit.posterior_["posterior"]

@@ -640,6 +640,28 @@ def _columns(values: Mapping[str, np.ndarray], names: Sequence[str], n_rows: int
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    """Refuse data lacking one of ``columns`` or holding two columns of one name.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data as read.
+    columns : sequence of str
+        The columns the roles name.
+
+    Raises
+    ------
+    StudyDataError
+        Naming the missing or repeated columns, and the columns the data has.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> require_columns(pd.DataFrame(columns=["school", "y"]), ["school", "se"])
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.StudyDataError: missing column(s) 'se'; the data has 'school' and 'y'
+    """
     twice = frame.columns[frame.columns.duplicated()].intersection(columns)
     if len(twice):
         raise StudyDataError(f"the data has two columns named {describe_labels(map(repr, twice))}")
@@ -656,6 +678,30 @@ def numeric_column(frame: pd.DataFrame, column: str, *, booleans: bool = False) 
 
     Typed booleans are 0/1; text is a number only if it reads as one (``TRUE`` does not,
     unless ``booleans``: a binary outcome).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data as read.
+    column : str
+        The column.
+    booleans : bool
+        Read ``TRUE``/``FALSE`` text as 1/0.
+
+    Returns
+    -------
+    ndarray of float
+
+    Raises
+    ------
+    StudyDataError
+        For text that is not a number, or dates, naming the rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> numeric_column(pd.DataFrame({"y": ["1.5", "2"]}), "y").tolist()
+    [1.5, 2.0]
     """
     raw = frame[column]
     if isinstance(raw.dtype, pd.CategoricalDtype):
@@ -732,6 +778,35 @@ def _require_variation(outcome: np.ndarray, column: str) -> None:
 def treatment_column(
     frame: pd.DataFrame, column: str, levels: Mapping[object, int] | None
 ) -> np.ndarray:
+    """Return the treatment column as 0/1.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data as read.
+    column : str
+        The treatment column.
+    levels : mapping of value to 0 or 1, optional
+        Which value means treated (1) and which control (0); without it the column must
+        hold 0 and 1 (or booleans).
+
+    Returns
+    -------
+    ndarray
+        Missing values stay missing; they are refused or dropped later.
+
+    Raises
+    ------
+    StudyDataError
+        For values that are neither arm.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"arm": ["tutoring", "control", "tutoring"]})
+    >>> [int(t) for t in treatment_column(frame, "arm", {"tutoring": 1, "control": 0})]
+    [1, 0, 1]
+    """
     raw = frame[column]
     if levels is not None:
         if sorted(set(levels.values())) != [0, 1]:
@@ -769,6 +844,22 @@ def as_labels(column: pd.Series) -> pd.Series:
     and a blank id is missing. Integral floats print as ints, so a site id stored as 28.0 (a
     side effect of missing values) reads "28", as the user wrote it. Two spellings of one id
     (``"A"`` and ``"A "``) are an error.
+
+    Parameters
+    ----------
+    column : pandas.Series
+        Ids as read.
+
+    Returns
+    -------
+    pandas.Series
+        Of str, missing values kept.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> as_labels(pd.Series([28.0, 3.0])).tolist()
+    ['28', '3']
     """
     if pd.api.types.is_float_dtype(column):
         finite = column.dropna()
@@ -801,7 +892,44 @@ def finite_rows(
     *,
     drop_missing: bool,
 ) -> tuple[np.ndarray, list[Drop]]:
-    """Rows whose site and values are present and finite; refuse or drop (reported) the rest."""
+    """Return the rows whose site and values are present and finite.
+
+    The rest are refused or, with ``drop_missing``, dropped and reported.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data as read.
+    sites : pandas.Series
+        The site ids (:func:`as_labels`).
+    site_column : str
+        The site column, for messages.
+    values : mapping of str to ndarray
+        The numeric columns the model uses, by column name.
+    drop_missing : bool
+        Drop rows with missing values (reported) instead of refusing them.
+
+    Returns
+    -------
+    keep : ndarray of bool
+        The rows kept.
+    drops : list of Drop
+        The rows dropped, by reason.
+
+    Raises
+    ------
+    StudyDataError
+        For missing values without ``drop_missing``, or infinite values, naming the rows.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> frame = pd.DataFrame({"school": ["a", "b"], "y": [1.0, np.nan]})
+    >>> keep, drops = finite_rows(frame, frame["school"], "school",
+    ...                           {"y": frame["y"].to_numpy()}, drop_missing=True)
+    >>> keep.tolist(), len(drops)
+    ([True, False], 1)
+    """
     keep = np.ones(len(frame), dtype=bool)
     drops: list[Drop] = []
     keep &= _present(frame, site_column, sites.notna().to_numpy(), keep, drop_missing, drops)
@@ -854,6 +982,24 @@ def _require_unique_sites(sites: pd.Series, column: str) -> None:
 
 
 def require_sites(n_sites: int, column: str) -> None:
+    """Refuse fewer than two sites: nothing can be said about how effects vary.
+
+    Parameters
+    ----------
+    n_sites : int
+        Sites left after validation.
+    column : str
+        The site column, for the message.
+
+    Raises
+    ------
+    StudyDataError
+        With fewer than two sites.
+
+    Examples
+    --------
+    >>> require_sites(8, "school")
+    """
     if n_sites < 2:
         raise StudyDataError(
             f"need at least 2 sites in column '{column}' to estimate how effects vary; "
