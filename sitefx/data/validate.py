@@ -660,7 +660,7 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
     >>> require_columns(pd.DataFrame(columns=["school", "y"]), ["school", "se"])
     Traceback (most recent call last):
     ...
-    sitefx.errors.StudyDataError: missing column(s) 'se'; the data has 'school' and 'y'
+    sitefx.errors.StudyDataError: missing column(s) 'se'; the data has 'school', 'y'
     """
     twice = frame.columns[frame.columns.duplicated()].intersection(columns)
     if len(twice):
@@ -924,11 +924,12 @@ def finite_rows(
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> frame = pd.DataFrame({"school": ["a", "b"], "y": [1.0, np.nan]})
-    >>> keep, drops = finite_rows(frame, frame["school"], "school",
-    ...                           {"y": frame["y"].to_numpy()}, drop_missing=True)
-    >>> keep.tolist(), len(drops)
-    ([True, False], 1)
+    >>> frame = pd.DataFrame({"school": ["a", "b"], "y": [1.0, np.inf]})
+    >>> finite_rows(frame, frame["school"], "school", {"y": frame["y"].to_numpy()},
+    ...             drop_missing=False)
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.StudyDataError: ...
     """
     keep = np.ones(len(frame), dtype=bool)
     drops: list[Drop] = []
