@@ -249,7 +249,14 @@ class SiteEffects:
                 "study_design": str(study.metadata.get("design", "")),
                 "observational": int(study.observational),
             }
-        tree = build_datatree(draws, sample_stats, data=data, priors=priors, attrs=attrs)
+        tree = build_datatree(
+            draws,
+            sample_stats,
+            data=data,
+            data_groups=family.data_groups(data),
+            priors=priors,
+            attrs=attrs,
+        )
         if exact is not None:  # the exact posterior itself: every table reads it
             tree[EXACT_GROUP] = exact.to_dataset(data.site, data.moderator_names)
         tree["estimands"] = estimands(tree, threshold=self.threshold)

@@ -285,7 +285,7 @@ def _separation(mu: np.ndarray, responsibility: np.ndarray) -> float:
 def unit_information_sd(data: StudyData) -> float | None:
     """The SD of one person's contribution to an effect estimate (``se * sqrt(n)``, median
     over sites), or None for site summaries without ``n``."""
-    summaries = data if isinstance(data, SiteSummaries) else data.raw_site_effects()
+    summaries = data.raw_site_effects()
     if summaries.n is None:
         return None
     return float(np.median(summaries.se * np.sqrt(summaries.n)))

@@ -18,14 +18,15 @@ LAYERS = {
     "data": ("sitefx.data",),  # schema, adapters, validation, sufficient statistics
     "models": ("sitefx.models",),  # numpyro models, priors, the collapsed likelihood
     "inference": ("sitefx.infer",),  # NUTS, quadrature, the historical priors' integrals
-    # one module per model family (data + model + its inference), and historical borrowing
-    "families": ("sitefx.families", "sitefx.historical"),
     "results": (  # what is computed from a fit: the DataTree, estimands, tables
         "sitefx.statistics",
         "sitefx.estimands",
         "sitefx.report.datatree",
         "sitefx.report.tables",
     ),
+    # one module per model family (its data, model, inference and per-site likelihood), and
+    # historical borrowing, which builds on the families' default priors
+    "families": ("sitefx.families", "sitefx.historical"),
     "presentation": ("sitefx.report",),  # numbers, plots, reports, output folders
     "python api": ("sitefx.estimator",),  # SiteEffects
     "workflows": ("sitefx.sensitivity", "sitefx.calibration", "sitefx.batch", "sitefx.parallel"),

@@ -9,6 +9,7 @@ from scipy import integrate, stats
 import sitefx
 from sitefx.cli import main
 from sitefx.data.statistics import SiteStatistics
+from sitefx.families.summaries import student_t_marginal
 from sitefx.infer.exact import normal_normal_exact
 from sitefx.models.collapsed import collapsed_log_likelihood
 from sitefx.models.priors import Prior
@@ -17,7 +18,7 @@ from sitefx.sensitivity import influence as influence_module
 from sitefx.sensitivity import leave_one_site_out, power_scaling, prior_grid
 from sitefx.sensitivity import power as power_module
 from sitefx.sensitivity.comparison import compare_models, site_loo
-from sitefx.sensitivity.densities import _student_t_marginal, site_log_likelihood
+from sitefx.sensitivity.densities import site_log_likelihood
 from sitefx.sensitivity.power import cjs_distance
 from sitefx.testing import simulate_records
 from tests.conftest import STUDIES
@@ -153,7 +154,7 @@ def test_student_t_marginal_likelihood_against_adaptive_quadrature(tau, se, df):
         epsabs=1e-14,
         limit=400,
     )
-    ours = _student_t_marginal(
+    ours = student_t_marginal(
         np.array([y]), np.array([se]), np.array([[[m]]]), np.array([[tau]]), df
     )
     assert float(np.exp(ours).ravel()[0]) == pytest.approx(reference, rel=1e-4)

@@ -134,6 +134,17 @@ class SiteSummaries:
     def n_sites(self) -> int:
         return len(self.site)
 
+    def raw_site_effects(self) -> "SiteSummaries":
+        """Return the summaries themselves: they are the raw per-site estimates.
+
+        Every kind of data has this method (records and arm counts compute theirs).
+
+        Returns
+        -------
+        SiteSummaries
+        """
+        return self
+
     def subset(self, keep: np.ndarray) -> "SiteSummaries":
         """The summaries of the sites ``keep`` (boolean, per site), e.g. to leave one out.
 

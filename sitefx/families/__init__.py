@@ -24,7 +24,15 @@ from collections.abc import Mapping
 from sitefx.data.schema import StudyData
 from sitefx.errors import PriorSpecError
 from sitefx.families import arms, records, statistics, summaries
-from sitefx.families.registry import REGISTRY, Family, Model, Shrinkage, family_of, register
+from sitefx.families.registry import (
+    REGISTRY,
+    Family,
+    Model,
+    Shrinkage,
+    family_of,
+    family_of_fit,
+    register,
+)
 from sitefx.models.priors import Prior, Priors, apply_overrides, horseshoe
 
 __all__ = [
@@ -36,6 +44,7 @@ __all__ = [
     "data_scale",
     "default_priors",
     "family_of",
+    "family_of_fit",
     "horseshoe_prior",
     "records",
     "register",

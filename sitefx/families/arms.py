@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Callable
 
 import numpy as np
+import xarray as xr
 from scipy import special
 
 from sitefx.data.schema import ArmSummaries
@@ -31,6 +32,8 @@ class ArmCounts:
 
     name = "arms"
     description = "arm counts"
+    data_kind = "arms"
+    compares_site_distributions = False
 
     def matches(self, data: object) -> bool:
         """Return whether ``data`` is :class:`ArmSummaries`."""
@@ -144,6 +147,14 @@ def site_intercepts_and_effects(
     alpha = draw(priors.alpha_mean) + draw(priors.alpha_sd) * z[0]
     truth["theta"] = truth["mu"] + truth["tau"] * (rho * z[0] + np.sqrt(1 - rho**2) * z[1])
     return truth, alpha
+
+    def per_site_obstacle(self, tree: xr.DataTree, data: ArmSummaries | None) -> str:
+        """Return why arm counts have no per-site likelihood here: not implemented yet."""
+        return self.description
+
+    def site_log_likelihood(self, tree: xr.DataTree, data: ArmSummaries | None) -> np.ndarray:
+        """Refuse: see :meth:`per_site_obstacle`."""
+        raise SitefxInputError(f"no per-site likelihood for {self.description}")
 
 
 register(ArmCounts())

@@ -11,16 +11,21 @@ per-record model (:func:`~sitefx.models.hierarchical.varying_intercepts_and_effe
 import dataclasses
 from collections.abc import Callable
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+import xarray as xr
 from scipy import special
 
 from sitefx import streams
 from sitefx.data.schema import IndividualRecords
 from sitefx.data.statistics import SiteStatistics
+from sitefx.errors import SitefxInputError
 from sitefx.families.arms import LOG_ODDS_PRIORS, ArmCounts, site_intercepts_and_effects
 from sitefx.families.registry import Model, Shrinkage, register
 from sitefx.infer.sufficient import draw_site_effects
+from sitefx.models.collapsed import collapsed_log_likelihood
 from sitefx.models.hierarchical import (
     varying_intercepts_and_effects,
     varying_intercepts_and_effects_collapsed,
@@ -33,6 +38,8 @@ class Records:
 
     name = "records"
     description = "individual records"
+    data_kind = "individual"
+    compares_site_distributions = False
     outcome_family = ""  # "gaussian" or "binomial"
 
     def matches(self, data: object) -> bool:
@@ -136,6 +143,16 @@ class Records:
         """Return outcomes drawn given the linear predictor."""
         raise NotImplementedError
 
+    def per_site_obstacle(self, tree: xr.DataTree, data: IndividualRecords | None) -> str | None:
+        """Return why there is no per-site likelihood here, or None."""
+        if not self.matches(data):
+            return "records without their data (pass data=)"
+        return None
+
+    def site_log_likelihood(self, tree: xr.DataTree, data: IndividualRecords | None) -> np.ndarray:
+        """Refuse: see :meth:`per_site_obstacle`."""
+        raise SitefxInputError(f"no per-site likelihood for {self.name}")
+
 
 class GaussianRecords(Records):
     """Continuous outcomes (see the module docstring)."""
@@ -190,6 +207,65 @@ class GaussianRecords(Records):
         """Return normal outcomes around the predictor, with SD ``sigma`` from its prior."""
         return rng.normal(predictor, draw(priors.sigma))
 
+    def per_site_obstacle(self, tree: xr.DataTree, data: IndividualRecords | None) -> str | None:
+        """Return why there is no per-site likelihood here (nesting levels, Student-t site
+        effects, or no data given), or None."""
+        robust = "nu" in tree["posterior"] or "site_df" in tree.attrs
+        if self.matches(data) and (data.levels or robust):
+            return "records with nesting levels or Student-t site effects"
+        return super().per_site_obstacle(tree, data)
+
+    def site_log_likelihood(self, tree: xr.DataTree, data: IndividualRecords) -> np.ndarray:
+        """Return each site's collapsed log-likelihood per draw, shape (chain, draw, site).
+
+        Each site's term of the collapsed likelihood, with its effects and classrooms
+        integrated out (the fit keeps no covariates, so ``data`` is needed).
+        """
+        covariates = data.covariates - data.covariates.mean(axis=0)
+        moderators = jnp.asarray(data.moderators - data.moderators.mean(axis=0))
+        site_stats = SiteStatistics.from_records(data, covariates, per_site=True)
+        posterior = tree["posterior"]
+        shape = posterior["mu"].shape
+
+        def flat(name: str, dim: str | None = None) -> jnp.ndarray:
+            if name not in posterior:
+                return jnp.zeros((int(np.prod(shape)), 0) if dim else (int(np.prod(shape)),))
+            values = posterior[name].transpose("chain", "draw", *([dim] if dim else [])).values
+            return jnp.asarray(values.reshape(int(np.prod(shape)), *values.shape[2:]))
+
+        alpha_sd, tau, rho = flat("alpha_sd"), flat("tau"), flat("rho")
+        scale_tril = jnp.stack(
+            [
+                jnp.stack([alpha_sd, jnp.zeros_like(tau)], -1),
+                jnp.stack([tau * rho, tau * jnp.sqrt(1 - rho**2)], -1),
+            ],
+            -2,
+        )
+        slopes = jnp.stack([flat("gamma_alpha", "moderator"), flat("gamma", "moderator")], -1)
+        means = jnp.stack([flat("alpha_mean"), flat("mu")], -1)[:, None, :] + jnp.einsum(
+            "jm,smk->sjk", moderators, slopes
+        )
+        cluster_sd = flat("cluster_sd") if "cluster_sd" in posterior else jnp.zeros(tau.shape)
+
+        @jax.jit
+        def per_site(mean, tril, sigma, beta, cluster):
+            return collapsed_log_likelihood(
+                site_stats,
+                mean=mean,
+                scale_tril=tril,
+                sigma=sigma,
+                beta=beta,
+                cluster_sd=cluster,
+                per_site=True,
+            )
+
+        terms = jax.lax.map(
+            lambda args: per_site(*args),
+            (means, scale_tril, flat("sigma"), flat("beta", "covariate"), cluster_sd),
+            batch_size=256,
+        )
+        return np.asarray(terms).reshape(*shape, data.n_sites)
+
 
 class BinaryRecords(Records):
     """Binary outcomes on the logit scale (see the module docstring)."""
@@ -227,6 +303,10 @@ class BinaryRecords(Records):
         if collapse and not (extra or data.levels):
             return ArmCounts().model(data.arm_counts(), priors, collapse=True, site_df=site_df)
         return super().model(data, priors, collapse=collapse, site_df=site_df)
+
+    def per_site_obstacle(self, tree: xr.DataTree, data: IndividualRecords | None) -> str | None:
+        """Return why there is no per-site likelihood: not implemented for binary records."""
+        return "binary records" if self.matches(data) else super().per_site_obstacle(tree, data)
 
     def draw_outcome(self, predictor, priors, draw, rng) -> np.ndarray:
         """Return 0/1 outcomes with ``logit P(y = 1)`` the predictor."""

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 import numpy as np
+import xarray as xr
 
 from sitefx.data.schema import StudyData
 from sitefx.errors import SitefxInputError
@@ -62,10 +63,17 @@ class Family(Protocol):
         The registry key (:data:`REGISTRY`).
     description : str
         The data in words, for messages (``"site summaries"``).
+    data_kind : str
+        The ``kind`` of the family's data, stored in a fit's ``data_kind`` attribute.
+    compares_site_distributions : bool
+        Whether fits with normal and with Student-t site effects both have per-site
+        likelihoods, so that they can be compared (:func:`sitefx.sensitivity.compare_models`).
     """
 
     name: str
     description: str
+    data_kind: str
+    compares_site_distributions: bool
 
     def matches(self, data: object) -> bool:
         """Return whether ``data`` is this family's kind of data."""
@@ -107,6 +115,12 @@ class Family(Protocol):
         robust: bool,
     ) -> tuple[StudyData, dict[str, np.ndarray]]:
         """Return data of ``data``'s design drawn from the priors, and the true values."""
+
+    def per_site_obstacle(self, tree: xr.DataTree, data: StudyData | None) -> str | None:
+        """Return why the fit ``tree`` has no per-site likelihood here, or None if it has."""
+
+    def site_log_likelihood(self, tree: xr.DataTree, data: StudyData | None) -> np.ndarray:
+        """Return each site's marginal log-likelihood per draw, shape (chain, draw, site)."""
 
 
 REGISTRY: dict[str, Family] = {}
@@ -151,3 +165,30 @@ def family_of(data: object) -> Family:
             return family
     kinds = ", ".join(family.description for family in REGISTRY.values())
     raise SitefxInputError(f"sitefx fits {kinds}; got {type(data).__name__}")
+
+
+def family_of_fit(tree: xr.DataTree, data: StudyData | None = None) -> Family:
+    """Return the family of a fit: from its ``data`` if given, else from its ``data_kind``.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit.
+    data : StudyData, optional
+        The fit's data (records need it for anything beyond the file).
+
+    Returns
+    -------
+    Family
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> family_of_fit(fit.posterior_).name
+    'summaries'
+    """
+    if data is not None:
+        return family_of(data)
+    kind = tree.attrs["data_kind"]
+    return next(family for family in REGISTRY.values() if family.data_kind == kind)

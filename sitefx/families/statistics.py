@@ -8,6 +8,7 @@ partition; no moderators, nesting levels, Student-t site effects or horseshoe ye
 from collections.abc import Callable
 
 import numpy as np
+import xarray as xr
 
 from sitefx.data.statistics import RecordStatistics
 from sitefx.errors import SitefxInputError
@@ -21,6 +22,8 @@ class Statistics:
 
     name = "statistics"
     description = "records summed per site (out of core)"
+    data_kind = "statistics"
+    compares_site_distributions = False
 
     def matches(self, data: object) -> bool:
         """Return whether ``data`` is :class:`RecordStatistics`."""
@@ -96,6 +99,14 @@ class Statistics:
     ) -> tuple[RecordStatistics, dict[str, np.ndarray]]:
         """Refuse: see :meth:`simulation_obstacle`."""
         raise SitefxInputError(self.simulation_obstacle(data, robust=robust))
+
+    def per_site_obstacle(self, tree: xr.DataTree, data: RecordStatistics | None) -> str:
+        """Return why sums have no per-site likelihood here: not implemented yet."""
+        return "records summed out of core"
+
+    def site_log_likelihood(self, tree: xr.DataTree, data: RecordStatistics | None) -> np.ndarray:
+        """Refuse: see :meth:`per_site_obstacle`."""
+        raise SitefxInputError(f"no per-site likelihood for {self.description}")
 
 
 register(Statistics())

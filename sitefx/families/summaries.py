@@ -10,10 +10,14 @@ import dataclasses
 from collections.abc import Callable
 
 import numpy as np
+import xarray as xr
+from scipy import special, stats
 
 from sitefx.data.schema import SiteSummaries
+from sitefx.estimands import predicted_site_means
 from sitefx.families.registry import Model, Shrinkage, register
 from sitefx.infer.exact import supports_exact
+from sitefx.infer.quadrature import gauss_legendre
 from sitefx.models.hierarchical import normal_normal
 from sitefx.models.priors import Prior, Priors, level_priors, round_scale, slope_prior
 
@@ -23,6 +27,8 @@ class Summaries:
 
     name = "summaries"
     description = "site summaries"
+    data_kind = "summaries"
+    compares_site_distributions = True
 
     def matches(self, data: object) -> bool:
         """Return whether ``data`` is :class:`SiteSummaries`."""
@@ -114,6 +120,67 @@ class Summaries:
         truth["theta"] = mean + truth["tau"] * deviation
         estimate = rng.normal(truth["theta"], data.se)
         return dataclasses.replace(data, estimate=estimate), truth
+
+    def per_site_obstacle(self, tree: xr.DataTree, data: SiteSummaries | None) -> None:
+        """Return None: every site has its marginal likelihood, from the fit alone."""
+        return None
+
+    def site_log_likelihood(self, tree: xr.DataTree, data: SiteSummaries | None) -> np.ndarray:
+        """Return each site's marginal log-likelihood per draw, shape (chain, draw, site).
+
+        ``p(y_j | mu, tau, ...) = N(y_j | m_j, sqrt(tau^2 + se_j^2))`` for normal site effects
+        (``m_j`` the site's predicted mean: ``mu`` plus moderators and upper-level group
+        effects); for Student-t site effects, :func:`student_t_marginal`.
+        """
+        posterior, constant = tree["posterior"], tree["constant_data"]
+        estimate, se = constant["raw_estimate"].values, constant["se"].values
+        mean = predicted_site_means(tree)
+        tau = posterior["tau"].transpose("chain", "draw").values[..., None]
+        if "nu" in posterior or "site_df" in tree.attrs:
+            df = posterior["nu"].values[..., None] if "nu" in posterior else tree.attrs["site_df"]
+            return student_t_marginal(estimate, se, mean, tau, df)
+        return stats.norm.logpdf(estimate, mean, np.sqrt(tau**2 + se**2))
+
+
+MIXTURE_NODES = 64
+
+
+def student_t_marginal(
+    estimate: np.ndarray, se: np.ndarray, mean: np.ndarray, tau: np.ndarray, df: np.ndarray
+) -> np.ndarray:
+    """Return ``log int N(y | theta, se) t_df(theta | mean, tau) dtheta``.
+
+    The Student-t is a scale mixture, ``theta ~ N(mean, tau / sqrt(w))`` with
+    ``w ~ gamma(df / 2, rate df / 2)``, so the marginal is ``E_w N(y | mean, sqrt(tau^2 / w +
+    se^2))``: Gauss-Legendre quadrature over the quantiles of ``w``, where the integrand is
+    smooth whatever the ratio of ``tau`` to ``se``.
+
+    Parameters
+    ----------
+    estimate, se : ndarray, shape (n_sites,)
+        Site estimates and their standard errors.
+    mean, tau, df : ndarray
+        Predicted site means (chain, draw, site), cross-site SD and degrees of freedom
+        (chain, draw, 1), or a number for fixed ``df``.
+
+    Returns
+    -------
+    ndarray, shape (chain, draw, site)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> value = student_t_marginal(np.array([1.0]), np.array([1.0]), np.zeros((1, 1, 1)),
+    ...                            np.ones((1, 1, 1)), 1e6)
+    >>> round(float(value[0, 0, 0]), 4)  # a normal marginal: N(1 | 0, sqrt(2))
+    -1.5155
+    """
+    nodes, weights = gauss_legendre(MIXTURE_NODES)
+    df = np.broadcast_to(df, np.shape(tau))[..., None]
+    w = stats.gamma.ppf(nodes, df / 2, scale=2 / df)  # (chain, draw, 1, node)
+    sd = np.sqrt(tau[..., None] ** 2 / w + se[..., None] ** 2)
+    log_normal = stats.norm.logpdf(estimate[..., None], mean[..., None], sd)
+    return special.logsumexp(log_normal, b=weights, axis=-1)
 
 
 register(Summaries())

@@ -18,7 +18,6 @@ import xarray as xr
 
 from sitefx.data.schema import StudyData
 from sitefx.errors import StudyDataError
-from sitefx.families import family_of
 from sitefx.infer.exact import DIMS as EXACT_DIMS
 from sitefx.models.priors import Priors
 
@@ -52,14 +51,17 @@ def build_datatree(
     sample_stats: dict[str, np.ndarray],
     *,
     data: StudyData,
+    data_groups: tuple[dict, dict, dict],
     priors: Priors,
     attrs: dict[str, object],
 ) -> xr.DataTree:
     """Assemble the contract DataTree from draws shaped (chain, draw, ...).
 
-    ``attrs`` are extra root attributes (JSON-encoded when not str or number).
+    ``data_groups`` are the family's ``observed_data``, ``constant_data`` and extra coords
+    (:meth:`sitefx.families.Family.data_groups`); ``attrs`` are extra root attributes
+    (JSON-encoded when not str or number).
     """
-    observed, constant, family_coords = family_of(data).data_groups(data)
+    observed, constant, family_coords = data_groups
     coords: dict[str, object] = {"site": np.array(data.site, dtype=str), **family_coords}
     posterior_dims, data_dims = dict(POSTERIOR_DIMS), dict(_DATA_DIMS)
     for level in getattr(data, "levels", ()):  # upper nesting levels: districts, ...

@@ -8,9 +8,9 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sitefx.data.schema import SiteSummaries
 from sitefx.errors import SamplingWarning
 from sitefx.estimator import SiteEffects
+from sitefx.families import family_of
 from sitefx.parallel import SERIAL, Workers
 from sitefx.report.folders import write_csv
 from sitefx.report.sensitivity import FILES
@@ -92,7 +92,7 @@ def write_sensitivity(
     influence = leave_one_site_out(model, workers=workers, progress=progress)
     write_csv(influence, paths["leave_one_out"])
     influence_plot(influence).savefig(paths["influence_plot"], dpi=130)
-    if isinstance(model.data_, SiteSummaries):  # Student-t records have no per-site terms yet
+    if family_of(model.data_).compares_site_distributions:
         write_csv(compare_models(_model_family(model, progress)), paths["comparison"])
     else:
         paths.pop("comparison")
