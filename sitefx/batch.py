@@ -162,7 +162,7 @@ def fit_many(
         labels=[job.label for job in jobs],
         workers=workers,
         progress=progress,
-        settings=model.get_params() | {"progress": False},
+        model=model.with_settings(progress=False),
         out_dir=str(out.resolve()),
     )
     table = pd.DataFrame(rows, columns=OVERVIEW_COLUMNS)
@@ -170,12 +170,12 @@ def fit_many(
     return table
 
 
-def _fit_job(job: Job, *, settings: dict, out_dir: str) -> dict:
+def _fit_job(job: Job, *, model: SiteEffects, out_dir: str) -> dict:
     """Load, fit and save one job (in whichever process runs it); return its overview row."""
     study = load(job.source, **job.roles)
     with warnings.catch_warnings():  # counted in the row, and stored in the fit's file
         warnings.simplefilter("ignore", SamplingWarning)
-        fit = SiteEffects(**settings).fit(study)
+        fit = model.with_settings().fit(study)
     folder = Path(out_dir) / job.label
     fit.save(folder)
     table = fit.estimands().set_index("estimand")  # the numbers the fit's files hold

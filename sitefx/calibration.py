@@ -31,7 +31,7 @@ from scipy import stats
 from sitefx.backend import double_precision
 from sitefx.data.schema import StudyData
 from sitefx.errors import SamplingWarning, SitefxInputError, check_whole
-from sitefx.estimator import SiteEffects
+from sitefx.estimator import SiteEffects, model_priors
 from sitefx.families import family_of
 from sitefx.models.priors import Prior, Priors
 from sitefx.parallel import SERIAL, Workers, map_tasks
@@ -168,10 +168,9 @@ def calibrate(
     ['mu', 'tau', 'theta']
     """
     check_replicates(replicates)
-    model.check_settings()
-    robust, priors = model._model_priors(data)
+    robust, priors = model_priors(model.spec, data)
     _check_supported(model, data, priors)
-    settings = model.get_params() | {"priors": priors.as_strings(), "progress": False}
+    resolved = model.with_settings(priors=priors.as_strings(), progress=False)
     seeds = np.random.SeedSequence(seed).spawn(replicates)
     rows = map_tasks(
         _replicate,
@@ -179,7 +178,7 @@ def calibrate(
         labels=[f"replicate {number + 1}" for number in range(replicates)],
         workers=workers,
         progress=progress,
-        settings=settings,
+        model=resolved,
         data=data,
         priors=priors,
         robust=robust,
@@ -198,7 +197,7 @@ def check_replicates(replicates: int) -> int:
 def _replicate(
     item: tuple[int, np.random.SeedSequence],
     *,
-    settings: dict,
+    model: SiteEffects,
     data: StudyData,
     priors: Priors,
     robust: bool,
@@ -207,10 +206,10 @@ def _replicate(
     """One replicate: simulate from the priors, fit, rank each true value."""
     replicate, seed = item
     rng = np.random.default_rng(seed)
-    simulated, truth = simulate(data, priors, rng, site_df=settings["site_df"], robust=robust)
+    simulated, truth = simulate(data, priors, rng, site_df=model.site_df, robust=robust)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
-        fit = SiteEffects(**settings | {"seed": int(rng.integers(2**31))}).fit(simulated)
+        fit = model.with_settings(seed=int(rng.integers(2**31))).fit(simulated)
     posterior = fit.posterior_["posterior"]
     rows = []
     for parameter, values in truth.items():
@@ -249,7 +248,7 @@ def simulate(
     --------
     >>> import numpy as np, sitefx
     >>> data = sitefx.load("studies/eight_schools").data
-    >>> priors = sitefx.SiteEffects()._model_priors(data)[1]
+    >>> priors = model_priors(sitefx.SiteEffects().spec, data)[1]
     >>> simulated, truth = simulate(data, priors, np.random.default_rng(1))
     >>> sorted(truth), simulated.estimate.shape
     (['mu', 'tau', 'theta'], (8,))

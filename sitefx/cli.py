@@ -29,7 +29,7 @@ from sitefx.errors import (
     SitefxInputError,
 )
 from sitefx.estimands import check_outcome_sd, check_threshold
-from sitefx.estimator import OUTPUT_FILES, PRIOR_FLAGS, SiteEffects
+from sitefx.estimator import OUTPUT_FILES, SiteEffects
 from sitefx.historical import describe as describe_borrowing
 from sitefx.models.priors import given_prior
 from sitefx.parallel import TaskFailedError, Workers
@@ -45,6 +45,7 @@ from sitefx.report.folders import (
 )
 from sitefx.report.sensitivity import describe_sensitivity, sensitivity_warnings
 from sitefx.sensitivity.files import write_sensitivity
+from sitefx.spec import PRIOR_FLAGS, ModelSpec
 
 EXIT_BAD_INPUT = 2
 EXIT_DIAGNOSTICS = 3
@@ -599,12 +600,12 @@ def _model(args: argparse.Namespace, roles: Roles) -> SiteEffects:
     ``roles`` are the columns historical data files are read with.
     """
     historical = _historical(args.historical, roles) if args.historical else None
-    return SiteEffects(**_settings(args), historical=historical)
+    return SiteEffects.from_spec(args.spec, historical=historical)
 
 
-def _settings(args: argparse.Namespace) -> dict[str, object]:
-    """Return the model's settings from the flags, all but the historical data (no file read)."""
-    return dict(
+def _spec(args: argparse.Namespace) -> ModelSpec:
+    """Return the model the flags describe, checked: all but the historical data (no file read)."""
+    return ModelSpec(
         priors=_priors(args),
         chains=args.chains,
         draws=args.draws,
@@ -665,7 +666,7 @@ def check_flags(args: argparse.Namespace) -> None:
         return
     if (args.borrow is not None or args.borrow_weight is not None) and not args.historical:
         raise SitefxInputError("--borrow and --borrow-weight need --historical SOURCE")
-    SiteEffects(**_settings(args)).check_settings()
+    args.spec = _spec(args)  # checked once, here; the commands use it
     if "workers" in args:
         _workers(args)
     if "replicates" in args:

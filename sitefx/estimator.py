@@ -22,38 +22,29 @@ from sitefx.data.adapters import Study
 from sitefx.data.schema import SiteSummaries, StudyData
 from sitefx.errors import (
     IgnoredOptionWarning,
-    PriorSpecError,
     SamplingWarning,
     SitefxInputError,
     check_finite,
 )
 from sitefx.estimands import (
-    check_outcome_sd,
-    check_threshold,
     estimands,
     new_site_effect,
     variance_explained,
 )
 from sitefx.families import Model, family_of, horseshoe_prior, resolve_priors
-from sitefx.historical import Borrowing, check_borrowing
+from sitefx.historical import Borrowing
 from sitefx.infer.diagnostics import check_diagnostics
 from sitefx.infer.exact import GROUP as EXACT_GROUP
 from sitefx.infer.exact import ExactPosterior, normal_normal_exact
 from sitefx.infer.nuts import SamplerSettings, run_nuts
-from sitefx.models.priors import VECTOR_FAMILIES, Prior, Priors, given_prior
+from sitefx.models.priors import VECTOR_FAMILIES, Prior, Priors
 from sitefx.report.datatree import build_datatree, check_names, save_datatree
 from sitefx.report.document import write_report
 from sitefx.report.folders import output_folder, write_csv
 from sitefx.report.plots import forest_plot
 from sitefx.report.tables import Results
+from sitefx.spec import ATTRIBUTE, NUTS_ONLY, ModelSpec
 
-METHODS = ("auto", "exact", "nuts")
-SITE_DISTRIBUTIONS = ("normal", "student-t")
-COVARIATE_PRIORS = ("normal", "horseshoe")
-# Settings only NUTS uses: given with the exact method, they are ignored with a warning.
-NUTS_ONLY = ("warmup", "target_accept", "max_tree_depth")
-# Parameters whose prior has a flag of its own (--prior-mu, ...); the others: --prior NAME=SPEC.
-PRIOR_FLAGS = ("mu", "tau", "nu")
 OUTPUT_FILES = {
     "posterior": "posterior.nc",
     "summary": "summary.csv",
@@ -192,21 +183,21 @@ class SiteEffects:
     @double_precision
     def fit(self, data: Study | StudyData) -> Self:
         """Sample the posterior of the model for ``data``; returns ``self``."""
-        self.check_settings()
+        spec = self.spec  # checked once, here
         study = data if isinstance(data, Study) else None
         data = study.data if study else data
         family = family_of(data)
         check_names(data)
-        borrowing, transform = self._borrowing(), None
-        robust, priors = self._model_priors(data)
+        borrowing, transform = _borrowing(spec, self.historical), None
+        robust, priors = model_priors(spec, data)
         shrinks = any(p.family in VECTOR_FAMILIES for p in (priors.beta, priors.gamma) if p)
-        settings = self._sampler_settings(shrinks=shrinks)
+        settings = spec.sampler_settings(shrinks=shrinks)
         if borrowing is not None:
             priors, transform = borrowing.apply(data, priors)
         exact = None
         obstacle = family.exact_obstacle(data, priors, robust=robust)
-        if _choose_method(self.method, obstacle) == "exact":
-            if ignored := self._given(NUTS_ONLY):
+        if _choose_method(spec.method, obstacle) == "exact":
+            if ignored := spec.given(NUTS_ONLY):
                 flags = ", ".join(f"{name} (--{name.replace('_', '-')})" for name in ignored)
                 message = f"{flags} ignored: the exact method has no sampler to tune"
                 warnings.warn(message, IgnoredOptionWarning, stacklevel=2)
@@ -214,7 +205,7 @@ class SiteEffects:
             draws, sample_stats, sampler = _exact_draws(exact, settings)
         else:
             draws, sample_stats, sampler = _sample_nuts(
-                family.model(data, priors, collapse=self.collapse, site_df=self.site_df),
+                family.model(data, priors, collapse=spec.collapse, site_df=spec.site_df),
                 settings,
                 transform=transform,
             )
@@ -224,7 +215,7 @@ class SiteEffects:
             draws["theta_new"] = new_site_effect(
                 draws["mu"],
                 draws["tau"],
-                df=draws.get("nu", self.site_df),
+                df=draws.get("nu", spec.site_df),
                 upper_tau=upper_tau,
                 rng=streams.rng(settings.seed, "new_site"),
             )
@@ -233,10 +224,14 @@ class SiteEffects:
             draws["variance_explained"] = variance_explained(
                 draws["gamma"], data.moderators, np.sqrt(residual_variance)
             )
-        attrs = {"sampler": sampler | settings.to_dict(), "site_dist": self.site_dist}
-        if self.site_df is not None:
-            attrs["site_df"] = self.site_df
-        outcome_sd = _outcome_sd(self.outcome_sd, study, data)
+        attrs = {
+            "sampler": sampler | settings.to_dict(),
+            "site_dist": spec.site_dist,
+            ATTRIBUTE: spec.replace(roles=study.roles if study else None).to_json(),
+        }
+        if spec.site_df is not None:
+            attrs["site_df"] = spec.site_df
+        outcome_sd = _outcome_sd(spec.outcome_sd, study, data)
         if outcome_sd is not None:
             attrs["outcome_sd"] = outcome_sd
         if borrowing is not None:
@@ -259,7 +254,7 @@ class SiteEffects:
         )
         if exact is not None:  # the exact posterior itself: every table reads it
             tree[EXACT_GROUP] = exact.to_dataset(data.site, data.moderator_names)
-        tree["estimands"] = estimands(tree, threshold=self.threshold)
+        tree["estimands"] = estimands(tree, threshold=spec.threshold)
         results = Results(tree)
         tree["estimands"] = results.estimand_group(tree["estimands"].to_dataset())
         # Exact draws are independent: there is no chain to diagnose.
@@ -283,8 +278,9 @@ class SiteEffects:
 
         ``fit`` calls this first, and the command line before it reads any data: numbers
         in range (e.g. ``chains * draws`` at most 10 million), known choices, priors that
-        read and are not absurd, options that need another. Each error
-        (:class:`SitefxInputError`) names the setting and its command-line flag.
+        read and are not absurd, options that need another (see
+        :class:`~sitefx.spec.ModelSpec`). Each error (:class:`SitefxInputError`) names the
+        setting and its command-line flag.
 
         Examples
         --------
@@ -293,105 +289,74 @@ class SiteEffects:
         ...
         sitefx.errors.SitefxInputError: site_df (--site-df) needs site_dist 'student-t'...
         """
-        for name, spec in self.priors.items():
-            flag = f"--prior-{name}" if name in PRIOR_FLAGS else f"--prior {name}=..."
-            try:
-                if spec is not None:
-                    given_prior(spec)
-            except PriorSpecError as error:
-                raise PriorSpecError(f"{name} ({flag}): {error}") from error
-        self._sampler_settings()
-        _check_choice("method", self.method, METHODS)
-        _check_choice("site_dist", self.site_dist, SITE_DISTRIBUTIONS)
-        _check_choice("covariate_prior", self.covariate_prior, COVARIATE_PRIORS)
-        if self.site_df is not None:
-            if self.site_dist != "student-t":
-                raise SitefxInputError(
-                    "site_df (--site-df) needs site_dist 'student-t' (--site-dist student-t)"
-                )
-            check_finite(self.site_df, "site_df (--site-df)", positive=True)
-        horseshoe = {
-            "p0 (--horseshoe-p0)": self.p0,
-            "slab_scale (--slab-scale)": self.slab_scale,
-            "slab_df (--slab-df)": self.slab_df,
-        }
-        for name, value in horseshoe.items():
-            if value is not None and self.covariate_prior != "horseshoe":
-                raise SitefxInputError(
-                    f"{name} needs covariate_prior 'horseshoe' (--covariate-prior horseshoe)"
-                )
-            if value is not None:
-                check_finite(value, name, positive=True)
-        if self.borrow is not None or self.borrow_weight is not None:
-            check_borrowing(self.borrow or "map", self.borrow_weight)
-        check_threshold(self.threshold)
-        if self.outcome_sd is not None:
-            check_outcome_sd(self.outcome_sd)
+        self.spec  # noqa: B018 (building the spec checks it)
         return self
 
     def exact_posterior(self, data: Study | StudyData) -> ExactPosterior | None:
         """The quadrature posterior ``fit`` would compute for ``data`` (no draws, no
         DataTree: milliseconds), or None where the exact method does not apply."""
         data = data.data if isinstance(data, Study) else data
-        if self.method == "nuts" or self.historical is not None:
+        spec = self.spec
+        if spec.method == "nuts" or self.historical is not None:
             return None
-        robust, priors = self._model_priors(data)
+        robust, priors = model_priors(spec, data)
         if family_of(data).exact_obstacle(data, priors, robust=robust) is not None:
             return None
         return _quadrature(data, priors)
-
-    def _model_priors(self, data: StudyData) -> tuple[bool, Priors]:
-        """Whether site effects are Student-t, and the model's priors for ``data`` (defaults
-        resolved; before any historical borrowing)."""
-        robust = self.site_dist == "student-t"
-        horseshoe = self.covariate_prior == "horseshoe"
-        family_of(data).check(data, robust=robust, horseshoe=horseshoe)
-        overrides = self._shrinkage_priors(data) | self.priors
-        return robust, resolve_priors(data, overrides, robust=robust and self.site_df is None)
 
     def get_params(self) -> dict[str, object]:
         """The settings given to ``__init__`` (scikit-learn's convention), e.g. to refit."""
         names = inspect.signature(type(self).__init__).parameters
         return {name: getattr(self, name) for name in names if name != "self"}
 
-    def _sampler_settings(self, *, shrinks: bool = False) -> SamplerSettings:
-        """The NUTS settings, defaults resolved (``target_accept`` 0.99 for a horseshoe
-        prior, which ``shrinks``); the exact method draws as many as they say."""
-        defaults = {"target_accept": 0.99} if shrinks else {}
-        given = {name: getattr(self, name) for name in self._given(NUTS_ONLY)}
-        return SamplerSettings(
-            chains=self.chains,
-            draws=self.draws,
-            seed=self.seed,
-            progress=self.progress,
-            **defaults | given,
-        )
+    @property
+    def spec(self) -> ModelSpec:
+        """The settings as a :class:`~sitefx.spec.ModelSpec` (all but the historical data),
+        checked as it is built."""
+        return ModelSpec(**{k: v for k, v in self.get_params().items() if k != "historical"})
 
-    def _given(self, names: tuple[str, ...]) -> list[str]:
-        """Those of the settings ``names`` that were given (not None)."""
-        return [name for name in names if getattr(self, name) is not None]
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, *, historical: Study | SiteSummaries | None = None) -> Self:
+        """Return an unfitted model with the settings of ``spec``.
 
-    def _borrowing(self) -> Borrowing | None:
-        if self.historical is None:
-            if self.borrow is not None or self.borrow_weight is not None:
-                raise SitefxInputError(
-                    "borrow and borrow_weight (--borrow, --borrow-weight) need historical "
-                    "data (--historical)"
-                )
-            return None
-        history = self.historical
-        return Borrowing(
-            history.data if isinstance(history, Study) else history,
-            self.borrow or "map",
-            self.borrow_weight,
-        )
+        Parameters
+        ----------
+        spec : ModelSpec
+            E.g. :meth:`ModelSpec.from_tree` of a saved fit.
+        historical : Study or SiteSummaries, optional
+            Historical data to borrow from (not part of a spec).
 
-    def _shrinkage_priors(self, data: StudyData) -> dict[str, Prior]:
-        """The horseshoe prior when ``covariate_prior`` asks for it."""
-        if self.covariate_prior == "normal":
-            return {}
-        prior = horseshoe_prior(data, p0=self.p0, slab_scale=self.slab_scale, slab_df=self.slab_df)
-        return {family_of(data).shrinkage(data).target: prior}
+        Returns
+        -------
+        SiteEffects
+
+        Examples
+        --------
+        >>> import sitefx
+        >>> study = sitefx.load("studies/eight_schools")
+        >>> fit = SiteEffects(seed=3, priors={"tau": "half-cauchy(5)"}).fit(study)
+        >>> again = SiteEffects.from_spec(ModelSpec.from_tree(fit.posterior_)).fit(study)
+        >>> again.summary().equals(fit.summary())
+        True
+        """
+        names = inspect.signature(cls.__init__).parameters
+        settings = {name: getattr(spec, name) for name in names if hasattr(spec, name)}
+        return cls(**settings, historical=historical)
+
+    def with_settings(self, **changes: object) -> Self:
+        """Return an unfitted copy with ``changes`` to its settings, checked.
+
+        Parameters
+        ----------
+        **changes
+            Settings by name (``priors`` replaces the whole mapping).
+
+        Returns
+        -------
+        SiteEffects
+            With the same historical data.
+        """
+        return type(self).from_spec(self.spec.replace(**changes), historical=self.historical)
 
     def summary(self) -> pd.DataFrame:
         """The summary table (columns of the output contract, then the MCSEs).
@@ -461,9 +426,57 @@ class SiteEffects:
         return self.posterior_
 
 
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise SitefxInputError(f"{name} must be one of {', '.join(choices)}; got '{value}'")
+def model_priors(spec: ModelSpec, data: StudyData) -> tuple[bool, Priors]:
+    """Return whether site effects are Student-t, and the model's priors for ``data``.
+
+    Defaults resolved, before any historical borrowing; the family refuses options it does
+    not support.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The fit's settings.
+    data : StudyData
+        Canonical study data.
+
+    Returns
+    -------
+    robust : bool
+        Student-t site effects.
+    priors : Priors
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> data = sitefx.load("studies/eight_schools").data
+    >>> print(model_priors(ModelSpec(site_dist="student-t"), data)[1].nu)
+    gamma(2, 0.1)
+    """
+    robust = spec.site_dist == "student-t"
+    horseshoe = spec.covariate_prior == "horseshoe"
+    family = family_of(data)
+    family.check(data, robust=robust, horseshoe=horseshoe)
+    overrides = dict(spec.priors)
+    if horseshoe:
+        prior = horseshoe_prior(data, p0=spec.p0, slab_scale=spec.slab_scale, slab_df=spec.slab_df)
+        overrides = {family.shrinkage(data).target: prior} | overrides
+    return robust, resolve_priors(data, overrides, robust=robust and spec.site_df is None)
+
+
+def _borrowing(spec: ModelSpec, historical: Study | SiteSummaries | None) -> Borrowing | None:
+    """The historical borrowing ``spec`` asks for, or None without historical data."""
+    if historical is None:
+        if spec.borrow is not None or spec.borrow_weight is not None:
+            raise SitefxInputError(
+                "borrow and borrow_weight (--borrow, --borrow-weight) need historical "
+                "data (--historical)"
+            )
+        return None
+    return Borrowing(
+        historical.data if isinstance(historical, Study) else historical,
+        spec.borrow or "map",
+        spec.borrow_weight,
+    )
 
 
 def _outcome_sd(given: float | None, study: Study | None, data: StudyData) -> float | None:

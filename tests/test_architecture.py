@@ -28,7 +28,7 @@ LAYERS = {
     # historical borrowing, which builds on the families' default priors
     "families": ("sitefx.families", "sitefx.historical"),
     "presentation": ("sitefx.report",),  # numbers, plots, reports, output folders
-    "python api": ("sitefx.estimator",),  # SiteEffects
+    "python api": ("sitefx.spec", "sitefx.estimator"),  # ModelSpec, SiteEffects
     "workflows": ("sitefx.sensitivity", "sitefx.calibration", "sitefx.batch", "sitefx.parallel"),
     "interfaces": ("sitefx.cli", "sitefx.__main__", "sitefx.testing", "sitefx"),
 }

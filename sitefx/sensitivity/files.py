@@ -107,9 +107,9 @@ def _model_family(model: SiteEffects, progress: Callable[[str], None] | None) ->
     other = "student-t" if model.site_dist == "normal" else "normal"
     if progress is not None:
         progress(f"fitting {other} site effects for the model comparison")
-    settings = model.get_params() | {"site_dist": other, "site_df": None, "method": "auto"}
-    settings["priors"] = {k: v for k, v in model.priors_.as_strings().items() if k != "nu"}
+    priors = {k: v for k, v in model.priors_.as_strings().items() if k != "nu"}
+    alternative = model.with_settings(site_dist=other, site_df=None, method="auto", priors=priors)
     with warnings.catch_warnings():  # its own diagnostics go into the comparison's verdict
         warnings.simplefilter("ignore", SamplingWarning)
-        alternative = SiteEffects(**settings).fit(model.data_)
+        alternative.fit(model.data_)
     return {f"{model.site_dist} site effects": model, f"{other} site effects": alternative}

@@ -173,10 +173,10 @@ def prior_grid(
     taus = _unique([str(base.tau), *(default_taus if tau_priors is None else tau_priors)])
     mus = _unique([str(base.mu), *(default_mus if mu_priors is None else mu_priors)])
     pairs = list(itertools.product(mus, taus))
-    settings = model.get_params() | {"progress": False}
+    quiet = model.with_settings(progress=False)
     results = {}
     for pair in pairs:  # exact pairs here (milliseconds), the others as NUTS fits below
-        exact = _pair_model(pair, settings).exact_posterior(frame)
+        exact = _pair_model(pair, quiet).exact_posterior(frame)
         if exact is not None:
             results[pair] = _exact_row(exact, threshold)
     sampled = [pair for pair in pairs if pair not in results]
@@ -186,7 +186,7 @@ def prior_grid(
         labels=[f"prior mu ~ {mu}, tau ~ {tau}" for mu, tau in sampled],
         workers=workers,
         progress=progress,
-        settings=settings,
+        model=quiet,
         data=frame,
         threshold=threshold,
     )
@@ -216,13 +216,13 @@ def prior_grid(
     return PriorGrid(table=table, sites=sites)
 
 
-def _pair_model(pair: tuple[str, str], settings: dict) -> SiteEffects:
+def _pair_model(pair: tuple[str, str], model: SiteEffects) -> SiteEffects:
     mu, tau = pair
-    return SiteEffects(**settings | {"priors": {**settings["priors"], "mu": mu, "tau": tau}})
+    return model.with_settings(priors={**model.spec.priors, "mu": mu, "tau": tau})
 
 
 def _sampled_pair(
-    pair: tuple[str, str], *, settings: dict, data: StudyData, threshold: float
+    pair: tuple[str, str], *, model: SiteEffects, data: StudyData, threshold: float
 ) -> tuple[dict, tuple]:
     """Fit one pair of priors by NUTS; return its grid row and the sites' values.
 
@@ -230,7 +230,7 @@ def _sampled_pair(
     """
     with warnings.catch_warnings():  # counted in the row's warnings column
         warnings.simplefilter("ignore", SamplingWarning)
-        return _sampled_row(_pair_model(pair, settings).fit(data), threshold)
+        return _sampled_row(_pair_model(pair, model).fit(data), threshold)
 
 
 def _exact_row(exact: ExactPosterior, threshold: float) -> tuple[dict, tuple]:

@@ -70,7 +70,7 @@ def leave_one_site_out(
         labels=[f"leaving out {data.site[j]}" for j in refitted],
         workers=workers if not exact else SERIAL,
         progress=progress,
-        settings=_refit_settings(model),
+        model=_refit_model(model),
         data=data,
     )
     summaries = dict(zip(refitted, summaries, strict=True))
@@ -95,30 +95,30 @@ def leave_one_site_out(
 def refit(model: SiteEffects, data: StudyData, priors: dict[str, str] | None = None) -> SiteEffects:
     """The same fitted model (settings and the priors it used, or ``priors`` instead)
     fitted to ``data``; its sampler warnings are left to the caller's table, not issued."""
-    settings = _refit_settings(model)
-    settings["priors"] |= priors or {}
-    return _fit_quietly(settings, data)
+    return _fit_quietly(_refit_model(model, priors), data)
 
 
-def _refit_settings(model: SiteEffects) -> dict:
-    """A fitted model's settings with the priors it used (defaults resolved)."""
-    return model.get_params() | {"priors": model.priors_.as_strings(), "progress": False}
+def _refit_model(model: SiteEffects, priors: dict[str, str] | None = None) -> SiteEffects:
+    """An unfitted copy of a fitted model with the priors it used (defaults resolved), or
+    ``priors`` instead of some, and no progress bar."""
+    used = model.priors_.as_strings() | (priors or {})
+    return model.with_settings(priors=used, progress=False)
 
 
-def _fit_quietly(settings: dict, data: StudyData) -> SiteEffects:
+def _fit_quietly(model: SiteEffects, data: StudyData) -> SiteEffects:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
-        return SiteEffects(**settings).fit(data)
+        return model.fit(data)
 
 
-def _summary_without(j: int, *, settings: dict, data: StudyData) -> dict[str, float]:
+def _summary_without(j: int, *, model: SiteEffects, data: StudyData) -> dict[str, float]:
     """``mu`` and ``tau`` summaries of a refit without site ``j`` (exact, from the
     quadrature alone, where the exact method applies), and its warning count."""
     subset = data.subset(np.arange(data.n_sites) != j)
-    exact = SiteEffects(**settings).exact_posterior(subset)
+    exact = model.exact_posterior(subset)
     if exact is not None:
         return _exact_summary(exact) | {"warnings": 0}
-    posterior = _fit_quietly(settings, subset)
+    posterior = _fit_quietly(model.with_settings(), subset)
     draws = posterior.posterior_["posterior"]
     summary = _posterior_summary(draws["mu"].values, draws["tau"].values)
     return summary | {"warnings": len(posterior.warnings_)}

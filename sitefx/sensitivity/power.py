@@ -128,8 +128,7 @@ def _refitted_prior_sensitivity(model: SiteEffects, parameters: list[str]) -> li
         except PriorSpecError:
             continue
         if exact is not None:
-            settings = model.get_params() | {"priors": priors}
-            powered = SiteEffects(**settings).exact_posterior(model.data_)
+            powered = model.with_settings(priors=priors).exact_posterior(model.data_)
             distances = _exact_distances(model, exact, powered)
         else:
             powered = refit(model, model.data_, priors).posterior_
