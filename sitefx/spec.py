@@ -241,7 +241,7 @@ class ModelSpec:
         Raises
         ------
         SitefxInputError
-            If the fit holds no spec (made by a sitefx before 0.x).
+            If the fit holds no spec (saved by an older sitefx).
 
         Examples
         --------
