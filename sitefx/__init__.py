@@ -3,6 +3,10 @@
 Bayesian hierarchical models of site-varying treatment effects (numpyro), with study
 adapters, partial pooling, and reports.
 
+Importing sitefx is cheap and changes nothing: each name below is imported from its module
+the first time it is used (so ``sitefx --help`` needs no JAX), and JAX is set up only when a
+fit runs (:mod:`sitefx.backend`).
+
 Examples
 --------
 >>> import sitefx
@@ -11,61 +15,55 @@ Examples
 >>> fit.summary()  # doctest: +SKIP
 """
 
-from sitefx.data import (
-    DataAccounting,
-    IndividualRecords,
-    Roles,
-    SiteSummaries,
-    Study,
-    load,
-    load_study,
-    read_table,
-)
-from sitefx.errors import (
-    DataDropWarning,
-    DataReadWarning,
-    IgnoredOptionWarning,
-    PriorSpecError,
-    SamplingWarning,
-    SitefxInputError,
-    StudyDataError,
-)
-from sitefx.estimator import SiteEffects
-from sitefx.models import Prior, Priors
-from sitefx.report import (
-    estimand_table,
-    forest_plot,
-    load_datatree,
-    read_fit,
-    site_table,
-    summary_table,
-    write_report,
-)
+import importlib
 
-__all__ = [
-    "DataAccounting",
-    "DataDropWarning",
-    "DataReadWarning",
-    "IgnoredOptionWarning",
-    "IndividualRecords",
-    "Prior",
-    "PriorSpecError",
-    "Priors",
-    "Roles",
-    "SamplingWarning",
-    "SiteEffects",
-    "SiteSummaries",
-    "SitefxInputError",
-    "Study",
-    "StudyDataError",
-    "estimand_table",
-    "forest_plot",
-    "load",
-    "load_datatree",
-    "load_study",
-    "read_fit",
-    "read_table",
-    "site_table",
-    "summary_table",
-    "write_report",
-]
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "DataAccounting": "sitefx.data",
+    "IndividualRecords": "sitefx.data",
+    "Roles": "sitefx.data",
+    "SiteSummaries": "sitefx.data",
+    "Study": "sitefx.data",
+    "load": "sitefx.data",
+    "load_study": "sitefx.data",
+    "read_table": "sitefx.data",
+    "DataDropWarning": "sitefx.errors",
+    "DataReadWarning": "sitefx.errors",
+    "IgnoredOptionWarning": "sitefx.errors",
+    "PriorSpecError": "sitefx.errors",
+    "SamplingWarning": "sitefx.errors",
+    "SitefxInputError": "sitefx.errors",
+    "StudyDataError": "sitefx.errors",
+    "SiteEffects": "sitefx.estimator",
+    "ModelSpec": "sitefx.spec",
+    "Prior": "sitefx.models",
+    "Priors": "sitefx.models",
+    "estimand_table": "sitefx.report",
+    "forest_plot": "sitefx.report",
+    "load_datatree": "sitefx.report",
+    "read_fit": "sitefx.report",
+    "site_table": "sitefx.report",
+    "summary_table": "sitefx.report",
+    "write_report": "sitefx.report",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    """Import a public name, or a submodule, on first use (PEP 562)."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    else:
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module 'sitefx' has no attribute '{name}'") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,58 +1,31 @@
 """Command line: ``sitefx fit SOURCE --out DIR``.
 
+This module parses the command line and imports nothing heavy: ``sitefx --help``,
+``--version`` and argument errors answer at once. Each command's work, and the libraries it
+needs, are in :mod:`sitefx.commands`, imported only once the arguments have parsed.
+
 Exit codes: 0 success; 2 bad input (a short message, no traceback); 3 a diagnostic failed
 under ``--strict`` (the files are written all the same); 1 anything else (e.g. refits that
 failed on every try, named).
 """
 
 import argparse
-import dataclasses
-import json
 import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
-from pathlib import Path
 
-from sitefx.batch import fit_many, jobs_for
-from sitefx.calibration import calibrate, check_replicates
-from sitefx.data.adapters import Roles, Study, load
-from sitefx.data.partitioned import load_statistics, out_of_core
-from sitefx.data.schema import SiteSummaries
 from sitefx.errors import (
     DataDropWarning,
     DataReadWarning,
     IgnoredOptionWarning,
-    PriorSpecError,
-    SamplingWarning,
     SitefxInputError,
 )
-from sitefx.estimands import check_outcome_sd, check_threshold
-from sitefx.estimator import OUTPUT_FILES, SiteEffects
-from sitefx.historical import describe as describe_borrowing
-from sitefx.models.priors import given_prior
-from sitefx.parallel import TaskFailedError, Workers
-from sitefx.report import headline_sentences, summary_text, write_report
-from sitefx.report.document import describe_method
-from sitefx.report.folders import (
-    MANIFEST,
-    check_destination,
-    input_files,
-    output_folder,
-    read_fit,
-    write_csv,
-)
-from sitefx.report.sensitivity import describe_sensitivity, sensitivity_warnings
-from sitefx.sensitivity.files import write_sensitivity
-from sitefx.spec import PRIOR_FLAGS, ModelSpec
+from sitefx.parallel import TaskFailedError
 
 EXIT_BAD_INPUT = 2
 EXIT_DIAGNOSTICS = 3
-OBSERVATIONAL = (
-    "OBSERVATIONAL: treatment was not randomized; effects are comparisons adjusted for the "
-    "covariates given, and causal only if those remove all confounding"
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -360,456 +333,6 @@ def _estimand_options(group: argparse._ActionsContainer) -> None:
     )
 
 
-def run_fit(args: argparse.Namespace) -> int:
-    """Run ``sitefx fit``: load SOURCE, fit it, print the summary and save the fit to ``--out``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line (:func:`build_parser`), already checked by
-        :func:`check_flags`.
-
-    Returns
-    -------
-    int
-        The exit status: 0, or 3 under ``--strict`` when a diagnostic failed (the files are
-        written all the same).
-
-    Raises
-    ------
-    SitefxInputError
-        If ``--out`` cannot be used, or the data or options are invalid.
-
-    Examples
-    --------
-    ``--out`` is checked before any work starts:
-
-    >>> run_fit(build_parser().parse_args(["fit", "studies/eight_schools", "--out",
-    ...                                    "studies/eight_schools"]))  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    sitefx.errors.SitefxInputError: --out studies/eight_schools: the folder holds files ...
-
-    A fit of the eight schools (about 2 seconds, saving the plots):
-
-    >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as out:  # doctest: +SKIP
-    ...     run_fit(build_parser().parse_args(["fit", "studies/eight_schools", "--out",
-    ...                                        f"{out}/fit", "--quiet"]))
-    0
-    """
-    check_destination(args.out)
-    fit, say = _fit(args)
-    fit.save(args.out, command=_command(), inputs=_inputs(args))
-    say(f"wrote {args.out}: " + ", ".join(OUTPUT_FILES.values()) + f", {MANIFEST}")
-    return _gate(args, fit.warnings_)
-
-
-def run_sensitivity(args: argparse.Namespace) -> int:
-    """Run ``sitefx sensitivity``: fit as ``sitefx fit``, then write the sensitivity analyses.
-
-    The fit's files and those of :func:`~sitefx.sensitivity.files.write_sensitivity` go to
-    ``--out``, written all or nothing; the sensitivity results are summarized in plain
-    language and failed diagnostics printed as warnings.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line (:func:`build_parser`), already checked by
-        :func:`check_flags`.
-
-    Returns
-    -------
-    int
-        The exit status: 0, or 3 under ``--strict`` when a diagnostic of the fit or of the
-        sensitivity analyses failed.
-
-    Examples
-    --------
-    The refits take minutes, so this is not run as a test:
-
-    >>> main(["sensitivity", "studies/eight_schools", "--out", "out/es"])  # doctest: +SKIP
-    0
-    """
-    check_destination(args.out)
-    fit, say = _fit(args)
-    with output_folder(args.out, command=_command(), inputs=_inputs(args)) as folder:
-        fit.write_files(folder)
-        paths = write_sensitivity(
-            fit,
-            folder,
-            tau_priors=args.alt_tau,
-            mu_priors=args.alt_mu,
-            workers=_workers(args),
-            progress=_progress(args),
-        )
-    for line in describe_sensitivity(args.out):
-        say(line)
-    say(f"wrote {args.out}: " + ", ".join(path.name for path in paths.values()))
-    problems = sensitivity_warnings(args.out)
-    for problem in problems:
-        print(f"warning: {problem}", file=sys.stderr)
-    return _gate(args, fit.warnings_ + problems)
-
-
-def _progress(args: argparse.Namespace) -> Callable[[str], None] | None:
-    """Return where long work reports its steps: standard error, unless ``--quiet``."""
-    return None if args.quiet else lambda text: print(text, file=sys.stderr)
-
-
-def _gate(args: argparse.Namespace, problems: list[str]) -> int:
-    """Return exit status 3 under ``--strict`` when a diagnostic failed (already printed)."""
-    if args.strict and problems:
-        print(
-            f"sitefx: {len(problems)} diagnostic(s) failed under --strict; the files are "
-            f"in {args.out} for inspection",
-            file=sys.stderr,
-        )
-        return EXIT_DIAGNOSTICS
-    return 0
-
-
-def run_fit_many(args: argparse.Namespace) -> int:
-    """Run ``sitefx fit-many``: fit each SOURCE (and each of ``--outcomes``) alike.
-
-    Each fit goes to ``--out/<name>[-<outcome>]/`` and one row per fit to
-    ``--out/overview.csv`` (see :func:`~sitefx.batch.fit_many`), which is also printed.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line (:func:`build_parser`), already checked by
-        :func:`check_flags`.
-
-    Returns
-    -------
-    int
-        The exit status: 0, or 3 under ``--strict`` when a fit had sampler warnings.
-
-    Raises
-    ------
-    SitefxInputError
-        If both ``--outcome`` and ``--outcomes`` are given, two fits would share a folder,
-        or ``--out`` cannot be used.
-    TaskFailedError
-        If fits failed, naming them.
-
-    Examples
-    --------
-    >>> same = ["studies/eight_schools", "studies/eight_schools/"]
-    >>> run_fit_many(build_parser().parse_args(["fit-many", *same, "--out", "o"]))
-    ... # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    sitefx.errors.SitefxInputError: two jobs would share a folder: ['eight_schools', ...]
-    """
-    outcomes = [name.strip() for name in (args.outcomes or "").split(",") if name.strip()]
-    if outcomes and args.outcome:
-        raise SitefxInputError("give either --outcome or --outcomes, not both")
-    roles = _roles(args)
-    jobs = jobs_for(args.sources, outcomes, {k: v for k, v in roles.items() if v not in (None, ())})
-    check_destination(args.out)
-    inputs = [path for source in args.sources for path in input_files(source)]
-    with output_folder(args.out, command=_command(), inputs=inputs) as folder:
-        table = fit_many(
-            jobs,
-            _model(args, Roles.from_mapping(roles)),
-            folder,
-            workers=_workers(args),
-            progress=_progress(args),
-        )
-    shown = table.drop(columns=["source", "folder"])
-    print(shown.to_string(index=False, float_format=lambda value: f"{value:.3g}"))
-    print(f"wrote {Path(args.out) / 'overview.csv'} and a folder per fit")
-    return _gate(
-        args, [f"{row.label}: sampler warnings" for row in table.itertuples() if row.warnings]
-    )
-
-
-def run_calibrate(args: argparse.Namespace) -> int:
-    """Run ``sitefx calibrate``: simulation-based calibration of the model on the study's design.
-
-    Writes ``calibration_summary.csv``, ``calibration_ranks.csv`` and ``calibration.png`` to
-    ``--out`` and prints the summary and what it means (see :func:`sitefx.calibration.calibrate`).
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line (:func:`build_parser`), already checked by
-        :func:`check_flags`.
-
-    Returns
-    -------
-    int
-        The exit status, 0.
-
-    Examples
-    --------
-    With 100 refits this takes minutes, so it is not run as a test:
-
-    >>> main(["calibrate", "studies/eight_schools", "--out", "out/calibration"])  # doctest: +SKIP
-    0
-    """
-    check_destination(args.out)
-    study = _study(args)
-    model = _model(args, study.roles)
-    result = calibrate(
-        model,
-        study.data,
-        replicates=args.replicates,
-        seed=args.seed,
-        workers=_workers(args),
-        progress=_progress(args),
-    )
-    summary = result.summary()
-    names = ["calibration_summary.csv", "calibration_ranks.csv", "calibration.png"]
-    with output_folder(args.out, command=_command(), inputs=_inputs(args)) as folder:
-        write_csv(summary, folder / names[0])
-        write_csv(result.ranks, folder / names[1])
-        result.plot().savefig(folder / names[2], dpi=130)
-    shown = summary.drop(columns=["verdict"])
-    print(shown.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
-    print("\n".join(result.explain()))
-    print(f"wrote {args.out}: " + ", ".join(names))
-    return 0
-
-
-def _roles(args: argparse.Namespace) -> dict[str, object]:
-    """Return the column roles the flags give."""
-    levels = None
-    if args.treatment_levels:
-        names = [name.strip() for name in args.treatment_levels.split(",")]
-        if len(names) != 2:
-            raise SitefxInputError("--treatment-levels takes TREATED,CONTROL, e.g. 'small,regular'")
-        levels = {names[0]: 1, names[1]: 0}
-    roles = {f.name: getattr(args, f.name) for f in dataclasses.fields(Roles) if f.name in args}
-    return roles | {"treatment_levels": levels}
-
-
-def _study(args: argparse.Namespace) -> Study:
-    """Load the study the flags name, with their column roles."""
-    roles = _roles(args)
-    if out_of_core(args.source, args.engine):
-        return load_statistics(args.source, Roles.from_mapping(roles))
-    return load(args.source, **roles)
-
-
-def _model(args: argparse.Namespace, roles: Roles) -> SiteEffects:
-    """Return the (unfitted) model the flags describe.
-
-    ``roles`` are the columns historical data files are read with.
-    """
-    historical = _historical(args.historical, roles) if args.historical else None
-    return SiteEffects.from_spec(args.spec, historical=historical)
-
-
-def _spec(args: argparse.Namespace) -> ModelSpec:
-    """Return the model the flags describe, checked: all but the historical data (no file read)."""
-    return ModelSpec(
-        priors=_priors(args),
-        chains=args.chains,
-        draws=args.draws,
-        warmup=args.warmup,
-        target_accept=args.target_accept,
-        max_tree_depth=args.max_tree_depth,
-        seed=args.seed,
-        progress=not args.quiet and sys.stderr.isatty(),
-        method=args.method,
-        site_dist=args.site_dist,
-        site_df=args.site_df,
-        covariate_prior=args.covariate_prior,
-        p0=args.horseshoe_p0,
-        slab_scale=args.slab_scale,
-        slab_df=args.slab_df,
-        borrow=args.borrow,
-        borrow_weight=args.borrow_weight,
-        threshold=0.0 if args.threshold is None else args.threshold,
-        outcome_sd=args.outcome_sd,
-    )
-
-
-def _workers(args: argparse.Namespace) -> Workers:
-    """Where a command's many fits run (``--workers``, ``--scheduler``)."""
-    return Workers(n=args.workers, address=args.scheduler)
-
-
-def check_flags(args: argparse.Namespace) -> None:
-    """Refuse bad or conflicting flags before any data is read.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line (:func:`build_parser`).
-
-    Raises
-    ------
-    SitefxInputError
-        Whose message names the flag: an unusable ``--out``, a bad threshold, outcome SD,
-        prior, model or sampler setting, worker count or number of replicates, or
-        ``--borrow`` without ``--historical``.
-
-    Examples
-    --------
-    >>> flags = ["--site-dist", "student-t", "--site-df", "inf"]
-    >>> check_flags(build_parser().parse_args(["fit", "study", "--out", "o", *flags]))
-    Traceback (most recent call last):
-    ...
-    sitefx.errors.SitefxInputError: site_df (--site-df) must be > 0 and finite; got inf
-    """
-    if args.out is not None:
-        check_destination(args.out)  # a file, foreign files, or an unwritable place
-    if args.command == "report":
-        if args.threshold is not None:
-            check_threshold(args.threshold)
-        if args.outcome_sd is not None:
-            check_outcome_sd(args.outcome_sd)
-        return
-    if (args.borrow is not None or args.borrow_weight is not None) and not args.historical:
-        raise SitefxInputError("--borrow and --borrow-weight need --historical SOURCE")
-    args.spec = _spec(args)  # checked once, here; the commands use it
-    if "workers" in args:
-        _workers(args)
-    if "replicates" in args:
-        check_replicates(args.replicates)
-    for flag in ("alt_tau", "alt_mu"):
-        for spec in getattr(args, flag, None) or ():
-            try:
-                given_prior(spec)
-            except PriorSpecError as error:
-                raise PriorSpecError(f"--{flag.replace('_', '-')}: {error}") from error
-
-
-def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
-    """Load the study, fit it and print what a fit prints; return the fit and the printer."""
-    study = _study(args)
-    data = study.data
-    say = (lambda *_: None) if args.quiet else print
-    say(f"{study.title}: {data.n_sites} sites, {data.kind} data")
-    if study.observational:
-        say(OBSERVATIONAL)
-    say(str(data.accounting))
-    model = _model(args, study.roles)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SamplingWarning)  # reported below, once
-        fit = model.fit(study)
-    say("priors:\n" + fit.priors_.describe())
-    say(describe_method(json.loads(fit.posterior_.attrs["sampler"])))
-    if "borrowing" in fit.posterior_.attrs:
-        say(describe_borrowing(json.loads(fit.posterior_.attrs["borrowing"])))
-    table = fit.summary()
-    intercepts = table["parameter"].str.startswith("alpha[")
-    say(summary_text(table[~intercepts]))
-    if intercepts.any():
-        say(f"(site intercepts alpha[...]: see {OUTPUT_FILES['summary']})")
-    for problem in fit.warnings_:
-        print(f"warning: {problem}", file=sys.stderr)
-    say("\n".join(headline_sentences(fit.posterior_, fit._results)))
-    return fit, say
-
-
-def run_report(args: argparse.Namespace) -> int:
-    """Run ``sitefx report``: write the report of the fit in FIT_DIR.
-
-    The report (see :func:`~sitefx.report.write_report`) goes to ``--out``, by default into
-    the fit's own folder; sensitivity files in FIT_DIR add a "Sensitivity" section.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line (:func:`build_parser`), already checked by
-        :func:`check_flags`.
-
-    Returns
-    -------
-    int
-        The exit status, 0.
-
-    Raises
-    ------
-    SitefxInputError
-        If FIT_DIR is not a complete, unedited sitefx fit, or ``--out`` cannot be used.
-
-    Examples
-    --------
-    >>> run_report(build_parser().parse_args(["report", "studies/eight_schools"]))
-    ... # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    sitefx.errors.SitefxInputError: studies/eight_schools/posterior.nc: no such file; run ...
-    """
-    tree = read_fit(args.fit_dir)  # complete, unedited, and a sitefx fit
-    out = args.out or args.fit_dir
-    check_destination(out)
-    formats = ("html", "md") if args.format == "both" else (args.format,)
-    same = Path(out).resolve() == Path(args.fit_dir).resolve()
-    with output_folder(out, command=_command(), keep=same) as folder:
-        paths = write_report(
-            tree,
-            folder,
-            threshold=args.threshold,
-            outcome_sd=args.outcome_sd,
-            formats=formats,
-            sensitivity_dir=args.fit_dir,
-        )
-    print(f"wrote {out}: " + ", ".join(path.name for path in paths.values()))
-    return 0
-
-
-def _command() -> list[str]:
-    """Return the command line that is running, for the output folder's manifest."""
-    return ["sitefx", *sys.argv[1:]]
-
-
-def _inputs(args: argparse.Namespace) -> list[Path]:
-    """Return the files a fitting command read: its source's and the historical data's."""
-    sources = [args.source] + ([args.historical] if args.historical else [])
-    return [path for source in sources for path in input_files(source)]
-
-
-def _historical(source: str, roles: Roles) -> SiteSummaries:
-    """Load the historical summaries.
-
-    A study folder as it describes itself, or a data file read with the current summaries'
-    site, estimate and SE columns.
-    """
-    if Path(source).is_dir():
-        return load(source).data
-    if roles.kind != "summaries":
-        raise SitefxInputError(
-            "--historical needs a study folder (data + study.toml naming its estimate and se) "
-            "unless the current data are site summaries with the same columns"
-        )
-    return load(source, site=roles.site, estimate=roles.estimate, se=roles.se).data
-
-
-def _priors(args: argparse.Namespace) -> dict[str, str]:
-    """Return the priors the flags give, by parameter.
-
-    From ``--prior NAME=SPEC`` (repeatable) and ``--prior-mu``, ``--prior-tau``,
-    ``--prior-nu``; each parameter's at most once.
-    """
-    priors = {}
-    for spec in args.prior:
-        name, equals, prior = spec.partition("=")
-        name = name.strip()
-        if not equals or not name:
-            raise SitefxInputError(
-                f"--prior takes NAME=SPEC, e.g. 'gamma=normal(0, 1)'; got '{spec}'"
-            )
-        if name in priors:
-            raise SitefxInputError(f"--prior gives the prior of {name} twice; give it once")
-        priors[name] = prior
-    for name in PRIOR_FLAGS:
-        spec = getattr(args, f"prior_{name}")
-        if spec is not None and name in priors:
-            raise SitefxInputError(
-                f"--prior {name}=... and --prior-{name} both give the prior of {name}; give one"
-            )
-        if spec is not None:
-            priors[name] = spec
-    return priors
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``sitefx`` command line.
 
@@ -841,8 +364,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for category in (DataDropWarning, DataReadWarning, IgnoredOptionWarning):
                 warnings.simplefilter("always", category)
             warnings.showwarning = _warning_printer()
-            check_flags(args)
-            return COMMANDS[args.command](args)
+            from sitefx import commands  # the heavy libraries, only now
+
+            commands.check_flags(args)
+            return commands.COMMANDS[args.command](args)
     except SitefxInputError as error:
         print(f"sitefx: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -855,15 +380,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # a full disk, a permission: nothing half-written is left
         print(f"sitefx: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
-
-
-COMMANDS = {
-    "fit": run_fit,
-    "report": run_report,
-    "sensitivity": run_sensitivity,
-    "calibrate": run_calibrate,
-    "fit-many": run_fit_many,
-}
 
 
 def _warning_printer() -> Callable[..., None]:

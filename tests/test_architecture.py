@@ -8,7 +8,11 @@ module it imported.
 """
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sitefx"
 
@@ -30,7 +34,13 @@ LAYERS = {
     "presentation": ("sitefx.report",),  # numbers, plots, reports, output folders
     "python api": ("sitefx.spec", "sitefx.estimator"),  # ModelSpec, SiteEffects
     "workflows": ("sitefx.sensitivity", "sitefx.calibration", "sitefx.batch", "sitefx.parallel"),
-    "interfaces": ("sitefx.cli", "sitefx.__main__", "sitefx.testing", "sitefx"),
+    "interfaces": (
+        "sitefx.cli",
+        "sitefx.commands",
+        "sitefx.__main__",
+        "sitefx.testing",
+        "sitefx",
+    ),
 }
 
 
@@ -128,3 +138,33 @@ def test_no_module_uses_another_modules_private_names():
                     f"{module_name(path)}:{node.lineno} uses {node.value.id}.{node.attr}"
                 )
     assert not offenders, "private names used across modules:\n" + "\n".join(offenders)
+
+
+# What the command line must not import before a command runs.
+HEAVY = ("jax", "numpyro", "matplotlib", "xarray", "dask", "scipy", "arviz_base", "arviz_stats")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["fit"], ["fit", "--help"]])
+def test_the_command_line_answers_without_heavy_imports(argv):
+    """Help, the version and argument errors come before JAX and friends are imported."""
+    code = (
+        "import sys\n"
+        "from sitefx.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    imported = set(run.stdout.splitlines()[-1].split())  # the last line, after any help
+    assert not imported & set(HEAVY), f"sitefx {' '.join(argv)} imported {imported & set(HEAVY)}"
+
+
+def test_importing_sitefx_leaves_jax_alone():
+    code = (
+        "import sitefx, sys, jax, jax.numpy as jnp\n"
+        "print(jnp.ones(1).dtype, 'numpyro' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["float32", "False"]

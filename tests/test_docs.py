@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 # Every sitefx import of these tests, in one place (module paths may move).
-from sitefx.cli import EXIT_BAD_INPUT, EXIT_DIAGNOSTICS, MANIFEST, build_parser, main
+from sitefx.cli import EXIT_BAD_INPUT, EXIT_DIAGNOSTICS, build_parser, main
 from sitefx.estimator import OUTPUT_FILES
 from sitefx.report.datatree import _DATA_DIMS, DIMENSIONS, POSTERIOR_DIMS, load_datatree
 from sitefx.report.datatree import _level_dims as level_dims
+from sitefx.report.folders import MANIFEST
 from sitefx.report.sensitivity import FILES, LEAVE_ONE_OUT_COLUMNS, POWER_SCALING_COLUMNS
 from sitefx.report.tables import (
     ESTIMAND_COLUMNS,

@@ -37,6 +37,7 @@ MODULES = [
     "sitefx.sensitivity.comparison",
     "sitefx.sensitivity",
     "sitefx.cli",
+    "sitefx.commands",
     "sitefx.testing",
 ]
 
