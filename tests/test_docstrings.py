@@ -38,6 +38,9 @@ MODULES = [
     "sitefx.sensitivity",
     "sitefx.cli",
     "sitefx.testing",
+    # the core modules
+    "sitefx.data.schema",
+    "sitefx.data.statistics",
 ]
 
 
