@@ -41,6 +41,9 @@ MODULES = [
     # the core modules
     "sitefx.data.schema",
     "sitefx.data.statistics",
+    "sitefx.data.partitioned",
+    "sitefx.data",
+    "sitefx.backend",
 ]
 
 
