@@ -44,6 +44,10 @@ MODULES = [
     "sitefx.data.partitioned",
     "sitefx.data",
     "sitefx.backend",
+    "sitefx.models.priors",
+    "sitefx.models.hierarchical",
+    "sitefx.models.collapsed",
+    "sitefx.models",
 ]
 
 
