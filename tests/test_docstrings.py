@@ -48,6 +48,13 @@ MODULES = [
     "sitefx.models.hierarchical",
     "sitefx.models.collapsed",
     "sitefx.models",
+    "sitefx.infer.quadrature",
+    "sitefx.infer.exact",
+    "sitefx.infer.borrowing",
+    "sitefx.infer.nuts",
+    "sitefx.infer.diagnostics",
+    "sitefx.infer.sufficient",
+    "sitefx.infer",
 ]
 
 
