@@ -55,6 +55,8 @@ MODULES = [
     "sitefx.infer.diagnostics",
     "sitefx.infer.sufficient",
     "sitefx.infer",
+    "sitefx.report.datatree",
+    "sitefx.report.tables",
 ]
 
 
