@@ -32,7 +32,16 @@ DEVICE_FLAG = "--xla_force_host_platform_device_count"
 def request_devices() -> None:
     """Ask XLA for ``max(4, CPUs)`` CPU devices, unless ``XLA_FLAGS`` already says how many.
 
-    Takes effect only if JAX has not computed anything yet in this process.
+    Appends ``--xla_force_host_platform_device_count=N`` to the environment variable
+    ``XLA_FLAGS`` (process-wide). Takes effect only if JAX has not computed anything yet in
+    this process; afterwards it changes nothing that JAX reads.
+
+    Examples
+    --------
+    >>> import os
+    >>> request_devices()
+    >>> DEVICE_FLAG in os.environ["XLA_FLAGS"]
+    True
     """
     flags = os.environ.get("XLA_FLAGS", "")
     if DEVICE_FLAG not in flags:
@@ -41,7 +50,11 @@ def request_devices() -> None:
 
 
 def double_precision[**P, R](function: Callable[P, R]) -> Callable[P, R]:
-    """Run ``function`` in float64 JAX (devices requested first; see the module docstring).
+    """Make ``function`` compute in float64 JAX, within each call only.
+
+    Each call first requests the CPU devices (:func:`request_devices`), then runs
+    ``function`` inside ``jax.enable_x64(True)``; outside the call, JAX keeps the precision
+    the user chose. See the module docstring.
 
     Parameters
     ----------
@@ -51,7 +64,17 @@ def double_precision[**P, R](function: Callable[P, R]) -> Callable[P, R]:
     Returns
     -------
     callable
-        The same function, computing in float64 within each call.
+        The same function (same name, signature and docstring), computing in float64 within
+        each call.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> @double_precision
+    ... def third(value):
+    ...     return jnp.asarray(value) / 3
+    >>> str(third(1.0).dtype), str(jnp.asarray(1.0).dtype)
+    ('float64', 'float32')
     """
 
     @functools.wraps(function)

@@ -39,6 +39,25 @@ MODULES = [
     "sitefx.cli",
     "sitefx.commands",
     "sitefx.testing",
+    # the core modules
+    "sitefx.data.schema",
+    "sitefx.data.statistics",
+    "sitefx.data.partitioned",
+    "sitefx.data",
+    "sitefx.backend",
+    "sitefx.models.priors",
+    "sitefx.models.hierarchical",
+    "sitefx.models.collapsed",
+    "sitefx.models",
+    "sitefx.infer.quadrature",
+    "sitefx.infer.exact",
+    "sitefx.infer.borrowing",
+    "sitefx.infer.nuts",
+    "sitefx.infer.diagnostics",
+    "sitefx.infer.sufficient",
+    "sitefx.infer",
+    "sitefx.report.datatree",
+    "sitefx.report.tables",
 ]
 
 

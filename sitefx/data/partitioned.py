@@ -53,17 +53,59 @@ def record_statistics(
     drop_missing: bool = False,
     units: str = "",
 ) -> RecordStatistics:
-    """Per-site sufficient statistics of Gaussian records in partitioned files, read with
-    dask one partition at a time (a Parquet row group, or 64 MB of CSV read strictly).
+    """Sum Gaussian records in partitioned files into per-site sufficient statistics.
 
-    ``source`` is a Parquet data set (a folder, or a file), a glob such as ``"data/*.csv"``,
-    or a list of files. Equal to :meth:`SiteStatistics.from_records` on the same records
-    loaded in memory.
+    dask reads one partition at a time (a Parquet row group, or 64 MB of CSV read strictly),
+    validates it and sums it by site and arm; the sums are added up and the covariates
+    centred. The result equals :meth:`SiteStatistics.from_records` on the same records loaded
+    in memory.
+
+    Parameters
+    ----------
+    source : str, Path or sequence of them
+        A Parquet data set (a folder, or a file), a glob such as ``"data/*.csv"``, or a list
+        of files; all Parquet or all CSV (``.csv`` or ``.csv.gz``, UTF-8).
+    site : str
+        Column of site ids.
+    outcome : str
+        Column of the (continuous) outcome.
+    treatment : str
+        Column of the treatment: 0/1 or boolean.
+    covariates : sequence of str, default ()
+        Numeric person-level covariate columns.
+    drop_missing : bool, default False
+        Drop rows with a missing or non-finite value in a used column (reported in the
+        accounting, per file and partition) instead of refusing them.
+    units : str, default ""
+        The outcome's units, for reports.
+
+    Returns
+    -------
+    RecordStatistics
+        The per-site sums, arm means and variances, the covariates' means and SDs, and the
+        accounting of rows read and dropped over all partitions.
+
+    Raises
+    ------
+    StudyDataError
+        If no files match, the files mix formats, a column is missing or invalid (naming the
+        file, the partition and the rows), a site has fewer than 2 records in an arm, or
+        fewer than 2 sites remain.
 
     Examples
     --------
-    >>> stats = record_statistics("studies/star/star.csv.gz", site="school", outcome="score",
-    ...                           treatment="small", drop_missing=True)  # doctest: +SKIP
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"school": list("aabbaabb"), "score": [1.0, 2, 3, 4, 2, 5, 1, 6],
+    ...                       "small": [0, 1] * 4})
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     frame.iloc[:4].to_csv(Path(folder) / "part1.csv", index=False)
+    ...     frame.iloc[4:].to_csv(Path(folder) / "part2.csv", index=False)
+    ...     stats = record_statistics(Path(folder) / "*.csv", site="school", outcome="score",
+    ...                               treatment="small")
+    >>> stats.site, stats.accounting.rows_read, stats.arm_mean.tolist()
+    (('a', 'b'), 8, [[1.5, 3.5], [2.0, 5.0]])
     """
     import dask
 
@@ -97,8 +139,32 @@ def record_statistics(
 
 
 def out_of_core(source: str | Path, engine: str) -> bool:
-    """Whether ``source`` is read out of core: ``engine`` ``dask``, or ``auto`` and the source
-    is a glob, a folder of Parquet files without ``study.toml``, or files above 2 GiB."""
+    """Decide whether ``source`` is read out of core (summed by dask) or in memory.
+
+    Parameters
+    ----------
+    source : str or Path
+        A study folder, a data file, a folder of Parquet files or a glob.
+    engine : {"auto", "memory", "dask"}
+        ``dask`` always reads out of core, ``memory`` never; ``auto`` does when the source
+        is a glob matching files, a folder of Parquet files without ``study.toml``, or a
+        file above 2 GiB.
+
+    Returns
+    -------
+    bool
+        True to read out of core.
+
+    Raises
+    ------
+    StudyDataError
+        For an unknown ``engine``.
+
+    Examples
+    --------
+    >>> out_of_core("studies/eight_schools", "auto"), out_of_core("studies/eight_schools", "dask")
+    (False, True)
+    """
     if engine not in ("auto", "memory", "dask"):
         raise StudyDataError(f"engine must be auto, memory or dask; got '{engine}'")
     if engine != "auto":
@@ -112,8 +178,44 @@ def out_of_core(source: str | Path, engine: str) -> bool:
 
 
 def load_statistics(source: str | Path, roles: Roles) -> Study:
-    """A study of records summed out of core, with ``roles`` (Gaussian outcome, covariates
-    only: other roles are refused with a clear message)."""
+    """Load a study of records summed out of core (see :func:`record_statistics`).
+
+    Parameters
+    ----------
+    source : str or Path
+        A Parquet data set (a folder, or a file), a glob of CSV or Parquet files.
+    roles : Roles
+        The column roles: ``site``, ``outcome`` and ``treatment`` are needed; ``covariates``
+        and ``drop_missing`` may be given. Any other role, or a non-Gaussian family, is
+        refused with a clear message rather than ignored.
+
+    Returns
+    -------
+    Study
+        Named after the folder or file (``"records"`` if that name is empty), its data a
+        :class:`~sitefx.data.statistics.RecordStatistics`.
+
+    Raises
+    ------
+    StudyDataError
+        For a role the out-of-core path does not take, a missing site, outcome or treatment
+        role, or invalid data.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from sitefx.data.adapters import Roles
+    >>> frame = pd.DataFrame({"school": list("aabbaabb"), "score": [1.0, 2, 3, 4, 2, 5, 1, 6],
+    ...                       "small": [0, 1] * 4})
+    >>> roles = Roles(site="school", outcome="score", treatment="small")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     frame.to_parquet(Path(folder) / "records.parquet")
+    ...     study = load_statistics(Path(folder) / "records.parquet", roles)
+    >>> study.name, study.data.kind, study.data.n_records
+    ('records.parquet', 'statistics', 8)
+    """
     given = {
         name: value
         for name, value in vars(roles).items()
@@ -138,7 +240,7 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
 
 
 def _files(source: str | Path | Sequence[str | Path]) -> tuple[list[Path], str]:
-    """The files of ``source`` and their reader, or a clear error."""
+    """Return the files of ``source`` and their reader, or raise a clear error."""
     if isinstance(source, str | Path):
         path = Path(source)
         if path.is_dir():
@@ -163,8 +265,11 @@ def _files(source: str | Path | Sequence[str | Path]) -> tuple[list[Path], str]:
 
 
 def _parquet_parts(folder: Path) -> list[Path]:
-    """A Parquet data set's files: the top-level ``*.parquet`` files and those in Hive
-    partition folders (``key=value``, at any depth); any other Parquet file is an error."""
+    """List a Parquet data set's files.
+
+    These are the top-level ``*.parquet`` files and those in Hive partition folders
+    (``key=value``, at any depth); any other Parquet file is an error.
+    """
     parts, stray = [], []
     for file in sorted(folder.rglob("*.parquet")):
         between = file.relative_to(folder).parts[:-1]
@@ -180,14 +285,13 @@ def _parquet_parts(folder: Path) -> list[Path]:
 
 
 def _partition_values(file: Path) -> dict[str, str]:
-    """The Hive partition keys and values on ``file``'s path (``year=2019/...``)."""
+    """Return the Hive partition keys and values on ``file``'s path (``year=2019/...``)."""
     pairs = (folder.split("=", 1) for folder in file.parent.parts if HIVE.fullmatch(folder))
     return {unquote(key): unquote(value) for key, value in pairs}
 
 
 def _row_groups(files: list[Path]) -> list[tuple[Path, int, int]]:
-    """Each Parquet file's row groups: (file, row group, rows before it in the file)."""
-
+    """List each Parquet file's row groups: (file, row group, rows before it in the file)."""
     pieces = []
     for file in files:
         metadata = _parquet(file).metadata
@@ -199,7 +303,7 @@ def _row_groups(files: list[Path]) -> list[tuple[Path, int, int]]:
 
 
 def _parquet(file: Path):
-    """The Parquet file ``file``, or an error naming it."""
+    """Open the Parquet file ``file``, or raise an error naming it."""
     import pyarrow
     import pyarrow.parquet as pq
 
@@ -210,8 +314,10 @@ def _parquet(file: Path):
 
 
 def _read_row_group(piece: tuple[Path, int, int], columns: list[str]) -> pd.DataFrame:
-    """One row group, its rows numbered from 1 within its file; columns the file lacks are
-    taken from its Hive partition folders."""
+    """Read one row group, its rows numbered from 1 within its file.
+
+    Columns the file lacks are taken from its Hive partition folders.
+    """
     file, group, first = piece
     parquet = _parquet(file)
     stored = parquet.schema_arrow.names
@@ -224,7 +330,7 @@ def _read_row_group(piece: tuple[Path, int, int], columns: list[str]) -> pd.Data
 
 
 def _csv_blocks(files: list[Path]) -> list[tuple[Path, int, int | None]]:
-    """(file, first byte, end byte) of each 64 MB block; a gzipped file is one block."""
+    """List (file, first byte, end byte) of each 64 MB block; a gzipped file is one block."""
     pieces = []
     for file in files:
         size = file.stat().st_size
@@ -238,9 +344,11 @@ def _csv_blocks(files: list[Path]) -> list[tuple[Path, int, int | None]]:
 def _read_csv_block(
     piece: tuple[Path, int, int | None], columns: list[str], ids: Sequence[str]
 ) -> pd.DataFrame:
-    """One block of a CSV file read strictly (``ids`` as text): the lines that start in it,
-    numbered from 1 within the block (a whole file: within the file). Files read out of core
-    must be UTF-8."""
+    """Read one block of a CSV file strictly (``ids`` as text).
+
+    The block's rows are the lines that start in it, numbered from 1 within the block (a
+    whole file: within the file). Files read out of core must be UTF-8.
+    """
     file, start, end = piece
     source = file.name if end is None else f"{file.name}, block at byte {start}"
     lines = io.StringIO(decode(_block(file, start, end), source, fallback=False), newline="")
@@ -256,8 +364,10 @@ def _read_csv_block(
 
 
 def _block(file: Path, start: int, end: int | None) -> bytes:
-    """The bytes of the lines that start in ``[start, end)`` (``end`` None: the whole file,
-    decompressed if gzipped)."""
+    """Return the bytes of the lines that start in ``[start, end)``.
+
+    With ``end`` None: the whole file, decompressed if gzipped.
+    """
     if end is None:
         return content(file)
     with file.open("rb") as handle:
@@ -278,9 +388,12 @@ def _partition_sums(
     covariates: tuple[str, ...],
     drop_missing: bool,
 ) -> tuple[pd.DataFrame, int, list[Drop]]:
-    """One partition validated and summed by site: the sums, its rows read and its drops
-    (with the empty rows its reader skipped). Errors and drops name ``where`` (the file and
-    partition) and the rows, as numbered by the reader."""
+    """Validate one partition and sum it by site.
+
+    Returns the sums, its rows read and its drops (with the empty rows its reader skipped).
+    Errors and drops name ``where`` (the file and partition) and the rows, as numbered by the
+    reader.
+    """
     try:
         values = {
             column: validate.numeric_column(frame, column) for column in (outcome, *covariates)
@@ -326,7 +439,7 @@ def _statistics(
     drops: tuple[Drop, ...],
     units: str,
 ) -> RecordStatistics:
-    """Site statistics with centred covariates from the summed partitions."""
+    """Build the site statistics, covariates centred, from the summed partitions."""
     arm_n = sums[["n_control", "n_treated"]].to_numpy()
     incomplete = sums.index[(arm_n < validate.MIN_PER_ARM).any(axis=1)]
     if len(incomplete):

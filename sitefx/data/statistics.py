@@ -27,12 +27,21 @@ class ClusterStatistics:
 
     Attributes
     ----------
-    site : ndarray of int (n_clusters,)
-        The site of each cluster.
-    n, treated, y : ndarray (n_clusters,)
+    site : ndarray of int, shape (n_clusters,)
+        The site (its position in the data's ``site``) of each cluster.
+    n, treated, y : ndarray of float, shape (n_clusters,)
         Records, treated records and the sum of the outcome in each cluster.
-    x : ndarray (n_clusters, n_covariates)
+    x : ndarray of float, shape (n_clusters, n_covariates)
         Sums of the covariates in each cluster.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stats = ClusterStatistics.from_arrays(
+    ...     np.array([1.0, 2, 3]), np.array([0, 1, 1]), np.array([0, 0, 1]),
+    ...     np.zeros((3, 0)), np.array(["a", "a", "a"]))
+    >>> stats.site.tolist(), stats.treated.tolist()
+    ([0, 1], [1.0, 1.0])
     """
 
     site: np.ndarray
@@ -51,6 +60,26 @@ class ClusterStatistics:
         cluster: np.ndarray,
     ) -> "ClusterStatistics":
         """Sum the records of each (site, cluster) pair.
+
+        Clusters are nested in sites: the same cluster id in two sites is two clusters.
+
+        Parameters
+        ----------
+        outcome : ndarray of float, shape (n_records,)
+            Each record's outcome.
+        treatment : ndarray, shape (n_records,)
+            1 for treated, 0 for control.
+        site_index : ndarray of int, shape (n_records,)
+            Position of each record's site.
+        covariates : ndarray of float, shape (n_records, n_covariates)
+            The covariates (already centred, as the model uses them).
+        cluster : ndarray, shape (n_records,)
+            Each record's cluster id within its site.
+
+        Returns
+        -------
+        ClusterStatistics
+            One entry per (site, cluster) pair, sorted by site and then cluster id.
 
         Examples
         --------
@@ -76,7 +105,7 @@ class ClusterStatistics:
 
 
 def _indicator(index: np.ndarray, n_groups: int) -> sparse.csr_array:
-    """The sparse (n_groups, n_records) matrix that sums records by group."""
+    """Return the sparse (n_groups, n_records) matrix that sums records by group."""
     n_records = len(index)
     return sparse.csr_array(
         (np.ones(n_records), (index, np.arange(n_records))), shape=(n_groups, n_records)
@@ -89,19 +118,33 @@ class SiteStatistics:
 
     Attributes
     ----------
-    n : ndarray (n_sites,)
-    zz : ndarray (n_sites, 2, 2)
-        ``Z_j'Z_j`` with ``Z = [1, T]``.
-    zx : ndarray (n_sites, 2, n_covariates)
-    zy : ndarray (n_sites, 2)
-    xx : ndarray (n_covariates, n_covariates)
-    xy : ndarray (n_covariates,)
+    n : ndarray of float, shape (n_sites,)
+        Records per site.
+    zz : ndarray, shape (n_sites, 2, 2)
+        ``Z_j'Z_j`` with ``Z = [1, T]``: records and treated records per site.
+    zx : ndarray, shape (n_sites, 2, n_covariates)
+        ``Z_j'X_j``: sums of the covariates over the site's records and its treated records.
+    zy : ndarray, shape (n_sites, 2)
+        ``Z_j'y_j``: sums of the outcome over the site's records and its treated records.
+    xx : ndarray, shape (n_covariates, n_covariates)
+        ``X'X``, pooled over the sites.
+    xy : ndarray, shape (n_covariates,)
+        ``X'y``, pooled over the sites.
     yy : float
-    clusters : ClusterStatistics or None
+        ``y'y``, pooled over the sites.
+    clusters : ClusterStatistics, optional
         Per-cluster sums, when records are clustered within sites.
-    site_xx, site_xy, site_yy : ndarray or None
+    site_xx, site_xy, site_yy : ndarray, optional
         ``X_j'X_j``, ``X_j'y_j`` and ``y_j'y_j`` per site, only when asked for (``per_site``):
         they split the likelihood into one term per site (for leave-one-site-out).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stats = SiteStatistics.from_arrays(np.array([1.0, 2, 3, 4]), np.array([0, 1, 0, 1]),
+    ...                                    np.array([0, 0, 1, 1]), np.zeros((4, 0)), n_sites=2)
+    >>> stats.n_records, stats.zz[0].tolist(), stats.yy
+    (4, [[2.0, 1.0], [1.0, 1.0]], 30.0)
     """
 
     n: np.ndarray
@@ -118,6 +161,7 @@ class SiteStatistics:
 
     @property
     def n_records(self) -> int:
+        """Number of records, over all sites."""
         return int(self.n.sum())
 
     @classmethod
@@ -132,8 +176,29 @@ class SiteStatistics:
         cluster: np.ndarray | None = None,
         per_site: bool = False,
     ) -> "SiteStatistics":
-        """Compute the statistics in one vectorized pass over the records (with
-        ``per_site``, also each site's ``X'X``, ``X'y`` and ``y'y``).
+        """Compute the statistics in one vectorized pass over the records.
+
+        Parameters
+        ----------
+        outcome : ndarray of float, shape (n_records,)
+            Each record's outcome.
+        treatment : ndarray, shape (n_records,)
+            1 for treated, 0 for control.
+        site_index : ndarray of int, shape (n_records,)
+            Position of each record's site, in ``range(n_sites)``.
+        covariates : ndarray of float, shape (n_records, n_covariates)
+            The covariates as the model uses them (centred); n_covariates may be 0.
+        n_sites : int
+            Number of sites (a site without records gets zeros).
+        cluster : ndarray, shape (n_records,), optional
+            Each record's cluster id within its site; adds :class:`ClusterStatistics`.
+        per_site : bool, default False
+            Also keep each site's ``X'X``, ``X'y`` and ``y'y`` (for per-site likelihoods).
+
+        Returns
+        -------
+        SiteStatistics
+            The sums; ``site_xx``, ``site_xy``, ``site_yy`` only with ``per_site``.
 
         Examples
         --------
@@ -169,7 +234,31 @@ class SiteStatistics:
     def from_records(
         cls, records: IndividualRecords, covariates: np.ndarray, *, per_site: bool = False
     ) -> "SiteStatistics":
-        """Statistics of ``records`` with the (already centred) ``covariates``."""
+        """Compute the statistics of individual records.
+
+        Parameters
+        ----------
+        records : IndividualRecords
+            Gaussian records; their outcome, treatment, sites and clusters are used.
+        covariates : ndarray of float, shape (n_records, n_covariates)
+            The covariates as the model uses them, already centred (they replace
+            ``records.covariates``).
+        per_site : bool, default False
+            Also keep each site's ``X'X``, ``X'y`` and ``y'y`` (for per-site likelihoods).
+
+        Returns
+        -------
+        SiteStatistics
+            As :meth:`from_arrays`, for all of ``records``' sites.
+
+        Examples
+        --------
+        >>> from sitefx.testing import simulate_records
+        >>> records, _ = simulate_records(3, 20, seed=0)
+        >>> stats = SiteStatistics.from_records(records, records.covariates)
+        >>> stats.n_records == records.n_records, stats.zz.shape
+        (True, (3, 2, 2))
+        """
         return cls.from_arrays(
             records.outcome,
             records.treatment,
@@ -184,7 +273,7 @@ class SiteStatistics:
 def _per_site_products(
     outcome: np.ndarray, covariates: np.ndarray, indicator: sparse.csr_array
 ) -> dict[str, np.ndarray]:
-    """Each site's ``X'X``, ``X'y`` and ``y'y``."""
+    """Return each site's ``X'X``, ``X'y`` and ``y'y``."""
     cross = covariates[:, :, None] * covariates[:, None, :]
     n_covariates = covariates.shape[1]
     site_xx = (indicator @ cross.reshape(len(outcome), -1)).reshape(-1, n_covariates, n_covariates)
@@ -202,18 +291,42 @@ class RecordStatistics:
     Attributes
     ----------
     site : tuple of str
+        Site names, in order of first appearance.
     stats : SiteStatistics
         With the covariates centred and each site's ``X'X``, ``X'y``, ``y'y``.
     arm_n, arm_mean, arm_variance : ndarray, shape (n_sites, 2)
         People, outcome mean and variance (``ddof=1``) per site and arm (control, treated).
     covariate_names : tuple of str
+        Names of the covariate columns, in order.
     covariate_mean, covariate_sd : ndarray, shape (n_covariates,)
+        Each covariate's mean (subtracted to centre it) and SD over all records.
     outcome_mean, outcome_total_sd : float
         The outcome's mean and SD over all records (they scale the default priors).
     outcome_sd : float
         The outcome's SD pooled within the two arms (effect sizes).
     accounting : DataAccounting
-    units : str
+        What happened to the input rows (read, used, dropped and why).
+    units : str, default ""
+        Units of the outcome and effects, for labels.
+    family : str, default "gaussian"
+        The outcome's family; only Gaussian records reduce to these statistics.
+    kind : {"statistics"}
+        The data kind, fixed (not a parameter).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from sitefx.data.partitioned import record_statistics
+    >>> frame = pd.DataFrame({"school": list("aabbaabb"), "score": [1.0, 2, 3, 4, 2, 5, 1, 6],
+    ...                       "small": [0, 1] * 4})
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     frame.to_csv(Path(folder) / "scores.csv", index=False)
+    ...     data = record_statistics(Path(folder) / "*.csv", site="school", outcome="score",
+    ...                              treatment="small")
+    >>> data.arm_n.tolist(), data.raw_site_effects().estimate.tolist()
+    ([[2.0, 2.0], [2.0, 2.0]], [2.0, 3.0])
     """
 
     kind: Literal["statistics"] = field(default="statistics", init=False)
@@ -234,15 +347,25 @@ class RecordStatistics:
 
     @property
     def n_sites(self) -> int:
+        """Number of sites."""
         return len(self.site)
 
     @property
     def n_records(self) -> int:
+        """Number of records, over all sites and arms."""
         return int(self.arm_n.sum())
 
     def raw_site_effects(self) -> SiteSummaries:
-        """Treated minus control mean per site, with the Welch standard error (as
-        :meth:`IndividualRecords.raw_site_effects`)."""
+        """Estimate each site's effect on its own, without pooling.
+
+        Treated minus control mean per site, with the Welch standard error (as
+        :meth:`IndividualRecords.raw_site_effects`).
+
+        Returns
+        -------
+        SiteSummaries
+            One estimate and standard error per site, ``n`` the site's records.
+        """
         return SiteSummaries(
             site=self.site,
             estimate=self.arm_mean[:, 1] - self.arm_mean[:, 0],

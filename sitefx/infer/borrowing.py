@@ -119,6 +119,14 @@ class NormalMixture:
     sd: np.ndarray
 
     def __post_init__(self) -> None:
+        """Check the components and normalize the weights.
+
+        Raises
+        ------
+        SitefxInputError
+            Unless weight, mean and sd are 1-D of one length, weights positive and summing
+            to 1 (within 1e-6), means finite and SDs finite and positive.
+        """
         weight, mean, sd = (
             np.atleast_1d(np.asarray(v, dtype=float)) for v in (self.weight, self.mean, self.sd)
         )
@@ -133,28 +141,79 @@ class NormalMixture:
         object.__setattr__(self, "sd", sd)
 
     def mean_value(self) -> float:
-        """The mixture's mean."""
+        """Compute the mixture's mean.
+
+        Returns
+        -------
+        float
+            ``sum_k weight_k mean_k``.
+        """
         return float(self.weight @ self.mean)
 
     def sd_value(self) -> float:
-        """The mixture's standard deviation."""
+        """Compute the mixture's standard deviation.
+
+        Returns
+        -------
+        float
+            The SD, within- and between-component variance together.
+        """
         return float(np.sqrt(self.weight @ (self.sd**2 + (self.mean - self.mean_value()) ** 2)))
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
-        """Log density at ``x`` (any shape), summed over components stably (logsumexp)."""
+        """Compute the log density, summed over components stably (logsumexp).
+
+        Parameters
+        ----------
+        x : ndarray
+            Points, any shape.
+
+        Returns
+        -------
+        ndarray
+            The log density at each point, shape of ``x``.
+        """
         return special.logsumexp(self._log_joint(np.asarray(x, dtype=float)), axis=-1)
 
     def quantile(self, probs: np.ndarray) -> np.ndarray:
-        """Quantiles at ``probs``, shape (len(probs),)."""
+        """Compute quantiles of the mixture.
+
+        Parameters
+        ----------
+        probs : array_like
+            Probabilities in (0, 1).
+
+        Returns
+        -------
+        ndarray, shape (len(probs),)
+            The quantiles.
+        """
         probs = np.atleast_1d(np.asarray(probs, dtype=float))
         return mixture_quantile(self.weight, self.mean, self.sd, probs)[:, 0]
 
     def update(self, estimate: float, se: float) -> "NormalMixture":
-        """The posterior given one estimate ``~ N(mu, se)`` with known ``se`` (conjugate).
+        """Update the mixture, as a prior, with one estimate ``~ N(mu, se)`` (conjugate).
 
         Component ``k`` keeps its normal form, with weight proportional to ``weight_k
         N(estimate | mean_k, sqrt(sd_k^2 + se^2))``; components whose weight underflows to 0
         are dropped.
+
+        Parameters
+        ----------
+        estimate : float
+            The current estimate of ``mu``.
+        se : float
+            Its standard error (> 0), taken as known.
+
+        Returns
+        -------
+        NormalMixture
+            The posterior of ``mu``.
+
+        Raises
+        ------
+        SitefxInputError
+            Unless the estimate is finite and ``se`` finite and > 0.
         """
         if not (math.isfinite(estimate) and math.isfinite(se) and se > 0):
             raise SitefxInputError(f"need a finite estimate and se > 0; got {estimate}, {se}")
@@ -172,8 +231,28 @@ class NormalMixture:
         )
 
     def robustify(self, weight: float, mean: float, sd: float) -> "NormalMixture":
-        """Add a vague component ``N(mean, sd)`` with prior weight ``weight``; the other
-        components' weights are scaled by ``1 - weight`` (Schmidli et al. 2014)."""
+        """Add a vague component ``N(mean, sd)`` with prior weight ``weight``.
+
+        The other components' weights are scaled by ``1 - weight`` (Schmidli et al. 2014).
+
+        Parameters
+        ----------
+        weight : float
+            The vague component's prior weight, in (0, 1), e.g. 0.2.
+        mean, sd : float
+            The vague component's mean and SD: usually the prior ``mu`` would have without
+            the history.
+
+        Returns
+        -------
+        NormalMixture
+            The robust mixture, the vague component last.
+
+        Raises
+        ------
+        SitefxInputError
+            If ``weight`` is not in (0, 1).
+        """
         if not 0 < weight < 1:
             raise SitefxInputError(f"the robust component's weight must be in (0, 1); got {weight}")
         return NormalMixture(
@@ -183,23 +262,58 @@ class NormalMixture:
         )
 
     def prune(self, tol: float) -> "NormalMixture":
-        """Drop the components with weight below ``tol`` (never the heaviest) and renormalize."""
+        """Drop the components with weight below ``tol`` (never the heaviest) and renormalize.
+
+        Parameters
+        ----------
+        tol : float
+            The smallest weight kept.
+
+        Returns
+        -------
+        NormalMixture
+            The kept components, weights summing to 1.
+        """
         keep = self.weight >= min(tol, self.weight.max())
         weight = self.weight[keep]
         return NormalMixture(weight / weight.sum(), self.mean[keep], self.sd[keep])
 
     def distribution(self) -> dist.MixtureSameFamily:
-        """The mixture as a numpyro distribution (e.g. the prior of ``mu`` in a model)."""
+        """Build the mixture as a numpyro distribution (e.g. the prior of ``mu`` in a model).
+
+        Returns
+        -------
+        numpyro.distributions.MixtureSameFamily
+            A categorical mixture of normals.
+        """
         return dist.MixtureSameFamily(
             dist.Categorical(probs=jnp.asarray(self.weight)),
             dist.Normal(jnp.asarray(self.mean), jnp.asarray(self.sd)),
         )
 
     def ess(self, sigma: float, *, method: str = "elir", flattening: float = 100.0) -> float:
-        """Effective sample size in people with unit-information SD ``sigma``.
+        """Compute the effective sample size in people with unit-information SD ``sigma``.
 
-        ``method`` is ``"elir"`` (expected local information ratio), ``"moment"`` or
-        ``"morita"`` (with RBesT's ``s`` as ``flattening``); see the module docstring.
+        Parameters
+        ----------
+        sigma : float
+            The SD of one person's contribution to an effect estimate (in the effect's units).
+        method : {"elir", "moment", "morita"}, default "elir"
+            Expected local information ratio, the mixture's variance, or Morita et al.'s
+            curvature at the mode; see the module docstring.
+        flattening : float, default 100.0
+            ``morita`` only: RBesT's ``s``, the flattened prior's variance over the largest
+            component variance.
+
+        Returns
+        -------
+        float
+            The number of people the prior is worth.
+
+        Raises
+        ------
+        SitefxInputError
+            For an unknown ``method``.
         """
         if method == "moment":
             information = 1.0 / self.sd_value() ** 2
@@ -218,15 +332,20 @@ class NormalMixture:
         return np.log(self.weight / self.sd) - 0.5 * (z**2 + np.log(2 * np.pi))
 
     def _scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each component's score ``d/dx log N(x | mean_k, sd_k)`` and posterior
-        responsibility ``r_k(x)``, shapes (len(x), n_components)."""
+        """Return each component's score and posterior responsibility at ``x``.
+
+        The score is ``d/dx log N(x | mean_k, sd_k)``, the responsibility ``r_k(x)``; shapes
+        (len(x), n_components).
+        """
         log_joint = self._log_joint(x)
         responsibility = np.exp(log_joint - special.logsumexp(log_joint, axis=1, keepdims=True))
         return -(x[:, None] - self.mean) / self.sd**2, responsibility
 
     def _curvature_terms(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``E_r[1 / sd^2]`` and ``Var_r[score]`` at ``x`` (r: the responsibilities); their
-        difference is ``-d^2/dx^2 log p(x)``."""
+        """Return ``E_r[1 / sd^2]`` and ``Var_r[score]`` at ``x`` (r: the responsibilities).
+
+        Their difference is ``-d^2/dx^2 log p(x)``.
+        """
         score, responsibility = self._scores(x)
         mean_score = np.sum(responsibility * score, axis=1, keepdims=True)
         spread = np.sum(responsibility * (score - mean_score) ** 2, axis=1)
@@ -248,9 +367,12 @@ class NormalMixture:
         return float(self.weight @ self.sd**-2 - spread)
 
     def _panels(self) -> tuple[np.ndarray, np.ndarray]:
-        """Quadrature nodes and weights resolving every component: panel edges every half SD
-        over each component's mean +- 10 SDs, snapped to a grid of spacing ``sd/8`` to
-        ``sd/4`` (a power of 2) so that components of similar mean and SD share edges."""
+        """Return quadrature nodes and weights resolving every component.
+
+        Panel edges every half SD over each component's mean +- 10 SDs, snapped to a grid of
+        spacing ``sd/8`` to ``sd/4`` (a power of 2) so that components of similar mean and SD
+        share edges.
+        """
         offsets = np.arange(-PANEL_REACH, PANEL_REACH + PANEL_STEP / 2, PANEL_STEP)
         spacing = (2.0 ** np.floor(np.log2(self.sd)) / 4)[:, None]
         edges = self.mean[:, None] + self.sd[:, None] * offsets
@@ -260,8 +382,10 @@ class NormalMixture:
         return (edges[:-1, None] + width * unit).ravel(), (width * unit_weight).ravel()
 
     def _mode(self) -> float:
-        """The mode reached by mean-shift (a monotone ascent of the density) from the
-        component mean where the density is highest."""
+        """Find the mode by mean-shift (a monotone ascent of the density).
+
+        It starts from the component mean where the density is highest.
+        """
         precision = self.sd**-2
         x = self.mean[np.argmax(self.log_pdf(self.mean))]
         for _ in range(MODE_ITERATIONS):
@@ -276,7 +400,7 @@ class NormalMixture:
 def map_prior(
     estimate: np.ndarray, se: np.ndarray, priors: Priors, *, prune: float = 1e-10
 ) -> NormalMixture:
-    """The meta-analytic-predictive prior: the effect in a new study given historical ones.
+    """Compute the meta-analytic-predictive prior: a new study's effect given earlier ones.
 
     The exact predictive distribution of ``theta_new`` of the normal-normal model fitted to
     the historical summaries: a mixture over the quadrature grid of ``tau``, with components
@@ -289,8 +413,13 @@ def map_prior(
     priors : Priors
         Priors of the meta-analysis of the historical studies (normal or flat ``mu``, any
         ``tau``); the ``tau`` prior matters most when there are few studies.
-    prune : float
+    prune : float, default 1e-10
         Weight below which grid components are dropped.
+
+    Returns
+    -------
+    NormalMixture
+        The MAP prior (not yet robustified: see :meth:`NormalMixture.robustify`).
 
     Examples
     --------
@@ -317,17 +446,32 @@ def map_prior(
 def historical_log_likelihood(
     mu: jax.Array, tau: jax.Array, estimate: jax.Array, se: jax.Array
 ) -> jax.Array:
-    """``L_h(mu, tau) = sum_h log N(estimate_h | mu, sqrt(se_h^2 + tau^2))`` (JAX; scalars
-    ``mu`` and ``tau``), the marginal log likelihood of the historical summaries.
+    """Compute the marginal log likelihood of the historical summaries (JAX).
+
+    ``L_h(mu, tau) = sum_h log N(estimate_h | mu, sqrt(se_h^2 + tau^2))``, jit-able and
+    differentiable.
+
+    Parameters
+    ----------
+    mu, tau : jax.Array or float
+        The average effect and the cross-site SD (scalars).
+    estimate, se : jax.Array, shape (n_studies,)
+        Historical estimates and standard errors.
+
+    Returns
+    -------
+    jax.Array
+        The log likelihood, a scalar.
 
     Examples
     --------
     >>> import jax
-    >>> y, se = jax.numpy.array([1.0, 2.0]), jax.numpy.array([1.0, 0.5])
-    >>> round(float(historical_log_likelihood(1.5, 0.3, y, se)), 4)
-    -1.8239
-    >>> round(float(jax.grad(historical_log_likelihood)(1.5, 0.3, y, se)), 4)  # d/dmu
-    1.0119
+    >>> with jax.enable_x64(True):
+    ...     y, se = jax.numpy.array([1.0, 2.0]), jax.numpy.array([1.0, 0.5])
+    ...     value = float(historical_log_likelihood(1.5, 0.3, y, se))
+    ...     slope = float(jax.grad(historical_log_likelihood)(1.5, 0.3, y, se))  # d/dmu
+    >>> round(value, 4), round(slope, 4)
+    (-1.8239, 1.0119)
     """
     variance = jnp.square(se) + jnp.square(tau)
     return -0.5 * jnp.sum(jnp.log(2 * jnp.pi * variance) + jnp.square(estimate - mu) / variance)
@@ -381,7 +525,28 @@ class PowerPrior:
     @classmethod
     @double_precision
     def build(cls, estimate: np.ndarray, se: np.ndarray, priors: Priors) -> "PowerPrior":
-        """Tabulate ``log c(a0)`` for historical ``estimate``, ``se`` and priors ``pi0``."""
+        """Tabulate ``log c(a0)`` for historical summaries and priors ``pi0``.
+
+        Runs in float64; 401 integrals, each to 1e-9.
+
+        Parameters
+        ----------
+        estimate, se : ndarray, shape (n_studies,)
+            Historical estimates and standard errors (finite, ``se > 0``).
+        priors : Priors
+            ``pi0``: a normal or flat ``mu`` prior and a positive ``tau`` prior (the model's
+            own).
+
+        Returns
+        -------
+        PowerPrior
+            The table and its error estimate.
+
+        Raises
+        ------
+        SitefxInputError
+            For invalid summaries or priors, or a power prior improper at some ``a0``.
+        """
         estimate, se = np.asarray(estimate, dtype=float), np.asarray(se, dtype=float)
         _check_power_inputs(estimate, se, priors)
         a0_grid = np.geomspace(A0_MIN, 1.0, A0_NODES)
@@ -396,8 +561,18 @@ class PowerPrior:
         )
 
     def log_normalizer_at(self, a0: jax.Array) -> jax.Array:
-        """``log c(a0)`` as a JAX function (jit-able, differentiable in ``a0``); ``a0`` is
-        clamped to the grid's range, [1e-6, 1]."""
+        """Evaluate ``log c(a0)`` as a JAX function (jit-able, differentiable in ``a0``).
+
+        Parameters
+        ----------
+        a0 : jax.Array or float
+            The power; clamped to the grid's range, [1e-6, 1].
+
+        Returns
+        -------
+        jax.Array
+            ``log c(a0)`` by the cubic spline, shape of ``a0``.
+        """
         knots, coefficients = (jnp.asarray(array) for array in self._spline)
         x = jnp.clip(jnp.log(a0), knots[0], knots[-1])
         i = jnp.clip(jnp.searchsorted(knots, x, side="right") - 1, 0, len(knots) - 2)
@@ -406,9 +581,21 @@ class PowerPrior:
         return ((c[0] * dx + c[1]) * dx + c[2]) * dx + c[3]
 
     def mu_moments(self, a0: float) -> tuple[float, float]:
-        """Mean and variance of ``mu`` under the normalized power prior at ``a0`` alone
-        (``sigma^2 / variance`` is its effective sample size; the variance is infinite when
-        a flat ``mu`` prior and heavy-tailed ``tau`` prior leave too little information)."""
+        """Compute the mean and variance of ``mu`` under the normalized power prior at ``a0``.
+
+        ``sigma^2 / variance`` is its effective sample size; the variance is infinite when a
+        flat ``mu`` prior and heavy-tailed ``tau`` prior leave too little information.
+
+        Parameters
+        ----------
+        a0 : float
+            The power, in (0, 1].
+
+        Returns
+        -------
+        mean, variance : float
+            The moments of ``mu`` (see :func:`power_prior_mu_moments`).
+        """
         return power_prior_mu_moments(a0, self.estimate, self.se, self.priors)
 
     @cached_property
@@ -422,8 +609,38 @@ class PowerPrior:
 def power_prior_mu_moments(
     a0: float, estimate: np.ndarray, se: np.ndarray, priors: Priors
 ) -> tuple[float, float]:
-    """Mean and variance of ``mu`` under the normalized power prior at ``a0``, for historical
-    ``estimate``, ``se`` and priors ``pi0`` (no table of ``log c`` needed)."""
+    """Compute the mean and variance of ``mu`` under the normalized power prior at ``a0``.
+
+    No table of ``log c`` is needed: one integral over ``log tau``, in float64.
+
+    Parameters
+    ----------
+    a0 : float
+        The power, in (0, 1].
+    estimate, se : ndarray, shape (n_studies,)
+        Historical estimates and standard errors.
+    priors : Priors
+        ``pi0``: a normal or flat ``mu`` prior and a positive ``tau`` prior.
+
+    Returns
+    -------
+    mean, variance : float
+        The moments of ``mu``; ``sigma^2 / variance`` is the prior's effective sample size.
+
+    Raises
+    ------
+    SitefxInputError
+        If ``a0`` is not in (0, 1], or for invalid summaries or priors.
+
+    Examples
+    --------
+    >>> from sitefx.models.priors import Prior, Priors
+    >>> priors = Priors(mu=Prior.parse("normal(0, 1)"), tau=Prior.parse("half-normal(0.5)"))
+    >>> mean, variance = power_prior_mu_moments(
+    ...     0.5, np.array([0.3, 0.1, 0.25]), np.array([0.1, 0.15, 0.1]), priors)
+    >>> round(mean, 3), round(float(np.sqrt(variance)), 3)
+    (0.206, 0.303)
+    """
     if not 0 < a0 <= 1:
         raise SitefxInputError(f"a0 must be in (0, 1]; got {a0}")
     estimate, se = np.asarray(estimate, dtype=float), np.asarray(se, dtype=float)
@@ -453,8 +670,11 @@ class _PowerIntegral(NamedTuple):
 def _integrate_power_prior(
     a0: float, estimate: np.ndarray, se: np.ndarray, priors: Priors
 ) -> _PowerIntegral:
-    """``log c(a0)`` and the moments of ``mu``: Gauss-Legendre over ``log tau`` on the
-    interval holding the mass, doubling the nodes until converged, plus the two tails."""
+    """Integrate the power prior at ``a0``: ``log c(a0)`` and the moments of ``mu``.
+
+    Gauss-Legendre over ``log tau`` on the interval holding the mass, doubling the nodes
+    until converged, plus the two tails.
+    """
     options = {"mu_prior": priors.mu, "tau_prior": priors.tau}
 
     def integrand(log_tau: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -514,10 +734,13 @@ def _moments(sums: np.ndarray) -> np.ndarray:
 def _tail(
     value: np.ndarray, slope: np.ndarray, direction: float, *, a0: float
 ) -> tuple[float, np.ndarray]:
-    """Integrals of ``1``, ``mu``, ``mu^2`` beyond an edge of the interval (direction -1:
-    below it, +1: above), as ``log g`` at the edge and multipliers of ``g``. There ``log g`` is
+    """Integrate ``1``, ``mu``, ``mu^2`` beyond an edge of the interval, in closed form.
+
+    Direction -1: below it, +1: above; returned as ``log g`` at the edge and multipliers of
+    ``g``. There ``log g`` is
     linear in ``log tau``, the mean of ``mu`` given ``tau`` constant and its variance
-    exponential (it grows like ``tau^2`` with a flat ``mu`` prior)."""
+    exponential (it grows like ``tau^2`` with a flat ``mu`` prior).
+    """
     log_g, mean, variance = value
     decay = -direction * slope[0]  # log g falls by this much per unit of log tau outwards
     growth = direction * slope[2] / variance  # outward log-slope of the variance of mu
@@ -541,7 +764,9 @@ def _log_tau_integrand(
     mu_prior: Prior,
     tau_prior: Prior,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """At each ``t = log tau``: ``log g(t)`` with ``g(t) = ∫ exp(a0 L_h(mu, tau)) pi0(mu) dmu
+    """Evaluate the power prior's integrand over ``log tau``, and ``mu`` given ``tau``.
+
+    At each ``t = log tau``: ``log g(t)`` with ``g(t) = ∫ exp(a0 L_h(mu, tau)) pi0(mu) dmu
     pi0(tau) tau`` (``tau``: the Jacobian), and the mean and variance of ``mu`` given ``tau``
     under the power prior.
 
@@ -584,7 +809,7 @@ def _log_tau_integrand_slopes(
     mu_prior: Prior,
     tau_prior: Prior,
 ) -> tuple[jax.Array, jax.Array]:
-    """The values of :func:`_log_tau_integrand` (stacked) and their derivatives in log tau."""
+    """Return the values of :func:`_log_tau_integrand` (stacked) and their log-tau derivatives."""
 
     def values(t: jax.Array) -> jax.Array:
         return jnp.stack(

@@ -1,5 +1,8 @@
-"""Convergence diagnostics (R-hat, bulk/tail ESS, divergences, E-BFMI, tree depth) computed
-with ArviZ."""
+"""Convergence diagnostics of NUTS fits, computed with ArviZ.
+
+R-hat, bulk and tail ESS, divergences, E-BFMI and saturated tree depth; the thresholds are
+``MAX_RHAT`` (1.01), ``MIN_ESS`` (400) and ``MIN_BFMI`` (0.3).
+"""
 
 import json
 
@@ -14,9 +17,29 @@ MIN_BFMI = 0.3
 
 
 def convergence_table(posterior: xr.Dataset, var_names: list[str]) -> xr.Dataset:
-    """R-hat (rank-normalized) and bulk/tail ESS of each variable of ``posterior`` draws,
-    as a Dataset with a ``diagnostic`` dimension labelled ``r_hat``, ``ess_bulk``,
-    ``ess_tail``."""
+    """Compute R-hat (rank-normalized) and bulk and tail ESS of posterior draws.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Draws with dims ``chain``, ``draw`` (and any others, e.g. ``site``).
+    var_names : list of str
+        The variables to diagnose.
+
+    Returns
+    -------
+    xarray.Dataset
+        The variables, each with a new ``diagnostic`` dimension labelled ``r_hat``,
+        ``ess_bulk``, ``ess_tail`` (other dims kept, ``chain`` and ``draw`` reduced).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> draws = np.random.default_rng(0).normal(size=(4, 500))
+    >>> table = convergence_table(xr.Dataset({"mu": (("chain", "draw"), draws)}), ["mu"])
+    >>> table["diagnostic"].values.tolist(), bool(table["mu"].sel(diagnostic="r_hat") < 1.01)
+    (['r_hat', 'ess_bulk', 'ess_tail'], True)
+    """
     posterior = posterior[var_names]
     pieces = [
         azs.rhat(posterior),
@@ -35,6 +58,40 @@ def check_diagnostics(tree: xr.DataTree, table: pd.DataFrame) -> list[str]:
     E-BFMI below 0.3 (Betancourt 2016), any R-hat above 1.01, and bulk or tail ESS below 400
     (Vehtari et al. 2021's recommendations), reading R-hat and ESS from the summary ``table``
     so they are computed once.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        The fit; its ``sample_stats`` group (``diverging``, ``n_steps``, ``energy``, any of
+        them) and the ``sampler`` root attribute (JSON, for ``max_tree_depth``; default 10)
+        are read.
+    table : pandas.DataFrame
+        The summary table, with columns ``parameter`` (``theta[<site>]`` rows are grouped
+        by variable), ``r_hat``, ``ess_bulk`` and ``ess_tail``.
+
+    Returns
+    -------
+    list of str
+        One sentence per problem, each saying what to do; the worst R-hat and ESS of each
+        variable are reported.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, xarray as xr
+    >>> diverging = np.zeros((4, 100), dtype=bool)
+    >>> diverging[0, :3] = True
+    >>> tree = xr.DataTree.from_dict(
+    ...     {"sample_stats": xr.Dataset({"diverging": (("chain", "draw"), diverging)})})
+    >>> table = pd.DataFrame({"parameter": ["mu", "theta[a]", "theta[b]"],
+    ...                       "r_hat": [1.0, 1.002, 1.03], "ess_bulk": [900.0, 850, 120],
+    ...                       "ess_tail": [800.0, 700, 500]})
+    >>> problems = check_diagnostics(tree, table)
+    >>> problems[0].split(";")[0]
+    '3 divergent transitions: the posterior may be biased'
+    >>> for problem in problems[1:]:
+    ...     print(problem)
+    R-hat of theta is 1.030 (> 1.01): chains disagree
+    effective sample size of theta is 120 (< 400): draw more
     """
     depth = json.loads(tree.attrs.get("sampler", "{}")).get("max_tree_depth", 10)
     stats = tree["sample_stats"] if "sample_stats" in tree.children else None
@@ -57,7 +114,7 @@ def check_diagnostics(tree: xr.DataTree, table: pd.DataFrame) -> list[str]:
 
 
 def _sampler_problems(stats: xr.DataTree, max_tree_depth: int) -> list[str]:
-    """What NUTS's own statistics say: divergences, saturated trees, low E-BFMI."""
+    """Report what NUTS's own statistics say: divergences, saturated trees, low E-BFMI."""
     problems = []
     divergent = int(np.sum(stats["diverging"].values)) if "diverging" in stats else 0
     if divergent:

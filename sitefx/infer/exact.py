@@ -64,18 +64,43 @@ DIMS = ("node", "component", "coefficient", "coefficient_")  # its dims (see to_
 
 
 def supports_exact(priors: Priors) -> bool:
-    """Whether the exact method applies: normal, flat or normal-mixture priors on ``mu`` and
-    normal or flat priors on the moderator coefficients ``gamma`` (any prior on tau)."""
+    """Tell whether the exact method applies to these priors.
+
+    It needs normal, flat or normal-mixture priors on ``mu`` and normal or flat priors on the
+    moderator coefficients ``gamma``; any prior on tau.
+
+    Parameters
+    ----------
+    priors : Priors
+        The model's priors.
+
+    Returns
+    -------
+    bool
+        True if :func:`normal_normal_exact` can compute the posterior.
+
+    Examples
+    --------
+    >>> from sitefx.models.priors import Prior, Priors
+    >>> tau = Prior.parse("half-cauchy(5)")
+    >>> supports_exact(Priors(mu=Prior.parse("normal(0, 10)"), tau=tau))
+    True
+    >>> supports_exact(Priors(mu=Prior.parse("student-t(3, 0, 10)"), tau=tau))
+    False
+    """
     mu_ok = priors.mu.family in EXACT_FAMILIES or hasattr(priors.mu, "mixture")
     return mu_ok and (priors.gamma is None or priors.gamma.family in EXACT_FAMILIES)
 
 
 @dataclass(frozen=True)
 class _CoefficientPrior:
-    """Normal priors on the coefficients ``(mu, gamma)``, one per prior component (a mixture
-    prior on ``mu`` has several): means, diagonal precisions (0 for a flat prior), and log
-    weights. Their log normalizing constants (over the proper coordinates) enter the
-    marginal likelihood, since components with different precisions are mixed."""
+    """Normal priors on the coefficients ``(mu, gamma)``, one per prior component.
+
+    A mixture prior on ``mu`` has several components: means, diagonal precisions (0 for a
+    flat prior), and log weights. Their log normalizing constants (over the proper
+    coordinates) enter the marginal likelihood, since components with different precisions
+    are mixed.
+    """
 
     mean: np.ndarray  # (components, p)
     precision: np.ndarray  # (components, p): the diagonal
@@ -114,14 +139,39 @@ class _CoefficientPrior:
 
 
 class PowerRows(NamedTuple):
-    """Historical summaries under a power prior (Ibrahim & Chen 2000): studies of the same
-    population ``(mu, tau)`` whose likelihood counts ``a0`` times. Given tau,
-    ``N(y_h | mu, sqrt(se_h^2 + tau^2))^a0`` is, in ``mu``, a site of variance
+    """Historical summaries under a power prior (Ibrahim & Chen 2000).
+
+    Studies of the same population ``(mu, tau)`` whose likelihood counts ``a0`` times. Given
+    tau, ``N(y_h | mu, sqrt(se_h^2 + tau^2))^a0`` is, in ``mu``, a site of variance
     ``(se_h^2 + tau^2) / a0`` at the average moderator values: extra rows of the least
     squares (:func:`_conditional`). ``a0`` is fixed, or None when learned with a uniform prior
     and the normalized power prior, whose ``log c(a0)`` is ``log_normalizer`` (a function of
     an array of ``a0``): then ``a0`` is integrated on a Gauss-Legendre grid in ``log a0``
-    from ``A0_MIN`` to 1, as prior components (:func:`_power_components`)."""
+    from ``A0_MIN`` to 1, as prior components (:func:`_power_components`).
+
+    Attributes
+    ----------
+    estimate, se : ndarray, shape (n_studies,)
+        Historical estimates and standard errors, on the current data's effect scale.
+    a0 : float, optional
+        The fixed power in (0, 1]; None when learned.
+    log_normalizer : callable, optional
+        ``log c(a0)`` at an array of ``a0`` values (a learned ``a0`` only), e.g. from
+        :meth:`sitefx.infer.borrowing.PowerPrior.log_normalizer_at`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sitefx.models.priors import Prior, Priors
+    >>> priors = Priors(mu=Prior("flat", ()), tau=Prior("half-cauchy", (5.0,)))
+    >>> y = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])
+    >>> se = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])
+    >>> history = PowerRows(np.array([5.0, 9.0]), np.array([4.0, 5.0]), a0=0.5)
+    >>> with_history = normal_normal_exact(y, se, priors=priors, power=history)
+    >>> alone = normal_normal_exact(y, se, priors=priors)
+    >>> bool(with_history.sd("mu") < alone.sd("mu"))  # the history narrows mu
+    True
+    """
 
     estimate: np.ndarray
     se: np.ndarray
@@ -133,15 +183,20 @@ A0_MIN = 1e-6  # a learned a0 is integrated from here to 1 (below: at most 1e-6 
 
 
 def _a0_nodes(tau_nodes: int) -> int:
-    """Gauss-Legendre nodes of log a0 beside ``tau_nodes`` nodes of log tau: refined with
-    them, up to 64 (its integrand is smooth in log a0)."""
+    """Return the number of Gauss-Legendre nodes of log a0 beside ``tau_nodes`` nodes of log tau.
+
+    Refined with them, from 8 up to 64 (its integrand is smooth in log a0).
+    """
     return int(np.clip(tau_nodes // 2, 8, 64))
 
 
 def _power_components(power: PowerRows, nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """The values of ``a0`` and their log weights: one fixed value, or ``nodes`` Gauss-Legendre
-    nodes in ``log a0`` with weights ``w a0 / c(a0)`` (the rule's weight, the Jacobian, and the
-    normalized power prior; the prior of ``a0`` is uniform on (0, 1))."""
+    """Return the values of ``a0`` and their log weights.
+
+    One fixed value, or ``nodes`` Gauss-Legendre nodes in ``log a0`` with weights ``w a0 /
+    c(a0)`` (the rule's weight, the Jacobian, and the normalized power prior; the prior of
+    ``a0`` is uniform on (0, 1)).
+    """
     if power.a0 is not None:
         return np.array([power.a0]), np.zeros(1)
     unit, unit_weight = gauss_legendre(nodes)
@@ -160,11 +215,14 @@ def _conditional(
     prior: _CoefficientPrior,
     power: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Given each ``log tau`` and prior component: mean and covariance of the coefficients
-    ``(mu, gamma)`` (shapes (nodes, components, p) and (..., p, p)) and ``log p(y | tau,
-    component) + log weight`` (nodes, components), up to a constant, by generalized least
-    squares. ``power``: historical estimates, SEs and one ``a0`` per component, rows of the
-    least squares that inform ``mu`` (:class:`PowerRows`)."""
+    """Compute the coefficients' normal distribution given each ``log tau`` and prior component.
+
+    Returns the mean and covariance of the coefficients ``(mu, gamma)`` (shapes (nodes,
+    components, p) and (..., p, p)) and ``log p(y | tau, component) + log weight`` (nodes,
+    components), up to a constant, by generalized least squares. ``power``: historical
+    estimates, SEs and one ``a0`` per component, rows of the least squares that inform ``mu``
+    (:class:`PowerRows`).
+    """
     tau2 = np.exp(2.0 * log_tau)[:, None]
     weight = 1.0 / (se**2 + tau2)  # (nodes, sites)
     p = design.shape[1]
@@ -209,8 +267,9 @@ def _conditional(
 
 @dataclass(frozen=True)
 class _GridMarginal:
-    """The posterior of a positive scalar integrated on a Gauss-Legendre grid in its log
-    (``tau``; a learned ``a0``): grid nodes, their mass, and the interval they cover.
+    """The posterior of a positive scalar integrated on a Gauss-Legendre grid in its log.
+
+    For ``tau`` and a learned ``a0``: grid nodes, their mass, and the interval they cover.
 
     The CDF is exact to the quadrature's precision: the density at the Gauss-Legendre nodes
     determines its Legendre series (discrete orthogonality), whose integral is the CDF at any
@@ -243,8 +302,10 @@ class _GridMarginal:
         return optimize.brentq(lambda t: table(t) - prob, table.x[i - 1], table.x[i], xtol=1e-13)
 
     def inverse(self, uniform: np.ndarray) -> np.ndarray:
-        """``log x`` at these CDF values, by linear interpolation in the table (error far
-        below Monte-Carlo error): for draws."""
+        """Return ``log x`` at these CDF values, for draws.
+
+        By linear interpolation in the table (error far below Monte-Carlo error).
+        """
         table = self._table
         return np.interp(uniform, table(table.x), table.x)
 
@@ -270,8 +331,12 @@ class _GridMarginal:
 
 @dataclass(frozen=True, kw_only=True)
 class ExactPosterior:
-    """The posterior as a mixture over a grid of ``tau`` values (and, with a mixture prior
-    on ``mu``, over its components).
+    """The exact posterior, a mixture over a grid of ``tau`` values.
+
+    With a mixture prior on ``mu`` (or a learned power-prior ``a0``), also over its
+    components. Made by :func:`normal_normal_exact`; the methods take a parameter ``name``:
+    ``mu``, ``tau``, ``theta`` (one element per site), ``theta_new`` (a new site at the
+    average moderator values), ``gamma`` (one per moderator) and, when learned, ``a0``.
 
     Attributes
     ----------
@@ -293,6 +358,19 @@ class ExactPosterior:
     component_value, component_bounds : ndarray and (float, float), optional
         A learned power-prior weight ``a0``: its value at each component (a Gauss-Legendre
         grid in ``log a0``) and the interval of ``log a0`` covered.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sitefx.models.priors import Prior, Priors
+    >>> priors = Priors(mu=Prior("flat", ()), tau=Prior("half-cauchy", (5.0,)))
+    >>> y = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])
+    >>> se = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])
+    >>> posterior = normal_normal_exact(y, se, priors=priors)
+    >>> round(float(posterior.mean("tau")), 2), posterior.quantile("theta", [0.05, 0.95]).shape
+    (3.63, (2, 8))
+    >>> float(posterior.cdf("tau", 0.0)), round(float(posterior.cdf("mu", 0.0)), 3)
+    (0.0, 0.039)
     """
 
     log_tau: np.ndarray
@@ -310,6 +388,7 @@ class ExactPosterior:
 
     @property
     def tau(self) -> np.ndarray:
+        """The grid's tau values, shape (n_nodes,)."""
         return np.exp(self.log_tau)
 
     @cached_property
@@ -340,8 +419,24 @@ class ExactPosterior:
         return np.broadcast_to(values, shape + values.shape[2:]).reshape(-1, *values.shape[2:])
 
     def mixture(self, name: str) -> Mixture:
-        """The normal mixture of ``mu``, ``gamma`` (one element per moderator), ``theta``
-        (one per site) or ``theta_new`` (a new site at the average moderator values)."""
+        """Return the normal mixture that is the posterior of ``name`` (cached).
+
+        Parameters
+        ----------
+        name : {"mu", "gamma", "theta", "theta_new"}
+            ``gamma`` has one element per moderator, ``theta`` one per site; ``theta_new``
+            is a new site at the average moderator values.
+
+        Returns
+        -------
+        Mixture
+            One component per (node, prior component), weighted by its posterior mass.
+
+        Raises
+        ------
+        KeyError
+            For any other name (``tau`` and ``a0`` are not normal mixtures).
+        """
         if name not in self._mixtures:
             self._mixtures[name] = self._make_mixture(name)
         return self._mixtures[name]
@@ -367,10 +462,21 @@ class ExactPosterior:
         return Mixture(self._joint_weight, self._flat(means), self._flat(variances))
 
     def theta_conditional(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The site effects given each node and component: ``theta = m + L (b - E b) + e``
-        with ``b`` the coefficients (covariance ``coefficient_cov``) and independent
-        ``e_j ~ N(0, v_j)``. Returns ``m`` (nodes, components, sites), ``v`` (nodes, 1,
-        sites) and the loading ``L`` (nodes, sites, p); ``Cov(theta) = diag(v) + L C L'``."""
+        """Return the site effects' joint normal distribution given each node and component.
+
+        ``theta = m + L (b - E b) + e`` with ``b`` the coefficients (covariance ``C =
+        coefficient_cov``) and independent ``e_j ~ N(0, v_j)``, so ``Cov(theta) = diag(v) + L
+        C L'``.
+
+        Returns
+        -------
+        m : ndarray, shape (n_nodes, n_components, n_sites)
+            The conditional means.
+        v : ndarray, shape (n_nodes, 1, n_sites)
+            The independent variances.
+        L : ndarray, shape (n_nodes, n_sites, p)
+            The loadings on the coefficients: the pooling factors times the design.
+        """
         shrink = self._shrink
         # 1 - B = tau^2 / (se^2 + tau^2), computed as such: 1 - B loses it for small tau
         kept = self.tau[:, None] ** 2 / (self.se**2 + self.tau[:, None] ** 2)
@@ -380,8 +486,30 @@ class ExactPosterior:
         return means, own, shrink[:, :, None] * self.design
 
     def linear(self, coefficients: np.ndarray) -> Mixture:
-        """The mixture of ``sum_j a_j theta_j`` for ``a = coefficients`` (shape (sites,)),
-        e.g. the average effect over these sites."""
+        """Return the posterior of a linear combination of the site effects.
+
+        Parameters
+        ----------
+        coefficients : ndarray, shape (n_sites,)
+            ``a`` in ``sum_j a_j theta_j``, e.g. ``1 / n_sites`` each for the average effect
+            over these sites.
+
+        Returns
+        -------
+        Mixture
+            The combination's normal mixture (one element).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sitefx.models.priors import Prior, Priors
+        >>> priors = Priors(mu=Prior("flat", ()), tau=Prior("half-cauchy", (5.0,)))
+        >>> y = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])
+        >>> se = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])
+        >>> posterior = normal_normal_exact(y, se, priors=priors)
+        >>> round(float(posterior.linear(np.full(8, 1 / 8)).expectation()), 2)
+        7.8
+        """
         means, own, loading = self.theta_conditional()
         a = np.asarray(coefficients, dtype=float)
         combined = loading.transpose(0, 2, 1) @ a  # (nodes, p)
@@ -391,37 +519,110 @@ class ExactPosterior:
         return Mixture(self._joint_weight, self._flat(means @ a), self._flat(variance))
 
     def components(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Means and variances of the mixture components of ``name`` (see :meth:`mixture`);
-        their weights are ``mixture(name).weight``."""
+        """Return the means and variances of the mixture components of ``name``.
+
+        Parameters
+        ----------
+        name : {"mu", "gamma", "theta", "theta_new"}
+            As for :meth:`mixture`.
+
+        Returns
+        -------
+        means, variances : ndarray, shape (n_terms, ...)
+            One row per (node, prior component); their weights are ``mixture(name).weight``.
+        """
         mixture = self.mixture(name)
         return mixture.mean, mixture.variance
 
     def mean(self, name: str) -> np.ndarray:
+        """Compute the posterior mean of ``name``.
+
+        Parameters
+        ----------
+        name : {"mu", "tau", "theta", "theta_new", "gamma", "a0"}
+            The parameter (``a0`` only when learned).
+
+        Returns
+        -------
+        ndarray
+            A 0-d array, or one value per site (``theta``) or moderator (``gamma``).
+        """
         if name in self._scalars:
             return np.asarray(self._scalars[name].mean())
         return self.mixture(name).expectation()
 
     def sd(self, name: str) -> np.ndarray:
+        """Compute the posterior SD of ``name``.
+
+        Parameters
+        ----------
+        name : {"mu", "tau", "theta", "theta_new", "gamma", "a0"}
+            The parameter (``a0`` only when learned).
+
+        Returns
+        -------
+        ndarray
+            A 0-d array, or one value per site (``theta``) or moderator (``gamma``).
+        """
         if name in self._scalars:
             return np.asarray(self._scalars[name].sd())
         return self.mixture(name).sd()
 
     def quantile(self, name: str, probs: Sequence[float] | np.ndarray) -> np.ndarray:
-        """Quantiles, shape (len(probs),), or (len(probs), n) for ``theta`` and ``gamma``."""
+        """Compute posterior quantiles of ``name``.
+
+        Parameters
+        ----------
+        name : {"mu", "tau", "theta", "theta_new", "gamma", "a0"}
+            The parameter (``a0`` only when learned).
+        probs : sequence of float or ndarray
+            Probabilities in (0, 1).
+
+        Returns
+        -------
+        ndarray
+            Shape (len(probs),), or (len(probs), n) for ``theta`` and ``gamma``.
+        """
         probs = np.asarray(probs, dtype=float)
         if name in self._scalars:
             return np.exp([self._scalars[name].log_quantile(prob) for prob in probs])
         return self.mixture(name).quantile(probs)
 
     def cdf(self, name: str, x: float) -> np.ndarray:
-        """``P(name <= x)``: a number for ``mu``, ``tau``, ``a0`` and ``theta_new``, one per
-        site for ``theta``, one per moderator for ``gamma``."""
+        """Compute the posterior probability ``P(name <= x)``.
+
+        Parameters
+        ----------
+        name : {"mu", "tau", "theta", "theta_new", "gamma", "a0"}
+            The parameter (``a0`` only when learned).
+        x : float
+            The value (0 or below has probability 0 for ``tau`` and ``a0``).
+
+        Returns
+        -------
+        ndarray
+            A 0-d array for ``mu``, ``tau``, ``a0`` and ``theta_new``, one per site for
+            ``theta``, one per moderator for ``gamma``.
+        """
         if name in self._scalars:
             return np.asarray(0.0 if x <= 0 else self._scalars[name].cdf(np.log(x)))
         return self.mixture(name).cdf(x)
 
     def pdf(self, name: str, x: np.ndarray) -> np.ndarray:
-        """Posterior density at ``x`` (for ``theta``: x of shape (m,), result (m, n_sites))."""
+        """Compute the posterior density of ``name`` at ``x``.
+
+        Parameters
+        ----------
+        name : {"mu", "tau", "theta", "theta_new", "gamma", "a0"}
+            The parameter (``a0`` only when learned).
+        x : ndarray, shape (m,)
+            The points (> 0 for ``tau`` and ``a0``).
+
+        Returns
+        -------
+        ndarray
+            Shape (m,), or (m, n_sites) for ``theta`` and (m, n_moderators) for ``gamma``.
+        """
         x = np.asarray(x, dtype=float)
         if name in self._scalars:  # the density of log x, divided by the Jacobian
             return self._scalars[name].log_density(np.log(x)) / x
@@ -429,10 +630,12 @@ class ExactPosterior:
 
     @cached_property
     def _given_log_tau(self) -> tuple[Callable, Callable, Callable | None]:
-        """Splines over log tau of the coefficients' mean and Cholesky factor (per
-        component), and of the components' log probabilities: all are smooth, so the spline
-        is exact to ~1e-9 relative at the grid's density, and drawing costs O(1) per draw
-        instead of a least-squares solve."""
+        """Fit splines over log tau to what draws need given tau.
+
+        The coefficients' mean and Cholesky factor (per component), and the components' log
+        probabilities: all are smooth, so the spline is exact to ~1e-9 relative at the grid's
+        density, and drawing costs O(1) per draw instead of a least-squares solve.
+        """
         cholesky = np.linalg.cholesky(self.coefficient_cov)
         log_component = None
         if self.component_weight.shape[1] > 1:
@@ -445,7 +648,26 @@ class ExactPosterior:
         )
 
     def draws(self, *, chains: int, draws: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Independent posterior draws shaped (chains, draws, ...), exact given ``tau``."""
+        """Draw from the posterior independently, exactly given ``tau``.
+
+        ``tau`` is drawn by inverse CDF, then a prior component, the coefficients and the
+        site effects given it; ``theta_new`` adds a new site's normal deviation.
+
+        Parameters
+        ----------
+        chains, draws : int
+            The shape of the draws (as NUTS would give them; the draws are independent).
+        rng : numpy.random.Generator
+            Source of all randomness (e.g. the fixed integration stream of
+            :mod:`sitefx.streams`).
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``mu``, ``tau``, ``theta_new`` shaped (chains, draws); ``theta`` (chains, draws,
+            n_sites); ``gamma`` (chains, draws, n_moderators) with moderators; ``a0`` when
+            learned.
+        """
         shape = (chains, draws)
         log_tau = self._scalars["tau"].inverse(rng.uniform(size=chains * draws))
         tau = np.exp(log_tau)
@@ -485,7 +707,7 @@ class ExactPosterior:
         return result
 
     def to_dataset(self, site: Sequence[str], moderator: Sequence[str] = ()) -> xr.Dataset:
-        """The posterior as the ``exact`` group of a fit's DataTree.
+        """Store the posterior as the ``exact`` group of a fit's DataTree.
 
         Variables: ``log_tau`` and ``weight`` (dim ``node``), ``component_weight``
         (``node``, ``component``), ``coefficient_mean`` (``node``, ``component``,
@@ -493,7 +715,21 @@ class ExactPosterior:
         (``site``), ``design`` (``site``, ``coefficient``), and per-site mixture moments
         ``theta_mean``, ``theta_var`` (``node``, ``component``, ``site``): given node k and
         component c, ``theta_j ~ N(theta_mean, theta_var)`` with probability
-        ``weight_k component_weight_kc``. Attributes: ``bounds`` and ``error_estimate``.
+        ``weight_k component_weight_kc``. Attributes: ``bounds`` and ``error_estimate``
+        (and ``a0_bounds``, with an ``a0`` coordinate on ``component``, for a learned
+        ``a0``).
+
+        Parameters
+        ----------
+        site : sequence of str
+            The site names, for the ``site`` coordinate.
+        moderator : sequence of str, default ()
+            The moderator names; the ``coefficient`` coordinate is ``mu`` and these.
+
+        Returns
+        -------
+        xarray.Dataset
+            The group; :meth:`from_dataset` rebuilds the posterior from it.
         """
         coefficient = ["mu", *moderator]
         theta = self.mixture("theta")
@@ -532,7 +768,18 @@ class ExactPosterior:
 
     @classmethod
     def from_dataset(cls, dataset: xr.Dataset) -> "ExactPosterior":
-        """Rebuild the posterior from the ``exact`` group of a fit (see :meth:`to_dataset`)."""
+        """Rebuild the posterior from the ``exact`` group of a fit (see :meth:`to_dataset`).
+
+        Parameters
+        ----------
+        dataset : xarray.Dataset
+            The ``exact`` group, e.g. ``tree["exact"].to_dataset()``.
+
+        Returns
+        -------
+        ExactPosterior
+            The same posterior that was stored.
+        """
         values = {name: dataset[name].values for name in dataset.data_vars}
         return cls(
             log_tau=values["log_tau"],
@@ -563,15 +810,42 @@ def normal_normal_exact(
     power: PowerRows | None = None,
     rtol: float = RTOL,
 ) -> ExactPosterior:
-    """Compute the exact posterior of the normal-normal model (with optional moderators:
-    ``theta_j ~ N(mu + w_j gamma, tau)``, ``w`` centred so ``mu`` is the average effect).
+    """Compute the exact posterior of the normal-normal model.
+
+    ``estimate_j ~ N(theta_j, se_j)``, ``theta_j ~ N(mu + w_j gamma, tau)`` with optional
+    moderators ``w``, centred here so ``mu`` is the average effect. The grid over log tau is
+    refined until the moments of ``mu`` and ``tau`` change by less than ``rtol`` posterior
+    SDs (see the module docstring).
 
     Historical borrowing: a robust MAP prior on ``mu`` is a normal mixture in ``priors.mu``
-    (each component a column of ``component_weight``); a power prior with a fixed ``a0``
-    comes as ``power``.
+    (each component a column of ``component_weight``); a power prior with a fixed or learned
+    ``a0`` comes as ``power``.
 
-    Raises :class:`~sitefx.errors.SitefxInputError` when the posterior cannot be computed
-    (a degenerate model), naming the sites involved.
+    Parameters
+    ----------
+    estimate, se : array_like, shape (n_sites,)
+        The sites' estimated effects and standard errors.
+    priors : Priors
+        Normal, flat or normal-mixture prior on ``mu``, normal or flat on ``gamma``, any on
+        ``tau`` (see :func:`supports_exact`).
+    moderators : ndarray, shape (n_sites, n_moderators), optional
+        Site-level moderators (centred here); None: no meta-regression.
+    power : PowerRows, optional
+        Historical summaries under a power prior.
+    rtol : float, default 1e-9
+        Convergence tolerance, in posterior SDs.
+
+    Returns
+    -------
+    ExactPosterior
+        The posterior, with ``error_estimate`` the last change of the moments.
+
+    Raises
+    ------
+    SitefxInputError
+        When the priors do not allow the exact method, or the posterior cannot be computed
+        (a degenerate model: improper, not finite, or data on an extreme scale), naming the
+        sites involved.
 
     Examples
     --------
@@ -606,8 +880,11 @@ def normal_normal_exact(
     limits = (np.log(se.min()) - REACH, np.log(max(scale, se.max())) + REACH)
 
     def log_density(log_tau: np.ndarray, nodes: int = START_NODES) -> tuple[np.ndarray, ...]:
-        """log p(log tau | y) up to a constant; coefficient moments and log component
-        probabilities given each log tau (a learned a0 on a grid of ``nodes / 2`` nodes)."""
+        """Compute log p(log tau | y) up to a constant, with what else each log tau gives.
+
+        Also the coefficient moments and log component probabilities given each log tau (a
+        learned a0 on a grid of ``nodes / 2`` nodes).
+        """
         history = None
         if power is not None:
             a0, log_weight = _power_components(power, _a0_nodes(nodes))
@@ -671,8 +948,11 @@ def normal_normal_exact(
 
 
 def _learned_a0(power: PowerRows | None, nodes: int) -> dict:
-    """The components' values of a learned power-prior weight ``a0`` and the interval of
-    ``log a0`` they cover, as fields of :class:`ExactPosterior` (none otherwise)."""
+    """Return the fields of :class:`ExactPosterior` for a learned power-prior weight ``a0``.
+
+    The components' values of ``a0`` and the interval of ``log a0`` they cover; none
+    otherwise.
+    """
     if power is None or power.a0 is not None:
         return {}
     return {
@@ -682,7 +962,7 @@ def _learned_a0(power: PowerRows | None, nodes: int) -> dict:
 
 
 def _degenerate(estimate: np.ndarray, se: np.ndarray, why: str = "") -> SitefxInputError:
-    """The error for a posterior that cannot be integrated, naming the sites to check."""
+    """Make the error for a posterior that cannot be integrated, naming the sites to check."""
     tiny = np.flatnonzero(se**2 < np.finfo(float).tiny)
     if len(tiny):
         where = f"sites {', '.join(map(str, tiny + 1))} (in data order) have standard errors "
@@ -698,9 +978,11 @@ def _degenerate(estimate: np.ndarray, se: np.ndarray, why: str = "") -> SitefxIn
 
 
 class _TauPrior:
-    """The prior of tau as scipy computes it (no JAX on this path): log density and
-    quantiles. The same densities as the numpyro distributions of
-    :class:`~sitefx.models.priors.Prior` (half-t is the folded Student-t)."""
+    """The prior of tau as scipy computes it (no JAX on this path).
+
+    Log density and quantiles: the same densities as the numpyro distributions of
+    :class:`~sitefx.models.priors.Prior` (half-t is the folded Student-t).
+    """
 
     def __init__(self, prior: Prior) -> None:
         family, params = prior.family, prior.params
@@ -725,7 +1007,7 @@ class _TauPrior:
         return values + np.log(2) if self.folded else values
 
     def log_support(self) -> tuple[float, float]:
-        """The support in ``log tau``: ``(-inf, inf)`` unless it is bounded."""
+        """Return the support in ``log tau``: ``(-inf, inf)`` unless it is bounded."""
         low, high = (0.0, np.inf) if self.folded else self.distribution.support()
         with np.errstate(divide="ignore"):
             return float(np.log(max(low, 0.0))), float(np.log(high))

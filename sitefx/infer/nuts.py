@@ -45,6 +45,19 @@ class SamplerSettings:
         Seed of the whole fit; the same seed gives the same draws.
     progress : bool
         Show a progress bar per chain.
+
+    Raises
+    ------
+    SitefxInputError
+        If a count is not a whole number in range, ``chains * draws`` exceeds 10 million,
+        ``target_accept`` is not in (0, 1), ``max_tree_depth`` is not in [1, 20] or the seed
+        is invalid; the message names the CLI option too.
+
+    Examples
+    --------
+    >>> settings = SamplerSettings(chains=2, draws=500, seed=7)
+    >>> settings.to_dict()["target_accept"], settings.warmup
+    (0.95, 1000)
     """
 
     chains: int = 4
@@ -56,6 +69,7 @@ class SamplerSettings:
     progress: bool = False
 
     def __post_init__(self) -> None:
+        """Check every setting (see Raises above)."""
         check_whole(self.chains, "chains (--chains)", low=1, high=MAX_CHAINS)
         check_whole(self.draws, "draws (--draws)", low=1, high=MAX_DRAWS)
         check_whole(self.warmup, "warmup (--warmup)", low=0, high=MAX_DRAWS)
@@ -74,6 +88,14 @@ class SamplerSettings:
         streams.check_seed(self.seed)
 
     def to_dict(self) -> dict:
+        """Return the settings that determine the draws, for a fit's attributes.
+
+        Returns
+        -------
+        dict
+            ``chains``, ``draws``, ``warmup``, ``target_accept``, ``max_tree_depth`` and
+            ``seed`` (not ``progress``).
+        """
         return {
             "chains": self.chains,
             "draws": self.draws,
@@ -90,12 +112,37 @@ def run_nuts(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Sample ``model(**model_kwargs)`` with NUTS.
 
+    Runs in float64 (:func:`~sitefx.backend.double_precision`). Chains run in parallel when
+    JAX has a device per chain, else vectorized. The sampler's random stream is JAX's own,
+    keyed by ``settings.seed``. JAX's compilation caches are cleared afterwards, so repeated
+    fits stay flat in memory.
+
+    Parameters
+    ----------
+    model : callable
+        A numpyro model, e.g. :func:`~sitefx.models.hierarchical.normal_normal`.
+    settings : SamplerSettings
+        Chains, draws, warm-up, target acceptance, tree depth and seed.
+    **model_kwargs
+        The model's arguments, by name (data arrays, ``priors``, ...).
+
     Returns
     -------
     draws : dict of ndarray, each of shape (chains, draws, ...)
         Every sample and deterministic site except observed ones.
     sample_stats : dict of ndarray, each of shape (chains, draws)
         ``diverging``, ``acceptance_rate``, ``n_steps``, ``energy``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sitefx.models import Prior, Priors, normal_normal
+    >>> priors = Priors(mu=Prior.parse("normal(0, 50)"), tau=Prior.parse("half-cauchy(5)"))
+    >>> draws, stats = run_nuts(normal_normal, SamplerSettings(chains=2, draws=100),
+    ...                         estimate=np.array([28.0, 8, -3]), se=np.array([15.0, 10, 16]),
+    ...                         priors=priors)  # doctest: +SKIP
+    >>> draws["theta"].shape, stats["diverging"].shape  # doctest: +SKIP
+    ((2, 100, 3), (2, 100))
     """
     chain_method = "parallel" if jax.local_device_count() >= settings.chains else "vectorized"
     mcmc = MCMC(

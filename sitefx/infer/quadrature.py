@@ -29,8 +29,9 @@ QUANTILE_TOL = 1e-10  # in probability
 
 @dataclass(frozen=True)
 class Mixture:
-    """A finite mixture of normals for each element of an array:
-    ``sum_i weight_i N(mean_i, variance_i)``.
+    """A finite mixture of normals for each element of an array.
+
+    Each element is distributed as ``sum_i weight_i N(mean_i, variance_i)``.
 
     Attributes
     ----------
@@ -54,19 +55,55 @@ class Mixture:
     variance: np.ndarray
 
     def expectation(self) -> np.ndarray:
+        """Compute the mean of each element.
+
+        Returns
+        -------
+        ndarray, shape ``mean.shape[1:]``
+            ``sum_i weight_i mean_i``.
+        """
         return np.tensordot(self.weight, self.mean, axes=1)
 
     def sd(self) -> np.ndarray:
+        """Compute the standard deviation of each element.
+
+        Returns
+        -------
+        ndarray, shape ``mean.shape[1:]``
+            The mixture's SD (within- plus between-component variance, square-rooted).
+        """
         second = np.tensordot(self.weight, self.variance + self.mean**2, axes=1)
         return np.sqrt(np.maximum(second - self.expectation() ** 2, 0.0))
 
     def cdf(self, x: float | np.ndarray) -> np.ndarray:
-        """``P(X <= x)`` per element (``x`` a number, or one per element)."""
+        """Compute ``P(X <= x)`` for each element.
+
+        Parameters
+        ----------
+        x : float or ndarray
+            A number, or one per element.
+
+        Returns
+        -------
+        ndarray, shape ``mean.shape[1:]``
+            The probabilities.
+        """
         below = special.ndtr((x - self.mean) / np.sqrt(self.variance))
         return np.tensordot(self.weight, below, axes=1)
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
-        """Density at ``x`` of shape (m,): shape (m,) or (m, elements...)."""
+        """Compute the density at points ``x``.
+
+        Parameters
+        ----------
+        x : ndarray, shape (m,)
+            Points at which to evaluate every element's density.
+
+        Returns
+        -------
+        ndarray, shape (m,) or (m, elements...)
+            The densities, one row per point.
+        """
         x = np.asarray(x, dtype=float)
         sds = np.sqrt(self.variance)
         z = (x.reshape((-1,) + (1,) * self.mean.ndim) - self.mean) / sds
@@ -74,26 +111,83 @@ class Mixture:
         return np.tensordot(density, self.weight, axes=([1], [0]))
 
     def quantile(self, probs: Sequence[float] | np.ndarray) -> np.ndarray:
-        """Quantiles, shape (len(probs),) or (len(probs), elements) for 2-D means."""
+        """Compute quantiles of each element.
+
+        Parameters
+        ----------
+        probs : sequence of float or ndarray
+            Probabilities in (0, 1).
+
+        Returns
+        -------
+        ndarray, shape (len(probs),) or (len(probs), elements)
+            The quantiles (to 1e-10 in probability); the second form for 2-D means.
+        """
         probs = np.asarray(probs, dtype=float)
         result = mixture_quantile(self.weight, self.mean, np.sqrt(self.variance), probs)
         return result[:, 0] if self.mean.ndim == 1 else result
 
 
 class ImproperPosterior(Exception):
-    """The posterior of log tau does not fall off towards 0 or infinity."""
+    """The posterior of log tau does not fall off towards 0 or infinity.
+
+    Raised by :func:`mass_bounds` when the density has not fallen by ``TAIL`` at the
+    ``limits``; the exact method turns it into a :class:`~sitefx.errors.SitefxInputError`
+    naming the sites.
+
+    Examples
+    --------
+    >>> flat = lambda log_tau: (np.zeros(len(log_tau)),)  # no fall-off in either direction
+    >>> mass_bounds(flat, 1.0, limits=(-70.0, 70.0))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sitefx.infer.quadrature.ImproperPosterior: the posterior of tau does not fall off as tau ...
+    """
 
 
 @functools.cache
 def gauss_legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes and weights on [0, 1]."""
+    """Return Gauss-Legendre nodes and weights on [0, 1] (cached).
+
+    Parameters
+    ----------
+    nodes : int
+        Number of nodes; the rule is exact for polynomials of degree ``2 nodes - 1``.
+
+    Returns
+    -------
+    nodes, weights : ndarray, shape (nodes,)
+        Nodes in (0, 1), increasing, and weights summing to 1.
+
+    Examples
+    --------
+    >>> x, w = gauss_legendre(3)
+    >>> round(float(w @ x**5), 12)  # the integral of x^5 over [0, 1]
+    0.166666666667
+    """
     x, w = special.roots_legendre(nodes)  # O(n^2); numpy's leggauss is O(n^3)
     return (x + 1) / 2, w / 2
 
 
 def data_scale(estimate: np.ndarray, se: np.ndarray) -> float:
-    """The data's scale: the spread of the estimates or the typical SE, whichever is
-    larger (a positive number even for identical estimates)."""
+    """Return the data's scale: the spread of the estimates or the typical SE, whichever is larger.
+
+    Parameters
+    ----------
+    estimate, se : ndarray, shape (n_sites,)
+        The sites' estimates and standard errors.
+
+    Returns
+    -------
+    float
+        ``max(sd(estimate), median(se))``: a positive number even for identical estimates
+        (1 if that is 0 or not finite).
+
+    Examples
+    --------
+    >>> data_scale(np.array([28.0, 8, -3, 7]), np.array([15.0, 10, 16, 11]))
+    13.0
+    """
     scale = max(float(np.std(estimate)), float(np.median(se)))
     return scale if scale > 0 and np.isfinite(np.log(scale)) else 1.0
 
@@ -107,7 +201,7 @@ def mass_bounds(
     extend: bool = True,
     limits: tuple[float, float] = (-np.inf, np.inf),
 ) -> tuple[float, float]:
-    """An interval of log tau holding all but ~e^-TAIL of the posterior mass.
+    """Find an interval of log tau holding all but ~e^-TAIL of the posterior mass.
 
     The posterior is first scanned (points 0.05 apart at most) from ``e^-25`` to ``e^12``
     times the data's ``scale``, widened to ``prior_range`` (where the prior has its mass),
@@ -117,6 +211,42 @@ def mass_bounds(
     to ``extend``: the caller adds the tails itself) up to ``limits``; a posterior still not
     falling there is improper (:class:`ImproperPosterior`). The mode found by the scan and the
     curvature at it widen the interval where the scan is too coarse to see the mass.
+
+    Parameters
+    ----------
+    log_density : callable
+        Maps an array of log tau to a tuple whose first item is the log posterior density
+        there (up to a constant; -inf where zero).
+    scale : float
+        The data's scale (:func:`data_scale`), where the scan is centred.
+    support : (float, float), default (-inf, inf)
+        The prior's support in log tau.
+    prior_range : (float, float), optional
+        Where the prior has its mass, in log tau; the scan covers it too.
+    extend : bool, default True
+        Extend the scan where the density has not yet fallen; False when the caller adds
+        the tails itself.
+    limits : (float, float), default (-inf, inf)
+        How far the scan may be extended, in log tau.
+
+    Returns
+    -------
+    low, high : float
+        The interval of log tau, within ``support``.
+
+    Raises
+    ------
+    ImproperPosterior
+        If the density has not fallen by ``TAIL`` at a limit.
+    SitefxInputError
+        If the density is zero everywhere scanned.
+
+    Examples
+    --------
+    >>> normal = lambda log_tau: (-0.5 * ((log_tau - 1.0) / 0.1) ** 2,)  # N(1, 0.1) in log tau
+    >>> low, high = mass_bounds(normal, 1.0)
+    >>> bool(low < 1.0 - 0.1 * np.sqrt(2 * TAIL) and high > 1.0 + 0.1 * np.sqrt(2 * TAIL))
+    True
     """
     centre = np.log(scale)
     low, high = centre - SCAN_BELOW, centre + SCAN_ABOVE
@@ -171,10 +301,37 @@ def mass_bounds(
 def mixture_quantile(
     weight: np.ndarray, means: np.ndarray, sds: np.ndarray, probs: np.ndarray
 ) -> np.ndarray:
-    """Quantiles of sum_k weight_k N(means_k, sds_k): Newton steps kept inside a shrinking
-    bracket (bisection when a step leaves it), so even multimodal mixtures converge.
+    """Compute quantiles of the normal mixture ``sum_k weight_k N(means_k, sds_k)``.
 
-    ``means`` and ``sds`` have shape (n_nodes,) or (n_nodes, m); the result (len(probs), m).
+    Newton steps are kept inside a shrinking bracket (bisection when a step leaves it), so
+    even multimodal mixtures converge, to 1e-10 in probability. Components holding less than
+    1e-11 of the mass together are left out.
+
+    Parameters
+    ----------
+    weight : ndarray, shape (n_nodes,)
+        Component weights, summing to 1.
+    means, sds : ndarray, shape (n_nodes,) or (n_nodes, m)
+        Component means and SDs, for one mixture or ``m`` mixtures sharing the weights.
+    probs : ndarray, shape (n_probs,)
+        Probabilities in (0, 1).
+
+    Returns
+    -------
+    ndarray, shape (n_probs, m)
+        The quantiles (``m = 1`` for 1-D means).
+
+    Raises
+    ------
+    RuntimeError
+        If 200 steps do not converge.
+
+    Examples
+    --------
+    >>> q = mixture_quantile(np.array([0.5, 0.5]), np.array([-3.0, 3.0]), np.ones(2),
+    ...                      np.array([0.5, 0.975]))
+    >>> q.round(3).tolist()
+    [[0.0], [4.645]]
     """
     # Nodes whose joint mass is below the tolerance cannot move a quantile: leave them out.
     order = np.argsort(weight)

@@ -23,15 +23,46 @@ def draw_site_effects(
     moderators: np.ndarray | None = None,
     batch_size: int = 256,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact draws of ``(alpha_j, theta_j)`` given each posterior draw of the rest.
+    """Draw ``(alpha_j, theta_j)`` exactly, given each posterior draw of the rest.
 
-    ``draws`` holds ``alpha_mean``, ``mu``, ``alpha_sd``, ``tau``, ``rho``, ``sigma`` and,
-    when present, ``beta``, ``cluster_sd``, ``gamma_alpha`` and ``gamma`` (with the centred
-    site-level ``moderators``), ``site_level_effect`` (upper nesting levels) and
-    ``theta_scale`` (Student-t site effects), each shaped (chains, draws, ...). Returns
-    ``alpha`` and ``theta`` shaped (chains, draws, n_sites); their noise comes from ``rng``
-    (the fit's ``site_effects`` stream, :mod:`sitefx.streams`). Draws are processed
-    ``batch_size`` at a time to bound memory.
+    For each draw of the population parameters, the site effects are normal
+    (:func:`~sitefx.models.collapsed.conditional_site_effects`); one draw is taken from each.
+    Runs in float64.
+
+    Parameters
+    ----------
+    stats : SiteStatistics
+        The records' sufficient statistics the collapsed model was fitted to.
+    draws : dict of str to ndarray
+        Posterior draws, each shaped (chains, draws, ...): ``alpha_mean``, ``mu``,
+        ``alpha_sd``, ``tau``, ``rho``, ``sigma`` and, when present, ``beta``,
+        ``cluster_sd``, ``gamma_alpha`` and ``gamma`` (with ``moderators``),
+        ``site_level_effect`` (upper nesting levels) and ``theta_scale`` (Student-t site
+        effects).
+    rng : numpy.random.Generator
+        Source of the draws' noise: the fit's ``site_effects`` stream
+        (:mod:`sitefx.streams`).
+    moderators : ndarray, shape (n_sites, n_moderators), optional
+        The centred site-level moderators; None: none.
+    batch_size : int, default 256
+        Draws processed at a time, to bound memory.
+
+    Returns
+    -------
+    alpha, theta : ndarray, shape (chains, draws, n_sites)
+        Draws of the site intercepts and site effects.
+
+    Examples
+    --------
+    >>> from sitefx.data.statistics import SiteStatistics
+    >>> stats = SiteStatistics.from_arrays(np.array([1.0, 2, 3, 4]), np.array([0, 1, 0, 1]),
+    ...                                    np.array([0, 0, 1, 1]), np.zeros((4, 0)), n_sites=2)
+    >>> values = {"alpha_mean": 2.0, "mu": 1.0, "alpha_sd": 1.0, "tau": 0.5, "rho": 0.0,
+    ...           "sigma": 1.0}
+    >>> draws = {name: np.full((2, 3), value) for name, value in values.items()}
+    >>> alpha, theta = draw_site_effects(stats, draws, rng=np.random.default_rng(0))
+    >>> alpha.shape, theta.shape
+    ((2, 3, 2), (2, 3, 2))
     """
     shape = draws["mu"].shape
     n_draws = int(np.prod(shape))

@@ -46,6 +46,28 @@ def normal_normal(
     outlying site pulls less on the others; ``nu`` is learned when ``priors.nu`` is set, or
     fixed at ``site_df``.
 
+    Sample sites: ``mu``, ``tau``, ``theta`` (with its non-centred ``theta_decentered``),
+    ``gamma`` with moderators (and the horseshoe's own sites, see :func:`coefficients`),
+    ``nu`` when learned, ``tau_<level>`` and ``theta_<level>`` per nesting level, and the
+    observed ``estimate``.
+
+    Parameters
+    ----------
+    estimate : array, shape (n_sites,), or None
+        Each site's estimated effect; None to sample them (prior predictive).
+    se : array, shape (n_sites,)
+        Their standard errors, taken as known.
+    moderators : array, shape (n_sites, n_moderators), optional
+        Centred site-level moderators ``w``; None or no columns: no meta-regression.
+    priors : Priors
+        Priors of ``mu``, ``tau`` and, as needed, ``gamma``, ``nu`` and ``levels``.
+    site_df : float, optional
+        Fixed degrees of freedom of Student-t site effects (used when ``priors.nu`` is None);
+        None (and no ``priors.nu``) gives normal site effects.
+    levels : sequence of Level, default ()
+        Upper nesting levels, outermost first; ``priors.levels`` needs ``tau_<level>`` for
+        each.
+
     Examples
     --------
     >>> import jax, numpy as np
@@ -93,6 +115,19 @@ def binomial_arms(
     ``events_treated_j ~ Binomial(n_treated_j, logit^-1(alpha_j + theta_j))``, with control
     log-odds ``alpha_j ~ N(alpha_mean, alpha_sd)`` and log odds ratios ``theta_j ~ N(mu, tau)``.
     ``risk_difference`` is each site's treated minus control risk.
+
+    Parameters
+    ----------
+    events_treated : array of int, shape (n_sites,), or None
+        Events in each site's treated arm; None to sample them.
+    n_treated : array of int, shape (n_sites,)
+        People in each site's treated arm.
+    events_control : array of int, shape (n_sites,), or None
+        Events in each site's control arm; None to sample them.
+    n_control : array of int, shape (n_sites,)
+        People in each site's control arm.
+    priors : Priors
+        Priors of ``mu``, ``tau``, ``alpha_mean`` and ``alpha_sd`` (log-odds scale).
 
     Examples
     --------
@@ -157,6 +192,35 @@ def varying_intercepts_and_effects(
     benchmark baseline; :func:`varying_intercepts_and_effects_collapsed` samples the same
     posterior from per-site sufficient statistics.
 
+    Parameters
+    ----------
+    outcome : array, shape (n_records,), or None
+        Each record's outcome (0/1 for ``family="binomial"``); None to sample it.
+    treatment : array, shape (n_records,)
+        1 for treated, 0 for control.
+    site_index : array of int, shape (n_records,)
+        Each record's site, in ``range(n_sites)``.
+    covariates : array, shape (n_records, n_covariates)
+        Centred person-level covariates ``x`` (n_covariates may be 0).
+    n_sites : int
+        Number of sites.
+    priors : Priors
+        Priors of ``mu``, ``tau``, ``alpha_mean``, ``alpha_sd`` and, as the model needs them,
+        ``beta``, ``sigma``, ``rho``, ``gamma``, ``gamma_alpha``, ``cluster_sd``, ``nu`` and
+        ``levels``.
+    moderators : array, shape (n_sites, n_moderators), optional
+        Centred site-level moderators ``w``; None: none.
+    cluster_index : array of int, shape (n_records,), optional
+        Each record's cluster, in ``range(n_clusters)``; None: no cluster intercepts.
+    n_clusters : int, default 0
+        Number of clusters (with ``cluster_index``).
+    family : {"gaussian", "binomial"}, default "gaussian"
+        The outcome's distribution.
+    levels : sequence of Level, default ()
+        Upper nesting levels, outermost first.
+    site_df : float, optional
+        Fixed degrees of freedom of Student-t site effects (when ``priors.nu`` is None).
+
     Examples
     --------
     >>> import jax, numpy as np
@@ -211,13 +275,44 @@ def varying_intercepts_and_effects_collapsed(
     levels: Sequence[Level] = (),
     site_df: float | None = None,
 ) -> None:
-    """The same model with the site (and cluster) effects integrated out, from sufficient
-    statistics.
+    """Fit varying intercepts and effects from sufficient statistics, effects integrated out.
 
+    The same model as :func:`varying_intercepts_and_effects`, with the site (and cluster)
+    effects integrated out (:func:`~sitefx.models.collapsed.collapsed_log_likelihood`).
     Gaussian outcomes only. The posterior of the population parameters is identical to that
     of :func:`varying_intercepts_and_effects`; site effects are drawn afterwards with
     :func:`sitefx.infer.sufficient.draw_site_effects`. Each evaluation costs O(sites + clusters),
-    not O(records).
+    not O(records). The likelihood enters as the factor ``outcome``; with nesting levels the
+    deterministic ``site_level_effect`` keeps each site's level effects for those draws.
+
+    Parameters
+    ----------
+    stats : SiteStatistics
+        The records' sufficient statistics, covariates centred.
+    priors : Priors
+        As for :func:`varying_intercepts_and_effects` (Gaussian: ``sigma`` and ``rho`` set).
+    moderators : array, shape (n_sites, n_moderators), optional
+        Centred site-level moderators; None: none.
+    levels : sequence of Level, default ()
+        Upper nesting levels, outermost first.
+    site_df : float, optional
+        Fixed degrees of freedom of Student-t site effects (when ``priors.nu`` is None).
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from numpyro.infer import Predictive
+    >>> from sitefx.data.statistics import SiteStatistics
+    >>> from sitefx.models.priors import Prior, Priors
+    >>> p = Priors(mu=Prior("normal", (0, 1)), tau=Prior("half-normal", (1,)),
+    ...            alpha_mean=Prior("normal", (0, 1)), alpha_sd=Prior("half-normal", (1,)),
+    ...            sigma=Prior("exponential", (1,)), rho=Prior("lkj", (2,)))
+    >>> stats = SiteStatistics.from_arrays(np.array([1.0, 2, 3, 4]), np.array([0, 1, 0, 1]),
+    ...                                    np.array([0, 0, 1, 1]), np.zeros((4, 0)), n_sites=2)
+    >>> draws = Predictive(varying_intercepts_and_effects_collapsed, num_samples=3)(
+    ...     jax.random.key(0), stats, priors=p)
+    >>> draws["mu"].shape, "theta" in draws  # site effects: drawn after the fit
+    ((3,), False)
     """
     moderators = jnp.zeros((stats.n.shape[0], 0)) if moderators is None else moderators
     population = _site_population(
@@ -243,7 +338,7 @@ def varying_intercepts_and_effects_collapsed(
 def coefficients(
     name: str, dim: str, prior: Prior, column_sd: jnp.ndarray, information: jnp.ndarray
 ) -> jnp.ndarray:
-    """Regression coefficients ``name`` over the plate ``dim``, one per column.
+    """Sample regression coefficients ``name`` over the plate ``dim``, one per column.
 
     Most priors are applied to each coefficient independently. The regularized horseshoe
     (Piironen & Vehtari 2017) acts on the coefficients of standardized columns,
@@ -253,6 +348,34 @@ def coefficients(
     1 for one shrunk to zero; ``information`` is the data's precision about a standardized
     coefficient (``n / sigma^2`` for covariates). Its funnel-shaped posterior needs small
     steps: use ``target_accept`` 0.99.
+
+    Parameters
+    ----------
+    name : str
+        The sample site, e.g. ``"beta"`` or ``"gamma"``.
+    dim : str
+        The plate's name, e.g. ``"covariate"`` or ``"moderator"``.
+    prior : Prior
+        The prior of each coefficient, or a horseshoe over all of them.
+    column_sd : array, shape (n_columns,)
+        Each column's SD (the horseshoe standardizes with it; its length sets the plate).
+    information : array
+        The data's precision about a standardized coefficient (horseshoe only).
+
+    Returns
+    -------
+    array, shape (n_columns,)
+        The coefficients, on the columns' own scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numpyro import handlers
+    >>> with handlers.seed(rng_seed=0):
+    ...     beta = coefficients("beta", "covariate", Prior.parse("normal(0, 1)"),
+    ...                         np.array([1.0, 2.0, 0.5]), 100.0)
+    >>> beta.shape
+    (3,)
     """
     if prior.family not in VECTOR_FAMILIES:
         with numpyro.plate(dim, column_sd.shape[0]):
@@ -286,9 +409,12 @@ class _Population(NamedTuple):
         *,
         record: bool = False,
     ) -> jnp.ndarray:
-        """``m_j = mean + w_j gamma`` plus the effects of the site's groups at upper nesting
+        """Return the means ``m_j`` the sites' (intercept, effect) pairs vary around.
+
+        ``m_j = mean + w_j gamma`` plus the effects of the site's groups at upper nesting
         levels, shape (n_sites, 2); ``record`` keeps the level effects as the deterministic
-        ``site_level_effect`` (for drawing the site effects after a collapsed fit)."""
+        ``site_level_effect`` (for drawing the site effects after a collapsed fit).
+        """
         means = self.mean + moderators @ self.gamma
         if not levels:
             return means
@@ -302,10 +428,40 @@ class _Population(NamedTuple):
 def robust_scale_tril(
     scale_tril: jnp.ndarray, n_sites: int, priors: Priors, site_df: float | None
 ) -> jnp.ndarray:
-    """Student-t site effects for records: ``theta_j``'s deviation is normal with variance
-    ``tau^2 / w_j``, ``w_j ~ gamma(nu / 2, nu / 2)`` (a scale mixture, so the site effects can
-    still be integrated out given ``w``); ``nu`` is learned (``priors.nu``) or ``site_df``.
-    Returns ``scale_tril`` unchanged for normal site effects, else one factor per site."""
+    """Give records Student-t site effects, as a scale mixture of normals.
+
+    ``theta_j``'s deviation is normal with variance ``tau^2 / w_j``, ``w_j ~ gamma(nu / 2, nu /
+    2)`` (a scale mixture, so the site effects can still be integrated out given ``w``);
+    ``nu`` is learned (``priors.nu``) or ``site_df``. Samples ``nu`` (when learned) and
+    ``site_weight``, and records ``theta_scale = 1 / sqrt(w)``.
+
+    Parameters
+    ----------
+    scale_tril : array, shape (2, 2)
+        Cholesky factor of the covariance of (intercept, effect).
+    n_sites : int
+        Number of sites.
+    priors : Priors
+        ``priors.nu`` is the prior of ``nu``, or None.
+    site_df : float, optional
+        Fixed degrees of freedom when ``priors.nu`` is None; both None: normal site effects.
+
+    Returns
+    -------
+    array, shape (2, 2) or (n_sites, 2, 2)
+        ``scale_tril`` unchanged for normal site effects, else one factor per site.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numpyro import handlers
+    >>> priors = Priors(mu=Prior.parse("normal(0, 1)"), tau=Prior.parse("half-normal(1)"))
+    >>> robust_scale_tril(np.eye(2), 3, priors, None).shape  # normal site effects
+    (2, 2)
+    >>> with handlers.seed(rng_seed=0):
+    ...     robust_scale_tril(np.eye(2), 3, priors, 4.0).shape
+    (3, 2, 2)
+    """
     if priors.nu is None and site_df is None:
         return scale_tril
     nu = numpyro.sample("nu", priors.nu.distribution()) if priors.nu is not None else site_df
@@ -318,12 +474,38 @@ def robust_scale_tril(
 def level_effects(
     levels: Sequence[Level], priors: Priors, parts: dict[str, jnp.ndarray]
 ) -> jnp.ndarray:
-    """Each site's summed effects of its groups at the upper nesting levels.
+    """Sample the groups' effects at the upper nesting levels and sum them for each site.
 
-    ``parts`` maps an SD's name to the population mean it varies around: ``{"tau": mu}`` for
-    effects, and ``"alpha_sd": alpha_mean`` too for records' intercepts. For each level and
-    part, ``<sd>_<level>`` is sampled and the groups' effects non-centred; ``theta_<level>``
-    records each group's average effect. Returns shape (n_sites, len(parts)).
+    For each level and part, ``<sd>_<level>`` is sampled and the groups' effects non-centred
+    (``<sd>_<level>_z``); ``theta_<level>`` records each group's average effect.
+
+    Parameters
+    ----------
+    levels : sequence of Level
+        The upper nesting levels (districts above schools), outermost first.
+    priors : Priors
+        ``priors.levels`` holds the prior of each ``<sd>_<level>``.
+    parts : dict of str to array
+        Maps an SD's name to the population mean it varies around: ``{"tau": mu}`` for
+        effects, and ``"alpha_sd": alpha_mean`` too for records' intercepts.
+
+    Returns
+    -------
+    array, shape (n_sites, len(parts))
+        Each site's summed group effects (deviations from the mean), one column per part.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numpyro import handlers
+    >>> from sitefx.data.schema import Level
+    >>> district = Level("district", ("a", "b"), np.array([0, 0, 1]))
+    >>> priors = Priors(mu=Prior.parse("normal(0, 1)"), tau=Prior.parse("half-normal(1)"),
+    ...                 levels={"tau_district": Prior.parse("half-normal(1)")})
+    >>> with handlers.seed(rng_seed=0), handlers.trace() as trace:
+    ...     effects = level_effects([district], priors, {"tau": 0.0})
+    >>> effects.shape, trace["theta_district"]["value"].shape
+    ((3, 1), (2,))
     """
     total = 0.0
     for level in levels:
@@ -389,6 +571,25 @@ def _site_population(
 def gaussian_records_likelihood(
     outcome: jnp.ndarray | None, linear_predictor: jnp.ndarray, sigma: jnp.ndarray
 ) -> None:
-    """Per-record normal likelihood of the outcome (the naive, row-by-row path)."""
+    """Add the per-record normal likelihood of the outcome (the naive, row-by-row path).
+
+    Parameters
+    ----------
+    outcome : array, shape (n_records,), or None
+        The observed outcome; None to sample it.
+    linear_predictor : array, shape (n_records,)
+        Each record's mean.
+    sigma : array
+        The residual SD.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numpyro import handlers
+    >>> with handlers.seed(rng_seed=0), handlers.trace() as trace:
+    ...     gaussian_records_likelihood(None, np.zeros(5), 1.0)
+    >>> trace["outcome"]["value"].shape
+    (5,)
+    """
     with numpyro.plate("record", linear_predictor.shape[0]):
         numpyro.sample("outcome", dist.Normal(linear_predictor, sigma), obs=outcome)

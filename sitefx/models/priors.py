@@ -99,17 +99,40 @@ _SPEC = re.compile(r"^\s*([A-Za-z][A-Za-z_-]*)\s*\(([^()]*)\)\s*$")
 class Prior:
     """A prior distribution given by family and parameters.
 
+    Checked when made: the family must be known, the number of parameters right, every
+    parameter finite, and scales, rates, degrees of freedom and shapes > 0.
+
+    Attributes
+    ----------
+    family : str
+        The family's canonical name: ``normal``, ``flat``, ``student-t``, ``half-normal``,
+        ``half-cauchy``, ``half-t``, ``exponential``, ``uniform``, ``inv-gamma``, ``gamma``,
+        ``lkj`` or ``horseshoe`` (:meth:`parse` also reads aliases such as ``halfnormal``).
+    params : tuple of float
+        The family's parameters in order, e.g. ``(mean, sd)`` for ``normal``, ``(scale,)``
+        for ``half-normal``, ``(df, mean, scale)`` for ``student-t``, ``(lower, upper)`` for
+        ``uniform`` (a prior for an SD: ``0 <= lower < upper``), ``(shape, rate)`` for
+        ``gamma``, ``(eta,)`` for ``lkj``.
+
+    Raises
+    ------
+    PriorSpecError
+        For an unknown family, a wrong number of parameters, or a parameter out of range.
+
     Examples
     --------
     >>> prior = Prior.parse("half-cauchy(5)")
     >>> str(prior), prior.support
     ('half-cauchy(5)', 'positive')
+    >>> Prior("normal", (0.0, 2.5))
+    Prior(family='normal', params=(0.0, 2.5))
     """
 
     family: str
     params: tuple[float, ...]
 
     def __post_init__(self) -> None:
+        """Check the family and its parameters (see the class docstring)."""
         family = FAMILIES.get(self.family)
         if family is None:
             raise PriorSpecError(
@@ -131,7 +154,28 @@ class Prior:
 
     @classmethod
     def parse(cls, spec: "str | Prior") -> "Prior":
-        """Read a spec string such as ``"normal(0, 1)"`` (or pass a Prior through)."""
+        """Read a spec string such as ``"normal(0, 1)"`` (or pass a Prior through).
+
+        The family name is case-insensitive, ``_`` reads as ``-`` and aliases are resolved
+        (``halfnormal``, ``t``, ``inverse-gamma``, ...). Parameters are read with
+        :func:`float`; nothing is evaluated.
+
+        Parameters
+        ----------
+        spec : str or Prior
+            ``family(parameters)``, e.g. ``"half-normal(5)"`` or ``"flat()"``.
+
+        Returns
+        -------
+        Prior
+            The prior (``spec`` itself if it is one).
+
+        Raises
+        ------
+        PriorSpecError
+            If the string is not ``family(parameters)``, a parameter is not a number, or
+            the family or its parameters are invalid.
+        """
         if isinstance(spec, Prior):
             return spec
         match = _SPEC.match(str(spec))
@@ -149,19 +193,49 @@ class Prior:
 
     @property
     def support(self) -> str:
+        """Where the prior puts mass: ``"real"``, ``"positive"`` or ``"correlation"``."""
         return FAMILIES[self.family].support
 
     def distribution(self) -> dist.Distribution:
-        """The numpyro distribution for this prior."""
+        """Build the numpyro distribution for this prior.
+
+        Returns
+        -------
+        numpyro.distributions.Distribution
+            E.g. ``HalfNormal(scale)``; ``half-t`` is a folded Student-t, ``flat`` an
+            improper uniform on the real line and ``lkj`` the Cholesky factor of a 2x2
+            correlation matrix.
+
+        Raises
+        ------
+        PriorSpecError
+            For the horseshoe, a prior for coefficient vectors, not one value.
+        """
         return FAMILIES[self.family].build(*self.params)
 
     def power(self, alpha: float) -> "Prior":
-        """The prior whose density is proportional to this one's raised to ``alpha`` (the
-        power-scaled prior of :mod:`sitefx.sensitivity.power`): every scalar family here is
-        closed under powers, e.g. ``normal(m, s)`` becomes ``normal(m, s / sqrt(alpha))`` and
-        ``student-t(df, m, s)`` becomes ``student-t(alpha (df + 1) - 1, m, ...)``. Raises
-        :class:`PriorSpecError` where the power is improper (a Cauchy prior at ``alpha <=
-        1/2``) and for flat, LKJ and horseshoe priors.
+        """Return the prior whose density is proportional to this one's raised to ``alpha``.
+
+        This is the power-scaled prior of :mod:`sitefx.sensitivity.power`: every scalar
+        family here is closed under powers, e.g. ``normal(m, s)`` becomes ``normal(m, s /
+        sqrt(alpha))`` and ``student-t(df, m, s)`` becomes ``student-t(alpha (df + 1) - 1, m,
+        ...)``; a half-Cauchy becomes a half-t. Parameters are kept to ten significant digits.
+
+        Parameters
+        ----------
+        alpha : float
+            The power (> 0): below 1 widens the prior, above 1 narrows it.
+
+        Returns
+        -------
+        Prior
+            The power-scaled prior (a uniform prior is its own power).
+
+        Raises
+        ------
+        PriorSpecError
+            Where the power is improper (a Cauchy prior at ``alpha <= 1/2``) and for flat,
+            LKJ and horseshoe priors.
 
         Examples
         --------
@@ -195,14 +269,31 @@ class Prior:
             raise PriorSpecError(f"{self} raised to the power {alpha:g} is improper") from error
 
     def __str__(self) -> str:
+        """Return the spec string, e.g. ``half-normal(5)``, that parses back to this prior."""
         return f"{self.family}({', '.join(_format_number(p) for p in self.params)})"
 
 
 def given_prior(spec: "str | Prior") -> Prior:
-    """A prior the user gave (read as :meth:`Prior.parse` does), refused when a parameter is
-    absurd: beyond 1e100, or a positive one below 1e-100, whose square overflows or
-    underflows. Default priors are not held to this: data on such a scale get their own
-    message.
+    """Read a prior the user gave, refusing absurd parameters.
+
+    Read as :meth:`Prior.parse` does, then refused when a parameter is absurd: beyond 1e100,
+    or a positive one below 1e-100, whose square overflows or underflows. Default priors are
+    not held to this: data on such a scale get their own message.
+
+    Parameters
+    ----------
+    spec : str or Prior
+        ``family(parameters)``, e.g. ``"half-normal(2.5)"``, or a Prior.
+
+    Returns
+    -------
+    Prior
+        The prior.
+
+    Raises
+    ------
+    PriorSpecError
+        If the spec cannot be read or a parameter is absurd.
 
     Examples
     --------
@@ -237,18 +328,62 @@ def _format_number(value: float) -> str:
 
 
 def _significant(value: float) -> float:
-    """Ten significant digits: a computed parameter that prints short and as used."""
+    """Round to ten significant digits: a computed parameter that prints short and as used."""
     return float(f"{value:.10g}")
 
 
 def round_scale(value: float) -> float:
-    """Round a scale to two significant digits, so the printed default is exact."""
+    """Round a scale to two significant digits, so the printed default is exact.
+
+    Parameters
+    ----------
+    value : float
+        A scale computed from the data, e.g. ``2.5 S``.
+
+    Returns
+    -------
+    float
+        ``value`` to two significant digits.
+
+    Examples
+    --------
+    >>> round_scale(12.3456), round_scale(0.0004567)
+    (12.0, 0.00046)
+    """
     return float(f"{value:.2g}")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Priors:
-    """The priors of one model. ``None`` marks a parameter the model does not have.
+    """The priors of one model; ``None`` marks a parameter the model does not have.
+
+    Attributes
+    ----------
+    mu : Prior
+        Average effect (a :class:`~sitefx.historical.MixturePrior` when borrowing with a
+        robust MAP prior).
+    tau : Prior
+        Cross-site SD of the effects.
+    gamma : Prior, optional
+        Moderator slopes of the effects (meta-regression); may be a horseshoe.
+    nu : Prior, optional
+        Degrees of freedom of Student-t site effects, when learned.
+    alpha_mean, alpha_sd : Prior, optional
+        Mean and SD of the site intercepts (individual records and arm counts; the control
+        log-odds for binary outcomes).
+    beta : Prior, optional
+        Covariate coefficients (individual records); may be a horseshoe.
+    sigma : Prior, optional
+        Residual SD (Gaussian records).
+    rho : Prior, optional
+        Correlation of site intercepts and effects, an ``lkj`` prior (Gaussian records).
+    gamma_alpha : Prior, optional
+        Moderator slopes of the site intercepts (individual records).
+    cluster_sd : Prior, optional
+        SD of cluster (e.g. classroom) intercepts.
+    levels : mapping of str to Prior, default {}
+        SDs at upper nesting levels, by parameter name: ``tau_<level>`` (and, for records,
+        ``alpha_sd_<level>``).
 
     Examples
     --------
@@ -272,6 +407,14 @@ class Priors:
     levels: Mapping[str, Prior] = field(default_factory=dict)
 
     def as_strings(self) -> dict[str, str]:
+        """Return the spec string of each prior the model has.
+
+        Returns
+        -------
+        dict of str to str
+            By parameter name, in field order, then the nesting levels' SDs; parameters the
+            model lacks are left out.
+        """
         single = {
             f.name: str(getattr(self, f.name))
             for f in fields(self)
@@ -280,6 +423,20 @@ class Priors:
         return single | {name: str(prior) for name, prior in self.levels.items()}
 
     def describe(self) -> str:
+        """Describe the priors, one indented line ``name ~ spec`` each.
+
+        Returns
+        -------
+        str
+            One line per prior the model has, e.g. ``  mu ~ normal(0, 1)``.
+
+        Examples
+        --------
+        >>> priors = Priors(mu=Prior.parse("normal(0, 1)"), tau=Prior.parse("half-normal(0.5)"))
+        >>> print(priors.describe())
+          mu ~ normal(0, 1)
+          tau ~ half-normal(0.5)
+        """
         return "\n".join(f"  {name} ~ {spec}" for name, spec in self.as_strings().items())
 
 

@@ -57,9 +57,48 @@ def build_datatree(
 ) -> xr.DataTree:
     """Assemble the contract DataTree from draws shaped (chain, draw, ...).
 
-    ``data_groups`` are the family's ``observed_data``, ``constant_data`` and extra coords
-    (:meth:`sitefx.families.Family.data_groups`); ``attrs`` are extra root attributes
-    (JSON-encoded when not str or number).
+    Only the contract variables (:data:`POSTERIOR_DIMS`, and each nesting level's
+    ``tau_<level>``, ``alpha_sd_<level>``, ``theta_<level>``) enter the ``posterior`` group;
+    the data family decides the ``observed_data`` and ``constant_data`` groups.
+
+    Parameters
+    ----------
+    draws : dict of str to ndarray
+        Posterior draws, each shaped (chain, draw, ...), e.g. from
+        :func:`~sitefx.infer.nuts.run_nuts`.
+    sample_stats : dict of str to ndarray
+        Sampler statistics shaped (chain, draw) (may be empty).
+    data : StudyData
+        The data fitted: site names, moderators, levels, units and accounting.
+    data_groups : tuple of dict
+        The family's ``observed_data``, ``constant_data`` and extra coords
+        (:meth:`sitefx.families.Family.data_groups`).
+    priors : Priors
+        The priors used, stored as ``prior_<name>`` root attributes.
+    attrs : dict
+        Extra root attributes (JSON-encoded when not str or number).
+
+    Returns
+    -------
+    xarray.DataTree
+        Groups ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data``; the
+        ``site`` coordinate holds the site names.
+
+    Examples
+    --------
+    >>> import numpy as np, sitefx
+    >>> from sitefx.families import family_of
+    >>> from sitefx.models.priors import Prior, Priors
+    >>> data = sitefx.load("studies/eight_schools").data
+    >>> priors = Priors(mu=Prior.parse("normal(0, 50)"), tau=Prior.parse("half-cauchy(5)"))
+    >>> rng = np.random.default_rng(0)
+    >>> draws = {"mu": rng.normal(size=(2, 10)), "tau": rng.exponential(size=(2, 10)),
+    ...          "theta": rng.normal(size=(2, 10, 8))}
+    >>> groups = family_of(data).data_groups(data)
+    >>> tree = build_datatree(draws, {}, data=data, data_groups=groups, priors=priors,
+    ...                       attrs={"method": "demo"})
+    >>> tree["posterior"]["theta"].dims, tree.attrs["prior_tau"]
+    (('chain', 'draw', 'site'), 'half-cauchy(5)')
     """
     observed, constant, family_coords = data_groups
     coords: dict[str, object] = {"site": np.array(data.site, dtype=str), **family_coords}
@@ -130,17 +169,31 @@ DIMENSIONS = (
 
 
 def _level_dims(name: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """The variables a nesting level adds, with their dims: to the posterior (the level's SDs
-    and group effects) and to the data (each site's group)."""
+    """Return the variables a nesting level adds, with their dims.
+
+    To the posterior: the level's SDs and group effects; to the data: each site's group.
+    """
     posterior = {f"tau_{name}": [], f"alpha_sd_{name}": [], f"theta_{name}": [name]}
     return posterior, {f"site_{name}": ["site"]}
 
 
 def check_names(data: StudyData) -> None:
-    """Refuse moderator, covariate and nesting-level columns named like a dimension of the
-    fit's DataTree (:data:`DIMENSIONS`: ``chain``, ``draw``, ``site``, ...), and nesting
-    levels whose variables would take another variable's name (a level ``new`` would make
+    """Refuse column names that would clash in the fit's DataTree.
+
+    Moderator, covariate and nesting-level columns may not be named like a dimension of the
+    fit's DataTree (:data:`DIMENSIONS`: ``chain``, ``draw``, ``site``, ...), nor nesting
+    levels so that their variables take another variable's name (a level ``new`` would make
     ``theta_new``, the effect in a new site).
+
+    Parameters
+    ----------
+    data : SiteSummaries, ArmSummaries or IndividualRecords
+        The data to be fitted.
+
+    Raises
+    ------
+    StudyDataError
+        Naming the column and the option that set it.
 
     Examples
     --------
@@ -174,7 +227,18 @@ SOFTWARE = ("sitefx", "numpyro", "jax", "numpy", "scipy", "pandas", "xarray", "a
 
 
 def software_versions() -> dict[str, str]:
-    """Versions of Python and of the packages that computed a fit."""
+    """Return the versions of Python and of the packages that compute a fit.
+
+    Returns
+    -------
+    dict of str to str
+        ``python`` and each package of :data:`SOFTWARE` (sitefx, numpyro, jax, ...).
+
+    Examples
+    --------
+    >>> sorted(software_versions())[:3]
+    ['arviz-base', 'jax', 'numpy']
+    """
     return {"python": platform.python_version()} | {name: version(name) for name in SOFTWARE}
 
 
@@ -190,6 +254,30 @@ def save_datatree(tree: xr.DataTree, path: str | Path) -> Path:
     The file is built in memory and then written by Python: a full disk or a permission
     error is then an ordinary ``OSError``, whereas HDF5 failing mid-write leaves its library
     in a state that crashes the process when it exits.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit.
+    path : str or Path
+        The file to write (replaced if it exists), e.g. ``out/posterior.nc``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_datatree(fit.posterior_, Path(folder) / "posterior.nc")
+    ...     reloaded = load_datatree(path)
+    >>> reloaded["posterior"]["theta"].sizes["site"]
+    8
     """
     import dask  # xarray locks writes through dask: on a dask worker, a distributed lock
     # cannot name an in-memory file, so this write uses the local scheduler's lock
@@ -203,6 +291,28 @@ def save_datatree(tree: xr.DataTree, path: str | Path) -> Path:
 
 
 def load_datatree(path: str | Path) -> xr.DataTree:
-    """Load a saved fit fully into memory (the file is closed afterwards)."""
+    """Load a saved fit fully into memory (the file is closed afterwards).
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by :func:`save_datatree`.
+
+    Returns
+    -------
+    xarray.DataTree
+        The fit, with every group and attribute.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     tree = load_datatree(save_datatree(fit.posterior_, Path(folder) / "fit.nc"))
+    >>> tree["posterior"]["site"].values.tolist()[:2]
+    ['A', 'B']
+    """
     with xr.open_datatree(path, engine=NETCDF_ENGINE) as tree:
         return tree.load()

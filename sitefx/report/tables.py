@@ -116,7 +116,26 @@ GROUP_VALUES = ("prob_above", "pooling_factor", "variance_reduction", "triple_go
 
 
 def stored_exact(tree: xr.DataTree) -> ExactPosterior | None:
-    """The exact posterior stored with a fit, or None for a fit made by NUTS."""
+    """Return the exact posterior stored with a fit, or None for a fit made by NUTS.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit, as ``SiteEffects.fit`` makes it or :func:`~sitefx.report.load_datatree`
+        reloads it.
+
+    Returns
+    -------
+    ExactPosterior or None
+        Rebuilt from the fit's ``exact`` group.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> round(float(stored_exact(fit.posterior_).mean("mu")), 2)
+    7.65
+    """
     if GROUP not in tree.children:
         return None
     return ExactPosterior.from_dataset(tree[GROUP].to_dataset())
@@ -166,8 +185,11 @@ class Results:
 
     @cached_property
     def draws(self) -> xr.DataTree:
-        """The fit whose draws give the Monte-Carlo numbers: the fit itself or, for an
-        exact fit, the same fit with draws of the fixed integration stream."""
+        """The fit whose draws give the Monte-Carlo numbers.
+
+        The fit itself or, for an exact fit, the same fit with draws of the fixed
+        integration stream.
+        """
         if self.exact is None:
             return self.tree
         return _integration_fit(self.tree, self.exact)
@@ -183,9 +205,12 @@ class Results:
 
     @cached_property
     def summary(self) -> pd.DataFrame:
-        """Mean, SD, 2.5/50/97.5% quantiles, R-hat, bulk/tail ESS and the MCSEs of each
-        parameter: rows ``mu``, ``tau``, ``theta[<site>]``..., ``theta_new``, then the
-        others. R-hat and ESS are blank for exact values (no draws)."""
+        """Summary statistics of each parameter, one row per element.
+
+        Mean, SD, 2.5/50/97.5% quantiles, R-hat, bulk/tail ESS and the MCSEs. Rows ``mu``,
+        ``tau``, ``theta[<site>]``..., ``theta_new``, then the others. R-hat and ESS are
+        blank for exact values (no draws).
+        """
         posterior = self.draws["posterior"].to_dataset()
         names = summary_variables(self.tree)
         sampled = [n for n in names if self.exact is None or n not in EXACT_VARIABLES]
@@ -308,10 +333,22 @@ class Results:
         return table
 
     def estimand_group(self, group: xr.Dataset) -> xr.Dataset:
-        """``group`` (a fit's ``estimands`` draws) with its per-site and scalar values
-        (``prob_above``, ``pooling_factor``, ``variance_reduction``, ``triple_goal``,
-        ``gelman_pardoe_pooling``) taken from these tables, so the stored values are the
-        ones written and printed."""
+        """Add the tables' per-site and scalar values to a fit's ``estimands`` group.
+
+        The values (``prob_above``, ``pooling_factor``, ``variance_reduction``,
+        ``triple_goal``, ``gelman_pardoe_pooling``) are taken from these tables, so the stored
+        values are the ones written and printed.
+
+        Parameters
+        ----------
+        group : xarray.Dataset
+            A fit's ``estimands`` draws (:func:`~sitefx.estimands.estimands`).
+
+        Returns
+        -------
+        xarray.Dataset
+            A copy of ``group`` with those variables (dim ``site``, or scalar) added.
+        """
         sites = self.sites
         updated = group.copy()
         for name in GROUP_VALUES:
@@ -331,7 +368,7 @@ class Results:
         return from_mixture(exact.mixture(name))
 
     def _exact_estimand(self, name: str) -> dict[str, float]:
-        """The exact values of an estimand's row (those that have one), MCSE 0."""
+        """Return the exact values of an estimand's row (those that have one), MCSE 0."""
         exact = self.exact
         if exact is None:
             return {}
@@ -369,7 +406,7 @@ class Results:
         }
 
     def _exact_sites(self) -> dict[str, np.ndarray]:
-        """The site table's columns that are exact for this fit, with MCSE 0."""
+        """Return the site table's columns that are exact for this fit, with MCSE 0."""
         exact = self.exact
         theta = from_mixture(exact.mixture("theta"))
         values = {name: theta[name].to_numpy() for name in theta.columns}
@@ -391,7 +428,27 @@ class Results:
 
 
 def summary_variables(tree: xr.DataTree) -> list[str]:
-    """Posterior variables in contract order (``mu``, ``tau``, ``theta``, ``theta_new``, ...)."""
+    """List a fit's posterior variables in contract order.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit, as ``SiteEffects.fit`` makes it or :func:`~sitefx.report.load_datatree`
+        reloads it.
+
+    Returns
+    -------
+    list of str
+        ``mu``, ``tau``, ``theta``, ``theta_new``, ... as in
+        :data:`~sitefx.report.datatree.POSTERIOR_DIMS`, then any others.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> summary_variables(fit.posterior_)[:4]
+    ['mu', 'tau', 'theta', 'theta_new']
+    """
     present = list(tree["posterior"].data_vars)
     return [name for name in POSTERIOR_DIMS if name in present] + [
         name for name in present if name not in POSTERIOR_DIMS
@@ -399,8 +456,22 @@ def summary_variables(tree: xr.DataTree) -> list[str]:
 
 
 def summary_table(tree: xr.DataTree) -> pd.DataFrame:
-    """Posterior mean, SD, 2.5/50/97.5% quantiles, R-hat, bulk/tail ESS and MCSEs of each
-    parameter (see :class:`Results`); exact values where the fit holds the exact posterior.
+    """Summarize each parameter's posterior: mean, SD, quantiles, R-hat, ESS and MCSEs.
+
+    The 2.5/50/97.5% quantiles and bulk/tail ESS (see :class:`Results`); exact values where
+    the fit holds the exact posterior.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit, as ``SiteEffects.fit`` makes it or :func:`~sitefx.report.load_datatree`
+        reloads it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per parameter element (``theta[<site>]``, ...): :data:`SUMMARY_COLUMNS`,
+        then the ``mcse_*`` columns.
 
     Examples
     --------
@@ -415,7 +486,7 @@ def summary_table(tree: xr.DataTree) -> pd.DataFrame:
 def estimand_table(
     tree: xr.DataTree, *, threshold: float | None = None, outcome_sd: float | None = None
 ) -> pd.DataFrame:
-    """The estimands evaluators report, one row each.
+    """Tabulate the estimands evaluators report, one row each.
 
     Rows: ``mu`` (average over the population of sites), ``mu_sites`` and ``mu_persons``
     (over these sites, site- and person-weighted), ``theta_new`` (a new site), ``tau`` and
@@ -425,6 +496,22 @@ def estimand_table(
     ``P(value > threshold)`` for effects. When the outcome's SD is known, ``es_mean``,
     ``es_q2.5`` and ``es_q97.5`` give the effects in SD units (standardized effect sizes).
     ``mcse_*`` columns hold each value's Monte-Carlo standard error (0: exact).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit, as ``SiteEffects.fit`` makes it or :func:`~sitefx.report.load_datatree`
+        reloads it.
+    threshold : float, optional
+        The effect that counts as a benefit (default: the fit's own).
+    outcome_sd : float, optional
+        The outcome's SD, for effect sizes (default: the fit's own, if any).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``estimand``, ``meaning``, ``mean``, ``sd``, ``q2.5``, ``q50``, ``q97.5``,
+        ``prob_positive``, ``prob_above`` (then ``es_*``) and the ``mcse_*`` columns.
 
     Examples
     --------
@@ -437,13 +524,29 @@ def estimand_table(
 
 
 def site_table(tree: xr.DataTree, *, threshold: float | None = None) -> pd.DataFrame:
-    """One row per site: its raw estimate, its shrunken effect, ``P(theta_j > threshold)``
-    and the ``conclusion`` it supports (``above``, ``below``, ``uncertain``, or
-    ``borderline`` when within Monte-Carlo error of 95% or 5%), how much it was pooled,
-    its rank (1 for the largest effect) and its triple-goal estimate, with MCSEs.
+    """Tabulate the sites, one row each, raw and shrunken.
+
+    Each site's raw estimate, its shrunken effect, ``P(theta_j > threshold)`` and the
+    ``conclusion`` it supports (``above``, ``below``, ``uncertain``, or ``borderline`` when
+    within Monte-Carlo error of 95% or 5%), how much it was pooled, its rank (1 for the
+    largest effect) and its triple-goal estimate, with MCSEs.
 
     Also a column per upper nesting level (the site's district, ...). ``n`` is missing when
     the data do not give the number of people.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit, as ``SiteEffects.fit`` makes it or :func:`~sitefx.report.load_datatree`
+        reloads it.
+    threshold : float, optional
+        The effect that counts as a benefit (default: the fit's own).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of ``SITE_COLUMNS`` (nesting levels after ``site``), then the
+        ``mcse_*`` columns.
 
     Examples
     --------
@@ -456,7 +559,7 @@ def site_table(tree: xr.DataTree, *, threshold: float | None = None) -> pd.DataF
 
 
 def _elements(draws: xr.DataArray, name: str) -> tuple[np.ndarray, list[str]]:
-    """Draws reshaped (chain, draw, element) and the elements' row labels."""
+    """Return the draws reshaped (chain, draw, element) and the elements' row labels."""
     element_dims = [dim for dim in draws.dims if dim not in SAMPLE_DIMS]
     values = draws.transpose(*SAMPLE_DIMS, *element_dims).values
     values = values.reshape(values.shape[0], values.shape[1], -1)
@@ -467,8 +570,10 @@ def _elements(draws: xr.DataArray, name: str) -> tuple[np.ndarray, list[str]]:
 
 
 def _integration_fit(tree: xr.DataTree, exact: ExactPosterior) -> xr.DataTree:
-    """The fit with its posterior draws replaced by draws of the exact posterior from the
-    fixed integration stream (as many as the fit has)."""
+    """Replace a fit's posterior draws by draws of its exact posterior.
+
+    From the fixed integration stream, as many as the fit has.
+    """
     posterior = tree["posterior"].to_dataset()
     draws = exact.draws(
         chains=posterior.sizes["chain"],
