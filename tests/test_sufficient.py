@@ -131,6 +131,17 @@ def test_per_site_terms_are_each_sites_dense_density(clustered):
     assert float(np.sum(terms)) == pytest.approx(float(total), rel=1e-11)
 
 
+def test_records_without_covariates_split_into_per_site_terms():
+    data, _ = simulate_records(4, 80, seed=4)
+    no_covariates = np.zeros((data.n_records, 0))
+    per_site = SiteStatistics.from_records(data, no_covariates, per_site=True)
+    pooled = SiteStatistics.from_records(data, no_covariates)
+    p = population(5) | {"beta": np.zeros(0)}
+    terms = collapsed_log_likelihood(per_site, **p, per_site=True)
+    assert terms.shape == (4,)
+    assert float(np.sum(terms)) == pytest.approx(float(collapsed_log_likelihood(pooled, **p)))
+
+
 @pytest.mark.parametrize("design", ["small", "clustered"])
 def test_site_effect_draws_follow_the_exact_conditional(design, request):
     data, covariates, stats = request.getfixturevalue(design)

@@ -276,7 +276,10 @@ def _per_site_products(
     """Return each site's ``X'X``, ``X'y`` and ``y'y``."""
     cross = covariates[:, :, None] * covariates[:, None, :]
     n_covariates = covariates.shape[1]
-    site_xx = (indicator @ cross.reshape(len(outcome), -1)).reshape(-1, n_covariates, n_covariates)
+    n_sites = indicator.shape[0]  # (reshape cannot infer a size from no covariates)
+    site_xx = (indicator @ cross.reshape(len(outcome), -1)).reshape(
+        n_sites, n_covariates, n_covariates
+    )
     return {
         "site_xx": site_xx,
         "site_xy": indicator @ (covariates * outcome[:, None]),
