@@ -1,5 +1,7 @@
-"""The command line's commands: what ``sitefx fit``, ``report``, ``sensitivity``,
-``calibrate`` and ``fit-many`` do once their arguments have parsed (:mod:`sitefx.cli`).
+"""The command line's commands, run once their arguments have parsed (:mod:`sitefx.cli`).
+
+What ``sitefx fit``, ``report``, ``sensitivity``, ``calibrate`` and ``fit-many`` do; the
+libraries they need are imported with this module, never for ``--help``.
 """
 
 import argparse

@@ -182,7 +182,39 @@ class SiteEffects:
 
     @double_precision
     def fit(self, data: Study | StudyData) -> Self:
-        """Sample the posterior of the model for ``data``; returns ``self``."""
+        """Compute the posterior of the model for ``data``: exact where it can, else NUTS.
+
+        Parameters
+        ----------
+        data : Study or StudyData
+            A loaded study (:func:`sitefx.load`), or canonical data of any registered
+            family (:mod:`sitefx.families`).
+
+        Returns
+        -------
+        SiteEffects
+            ``self``, fitted: ``posterior_``, ``data_``, ``priors_``, ``exact_``,
+            ``warnings_`` set.
+
+        Raises
+        ------
+        SitefxInputError
+            For settings or data the model cannot take, named.
+
+        Warns
+        -----
+        SamplingWarning
+            For each failed sampler diagnostic.
+        IgnoredOptionWarning
+            For NUTS settings given to an exact fit.
+
+        Examples
+        --------
+        >>> import sitefx
+        >>> fit = SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+        >>> fit.posterior_.attrs["sampler"].startswith('{"method": "exact"')
+        True
+        """
         spec = self.spec  # checked once, here
         study = data if isinstance(data, Study) else None
         data = study.data if study else data
@@ -282,6 +314,11 @@ class SiteEffects:
         :class:`~sitefx.spec.ModelSpec`). Each error (:class:`SitefxInputError`) names the
         setting and its command-line flag.
 
+        Returns
+        -------
+        SiteEffects
+            ``self``.
+
         Examples
         --------
         >>> SiteEffects(site_df=4).check_settings()  # doctest: +ELLIPSIS
@@ -293,8 +330,28 @@ class SiteEffects:
         return self
 
     def exact_posterior(self, data: Study | StudyData) -> ExactPosterior | None:
-        """The quadrature posterior ``fit`` would compute for ``data`` (no draws, no
-        DataTree: milliseconds), or None where the exact method does not apply."""
+        """Return the quadrature posterior ``fit`` would compute for ``data``.
+
+        No draws, no DataTree: milliseconds.
+
+        Parameters
+        ----------
+        data : Study or StudyData
+            The data.
+
+        Returns
+        -------
+        ExactPosterior or None
+            None where the exact method does not apply (or ``method`` is ``nuts``, or with
+            historical data).
+
+        Examples
+        --------
+        >>> import sitefx
+        >>> exact = SiteEffects().exact_posterior(sitefx.load("studies/eight_schools"))
+        >>> round(float(exact.mean("mu")), 1)
+        7.6
+        """
         data = data.data if isinstance(data, Study) else data
         spec = self.spec
         if spec.method == "nuts" or self.historical is not None:
@@ -305,14 +362,22 @@ class SiteEffects:
         return _quadrature(data, priors)
 
     def get_params(self) -> dict[str, object]:
-        """The settings given to ``__init__`` (scikit-learn's convention), e.g. to refit."""
+        """Return the settings given to ``__init__`` (scikit-learn's convention).
+
+        Returns
+        -------
+        dict of str to object
+            By parameter name, as given (not checked: see :attr:`spec`).
+        """
         names = inspect.signature(type(self).__init__).parameters
         return {name: getattr(self, name) for name in names if name != "self"}
 
     @property
     def spec(self) -> ModelSpec:
-        """The settings as a :class:`~sitefx.spec.ModelSpec` (all but the historical data),
-        checked as it is built."""
+        """The settings as a :class:`~sitefx.spec.ModelSpec`, checked as it is built.
+
+        All settings but the historical data.
+        """
         return ModelSpec(**{k: v for k, v in self.get_params().items() if k != "historical"})
 
     @classmethod
@@ -359,32 +424,71 @@ class SiteEffects:
         return type(self).from_spec(self.spec.replace(**changes), historical=self.historical)
 
     def summary(self) -> pd.DataFrame:
-        """The summary table (columns of the output contract, then the MCSEs).
+        """Return the summary table (columns of the output contract, then the MCSEs).
 
         With the exact method, means, SDs and quantiles of ``mu``, ``tau``, ``theta``,
         ``theta_new`` and ``gamma`` are the exact values, not Monte-Carlo estimates from the
         draws (their ``mcse_*`` is 0).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter (``theta[<site>]`` per site).
         """
         self._fitted()
         return self._results.summary.copy()
 
     def plot_forest(self, **options: object) -> Figure:
-        """Forest plot of raw vs shrunken site effects (see :func:`sitefx.report.forest_plot`)."""
+        """Return the forest plot of raw vs shrunken site effects.
+
+        Parameters
+        ----------
+        **options
+            Passed to :func:`sitefx.report.forest_plot`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
         return forest_plot(self._fitted(), **options)
 
     def estimands(self) -> pd.DataFrame:
-        """The estimands table (see :func:`sitefx.report.estimand_table`)."""
+        """Return the estimands table (see :func:`sitefx.report.estimand_table`).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         self._fitted()
         return self._results.estimands.copy()
 
     def sites(self) -> pd.DataFrame:
-        """One row per site (see :func:`sitefx.report.site_table`)."""
+        """Return one row per site (see :func:`sitefx.report.site_table`).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         self._fitted()
         return self._results.sites.copy()
 
     def report(self, out_dir: str | Path, **options: object) -> dict[str, Path]:
-        """Write the HTML and Markdown report (see :func:`sitefx.report.write_report`) into
-        ``out_dir``, all or nothing (files already there are kept)."""
+        """Write the HTML and Markdown report into ``out_dir``, all or nothing.
+
+        Files already there are kept.
+
+        Parameters
+        ----------
+        out_dir : str or pathlib.Path
+            The folder.
+        **options
+            Passed to :func:`sitefx.report.write_report` (e.g. another ``threshold``).
+
+        Returns
+        -------
+        dict of str to pathlib.Path
+            The files written, by kind.
+        """
         self._fitted()
         if not options:  # the fit's own threshold: the tables already computed
             options = {"results": self._results}
@@ -399,16 +503,44 @@ class SiteEffects:
         command: Sequence[str] = ("SiteEffects.save",),
         inputs: Sequence[str | Path] = (),
     ) -> dict[str, Path]:
-        """Write ``posterior.nc``, ``summary.csv``, ``estimands.csv``, ``sites.csv`` and
-        ``forest.png`` into ``out_dir``, all or nothing, with ``manifest.json`` recording
-        ``command`` and the ``inputs`` files (see :mod:`sitefx.report.folders`)."""
+        """Write the fit's files into ``out_dir``, all or nothing, with a manifest.
+
+        ``posterior.nc``, ``summary.csv``, ``estimands.csv``, ``sites.csv`` and
+        ``forest.png``, and ``manifest.json`` recording ``command`` and the ``inputs`` files
+        (see :mod:`sitefx.report.folders`).
+
+        Parameters
+        ----------
+        out_dir : str or pathlib.Path
+            The folder (replaced as a whole if sitefx wrote it before).
+        command : sequence of str
+            What made the fit, for the manifest.
+        inputs : sequence of str or pathlib.Path
+            The input files, hashed into the manifest.
+
+        Returns
+        -------
+        dict of str to pathlib.Path
+            The files written, by kind.
+        """
         self._fitted()
         with output_folder(out_dir, command=command, inputs=inputs) as folder:
             self.write_files(folder)
         return {key: Path(out_dir) / name for key, name in OUTPUT_FILES.items()}
 
     def write_files(self, folder: str | Path) -> dict[str, Path]:
-        """Write the fit's files into an existing ``folder`` (no manifest: see :meth:`save`)."""
+        """Write the fit's files into an existing ``folder`` (no manifest: see :meth:`save`).
+
+        Parameters
+        ----------
+        folder : str or pathlib.Path
+            An existing folder.
+
+        Returns
+        -------
+        dict of str to pathlib.Path
+            The files written, by kind.
+        """
         tree = self._fitted()
         paths = {key: Path(folder) / name for key, name in OUTPUT_FILES.items()}
         save_datatree(tree, paths["posterior"])
@@ -464,7 +596,7 @@ def model_priors(spec: ModelSpec, data: StudyData) -> tuple[bool, Priors]:
 
 
 def _borrowing(spec: ModelSpec, historical: Study | SiteSummaries | None) -> Borrowing | None:
-    """The historical borrowing ``spec`` asks for, or None without historical data."""
+    """Return the historical borrowing ``spec`` asks for, or None without historical data."""
     if historical is None:
         if spec.borrow is not None or spec.borrow_weight is not None:
             raise SitefxInputError(
@@ -480,8 +612,10 @@ def _borrowing(spec: ModelSpec, historical: Study | SiteSummaries | None) -> Bor
 
 
 def _outcome_sd(given: float | None, study: Study | None, data: StudyData) -> float | None:
-    """The outcome SD for effect sizes: given (checked with the settings), from
-    ``study.toml``, or from the records."""
+    """Return the outcome SD for effect sizes.
+
+    Given (checked with the settings), from ``study.toml``, or from the records.
+    """
     if given is not None:
         return float(given)
     stated = study.metadata.get("outcome_sd") if study else None
@@ -506,8 +640,11 @@ def _choose_method(method: str, obstacle: str | None) -> str:
 def _quadrature(
     data: SiteSummaries, priors: Priors, borrowing: Borrowing | None = None
 ) -> ExactPosterior:
-    """The exact (quadrature) posterior of the normal-normal model for ``data`` (the robust
-    MAP prior is in ``priors``; a power prior with a fixed weight adds historical rows)."""
+    """Return the exact (quadrature) posterior of the normal-normal model for ``data``.
+
+    The robust MAP prior is in ``priors``; a power prior with a fixed weight adds historical
+    rows.
+    """
     return normal_normal_exact(
         data.estimate,
         data.se,
@@ -518,7 +655,7 @@ def _quadrature(
 
 
 def _exact_draws(exact: ExactPosterior, settings: SamplerSettings) -> tuple[dict, dict, dict]:
-    """Independent draws from the exact posterior, shaped like a sampler's output."""
+    """Return independent draws from the exact posterior, shaped like a sampler's output."""
     rng = streams.rng(settings.seed, "exact")
     draws = exact.draws(chains=settings.chains, draws=settings.draws, rng=rng)
     no_divergences = {"diverging": np.zeros(draws["mu"].shape, dtype=bool)}
@@ -536,8 +673,10 @@ def _sample_nuts(
     *,
     transform: Callable[[Callable], Callable] | None = None,
 ) -> tuple[dict, dict, dict]:
-    """Run NUTS on ``model`` (changed by ``transform``, e.g. a power prior): draws, sample
-    stats and a sampler description."""
+    """Run NUTS on ``model`` (changed by ``transform``, e.g. a power prior).
+
+    Returns draws, sample stats and a sampler description.
+    """
     function = transform(model.function) if transform else model.function
     draws, stats = run_nuts(function, settings, **model.arguments)
     if model.complete is not None:

@@ -116,6 +116,7 @@ class ModelSpec:
     roles: Roles | None = None
 
     def __post_init__(self) -> None:
+        """Check every setting (see the class docstring); priors become spec strings."""
         priors = {name: _prior_string(name, spec) for name, spec in self.priors.items()}
         object.__setattr__(self, "priors", {k: v for k, v in priors.items() if v is not None})
         self.sampler_settings()

@@ -4,7 +4,8 @@ The rules (issue 18, item 5): a docstring; a ``Parameters`` section naming every
 other than ``self``/``cls`` (a dataclass may list its fields under ``Attributes``); a
 ``Returns`` or ``Yields`` section unless the return annotation is ``None``; and an
 ``Examples`` section on module-level functions and classes. A class's parameters are those
-of its own ``__init__``; properties need only a docstring.
+of its own ``__init__``; properties need only a docstring, and so does a method that
+implements one its base class documents (a model family's methods: the ``Family`` protocol).
 """
 
 import dataclasses
@@ -38,6 +39,14 @@ MODULES = [
     "sitefx.sensitivity",
     "sitefx.cli",
     "sitefx.commands",
+    "sitefx.estimator",
+    "sitefx.spec",
+    "sitefx.families",
+    "sitefx.families.registry",
+    "sitefx.families.summaries",
+    "sitefx.families.arms",
+    "sitefx.families.records",
+    "sitefx.families.statistics",
     "sitefx.testing",
     # the core modules
     "sitefx.data.schema",
@@ -62,23 +71,29 @@ MODULES = [
 
 
 def public_objects(module):
-    """Yield ``(qualified name, object, is a method)`` for what ``module`` defines publicly."""
+    """Yield ``(qualified name, object, kind)`` for what ``module`` defines publicly.
+
+    ``kind`` is ``"module level"`` (a function or class), ``"method"``, or ``"inherited"``
+    for a method that a base class defines (and documents).
+    """
     for name, obj in vars(module).items():
         if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
             continue
         if inspect.isfunction(obj):
-            yield f"{module.__name__}.{name}", obj, False
+            yield f"{module.__name__}.{name}", obj, "module level"
         elif inspect.isclass(obj):
-            yield f"{module.__name__}.{name}", obj, False
+            yield f"{module.__name__}.{name}", obj, "module level"
             for attr, member in vars(obj).items():
                 if not attr.startswith("_"):
                     if isinstance(member, (classmethod, staticmethod)):
                         member = member.__func__
                     if inspect.isfunction(member) or isinstance(member, property):
-                        yield f"{module.__name__}.{name}.{attr}", member, True
+                        inherited = any(attr in vars(base) for base in obj.__mro__[1:])
+                        kind = "inherited" if inherited else "method"
+                        yield f"{module.__name__}.{name}.{attr}", member, kind
 
 
-def problems(obj, is_method):
+def problems(obj, kind):
     """Return what the docstring of ``obj`` lacks, as a list of short phrases."""
     doc = inspect.getdoc(obj)
     if not doc:
@@ -87,9 +102,13 @@ def problems(obj, is_method):
         warnings.simplefilter("always")
         parsed = NumpyDocString(doc)
     found = [str(warning.message) for warning in caught]
-    if isinstance(obj, property):
+    if isinstance(obj, property) or kind == "inherited":
         return found
-    own_init = inspect.isclass(obj) and "__init__" in vars(obj)
+    # (a Protocol gets an __init__ from typing: not its own)
+    own_init = (
+        inspect.isclass(obj)
+        and getattr(vars(obj).get("__init__"), "__module__", None) == obj.__module__
+    )
     if inspect.isfunction(obj) or own_init:
         signature = inspect.signature(obj)
         wanted = [name for name in signature.parameters if name not in ("self", "cls")]
@@ -109,7 +128,7 @@ def problems(obj, is_method):
         if inspect.isfunction(obj) and returns not in (None, "None"):
             if not (parsed["Returns"] or parsed["Yields"]):
                 found.append("no Returns section")
-    if not is_method and not parsed["Examples"]:
+    if kind == "module level" and not parsed["Examples"]:
         found.append("no Examples section")
     return found
 
@@ -118,8 +137,8 @@ def test_public_docstrings_are_complete():
     offenders = [
         f"{name}: {'; '.join(lacking)}"
         for module in MODULES
-        for name, obj, is_method in public_objects(importlib.import_module(module))
-        if (lacking := problems(obj, is_method))
+        for name, obj, kind in public_objects(importlib.import_module(module))
+        if (lacking := problems(obj, kind))
     ]
     if offenders:
         pytest.fail("incomplete numpydoc docstrings:\n" + "\n".join(offenders), pytrace=False)

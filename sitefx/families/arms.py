@@ -14,7 +14,7 @@ from scipy import special
 
 from sitefx.data.schema import ArmSummaries
 from sitefx.errors import SitefxInputError
-from sitefx.families.registry import Model, register
+from sitefx.families.registry import Family, Model, register
 from sitefx.models.hierarchical import binomial_arms
 from sitefx.models.priors import Prior, Priors
 
@@ -27,8 +27,17 @@ LOG_ODDS_PRIORS = {
 }
 
 
-class ArmCounts:
-    """The binomial family of per-site, per-arm counts (see the module docstring)."""
+class ArmCounts(Family):
+    """The binomial family of per-site, per-arm counts (see the module docstring).
+
+    Examples
+    --------
+    >>> print(ArmCounts().default_priors(None, robust=False).describe())
+      mu ~ normal(0, 2.5)
+      tau ~ half-normal(1)
+      alpha_mean ~ normal(0, 2.5)
+      alpha_sd ~ half-normal(2.5)
+    """
 
     name = "arms"
     description = "arm counts"
@@ -137,6 +146,16 @@ def site_intercepts_and_effects(
         ``mu``, ``tau`` and ``theta``.
     alpha : ndarray, shape (n_sites,)
         Site intercepts (control log-odds or means).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> priors = ArmCounts().default_priors(None, robust=False)
+    >>> draw = lambda prior, size=None: float(prior.params[0])  # each prior's location
+    >>> truth, alpha = site_intercepts_and_effects(priors, draw, rng, 3)
+    >>> sorted(truth), alpha.shape
+    (['mu', 'tau', 'theta'], (3,))
     """
     truth = {"mu": draw(priors.mu), "tau": draw(priors.tau)}
     rho = 0.0

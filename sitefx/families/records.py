@@ -23,7 +23,7 @@ from sitefx.data.schema import IndividualRecords
 from sitefx.data.statistics import SiteStatistics
 from sitefx.errors import SitefxInputError
 from sitefx.families.arms import LOG_ODDS_PRIORS, ArmCounts, site_intercepts_and_effects
-from sitefx.families.registry import Model, Shrinkage, register
+from sitefx.families.registry import Family, Model, Shrinkage, register
 from sitefx.infer.sufficient import draw_site_effects
 from sitefx.models.collapsed import collapsed_log_likelihood
 from sitefx.models.hierarchical import (
@@ -33,8 +33,16 @@ from sitefx.models.hierarchical import (
 from sitefx.models.priors import Prior, Priors, level_priors, round_scale, slope_prior
 
 
-class Records:
-    """What Gaussian and binary individual records share (see the module docstring)."""
+class Records(Family):
+    """What Gaussian and binary individual records share (see the module docstring).
+
+    Examples
+    --------
+    >>> from sitefx.testing import simulate_records
+    >>> data, _ = simulate_records(4, 80, seed=1)
+    >>> GaussianRecords().matches(data), BinaryRecords().matches(data)
+    (True, False)
+    """
 
     name = "records"
     description = "individual records"
@@ -140,7 +148,23 @@ class Records:
         draw: Callable[..., np.ndarray | float],
         rng: np.random.Generator,
     ) -> np.ndarray:
-        """Return outcomes drawn given the linear predictor."""
+        """Return outcomes drawn given the linear predictor.
+
+        Parameters
+        ----------
+        predictor : ndarray, shape (n_records,)
+            The linear predictor of each record.
+        priors : Priors
+            The priors (e.g. of ``sigma``).
+        draw : callable
+            ``draw(prior, size=None)`` draws from a prior.
+        rng : numpy.random.Generator
+            The replicate's stream.
+
+        Returns
+        -------
+        ndarray, shape (n_records,)
+        """
         raise NotImplementedError
 
     def per_site_obstacle(self, tree: xr.DataTree, data: IndividualRecords | None) -> str | None:
@@ -155,7 +179,16 @@ class Records:
 
 
 class GaussianRecords(Records):
-    """Continuous outcomes (see the module docstring)."""
+    """Continuous outcomes (see the module docstring).
+
+    Examples
+    --------
+    >>> from sitefx.testing import simulate_records
+    >>> data, _ = simulate_records(4, 80, seed=1)
+    >>> GaussianRecords().model(data, GaussianRecords().default_priors(data, robust=False),
+    ...                         collapse=True, site_df=None).name
+    'collapsed_sufficient_statistics'
+    """
 
     name = "gaussian records"
     outcome_family = "gaussian"
@@ -193,8 +226,11 @@ class GaussianRecords(Records):
     def model(
         self, data: IndividualRecords, priors: Priors, *, collapse: bool, site_df: float | None
     ) -> Model:
-        """Return the collapsed model on sufficient statistics (or, not ``collapse``, the
-        per-record model); the collapsed model's site effects are drawn afterwards."""
+        """Return the collapsed model on sufficient statistics.
+
+        Or, not ``collapse``, the per-record model; the collapsed model's site effects are
+        drawn afterwards.
+        """
         if not collapse:
             return super().model(data, priors, collapse=collapse, site_df=site_df)
         covariates = data.covariates - data.covariates.mean(axis=0)
@@ -208,8 +244,10 @@ class GaussianRecords(Records):
         return rng.normal(predictor, draw(priors.sigma))
 
     def per_site_obstacle(self, tree: xr.DataTree, data: IndividualRecords | None) -> str | None:
-        """Return why there is no per-site likelihood here (nesting levels, Student-t site
-        effects, or no data given), or None."""
+        """Return why there is no per-site likelihood here, or None.
+
+        Nesting levels, Student-t site effects, or no data given.
+        """
         robust = "nu" in tree["posterior"] or "site_df" in tree.attrs
         if self.matches(data) and (data.levels or robust):
             return "records with nesting levels or Student-t site effects"
@@ -268,7 +306,16 @@ class GaussianRecords(Records):
 
 
 class BinaryRecords(Records):
-    """Binary outcomes on the logit scale (see the module docstring)."""
+    """Binary outcomes on the logit scale (see the module docstring).
+
+    Examples
+    --------
+    >>> from sitefx.testing import simulate_binary_records
+    >>> data, _ = simulate_binary_records(4, 200, seed=1)
+    >>> BinaryRecords().model(data, BinaryRecords().default_priors(data, robust=False),
+    ...                       collapse=True, site_df=None).name  # through the arm counts
+    'binomial_arms'
+    """
 
     name = "binary records"
     outcome_family = "binomial"
@@ -297,8 +344,10 @@ class BinaryRecords(Records):
     def model(
         self, data: IndividualRecords, priors: Priors, *, collapse: bool, site_df: float | None
     ) -> Model:
-        """Return the arm-count model when only site and arm matter (same posterior,
-        faster), else the per-record logit model."""
+        """Return the arm-count model when only site and arm matter, else the logit model.
+
+        Arm counts are sufficient then: the same posterior, faster.
+        """
         extra = data.covariates.shape[1] or data.moderators.shape[1] or data.cluster is not None
         if collapse and not (extra or data.levels):
             return ArmCounts().model(data.arm_counts(), priors, collapse=True, site_df=site_df)
@@ -340,6 +389,16 @@ def collapsed_model(
     Model
         Whose ``complete`` draws ``alpha`` and ``theta`` exactly given each draw (the fit's
         ``site_effects`` stream, :mod:`sitefx.streams`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sitefx.testing import simulate_records
+    >>> data, _ = simulate_records(4, 80, seed=1)
+    >>> stats = SiteStatistics.from_records(data, np.zeros((data.n_records, 0)))
+    >>> priors = GaussianRecords().default_priors(data, robust=False)
+    >>> collapsed_model(stats, priors, np.zeros((4, 0))).complete is not None
+    True
     """
     arguments = {
         "stats": stats,

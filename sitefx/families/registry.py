@@ -25,6 +25,15 @@ class Model(NamedTuple):
     complete : callable or None
         ``complete(draws, seed)`` adds draws the model integrated out (the site effects of
         the collapsed model) to the dict of draws, in place.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> from sitefx.families import family_of, resolve_priors
+    >>> data = sitefx.load("studies/eight_schools").data
+    >>> model = family_of(data).model(data, resolve_priors(data), collapse=True, site_df=None)
+    >>> model.name, sorted(model.arguments)[:3]
+    ('normal_normal', ['estimate', 'levels', 'moderators'])
     """
 
     function: Callable
@@ -46,6 +55,14 @@ class Shrinkage(NamedTuple):
         Records (or sites) informing them.
     scale : float
         The data's scale (or a pseudo-SD on the logit scale).
+
+    Examples
+    --------
+    >>> from sitefx.families import family_of
+    >>> from sitefx.testing import simulate_records
+    >>> data, _ = simulate_records(10, 1000, n_covariates=8, seed=0)
+    >>> family_of(data).shrinkage(data).target
+    'beta'
     """
 
     target: str
@@ -56,6 +73,16 @@ class Shrinkage(NamedTuple):
 
 class Family(Protocol):
     """What sitefx needs to know about one model family.
+
+    Family classes subclass this protocol, which documents each method once; a family is
+    any object with these attributes and methods (:func:`register`).
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> family = family_of(sitefx.load("studies/eight_schools").data)
+    >>> family.data_kind, family.compares_site_distributions
+    ('summaries', True)
 
     Attributes
     ----------
@@ -76,33 +103,150 @@ class Family(Protocol):
     compares_site_distributions: bool
 
     def matches(self, data: object) -> bool:
-        """Return whether ``data`` is this family's kind of data."""
+        """Return whether ``data`` is this family's kind of data.
+
+        Parameters
+        ----------
+        data : object
+            Anything given to a fit.
+
+        Returns
+        -------
+        bool
+        """
 
     def check(self, data: StudyData, *, robust: bool, horseshoe: bool) -> None:
-        """Raise :class:`SitefxInputError` for an option this family does not support."""
+        """Refuse an option this family does not support.
+
+        Parameters
+        ----------
+        data : StudyData
+            The family's canonical data.
+        robust : bool
+            Student-t site effects asked for.
+        horseshoe : bool
+            The horseshoe prior asked for.
+
+        Raises
+        ------
+        SitefxInputError
+            Naming the option.
+        """
 
     def default_priors(self, data: StudyData, *, robust: bool) -> Priors:
-        """Return the weakly informative default priors for ``data``."""
+        """Return the weakly informative default priors for ``data``.
+
+        Parameters
+        ----------
+        data : StudyData
+            The family's canonical data.
+        robust : bool
+            Student-t site effects with learned degrees of freedom: add ``nu``'s prior.
+
+        Returns
+        -------
+        Priors
+        """
 
     def data_scale(self, data: StudyData) -> float:
-        """Return the scale ``S`` of the default priors."""
+        """Return the scale ``S`` of the default priors.
+
+        Parameters
+        ----------
+        data : StudyData
+            The family's canonical data.
+
+        Returns
+        -------
+        float
+        """
 
     def shrinkage(self, data: StudyData) -> Shrinkage | None:
-        """Return what the horseshoe would shrink, or None if nothing."""
+        """Return what the horseshoe would shrink.
+
+        Parameters
+        ----------
+        data : StudyData
+            The family's canonical data.
+
+        Returns
+        -------
+        Shrinkage or None
+            None if the family has no coefficients to shrink.
+        """
 
     def exact_obstacle(self, data: StudyData, priors: Priors, *, robust: bool) -> str | None:
-        """Return why the exact method cannot fit this model, or None if it can."""
+        """Return why the exact method cannot fit this model.
+
+        Parameters
+        ----------
+        data : StudyData
+            The family's canonical data.
+        priors : Priors
+            The model's priors (after any borrowing).
+        robust : bool
+            Student-t site effects.
+
+        Returns
+        -------
+        str or None
+            In words, or None if the exact method applies.
+        """
 
     def model(
         self, data: StudyData, priors: Priors, *, collapse: bool, site_df: float | None
     ) -> Model:
-        """Return the numpyro model for ``data`` and its arguments."""
+        """Return the numpyro model for ``data``, its arguments, and what completes it.
+
+        Parameters
+        ----------
+        data : StudyData
+            The family's canonical data.
+        priors : Priors
+            The model's priors.
+        collapse : bool
+            Integrate out what can be (e.g. the site effects of Gaussian records).
+        site_df : float or None
+            Fixed degrees of freedom of Student-t site effects.
+
+        Returns
+        -------
+        Model
+        """
 
     def data_groups(self, data: StudyData) -> tuple[dict, dict, dict]:
-        """Return the DataTree's ``observed_data`` and ``constant_data`` and extra coords."""
+        """Return the data as the fit's DataTree keeps it.
+
+        Parameters
+        ----------
+        data : StudyData
+            The family's canonical data.
+
+        Returns
+        -------
+        observed : dict of str to ndarray
+            The ``observed_data`` group.
+        constant : dict of str to ndarray
+            The ``constant_data`` group, with ``raw_estimate`` and ``raw_se`` per site.
+        coords : dict of str to ndarray
+            Coordinates beyond ``site`` (e.g. ``covariate``).
+        """
 
     def simulation_obstacle(self, data: StudyData, *, robust: bool) -> str | None:
-        """Return why :meth:`simulate` cannot simulate this design, or None if it can."""
+        """Return why :meth:`simulate` cannot simulate this design.
+
+        Parameters
+        ----------
+        data : StudyData
+            The family's canonical data.
+        robust : bool
+            Student-t site effects.
+
+        Returns
+        -------
+        str or None
+            In words, or None if it can.
+        """
 
     def simulate(
         self,
@@ -114,13 +258,67 @@ class Family(Protocol):
         site_df: float | None,
         robust: bool,
     ) -> tuple[StudyData, dict[str, np.ndarray]]:
-        """Return data of ``data``'s design drawn from the priors, and the true values."""
+        """Return data of ``data``'s design drawn from the priors, and the true values.
+
+        Written from the model's definition, independently of its numpyro function, for
+        simulation-based calibration (:mod:`sitefx.calibration`).
+
+        Parameters
+        ----------
+        data : StudyData
+            The family's canonical data.
+        priors : Priors
+            The priors to draw the parameters from.
+        draw : callable
+            ``draw(prior, size=None)`` draws from a prior.
+        rng : numpy.random.Generator
+            The replicate's stream.
+        site_df : float or None
+            Fixed degrees of freedom of Student-t site effects.
+        robust : bool
+            Student-t site effects.
+
+        Returns
+        -------
+        simulated : StudyData
+            ``data`` with its outcomes (estimates, counts) replaced.
+        truth : dict of str to ndarray
+            The true values, by parameter name.
+        """
 
     def per_site_obstacle(self, tree: xr.DataTree, data: StudyData | None) -> str | None:
-        """Return why the fit ``tree`` has no per-site likelihood here, or None if it has."""
+        """Return why the fit ``tree`` has no per-site likelihood here.
+
+        Parameters
+        ----------
+        tree : xarray.DataTree
+            A fit of this family.
+        data : StudyData or None
+            Its data, if at hand.
+
+        Returns
+        -------
+        str or None
+            In words, or None if it has.
+        """
 
     def site_log_likelihood(self, tree: xr.DataTree, data: StudyData | None) -> np.ndarray:
-        """Return each site's marginal log-likelihood per draw, shape (chain, draw, site)."""
+        """Return each site's marginal log-likelihood per draw.
+
+        The site's own effect is integrated out, so leaving a term out is leaving the site
+        out (PSIS leave-one-site-out, power-scaling, model comparison).
+
+        Parameters
+        ----------
+        tree : xarray.DataTree
+            A fit of this family.
+        data : StudyData or None
+            Its data, if the family needs it.
+
+        Returns
+        -------
+        ndarray, shape (chain, draw, site)
+        """
 
 
 REGISTRY: dict[str, Family] = {}
@@ -138,6 +336,14 @@ def register[F: Family](family: F) -> F:
     -------
     Family
         The same family.
+
+    Examples
+    --------
+    A family is registered when its module is imported (see ``tests/test_families.py`` for
+    a new one):
+
+    >>> sorted(REGISTRY)
+    ['arms', 'binary records', 'gaussian records', 'statistics', 'summaries']
     """
     REGISTRY[family.name] = family
     return family
@@ -159,6 +365,12 @@ def family_of(data: object) -> Family:
     ------
     SitefxInputError
         If no family fits ``data``.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> family_of(sitefx.load("studies/eight_schools").data).name
+    'summaries'
     """
     for family in REGISTRY.values():
         if family.matches(data):

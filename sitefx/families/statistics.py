@@ -13,12 +13,20 @@ import xarray as xr
 from sitefx.data.statistics import RecordStatistics
 from sitefx.errors import SitefxInputError
 from sitefx.families.records import collapsed_model
-from sitefx.families.registry import Model, register
+from sitefx.families.registry import Family, Model, register
 from sitefx.models.priors import Prior, Priors, round_scale, slope_prior
 
 
-class Statistics:
-    """The collapsed Gaussian family of out-of-core records (see the module docstring)."""
+class Statistics(Family):
+    """The collapsed Gaussian family of out-of-core records (see the module docstring).
+
+    Examples
+    --------
+    >>> Statistics().check(None, robust=True, horseshoe=False)
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.SitefxInputError: Student-t site effects are not available out of core yet
+    """
 
     name = "statistics"
     description = "records summed per site (out of core)"

@@ -15,15 +15,23 @@ from scipy import special, stats
 
 from sitefx.data.schema import SiteSummaries
 from sitefx.estimands import predicted_site_means
-from sitefx.families.registry import Model, Shrinkage, register
+from sitefx.families.registry import Family, Model, Shrinkage, register
 from sitefx.infer.exact import supports_exact
 from sitefx.infer.quadrature import gauss_legendre
 from sitefx.models.hierarchical import normal_normal
 from sitefx.models.priors import Prior, Priors, level_priors, round_scale, slope_prior
 
 
-class Summaries:
-    """The normal-normal family of site summaries (see the module docstring)."""
+class Summaries(Family):
+    """The normal-normal family of site summaries (see the module docstring).
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> data = sitefx.load("studies/eight_schools").data
+    >>> Summaries().data_scale(data)  # the median SE exceeds the estimates' spread
+    11.0
+    """
 
     name = "summaries"
     description = "site summaries"
