@@ -9,7 +9,7 @@ import pytest
 
 import sitefx
 from sitefx import StudyDataError
-from tests.conftest import STUDIES
+from tests.builders import STUDIES
 
 FRAME = pd.DataFrame(
     {

@@ -9,7 +9,7 @@ import pytest
 import sitefx
 from sitefx import StudyDataError
 from sitefx.cli import main
-from tests.conftest import REFERENCE, assert_agrees_with_brms, assert_same_posterior
+from tests.builders import REFERENCE, assert_agrees_with_brms, assert_same_posterior
 
 ROLES = {
     "site": "school",

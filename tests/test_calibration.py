@@ -24,7 +24,7 @@ from sitefx.cli import main
 from sitefx.models.priors import Prior
 from sitefx.parallel import Workers
 from sitefx.testing import simulate_binary_records, simulate_records
-from tests.conftest import ARM_COUNTS_ROLES, REFERENCE, STUDIES
+from tests.builders import ARM_COUNTS_ROLES, REFERENCE, STUDIES
 
 OUT = Path(__file__).resolve().parents[1] / "out" / "calibration"
 MIN_P = 0.001

@@ -11,7 +11,7 @@ import pytest
 import sitefx.report
 from sitefx.cli import main
 from sitefx.report.sensitivity import sensitivity_warnings
-from tests.conftest import STUDIES
+from tests.builders import STUDIES
 
 RECORD_ROLES = ["--outcome", "score", "--treatment", "small", "--site", "school"]
 FAST = ["--draws", "300", "--warmup", "300", "--chains", "2", "--quiet"]

@@ -16,7 +16,7 @@ from sitefx.estimands import (
     variance_reduction,
     weighted_average,
 )
-from tests.conftest import STUDIES
+from tests.builders import STUDIES
 
 
 def test_site_and_person_weighted_averages_by_hand():

@@ -11,7 +11,7 @@ import xarray as xr
 import sitefx
 from sitefx import DataDropWarning, StudyDataError
 from sitefx.data import load
-from tests.conftest import REFERENCE, STUDIES
+from tests.builders import REFERENCE, STUDIES
 
 WAVES = np.array([0.0, 1.0, 2.0, 3.0])
 

@@ -16,7 +16,7 @@ from sitefx.errors import PriorSpecError
 from sitefx.models.hierarchical import coefficients
 from sitefx.models.priors import Prior, horseshoe_prior, resolve_priors
 from sitefx.testing import simulate_records, simulate_site_summaries
-from tests.conftest import REFERENCE, assert_agrees_with_brms
+from tests.builders import REFERENCE, assert_agrees_with_brms
 
 
 def test_global_scale_follows_piironen_vehtari():

@@ -9,7 +9,7 @@ import sitefx
 from sitefx import IgnoredOptionWarning, SitefxInputError
 from sitefx.cli import main
 from sitefx.report.datatree import DIMENSIONS
-from tests.conftest import STUDIES
+from tests.builders import STUDIES
 
 # Never read: each flag below is refused before the data are.
 MISSING = "no/such/study"

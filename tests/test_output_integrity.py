@@ -17,7 +17,7 @@ import sitefx
 from sitefx import parallel
 from sitefx.cli import main
 from sitefx.report import folders
-from tests.conftest import STUDIES
+from tests.builders import STUDIES
 
 EIGHT = str(STUDIES / "eight_schools")
 

@@ -13,7 +13,7 @@ from sitefx.cli import main
 from sitefx.parallel import TaskFailedError, Workers, map_tasks
 from sitefx.sensitivity import prior_grid
 from sitefx.testing import simulate_records
-from tests.conftest import STUDIES
+from tests.builders import STUDIES
 
 SHORT_NUTS = {"method": "nuts", "chains": 2, "draws": 150, "warmup": 150, "seed": 4}
 

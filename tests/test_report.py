@@ -16,7 +16,7 @@ import pytest
 
 import sitefx
 from sitefx.report import Results, forest_plot, headline_sentences, site_table, write_report
-from tests.conftest import STUDIES
+from tests.builders import STUDIES
 
 BUNDLED = sorted(path.name for path in STUDIES.iterdir() if (path / "study.toml").is_file())
 

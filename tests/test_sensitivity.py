@@ -19,7 +19,7 @@ from sitefx.sensitivity.comparison import compare_models, site_loo
 from sitefx.sensitivity.densities import _student_t_marginal, site_log_likelihood
 from sitefx.sensitivity.power import cjs_distance
 from sitefx.testing import simulate_records
-from tests.conftest import STUDIES
+from tests.builders import STUDIES
 
 
 @pytest.fixture(scope="module")

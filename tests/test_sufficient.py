@@ -11,7 +11,7 @@ from scipy import stats as scipy_stats
 import sitefx
 from sitefx.infer.sufficient import SiteStatistics, collapsed_log_likelihood, draw_site_effects
 from sitefx.testing import simulate_records
-from tests.conftest import assert_same_posterior
+from tests.builders import assert_same_posterior
 
 
 @pytest.fixture(scope="module")
