@@ -68,7 +68,7 @@ def test_prior_draws_match_a_direct_simulation():
     assert stats.ks_2samp(np.asarray(draws["kappa_beta"][:, 1]), kappa).pvalue > 0.001
 
 
-def test_moderator_horseshoe_for_summaries():
+def test_summary_moderator_horseshoe_keeps_the_relevant_one_and_shrinks_the_rest():
     """Meta-regression with 6 moderators, one relevant: it stays, the others shrink."""
     data, _ = simulate_site_summaries(60, seed=3, mu=0.2, tau=0.1)
     rng = np.random.default_rng(4)

@@ -189,7 +189,7 @@ def test_collapsed_and_per_record_posteriors_agree(options, extra):
     assert_same_posterior(collapsed, per_record, names + extra)
 
 
-def test_recovers_known_truth():
+def test_collapsed_records_recover_the_simulated_truth():
     data, truth = simulate_records(60, 30_000, n_covariates=4, seed=7)
     fit = sitefx.SiteEffects(seed=3).fit(data)
     table = fit.summary().set_index("parameter")
