@@ -1,15 +1,12 @@
 """Adapters: each file format, study folders, and refusals."""
 
-import gzip
-
 import numpy as np
 import pandas as pd
-import pyreadstat
 import pytest
 
 import sitefx
 from sitefx import StudyDataError
-from tests.conftest import STUDIES
+from tests.builders import bundled_study, write_frame
 
 FRAME = pd.DataFrame(
     {
@@ -22,25 +19,10 @@ FRAME = pd.DataFrame(
 ROLES = {"site": "school", "estimate": "effect", "se": "se", "n": "n"}
 
 
-def write(frame, path):
-    suffix = "".join(path.suffixes)
-    if suffix == ".csv":
-        frame.to_csv(path, index=False)
-    elif suffix == ".csv.gz":
-        with gzip.open(path, "wt") as handle:
-            frame.to_csv(handle, index=False)
-    elif suffix == ".parquet":
-        frame.to_parquet(path)
-    elif suffix == ".dta":
-        pyreadstat.write_dta(frame, str(path))
-    elif suffix == ".sav":
-        pyreadstat.write_sav(frame, str(path))
-
-
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet", ".dta", ".sav"])
 def test_each_format_reads_the_same_data(tmp_path, suffix):
     path = tmp_path / f"sites{suffix}"
-    write(FRAME, path)
+    write_frame(FRAME, path)
     data = sitefx.load(path, **ROLES).data
     expected = sitefx.load(FRAME, **ROLES).data
     assert data.site == expected.site == ("North", "South", "East", "West")
@@ -49,23 +31,23 @@ def test_each_format_reads_the_same_data(tmp_path, suffix):
     np.testing.assert_allclose(data.n, expected.n)
 
 
-def test_rows_numbered_from_one_in_errors(tmp_path):
+def test_errors_number_data_rows_from_one(tmp_path):
     frame = FRAME.copy()
     frame.loc[2, "effect"] = np.nan  # third data row
-    write(frame, tmp_path / "bad.csv")
+    write_frame(frame, tmp_path / "bad.csv")
     with pytest.raises(StudyDataError, match="rows 3"):
         sitefx.load(tmp_path / "bad.csv", **ROLES)
 
 
-def test_bundled_studies_load():
-    eight = sitefx.load(STUDIES / "eight_schools")
+def test_bundled_studies_load_with_their_units_citation_and_sizes():
+    eight = bundled_study("eight_schools")
     assert eight.data.kind == "summaries" and eight.data.n_sites == 8
     assert eight.data.units == "SAT-V points" and "Rubin" in eight.metadata["source"]["citation"]
-    pygmalion = sitefx.load(STUDIES / "teacher_expectancy")
+    pygmalion = bundled_study("teacher_expectancy")
     assert pygmalion.data.n_sites == 19 and pygmalion.data.n is not None
 
 
-def test_star_accounting(star):
+def test_star_reports_the_rows_it_read_used_and_dropped(star):
     data = star.data
     assert data.kind == "individual" and data.covariate_names == (
         "female",
@@ -81,17 +63,17 @@ def test_star_accounting(star):
     assert data.cluster is not None and len(data.cluster) == 3720
 
 
-def test_overrides_replace_study_roles():
-    study = sitefx.load(STUDIES / "teacher_expectancy", n="n_treated")
+def test_roles_given_to_load_replace_those_of_study_toml():
+    study = bundled_study("teacher_expectancy", n="n_treated")
     np.testing.assert_array_equal(study.data.n[:2], [77, 60])
 
 
-def test_folder_without_study_file(tmp_path):
+def test_a_folder_without_study_toml_is_not_a_study(tmp_path):
     with pytest.raises(StudyDataError, match=r"not a study folder \(no study.toml\)"):
         sitefx.load(tmp_path)
 
 
-def test_invalid_toml_and_unknown_role(tmp_path):
+def test_invalid_toml_and_unknown_roles_are_refused(tmp_path):
     (tmp_path / "study.toml").write_text("data = 'x.csv'\n[roles\n")
     with pytest.raises(StudyDataError, match="invalid TOML"):
         sitefx.load(tmp_path)
@@ -101,13 +83,13 @@ def test_invalid_toml_and_unknown_role(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["data.pkl", "data.pickle", "data.rds"])
-def test_pickle_and_r_files_refused(tmp_path, name):
+def test_pickle_and_r_files_are_not_read(tmp_path, name):
     (tmp_path / name).write_bytes(b"\x80\x04N.")
     with pytest.raises(StudyDataError, match="not read"):
         sitefx.load(tmp_path / name, **ROLES)
 
 
-def test_unsupported_missing_and_empty_files(tmp_path):
+def test_unsupported_missing_empty_and_header_only_files_are_refused(tmp_path):
     with pytest.raises(StudyDataError, match=r"unsupported file type '\.xlsx'"):
         sitefx.load(tmp_path / "data.xlsx", **ROLES)
     with pytest.raises(StudyDataError, match="no such file"):
@@ -121,14 +103,14 @@ def test_unsupported_missing_and_empty_files(tmp_path):
 
 
 def test_truncated_parquet_is_a_clear_error(tmp_path):
-    write(FRAME, tmp_path / "whole.parquet")
+    write_frame(FRAME, tmp_path / "whole.parquet")
     content = (tmp_path / "whole.parquet").read_bytes()
     (tmp_path / "cut.parquet").write_bytes(content[: len(content) // 2])
     with pytest.raises(StudyDataError, match="could not read as parquet"):
         sitefx.load(tmp_path / "cut.parquet", **ROLES)
 
 
-def test_roles_must_pick_one_kind():
+def test_summary_and_record_roles_together_are_refused():
     with pytest.raises(StudyDataError, match="not a mix"):
         sitefx.load(
             FRAME, site="school", estimate="effect", se="se", outcome="score", treatment="n"

@@ -21,71 +21,30 @@ from hypothesis import strategies as st
 
 import sitefx
 from sitefx import StudyDataError
-from sitefx.cli import main
 from sitefx.data.text import MISSING
+from tests.builders import (
+    assert_refused_in_one_line,
+    flags,
+    frame_file,
+    records_frame,
+    study_folder,
+    text_file,
+)
 
 SUMMARY_ROLES = {"site": "school", "estimate": "effect", "se": "se"}
 RECORD_ROLES = {"site": "school", "outcome": "y", "treatment": "t"}
 GOOD = "school,effect,se\nA,28,15\nB,8,10\nC,-3,16\nD,7,11\n"
 
 
-def _flags(roles: dict[str, str]) -> list[str]:
-    return [part for role, column in roles.items() for part in (f"--{role}", column)]
-
-
-def _records(n_sites: int = 3, per_site: int = 6, **columns: Callable | object) -> pd.DataFrame:
-    """Records with ``t`` alternating 0/1 in each site; ``columns`` replace or add columns
-    (a callable gets the frame)."""
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(
-        [(f"s{j}", i % 2, rng.normal()) for j in range(n_sites) for i in range(per_site)],
-        columns=["school", "t", "y"],
-    )
-    for name, value in columns.items():
-        frame[name] = value(frame) if callable(value) else value
-    return frame
-
-
-def _text(content: str | bytes, suffix: str = ".csv") -> Callable[[Path], Path]:
-    def write(folder: Path) -> Path:
-        path = folder / f"data{suffix}"
-        path.write_bytes(content.encode() if isinstance(content, str) else content)
-        return path
-
-    return write
-
-
-def _frame(frame: pd.DataFrame, suffix: str = ".csv") -> Callable[[Path], Path]:
-    def write(folder: Path) -> Path:
-        path = folder / f"data{suffix}"
-        if suffix == ".parquet":
-            frame.to_parquet(path)
-        else:
-            frame.to_csv(path, index=False)
-        return path
-
-    return write
-
-
 def _truncated_parquet(folder: Path) -> Path:
-    path = _frame(_records(), ".parquet")(folder)
+    path = frame_file(records_frame(), ".parquet")(folder)
     path.write_bytes(path.read_bytes()[:200])
     return path
 
 
-def _study(toml: str, data: str | None = None) -> Callable[[Path], Path]:
-    def write(folder: Path) -> Path:
-        (folder / "study.toml").write_text(toml)
-        if data is not None:
-            (folder / "data.csv").write_text(data)
-        return folder
-
-    return write
-
-
 def _roles_toml(extra: str = "", top: str = "") -> Callable[[Path], Path]:
     """A study folder of GOOD whose study.toml has ``top`` keys and ``extra`` roles."""
-    return _study(
+    return study_folder(
         f'data = "data.csv"\n{top}[roles]\nsite = "school"\nestimate = "effect"\nse = "se"\n'
         + extra,
         GOOD,
@@ -98,12 +57,12 @@ def _replace(old: str, new: str) -> str:
 
 def _effect_of_b(value: str) -> Callable[[Path], Path]:
     """GOOD with ``value`` written as site B's effect (data row 2)."""
-    return _text(_replace("B,8,10", f"B,{value},10"))
+    return text_file(_replace("B,8,10", f"B,{value},10"))
 
 
 def _gzipped(content: bytes, keep: int | None = None) -> Callable[[Path], Path]:
     """``content`` gzipped into data.csv.gz, cut to its first ``keep`` bytes if given."""
-    return _text(gzip.compress(content)[:keep], ".csv.gz")
+    return text_file(gzip.compress(content)[:keep], ".csv.gz")
 
 
 def _fifo(folder: Path) -> Path:
@@ -163,7 +122,7 @@ def _parquet_folder(backup: bool = False) -> Callable[[Path], Path]:
     """Records in two Parquet parts, and a copy of one in a backup/ subfolder if asked."""
 
     def write(folder: Path) -> Path:
-        frame = _records(n_sites=4)
+        frame = records_frame(n_sites=4)
         frame.iloc[:12].to_parquet(folder / "part0.parquet")
         frame.iloc[12:].to_parquet(folder / "part1.parquet")
         if backup:
@@ -178,167 +137,179 @@ def _csv_glob(content: str) -> Callable[[Path], str]:
     """Records CSV files read out of core: a good part and ``content``."""
 
     def write(folder: Path) -> str:
-        _records(n_sites=2).to_csv(folder / "part0.csv", index=False)
+        records_frame(n_sites=2).to_csv(folder / "part0.csv", index=False)
         (folder / "part1.csv").write_text(content)
         return str(folder / "part*.csv")
 
     return write
 
 
-S, R = _flags(SUMMARY_ROLES), _flags(RECORD_ROLES)
-ARM_FLAGS = _flags(
+S, R = flags(SUMMARY_ROLES), flags(RECORD_ROLES)
+ARM_FLAGS = flags(
     {"site": "school", "events-treated": "et", "n-treated": "nt"}
     | {"events-control": "ec", "n-control": "nc"}
 )
 REFUSED = {
     # files
-    "empty file": (_text(""), S, "the file is empty"),
-    "header only": (_text("school,effect,se\n"), S, "no data rows"),
+    "empty file": (text_file(""), S, "the file is empty"),
+    "header only": (text_file("school,effect,se\n"), S, "no data rows"),
     "no such file": (lambda folder: folder / "nope.csv", S, "nope.csv: no such file"),
-    "unknown file type": (_text(b"PK\x03\x04", ".xlsx"), S, "unsupported file type '.xlsx'"),
-    "pickle": (_text(pickle.dumps(_records()), ".pkl"), R, ".pkl files are not read"),
-    "R data": (_text(b"RDX3\n", ".rds"), R, ".rds files are not read"),
+    "unknown file type": (text_file(b"PK\x03\x04", ".xlsx"), S, "unsupported file type '.xlsx'"),
+    "pickle": (text_file(pickle.dumps(records_frame()), ".pkl"), R, ".pkl files are not read"),
+    "R data": (text_file(b"RDX3\n", ".rds"), R, ".rds files are not read"),
     "truncated parquet": (_truncated_parquet, R, "could not read as parquet"),
     "folder without study.toml": (lambda folder: folder, [], "not a study folder"),
-    "malformed study.toml": (_study("name = [unclosed\n"), [], "invalid TOML"),
-    "study.toml without data": (_study('name = "x"\n'), [], "missing key 'data'"),
+    "malformed study.toml": (study_folder("name = [unclosed\n"), [], "invalid TOML"),
+    "study.toml without data": (study_folder('name = "x"\n'), [], "missing key 'data'"),
     "code in a study.toml role": (
-        _study('data = "data.csv"\n[roles]\nsite = "__import__(\'os\')"\n', GOOD),
+        study_folder('data = "data.csv"\n[roles]\nsite = "__import__(\'os\')"\n', GOOD),
         ["--estimate", "effect", "--se", "se"],
         "missing column(s) \"__import__('os')\"",
     ),
     # columns
-    "missing column": (_text("school,effect\nA,28\nB,8\n"), S, "missing column(s) 'se'"),
-    "no site column given": (_text(GOOD), ["--estimate", "effect", "--se", "se"], "no site"),
-    "roles of two data kinds": (_text(GOOD), [*S, "--outcome", "y"], "site summaries"),
-    "role the kind does not use": (_text(GOOD), [*S, "--cluster", "c"], "cluster"),
+    "missing column": (text_file("school,effect\nA,28\nB,8\n"), S, "missing column(s) 'se'"),
+    "no site column given": (text_file(GOOD), ["--estimate", "effect", "--se", "se"], "no site"),
+    "roles of two data kinds": (text_file(GOOD), [*S, "--outcome", "y"], "site summaries"),
+    "role the kind does not use": (text_file(GOOD), [*S, "--cluster", "c"], "cluster"),
     # values
     "missing estimate": (_effect_of_b(""), S, "'effect' has 1 missing"),
-    "infinite se": (_text(_replace("B,8,10", "B,8,inf")), S, "'se' has 1 missing or non-finite"),
+    "infinite se": (
+        text_file(_replace("B,8,10", "B,8,inf")),
+        S,
+        "'se' has 1 missing or non-finite",
+    ),
     "text in a number column": (
         _effect_of_b("eight"),
         S,
         "'effect' must be numeric; non-numeric values 'eight' at rows 2",
     ),
     "decimal commas": (
-        _text("school;effect;se\nA;28,5;15\nB;8,1;10\nC;-3;16\n"),
+        text_file("school;effect;se\nA;28,5;15\nB;8,1;10\nC;-3;16\n"),
         S,
         "(decimal commas? write 0.5, not 0,5)",
     ),
     "a standard error too small to square": (
-        _text(_replace("B,8,10", "B,8,1e-200")),
+        text_file(_replace("B,8,10", "B,8,1e-200")),
         S,
         "'se' has standard errors too small to compute with (1e-200 at sites B)",
     ),
-    "zero se": (_text(_replace("B,8,10", "B,8,0")), S, "'se' must be > 0 (a standard error)"),
-    "negative se": (_text(_replace("B,8,10", "B,8,-10")), S, "got -10.0 at sites B"),
+    "zero se": (text_file(_replace("B,8,10", "B,8,0")), S, "'se' must be > 0 (a standard error)"),
+    "negative se": (text_file(_replace("B,8,10", "B,8,-10")), S, "got -10.0 at sites B"),
     "huge values": (_effect_of_b("1e300"), S, "'effect' has values too large"),
-    "missing site id": (_text(_replace("B,8,10", ",8,10")), S, "'school' has 1 missing"),
+    "missing site id": (text_file(_replace("B,8,10", ",8,10")), S, "'school' has 1 missing"),
     # sites
-    "duplicate sites": (_text(_replace("C,-3", "A,-3")), S, "name each site once"),
+    "duplicate sites": (text_file(_replace("C,-3", "A,-3")), S, "name each site once"),
     "ids equal but for spaces": (
-        _text(_replace("B,8", "A ,8")),
+        text_file(_replace("B,8", "A ,8")),
         S,
         "column 'school' spells one id two ways: 'A' (rows 1) and 'A ' (rows 2)",
     ),
-    "one site": (_text("school,effect,se\nA,28,15\n"), S, "need at least 2 sites"),
-    "one site of records": (_frame(_records(n_sites=1)), R, "need at least 2 sites"),
+    "one site": (text_file("school,effect,se\nA,28,15\n"), S, "need at least 2 sites"),
+    "one site of records": (frame_file(records_frame(n_sites=1)), R, "need at least 2 sites"),
     "one group at a level": (
-        _text("school,effect,se,district\nA,1,1,x\nB,2,1,x\nC,3,1,x\n"),
+        text_file("school,effect,se,district\nA,1,1,x\nB,2,1,x\nC,3,1,x\n"),
         [*S, "--levels", "district"],
         "level 'district' needs at least 2 groups",
     ),
     # treatment and outcome of records
-    "treatment coded 1/2": (_frame(_records(t=lambda f: f.t + 1)), R, "found values 1, 2"),
+    "treatment coded 1/2": (frame_file(records_frame(t=lambda f: f.t + 1)), R, "found values 1, 2"),
     "treatment yes/no": (
-        _frame(_records(t=lambda f: np.where(f.t == 1, "yes", "no"))),
+        frame_file(records_frame(t=lambda f: np.where(f.t == 1, "yes", "no"))),
         R,
         "--treatment-levels TREATED,CONTROL",
     ),
     "three treatment values": (
-        _frame(_records(t=lambda f: np.arange(len(f)) % 3)),
+        frame_file(records_frame(t=lambda f: np.arange(len(f)) % 3)),
         R,
         "found values 0, 1, 2",
     ),
     "treatment levels that do not match": (
-        _frame(_records(t=lambda f: np.where(f.t == 1, "yes", "no"))),
+        frame_file(records_frame(t=lambda f: np.where(f.t == 1, "yes", "no"))),
         [*R, "--treatment-levels", "treated,control"],
         "values not in treatment_levels",
     ),
-    "missing treatment": (_frame(_records(t=lambda f: f.t.where(f.index != 4))), R, "rows 5"),
+    "missing treatment": (
+        frame_file(records_frame(t=lambda f: f.t.where(f.index != 4))),
+        R,
+        "rows 5",
+    ),
     "all-treated site": (
-        _frame(_records(t=lambda f: np.where(f.school == "s1", 1, f.t))),
+        frame_file(records_frame(t=lambda f: np.where(f.school == "s1", 1, f.t))),
         R,
         "s1 (0 control, 6 treated)",
     ),
-    "constant outcome": (_frame(_records(y=1.0)), R, "'y' is constant"),
-    "missing outcome": (_frame(_records(y=lambda f: f.y.where(f.index != 5))), R, "at rows 6"),
+    "constant outcome": (frame_file(records_frame(y=1.0)), R, "'y' is constant"),
+    "missing outcome": (
+        frame_file(records_frame(y=lambda f: f.y.where(f.index != 5))),
+        R,
+        "at rows 6",
+    ),
     "infinite outcome": (
-        _frame(_records(y=lambda f: f.y.where(f.index != 5, np.inf))),
+        frame_file(records_frame(y=lambda f: f.y.where(f.index != 5, np.inf))),
         R,
         "'y' has 1 missing or non-finite values at rows 6",
     ),
     "binary outcome with a 2": (
-        _frame(_records(y=lambda f: np.arange(len(f)) % 3)),
+        frame_file(records_frame(y=lambda f: np.arange(len(f)) % 3)),
         [*R, "--family", "binomial"],
         "binary outcome coded 0/1 for family binomial; values 2",
     ),
     # arm counts
     "events above people": (
-        _text("school,et,nt,ec,nc\nA,11,10,2,10\nB,4,10,3,10\n"),
+        text_file("school,et,nt,ec,nc\nA,11,10,2,10\nB,4,10,3,10\n"),
         ARM_FLAGS,
         "need 0 <= 'et' <= 'nt' and 'nt' > 0; sites A",
     ),
     "fractional counts": (
-        _text("school,et,nt,ec,nc\nA,1,10,1.5,10\nB,4,10,3,10\n"),
+        text_file("school,et,nt,ec,nc\nA,1,10,1.5,10\nB,4,10,3,10\n"),
         ARM_FLAGS,
         "'ec' must hold whole counts >= 0; sites A",
     ),
     "negative counts": (
-        _text("school,et,nt,ec,nc\nA,-1,10,1,10\nB,4,10,3,10\n"),
+        text_file("school,et,nt,ec,nc\nA,-1,10,1,10\nB,4,10,3,10\n"),
         ARM_FLAGS,
         "'et' must hold whole counts >= 0; sites A",
     ),
     "an arm of nobody": (
-        _text("school,et,nt,ec,nc\nA,0,0,1,10\nB,4,10,3,10\n"),
+        text_file("school,et,nt,ec,nc\nA,0,0,1,10\nB,4,10,3,10\n"),
         ARM_FLAGS,
         "need 0 <= 'et' <= 'nt' and 'nt' > 0; sites A",
     ),
     "zero people in summaries": (
-        _text("school,effect,se,n\nA,28,15,0\nB,8,10,20\n"),
+        text_file("school,effect,se,n\nA,28,15,0\nB,8,10,20\n"),
         [*S, "--n", "n"],
         "'n' must be a positive count; sites A",
     ),
     # rows whose fields do not match the header (never shifted, never padded)
     "every row one field more than the header": (
-        _text("school,effect,se\nA,28,15,1\nB,8,10,2\nC,-3,16,3\n"),
+        text_file("school,effect,se\nA,28,15,1\nB,8,10,2\nC,-3,16,3\n"),
         S,
         "data.csv: 3 row(s) do not have the 3 fields of the header (line 1): line 2 has 4, "
         "line 3 has 4, line 4 has 4",
     ),
     "an unquoted comma in a value": (
-        _text(_replace("B,8,10", "Smith, Jones,8,10")),
+        text_file(_replace("B,8,10", "Smith, Jones,8,10")),
         S,
         "data.csv: 1 row(s) do not have the 3 fields of the header (line 1): line 3 has 4; a "
         'value holding the delimiter must be quoted ("1,5")',
     ),
     "a short row": (
-        _text(_replace("B,8,10", "B,8")),
+        text_file(_replace("B,8,10", "B,8")),
         S,
         "line 3 has 2; a missing value still needs its delimiter",
     ),
     "a delimiter at the end of the data rows only": (
-        _text("school,effect,se\nA,28,15,\nB,8,10,\n"),
+        text_file("school,effect,se\nA,28,15,\nB,8,10,\n"),
         S,
         "line 2 has 4, line 3 has 4",
     ),
     "a delimiter at the end of the header only": (
-        _text("school,effect,se,\nA,28,15\nB,8,10\n"),
+        text_file("school,effect,se,\nA,28,15\nB,8,10\n"),
         S,
         "do not have the 4 fields of the header (line 1): line 2 has 3",
     ),
     "ragged rows after a sep= line": (
-        _text("sep=;\nschool;effect;se\nA;28;15\nB;8\n"),
+        text_file("sep=;\nschool;effect;se\nA;28;15\nB;8\n"),
         S,
         "(line 2): line 4 has 2",
     ),
@@ -348,54 +319,54 @@ REFUSED = {
         "data.csv.gz: 1 row(s) do not have the 3 fields of the header (line 1): line 3 has 4",
     ),
     "the header repeated mid-file": (
-        _text(GOOD + GOOD),
+        text_file(GOOD + GOOD),
         S,
         "data.csv: line(s) 6 repeat the header (exports pasted together?)",
     ),
     "a header with a byte-order mark repeated": (
-        _text(("\ufeff" + GOOD) * 2),
+        text_file(("\ufeff" + GOOD) * 2),
         S,
         "line(s) 6 repeat the header",
     ),
     "a quote never closed": (
-        _text(_replace("B,8,10", 'B,"8,10')),
+        text_file(_replace("B,8,10", 'B,"8,10')),
         S,
         "data.csv, line 3: a quoted value that is never closed",
     ),
     "text after a closing quote": (
-        _text(_replace("B,8,10", '"B"x,8,10')),
+        text_file(_replace("B,8,10", '"B"x,8,10')),
         S,
         "data.csv, line 3: ',' expected after '\"'",
     ),
     "a field longer than any value": (
-        _text("school,effect,se\nA,28,15\nB," + "9" * 200_000 + ",10\n"),
+        text_file("school,effect,se\nA,28,15\nB," + "9" * 200_000 + ",10\n"),
         S,
         "data.csv, line 3: a quoted value that is never closed (or longer than",
     ),
     # header names
     "two columns of one name": (
-        _text("school,effect,effect,se\nA,28,1,15\nB,8,2,10\n"),
+        text_file("school,effect,effect,se\nA,28,1,15\nB,8,2,10\n"),
         S,
         "data.csv: columns 2 ('effect') and 3 ('effect') have the same name",
     ),
     "two names equal but for a trailing space": (
-        _text("school,se,effect,se \nA,1,28,15\nB,1,8,10\n"),
+        text_file("school,se,effect,se \nA,1,28,15\nB,1,8,10\n"),
         S,
         "columns 2 ('se') and 4 ('se ') have the same name",
     ),
     "two names equal but for a zero-width space": (
-        _text("school,effect,eff\u200bect,se\nA,1,28,15\nB,1,8,10\n"),
+        text_file("school,effect,eff\u200bect,se\nA,1,28,15\nB,1,8,10\n"),
         S,
         "columns 2 ('effect') and 3 ('eff\\u200bect') have the same name",
     ),
-    "a header without names": (_text(",,\n1,2,3\n"), S, "the header has no column names"),
+    "a header without names": (text_file(",,\n1,2,3\n"), S, "the header has no column names"),
     "space-separated columns": (
-        _text("school effect se\nA 28 15\nB 8 10\n"),
+        text_file("school effect se\nA 28 15\nB 8 10\n"),
         S,
         "missing column(s) 'school', 'effect', 'se'; the data has 'school effect se'",
     ),
     "a web page saved as .csv": (
-        _text("<!DOCTYPE html>\n<html><body>Not found</body></html>\n"),
+        text_file("<!DOCTYPE html>\n<html><body>Not found</body></html>\n"),
         S,
         "the data has '<!DOCTYPE html>'",
     ),
@@ -411,44 +382,46 @@ REFUSED = {
     ),
     # not text, not whole, not a file
     "binary garbage named .csv": (
-        _text(b"\x00\x01\x02\xff\xfe garbage"),
+        text_file(b"\x00\x01\x02\xff\xfe garbage"),
         S,
         "data.csv, line 1: binary content (control character 0x00)",
     ),
     "a spreadsheet named .csv": (
-        _text(b"PK\x03\x04\x14\x00\x06\x00\x08\x00"),
+        text_file(b"PK\x03\x04\x14\x00\x06\x00\x08\x00"),
         S,
         "not a text data file (a spreadsheet, Parquet or compressed file named .csv?)",
     ),
     "a Parquet file named .csv": (
-        lambda folder: _text(_frame(_records(), ".parquet")(folder).read_bytes())(folder),
+        lambda folder: text_file(frame_file(records_frame(), ".parquet")(folder).read_bytes())(
+            folder
+        ),
         S,
         "data.csv, line 1: binary content",
     ),
-    "gzip without .gz": (_text(gzip.compress(GOOD.encode())), S, "binary content"),
-    "UTF-16 without a byte-order mark": (_text(GOOD.encode("utf-16-le")), S, "binary content"),
-    "a NUL byte in a value": (_text(_replace("B,8", "B\x00,8")), S, "line 3: binary content"),
+    "gzip without .gz": (text_file(gzip.compress(GOOD.encode())), S, "binary content"),
+    "UTF-16 without a byte-order mark": (text_file(GOOD.encode("utf-16-le")), S, "binary content"),
+    "a NUL byte in a value": (text_file(_replace("B,8", "B\x00,8")), S, "line 3: binary content"),
     "truncated .csv.gz": (_gzipped(GOOD.encode() * 50, keep=60), S, "data.csv.gz: truncated"),
-    "a .csv.gz that is not gzip": (_text(GOOD, ".csv.gz"), S, "not a valid gzip file"),
+    "a .csv.gz that is not gzip": (text_file(GOOD, ".csv.gz"), S, "not a valid gzip file"),
     "an empty .csv.gz": (_gzipped(b""), S, "data.csv.gz: the file is empty"),
-    "only spaces and blank lines": (_text("  \n\n \t\n"), S, "data.csv: the file is empty"),
+    "only spaces and blank lines": (text_file("  \n\n \t\n"), S, "data.csv: the file is empty"),
     "only empty rows after the header": (
-        _text("school,effect,se\n\n,,\n"),
+        text_file("school,effect,se\n\n,,\n"),
         S,
         "data.csv: no data rows (2 empty rows)",
     ),
     "mixed encodings": (
-        _text("school,effect,se\nZürich,1,1\n".encode() + "Genève,2,1\n".encode("cp1252")),
+        text_file("school,effect,se\nZürich,1,1\n".encode() + "Genève,2,1\n".encode("cp1252")),
         S,
         "data.csv, line 3: not UTF-8, while other lines are: the file mixes encodings",
     ),
     "bytes of no text encoding": (
-        _text(b"school,effect,se\nA\x81,1,1\nB,2,1\n"),
+        text_file(b"school,effect,se\nA\x81,1,1\nB,2,1\n"),
         S,
         "data.csv, line 2: byte 0x81 is neither UTF-8 nor Windows-1252 text",
     ),
     "truncated Stata file": (
-        lambda folder: _text(b"<stata_dta><header><release>118", ".dta")(folder),
+        lambda folder: text_file(b"<stata_dta><header><release>118", ".dta")(folder),
         R,
         "could not read as stata",
     ),
@@ -461,18 +434,18 @@ REFUSED = {
     ),
     # numbers that are not numbers
     "TRUE/FALSE in a number column": (
-        _text("school,effect,se\nA,TRUE,15\nB,FALSE,10\n"),
+        text_file("school,effect,se\nA,TRUE,15\nB,FALSE,10\n"),
         S,
         "'effect' must be numeric; non-numeric values 'TRUE', 'FALSE' at rows 1, 2 (true/false "
         "is not a number: code it 1/0)",
     ),
     "thousands separators": (
-        _text(_replace("B,8,10", 'B,"1,208",10')),
+        text_file(_replace("B,8,10", 'B,"1,208",10')),
         S,
         "non-numeric values '1,208' at rows 2 (thousands separators? write 1234.5, not 1,234.5)",
     ),
     "spreadsheet error values": (
-        _text(_replace("B,8,10", "B,#DIV/0!,10").replace("C,-3", "C,#VALUE!")),
+        text_file(_replace("B,8,10", "B,#DIV/0!,10").replace("C,-3", "C,#VALUE!")),
         S,
         "'#DIV/0!', '#VALUE!' at rows 2, 3 (spreadsheet error values: fix the formulas",
     ),
@@ -521,73 +494,73 @@ REFUSED = {
         "column 'effect' must be numeric; it holds datetime64",
     ),
     "yes/no as a binary outcome": (
-        _frame(_records(y=lambda f: np.where(f.index % 2, "yes", "no"))),
+        frame_file(records_frame(y=lambda f: np.where(f.index % 2, "yes", "no"))),
         [*R, "--family", "binomial"],
         "'y' must be numeric; non-numeric values 'no', 'yes'",
     ),
     # site ids
     "ids equal but for a no-break space": (
-        _text(_replace("B,8", "A\u00a0,8")),
+        text_file(_replace("B,8", "A\u00a0,8")),
         S,
         "column 'school' spells one id two ways: 'A' (rows 1) and 'A\\xa0' (rows 2)",
     ),
     "ids equal but for a zero-width space": (
-        _text(_replace("C,-3", "A\u200b,-3")),
+        text_file(_replace("C,-3", "A\u200b,-3")),
         S,
         "'A' (rows 1) and 'A\\u200b' (rows 3) differ only in spaces, invisible characters",
     ),
     "ids equal but for Unicode form": (
-        _text("school,effect,se\nÉcole,28,15\nE\u0301cole,8,10\nB,1,1\n"),
+        text_file("school,effect,se\nÉcole,28,15\nE\u0301cole,8,10\nB,1,1\n"),
         S,
         "'\\xc9cole' (rows 1) and 'E\\u0301cole' (rows 2) differ only in",
     ),
     "ids equal but for full-width letters": (
-        _text(_replace("B,8", "\uff21,8")),
+        text_file(_replace("B,8", "\uff21,8")),
         S,
         "'A' (rows 1) and '\uff21' (rows 2)",
     ),
     "ids spelt two ways in records": (
-        _frame(_records(school=lambda f: np.where(f.index == 3, "s0 ", f.school))),
+        frame_file(records_frame(school=lambda f: np.where(f.index == 3, "s0 ", f.school))),
         R,
         "'s0' (rows 1, 2, 3 and 2 more) and 's0 ' (rows 4)",
     ),
     "cluster ids spelt two ways": (
-        _frame(_records(room=lambda f: np.where(f.index == 3, "r ", "r"))),
+        frame_file(records_frame(room=lambda f: np.where(f.index == 3, "r ", "r"))),
         [*R, "--cluster", "room"],
         "column 'room' spells one id two ways: 'r' (rows 1, 2, 3 and 14 more) and 'r ' (rows 4)",
     ),
     "an id with a line break in a message": (
-        _text('school,effect,se\n"North\nCampus",8,0\nB,1,1\n'),
+        text_file('school,effect,se\n"North\nCampus",8,0\nB,1,1\n'),
         S,
         "got 0.0 at sites North\\nCampus",
     ),
-    "a blank site id": (_text(_replace("B,8", "   ,8")), S, "'school' has 1 missing"),
-    "NA as a site id": (_text(_replace("B,8", "NA,8")), S, "'school' has 1 missing"),
-    "nan as a site id": (_text(_replace("B,8", "nan,8")), S, "'school' has 1 missing"),
+    "a blank site id": (text_file(_replace("B,8", "   ,8")), S, "'school' has 1 missing"),
+    "NA as a site id": (text_file(_replace("B,8", "NA,8")), S, "'school' has 1 missing"),
+    "nan as a site id": (text_file(_replace("B,8", "nan,8")), S, "'school' has 1 missing"),
     # one column, two roles
     "treatment is the outcome": (
-        _frame(_records()),
+        frame_file(records_frame()),
         [*R[:4], "--treatment", "y"],
         "(outcome and treatment)",
     ),
     "a covariate is the treatment": (
-        _frame(_records()),
+        frame_file(records_frame()),
         [*R, "--covariates", "t"],
         "column 't' is given two roles (treatment and covariates); a column plays one part",
     ),
     "the site is the estimate": (
-        _text(GOOD),
+        text_file(GOOD),
         ["--site", "school", "--estimate", "school", "--se", "se"],
         "(site and estimate)",
     ),
-    "the se is the count": (_text(GOOD), [*S, "--n", "se"], "(se and n)"),
+    "the se is the count": (text_file(GOOD), [*S, "--n", "se"], "(se and n)"),
     "a covariate listed twice": (
-        _frame(_records(x=1.0)),
+        frame_file(records_frame(x=1.0)),
         [*R, "--covariates", "x,x"],
         "'covariates' names column 'x' twice",
     ),
     "the cluster is the site": (
-        _frame(_records()),
+        frame_file(records_frame()),
         [*R, "--cluster", "school"],
         "(site and cluster)",
     ),
@@ -618,7 +591,9 @@ REFUSED = {
         "study.toml: 'drop_missing' must be true or false; got 'yes'",
     ),
     "a role given as a number": (
-        _study('data = "data.csv"\n[roles]\nsite = 3\nestimate = "effect"\nse = "se"\n', GOOD),
+        study_folder(
+            'data = "data.csv"\n[roles]\nsite = 3\nestimate = "effect"\nse = "se"\n', GOOD
+        ),
         [],
         "study.toml: 'site' must be a column name; got 3",
     ),
@@ -629,7 +604,7 @@ REFUSED = {
     ),
     "an unknown family": (_roles_toml('family = "poisson"\n'), [], "got 'poisson'"),
     "roles that are not a table": (
-        _study('data = "data.csv"\nroles = "school"\n', GOOD),
+        study_folder('data = "data.csv"\nroles = "school"\n', GOOD),
         [],
         "'roles' must be the table of column roles; got 'school' (text)",
     ),
@@ -653,25 +628,25 @@ REFUSED = {
         [],
         "'outcome_sd' must be a finite number; got inf",
     ),
-    "a data name that is a number": (_study("data = 3\n"), [], "'data' must be text; got 3"),
-    "an empty data name": (_study('data = ""\n'), [], "'data' is empty"),
+    "a data name that is a number": (study_folder("data = 3\n"), [], "'data' must be text; got 3"),
+    "an empty data name": (study_folder('data = ""\n'), [], "'data' is empty"),
     "an absolute data path": (
-        _study('data = "/etc/passwd.csv"\n'),
+        study_folder('data = "/etc/passwd.csv"\n'),
         [],
         "data = '/etc/passwd.csv' is an absolute path; name a file inside the study folder",
     ),
     "a Windows absolute data path": (
-        _study('data = "C:\\\\data.csv"\n'),
+        study_folder('data = "C:\\\\data.csv"\n'),
         [],
         "is an absolute path",
     ),
     "a data path leaving the folder": (
-        _study('data = "../data.csv"\n'),
+        study_folder('data = "../data.csv"\n'),
         [],
         "data = '../data.csv' leaves the study folder ('..')",
     ),
     "a data path leaving the folder on the way": (
-        _study('data = "sub/../../data.csv"\n'),
+        study_folder('data = "sub/../../data.csv"\n'),
         [],
         "leaves the study folder",
     ),
@@ -681,7 +656,7 @@ REFUSED = {
         "data = 'data.csv' is a link to a file outside the study folder",
     ),
     "a control character in the data path": (
-        _study('data = "data\\u0000.csv"\n'),
+        study_folder('data = "data\\u0000.csv"\n'),
         [],
         "data = 'data\\x00.csv' holds control characters",
     ),
@@ -716,14 +691,11 @@ REFUSED = {
 
 
 @pytest.mark.parametrize("case", REFUSED, ids=list(REFUSED))
-def test_bad_input_exits_2_with_a_message_naming_the_problem(case, tmp_path, capsys):
-    write, flags, message = REFUSED[case]
+def test_bad_input_exits_2_with_a_message_naming_the_problem(case, tmp_path, cli):
+    write, options, message = REFUSED[case]
     source = write(tmp_path)
-    code = main(["fit", str(source), *flags, "--out", str(tmp_path / "out"), "--quiet"])
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert err.startswith("sitefx: error: ") and message in err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    run = cli("fit", source, *options, "--out", tmp_path / "out", "--quiet")
+    assert_refused_in_one_line(run, message)
 
 
 def test_the_catalogue_is_at_least_a_hundred_cases():
@@ -826,7 +798,7 @@ ACCEPTED = {
 @pytest.mark.parametrize("case", ACCEPTED, ids=list(ACCEPTED))
 def test_unusual_but_valid_files_are_read_as_written(case, tmp_path):
     content, suffix, sites, effects = ACCEPTED[case]
-    data = sitefx.load(_text(content, suffix)(tmp_path), **SUMMARY_ROLES).data
+    data = sitefx.load(text_file(content, suffix)(tmp_path), **SUMMARY_ROLES).data
     assert data.site == sites
     np.testing.assert_array_equal(data.estimate, effects)
     assert data.accounting.rows_read == data.accounting.rows_used == len(sites)
@@ -837,8 +809,8 @@ def test_empty_rows_are_skipped_counted_and_keep_their_numbers(tmp_path):
     skipped and reported as dropped, and later rows keep their numbers (row n on line n + 1)."""
     content = "school,effect,se\nA,28,15\n\nB,8,10\n,,\nC,,16\n"
     with pytest.raises(StudyDataError, match=r"'effect' has 1 missing .* at rows 5;"):
-        sitefx.load(_text(content)(tmp_path), **SUMMARY_ROLES)
-    study = sitefx.load(_text(content.replace("C,,", "C,-3,"))(tmp_path), **SUMMARY_ROLES)
+        sitefx.load(text_file(content)(tmp_path), **SUMMARY_ROLES)
+    study = sitefx.load(text_file(content.replace("C,,", "C,-3,"))(tmp_path), **SUMMARY_ROLES)
     accounting = study.data.accounting
     assert study.data.site == ("A", "B", "C")
     assert (accounting.rows_read, accounting.rows_used, accounting.rows_dropped) == (5, 3, 2)
@@ -850,10 +822,10 @@ def test_empty_rows_are_skipped_counted_and_keep_their_numbers(tmp_path):
 
 
 def test_true_and_false_are_a_treatment_and_a_binary_outcome(tmp_path):
-    frame = _records().assign(
+    frame = records_frame().assign(
         t=lambda f: np.where(f.t == 1, "TRUE", "False"), y=lambda f: f.index % 3 == 0
     )
-    data = sitefx.load(_frame(frame)(tmp_path), **RECORD_ROLES, family="binomial").data
+    data = sitefx.load(frame_file(frame)(tmp_path), **RECORD_ROLES, family="binomial").data
     np.testing.assert_array_equal(data.treatment, frame["t"] == "TRUE")
     np.testing.assert_array_equal(data.outcome, frame["y"])
 
@@ -867,7 +839,7 @@ def test_a_parquet_file_indexed_by_site_keeps_its_sites(tmp_path):
 def test_a_hive_partitioned_parquet_folder_is_read_with_its_keys(tmp_path):
     """pandas' partition_cols writes school=s0/... folders whose files lack the school column:
     read out of core, the folder names give it back; every row counted once."""
-    frame = _records(n_sites=3)
+    frame = records_frame(n_sites=3)
     frame.to_parquet(tmp_path / "data", partition_cols=["school"])
     statistics = sitefx.data.partitioned.record_statistics(tmp_path / "data", **RECORD_ROLES)
     assert sorted(statistics.site) == ["s0", "s1", "s2"]
@@ -877,12 +849,12 @@ def test_a_hive_partitioned_parquet_folder_is_read_with_its_keys(tmp_path):
 def test_latin1_files_are_read_with_a_warning(tmp_path):
     content = "school,effect,se\nZürich,28,15\nGenève,8,10\n".encode("cp1252")
     with pytest.warns(sitefx.DataReadWarning, match="not UTF-8"):
-        study = sitefx.load(_text(content)(tmp_path), **SUMMARY_ROLES)
+        study = sitefx.load(text_file(content)(tmp_path), **SUMMARY_ROLES)
     assert study.data.site == ("Zürich", "Genève")
 
 
 def test_stata_value_labels_keep_their_codes(tmp_path):
-    frame = _records().astype({"t": "int8"})
+    frame = records_frame().astype({"t": "int8"})
     path = tmp_path / "labelled.dta"
     labels = {"t": {0: "control", 1: "treated"}}
     pyreadstat.write_dta(frame, str(path), variable_value_labels=labels)
@@ -891,11 +863,11 @@ def test_stata_value_labels_keep_their_codes(tmp_path):
     np.testing.assert_allclose(data.outcome, frame["y"])
 
 
-def test_drop_missing_reports_every_row_it_drops(tmp_path, capsys):
-    write = _frame(_records(y=lambda f: f.y.where(~f.index.isin([2, 7]))))
-    code = main(["fit", str(write(tmp_path)), *R, "--drop-missing", "--out", str(tmp_path / "o")])
-    out, err = capsys.readouterr()
-    assert code == 0
+def test_drop_missing_reports_every_row_it_drops(tmp_path, cli):
+    write = frame_file(records_frame(y=lambda f: f.y.where(~f.index.isin([2, 7]))))
+    run = cli("fit", write(tmp_path), *R, "--drop-missing", "--out", tmp_path / "o")
+    out, err = run.out, run.err
+    assert run.code == 0
     assert "rows read 18, used 16, dropped 2" in out
     assert "dropped 2 rows with a missing or non-finite 'y' (rows 3, 8)" in err
 

@@ -1,26 +1,27 @@
 """Binary outcomes from arm-level counts: validation, raw log odds ratios, recovery."""
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 
 import sitefx
 from sitefx import StudyDataError
-from sitefx.cli import main
-from tests.conftest import REFERENCE, assert_agrees_with_brms, assert_same_posterior
+from tests.builders import (
+    ARM_COUNTS_ROLES,
+    REFERENCE,
+    assert_agrees_with_brms,
+    assert_same_posterior,
+    assert_site_effects_near,
+    flags,
+    reference,
+    write_frame,
+)
 
-ROLES = {
-    "site": "school",
-    "events_treated": "pass_t",
-    "n_treated": "n_t",
-    "events_control": "pass_c",
-    "n_control": "n_c",
-}
+ROLES = ARM_COUNTS_ROLES
 
 
 def counts(n_sites=30, mu=0.4, tau=0.2, seed=0):
+    """Simulated arm counts (``ROLES``) of ``n_sites`` schools, rows numbered from 1."""
     rng = np.random.default_rng(seed)
     n_t, n_c = rng.integers(60, 300, n_sites), rng.integers(60, 300, n_sites)
     alpha, theta = rng.normal(-0.5, 0.5, n_sites), rng.normal(mu, tau, n_sites)
@@ -37,7 +38,7 @@ def counts(n_sites=30, mu=0.4, tau=0.2, seed=0):
     return frame
 
 
-def test_raw_log_odds_ratios_by_hand():
+def test_raw_log_odds_ratios_and_their_ses_match_hand_computation():
     frame = pd.DataFrame(
         {
             "school": ["a", "b"],
@@ -70,7 +71,7 @@ def test_bad_counts_name_the_sites(column, value, message):
         sitefx.load(frame, **ROLES)
 
 
-def test_missing_roles_and_duplicates():
+def test_missing_count_roles_and_repeated_sites_are_refused():
     with pytest.raises(StudyDataError, match="arm counts also need: events_control, n_control"):
         sitefx.load(counts(5), site="school", events_treated="pass_t", n_treated="n_t")
     frame = counts(5)
@@ -92,43 +93,22 @@ def test_recovers_the_average_log_odds_ratio():
     assert fit.exact_ is None and "binomial_arms" in fit.posterior_.attrs["sampler"]
 
 
-def test_cli_arm_flags(tmp_path):
-    counts(12).to_csv(tmp_path / "pass.csv", index=False)
-    code = main(
-        [
-            "fit",
-            str(tmp_path / "pass.csv"),
-            "--out",
-            str(tmp_path / "out"),
-            "--site",
-            "school",
-            "--events-treated",
-            "pass_t",
-            "--n-treated",
-            "n_t",
-            "--events-control",
-            "pass_c",
-            "--n-control",
-            "n_c",
-            "--draws",
-            "300",
-            "--warmup",
-            "300",
-            "--quiet",
-        ]
-    )
-    assert code == 0
+def test_arm_count_flags_fit_a_csv_of_counts(tmp_path, cli):
+    path = write_frame(counts(12), tmp_path / "pass.csv")
+    arms = flags(ROLES)
+    fast = ["--draws", "300", "--warmup", "300", "--quiet"]
+    assert cli("fit", path, "--out", tmp_path / "out", *arms, *fast).code == 0
     table = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert "risk_difference[school 0]" in set(table["parameter"])
 
 
-def test_matches_brms_with_identical_priors():
+def test_arm_counts_match_brms_with_identical_priors():
     """Same model and priors as brms/rstan (tests/reference/binary_brms.json): posterior means
     within 4x the combined Monte-Carlo error, SDs within 10%."""
-    reference = json.loads((REFERENCE / "binary_brms.json").read_text())
+    brms = reference("binary_brms")
     study = sitefx.load(REFERENCE / "binary_counts.csv", **ROLES)
     fit = sitefx.SiteEffects(draws=2500, target_accept=0.99, seed=5).fit(study)
-    assert_agrees_with_brms(fit, reference["parameters"])
+    assert_agrees_with_brms(fit, brms["parameters"])
 
 
 # Binary individual records (--family binomial).
@@ -168,25 +148,15 @@ def test_binary_records_with_covariates_recover_truth():
     assert fit.priors_.beta is not None and fit.warnings_ == []
 
 
-def test_binary_outcome_must_be_zero_or_one(tmp_path, capsys):
+def test_binary_outcome_must_be_zero_or_one(tmp_path, cli):
     frame = pd.DataFrame(
         {"school": ["a"] * 4 + ["b"] * 4, "t": [0, 0, 1, 1] * 2, "passed": [0, 1, 1, 2] + [1] * 4}
     )
-    frame.to_csv(tmp_path / "pass.csv", index=False)
+    path = write_frame(frame, tmp_path / "pass.csv")
     roles = ["--site", "school", "--treatment", "t", "--outcome", "passed"]
-    code = main(
-        [
-            "fit",
-            str(tmp_path / "pass.csv"),
-            "--out",
-            str(tmp_path / "out"),
-            *roles,
-            "--family",
-            "binomial",
-        ]
-    )
-    err = capsys.readouterr().err
-    assert code == 2, err
+    run = cli("fit", path, "--out", tmp_path / "out", *roles, "--family", "binomial")
+    err = run.err
+    assert run.code == 2, err
     assert (
         "'passed' must be a binary outcome coded 0/1 for family binomial; values 2 at rows 4" in err
     )
@@ -204,7 +174,7 @@ def test_binary_records_match_brms():
     """Binary records with two covariates, same model and priors as brms
     (tests/reference/binary_records_brms.json): means within 4 combined MC errors, SDs within
     10%, and every school's log odds ratio."""
-    reference = json.loads((REFERENCE / "binary_records_brms.json").read_text())
+    brms = reference("binary_records_brms")
     frame = pd.read_csv(REFERENCE / "binary_records.csv")
     study = sitefx.load(
         frame,
@@ -222,10 +192,5 @@ def test_binary_records_match_brms():
         "beta": "normal(0, 2.5)",
     }
     fit = sitefx.SiteEffects(priors=priors, draws=2500, seed=7).fit(study)
-    assert_agrees_with_brms(fit, reference["parameters"])
-    theta = reference["theta"]
-    posterior = fit.posterior_["posterior"]["theta"].sel(site=theta["school"])
-    sd = posterior.std(("chain", "draw")).values
-    np.testing.assert_array_less(
-        np.abs(posterior.mean(("chain", "draw")).values - theta["mean"]), 0.15 * sd
-    )
+    assert_agrees_with_brms(fit, brms["parameters"])
+    assert_site_effects_near(fit, brms["theta"], "school", sds=0.15)

@@ -18,9 +18,9 @@ from sitefx.infer.borrowing import (
 )
 from sitefx.infer.exact import normal_normal_exact
 from sitefx.models.priors import Prior, Priors
+from tests.builders import EIGHT_SCHOOLS_ESTIMATES, EIGHT_SCHOOLS_SES
 
-Y = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])
-SE = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])
+Y, SE = EIGHT_SCHOOLS_ESTIMATES, EIGHT_SCHOOLS_SES
 EIGHT_SCHOOLS_PRIORS = Priors(mu=Prior.parse("normal(0, 50)"), tau=Prior.parse("half-cauchy(5)"))
 POWER_PRIORS = Priors(mu=Prior.parse("normal(0, 20)"), tau=Prior.parse("half-normal(10)"))
 FLAT_PRIORS = Priors(mu=Prior.parse("flat()"), tau=Prior.parse("half-cauchy(5)"))

@@ -20,11 +20,10 @@ import pytest
 import sitefx
 from sitefx import calibration
 from sitefx.calibration import calibrate, simulate
-from sitefx.cli import main
 from sitefx.models.priors import Prior
 from sitefx.parallel import Workers
 from sitefx.testing import simulate_binary_records, simulate_records
-from tests.conftest import ARM_COUNTS_ROLES, REFERENCE, STUDIES
+from tests.builders import ARM_COUNTS_ROLES, REFERENCE, STUDIES, bundled_study
 
 OUT = Path(__file__).resolve().parents[1] / "out" / "calibration"
 MIN_P = 0.001
@@ -41,8 +40,8 @@ def assert_calibrated(result: calibration.Calibration) -> pd.DataFrame:
     return summary
 
 
-def test_the_exact_method_is_calibrated():
-    data = sitefx.load(STUDIES / "eight_schools").data
+def test_the_exact_method_is_calibrated(eight_schools):
+    data = eight_schools.data
     result = calibrate(sitefx.SiteEffects(), data, replicates=200, seed=3)
     summary = assert_calibrated(result)
     assert summary["replicates"].tolist() == [200, 200, 200]
@@ -50,10 +49,10 @@ def test_the_exact_method_is_calibrated():
     assert result.ranks["rank"].between(0, result.n_draws).all()
 
 
-def test_a_prior_mismatch_is_caught(monkeypatch):
+def test_a_prior_mismatch_is_caught(monkeypatch, eight_schools):
     """Simulating with tau five times wider than the fitted prior: the fit's intervals for
     tau miss, and its ranks pile up at the top."""
-    data = sitefx.load(STUDIES / "eight_schools").data
+    data = eight_schools.data
     wide = Prior("half-normal", (5 * sitefx.SiteEffects()._model_priors(data)[1].tau.params[0],))
 
     def mismatched(data, priors, rng, **options):
@@ -66,10 +65,10 @@ def test_a_prior_mismatch_is_caught(monkeypatch):
     assert tau["coverage_90%"] < 0.9 - MAX_Z * tau["coverage_90%_se"]
 
 
-def test_simulated_summaries_have_the_prior_predictive_variance():
+def test_simulated_summaries_have_the_prior_predictive_variance(eight_schools):
     """``estimate = mu + tau e + se u``: var = s_mu^2 + E[tau^2] + se^2, and E[tau^2] = S^2
     for tau ~ half-normal(S)."""
-    data = sitefx.load(STUDIES / "eight_schools").data
+    data = eight_schools.data
     priors = sitefx.SiteEffects()._model_priors(data)[1]
     rng = np.random.default_rng(0)
     estimates = np.array([simulate(data, priors, rng)[0].estimate for _ in range(4000)])
@@ -90,24 +89,23 @@ def test_simulated_records_keep_the_design_and_follow_the_truth():
     assert np.corrcoef(gaps, truth["theta"])[0, 1] > 0.8
 
 
-def test_calibrate_command_writes_its_files(tmp_path, capsys):
+def test_calibrate_command_writes_its_files(tmp_path, cli):
     out = tmp_path / "calibration"
-    arguments = ["calibrate", str(STUDIES / "eight_schools"), "--replicates", "5"]
-    code = main([*arguments, "--out", str(out), "--quiet"])
-    assert code == 0
-    assert "uniformity_p" in capsys.readouterr().out
+    run = cli("calibrate", STUDIES / "eight_schools", "--replicates", "5", "--out", out, "--quiet")
+    assert run.code == 0
+    assert "uniformity_p" in run.out
     summary = pd.read_csv(out / "calibration_summary.csv")
     assert summary["parameter"].tolist() == ["mu", "tau", "theta"]
     assert (out / "calibration.png").stat().st_size > 10_000
     assert len(pd.read_csv(out / "calibration_ranks.csv")) == 5 * 10
 
 
-def test_calibrate_refuses_what_it_cannot_simulate(capsys):
-    borrowing = ["--historical", str(STUDIES / "teacher_expectancy"), "--borrow", "map"]
-    arguments = ["calibrate", str(STUDIES / "school_calendar"), "--replicates", "2"]
-    code = main([*arguments, *borrowing, "--out", "unused", "--quiet"])
-    assert code == 2
-    assert "calibration does not simulate historical borrowing" in capsys.readouterr().err
+def test_calibrate_refuses_what_it_cannot_simulate(cli):
+    borrowing = ["--historical", STUDIES / "teacher_expectancy", "--borrow", "map"]
+    arguments = ["calibrate", STUDIES / "school_calendar", "--replicates", "2"]
+    run = cli(*arguments, *borrowing, "--out", "unused", "--quiet")
+    assert run.code == 2
+    assert "calibration does not simulate historical borrowing" in run.err
 
 
 # The slow suite: every NUTS family, 100 replicates each.
@@ -118,13 +116,13 @@ WORKERS = 2  # replicates on a local dask cluster: one per core here
 def _design(name: str):
     match name:
         case "normal summaries (NUTS)":
-            return sitefx.load(STUDIES / "eight_schools").data, {"method": "nuts"}
+            return bundled_study("eight_schools").data, {"method": "nuts"}
         case "student-t summaries, learned nu":
-            return sitefx.load(STUDIES / "teacher_expectancy").data, {"site_dist": "student-t"}
+            return bundled_study("teacher_expectancy").data, {"site_dist": "student-t"}
         case "three-level summaries":
-            return sitefx.load(STUDIES / "school_calendar").data, {}
+            return bundled_study("school_calendar").data, {}
         case "meta-regression (exact)":
-            return sitefx.load(STUDIES / "teacher_expectancy", moderators=["weeks"]).data, {}
+            return bundled_study("teacher_expectancy", moderators=["weeks"]).data, {}
         case "arm counts":
             return sitefx.load(REFERENCE / "binary_counts.csv", **ARM_COUNTS_ROLES).data, {}
         case "gaussian records, covariates, classrooms":

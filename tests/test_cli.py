@@ -11,7 +11,7 @@ import pytest
 import sitefx.report
 from sitefx.cli import main
 from sitefx.report.sensitivity import sensitivity_warnings
-from tests.conftest import STUDIES
+from tests.builders import STUDIES, write_frame
 
 RECORD_ROLES = ["--outcome", "score", "--treatment", "small", "--site", "school"]
 FAST = ["--draws", "300", "--warmup", "300", "--chains", "2", "--quiet"]
@@ -71,46 +71,34 @@ def test_fit_eight_schools_end_to_end(tmp_path):
     assert estimands.loc["share_above", "meaning"].endswith("above 5")
 
 
-def test_report_needs_a_saved_fit(tmp_path, capsys):
-    assert main(["report", str(tmp_path)]) == 2
-    assert "no such file" in capsys.readouterr().err
+def test_report_refuses_a_folder_without_a_saved_fit(tmp_path, cli):
+    run = cli("report", tmp_path)
+    assert run.code == 2 and "no such file" in run.err
     (tmp_path / "posterior.nc").write_text("not netcdf")
-    assert main(["report", str(tmp_path)]) == 2
-    assert "not a sitefx posterior file" in capsys.readouterr().err
+    run = cli("report", tmp_path)
+    assert run.code == 2 and "not a sitefx posterior file" in run.err
 
 
-def test_report_options_are_checked(tmp_path, capsys):
-    study = str(STUDIES / "eight_schools")
-    assert main(["fit", study, "--out", str(tmp_path), "--quiet", "--draws", "100"]) == 0
-    assert main(["report", str(tmp_path), "--outcome-sd", "-1"]) == 2
-    assert "must be > 0" in capsys.readouterr().err
-    assert main(["report", str(tmp_path), "--threshold", "inf"]) == 2
-    assert "finite" in capsys.readouterr().err
-    assert main(["fit", study, "--out", str(tmp_path), "--threshold", "nan"]) == 2
+def test_report_refuses_a_negative_outcome_sd_and_an_infinite_threshold(tmp_path, cli):
+    study = STUDIES / "eight_schools"
+    assert cli("fit", study, "--out", tmp_path, "--quiet", "--draws", "100").code == 0
+    run = cli("report", tmp_path, "--outcome-sd", "-1")
+    assert run.code == 2 and "must be > 0" in run.err
+    run = cli("report", tmp_path, "--threshold", "inf")
+    assert run.code == 2 and "finite" in run.err
+    assert cli("fit", study, "--out", tmp_path, "--threshold", "nan").code == 2
 
 
-def test_prior_flags_are_used(tmp_path, capsys):
-    code = main(
-        [
-            "fit",
-            str(STUDIES / "eight_schools"),
-            "--out",
-            str(tmp_path),
-            "--prior-tau",
-            "half-cauchy(5)",
-            "--prior-mu",
-            "normal(0, 20)",
-            *FAST,
-        ]
-    )
-    assert code == 0
+def test_prior_flags_are_the_priors_stored_with_the_fit(tmp_path, cli):
+    priors = ["--prior-tau", "half-cauchy(5)", "--prior-mu", "normal(0, 20)"]
+    assert cli("fit", STUDIES / "eight_schools", "--out", tmp_path, *priors, *FAST).code == 0
     import sitefx
 
     tree = sitefx.load_datatree(tmp_path / "posterior.nc")
     assert tree.attrs["prior_tau"] == "half-cauchy(5)" and tree.attrs["prior_mu"] == "normal(0, 20)"
 
 
-def test_csv_with_roles_and_treatment_levels(tmp_path):
+def test_a_records_csv_fits_with_role_flags_and_named_treatment_levels(tmp_path, cli):
     rng = np.random.default_rng(1)
     frame = pd.DataFrame(
         {
@@ -120,31 +108,16 @@ def test_csv_with_roles_and_treatment_levels(tmp_path):
             "age": rng.normal(size=80),
         }
     )
-    frame.to_csv(tmp_path / "students.csv", index=False)
-    code = main(
-        [
-            "fit",
-            str(tmp_path / "students.csv"),
-            "--out",
-            str(tmp_path / "out"),
-            "--outcome",
-            "score",
-            "--treatment",
-            "arm",
-            "--site",
-            "school",
-            "--covariates",
-            "age",
-            "--treatment-levels",
-            "coached,control",
-            *FAST,
-        ]
-    )
-    assert code == 0
+    path = write_frame(frame, tmp_path / "students.csv")
+    roles = ["--outcome", "score", "--treatment", "arm", "--site", "school", "--covariates", "age"]
+    levels = ["--treatment-levels", "coached,control"]
+    assert cli("fit", path, "--out", tmp_path / "out", *roles, *levels, *FAST).code == 0
     assert (tmp_path / "out" / "forest.png").is_file()
 
 
-def bad_csv(tmp_path):
+def scores_with_two_missing(tmp_path):
+    """A records CSV (3 schools, ``small`` the treatment) whose ``score`` is missing at data
+    rows 5 and 10."""
     frame = pd.DataFrame(
         {
             "school": np.repeat(["a", "b", "c"], 6),
@@ -153,19 +126,17 @@ def bad_csv(tmp_path):
         }
     )
     frame.loc[[4, 9], "score"] = np.nan  # data rows 5 and 10
-    path = tmp_path / "bad.csv"
-    frame.to_csv(path, index=False)
-    return path
+    return write_frame(frame, tmp_path / "bad.csv")
 
 
-def test_nan_outcome_exits_2_naming_rows(tmp_path):
+def test_a_missing_outcome_exits_2_naming_its_rows_and_writes_nothing(tmp_path):
     result = subprocess.run(
         [
             sys.executable,
             "-m",
             "sitefx",
             "fit",
-            str(bad_csv(tmp_path)),
+            str(scores_with_two_missing(tmp_path)),
             "--out",
             str(tmp_path / "o"),
             *RECORD_ROLES,
@@ -192,92 +163,46 @@ def test_nan_outcome_exits_2_naming_rows(tmp_path):
         ([*RECORD_ROLES, "--method", "exact"], "the exact method needs site summaries"),
     ],
 )
-def test_bad_input_exits_2_with_a_message(tmp_path, capsys, extra, message):
-    path = bad_csv(tmp_path)
-    frame = pd.read_csv(path).fillna(1.0)
-    frame.to_csv(path, index=False)
-    code = main(["fit", str(path), "--out", str(tmp_path / "o"), *FAST, *extra])
-    assert code == 2
-    assert message in capsys.readouterr().err
+def test_bad_roles_and_options_exit_2_with_a_message(tmp_path, cli, extra, message):
+    path = scores_with_two_missing(tmp_path)
+    write_frame(pd.read_csv(path).fillna(1.0), path)
+    run = cli("fit", path, "--out", tmp_path / "o", *FAST, *extra)
+    assert run.code == 2
+    assert message in run.err
 
 
-def test_drop_missing_reports_rows(tmp_path, capsys):
-    code = main(
-        [
-            "fit",
-            str(bad_csv(tmp_path)),
-            "--out",
-            str(tmp_path / "o"),
-            *RECORD_ROLES,
-            "--drop-missing",
-            *FAST,
-        ]
-    )
-    assert code == 0
-    assert (
-        "dropped 2 rows with a missing or non-finite 'score' (rows 5, 10)"
-        in capsys.readouterr().err
-    )
+def test_drop_missing_reports_the_rows_it_drops(tmp_path, cli):
+    path = scores_with_two_missing(tmp_path)
+    run = cli("fit", path, "--out", tmp_path / "o", *RECORD_ROLES, "--drop-missing", *FAST)
+    assert run.code == 0
+    assert "dropped 2 rows with a missing or non-finite 'score' (rows 5, 10)" in run.err
 
 
-def test_moderators_flag(tmp_path, capsys):
-    code = main(
-        [
-            "fit",
-            str(STUDIES / "teacher_expectancy"),
-            "--out",
-            str(tmp_path),
-            "--moderators",
-            "weeks",
-            "--quiet",
-        ]
-    )
-    assert code == 0
+def test_moderators_flag_fits_a_meta_regression(tmp_path, cli):
+    study = STUDIES / "teacher_expectancy"
+    assert cli("fit", study, "--out", tmp_path, "--moderators", "weeks", "--quiet").code == 0
     table = pd.read_csv(tmp_path / "summary.csv")
     assert {"gamma[weeks]", "variance_explained"} <= set(table["parameter"])
 
 
-def test_student_t_flags(tmp_path):
-    code = main(
-        [
-            "fit",
-            str(STUDIES / "eight_schools"),
-            "--out",
-            str(tmp_path),
-            "--site-dist",
-            "student-t",
-            "--prior-nu",
-            "gamma(2, 0.2)",
-            *FAST,
-        ]
-    )
-    assert code == 0
+def test_student_t_flags_fit_nu_with_its_prior(tmp_path, cli):
+    student_t = ["--site-dist", "student-t", "--prior-nu", "gamma(2, 0.2)"]
+    assert cli("fit", STUDIES / "eight_schools", "--out", tmp_path, *student_t, *FAST).code == 0
     import sitefx
 
     tree = sitefx.load_datatree(tmp_path / "posterior.nc")
     assert tree.attrs["prior_nu"] == "gamma(2, 0.2)" and "nu" in tree["posterior"]
 
 
-def test_version(capsys):
+def test_version_flag_prints_the_version_and_exits_0(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--version"])
     assert stop.value.code == 0 and capsys.readouterr().out.startswith("sitefx 0.")
 
 
-def test_levels_and_named_prior_flags(tmp_path):
-    """A three-level meta-analysis from the CLI, with a prior for the district-level SD."""
-    code = main(
-        [
-            "fit",
-            str(STUDIES / "school_calendar"),
-            "--out",
-            str(tmp_path),
-            "--prior",
-            "tau_district=half-normal(0.3)",
-            *FAST,
-        ]
-    )
-    assert code == 0
+def test_a_three_level_study_fits_with_a_named_prior_for_the_district_sd(tmp_path, cli):
+    prior = ["--prior", "tau_district=half-normal(0.3)"]
+    assert cli("fit", STUDIES / "school_calendar", "--out", tmp_path, *prior, *FAST).code == 0
     import sitefx
 
     tree = sitefx.load_datatree(tmp_path / "posterior.nc")
@@ -296,9 +221,9 @@ def test_levels_and_named_prior_flags(tmp_path):
         (["--levels", "study"], "one site per group"),
     ],
 )
-def test_impossible_level_options_exit_2(tmp_path, capsys, arguments, message):
-    code = main(["fit", str(STUDIES / "school_calendar"), "--out", str(tmp_path), *arguments])
-    assert code == 2 and message in capsys.readouterr().err
+def test_impossible_level_options_exit_2(tmp_path, cli, arguments, message):
+    run = cli("fit", STUDIES / "school_calendar", "--out", tmp_path, *arguments)
+    assert run.code == 2 and message in run.err
 
 
 @pytest.mark.parametrize(
@@ -309,23 +234,24 @@ def test_impossible_level_options_exit_2(tmp_path, capsys, arguments, message):
         (["--prior", "mu=horseshoe(0.1, 1, 4)"], "coefficient vectors"),
     ],
 )
-def test_impossible_horseshoe_options_exit_2(tmp_path, capsys, arguments, message):
-    code = main(["fit", str(STUDIES / "teacher_expectancy"), "--out", str(tmp_path), *arguments])
-    assert code == 2 and message in capsys.readouterr().err
+def test_impossible_horseshoe_options_exit_2(tmp_path, cli, arguments, message):
+    run = cli("fit", STUDIES / "teacher_expectancy", "--out", tmp_path, *arguments)
+    assert run.code == 2 and message in run.err
 
 
-def test_observational_studies_are_labelled(tmp_path, capsys):
+def test_observational_studies_are_labelled(tmp_path, cli):
     """A comparison-group design (observational = true in study.toml) says so in the output."""
     folder = tmp_path / "sector"
     folder.mkdir()
     frame = pd.read_csv(STUDIES / "eight_schools" / "eight_schools.csv")
-    frame.to_csv(folder / "effects.csv", index=False)
+    write_frame(frame, folder / "effects.csv")
     (folder / "study.toml").write_text(
         'data = "effects.csv"\ndesign = "comparison-group design"\nobservational = true\n'
         '[roles]\nsite = "school"\nestimate = "effect"\nse = "se"\n'
     )
-    assert main(["fit", str(folder), "--out", str(tmp_path / "out")]) == 0
-    assert "OBSERVATIONAL: treatment was not randomized" in capsys.readouterr().out
+    run = cli("fit", folder, "--out", tmp_path / "out")
+    assert run.code == 0
+    assert "OBSERVATIONAL: treatment was not randomized" in run.out
     import sitefx
 
     tree = sitefx.load_datatree(tmp_path / "out" / "posterior.nc")
@@ -333,29 +259,29 @@ def test_observational_studies_are_labelled(tmp_path, capsys):
     assert tree.attrs["study_design"] == "comparison-group design"
 
 
-def test_strict_fails_a_fit_whose_diagnostics_fail(tmp_path, capsys):
+def test_strict_fails_a_fit_whose_diagnostics_fail(tmp_path, cli):
     """Too few NUTS draws for a reliable ESS: a warning without --strict, exit 3 with it, and
     the files written either way (the diagnostics are stored in the posterior file)."""
-    short = [str(STUDIES / "eight_schools"), "--method", "nuts", "--quiet", "--chains", "2"]
+    short = [STUDIES / "eight_schools", "--method", "nuts", "--quiet", "--chains", "2"]
     short += ["--draws", "50", "--warmup", "50"]
-    assert main(["fit", *short, "--out", str(tmp_path / "lenient")]) == 0
-    assert "effective sample size" in capsys.readouterr().err
-    assert main(["fit", *short, "--out", str(tmp_path / "strict"), "--strict"]) == 3
-    assert "failed under --strict" in capsys.readouterr().err
+    lenient = cli("fit", *short, "--out", tmp_path / "lenient")
+    assert lenient.code == 0 and "effective sample size" in lenient.err
+    strict = cli("fit", *short, "--out", tmp_path / "strict", "--strict")
+    assert strict.code == 3 and "failed under --strict" in strict.err
     assert (tmp_path / "strict" / "posterior.nc").is_file()
     tree = sitefx.report.load_datatree(tmp_path / "strict" / "posterior.nc")
     assert any("effective sample size" in text for text in json.loads(tree.attrs["diagnostics"]))
 
 
 def test_sensitivity_warnings_name_unreliable_weights_and_failed_refits(tmp_path):
-    pd.DataFrame(
-        {"diagnosis": ["", "prior-data conflict; unreliable likelihood weights (Pareto k > 0.7)"]}
-    ).to_csv(tmp_path / "power_scaling.csv", index=False)
-    pd.DataFrame({"site": ["A", "B"], "warnings": [0, 2]}).to_csv(
-        tmp_path / "leave_one_out.csv", index=False
+    diagnosis = ["", "prior-data conflict; unreliable likelihood weights (Pareto k > 0.7)"]
+    write_frame(pd.DataFrame({"diagnosis": diagnosis}), tmp_path / "power_scaling.csv")
+    write_frame(
+        pd.DataFrame({"site": ["A", "B"], "warnings": [0, 2]}), tmp_path / "leave_one_out.csv"
     )
-    pd.DataFrame({"model": ["normal", "t"], "diag_elpd": ["", "k_psis > 0.7"]}).to_csv(
-        tmp_path / "model_comparison.csv", index=False
+    write_frame(
+        pd.DataFrame({"model": ["normal", "t"], "diag_elpd": ["", "k_psis > 0.7"]}),
+        tmp_path / "model_comparison.csv",
     )
     assert sensitivity_warnings(tmp_path) == [
         "power-scaling: unreliable likelihood weights (Pareto k > 0.7)",

@@ -16,7 +16,7 @@ from sitefx.estimands import (
     variance_reduction,
     weighted_average,
 )
-from tests.conftest import STUDIES
+from tests.builders import STUDIES, bundled_study
 
 
 def test_site_and_person_weighted_averages_by_hand():
@@ -138,7 +138,7 @@ def test_triple_goal_recovers_the_spread_that_posterior_means_lose():
 
 @pytest.fixture(scope="module")
 def calendar_fit():
-    study = sitefx.load(STUDIES / "school_calendar")
+    study = bundled_study("school_calendar")
     return sitefx.SiteEffects(chains=4, draws=1000, warmup=1000, seed=4).fit(study)
 
 

@@ -3,7 +3,6 @@ closed-form pieces and NUTS."""
 
 import itertools
 
-import arviz_stats as azs
 import numpy as np
 import pytest
 from scipy import integrate, optimize, stats
@@ -13,10 +12,14 @@ from sitefx.infer.exact import normal_normal_exact
 from sitefx.infer.quadrature import mixture_quantile
 from sitefx.models.priors import Prior, Priors
 from sitefx.testing import simulate_site_summaries
-from tests.conftest import STUDIES
+from tests.builders import (
+    EIGHT_SCHOOLS_ESTIMATES,
+    EIGHT_SCHOOLS_SES,
+    assert_draw_means_match_exact,
+    bundled_study,
+)
 
-Y = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])
-SE = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])
+Y, SE = EIGHT_SCHOOLS_ESTIMATES, EIGHT_SCHOOLS_SES
 TAU_PRIORS = {
     "half-normal(11)": stats.halfnorm(scale=11).logpdf,
     "half-cauchy(5)": stats.halfcauchy(scale=5).logpdf,
@@ -60,7 +63,7 @@ def brute_force_moments(mu_prior: tuple[float, float] | None, log_prior_tau, upp
 
 
 @pytest.mark.parametrize("tau_prior", ["half-normal(11)", "half-cauchy(5)", "uniform(0, 50)"])
-def test_matches_brute_force_2d_integration(tau_prior):
+def test_exact_moments_match_brute_force_2d_integration(tau_prior):
     priors = Priors(mu=Prior.parse("normal(0, 28)"), tau=Prior.parse(tau_prior))
     upper = 50.0 if tau_prior.startswith("uniform") else np.inf
     reference = brute_force_moments((0.0, 28.0), TAU_PRIORS[tau_prior], upper)
@@ -72,7 +75,7 @@ def test_matches_brute_force_2d_integration(tau_prior):
         assert posterior.sd(name) == pytest.approx(sd, rel=1e-6)
 
 
-def test_flat_mu_prior_and_inverse_gamma():
+def test_flat_mu_and_inverse_gamma_tau_priors_match_brute_force_2d_integration():
     priors = Priors(mu=Prior.parse("flat()"), tau=Prior.parse("inv-gamma(1, 1)"))
     reference = brute_force_moments(None, TAU_PRIORS["inv-gamma(1, 1)"])
     posterior = normal_normal_exact(Y, SE, priors=priors)
@@ -145,23 +148,16 @@ def test_mixture_quantiles_solve_the_cdf():
 def test_draws_follow_the_exact_moments():
     data, _ = simulate_site_summaries(30, seed=4)
     fit = sitefx.SiteEffects(method="exact", draws=5000, seed=3).fit(data)
-    posterior = fit.posterior_["posterior"].to_dataset()
-    for name in ["mu", "tau", "theta", "theta_new"]:
-        mcse = azs.mcse(posterior[[name]], method="mean")[name].values
-        mean = posterior[name].mean(("chain", "draw")).values
-        np.testing.assert_array_less(np.abs(mean - fit.exact_.mean(name)), 4.5 * mcse)
+    posterior = fit.posterior_["posterior"]
+    assert_draw_means_match_exact(posterior, fit.exact_, ["mu", "tau", "theta", "theta_new"], z=4.5)
     sd = posterior["theta"].std(("chain", "draw")).values
     np.testing.assert_allclose(sd, fit.exact_.sd("theta"), rtol=0.05)
 
 
-def test_exact_agrees_with_nuts(eight_schools):
-    exact = sitefx.SiteEffects(method="exact").fit(eight_schools)
+def test_nuts_agrees_with_the_exact_posterior(eight_schools, eight_schools_exact):
     nuts = sitefx.SiteEffects(method="nuts", draws=2500, seed=8).fit(eight_schools)
-    posterior = nuts.posterior_["posterior"].to_dataset()
-    for name in ["mu", "tau", "theta"]:
-        mcse = azs.mcse(posterior[[name]], method="mean")[name].values
-        difference = posterior[name].mean(("chain", "draw")).values - exact.exact_.mean(name)
-        np.testing.assert_array_less(np.abs(difference), 4 * mcse)
+    draws = nuts.posterior_["posterior"]
+    assert_draw_means_match_exact(draws, eight_schools_exact.exact_, ["mu", "tau", "theta"], z=4)
 
 
 def test_auto_picks_exact_and_reports_it(eight_schools):
@@ -187,8 +183,7 @@ def test_exact_refused_when_it_does_not_apply(eight_schools, star):
         sitefx.SiteEffects(method="laplace").fit(eight_schools)
 
 
-def test_many_precise_sites_converge():
-    """1,000 sites: a narrow posterior of tau is found and integrated to the tolerance."""
+def test_a_narrow_tau_posterior_from_1000_precise_sites_is_found_and_integrated():
     data, truth = simulate_site_summaries(1000, tau=0.1, se_range=(0.02, 0.1), seed=2)
     priors = Priors(mu=Prior.parse("normal(0, 1)"), tau=Prior.parse("half-normal(0.5)"))
     posterior = normal_normal_exact(data.estimate, data.se, priors=priors)
@@ -198,21 +193,14 @@ def test_many_precise_sites_converge():
     assert lo < posterior.mean("tau") < hi and hi - lo < 0.05
 
 
-def test_meta_regression_exact_agrees_with_nuts():
-    study = sitefx.load(STUDIES / "teacher_expectancy", moderators="weeks,n")
+def test_meta_regression_nuts_and_exact_draws_agree_with_the_exact_posterior():
+    study = bundled_study("teacher_expectancy", moderators="weeks,n")
     exact = sitefx.SiteEffects(method="exact").fit(study)
     nuts = sitefx.SiteEffects(method="nuts", draws=2500, seed=4).fit(study)
-    posterior = nuts.posterior_["posterior"].to_dataset()
-    for name in ["mu", "tau", "gamma", "theta"]:
-        mcse = azs.mcse(posterior[[name]], method="mean")[name].values
-        difference = posterior[name].mean(("chain", "draw")).values - exact.exact_.mean(name)
-        np.testing.assert_array_less(np.abs(difference), 4 * mcse, err_msg=name)
+    names = ["mu", "tau", "gamma", "theta"]
+    assert_draw_means_match_exact(nuts.posterior_["posterior"], exact.exact_, names, z=4)
     draws = exact.posterior_["posterior"]
     assert list(draws["gamma"]["moderator"].values) == ["weeks", "n"]
-    mcse = azs.mcse(draws.to_dataset()[["gamma"]], method="mean")["gamma"].values
-    np.testing.assert_array_less(
-        np.abs(draws["gamma"].mean(("chain", "draw")).values - exact.exact_.mean("gamma")),
-        4.5 * mcse,
-    )
+    assert_draw_means_match_exact(draws, exact.exact_, ["gamma"], z=4.5)
     table = exact.summary().set_index("parameter")
     assert table.at["gamma[n]", "q50"] == pytest.approx(exact.exact_.quantile("gamma", [0.5])[0, 1])

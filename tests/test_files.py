@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 import sitefx
-from tests.conftest import ARM_COUNTS_ROLES, REFERENCE, STUDIES
+from tests.builders import ARM_COUNTS_ROLES, REFERENCE, STUDIES
 
 FEW_DRAWS = {"chains": 2, "draws": 100, "seed": 5, "progress": False}  # for exact fits
 SHORT = FEW_DRAWS | {"warmup": 100}

@@ -34,6 +34,7 @@ import sitefx
 from sitefx.cli import main
 from sitefx.data.labels import lookalike, normalize
 from sitefx.data.text import MISSING
+from tests.builders import flags, text_file
 
 # Exotic site names lack a glyph in the plots' font: matplotlib warns, the fit is fine.
 pytestmark = pytest.mark.filterwarnings("ignore:Glyph .* missing from font")
@@ -45,7 +46,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 SECONDS = 60  # per example: far beyond any real run, so only a hang gets there
-SUMMARY_FLAGS = ["--site", "school", "--estimate", "effect", "--se", "se"]
+SUMMARY_FLAGS = flags({"site": "school", "estimate": "effect", "se": "se"})
 ACCOUNTING = re.compile(r"rows read (\d+), used (\d+), dropped (\d+)")
 # Cell values: a number, MISS (empty or non-finite: dropped by --drop-missing) or JUNK (text
 # that is not a number: always refused).
@@ -221,12 +222,6 @@ def tables(
     return Table(content, meaning, damaged, binary)
 
 
-def _write(content: bytes, folder: str, suffix: str = ".csv") -> Path:
-    path = Path(folder) / f"data{suffix}"
-    path.write_bytes(content)
-    return path
-
-
 def _kept(table: Table) -> list[tuple[Cell, ...]]:
     """The data rows a fit with --drop-missing keeps: no missing value."""
     return [row for row in table.rows if row and all(cell.value != MISS for cell in row)]
@@ -239,7 +234,7 @@ def _kept(table: Table) -> list[tuple[Cell, ...]]:
 )
 def test_generated_site_summaries_fit_as_written_or_exit_2(table, drop):
     with tempfile.TemporaryDirectory() as folder:
-        path = _write(table.content, folder)
+        path = text_file(table.content)(Path(folder))
         flags = [*SUMMARY_FLAGS, *(["--drop-missing"] if drop else [])]
         code, _, err = _run(["fit", str(path), *flags, "--out", f"{folder}/out", "--quiet"])
         _assert_exit_0_or_2(code, err)
@@ -278,7 +273,7 @@ def test_generated_records_load_as_written_or_are_refused(table, drop):
     through the command line too, which stops before fitting."""
     roles = {"site": "school", "outcome": "y", "treatment": "t", "drop_missing": drop}
     with tempfile.TemporaryDirectory() as folder:
-        path = _write(table.content, folder)
+        path = text_file(table.content)(Path(folder))
         try:
             with _within(SECONDS):
                 data = _load_quietly(path, **roles).data
@@ -327,7 +322,7 @@ def test_damaged_bytes_never_crash_or_hang(table, damage, gzipped):
             "replace": content[:at] + data + content[at + len(data) :],
         }[action]
     with tempfile.TemporaryDirectory() as folder:
-        path = _write(content, folder, ".csv.gz" if gzipped else ".csv")
+        path = text_file(content, ".csv.gz" if gzipped else ".csv")(Path(folder))
         flags = [*SUMMARY_FLAGS, "--drop-missing"]
         code, out, err = _run(["fit", str(path), *flags, "--out", f"{folder}/out"])
     _assert_exit_0_or_2(code, err)

@@ -11,7 +11,7 @@ import xarray as xr
 import sitefx
 from sitefx import DataDropWarning, StudyDataError
 from sitefx.data import load
-from tests.conftest import REFERENCE, STUDIES
+from tests.builders import REFERENCE, bundled_study
 
 WAVES = np.array([0.0, 1.0, 2.0, 3.0])
 
@@ -97,13 +97,13 @@ def test_unbalanced_waves_refused_or_dropped_with_report():
         (lambda f: f[f["year"] == 0], "needs at least 2 waves"),
     ],
 )
-def test_bad_repeated_measures(change, message):
+def test_inconsistent_repeated_measures_are_refused(change, message):
     frame, _ = long_frame(n_sites=2, per_site=4)
     with pytest.raises(StudyDataError, match=message):
         load(change(frame), **ROLES)
 
 
-def test_wave_needs_person():
+def test_a_wave_column_needs_a_person_id():
     frame, _ = long_frame(n_sites=2, per_site=4)
     with pytest.raises(StudyDataError, match="both a wave column and a person id"):
         load(frame, **{**ROLES, "person": None})
@@ -119,7 +119,7 @@ def test_tutoring_growth_close_to_lme4():
     starting levels correlate with growth, gives the same mu.
     """
     reference = json.loads((REFERENCE / "tutoring_growth_lme4.json").read_text())
-    study = sitefx.load(STUDIES / "tutoring_growth")
+    study = bundled_study("tutoring_growth")
     table = sitefx.SiteEffects(seed=3).fit(study).summary().set_index("parameter")
     two_stage = reference["two_stage"]
     for name in ["mu", "alpha_mean"]:

@@ -12,8 +12,7 @@ import sitefx
 from sitefx.families import resolve_priors
 from sitefx.infer.exact import normal_normal_exact
 from sitefx.testing import simulate_site_summaries
-from tests.conftest import STUDIES
-from tests.test_models_reference import Z, _mcse
+from tests.builders import STUDIES, Z, bundled_study, monte_carlo_error, write_frame
 
 # The reference grids evaluate prior densities with JAX directly: in float64, as sitefx does.
 pytestmark = pytest.mark.usefixtures("x64")
@@ -61,12 +60,12 @@ def test_robust_map_matches_quadrature(data):
         lambda mu: mixture.log_pdf(mu), lambda mu, tau: 0.0, data, fit.priors_
     )
     table = fit.summary().set_index("parameter")
-    assert abs(table.at["mu", "mean"] - mean_mu) < Z * _mcse(fit, "mu", "mean")
-    assert abs(table.at["tau", "mean"] - mean_tau) < Z * _mcse(fit, "tau", "mean")
+    assert abs(table.at["mu", "mean"] - mean_mu) < Z * monte_carlo_error(fit, "mu")
+    assert abs(table.at["tau", "mean"] - mean_tau) < Z * monte_carlo_error(fit, "tau")
 
 
 @pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")  # see above
-def test_robust_map_detects_conflict():
+def test_robust_map_prior_sharpens_agreeing_data_and_yields_to_conflicting_data():
     agree = sitefx.SiteEffects(historical=HISTORY, seed=3).fit(CURRENT)
     conflict = sitefx.SiteEffects(historical=HISTORY, seed=3).fit(CONFLICT)
     alone = sitefx.SiteEffects(seed=3).fit(CURRENT)
@@ -141,7 +140,9 @@ def test_power_prior_with_a0_one_pools_the_studies():
     )
     table = fit.summary().set_index("parameter")
     for name in ["mu", "tau"]:
-        assert abs(table.at[name, "mean"] - pooled.mean(name)) < Z * _mcse(fit, name, "mean")
+        assert abs(table.at[name, "mean"] - pooled.mean(name)) < Z * monte_carlo_error(
+            fit, name, "mean"
+        )
 
 
 def test_power_prior_with_fixed_a0_matches_quadrature():
@@ -156,8 +157,8 @@ def test_power_prior_with_fixed_a0_matches_quadrature():
         fit.priors_,
     )
     table = fit.summary().set_index("parameter")
-    assert abs(table.at["mu", "mean"] - mean_mu) < Z * _mcse(fit, "mu", "mean")
-    assert abs(table.at["tau", "mean"] - mean_tau) < Z * _mcse(fit, "tau", "mean")
+    assert abs(table.at["mu", "mean"] - mean_mu) < Z * monte_carlo_error(fit, "mu")
+    assert abs(table.at["tau", "mean"] - mean_tau) < Z * monte_carlo_error(fit, "tau")
 
 
 def test_learned_power_weight_drops_under_conflict():
@@ -186,16 +187,18 @@ def test_exact_learned_power_weight_agrees_with_nuts():
     for name in ("mu", "tau", "a0"):
         assert table.at[name, "mcse_mean"] == 0.0
         nuts_mean = float(nuts.posterior_["posterior"][name].mean())
-        assert abs(table.at[name, "mean"] - nuts_mean) < Z * _mcse(nuts, name, "mean"), name
+        assert abs(table.at[name, "mean"] - nuts_mean) < Z * monte_carlo_error(
+            nuts, name, "mean"
+        ), name
     report = json.loads(exact.posterior_.attrs["borrowing"])
     assert report["a0"] == pytest.approx(table.at["a0", "mean"])
     assert report["a0_interval"] == pytest.approx([table.at["a0", "q2.5"], table.at["a0", "q97.5"]])
 
 
-def test_effective_sample_size_in_people():
+def test_map_prior_effective_sample_size_is_counted_in_people():
     """Summaries with n: the MAP prior's ESS uses the unit-information SD se * sqrt(n)."""
-    history = sitefx.load(STUDIES / "teacher_expectancy").data
-    current = sitefx.load(STUDIES / "teacher_expectancy").data
+    history = bundled_study("teacher_expectancy").data
+    current = bundled_study("teacher_expectancy").data
     report = json.loads(
         sitefx.SiteEffects(historical=history, seed=1).fit(current).posterior_.attrs["borrowing"]
     )
@@ -216,22 +219,19 @@ def test_effective_sample_size_in_people():
         ({"borrow": "map", "priors": {"mu": "flat()"}}, "give mu a normal prior"),
     ],
 )
-def test_bad_borrowing_options(options, message):
+def test_impossible_borrowing_options_are_refused(options, message):
     with pytest.raises(sitefx.SitefxInputError, match=message):
         sitefx.SiteEffects(historical=HISTORY, **options).fit(CURRENT)
 
 
-def test_historical_flags(tmp_path, capsys):
-    from sitefx.cli import main
-
+def test_historical_flags_borrow_from_earlier_site_summaries_only(tmp_path, cli):
     frame = pd.read_csv(STUDIES / "teacher_expectancy" / "teacher_expectancy.csv")
-    frame.iloc[:10].to_csv(tmp_path / "earlier.csv", index=False)
-    frame.iloc[10:].to_csv(tmp_path / "current.csv", index=False)
+    earlier = write_frame(frame.iloc[:10], tmp_path / "earlier.csv")
+    current = write_frame(frame.iloc[10:], tmp_path / "current.csv")
     roles = ["--site", "study", "--estimate", "d", "--se", "se", "--n", "n"]
-    common = ["fit", str(tmp_path / "current.csv"), "--out", str(tmp_path / "out"), *roles]
-    code = main([*common, "--historical", str(tmp_path / "earlier.csv"), "--borrow", "power"])
-    assert code == 0
-    out = capsys.readouterr().out
-    assert "borrowing: power prior from 10 studies" in out and "(learned)" in out
-    code = main([*common, "--historical", str(STUDIES / "star")])
-    assert code == 2 and "must be site summaries" in capsys.readouterr().err
+    common = ["fit", current, "--out", tmp_path / "out", *roles]
+    run = cli(*common, "--historical", earlier, "--borrow", "power")
+    assert run.code == 0
+    assert "borrowing: power prior from 10 studies" in run.out and "(learned)" in run.out
+    run = cli(*common, "--historical", STUDIES / "star")
+    assert run.code == 2 and "must be site summaries" in run.err

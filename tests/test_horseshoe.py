@@ -17,7 +17,7 @@ from sitefx.families import horseshoe_prior, resolve_priors
 from sitefx.models.hierarchical import coefficients
 from sitefx.models.priors import Prior
 from sitefx.testing import simulate_records, simulate_site_summaries
-from tests.conftest import REFERENCE, assert_agrees_with_brms
+from tests.builders import REFERENCE, assert_agrees_with_brms
 
 
 def test_global_scale_follows_piironen_vehtari():
@@ -69,7 +69,7 @@ def test_prior_draws_match_a_direct_simulation():
     assert stats.ks_2samp(np.asarray(draws["kappa_beta"][:, 1]), kappa).pvalue > 0.001
 
 
-def test_moderator_horseshoe_for_summaries():
+def test_summary_moderator_horseshoe_keeps_the_relevant_one_and_shrinks_the_rest():
     """Meta-regression with 6 moderators, one relevant: it stays, the others shrink."""
     data, _ = simulate_site_summaries(60, seed=3, mu=0.2, tau=0.1)
     rng = np.random.default_rng(4)

@@ -23,7 +23,7 @@ def small_records(with_covariate):
 
 @pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")  # short chains, shapes only
 @pytest.mark.parametrize("with_covariate", [False, True])
-def test_records_model_with_and_without_covariates(with_covariate):
+def test_records_model_has_beta_and_its_prior_only_with_covariates(with_covariate):
     study = small_records(with_covariate)
     fit = sitefx.SiteEffects(chains=2, draws=500, warmup=500, seed=0).fit(study)
     posterior = fit.posterior_["posterior"]
@@ -32,6 +32,6 @@ def test_records_model_with_and_without_covariates(with_covariate):
     assert posterior["theta"].sizes["site"] == 5
 
 
-def test_no_beta_prior_without_covariates():
+def test_a_beta_prior_without_covariates_is_refused():
     with pytest.raises(sitefx.PriorSpecError, match="no parameter 'beta'"):
         sitefx.SiteEffects(priors={"beta": "normal(0, 1)"}).fit(small_records(False))

@@ -3,9 +3,6 @@ tables that do not move with the seed, Monte-Carlo errors next to every draw-bas
 borderline conclusions, independent random streams, and the exact method on hostile inputs
 against an independent quadrature."""
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,16 +10,22 @@ from scipy import integrate, special, stats
 
 import sitefx
 from sitefx import streams
-from sitefx.cli import main
 from sitefx.infer.exact import normal_normal_exact
 from sitefx.models.priors import Prior, Priors
 from sitefx.report import Results
 from sitefx.statistics import classify
 from sitefx.testing import simulate_records
-from tests.conftest import REFERENCE, STUDIES
+from tests.builders import (
+    EIGHT_SCHOOLS_ESTIMATES,
+    EIGHT_SCHOOLS_SES,
+    ROOT,
+    STUDIES,
+    bundled_study,
+    reference,
+    write_frame,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-BAYESMETA = json.loads((REFERENCE / "bayesmeta.json").read_text())
+BAYESMETA = reference("bayesmeta")
 STATISTICS = ["mean", "sd", "q2.5", "q50", "q97.5"]
 TOLERANCE = 0.002  # posterior SDs
 
@@ -48,30 +51,31 @@ def test_every_number_agrees_with_bayesmeta(case):
     labels = list(case["theta"])
     assert list(sites.index) == labels
     for name in ["mu", "tau", "theta_new"]:
-        reference = case[name]
+        expected = case[name]
         for statistic in STATISTICS:
             for table in (summary, estimands):
-                gap = abs(table.at[name, statistic] - reference[statistic]) / reference["sd"]
+                gap = abs(table.at[name, statistic] - expected[statistic]) / expected["sd"]
                 assert gap < TOLERANCE, (name, statistic, gap)
             assert summary.at[name, f"mcse_{statistic}"] == 0.0
-        if "p_gt_0" in reference:
+        if "p_gt_0" in expected:
             assert estimands.at[name, "prob_positive"] == pytest.approx(
-                reference["p_gt_0"], abs=1e-4
+                expected["p_gt_0"], abs=1e-4
             )
     for label in labels:
-        reference = case["theta"][label]
+        expected = case["theta"][label]
         for statistic in STATISTICS:
             for value in (summary.at[f"theta[{label}]", statistic], sites.at[label, statistic]):
-                assert abs(value - reference[statistic]) / reference["sd"] < TOLERANCE, label
-        assert sites.at[label, "prob_above"] == pytest.approx(reference["p_gt_0"], abs=1e-4)
+                assert abs(value - expected[statistic]) / expected["sd"] < TOLERANCE, label
+        assert sites.at[label, "prob_above"] == pytest.approx(expected["p_gt_0"], abs=1e-4)
 
 
-def test_exact_tables_are_the_same_whatever_the_seed(tmp_path):
+def test_exact_tables_are_the_same_whatever_the_seed(tmp_path, cli):
     outputs = {}
     for seed in (1, 2):
         out = tmp_path / f"seed{seed}"
-        assert main(["fit", str(STUDIES / "teacher_expectancy"), "--moderators", "weeks",
-                     "--seed", str(seed), "--quiet", "--out", str(out)]) == 0  # fmt: skip
+        study = STUDIES / "teacher_expectancy"
+        options = ["--moderators", "weeks", "--seed", str(seed), "--quiet"]
+        assert cli("fit", study, *options, "--out", out).code == 0
         outputs[seed] = out
     for name in ("summary.csv", "estimands.csv", "sites.csv"):
         first = (outputs[1] / name).read_bytes()
@@ -83,7 +87,7 @@ def test_exact_tables_are_the_same_whatever_the_seed(tmp_path):
 
 
 def test_the_exact_posterior_is_stored_and_read_back(tmp_path):
-    fit = sitefx.SiteEffects(seed=3).fit(sitefx.load(STUDIES / "eight_schools"))
+    fit = sitefx.SiteEffects(seed=3).fit(bundled_study("eight_schools"))
     group = fit.posterior_["exact"]
     assert set(group.data_vars) >= {"log_tau", "weight", "theta_mean", "theta_var"}
     np.testing.assert_allclose(group["weight"].sum(), 1.0)
@@ -98,10 +102,9 @@ def test_the_exact_posterior_is_stored_and_read_back(tmp_path):
     np.testing.assert_allclose(fit.sites()["prob_above"], by_hand, rtol=1e-12)
 
 
-def test_exact_estimands_against_many_draws():
-    """Exact averages over sites, mean ranks, triple-goal estimates and the site level's
-    pooling equal the draw-based ones from 400,000 exact draws, within Monte-Carlo error."""
-    study = sitefx.load(STUDIES / "teacher_expectancy", moderators="weeks")
+def test_exact_estimands_equal_those_of_400_000_exact_draws_within_monte_carlo_error():
+    """Averages over sites, mean ranks, triple-goal estimates and the site level's pooling."""
+    study = bundled_study("teacher_expectancy", moderators="weeks")
     fit = sitefx.SiteEffects(seed=1).fit(study)
     many = sitefx.SiteEffects(seed=2, chains=4, draws=100_000).fit(study)
     exact = fit.sites().set_index("site")
@@ -228,8 +231,7 @@ def _reference_moments(y, se, *, m0, s0, log_prior_tau, lower, upper):
     }
 
 
-Y = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])
-SE = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])
+Y, SE = EIGHT_SCHOOLS_ESTIMATES, EIGHT_SCHOOLS_SES
 
 
 @pytest.mark.parametrize(
@@ -277,13 +279,13 @@ def test_exact_method_on_hostile_inputs_against_quadrature(
     assert lower <= low <= high <= upper
 
 
-def test_degenerate_summaries_exit_2_naming_the_sites(tmp_path, capsys):
+def test_degenerate_summaries_exit_2_naming_the_sites(tmp_path, cli):
     frame = pd.DataFrame({"school": list("abcd"), "d": [3.0] * 4, "se": [1e-200] * 4})
-    path = tmp_path / "tiny.csv"
-    frame.to_csv(path, index=False)
+    path = write_frame(frame, tmp_path / "tiny.csv")
     options = ["--site", "school", "--estimate", "d", "--se", "se", "--quiet"]
-    assert main(["fit", str(path), *options, "--out", str(tmp_path / "out")]) == 2
-    error = capsys.readouterr().err
+    run = cli("fit", path, *options, "--out", tmp_path / "out")
+    assert run.code == 2
+    error = run.err
     assert "too small" in error and "sites a, b, c, d" in error and "Traceback" not in error
     # through the Python API: sites known exactly (their SEs' squares underflow) are named
     priors = Priors(mu=Prior.parse("normal(0, 10)"), tau=Prior.parse("half-normal(2)"))
@@ -294,11 +296,11 @@ def test_degenerate_summaries_exit_2_naming_the_sites(tmp_path, capsys):
         normal_normal_exact(y * 1e-120, np.ones(4) * 1e-120, priors=priors)
 
 
-def test_calibrate_explains_its_result(tmp_path, capsys):
+def test_calibrate_explains_its_result(tmp_path, cli):
     out = tmp_path / "calibration"
-    arguments = ["calibrate", str(STUDIES / "eight_schools"), "--replicates", "20", "--quiet"]
-    assert main([*arguments, "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    run = cli("calibrate", STUDIES / "eight_schools", "--replicates", "20", "--quiet", "--out", out)
+    assert run.code == 0
+    printed = run.out
     assert "theta: one site's rank per replicate" in printed
     assert "not independent" in printed
     summary = pd.read_csv(out / "calibration_summary.csv")

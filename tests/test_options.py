@@ -7,9 +7,8 @@ import pytest
 
 import sitefx
 from sitefx import IgnoredOptionWarning, SitefxInputError
-from sitefx.cli import main
 from sitefx.report.datatree import DIMENSIONS
-from tests.conftest import STUDIES
+from tests.builders import STUDIES, assert_refused_in_one_line, bundled_study, write_frame
 
 # Never read: each flag below is refused before the data are.
 MISSING = "no/such/study"
@@ -110,30 +109,21 @@ BAD_OTHER_FLAGS = {
 }
 
 
-def _refused(capsys, arguments: list[str], message: str) -> None:
-    """``arguments`` exit with 2 and one line on standard error holding ``message``."""
-    assert main(arguments) == 2
-    error = capsys.readouterr().err
-    assert error.startswith("sitefx: error: ") and error.count("\n") == 1, error
-    assert message in error
-    assert "Traceback" not in error
-
-
 @pytest.mark.parametrize(("flags", "message"), BAD_FIT_FLAGS.values(), ids=BAD_FIT_FLAGS)
-def test_bad_fit_flags_exit_2_before_reading_the_data(tmp_path, capsys, flags, message):
-    _refused(capsys, ["fit", MISSING, "--out", str(tmp_path / "out"), *flags], message)
+def test_bad_fit_flags_exit_2_before_reading_the_data(tmp_path, cli, flags, message):
+    assert_refused_in_one_line(cli("fit", MISSING, "--out", tmp_path / "out", *flags), message)
 
 
 @pytest.mark.parametrize(("arguments", "message"), BAD_OTHER_FLAGS.values(), ids=BAD_OTHER_FLAGS)
-def test_bad_flags_of_other_commands_exit_2(tmp_path, capsys, arguments, message):
-    _refused(capsys, [*arguments, "--out", str(tmp_path / "out")], message)
+def test_bad_flags_of_other_commands_exit_2(tmp_path, cli, arguments, message):
+    assert_refused_in_one_line(cli(*arguments, "--out", tmp_path / "out"), message)
 
 
-def test_out_must_not_be_a_file(tmp_path, capsys):
+def test_out_must_not_be_a_file(tmp_path, cli):
     path = tmp_path / "results.txt"
     path.write_text("earlier results")
-    _refused(capsys, ["fit", MISSING, "--out", str(path)], "a file is there")
-    _refused(capsys, ["report", MISSING, "--out", str(path)], "a file is there")
+    assert_refused_in_one_line(cli("fit", MISSING, "--out", path), "a file is there")
+    assert_refused_in_one_line(cli("report", MISSING, "--out", path), "a file is there")
     assert path.read_text() == "earlier results"
 
 
@@ -149,17 +139,17 @@ def test_out_must_not_be_a_file(tmp_path, capsys):
     ],
     ids=["exact with warmup", "exact with two sampler flags", "auto ending exact"],
 )
-def test_sampler_flags_with_the_exact_method_are_named_as_ignored(tmp_path, capsys, flags, named):
-    arguments = ["fit", EIGHT_SCHOOLS, "--out", str(tmp_path), "--draws", "100", "--quiet"]
-    assert main([*arguments, *flags]) == 0
-    error = capsys.readouterr().err
+def test_sampler_flags_with_the_exact_method_are_named_as_ignored(tmp_path, cli, flags, named):
+    run = cli("fit", EIGHT_SCHOOLS, "--out", tmp_path, "--draws", "100", "--quiet", *flags)
+    assert run.code == 0
+    error = run.err
     assert error.count("\n") == 1 and error.startswith("warning: "), error
     assert all(name in error for name in named) and "ignored" in error
 
 
-def test_an_exact_fit_without_sampler_flags_says_nothing(tmp_path, capsys):
-    assert main(["fit", EIGHT_SCHOOLS, "--out", str(tmp_path), "--draws", "100", "--quiet"]) == 0
-    assert capsys.readouterr().err == ""
+def test_an_exact_fit_without_sampler_flags_says_nothing(tmp_path, cli):
+    run = cli("fit", EIGHT_SCHOOLS, "--out", tmp_path, "--draws", "100", "--quiet")
+    assert run.code == 0 and run.err == ""
 
 
 @pytest.mark.parametrize(
@@ -173,27 +163,26 @@ def test_an_exact_fit_without_sampler_flags_says_nothing(tmp_path, capsys):
         ("--levels", "new", "would add the variable theta_new"),
     ],
 )
-def test_columns_named_like_the_fit_s_dimensions_exit_2(tmp_path, capsys, role, column, message):
+def test_columns_named_like_the_fit_s_dimensions_exit_2(tmp_path, cli, role, column, message):
     frame = pd.read_csv(STUDIES / "eight_schools" / "eight_schools.csv")
     levels = ["north"] * 4 + ["south"] * 4
     frame[column] = levels if role == "--levels" else [1.0, 2, 3, 4, 5, 6, 7, 9]
-    path = tmp_path / "schools.csv"
-    frame.to_csv(path, index=False)
+    path = write_frame(frame, tmp_path / "schools.csv")
     roles = ["--site", "school", "--estimate", "effect", "--se", "se", role, column]
-    _refused(capsys, ["fit", str(path), *roles, "--out", str(tmp_path / "out")], message)
+    assert_refused_in_one_line(cli("fit", path, *roles, "--out", tmp_path / "out"), message)
 
 
-def test_a_covariate_named_like_a_dimension_exits_2(tmp_path, capsys):
+def test_a_covariate_named_like_a_dimension_exits_2(tmp_path, cli):
     rows = [(f"s{j}", i % 2, float(i + j), float(i * j % 3)) for j in range(3) for i in range(6)]
-    path = tmp_path / "records.csv"
-    pd.DataFrame(rows, columns=["school", "t", "y", "record"]).to_csv(path, index=False)
+    frame = pd.DataFrame(rows, columns=["school", "t", "y", "record"])
+    path = write_frame(frame, tmp_path / "records.csv")
     roles = ["--site", "school", "--outcome", "y", "--treatment", "t", "--covariates", "record"]
     message = "the covariate column 'record' (--covariates)"
-    _refused(capsys, ["fit", str(path), *roles, "--out", str(tmp_path / "out")], message)
+    assert_refused_in_one_line(cli("fit", path, *roles, "--out", tmp_path / "out"), message)
 
 
 def test_dimensions_cover_every_dimension_of_a_fit():
-    study = sitefx.load(STUDIES / "teacher_expectancy", moderators="weeks")
+    study = bundled_study("teacher_expectancy", moderators="weeks")
     tree = sitefx.SiteEffects(draws=100).fit(study).posterior_
     used = {dim for node in tree.subtree for dim in node.dims}
     assert used <= set(DIMENSIONS), used - set(DIMENSIONS)

@@ -11,7 +11,7 @@ import sitefx
 from sitefx.report import SUMMARY_COLUMNS, forest_plot
 
 
-def test_datatree_contract(eight_schools_fit):
+def test_a_summaries_fit_stores_its_groups_variables_priors_and_provenance(eight_schools_fit):
     tree = eight_schools_fit.posterior_
     assert {"posterior", "sample_stats", "observed_data", "constant_data"} <= set(tree.children)
     posterior = tree["posterior"]
@@ -31,7 +31,7 @@ def test_datatree_contract(eight_schools_fit):
     assert json.loads(tree.attrs["software"])["numpyro"]
 
 
-def test_ipd_contract(star_fit):
+def test_a_records_fit_stores_alpha_beta_sigma_and_rho(star_fit):
     posterior = star_fit.posterior_["posterior"]
     assert {"mu", "tau", "theta", "theta_new", "alpha", "beta", "sigma", "rho"} <= set(
         posterior.data_vars
@@ -65,7 +65,7 @@ def test_files_round_trip_losslessly(eight_schools_fit, tmp_path):
     assert reloaded["posterior"]["site"].values.tolist() == list("ABCDEFGH")
 
 
-def test_summary_csv_contract(eight_schools_fit, tmp_path):
+def test_summary_csv_has_its_columns_rows_and_the_draws_statistics(eight_schools_fit, tmp_path):
     eight_schools_fit.save(tmp_path)
     table = pd.read_csv(tmp_path / "summary.csv")
     mcse = ["mcse_mean", "mcse_sd", "mcse_q2.5", "mcse_q50", "mcse_q97.5"]
@@ -80,14 +80,14 @@ def test_summary_csv_contract(eight_schools_fit, tmp_path):
     assert (table["r_hat"] < 1.01).all() and (table["ess_bulk"] > 1000).all()
 
 
-def test_ipd_summary_rows(star_fit):
+def test_a_records_summary_lists_site_effects_then_the_other_parameters(star_fit):
     names = star_fit.summary()["parameter"].tolist()
     assert names[:3] == ["mu", "tau", "theta[1]"]
     assert names.index("theta_new") == 2 + 78
     assert {"beta[female]", "sigma", "rho", "alpha[1]"} <= set(names)
 
 
-def test_same_seed_same_draws(eight_schools):
+def test_the_same_seed_gives_the_same_draws_and_another_seed_others(eight_schools):
     def fit(seed):
         return sitefx.SiteEffects(method="nuts", chains=2, draws=200, warmup=200, seed=seed).fit(
             eight_schools

@@ -15,11 +15,10 @@ import pytest
 
 import sitefx
 from sitefx import parallel
-from sitefx.cli import main
 from sitefx.report import folders
-from tests.conftest import STUDIES
+from tests.builders import STUDIES, write_frame
 
-EIGHT = str(STUDIES / "eight_schools")
+EIGHT = STUDIES / "eight_schools"
 
 
 def _fingerprint(folder: Path) -> dict[str, str]:
@@ -34,9 +33,9 @@ def _leftovers(parent: Path) -> list[str]:
     return [path.name for path in parent.iterdir() if ".sitefx-" in path.name]
 
 
-def test_a_fit_folder_has_a_manifest_of_its_files_and_inputs(tmp_path):
+def test_a_fit_folder_has_a_manifest_of_its_files_and_inputs(tmp_path, cli):
     out = tmp_path / "fit"
-    assert main(["fit", EIGHT, "--quiet", "--out", str(out)]) == 0
+    assert cli("fit", EIGHT, "--quiet", "--out", out).code == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["files"]) == {
         "posterior.nc",
@@ -50,7 +49,7 @@ def test_a_fit_folder_has_a_manifest_of_its_files_and_inputs(tmp_path):
     data = STUDIES / "eight_schools" / "eight_schools.csv"
     assert inputs["eight_schools.csv"] == hashlib.sha256(data.read_bytes()).hexdigest()
     assert "study.toml" in inputs
-    assert main(["report", str(out)]) == 0  # adds the report; the manifest lists it too
+    assert cli("report", out).code == 0  # adds the report; the manifest lists it too
     manifest = json.loads((out / "manifest.json").read_text())
     assert {"report.html", "report.md", "figures/forest.svg"} <= set(manifest["files"])
     assert len(manifest["commands"]) == 2
@@ -65,71 +64,68 @@ def test_a_fit_folder_has_a_manifest_of_its_files_and_inputs(tmp_path):
     ],
     ids=["edited", "incomplete", "truncated"],
 )
-def test_an_edited_or_incomplete_folder_is_refused(tmp_path, capsys, damage, message):
+def test_an_edited_or_incomplete_folder_is_refused(tmp_path, cli, damage, message):
     out = tmp_path / "fit"
-    assert main(["fit", EIGHT, "--quiet", "--out", str(out)]) == 0
+    assert cli("fit", EIGHT, "--quiet", "--out", out).code == 0
     damage(out)
-    capsys.readouterr()
-    assert main(["report", str(out)]) == 2
-    error = capsys.readouterr().err
+    run = cli("report", out)
+    assert run.code == 2
+    error = run.err
     assert message in error and "Traceback" not in error and error.count("\n") == 1
 
 
-def test_a_folder_without_manifest_must_hold_a_complete_fit(tmp_path, capsys):
+def test_a_folder_without_manifest_must_hold_a_complete_fit(tmp_path, cli):
     out = tmp_path / "old"
-    assert main(["fit", EIGHT, "--quiet", "--out", str(out)]) == 0
+    assert cli("fit", EIGHT, "--quiet", "--out", out).code == 0
     (out / "manifest.json").unlink()  # as written by an earlier version: still readable
-    assert main(["report", str(out)]) == 0
+    assert cli("report", out).code == 0
     tree = sitefx.load_datatree(out / "posterior.nc")
     del tree["posterior"]["theta_new"]
     (out / "manifest.json").unlink()
     (out / "posterior.nc").unlink()
     tree.to_netcdf(out / "posterior.nc", engine="h5netcdf")
-    capsys.readouterr()
-    assert main(["report", str(out)]) == 2
-    assert "missing posterior/theta_new" in capsys.readouterr().err
+    run = cli("report", out)
+    assert run.code == 2 and "missing posterior/theta_new" in run.err
 
 
 @pytest.mark.parametrize(
     "failing", ["matplotlib.figure.Figure.savefig", "pathlib.Path.write_bytes"]
 )
-def test_an_interrupted_refit_leaves_the_old_folder_as_it_was(
-    tmp_path, capsys, monkeypatch, failing
-):
+def test_an_interrupted_refit_leaves_the_old_folder_as_it_was(tmp_path, cli, monkeypatch, failing):
     """The disk fills while the plot, or the posterior file (written by Python from memory,
     so HDF5 never meets the full disk), is written."""
     out = tmp_path / "fit"
-    assert main(["fit", EIGHT, "--quiet", "--out", str(out)]) == 0
+    assert cli("fit", EIGHT, "--quiet", "--out", out).code == 0
     before = _fingerprint(out)
 
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", "file")
 
     monkeypatch.setattr(failing, disk_full)
-    capsys.readouterr()
-    assert main(["fit", EIGHT, "--quiet", "--seed", "2", "--out", str(out)]) == 1
-    error = capsys.readouterr().err
+    run = cli("fit", EIGHT, "--quiet", "--seed", "2", "--out", out)
+    assert run.code == 1
+    error = run.err
     assert "No space left on device" in error and error.count("\n") == 1
     assert _fingerprint(out) == before  # the old fit, whole: no new posterior.nc beside it
     assert _leftovers(tmp_path) == []
 
 
-def test_an_out_that_cannot_be_used_is_refused_before_fitting(tmp_path, capsys, monkeypatch):
+def test_an_out_that_cannot_be_used_is_refused_before_fitting(tmp_path, cli, monkeypatch):
     occupied = tmp_path / "mine"
     occupied.mkdir()
     (occupied / "thesis.docx").write_text("not sitefx's")
-    assert main(["fit", EIGHT, "--quiet", "--out", str(occupied)]) == 2
-    assert "files sitefx did not write (thesis.docx)" in capsys.readouterr().err
+    run = cli("fit", EIGHT, "--quiet", "--out", occupied)
+    assert run.code == 2 and "files sitefx did not write (thesis.docx)" in run.err
     assert [path.name for path in occupied.iterdir()] == ["thesis.docx"]
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
-    assert main(["fit", EIGHT, "--quiet", "--out", str(a_file)]) == 2
-    assert "a file is there" in capsys.readouterr().err
+    run = cli("fit", EIGHT, "--quiet", "--out", a_file)
+    assert run.code == 2 and "a file is there" in run.err
     fitted = []
     monkeypatch.setattr(sitefx.SiteEffects, "fit", lambda *args: fitted.append(1))
     monkeypatch.setattr(folders.os, "access", lambda *args: False)
-    assert main(["fit", EIGHT, "--quiet", "--out", str(tmp_path / "new")]) == 1
-    assert "permission denied" in capsys.readouterr().err and not fitted
+    run = cli("fit", EIGHT, "--quiet", "--out", tmp_path / "new")
+    assert run.code == 1 and "permission denied" in run.err and not fitted
 
 
 class _Page(HTMLParser):
@@ -152,7 +148,7 @@ HOSTILE_SITES = [
 ]
 
 
-def test_hostile_names_are_escaped_in_html_and_markdown_and_neutralized_in_csv(tmp_path):
+def test_hostile_names_are_escaped_in_html_and_markdown_and_neutralized_in_csv(tmp_path, cli):
     frame = pd.DataFrame(
         {
             "site": HOSTILE_SITES,
@@ -161,13 +157,12 @@ def test_hostile_names_are_escaped_in_html_and_markdown_and_neutralized_in_csv(t
             "se": [0.2, 0.25, 0.3, 0.2, 0.25, 0.3],
         }
     )
-    path = tmp_path / "hostile.csv"
-    frame.to_csv(path, index=False)
+    path = write_frame(frame, tmp_path / "hostile.csv")
     out = tmp_path / "fit"
     options = ["--site", "site", "--estimate", "d", "--se", "se", "--levels", HOSTILE_LEVEL]
     options += ["--draws", "200", "--warmup", "200", "--chains", "2", "--quiet"]
-    assert main(["fit", str(path), *options, "--out", str(out)]) == 0
-    assert main(["report", str(out)]) == 0
+    assert cli("fit", path, *options, "--out", out).code == 0
+    assert cli("report", out).code == 0
     page = (out / "report.html").read_text(encoding="utf-8")
     parsed = _Page()
     parsed.feed(page)

@@ -9,11 +9,10 @@ import pytest
 
 import sitefx
 from sitefx.calibration import calibrate
-from sitefx.cli import main
 from sitefx.parallel import TaskFailedError, Workers, map_tasks
 from sitefx.sensitivity import prior_grid
 from sitefx.testing import simulate_records
-from tests.conftest import STUDIES
+from tests.builders import STUDIES, bundled_study, write_frame
 
 SHORT_NUTS = {"method": "nuts", "chains": 2, "draws": 150, "warmup": 150, "seed": 4}
 
@@ -94,27 +93,27 @@ def test_calibration_replicates_on_a_cluster_equal_the_serial_ones(two_workers, 
     pd.testing.assert_frame_equal(parallel.ranks, serial.ranks)
 
 
-def test_calibrate_command_takes_a_scheduler_address(two_workers, tmp_path, capsys):
-    arguments = ["calibrate", str(STUDIES / "eight_schools"), "--replicates", "3"]
-    arguments += ["--scheduler", two_workers.address, "--out", str(tmp_path), "--quiet"]
-    assert main(arguments) == 0
+def test_calibrate_command_takes_a_scheduler_address(two_workers, tmp_path, cli):
+    arguments = ["calibrate", STUDIES / "eight_schools", "--replicates", "3"]
+    arguments += ["--scheduler", two_workers.address, "--out", tmp_path, "--quiet"]
+    assert cli(*arguments).code == 0
     assert len(pd.read_csv(tmp_path / "calibration_ranks.csv")) == 3 * 10
 
 
-def test_bad_worker_counts_exit_2(tmp_path, capsys):
-    arguments = ["calibrate", str(STUDIES / "eight_schools"), "--workers", "0"]
-    assert main([*arguments, "--out", str(tmp_path)]) == 2
-    assert "workers (--workers) must be a whole number from 1" in capsys.readouterr().err
+def test_bad_worker_counts_exit_2(tmp_path, cli):
+    run = cli("calibrate", STUDIES / "eight_schools", "--workers", "0", "--out", tmp_path)
+    assert run.code == 2
+    assert "workers (--workers) must be a whole number from 1" in run.err
 
 
-def test_fit_many_on_a_cluster_writes_a_fit_per_study_and_an_overview(two_workers, tmp_path):
-    arguments = ["fit-many", str(STUDIES / "eight_schools"), str(STUDIES / "teacher_expectancy")]
-    arguments += ["--scheduler", two_workers.address, "--out", str(tmp_path), "--quiet"]
-    assert main(arguments) == 0
+def test_fit_many_on_a_cluster_writes_a_fit_per_study_and_an_overview(two_workers, tmp_path, cli):
+    arguments = ["fit-many", STUDIES / "eight_schools", STUDIES / "teacher_expectancy"]
+    arguments += ["--scheduler", two_workers.address, "--out", tmp_path, "--quiet"]
+    assert cli(*arguments).code == 0
     overview = pd.read_csv(tmp_path / "overview.csv")
     assert overview["label"].tolist() == ["eight_schools", "teacher_expectancy"]
     assert overview["sites"].tolist() == [8, 19]
-    alone = sitefx.SiteEffects().fit(sitefx.load(STUDIES / "teacher_expectancy"))
+    alone = sitefx.SiteEffects().fit(bundled_study("teacher_expectancy"))
     expected = alone.estimands().set_index("estimand").loc["mu"]  # exact: as in its files
     assert overview.loc[1, "mu_mean"] == pytest.approx(expected["mean"], rel=1e-12)
     assert overview.loc[1, "prob_mu_above"] == pytest.approx(expected["prob_above"], rel=1e-12)
@@ -122,7 +121,7 @@ def test_fit_many_on_a_cluster_writes_a_fit_per_study_and_an_overview(two_worker
     assert (tmp_path / "eight_schools" / "posterior.nc").is_file()
 
 
-def test_fit_many_fits_each_outcome(tmp_path, capsys):
+def test_fit_many_fits_each_outcome(tmp_path, cli):
     data, _ = simulate_records(4, 160, seed=3)
     frame = pd.DataFrame(
         {
@@ -132,10 +131,10 @@ def test_fit_many_fits_each_outcome(tmp_path, capsys):
             "math": data.outcome * 2 + 1,
         }
     )
-    frame.to_csv(tmp_path / "trial.csv", index=False)
-    arguments = ["fit-many", str(tmp_path / "trial.csv"), "--site", "school", "--treatment", "t"]
+    path = write_frame(frame, tmp_path / "trial.csv")
+    arguments = ["fit-many", path, "--site", "school", "--treatment", "t"]
     arguments += ["--outcomes", "reading,math", "--draws", "300", "--warmup", "300"]
-    assert main([*arguments, "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert cli(*arguments, "--out", tmp_path / "out", "--quiet").code == 0
     overview = pd.read_csv(tmp_path / "out" / "overview.csv")
     assert overview["label"].tolist() == ["trial-reading", "trial-math"]
     assert overview["outcome"].tolist() == ["reading", "math"]

@@ -62,7 +62,7 @@ def test_powers_that_are_improper_are_refused():
         Prior.parse("lkj(2)").power(2)
 
 
-def test_spellings_and_round_trip():
+def test_prior_spellings_are_normalized_and_round_trip():
     assert str(Prior.parse(" HalfNormal( 2.5 ) ")) == "half-normal(2.5)"
     assert Prior.parse("half_cauchy(1)") == Prior("half-cauchy", (1.0,))
     assert str(Prior("normal", (0.0, 0.1 + 0.2))) == "normal(0, 0.30000000000000004)"
@@ -81,12 +81,12 @@ def test_spellings_and_round_trip():
         ("half-normal(inf)", "non-finite"),
     ],
 )
-def test_bad_specs(spec, message):
+def test_unreadable_prior_specs_are_refused_with_the_reason(spec, message):
     with pytest.raises(PriorSpecError, match=message):
         Prior.parse(spec)
 
 
-def test_support_is_checked(eight_schools):
+def test_priors_must_fit_the_support_and_parameters_of_the_model(eight_schools):
     with pytest.raises(PriorSpecError, match="tau must have positive support"):
         resolve_priors(eight_schools.data, {"tau": "normal(0, 1)"})
     with pytest.raises(PriorSpecError, match="no parameter 'sigma'"):
@@ -109,7 +109,7 @@ def test_defaults_scale_with_the_data(eight_schools):
     assert str(default_priors(scaled).tau) == "half-normal(0.11)"
 
 
-def test_record_defaults(star):
+def test_records_get_a_default_prior_for_every_parameter(star):
     priors = default_priors(star.data)
     assert set(priors.as_strings()) == {
         "mu",

@@ -16,7 +16,7 @@ import pytest
 
 import sitefx
 from sitefx.report import Results, forest_plot, headline_sentences, site_table, write_report
-from tests.conftest import STUDIES
+from tests.builders import STUDIES, bundled_study
 
 BUNDLED = sorted(path.name for path in STUDIES.iterdir() if (path / "study.toml").is_file())
 
@@ -31,7 +31,7 @@ def reports(tmp_path_factory):
             warnings.simplefilter("ignore", sitefx.DataDropWarning)
             warnings.simplefilter("ignore", sitefx.SamplingWarning)
             warnings.simplefilter("ignore", sitefx.IgnoredOptionWarning)  # warmup: NUTS only
-            study = sitefx.load(STUDIES / name)
+            study = bundled_study(name)
             fit = sitefx.SiteEffects(chains=2, draws=250, warmup=300, seed=5).fit(study)
         out = tmp_path_factory.mktemp(name)
         written[name] = (fit, write_report(fit.posterior_, out))
@@ -162,7 +162,7 @@ def test_growth_effect_sizes_use_the_first_waves_sd(reports):
     assert fit.posterior_.attrs["outcome_sd"] == pytest.approx(expected)
 
 
-def test_site_table_columns_and_levels(reports):
+def test_site_table_has_levels_ranks_pooling_and_ordered_triple_goal_values(reports):
     fit = reports["school_calendar"][0]
     table = site_table(fit.posterior_)
     assert table.columns[:3].tolist() == ["site", "district", "n"]
@@ -176,7 +176,7 @@ def test_site_table_columns_and_levels(reports):
 
 
 @pytest.mark.parametrize("sort", ["data", "raw", "shrunken", "name", "group"])
-def test_forest_plot_sorts(reports, sort):
+def test_forest_plot_sorts_keep_every_site(reports, sort):
     tree = reports["school_calendar"][0].posterior_
     figure = forest_plot(tree, sort=sort)
     labels = [label.get_text() for label in figure.axes[0].get_yticklabels()]

@@ -1,26 +1,24 @@
 """Student-t site effects: the normal limit, robustness to an outlying site, and options."""
 
-import arviz_stats as azs
 import numpy as np
 import pytest
 
 import sitefx
 from sitefx.testing import simulate_site_summaries
-from tests.conftest import assert_same_posterior
+from tests.builders import assert_draw_means_match_exact, assert_same_posterior
 
 
-def test_large_df_recovers_the_normal_model(eight_schools):
-    """t with 10^6 degrees of freedom is the normal model, whose posterior is exact."""
-    exact = sitefx.SiteEffects(method="exact").fit(eight_schools)
+def test_a_million_degrees_of_freedom_give_the_exact_normal_posterior(
+    eight_schools, eight_schools_exact
+):
     t = sitefx.SiteEffects(site_dist="student-t", site_df=1e6, draws=2500, seed=3).fit(
         eight_schools
     )
-    posterior = t.posterior_["posterior"].to_dataset()
+    posterior = t.posterior_["posterior"]
     assert "nu" not in posterior and "prior_nu" not in t.posterior_.attrs
-    for name in ["mu", "tau", "theta"]:
-        mcse = azs.mcse(posterior[[name]], method="mean")[name].values
-        difference = posterior[name].mean(("chain", "draw")).values - exact.exact_.mean(name)
-        np.testing.assert_array_less(np.abs(difference), 4 * mcse, err_msg=name)
+    assert_draw_means_match_exact(
+        posterior, eight_schools_exact.exact_, ["mu", "tau", "theta"], z=4
+    )
 
 
 # A gross outlier makes nu small and the (nu, tau) geometry hard: tau mixes slowly (bulk ESS
@@ -43,7 +41,7 @@ def test_outlying_site_pulls_less_on_the_average():
     assert not any("divergent" in problem for problem in robust.warnings_)
 
 
-def test_robust_options_are_checked(eight_schools):
+def test_impossible_student_t_options_are_refused(eight_schools):
     with pytest.raises(sitefx.SitefxInputError, match="site_dist must be one of"):
         sitefx.SiteEffects(site_dist="cauchy").fit(eight_schools)
     with pytest.raises(sitefx.SitefxInputError, match="needs site_dist 'student-t'"):

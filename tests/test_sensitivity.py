@@ -21,13 +21,13 @@ from sitefx.sensitivity.comparison import compare_models, site_loo
 from sitefx.sensitivity.densities import site_log_likelihood
 from sitefx.sensitivity.power import cjs_distance
 from sitefx.testing import simulate_records
-from tests.conftest import STUDIES
+from tests.builders import STUDIES, bundled_study
 
 
 @pytest.fixture(scope="module")
 def exact_fit():
     """Eight schools, exact method, many independent draws (small Monte-Carlo error)."""
-    study = sitefx.load(STUDIES / "eight_schools")
+    study = bundled_study("eight_schools")
     return sitefx.SiteEffects(seed=3, chains=4, draws=10_000).fit(study)
 
 
@@ -101,7 +101,7 @@ def test_unreliable_prior_weights_of_an_exact_fit_are_replaced_by_exact_refits(
 
 def test_unreliable_prior_weights_of_a_nuts_fit_are_replaced_by_refits(monkeypatch):
     """NUTS refits with the prior half and twice as strong find the strong tau prior too."""
-    study = sitefx.load(STUDIES / "eight_schools")
+    study = bundled_study("eight_schools")
     settings = {"seed": 1, "method": "nuts", "draws": 1000, "progress": False}
     fit = sitefx.SiteEffects(**settings, priors={"tau": "half-normal(1)"}).fit(study)
     weighted = power_scaling(fit).set_index("parameter")
@@ -128,7 +128,7 @@ def test_site_likelihood_is_the_marginal_normal(exact_fit):
 
 @pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")  # algebra, not sampling, on test
 def test_site_likelihood_with_districts_centres_on_the_district_effect():
-    study = sitefx.load(STUDIES / "school_calendar")
+    study = bundled_study("school_calendar")
     fit = sitefx.SiteEffects(seed=2, chains=2, draws=300, warmup=500).fit(study)
     posterior, constant = fit.posterior_["posterior"], fit.posterior_["constant_data"]
     district = posterior["theta_district"].sel(district=constant["site_district"])
@@ -255,8 +255,8 @@ def test_psis_loo_over_sites_matches_exact_leave_one_out(exact_fit):
 
 
 def test_model_comparison_ranks_the_model_that_predicts_left_out_sites_better():
-    study = sitefx.load(STUDIES / "teacher_expectancy")
-    with_weeks = sitefx.load(STUDIES / "teacher_expectancy", moderators=["weeks"])
+    study = bundled_study("teacher_expectancy")
+    with_weeks = bundled_study("teacher_expectancy", moderators=["weeks"])
     fits = {
         "no moderator": sitefx.SiteEffects(seed=1).fit(study),
         "weeks": sitefx.SiteEffects(seed=1).fit(with_weeks),
@@ -345,7 +345,7 @@ def test_records_subset_keeps_the_other_sites_records(records_fit):
 def test_sensitivity_of_binary_records_runs_the_prior_grid_only(tmp_path):
     from sitefx.sensitivity.files import write_sensitivity
 
-    study = sitefx.load(STUDIES / "reading_pass")
+    study = bundled_study("reading_pass")
     fit = sitefx.SiteEffects(seed=2, chains=2, draws=300, warmup=300).fit(study)
     paths = write_sensitivity(fit, tmp_path, tau_priors=["half-cauchy(0.5)"], mu_priors=[])
     assert set(paths) == {"prior_grid", "prior_grid_sites", "prior_grid_plot"}

@@ -7,7 +7,7 @@ import pytest
 import sitefx
 from sitefx.cli import main
 from sitefx.spec import ModelSpec
-from tests.conftest import STUDIES
+from tests.builders import STUDIES
 
 
 def test_a_saved_fit_refits_from_its_stored_spec(tmp_path):

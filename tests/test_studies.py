@@ -9,14 +9,14 @@ import pytest
 import xarray as xr
 
 import sitefx
-from tests.conftest import STUDIES
+from tests.builders import STUDIES, bundled_study
 
 
 @pytest.mark.parametrize("name", ["tutoring_growth", "reading_pass"])
 def test_simulated_study_recovers_its_truth(name):
     folder = STUDIES / name
     truth = tomllib.loads((folder / "study.toml").read_text())["truth"]
-    fit = sitefx.SiteEffects(seed=1).fit(sitefx.load(folder))
+    fit = sitefx.SiteEffects(seed=1).fit(bundled_study(name))
     table = fit.summary().set_index("parameter")
     for parameter, value in truth.items():
         z = (table.at[parameter, "mean"] - value) / table.at[parameter, "sd"]

@@ -13,7 +13,7 @@ from sitefx.data.statistics import SiteStatistics
 from sitefx.infer.sufficient import draw_site_effects
 from sitefx.models.collapsed import collapsed_log_likelihood
 from sitefx.testing import simulate_records
-from tests.conftest import assert_same_posterior
+from tests.builders import assert_same_posterior
 
 # These tests call the collapsed likelihood directly: in float64, as sitefx runs it.
 pytestmark = pytest.mark.usefixtures("x64")
@@ -205,7 +205,7 @@ def test_collapsed_and_per_record_posteriors_agree(options, extra):
     assert_same_posterior(collapsed, per_record, names + extra)
 
 
-def test_recovers_known_truth():
+def test_collapsed_records_recover_the_simulated_truth():
     data, truth = simulate_records(60, 30_000, n_covariates=4, seed=7)
     fit = sitefx.SiteEffects(seed=3).fit(data)
     table = fit.summary().set_index("parameter")

@@ -33,20 +33,20 @@ def records(n_sites=3, per_arm=3, seed=0):
     return frame
 
 
-def test_valid_summaries():
+def test_valid_summaries_are_read_with_every_row_used():
     data = site_summaries(summaries(), site="school", estimate="effect", se="se")
     assert data.site == ("A", "B", "C")
     np.testing.assert_array_equal(data.se, [0.5, 0.6, 0.7])
     assert data.accounting.rows_used == 3
 
 
-def test_missing_column_is_named():
+def test_a_missing_column_is_named_with_its_role():
     with pytest.raises(StudyDataError, match=r"missing column\(s\) 'stderr'.*'se'"):
         site_summaries(summaries(), site="school", estimate="effect", se="stderr")
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_nan_or_inf_names_column_and_row(bad):
+def test_nan_or_inf_estimates_name_the_column_and_row(bad):
     with pytest.raises(
         StudyDataError, match=r"column 'effect' has 1 missing or non-finite.*rows 2"
     ):
@@ -54,7 +54,7 @@ def test_nan_or_inf_names_column_and_row(bad):
 
 
 @pytest.mark.parametrize("se", [0.0, -1.0])
-def test_nonpositive_se_names_sites(se):
+def test_nonpositive_ses_name_the_sites(se):
     with pytest.raises(StudyDataError, match=r"'se' must be > 0.*sites C"):
         site_summaries(summaries(se=[0.5, 0.6, se]), site="school", estimate="effect", se="se")
 
@@ -64,20 +64,20 @@ def test_duplicate_sites_are_listed():
         site_summaries(summaries(school=["A", "B", "A"]), site="school", estimate="effect", se="se")
 
 
-def test_non_numeric_values_are_shown():
+def test_non_numeric_values_are_shown_with_their_rows():
     with pytest.raises(StudyDataError, match=r"'effect' must be numeric.*'1,5'.*rows 2"):
         site_summaries(
             summaries(effect=["1", "1,5", "3"]), site="school", estimate="effect", se="se"
         )
 
 
-def test_fewer_than_two_sites():
+def test_fewer_than_two_sites_are_refused():
     frame = summaries().iloc[:1]
     with pytest.raises(StudyDataError, match="at least 2 sites"):
         site_summaries(frame, site="school", estimate="effect", se="se")
 
 
-def test_drop_missing_is_reported():
+def test_drop_missing_warns_and_records_the_dropped_rows():
     frame = summaries(effect=[1.0, np.nan, 3.0])
     frame.loc[4] = ["D", 4.0, 0.5]
     with pytest.warns(DataDropWarning, match="rows 2"):
@@ -98,7 +98,7 @@ def test_numeric_site_ids_read_as_written():
     assert data.site == ("28", "5")
 
 
-def test_valid_records():
+def test_valid_records_give_raw_site_effects_as_arm_mean_differences():
     data = individual_records(
         records(), outcome="score", treatment="small", site="school", covariates=["female"]
     )
@@ -112,14 +112,14 @@ def test_valid_records():
 
 
 @pytest.mark.parametrize("values", [[0, 1, 2], ["yes", "no", "maybe"], [1, 2, 1]])
-def test_non_binary_treatment_lists_values(values):
+def test_a_non_binary_treatment_lists_its_values(values):
     frame = records()
     frame["small"] = np.resize(values, len(frame))
     with pytest.raises(StudyDataError, match=r"'small' must be a binary treatment.*found values"):
         individual_records(frame, outcome="score", treatment="small", site="school")
 
 
-def test_two_level_treatment_with_mapping():
+def test_text_treatment_levels_are_mapped_and_unknown_levels_named():
     frame = records()
     frame["small"] = np.where(frame["small"] == 1, "small", "regular")
     data = individual_records(
@@ -150,7 +150,7 @@ def test_numeric_codes_mapped_from_text_levels():
     np.testing.assert_array_equal(data.treatment, records()["small"].to_numpy())
 
 
-def test_boolean_treatment_accepted():
+def test_a_boolean_treatment_is_accepted():
     frame = records()
     frame["small"] = frame["small"].astype(bool)
     data = individual_records(frame, outcome="score", treatment="small", site="school")
@@ -206,7 +206,7 @@ def test_rows_counted_once_when_several_columns_missing():
     assert data.accounting.rows_dropped == 1 and data.n_records == 17
 
 
-def test_moderators_in_summaries():
+def test_summary_moderators_must_be_complete_and_are_kept_in_order():
     frame = summaries(weeks=[0, 2, np.nan])
     with pytest.raises(StudyDataError, match=r"'weeks' has 1 missing.*rows 3"):
         site_summaries(frame, site="school", estimate="effect", se="se", moderators=["weeks"])
