@@ -200,23 +200,17 @@ class GaussianRecords(Records):
     def default_priors(self, data: IndividualRecords, *, robust: bool) -> Priors:
         """Return priors on the outcome's scale (see :mod:`sitefx.models.priors`)."""
         scale = self.data_scale(data)
-        return Priors(
-            mu=Prior("normal", (0.0, round_scale(2.5 * scale))),
-            tau=Prior("half-normal", (round_scale(scale),)),
-            alpha_mean=Prior(
-                "normal", (round_scale(float(np.mean(data.outcome))), round_scale(2.5 * scale))
-            ),
-            alpha_sd=Prior("half-normal", (round_scale(scale),)),
-            beta=slope_prior(scale, data.covariates),
-            sigma=Prior("exponential", (round_scale(1.0 / scale),)),
-            rho=Prior("lkj", (2.0,)),
+        shared = gaussian_record_priors(
+            scale, float(np.mean(data.outcome)), data.covariates, robust=robust
+        )
+        return dataclasses.replace(
+            shared,
             gamma=slope_prior(scale, data.moderators),
             gamma_alpha=slope_prior(scale, data.moderators),
             cluster_sd=None
             if data.cluster is None
             else Prior("half-normal", (round_scale(scale),)),
             levels=level_priors(data.levels, scale, ("tau", "alpha_sd")),
-            nu=Prior("gamma", (2.0, 0.1)) if robust else None,
         )
 
     def shrinkage(self, data: IndividualRecords) -> Shrinkage:
@@ -360,6 +354,48 @@ class BinaryRecords(Records):
     def draw_outcome(self, predictor, priors, draw, rng) -> np.ndarray:
         """Return 0/1 outcomes with ``logit P(y = 1)`` the predictor."""
         return rng.binomial(1, special.expit(predictor)).astype(float)
+
+
+def gaussian_record_priors(
+    scale: float, outcome_mean: float, covariates: np.ndarray, *, robust: bool
+) -> Priors:
+    """Return the priors every model of Gaussian records has, on the outcome's scale ``S``.
+
+    ``mu ~ normal(0, 2.5 S)``, ``tau ~ half-normal(S)``, the intercepts' mean around the
+    outcome's mean and their SD like ``tau``, covariate slopes, ``sigma ~ exponential(1 / S)``
+    and ``rho ~ lkj(2)`` (see :mod:`sitefx.models.priors`).
+
+    Parameters
+    ----------
+    scale : float
+        ``S``, the outcome's SD.
+    outcome_mean : float
+        The outcome's mean (the intercepts' prior location).
+    covariates : ndarray
+        The covariate columns, or only their SDs.
+    robust : bool
+        Student-t site effects with learned degrees of freedom: add ``nu``'s prior.
+
+    Returns
+    -------
+    Priors
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> print(gaussian_record_priors(10.0, 50.0, np.zeros((0,)), robust=False).alpha_mean)
+    normal(50, 25)
+    """
+    return Priors(
+        mu=Prior("normal", (0.0, round_scale(2.5 * scale))),
+        tau=Prior("half-normal", (round_scale(scale),)),
+        alpha_mean=Prior("normal", (round_scale(outcome_mean), round_scale(2.5 * scale))),
+        alpha_sd=Prior("half-normal", (round_scale(scale),)),
+        beta=slope_prior(scale, covariates),
+        sigma=Prior("exponential", (round_scale(1.0 / scale),)),
+        rho=Prior("lkj", (2.0,)),
+        nu=Prior("gamma", (2.0, 0.1)) if robust else None,
+    )
 
 
 def collapsed_model(

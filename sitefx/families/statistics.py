@@ -12,9 +12,9 @@ import xarray as xr
 
 from sitefx.data.statistics import RecordStatistics
 from sitefx.errors import SitefxInputError
-from sitefx.families.records import collapsed_model
+from sitefx.families.records import collapsed_model, gaussian_record_priors
 from sitefx.families.registry import Family, Model, register
-from sitefx.models.priors import Prior, Priors, round_scale, slope_prior
+from sitefx.models.priors import Priors
 
 
 class Statistics(Family):
@@ -50,16 +50,8 @@ class Statistics(Family):
 
     def default_priors(self, data: RecordStatistics, *, robust: bool) -> Priors:
         """Return the Gaussian records' priors, from the sums' moments."""
-        scale = self.data_scale(data)
-        return Priors(
-            mu=Prior("normal", (0.0, round_scale(2.5 * scale))),
-            tau=Prior("half-normal", (round_scale(scale),)),
-            alpha_mean=Prior("normal", (round_scale(data.outcome_mean), round_scale(2.5 * scale))),
-            alpha_sd=Prior("half-normal", (round_scale(scale),)),
-            beta=slope_prior(scale, data.covariate_sd),
-            sigma=Prior("exponential", (round_scale(1.0 / scale),)),
-            rho=Prior("lkj", (2.0,)),
-            nu=Prior("gamma", (2.0, 0.1)) if robust else None,
+        return gaussian_record_priors(
+            self.data_scale(data), data.outcome_mean, data.covariate_sd, robust=robust
         )
 
     def shrinkage(self, data: RecordStatistics) -> None:
