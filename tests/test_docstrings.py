@@ -58,6 +58,8 @@ MODULES = [
     "sitefx.infer",
     "sitefx.report.datatree",
     "sitefx.report.tables",
+    # the last modules
+    "sitefx.sensitivity.densities",
 ]
 
 
