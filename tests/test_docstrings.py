@@ -60,6 +60,7 @@ MODULES = [
     "sitefx.report.tables",
     # the last modules
     "sitefx.sensitivity.densities",
+    "sitefx.sensitivity.influence",
 ]
 
 
