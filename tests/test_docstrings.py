@@ -61,6 +61,7 @@ MODULES = [
     # the last modules
     "sitefx.sensitivity.densities",
     "sitefx.sensitivity.influence",
+    "sitefx.sensitivity.power",
 ]
 
 
