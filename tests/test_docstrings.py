@@ -62,6 +62,7 @@ MODULES = [
     "sitefx.sensitivity.densities",
     "sitefx.sensitivity.influence",
     "sitefx.sensitivity.power",
+    "sitefx.historical",
 ]
 
 
