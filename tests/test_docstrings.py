@@ -63,6 +63,7 @@ MODULES = [
     "sitefx.sensitivity.influence",
     "sitefx.sensitivity.power",
     "sitefx.historical",
+    "sitefx.calibration",
 ]
 
 
