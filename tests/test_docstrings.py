@@ -64,6 +64,7 @@ MODULES = [
     "sitefx.sensitivity.power",
     "sitefx.historical",
     "sitefx.calibration",
+    "sitefx.estimands",
 ]
 
 
