@@ -1,5 +1,6 @@
-"""Simulation-based calibration (Talts et al. 2018): does the fit recover what its own prior
-and model generate, as often as its intervals claim?
+"""Simulation-based calibration (Talts et al. 2018) of a model on a study's design.
+
+Does the fit recover what its own prior and model generate, as often as its intervals claim?
 
 Each replicate draws the parameters from the priors, simulates data of the study's own design
 (its sites, standard errors, arm sizes, records and covariates), fits the model with the same
@@ -57,17 +58,36 @@ class Calibration:
         and ``warnings`` (the replicate fit's failed sampler diagnostics).
     n_draws : int
         Thinned draws per rank: ranks run from 0 to ``n_draws``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ranks = pd.DataFrame({"replicate": [0, 1, 2, 3], "parameter": "mu", "element": 0,
+    ...                       "truth": 0.0, "rank": [3, 40, 71, 95],
+    ...                       "below": [0.03, 0.4, 0.72, 0.96], "warnings": 0})
+    >>> row = Calibration(ranks, n_draws=99).summary().iloc[0]
+    >>> int(row["replicates"]), float(row["coverage_90%"]), row["verdict"]
+    (4, 0.5, 'calibrated')
     """
 
     ranks: pd.DataFrame
     n_draws: int
 
     def summary(self) -> pd.DataFrame:
-        """One row per parameter: replicates, the chi-square p-value of uniform ranks
-        (``RANK_BINS`` bins), coverage of central 50/90/95% intervals with standard errors
-        (binomial at the nominal level for one quantity; for the sites, from the spread of
-        the replicates' shares), the number of replicate fits with sampler warnings, and a
-        ``verdict`` (see :meth:`explain`)."""
+        """Summarize the ranks and coverage, one row per parameter.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter: ``parameter``, ``replicates``, ``uniformity_p`` (the
+            chi-square p-value of uniform ranks, ``RANK_BINS`` bins, one element per
+            replicate), ``coverage_50%``, ``coverage_90%`` and ``coverage_95%`` (the share of
+            central 50/90/95% intervals that covered the truth) each with a standard error
+            ``coverage_<level>_se`` (binomial at the nominal level for one quantity; for the
+            sites, from the spread of the replicates' shares), ``fits_with_warnings`` (the
+            number of replicate fits with sampler warnings), and a ``verdict`` (see
+            :meth:`explain`).
+        """
         rows = []
         for parameter, table in self.ranks.groupby("parameter", sort=False):
             ranks = _one_per_replicate(table)["rank"].to_numpy()
@@ -96,13 +116,23 @@ class Calibration:
         return summary
 
     def explain(self) -> list[str]:
-        """One plain line per parameter: what its test and coverage mean, and the verdict.
+        """Explain the result in one plain line per parameter.
+
+        Each line says what the parameter's test and coverage mean, and gives the verdict:
+        ranks fail below a p-value of ``FAMILY_ALPHA`` shared by the parameters' tests
+        (Bonferroni); coverage fails more than ``MAX_COVERAGE_Z`` standard errors from the
+        nominal level.
+
+        Returns
+        -------
+        list of str
+            One line per parameter, in the order of :meth:`summary`.
 
         Examples
         --------
         >>> import sitefx
         >>> study = sitefx.load("studies/eight_schools")
-        >>> result = calibrate(sitefx.SiteEffects(), study.data, replicates=20, seed=1)
+        >>> result = calibrate(sitefx.SiteEffects(), study.data, replicates=5, seed=1)
         >>> print(result.explain()[-1][:62])
         theta: one site's rank per replicate (the sites in turn: one r
         """
@@ -126,8 +156,16 @@ class Calibration:
         return lines
 
     def plot(self) -> Figure:
-        """Rank histograms, one panel per parameter, with the 99% band of a uniform
-        histogram's bin counts."""
+        """Plot rank histograms, one panel per parameter.
+
+        Each panel has the 99% band of a uniform histogram's bin counts and its expected
+        count; ranks are one element per replicate, as for the uniformity test.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The figure (not attached to pyplot; save it with ``savefig``).
+        """
         parameters = list(dict.fromkeys(self.ranks["parameter"]))
         figure = Figure(figsize=(3.2 * len(parameters), 2.8), layout="constrained")
         axes = np.atleast_1d(figure.subplots(1, len(parameters)))
@@ -154,16 +192,53 @@ def calibrate(
     workers: Workers = SERIAL,
     progress: Callable[[str], None] | None = None,
 ) -> Calibration:
-    """Simulation-based calibration of ``model`` (its settings and priors, resolved once for
-    ``data`` and then fixed) on the design of ``data``. Replicates run on ``workers`` (see
+    """Run simulation-based calibration of ``model`` on the design of ``data``.
+
+    The model's settings and priors are resolved once for ``data`` and then fixed. Each
+    replicate draws the parameters from the priors, simulates data of ``data``'s design
+    (:func:`simulate`), fits the model and ranks each true value among thinned posterior
+    draws (see the module docstring). Replicates run on ``workers`` (see
     :mod:`sitefx.parallel`); each has its own seed, so the result is the same wherever they
     run.
+
+    Parameters
+    ----------
+    model : SiteEffects
+        The model to calibrate (fitted or not): its settings and priors; any progress bar
+        is turned off.
+    data : StudyData
+        The design to simulate: sites, standard errors, arm sizes, records and covariates;
+        its estimates, counts or outcomes are replaced in each replicate.
+    replicates : int, default 100
+        Simulated data sets, each fitted once; a whole number from 2 to 100 000.
+    n_draws : int, default 99
+        Thinned posterior draws each true value is ranked among (ranks 0 to ``n_draws``).
+    seed : int, default 0
+        Seeds the replicates' simulations and fits.
+    workers : Workers, default ``SERIAL``
+        Where the replicates run; by default here, one after the other.
+    progress : callable, optional
+        Called with a line such as ``"replicate 3 (3/100)"`` as replicates start (serially)
+        or finish (on a cluster).
+
+    Returns
+    -------
+    Calibration
+        The ranks of every replicate; see :meth:`Calibration.summary` and
+        :meth:`Calibration.explain`.
+
+    Raises
+    ------
+    SitefxInputError
+        For a number of replicates out of range, or a model :func:`simulate` does not cover
+        (historical borrowing, the horseshoe prior, and what the model family cannot
+        simulate).
 
     Examples
     --------
     >>> import sitefx
     >>> study = sitefx.load("studies/eight_schools")
-    >>> result = calibrate(sitefx.SiteEffects(), study.data, replicates=20, seed=1)
+    >>> result = calibrate(sitefx.SiteEffects(), study.data, replicates=5, seed=1)
     >>> result.summary()["parameter"].tolist()
     ['mu', 'tau', 'theta']
     """
@@ -190,7 +265,28 @@ def calibrate(
 
 
 def check_replicates(replicates: int) -> int:
-    """The number of replicates; a clear error unless a whole number from 2 to 100 000."""
+    """Return the number of replicates; a clear error unless a whole number from 2 to 100 000.
+
+    Parameters
+    ----------
+    replicates : int
+        The number the user asked for (``--replicates``).
+
+    Returns
+    -------
+    int
+        ``replicates`` as a plain int.
+
+    Raises
+    ------
+    SitefxInputError
+        Unless ``replicates`` is a whole number from 2 to ``MAX_REPLICATES``.
+
+    Examples
+    --------
+    >>> check_replicates(200)
+    200
+    """
     return check_whole(replicates, "replicates (--replicates)", low=2, high=MAX_REPLICATES)
 
 
@@ -203,7 +299,7 @@ def _replicate(
     robust: bool,
     n_draws: int,
 ) -> list[dict]:
-    """One replicate: simulate from the priors, fit, rank each true value."""
+    """Run one replicate: simulate from the priors, fit, rank each true value."""
     replicate, seed = item
     rng = np.random.default_rng(seed)
     simulated, truth = simulate(data, priors, rng, site_df=model.site_df, robust=robust)
@@ -239,10 +335,33 @@ def simulate(
     site_df: float | None = None,
     robust: bool = False,
 ) -> tuple[StudyData, dict[str, np.ndarray]]:
-    """Parameters drawn from ``priors`` and data of ``data``'s design drawn given them.
+    """Draw parameters from ``priors``, and data of ``data``'s design given them.
 
-    Returns the simulated data (``data`` with its estimates, counts or outcomes replaced)
-    and the true values by parameter name.
+    The simulators are the model families' own (``simulate`` of :mod:`sitefx.families`),
+    written in numpy from the models' definitions, independently of the numpyro models.
+
+    Parameters
+    ----------
+    data : StudyData
+        The design: sites, standard errors, arm sizes, records and covariates.
+    priors : Priors
+        The priors to draw from, defaults resolved (e.g. the second value of
+        :func:`~sitefx.estimator.model_priors`).
+    rng : numpy.random.Generator
+        The source of every draw (it also seeds the numpyro prior draws).
+    site_df : float, optional
+        Degrees of freedom of Student-t site effects, when fixed; else drawn from the prior
+        of ``nu``.
+    robust : bool, default False
+        Draw Student-t site effects instead of normal ones.
+
+    Returns
+    -------
+    simulated : StudyData
+        ``data`` with its estimates, counts or outcomes replaced.
+    truth : dict of str to ndarray
+        The true values by parameter name (``mu``, ``tau``, ``theta`` (one per site), and
+        ``gamma``, ``nu``, ``tau_<level>`` ... where the model has them).
 
     Examples
     --------
@@ -258,7 +377,10 @@ def simulate(
 
 
 def _prior_sampler(rng: np.random.Generator) -> Callable[..., np.ndarray | float]:
-    """Draw from a prior spec with numpyro's distribution (seeded from ``rng``)."""
+    """Make a function drawing from a prior spec with numpyro's distribution.
+
+    Each draw is seeded from ``rng``.
+    """
 
     def draw(prior: Prior, size: int | None = None):
         key = jax.random.key(int(rng.integers(2**31)))
@@ -269,12 +391,12 @@ def _prior_sampler(rng: np.random.Generator) -> Callable[..., np.ndarray | float
 
 
 def _thin(draws: np.ndarray, n_draws: int) -> np.ndarray:
-    """``n_draws`` draws evenly spaced over the chains (less autocorrelated than all)."""
+    """Take ``n_draws`` draws evenly spaced over the chains (less autocorrelated than all)."""
     return draws[np.linspace(0, draws.size - 1, n_draws).round().astype(int)]
 
 
 def _verdict(row: dict, tests: int) -> str:
-    """Whether one parameter's ranks and intervals are what a calibrated model gives.
+    """Judge whether one parameter's ranks and intervals are what a calibrated model gives.
 
     With several parameters tested, one small p-value is expected now and then: the ranks
     fail only below ``FAMILY_ALPHA / tests`` (Bonferroni); coverage fails when it is more
@@ -296,7 +418,7 @@ def _verdict(row: dict, tests: int) -> str:
 
 
 def _one_per_replicate(table: pd.DataFrame) -> pd.DataFrame:
-    """One element per replicate, taken in turn (independent ranks for the uniformity test)."""
+    """Keep one element per replicate, taken in turn (independent ranks for the uniformity test)."""
     elements = list(dict.fromkeys(table["element"]))
     turn = table["replicate"].map(lambda replicate: elements[replicate % len(elements)])
     return table[table["element"] == turn]

@@ -1,5 +1,8 @@
-"""Quantities evaluators report, computed from posterior draws, and exactly from the quadrature
-posterior where it exists."""
+"""Quantities evaluators report, from posterior draws and exactly where possible.
+
+Each is computed from posterior draws, and exactly from the quadrature posterior where it
+exists (site summaries fitted by the exact method, :mod:`sitefx.infer.exact`).
+"""
 
 from collections.abc import Sequence
 
@@ -17,6 +20,20 @@ def variance_explained(gamma: np.ndarray, moderators: np.ndarray, tau: np.ndarra
 
     ``var_j(w_j gamma) / (var_j(w_j gamma) + tau^2)``: the variance of the effects' predicted
     part across these sites over that plus the residual variance.
+
+    Parameters
+    ----------
+    gamma : ndarray, shape (chain, draw, moderator)
+        Draws of the moderators' coefficients.
+    moderators : ndarray, shape (site, moderator)
+        The sites' moderator values ``w_j`` (centred here).
+    tau : ndarray, shape (chain, draw)
+        Draws of the residual SD of the true effects across sites.
+
+    Returns
+    -------
+    ndarray, shape (chain, draw)
+        The share explained, from 0 to 1.
 
     Examples
     --------
@@ -38,13 +55,32 @@ def new_site_effect(
     df: np.ndarray | float | None = None,
     upper_tau: Sequence[np.ndarray] = (),
 ) -> np.ndarray:
-    """Draws of the effect in a new site from the same population: ``N(mu, tau)``, or
-    Student-t with ``df`` degrees of freedom (per draw or fixed) for robust models.
+    """Draw the effect in a new site from the same population, one per posterior draw.
 
-    With upper nesting levels (``upper_tau``: the SDs ``tau_<level>``), the new site is in
-    new groups at every level, so each level adds its own normal variation. ``rng`` should
-    be the fit's ``new_site`` stream (:mod:`sitefx.streams`), so this noise is independent
-    of every other draw.
+    ``N(mu, tau)``, or Student-t with ``df`` degrees of freedom (per draw or fixed) for
+    robust models, scaled by ``tau``. With upper nesting levels (``upper_tau``: the SDs
+    ``tau_<level>``), the new site is in new groups at every level, so each level adds its
+    own normal variation.
+
+    Parameters
+    ----------
+    mu : ndarray, shape (chain, draw)
+        Draws of the population mean of the effects.
+    tau : ndarray, shape (chain, draw)
+        Draws of the SD of the site effects around it.
+    rng : numpy.random.Generator
+        The noise's source. It should be the fit's ``new_site`` stream
+        (:mod:`sitefx.streams`), so this noise is independent of every other draw.
+    df : ndarray or float, optional
+        Degrees of freedom of Student-t site effects, per draw (shape of ``mu``) or fixed;
+        None (the default) for normal site effects.
+    upper_tau : sequence of ndarray, default ()
+        Draws of the SDs ``tau_<level>`` of the upper nesting levels, each shaped as ``mu``.
+
+    Returns
+    -------
+    ndarray
+        One new site's effect per draw, shape of ``mu``.
 
     Examples
     --------
@@ -64,11 +100,24 @@ def new_site_effect(
 
 
 def weighted_average(theta: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Average effect over these sites, per draw: site-weighted (each site counts once) or
-    weighted, e.g. by the number of people (person-weighted).
+    """Average the effects over these sites, per draw.
 
-    These are finite-population averages, over the sites in the study; ``mu`` is the
-    super-population average over the population of sites they stand for.
+    Site-weighted (each site counts once) or weighted, e.g. by the number of people
+    (person-weighted). These are finite-population averages, over the sites in the study;
+    ``mu`` is the super-population average over the population of sites they stand for.
+
+    Parameters
+    ----------
+    theta : ndarray, shape (chain, draw, site)
+        Draws of the site effects.
+    weights : ndarray, shape (site,), optional
+        Non-negative weights, e.g. people per site (normalized here); None (the default)
+        weights the sites equally.
+
+    Returns
+    -------
+    ndarray, shape (chain, draw)
+        The average effect, in the effects' units.
 
     Examples
     --------
@@ -83,7 +132,19 @@ def weighted_average(theta: np.ndarray, weights: np.ndarray | None = None) -> np
 
 
 def share_above(theta: np.ndarray, threshold: float = 0.0) -> np.ndarray:
-    """Share of these sites whose effect exceeds ``threshold``, per draw.
+    """Compute the share of these sites whose effect exceeds ``threshold``, per draw.
+
+    Parameters
+    ----------
+    theta : ndarray, shape (chain, draw, site)
+        Draws of the site effects.
+    threshold : float, default 0.0
+        The effect to exceed, in the effects' units.
+
+    Returns
+    -------
+    ndarray, shape (chain, draw)
+        The share of sites, from 0 to 1.
 
     Examples
     --------
@@ -101,12 +162,28 @@ def population_share_above(
     *,
     df: np.ndarray | float | None = None,
 ) -> np.ndarray:
-    """Share of the population of sites whose effect exceeds ``threshold``, per draw.
+    """Compute the share of the population of sites whose effect exceeds ``threshold``.
 
-    ``location`` holds the population mean of the effects (shape (chain, draw)), or the
-    mean at each study site's moderator values (shape (chain, draw, site)), whose shares are
-    averaged over the sites; ``scale`` is the SD of effects around it. Site effects are
-    normal, or Student-t with ``df`` degrees of freedom.
+    One share per draw. Site effects are normal around ``location`` with SD ``scale``, or
+    Student-t with ``df`` degrees of freedom.
+
+    Parameters
+    ----------
+    location : ndarray, shape (chain, draw) or (chain, draw, site)
+        Draws of the population mean of the effects, or of the mean at each study site's
+        moderator values, whose shares are then averaged over the sites.
+    scale : ndarray, shape (chain, draw)
+        Draws of the SD of the effects around it (all levels' variation together).
+    threshold : float, default 0.0
+        The effect to exceed, in the effects' units.
+    df : ndarray or float, optional
+        Degrees of freedom of Student-t site effects, per draw (shape of ``scale``) or
+        fixed; None (the default) for normal site effects.
+
+    Returns
+    -------
+    ndarray, shape (chain, draw)
+        The share of the population of sites, from 0 to 1.
 
     Examples
     --------
@@ -130,7 +207,19 @@ def pooling_factor(se: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """Each site's pooling factor ``se_j^2 / (se_j^2 + tau^2)``, averaged over the draws.
 
     The weight the model puts on the population mean when estimating site ``j``'s effect
-    (given ``tau``): 0 keeps the raw estimate, 1 replaces it with the mean. Shape (site,).
+    (given ``tau``): 0 keeps the raw estimate, 1 replaces it with the mean.
+
+    Parameters
+    ----------
+    se : ndarray, shape (site,)
+        The sites' standard errors.
+    tau : ndarray
+        Draws of the cross-site SD, any shape (usually (chain, draw)).
+
+    Returns
+    -------
+    ndarray, shape (site,)
+        Each site's pooling factor, from 0 to 1.
 
     Examples
     --------
@@ -143,11 +232,24 @@ def pooling_factor(se: np.ndarray, tau: np.ndarray) -> np.ndarray:
 
 
 def variance_reduction(theta: np.ndarray, se: np.ndarray) -> np.ndarray:
-    """``1 - posterior variance / sampling variance`` of each site's effect, shape (site,).
+    """Compute ``1 - posterior variance / sampling variance`` of each site's effect.
 
     How much of the raw estimate's uncertainty pooling removed. In the normal-normal model
     with ``mu`` and ``tau`` known it equals the pooling factor; with them uncertain, it is
     smaller.
+
+    Parameters
+    ----------
+    theta : ndarray, shape (chain, draw, site)
+        Draws of the site effects.
+    se : ndarray, shape (site,)
+        The sites' standard errors.
+
+    Returns
+    -------
+    ndarray, shape (site,)
+        The variance reduction of each site (at most 1; negative if the posterior is wider
+        than the raw estimate).
 
     Examples
     --------
@@ -160,12 +262,23 @@ def variance_reduction(theta: np.ndarray, se: np.ndarray) -> np.ndarray:
 
 
 def gelman_pardoe_pooling(deviation: np.ndarray) -> float:
-    """Gelman & Pardoe's (2006) pooling factor of the site level.
+    """Compute Gelman & Pardoe's (2006) pooling factor of the site level.
 
     ``lambda = 1 - V_j(E[e_j]) / E[V_j(e_j)]``, with ``e_j`` the site effects' deviations
     from their predicted means (draws shaped (chain, draw, site)), ``V_j`` the variance
     across sites and ``E`` the posterior mean. Near 0: little pooling (the site effects are
     well estimated); near 1: complete pooling. Below 0.5, the sites' data dominate.
+
+    Parameters
+    ----------
+    deviation : ndarray, shape (chain, draw, site)
+        Draws of ``e_j``: each site's effect minus its predicted mean (e.g. ``theta`` minus
+        :func:`predicted_site_means`).
+
+    Returns
+    -------
+    float
+        The pooling factor ``lambda``.
 
     Examples
     --------
@@ -182,7 +295,17 @@ def gelman_pardoe_pooling(deviation: np.ndarray) -> float:
 
 
 def posterior_ranks(theta: np.ndarray) -> np.ndarray:
-    """Each site's rank in each draw, 1 for the largest effect, same shape as ``theta``.
+    """Rank the sites in each draw, 1 for the largest effect.
+
+    Parameters
+    ----------
+    theta : ndarray, shape (..., site)
+        Draws of the site effects, e.g. shape (chain, draw, site).
+
+    Returns
+    -------
+    ndarray of int32
+        Each site's rank, from 1 to the number of sites, same shape as ``theta``.
 
     Examples
     --------
@@ -198,7 +321,7 @@ def posterior_ranks(theta: np.ndarray) -> np.ndarray:
 
 
 def triple_goal(theta: np.ndarray, ranks: np.ndarray | None = None) -> np.ndarray:
-    """Triple-goal site effects (Shen & Louis 1998), shape (site,).
+    """Compute triple-goal site effects (Shen & Louis 1998).
 
     Posterior means rank the sites well but are under-dispersed: their histogram is
     narrower than the true effects'. The triple-goal estimates keep the sites' order from
@@ -206,8 +329,19 @@ def triple_goal(theta: np.ndarray, ranks: np.ndarray | None = None) -> np.ndarra
     effects, ``G(t) = mean_j P(theta_j <= t | data)``:
     ``theta_j = G^-1((2 R_j - 1) / (2 K))``, with ``R_j`` the rank (from the smallest) of
     site ``j``'s posterior mean rank among the ``K`` sites. So the histogram, the ranks and
-    the individual site effects are each well estimated. ``ranks`` are the draws'
-    :func:`posterior_ranks`, when already computed.
+    the individual site effects are each well estimated.
+
+    Parameters
+    ----------
+    theta : ndarray, shape (chain, draw, site)
+        Draws of the site effects.
+    ranks : ndarray, shape (chain, draw, site), optional
+        The draws' :func:`posterior_ranks`, when already computed.
+
+    Returns
+    -------
+    ndarray, shape (site,)
+        The triple-goal estimate of each site's effect.
 
     Examples
     --------
@@ -229,7 +363,7 @@ def triple_goal(theta: np.ndarray, ranks: np.ndarray | None = None) -> np.ndarra
 
 
 def estimands(tree: xr.DataTree, *, threshold: float = 0.0) -> xr.Dataset:
-    """Every estimand of a fit, as the ``estimands`` group of its DataTree.
+    """Compute every estimand of a fit, as the ``estimands`` group of its DataTree.
 
     Draws (dims ``chain``, ``draw``):
 
@@ -248,6 +382,26 @@ def estimands(tree: xr.DataTree, *, threshold: float = 0.0) -> xr.Dataset:
     effect sizes). A fit's stored group adds the per-site values of its tables
     (``prob_above``, ``pooling_factor``, ``variance_reduction``, ``triple_goal``,
     ``gelman_pardoe_pooling``: see :meth:`sitefx.report.Results.estimand_group`).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit: its ``posterior`` (``theta``, ``mu``, ``tau``, ...) and ``constant_data``
+        groups and attributes.
+    threshold : float, default 0.0
+        The effect that ``share_above`` and ``population_share_above`` count sites above, in
+        the effects' units.
+
+    Returns
+    -------
+    xarray.Dataset
+        The variables and attributes above, with the fit's ``chain``, ``draw`` and ``site``
+        coordinates.
+
+    Raises
+    ------
+    SitefxInputError
+        Unless ``threshold`` is a finite number.
 
     Examples
     --------
@@ -305,28 +459,133 @@ PAIR_CHUNK = 2e7  # elements of a (nodes, sites, sites) block computed at once
 
 
 def exact_prob_above(exact: ExactPosterior, threshold: float) -> np.ndarray:
-    """``P(theta_j > threshold)`` for each site, exactly."""
+    """Compute ``P(theta_j > threshold)`` for each site, exactly.
+
+    Parameters
+    ----------
+    exact : ExactPosterior
+        The quadrature posterior of a fit.
+    threshold : float
+        The effect to exceed, in the effects' units.
+
+    Returns
+    -------
+    ndarray, shape (site,)
+        The posterior probabilities.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> exact_prob_above(fit.exact_, 0.0).round(2).tolist()
+    [0.95, 0.92, 0.85, 0.91, 0.84, 0.87, 0.96, 0.9]
+    """
     return 1.0 - exact.cdf("theta", threshold)
 
 
 def exact_pooling_factor(exact: ExactPosterior) -> np.ndarray:
-    """The posterior mean of each site's pooling factor ``se_j^2 / (se_j^2 + tau^2)``."""
+    """Compute the posterior mean of each site's pooling factor ``se_j^2 / (se_j^2 + tau^2)``.
+
+    The exact counterpart of :func:`pooling_factor`.
+
+    Parameters
+    ----------
+    exact : ExactPosterior
+        The quadrature posterior of a fit.
+
+    Returns
+    -------
+    ndarray, shape (site,)
+        Each site's pooling factor, from 0 to 1.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> exact_pooling_factor(fit.exact_).round(2).tolist()
+    [0.88, 0.79, 0.89, 0.81, 0.76, 0.81, 0.79, 0.91]
+    """
     return exact.weight @ (exact.se**2 / (exact.se**2 + exact.tau[:, None] ** 2))
 
 
 def exact_variance_reduction(exact: ExactPosterior) -> np.ndarray:
-    """``1 - Var(theta_j | y) / se_j^2`` for each site, exactly."""
+    """Compute ``1 - Var(theta_j | y) / se_j^2`` for each site, exactly.
+
+    The exact counterpart of :func:`variance_reduction`.
+
+    Parameters
+    ----------
+    exact : ExactPosterior
+        The quadrature posterior of a fit.
+
+    Returns
+    -------
+    ndarray, shape (site,)
+        The variance reduction of each site.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> exact_variance_reduction(fit.exact_).round(2).tolist()
+    [0.77, 0.67, 0.82, 0.7, 0.58, 0.69, 0.62, 0.85]
+    """
     return 1.0 - exact.sd("theta") ** 2 / exact.se**2
 
 
 def exact_share_above_mean(exact: ExactPosterior, threshold: float) -> float:
-    """The posterior mean of the share of these sites above ``threshold``."""
+    """Compute the posterior mean of the share of these sites above ``threshold``.
+
+    The exact counterpart of the mean of :func:`share_above`: the average over the sites of
+    ``P(theta_j > threshold)``.
+
+    Parameters
+    ----------
+    exact : ExactPosterior
+        The quadrature posterior of a fit.
+    threshold : float
+        The effect to exceed, in the effects' units.
+
+    Returns
+    -------
+    float
+        The expected share of sites, from 0 to 1.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> round(exact_share_above_mean(fit.exact_, 0.0), 3)
+    0.899
+    """
     return float(np.mean(exact_prob_above(exact, threshold)))
 
 
 def exact_population_share_mean(exact: ExactPosterior, threshold: float) -> float:
-    """The posterior mean of the share of the population of sites above ``threshold``: the
-    probability that a new site (at each study site's moderator values, averaged) is."""
+    """Compute the posterior mean of the share of the population of sites above ``threshold``.
+
+    The exact counterpart of the mean of :func:`population_share_above`: the probability
+    that a new site (at each study site's moderator values, averaged) is above it.
+
+    Parameters
+    ----------
+    exact : ExactPosterior
+        The quadrature posterior of a fit.
+    threshold : float
+        The effect to exceed, in the effects' units.
+
+    Returns
+    -------
+    float
+        The expected share of the population of sites, from 0 to 1.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> round(exact_population_share_mean(fit.exact_, 0.0), 3)
+    0.876
+    """
     cov = exact.coefficient_cov
     means = exact.coefficient_mean @ exact.design.T  # (nodes, components, sites)
     variances = np.einsum("ja,kcab,jb->kcj", exact.design, cov, exact.design)
@@ -337,8 +596,11 @@ def exact_population_share_mean(exact: ExactPosterior, threshold: float) -> floa
 
 
 def _pruned_nodes(exact: ExactPosterior) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (node, component) and weights of the mixture terms holding all but 1e-12 of
-    the mass (the rest cannot move a probability at the printed precision)."""
+    """Find the mixture terms holding all but 1e-12 of the mass, with their weights.
+
+    Returns the terms' indices (node, component) and renormalized weights; the rest cannot
+    move a probability at the printed precision.
+    """
     joint = exact.weight[:, None] * exact.component_weight
     order = np.argsort(joint, axis=None)
     keep = np.cumsum(joint.ravel()[order]) >= 1e-12
@@ -348,9 +610,29 @@ def _pruned_nodes(exact: ExactPosterior) -> tuple[np.ndarray, np.ndarray]:
 
 
 def exact_mean_rank(exact: ExactPosterior) -> np.ndarray | None:
-    """Each site's posterior mean rank (1 for the largest effect),
-    ``1 + sum_k P(theta_k > theta_j)``, exactly; None when that is too much work (many
-    sites), so the ranks' draws are used instead."""
+    """Compute each site's posterior mean rank (1 for the largest effect), exactly.
+
+    ``1 + sum_k P(theta_k > theta_j)``, with each pair's probability in closed form given a
+    term of the mixture; None when that is too much work (many sites: more than
+    ``EXACT_PAIR_WORK`` terms x sites^2), so the ranks' draws are used instead.
+
+    Parameters
+    ----------
+    exact : ExactPosterior
+        The quadrature posterior of a fit.
+
+    Returns
+    -------
+    ndarray, shape (site,), or None
+        The mean ranks, from 1 to the number of sites.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> exact_mean_rank(fit.exact_).round(1).tolist()
+    [3.7, 4.5, 4.9, 4.6, 5.3, 5.0, 3.7, 4.4]
+    """
     terms, weight = _pruned_nodes(exact)
     n_sites = len(exact.se)
     if len(terms) * n_sites**2 > EXACT_PAIR_WORK:
@@ -376,9 +658,30 @@ def exact_mean_rank(exact: ExactPosterior) -> np.ndarray | None:
 
 
 def exact_triple_goal(exact: ExactPosterior, mean_rank: np.ndarray) -> np.ndarray | None:
-    """Triple-goal estimates (see :func:`triple_goal`) from the exact distribution of the
-    effects ``G(t) = mean_j P(theta_j <= t)`` and the exact mean ranks; None when too much
-    work (many sites)."""
+    """Compute triple-goal estimates (see :func:`triple_goal`) exactly.
+
+    From the exact distribution of the effects ``G(t) = mean_j P(theta_j <= t)`` and the
+    exact mean ranks; None when too much work (many sites, as :func:`exact_mean_rank`).
+
+    Parameters
+    ----------
+    exact : ExactPosterior
+        The quadrature posterior of a fit.
+    mean_rank : ndarray, shape (site,)
+        The sites' posterior mean ranks (:func:`exact_mean_rank`), 1 for the largest.
+
+    Returns
+    -------
+    ndarray, shape (site,), or None
+        The triple-goal estimate of each site's effect.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> exact_triple_goal(fit.exact_, exact_mean_rank(fit.exact_)).round(1).tolist()
+    [17.4, 8.5, 4.9, 6.7, -1.8, 2.5, 12.8, 10.4]
+    """
     terms, weight = _pruned_nodes(exact)
     n_sites = len(exact.se)
     if len(terms) * n_sites**2 > EXACT_PAIR_WORK:
@@ -396,10 +699,29 @@ def exact_triple_goal(exact: ExactPosterior, mean_rank: np.ndarray) -> np.ndarra
 
 
 def exact_gelman_pardoe(exact: ExactPosterior) -> float:
-    """Gelman & Pardoe's pooling factor of the site level (see
-    :func:`gelman_pardoe_pooling`) exactly: with ``e_j = theta_j - x_j b`` (normal given a
-    node), ``1 - V_j(E[e_j]) / E[V_j(e_j)]`` with ``E[e'He] = tr(H Cov e) + E[e]'H E[e]``,
-    ``H`` the centring matrix."""
+    """Compute Gelman & Pardoe's pooling factor of the site level exactly.
+
+    The exact counterpart of :func:`gelman_pardoe_pooling`: with ``e_j = theta_j - x_j b``
+    (normal given a node), ``1 - V_j(E[e_j]) / E[V_j(e_j)]`` with
+    ``E[e'He] = tr(H Cov e) + E[e]'H E[e]``, ``H`` the centring matrix.
+
+    Parameters
+    ----------
+    exact : ExactPosterior
+        The quadrature posterior of a fit.
+
+    Returns
+    -------
+    float
+        The pooling factor ``lambda``: near 0 little pooling, near 1 complete pooling.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> round(exact_gelman_pardoe(fit.exact_), 3)
+    0.912
+    """
     means, own, loading = exact.theta_conditional()
     n_sites = len(exact.se)
     residual = means - exact.coefficient_mean @ exact.design.T  # E[e | node, component]
@@ -418,16 +740,53 @@ def exact_gelman_pardoe(exact: ExactPosterior) -> float:
 
 
 def stored_estimands(tree: xr.DataTree) -> xr.Dataset:
-    """The estimands stored with a fit, or computed now (threshold 0) for a file saved
-    before sitefx stored them."""
+    """Return the estimands stored with a fit, or compute them for an older file.
+
+    A file saved before sitefx stored them gets them computed now, with threshold 0.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit.
+
+    Returns
+    -------
+    xarray.Dataset
+        Its ``estimands`` group (see :func:`estimands`).
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> stored_estimands(fit.posterior_)["rank"].dims
+    ('chain', 'draw', 'site')
+    """
     if "estimands" in tree.children:
         return tree["estimands"].to_dataset()
     return estimands(tree)
 
 
 def moderated_sites(tree: xr.DataTree) -> np.ndarray | None:
-    """The centred moderator values of the sites, shape (site, moderator), if the model has
-    moderators."""
+    """Return the sites' centred moderator values, if the model has moderators.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit.
+
+    Returns
+    -------
+    ndarray, shape (site, moderator), or None
+        Each site's moderator values minus their mean over the sites; None without
+        moderators.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> moderated_sites(fit.posterior_) is None
+    True
+    """
     constant = tree["constant_data"]
     if "moderators" not in constant or "gamma" not in tree["posterior"]:
         return None
@@ -436,16 +795,38 @@ def moderated_sites(tree: xr.DataTree) -> np.ndarray | None:
 
 
 def _group_offsets(tree: xr.DataTree, level: str) -> np.ndarray:
-    """Each site's group effect at ``level`` minus ``mu``, draws shaped (chain, draw, site)."""
+    """Return each site's group effect at ``level`` minus ``mu``, shaped (chain, draw, site)."""
     posterior = tree["posterior"]
     effect = posterior[f"theta_{level}"].sel({level: tree["constant_data"][f"site_{level}"]})
     return (effect - posterior["mu"]).transpose("chain", "draw", "site").values
 
 
 def predicted_site_means(tree: xr.DataTree, *, levels: bool = True) -> np.ndarray:
-    """The mean each site's effect varies around, draws shaped (chain, draw, site):
+    """Compute the mean each site's effect varies around, per draw.
+
     ``mu``, plus ``w_j gamma`` with moderators, plus (with ``levels``) the site's group
-    effects at upper nesting levels (its district's deviation from ``mu``)."""
+    effects at upper nesting levels (its district's deviation from ``mu``).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit.
+    levels : bool, default True
+        Add the group effects of upper nesting levels; without them, the mean of a site
+        like this one in a new group.
+
+    Returns
+    -------
+    ndarray, shape (chain, draw, site)
+        The predicted means, in the effects' units.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> predicted_site_means(fit.posterior_).shape
+    (4, 1000, 8)
+    """
     posterior = tree["posterior"]
     mu = posterior["mu"].transpose("chain", "draw").values
     predicted = np.repeat(mu[..., None], posterior.sizes["site"], axis=-1)
@@ -459,23 +840,104 @@ def predicted_site_means(tree: xr.DataTree, *, levels: bool = True) -> np.ndarra
 
 
 def check_threshold(threshold: float) -> float:
-    """The effect threshold as a float; a clear error unless it is a finite number."""
+    """Return the effect threshold as a float; a clear error unless it is a finite number.
+
+    Parameters
+    ----------
+    threshold : float
+        The user's threshold (``--threshold``), in the effects' units.
+
+    Returns
+    -------
+    float
+        ``threshold`` as a float.
+
+    Raises
+    ------
+    SitefxInputError
+        Unless ``threshold`` is a finite number.
+
+    Examples
+    --------
+    >>> check_threshold(5)
+    5.0
+    """
     return check_finite(threshold, "threshold (--threshold)")
 
 
 def check_outcome_sd(outcome_sd: float) -> float:
-    """The outcome SD (for effect sizes) as a float; a clear error unless finite and > 0."""
+    """Return the outcome SD (for effect sizes) as a float; a clear error unless finite and > 0.
+
+    Parameters
+    ----------
+    outcome_sd : float
+        The user's outcome SD (``--outcome-sd``): the SD that turns effects into effect
+        sizes, in the outcome's units.
+
+    Returns
+    -------
+    float
+        ``outcome_sd`` as a float.
+
+    Raises
+    ------
+    SitefxInputError
+        Unless ``outcome_sd`` is a finite number above 0.
+
+    Examples
+    --------
+    >>> check_outcome_sd(15)
+    15.0
+    """
     return check_finite(outcome_sd, "outcome_sd (--outcome-sd)", positive=True)
 
 
 def nesting_levels(tree: xr.DataTree) -> list[str]:
-    """Names of the upper nesting levels of a fit (``district``, ...)."""
+    """Return the names of the upper nesting levels of a fit (``district``, ...).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit.
+
+    Returns
+    -------
+    list of str
+        The levels with group effects ``theta_<level>`` in the posterior; empty without
+        nesting.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> nesting_levels(fit.posterior_)
+    []
+    """
     posterior = tree["posterior"]
     return [name for name in posterior.dims if f"theta_{name}" in posterior]
 
 
 def people_per_site(constant: xr.Dataset) -> np.ndarray | None:
-    """Number of people per site, when the data give it."""
+    """Return the number of people per site, when the data give it.
+
+    Parameters
+    ----------
+    constant : xarray.Dataset
+        A fit's ``constant_data`` group, with ``n`` or ``n_treated`` and ``n_control`` per
+        site.
+
+    Returns
+    -------
+    ndarray of float, shape (site,), or None
+        ``n``, or ``n_treated + n_control``; None when the data give neither.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> constant = xr.Dataset({"n_treated": ("site", [10, 12]), "n_control": ("site", [9, 14])})
+    >>> people_per_site(constant).tolist()
+    [19.0, 26.0]
+    """
     if "n" in constant:
         return constant["n"].values.astype(float)
     if "n_treated" in constant:

@@ -48,8 +48,23 @@ MODE_SEPARATION = 2.0  # components' posteriors of mu this many SDs apart: two m
 
 
 def check_borrowing(method: str, weight: float | None) -> None:
-    """Refuse an unknown method, or a weight outside (0, 1) (``map``: the vague component's)
-    or (0, 1] (``power``: ``a0``); needs no data.
+    """Refuse an unknown borrowing method, or a weight outside its range.
+
+    The weight must be in (0, 1) for ``map`` (the vague component's prior weight) and in
+    (0, 1] for ``power`` (``a0``). Needs no data, so settings are checked before any fit.
+
+    Parameters
+    ----------
+    method : str
+        The borrowing method, one of ``BORROW_METHODS``: ``"map"`` or ``"power"``.
+    weight : float or None
+        The weight the user gave, or None (then the method's default: 0.2 for ``map``, a
+        learned ``a0`` for ``power``).
+
+    Raises
+    ------
+    SitefxInputError
+        For an unknown method, or a weight that is not a finite number in its range.
 
     Examples
     --------
@@ -74,17 +89,46 @@ def check_borrowing(method: str, weight: float | None) -> None:
 
 @dataclass(frozen=True, eq=False)
 class MixturePrior:
-    """A normal-mixture prior for ``mu`` (the robust MAP prior), usable where a
-    :class:`~sitefx.models.priors.Prior` is."""
+    """Hold a normal-mixture prior for ``mu`` (the robust MAP prior).
+
+    Usable where a :class:`~sitefx.models.priors.Prior` is: it has a ``family``, a
+    ``support`` and a numpyro :meth:`distribution`.
+
+    Attributes
+    ----------
+    mixture : NormalMixture
+        The mixture, the vague component last (see
+        :meth:`sitefx.infer.borrowing.NormalMixture.robustify`).
+    family : str, default "robust-map"
+        The name it goes by where a prior's family is shown or tested.
+    support : str, default "real"
+        The support of ``mu``, as :class:`~sitefx.models.priors.Prior` names it.
+
+    Examples
+    --------
+    >>> from sitefx.infer.borrowing import NormalMixture
+    >>> prior = MixturePrior(NormalMixture([0.8, 0.2], [1.0, 0.0], [0.5, 5.0]))
+    >>> str(prior)
+    'robust-map(2 normal components, mean 0.8, sd 2.32)'
+    """
 
     mixture: NormalMixture
     family: str = "robust-map"
     support: str = "real"
 
     def distribution(self) -> dist.Distribution:
+        """Build the prior as a numpyro distribution, for the model's ``mu``.
+
+        Returns
+        -------
+        numpyro.distributions.Distribution
+            A categorical mixture of normals (see
+            :meth:`sitefx.infer.borrowing.NormalMixture.distribution`).
+        """
         return self.mixture.distribution()
 
     def __str__(self) -> str:
+        """Describe the prior in one line: its components, mean and SD."""
         return (
             f"robust-map({len(self.mixture.weight)} normal components, mean "
             f"{self.mixture.mean_value():.3g}, sd {self.mixture.sd_value():.3g})"
@@ -99,7 +143,8 @@ class Borrowing:
     ----------
     historical : SiteSummaries
         Earlier studies or sites, on the same effect scale as the current data.
-    method : {"map", "power"}
+    method : {"map", "power"}, default "map"
+        Robust meta-analytic-predictive prior, or power prior (see the module docstring).
     weight : float, optional
         ``map``: prior weight of the vague component (default 0.2). ``power``: the fixed
         power ``a0`` in (0, 1]; learned when not given.
@@ -118,6 +163,14 @@ class Borrowing:
     weight: float | None = None
 
     def __post_init__(self) -> None:
+        """Check the historical data and the settings (:func:`check_borrowing`).
+
+        Raises
+        ------
+        SitefxInputError
+            Unless ``historical`` is site summaries, the method known and the weight in its
+            range.
+        """
         if not isinstance(self.historical, SiteSummaries):
             raise SitefxInputError(
                 "historical data must be site summaries (an estimate and SE per earlier study)"
@@ -131,7 +184,35 @@ class Borrowing:
         return map_prior(history.estimate, history.se, resolve_priors(history))
 
     def apply(self, data: StudyData, priors: Priors) -> tuple[Priors, Callable | None]:
-        """The priors of the current model, and a model transform (power prior) or None."""
+        """Return the priors of the current model and, for a power prior, a model transform.
+
+        ``map``: the prior of ``mu`` becomes the robust MAP prior, the MAP prior mixed with
+        the normal prior ``mu`` has without the history (weight ``weight``, default 0.2).
+        ``power``: the priors stay; the transform wraps the numpyro model so that it adds
+        ``a0`` times the historical log-likelihood (minus ``log c(a0)`` when ``a0`` is
+        learned, with ``a0 ~ uniform(0, 1)``).
+
+        Parameters
+        ----------
+        data : StudyData
+            The current data (nesting levels are not supported).
+        priors : Priors
+            The current model's priors, defaults resolved.
+
+        Returns
+        -------
+        priors : Priors
+            The priors to fit with (``mu``'s a :class:`MixturePrior` for ``map``).
+        transform : callable or None
+            For ``power``, a function taking the numpyro model and returning it with the
+            historical likelihood added; None for ``map``.
+
+        Raises
+        ------
+        SitefxInputError
+            With nesting levels; for ``map`` unless ``mu``'s prior is normal; for a learned
+            ``a0`` unless ``mu``'s prior is normal or flat.
+        """
         if getattr(data, "levels", ()):
             raise SitefxInputError("historical borrowing with nesting levels is not supported")
         if self.method == "map":
@@ -171,7 +252,7 @@ class Borrowing:
         return priors, with_power_prior
 
     def sampling_problems(self, report: dict) -> list[str]:
-        """What NUTS may get wrong with this prior (the exact method has no such problem).
+        """List what NUTS may get wrong with this prior (the exact method has no such problem).
 
         Under prior-data conflict the robust MAP prior gives ``mu`` a posterior with two
         modes, the historical prior's and the current data's; NUTS moves between them rarely
@@ -179,6 +260,17 @@ class Borrowing:
         47.8), often without a failed R-hat. So a posterior weight of the vague component
         between 5% and 95%, with the two components' posteriors of ``mu`` more than
         ``MODE_SEPARATION`` SDs apart, is reported as a problem of its own.
+
+        Parameters
+        ----------
+        report : dict
+            What :meth:`report` returned for the NUTS fit (its ``conflict`` and
+            ``mode_separation``).
+
+        Returns
+        -------
+        list of str
+            One line per problem; empty for the power prior or a single mode.
         """
         conflict = report.get("conflict")
         if self.method != "map" or conflict is None or not 0.05 < conflict < 0.95:
@@ -192,8 +284,22 @@ class Borrowing:
         ]
 
     def power_rows(self, priors: Priors) -> PowerRows | None:
-        """The historical rows of a power prior for the exact method, with its fixed weight
-        or the normalizer ``log c(a0)`` of a learned one (None for the MAP prior)."""
+        """Return the historical rows of a power prior for the exact method.
+
+        With the fixed weight ``a0``, or the normalizer ``log c(a0)`` of a learned one.
+
+        Parameters
+        ----------
+        priors : Priors
+            The current model's priors (the learned weight's normalizer integrates over
+            ``mu``'s and ``tau``'s).
+
+        Returns
+        -------
+        PowerRows or None
+            The historical estimates and SEs with ``a0`` or ``log_normalizer``; None for the
+            MAP prior.
+        """
         if self.method != "power":
             return None
         history = self.historical
@@ -205,7 +311,7 @@ class Borrowing:
         )
 
     def _power_prior(self, priors: Priors) -> PowerPrior:
-        """The normalized power prior of a learned weight (``log c(a0)`` tabulated)."""
+        """Build the normalized power prior of a learned weight (``log c(a0)`` tabulated)."""
         return PowerPrior.build(self.historical.estimate, self.historical.se, priors)
 
     def report(
@@ -216,8 +322,35 @@ class Borrowing:
         *,
         exact: ExactPosterior | None = None,
     ) -> dict:
-        """How much was borrowed, for the fit's attributes and the CLI: exact where the fit
-        is (``exact``), else from the draws."""
+        """Report how much was borrowed, for the fit's attributes and the CLI.
+
+        Exact where the fit is (``exact``), else from the draws.
+
+        Parameters
+        ----------
+        data : StudyData
+            The current data (its unit-information SD, :func:`unit_information_sd`).
+        priors : Priors
+            The priors fitted with, as :meth:`apply` returned them.
+        draws : dict of str to ndarray
+            Posterior draws by name: ``mu`` and, for a learned power prior, ``a0``.
+        exact : ExactPosterior, optional
+            The exact posterior, when the fit used the exact method.
+
+        Returns
+        -------
+        dict
+            ``method``, ``historical_studies`` (their number), ``unit_information_sd`` (or
+            None); for ``map``: ``robust_weight`` (the vague component's prior weight),
+            ``map_mean`` and ``map_sd`` (the MAP prior before robustifying), ``conflict``
+            (the vague component's posterior weight) and, from draws only,
+            ``mode_separation`` (see :meth:`sampling_problems`); for ``power``: ``a0`` (fixed,
+            or its posterior mean), ``a0_learned``, ``a0_interval`` (95%, or None when
+            fixed); for both: ``prior_ess`` (the prior's effective sample size of ``mu`` in
+            people, or None without a unit-information SD), ``prior_mean`` and ``prior_sd``
+            of ``mu``, and ``prior_share``: posterior variance of ``mu`` over its prior
+            variance.
+        """
         mu = np.ravel(draws["mu"])
         posterior_var = float(np.var(mu)) if exact is None else float(exact.sd("mu") ** 2)
         sigma = unit_information_sd(data)
@@ -271,9 +404,11 @@ class Borrowing:
 
 
 def _separation(mu: np.ndarray, responsibility: np.ndarray) -> float:
-    """How far apart the posteriors of ``mu`` within the two components of the robust MAP
-    prior are: the gap of their means over the root sum of their variances (draws weighted by
-    each component's responsibility)."""
+    """Measure how far apart the posteriors of ``mu`` within the two components are.
+
+    The two components of the robust MAP prior: the gap of their means over the root sum of
+    their variances (draws weighted by each component's responsibility).
+    """
     moments = []
     for weight in (responsibility, 1.0 - responsibility):
         mean = weight @ mu / weight.sum()
@@ -283,8 +418,29 @@ def _separation(mu: np.ndarray, responsibility: np.ndarray) -> float:
 
 
 def unit_information_sd(data: StudyData) -> float | None:
-    """The SD of one person's contribution to an effect estimate (``se * sqrt(n)``, median
-    over sites), or None for site summaries without ``n``."""
+    """Estimate the SD of one person's contribution to an effect estimate.
+
+    ``se * sqrt(n)``, the median over sites: the unit in which the prior's effective sample
+    size counts people.
+
+    Parameters
+    ----------
+    data : StudyData
+        The current data: site summaries, arm counts or records.
+
+    Returns
+    -------
+    float or None
+        The SD, in the effect's units; None for site summaries without ``n``.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> round(unit_information_sd(sitefx.load("studies/teacher_expectancy").data), 2)
+    2.01
+    >>> unit_information_sd(sitefx.load("studies/eight_schools").data) is None
+    True
+    """
     summaries = data.raw_site_effects()
     if summaries.n is None:
         return None
@@ -292,7 +448,27 @@ def unit_information_sd(data: StudyData) -> float | None:
 
 
 def describe(report: dict) -> str:
-    """One line on what was borrowed."""
+    """Describe in one line what was borrowed.
+
+    Parameters
+    ----------
+    report : dict
+        What :meth:`Borrowing.report` returned.
+
+    Returns
+    -------
+    str
+        The method, the number of historical studies, the prior's weight or ``a0``, what
+        the prior is worth in people (when known) and its share of ``mu``'s precision.
+
+    Examples
+    --------
+    >>> report = {"method": "power", "historical_studies": 10, "a0": 0.5,
+    ...           "a0_learned": False, "prior_ess": 120.0, "prior_share": 0.3}
+    >>> print(describe(report))  # doctest: +NORMALIZE_WHITESPACE
+    borrowing: power prior from 10 studies, a0 0.50 (fixed), prior worth 120 people;
+    prior share of mu's precision 0.30
+    """
     ess = report["prior_ess"]
     people = "" if ess is None else f", prior worth {ess:.0f} people"
     if report["method"] == "map":

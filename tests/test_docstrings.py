@@ -67,6 +67,13 @@ MODULES = [
     "sitefx.infer",
     "sitefx.report.datatree",
     "sitefx.report.tables",
+    # the last modules
+    "sitefx.sensitivity.densities",
+    "sitefx.sensitivity.influence",
+    "sitefx.sensitivity.power",
+    "sitefx.historical",
+    "sitefx.calibration",
+    "sitefx.estimands",
 ]
 
 

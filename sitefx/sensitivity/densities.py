@@ -23,9 +23,23 @@ UNSCALED_FAMILIES = ("horseshoe", "lkj", "flat")
 
 @double_precision
 def log_prior(tree: xr.DataTree) -> xr.Dataset:
-    """``log p(parameter)`` per draw for each top-level parameter with a scalar prior
-    (``mu``, ``tau``, ``gamma``, ``nu``, ``tau_<level>``, ...), from the prior specs stored
-    in the fit. Flat priors add nothing and are left out.
+    """Compute ``log p(parameter)`` per draw for each top-level parameter with a scalar prior.
+
+    The parameters are ``mu``, ``tau``, ``gamma``, ``nu``, ``tau_<level>``, ..., each with the
+    prior spec stored in the fit (its ``prior_<name>`` attribute). Flat priors add nothing and
+    are left out, as are the vector priors and the correlation's LKJ prior
+    (``UNSCALED_FAMILIES``), which power-scaling leaves alone. A parameter with one iid
+    prior per element (``gamma``, one element per moderator) gets the sum over its elements.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit: its ``posterior`` group and ``prior_*`` attributes are read.
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per parameter, dims (chain, draw): its log prior density at each draw.
 
     Examples
     --------
@@ -52,11 +66,30 @@ def log_prior(tree: xr.DataTree) -> xr.Dataset:
 
 @double_precision
 def site_log_likelihood(tree: xr.DataTree, data: StudyData | None = None) -> xr.DataArray:
-    """Each site's marginal log-likelihood per draw, dims (chain, draw, site).
+    """Compute each site's marginal log-likelihood per draw.
 
+    The likelihood of site ``j``'s data given the population parameters, its own effect
+    ``theta_j`` integrated out (see the module docstring); each model family computes it.
     Site summaries need only the fit; Gaussian individual records need their ``data`` too
     (the file keeps no covariates): each site's term of the collapsed likelihood, with its
     effects and classrooms integrated out.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit.
+    data : StudyData, optional
+        The data it was fitted to; needed for individual records, unused for site summaries.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims (chain, draw, site), with the fit's ``site`` labels: ``log p(y_j | draw)``.
+
+    Raises
+    ------
+    SitefxInputError
+        When the fit has no per-site likelihood (see :func:`per_site_obstacle`).
 
     Examples
     --------
@@ -91,6 +124,16 @@ def per_site_obstacle(tree: xr.DataTree, data: StudyData | None) -> str | None:
     Returns
     -------
     str or None
+        What stands in the way (historical borrowing, binary records, Gaussian records with
+        nesting levels or Student-t site effects, records given without their ``data``), or
+        None when :func:`site_log_likelihood` can compute the sites' likelihoods.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> per_site_obstacle(fit.posterior_, None) is None
+    True
     """
     if "borrowing" in tree.attrs:
         return "historical borrowing (the borrowed prior is not a stored prior spec)"
@@ -99,8 +142,34 @@ def per_site_obstacle(tree: xr.DataTree, data: StudyData | None) -> str | None:
 
 @double_precision
 def with_log_densities(tree: xr.DataTree, data: StudyData | None = None) -> xr.DataTree:
-    """A copy of ``tree`` with ``log_prior`` and ``log_likelihood`` groups (ArviZ's names),
-    for :func:`arviz_stats.psense` and :func:`arviz_stats.loo` (``data``: for records)."""
+    """Return a copy of ``tree`` with ``log_prior`` and ``log_likelihood`` groups.
+
+    The groups have ArviZ's names, for :func:`arviz_stats.psense` and
+    :func:`arviz_stats.loo`; ``tree`` itself is left unchanged.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit.
+    data : StudyData, optional
+        The data it was fitted to; needed for individual records (see
+        :func:`site_log_likelihood`).
+
+    Returns
+    -------
+    xarray.DataTree
+        The copy, with ``log_prior`` (:func:`log_prior`: one variable per scaled parameter,
+        dims (chain, draw)) and ``log_likelihood`` (variable ``site_marginal``: each site's
+        marginal log-likelihood, dims (chain, draw, site)).
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> scaled = with_log_densities(fit.posterior_)
+    >>> sorted(scaled["log_prior"].data_vars), scaled["log_likelihood"]["site_marginal"].dims
+    (['mu', 'tau'], ('chain', 'draw', 'site'))
+    """
     result = tree.copy()
     result["log_prior"] = xr.DataTree(log_prior(tree))
     likelihood = site_log_likelihood(tree, data).to_dataset(name="site_marginal")

@@ -32,16 +32,40 @@ def leave_one_site_out(
     workers: Workers = SERIAL,
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
-    """Influence of each site on ``mu`` and ``tau``, from a fitted ``model`` (site
-    summaries, or Gaussian records without nesting levels or Student-t site effects).
+    """Measure the influence of each site on ``mu`` and ``tau`` by leaving it out.
 
-    One row per site left out: the posterior of ``mu`` (mean, 95% interval, ``P(mu > 0)``)
-    and ``tau``'s mean without it; ``mu_shift``, the change of ``mu``'s mean in units of
-    its full-data posterior SD; ``tau_shift``, the change of ``tau``'s mean relative to its
-    full-data mean; ``method`` (``exact`` refit, ``psis``, or ``refit`` after a Pareto k
-    above 0.7), ``pareto_k``, and ``warnings``: the number of sampler diagnostics a refit
-    failed. Refits use the model's settings and priors; NUTS refits run on ``workers`` (see
-    :mod:`sitefx.parallel`).
+    Works from a fitted ``model`` of site summaries, or of Gaussian records without nesting
+    levels or Student-t site effects (the models with a per-site likelihood, see
+    :func:`~sitefx.sensitivity.densities.site_log_likelihood`). Where the exact method
+    applies, each site is left out by recomputing the exact posterior without it; otherwise
+    PSIS reweights the full fit's draws, and a site whose Pareto k is above 0.7
+    (``MAX_PARETO_K``) is refitted without it by NUTS. Refits use the model's settings and
+    the priors it used (defaults resolved once, on the full data).
+
+    Parameters
+    ----------
+    model : SiteEffects
+        A fitted model (its ``data_``, ``posterior_`` and, with the exact method,
+        ``exact_``).
+    workers : Workers, default ``SERIAL``
+        Where NUTS refits run (see :mod:`sitefx.parallel`); exact refits always run here,
+        one after the other (milliseconds each).
+    progress : callable, optional
+        Called with a line such as ``"leaving out A (1/8)"`` as refits start (serially) or
+        finish (on a cluster).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per site left out (``site``), with the posterior of ``mu`` without it
+        (``mu_mean``, 95% interval ``mu_q2.5`` and ``mu_q97.5``, ``prob_mu_positive``:
+        ``P(mu > 0)``) and ``tau``'s mean (``tau_mean``); ``mu_shift``, the change of
+        ``mu``'s mean in units of its full-data posterior SD; ``tau_shift``, the change of
+        ``tau``'s mean relative to its full-data mean (``0.1``: 10% larger); ``method``
+        (``exact`` refit, ``psis``, or ``refit`` after a Pareto k above 0.7); ``pareto_k``
+        (NaN for exact refits); ``warnings``: the number of sampler diagnostics a refit
+        failed; and the Monte-Carlo standard errors ``mcse_mu_mean`` and
+        ``mcse_prob_mu_positive`` (0 when exact).
 
     Examples
     --------
@@ -93,14 +117,43 @@ def leave_one_site_out(
 
 
 def refit(model: SiteEffects, data: StudyData, priors: dict[str, str] | None = None) -> SiteEffects:
-    """The same fitted model (settings and the priors it used, or ``priors`` instead)
-    fitted to ``data``; its sampler warnings are left to the caller's table, not issued."""
+    """Fit the same model again to ``data``, with the priors it used or ``priors`` instead.
+
+    The refit has ``model``'s settings and the priors it used (defaults resolved on its own
+    data, so they stay fixed), with ``priors`` replacing some, and no progress bar. Its
+    sampler warnings are left to the caller's table (``warnings_``), not issued.
+
+    Parameters
+    ----------
+    model : SiteEffects
+        A fitted model.
+    data : StudyData
+        The data to fit, e.g. ``model.data_`` without a site.
+    priors : dict of str to str, optional
+        Prior specs by parameter name (e.g. ``{"tau": "half-normal(10)"}``) replacing the
+        ones ``model`` used.
+
+    Returns
+    -------
+    SiteEffects
+        A new fitted model; ``model`` is unchanged.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> model = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> wider = refit(model, model.data_, {"tau": "half-normal(10)"})
+    >>> wider.priors_.as_strings()
+    {'mu': 'normal(0, 28)', 'tau': 'half-normal(10)'}
+    """
     return _fit_quietly(_refit_model(model, priors), data)
 
 
 def _refit_model(model: SiteEffects, priors: dict[str, str] | None = None) -> SiteEffects:
-    """An unfitted copy of a fitted model with the priors it used (defaults resolved), or
-    ``priors`` instead of some, and no progress bar."""
+    """Return an unfitted copy of a fitted model with the priors it used.
+
+    Defaults are resolved as in the fit; ``priors`` replaces some of them; no progress bar.
+    """
     used = model.priors_.as_strings() | (priors or {})
     return model.with_settings(priors=used, progress=False)
 
@@ -112,8 +165,10 @@ def _fit_quietly(model: SiteEffects, data: StudyData) -> SiteEffects:
 
 
 def _summary_without(j: int, *, model: SiteEffects, data: StudyData) -> dict[str, float]:
-    """``mu`` and ``tau`` summaries of a refit without site ``j`` (exact, from the
-    quadrature alone, where the exact method applies), and its warning count."""
+    """Summarize ``mu`` and ``tau`` refitted without site ``j``, with the warning count.
+
+    Exact, from the quadrature alone, where the exact method applies.
+    """
     subset = data.subset(np.arange(data.n_sites) != j)
     exact = model.exact_posterior(subset)
     if exact is not None:
@@ -125,7 +180,7 @@ def _summary_without(j: int, *, model: SiteEffects, data: StudyData) -> dict[str
 
 
 def _exact_summary(exact: ExactPosterior) -> dict[str, float]:
-    """The summaries of :func:`_posterior_summary`, exactly."""
+    """Compute the summaries of :func:`_posterior_summary` exactly (MCSEs 0)."""
     low, high = exact.quantile("mu", [0.025, 0.975])
     return {
         "mu_mean": float(exact.mean("mu")),
@@ -142,9 +197,12 @@ def _exact_summary(exact: ExactPosterior) -> dict[str, float]:
 def _posterior_summary(
     mu: np.ndarray, tau: np.ndarray, weights: np.ndarray | None = None
 ) -> dict[str, float]:
-    """Weighted (importance-sampled) or plain summaries of ``mu`` and ``tau`` draws (shaped
-    (chain, draw)), with the MCSEs of ``mu``'s mean and ``P(mu > 0)``: ArviZ's for plain
-    draws; for importance weights ``w`` (normalized), ``sqrt(sum w^2 (x - mean)^2)``."""
+    """Summarize ``mu`` and ``tau`` draws (shaped (chain, draw)), weighted or plain.
+
+    Weighted: importance-sampled. With the MCSEs of ``mu``'s mean and ``P(mu > 0)``:
+    ArviZ's for plain draws; for importance weights ``w`` (normalized),
+    ``sqrt(sum w^2 (x - mean)^2)``.
+    """
     importance = weights is not None
     if not importance:
         mcse = {

@@ -1,5 +1,7 @@
-"""Power-scaling sensitivity (Kallioinen et al. 2024, as R's priorsense): how much the
-posterior would move if the priors, or the likelihood, were a little stronger or weaker.
+"""Power-scaling sensitivity: how much the posterior moves if priors or likelihood change.
+
+The method of Kallioinen et al. 2024, as R's priorsense computes it: how much the posterior
+would move if the priors, or the likelihood, were a little stronger or weaker.
 
 The priors (or the likelihood) are raised to a power ``alpha`` near 1 by Pareto-smoothed
 importance weights on the existing draws, no refit; the sensitivity is the rate at which
@@ -51,18 +53,43 @@ def power_scaling(
     var_names: list[str] | None = None,
     threshold: float = THRESHOLD,
 ) -> pd.DataFrame:
-    """Prior and likelihood power-scaling sensitivity of the population parameters.
+    """Compute prior and likelihood power-scaling sensitivity of the population parameters.
 
-    Returns one row per parameter (``mu``, ``tau``, ``theta_new`` and, when present,
-    ``gamma``, ``nu``, ``tau_<level>``): ``prior`` and ``likelihood`` sensitivity, a
-    ``diagnosis`` (empty when neither is a concern), the Pareto k of the importance
-    weights that scale the priors and the likelihood, and ``prior_method``: ``importance
-    weights``, or ``refit`` when those weights were unreliable (k above 0.7) and ``source``
-    is a fitted :class:`~sitefx.SiteEffects`, so the prior sensitivity comes from refits
-    with the priors raised to the power. Unreliable weights that could not be replaced (the
-    likelihood's; a prior's given only the DataTree) are named in the diagnosis.
-    Individual records need their ``data`` (a fitted model brings its own; see
-    :func:`~sitefx.sensitivity.densities.site_log_likelihood`).
+    The priors (those of :func:`~sitefx.sensitivity.densities.log_prior`) and the sites'
+    marginal likelihoods are raised to ``alpha`` 0.99 and 1.01 by importance weights on the
+    fit's draws (see the module docstring). When the prior's weights are unreliable (Pareto k
+    above 0.7) and ``source`` is a fitted :class:`~sitefx.SiteEffects`, the prior sensitivity
+    comes from refits with the priors raised to the power instead. Unreliable weights that
+    could not be replaced (the likelihood's; a prior's given only the DataTree) are named in
+    the diagnosis.
+
+    Parameters
+    ----------
+    source : SiteEffects or xarray.DataTree
+        A fitted model, or a fit's DataTree (then no refits: unreliable prior weights are
+        only reported).
+    data : StudyData, optional
+        The data of the fit. Individual records need it (the fit keeps no covariates; see
+        :func:`~sitefx.sensitivity.densities.site_log_likelihood`); by default a fitted
+        model's own data.
+    var_names : list of str, optional
+        The posterior variables to assess; by default ``mu``, ``tau``, ``theta_new`` and,
+        when present, ``gamma``, ``nu`` and ``tau_<level>``.
+    threshold : float, default 0.05
+        The sensitivity (cumulative Jensen-Shannon distance per unit of ``log2 alpha``) from
+        which a prior or the likelihood counts as sensitive.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per parameter, or per element of a vector (``gamma[weeks]``):
+        ``parameter``; ``prior`` and ``likelihood`` sensitivity; a ``diagnosis``
+        (``prior-data conflict`` when both are sensitive, ``strong prior / weak
+        likelihood`` when only the prior is, and any unreliable weights; empty when nothing
+        is a concern); ``prior_pareto_k`` and ``likelihood_pareto_k``, the Pareto k of the
+        importance weights that scale the priors and the likelihood (the larger of the two
+        powers; one value for all rows); and ``prior_method``: ``importance weights``, or
+        ``refit``.
 
     Examples
     --------
@@ -107,7 +134,7 @@ def power_scaling(
 
 
 def _diagnosis(prior: float, likelihood: float, threshold: float) -> str:
-    """priorsense's reading of the two sensitivities (Kallioinen et al. 2024, section 3)."""
+    """Read the two sensitivities as priorsense does (Kallioinen et al. 2024, section 3)."""
     if prior >= threshold and likelihood >= threshold:
         return "prior-data conflict"
     if prior > threshold > likelihood:
@@ -116,10 +143,13 @@ def _diagnosis(prior: float, likelihood: float, threshold: float) -> str:
 
 
 def _refitted_prior_sensitivity(model: SiteEffects, parameters: list[str]) -> list[float]:
-    """Prior sensitivity from refits with the priors raised to the power: exact CDFs at
-    alpha 0.99 and 1.01 where the exact method applies, else NUTS draws at 0.5 and 2 (a
-    power whose prior is improper, a Cauchy's at 0.5, is skipped). As arviz-stats: the mean
-    over the two powers of the larger CJS distance (of x or of -x) per unit of log2 alpha."""
+    """Compute prior sensitivity from refits with the priors raised to the power.
+
+    Exact CDFs at alpha 0.99 and 1.01 where the exact method applies, else NUTS draws at
+    0.5 and 2 (a power whose prior is improper, a Cauchy's at 0.5, is skipped). As
+    arviz-stats: the mean over the two powers of the larger CJS distance (of x or of -x) per
+    unit of log2 alpha.
+    """
     exact = model.exact_
     gradients: dict[str, list[float]] = {name: [] for name in parameters}
     for alpha in ALPHAS if exact is not None else REFIT_ALPHAS:
@@ -139,8 +169,10 @@ def _refitted_prior_sensitivity(model: SiteEffects, parameters: list[str]) -> li
 
 
 def _powered_priors(model: SiteEffects, alpha: float) -> dict[str, str]:
-    """The model's priors with the scaled ones (those of :func:`log_prior`) raised to
-    ``alpha``."""
+    """Return the model's priors with the scaled ones raised to ``alpha``.
+
+    The scaled ones are those of :func:`log_prior`; the others are kept as they are.
+    """
     scaled = set(log_prior(model.posterior_).data_vars)
     return {
         name: str(Prior.parse(spec).power(alpha)) if name in scaled else spec
@@ -149,8 +181,11 @@ def _powered_priors(model: SiteEffects, alpha: float) -> dict[str, str]:
 
 
 def _exact_distances(model: SiteEffects, base: ExactPosterior, powered: ExactPosterior):
-    """Distance of ``parameter`` between two exact posteriors, on a fine grid of its
-    values spanning the fit's draws."""
+    """Make a function giving a parameter's distance between two exact posteriors.
+
+    The distance of ``parameter`` is computed on a fine grid of its values spanning the
+    fit's draws.
+    """
 
     def distance(parameter: str) -> float:
         name, index = _element(model.posterior_["posterior"], parameter)
@@ -167,8 +202,11 @@ def _exact_distances(model: SiteEffects, base: ExactPosterior, powered: ExactPos
 
 
 def _sample_distances(base: xr.DataTree, powered: xr.DataTree):
-    """Distance of ``parameter`` between the ECDFs of two fits' draws, on their pooled
-    sorted draws."""
+    """Make a function giving a parameter's distance between two fits' draws.
+
+    The distance of ``parameter`` is between the ECDFs of the two fits' draws, on their
+    pooled sorted draws.
+    """
 
     def distance(parameter: str) -> float:
         first = np.sort(_draws(base["posterior"], parameter))
@@ -181,8 +219,10 @@ def _sample_distances(base: xr.DataTree, powered: xr.DataTree):
 
 
 def _two_sided_cjs(points: np.ndarray, cdf_p: np.ndarray, cdf_q: np.ndarray) -> float:
-    """The larger CJS distance of the variable and of its negation (arviz-stats' rule);
-    the CDFs are given at ``points[:-1]``."""
+    """Return the larger CJS distance of the variable and of its negation.
+
+    This is arviz-stats' rule; the CDFs are given at ``points[:-1]``.
+    """
     binwidth = np.diff(points)
     return max(
         cjs_distance(cdf_p, cdf_q, binwidth),
@@ -191,7 +231,10 @@ def _two_sided_cjs(points: np.ndarray, cdf_p: np.ndarray, cdf_q: np.ndarray) -> 
 
 
 def _element(posterior: xr.Dataset, parameter: str) -> tuple[str, int | None]:
-    """``"gamma[weeks]"`` -> ``("gamma", 0)``: the variable and the element's position."""
+    """Split a parameter label into the variable and the element's position.
+
+    ``"gamma[weeks]"`` -> ``("gamma", 0)``; a scalar's position is None.
+    """
     name, _, label = parameter.partition("[")
     if not label:
         return name, None
@@ -201,29 +244,44 @@ def _element(posterior: xr.Dataset, parameter: str) -> tuple[str, int | None]:
 
 
 def _draws(posterior: xr.Dataset, parameter: str) -> np.ndarray:
-    """All draws of one parameter label of the power-scaling table."""
+    """Return all draws of one parameter label of the power-scaling table, flattened."""
     name, index = _element(posterior, parameter)
     values = posterior[name].values
     return (values if index is None else values[..., index]).ravel()
 
 
 def _log_densities(scaled: xr.DataTree) -> dict[str, xr.DataArray]:
-    """The summed log prior and log-likelihood per draw, the quantities raised to alpha."""
+    """Sum the log prior and the log-likelihood per draw: the quantities raised to alpha."""
     prior = scaled["log_prior"].to_dataset().to_dataarray().sum("variable")
     likelihood = scaled["log_likelihood"]["site_marginal"].sum("site")
     return {"prior": prior, "likelihood": likelihood}
 
 
 def _pareto_k(total: xr.DataArray, alpha: float) -> float:
-    """Pareto k of the importance weights ``exp((alpha - 1) * total)`` (arviz-stats takes
-    the negated log weights)."""
+    """Compute the Pareto k of the importance weights ``exp((alpha - 1) * total)``.
+
+    arviz-stats takes the negated log weights.
+    """
     _, k = (-(alpha - 1) * total).azstats.psislw(dim=["chain", "draw"])
     return float(k)
 
 
 def cjs_distance(cdf_p: np.ndarray, cdf_q: np.ndarray, binwidth: np.ndarray) -> float:
-    """Cumulative Jensen-Shannon distance between two CDFs given at the same sorted points
-    (``binwidth``: the gaps between them), the distance power-scaling measures.
+    """Compute the cumulative Jensen-Shannon distance between two CDFs.
+
+    The distance power-scaling measures, between two CDFs given at the same sorted points.
+
+    Parameters
+    ----------
+    cdf_p, cdf_q : ndarray, shape (n_points,)
+        The two CDFs at the points.
+    binwidth : ndarray, shape (n_points,)
+        The gap from each point to the next (the last point's to the end of the range).
+
+    Returns
+    -------
+    float
+        The distance, 0 for identical CDFs.
 
     Examples
     --------
