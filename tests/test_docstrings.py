@@ -11,70 +11,18 @@ implements one its base class documents (a model family's methods: the ``Family`
 import dataclasses
 import importlib
 import inspect
+import pkgutil
 import warnings
 
 import pytest
 from numpydoc.docscrape import NumpyDocString
 
-MODULES = [
-    "sitefx.data.labels",
-    "sitefx.data.text",
-    "sitefx.data.study_file",
-    "sitefx.data.validate",
-    "sitefx.data.adapters",
-    "sitefx.errors",
-    "sitefx.streams",
-    "sitefx.statistics",
-    "sitefx.parallel",
-    "sitefx.batch",
-    "sitefx.report.numbers",
-    "sitefx.report.folders",
-    "sitefx.report.plots",
-    "sitefx.report.document",
-    "sitefx.report.sensitivity",
-    "sitefx.sensitivity.grid",
-    "sitefx.sensitivity.plots",
-    "sitefx.sensitivity.files",
-    "sitefx.sensitivity.comparison",
-    "sitefx.sensitivity",
-    "sitefx.cli",
-    "sitefx.commands",
-    "sitefx.estimator",
-    "sitefx.spec",
-    "sitefx.families",
-    "sitefx.families.registry",
-    "sitefx.families.summaries",
-    "sitefx.families.arms",
-    "sitefx.families.records",
-    "sitefx.families.statistics",
-    "sitefx.testing",
-    # the core modules
-    "sitefx.data.schema",
-    "sitefx.data.statistics",
-    "sitefx.data.partitioned",
-    "sitefx.data",
-    "sitefx.backend",
-    "sitefx.models.priors",
-    "sitefx.models.hierarchical",
-    "sitefx.models.collapsed",
-    "sitefx.models",
-    "sitefx.infer.quadrature",
-    "sitefx.infer.exact",
-    "sitefx.infer.borrowing",
-    "sitefx.infer.nuts",
-    "sitefx.infer.diagnostics",
-    "sitefx.infer.sufficient",
-    "sitefx.infer",
-    "sitefx.report.datatree",
-    "sitefx.report.tables",
-    # the last modules
-    "sitefx.sensitivity.densities",
-    "sitefx.sensitivity.influence",
-    "sitefx.sensitivity.power",
-    "sitefx.historical",
-    "sitefx.calibration",
-    "sitefx.estimands",
-]
+import sitefx
+
+# Every module of the package, found rather than listed, so that a new one is covered too
+# (``python -m sitefx``'s entry point runs the command line when imported: left out).
+FOUND = pkgutil.walk_packages(sitefx.__path__, prefix="sitefx.")
+MODULES = ["sitefx", *sorted(m.name for m in FOUND if m.name != "sitefx.__main__")]
 
 
 def public_objects(module):
