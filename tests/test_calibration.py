@@ -20,6 +20,7 @@ import pytest
 import sitefx
 from sitefx import calibration
 from sitefx.calibration import calibrate, simulate
+from sitefx.estimator import model_priors
 from sitefx.models.priors import Prior
 from sitefx.parallel import Workers
 from sitefx.testing import simulate_binary_records, simulate_records
@@ -53,7 +54,8 @@ def test_a_prior_mismatch_is_caught(monkeypatch, eight_schools):
     """Simulating with tau five times wider than the fitted prior: the fit's intervals for
     tau miss, and its ranks pile up at the top."""
     data = eight_schools.data
-    wide = Prior("half-normal", (5 * sitefx.SiteEffects()._model_priors(data)[1].tau.params[0],))
+    default_tau = model_priors(sitefx.SiteEffects().spec, data)[1].tau
+    wide = Prior("half-normal", (5 * default_tau.params[0],))
 
     def mismatched(data, priors, rng, **options):
         return simulate(data, dataclasses.replace(priors, tau=wide), rng, **options)
@@ -69,7 +71,7 @@ def test_simulated_summaries_have_the_prior_predictive_variance(eight_schools):
     """``estimate = mu + tau e + se u``: var = s_mu^2 + E[tau^2] + se^2, and E[tau^2] = S^2
     for tau ~ half-normal(S)."""
     data = eight_schools.data
-    priors = sitefx.SiteEffects()._model_priors(data)[1]
+    priors = model_priors(sitefx.SiteEffects().spec, data)[1]
     rng = np.random.default_rng(0)
     estimates = np.array([simulate(data, priors, rng)[0].estimate for _ in range(4000)])
     expected = priors.mu.params[1] ** 2 + priors.tau.params[0] ** 2 + data.se**2
@@ -78,7 +80,7 @@ def test_simulated_summaries_have_the_prior_predictive_variance(eight_schools):
 
 def test_simulated_records_keep_the_design_and_follow_the_truth():
     data, _ = simulate_records(6, 600, n_covariates=2, clusters_per_site=4, seed=2)
-    priors = sitefx.SiteEffects()._model_priors(data)[1]
+    priors = model_priors(sitefx.SiteEffects().spec, data)[1]
     simulated, truth = simulate(data, priors, np.random.default_rng(4))
     assert simulated.site_index is data.site_index and simulated.treatment is data.treatment
     gaps = [
