@@ -166,6 +166,42 @@ def check_whole(value: object, name: str, *, low: int, high: int) -> int:
     return int(value)
 
 
+def check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
+    """Return ``value`` after checking it is one of ``choices``.
+
+    Parameters
+    ----------
+    value : object
+        The user's value.
+    name : str
+        How the message names it, e.g. ``"method"``.
+    choices : tuple of str
+        The values allowed.
+
+    Returns
+    -------
+    str
+        ``value``.
+
+    Raises
+    ------
+    SitefxInputError
+        If ``value`` is not one of ``choices``.
+
+    Examples
+    --------
+    >>> check_choice("nuts", "method", ("auto", "exact", "nuts"))
+    'nuts'
+    >>> check_choice("mcmc", "method", ("auto", "exact", "nuts"))
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.SitefxInputError: method must be one of auto, exact, nuts; got 'mcmc'
+    """
+    if value not in choices:
+        raise SitefxInputError(f"{name} must be one of {', '.join(choices)}; got '{value}'")
+    return value
+
+
 def check_finite(value: object, name: str, *, positive: bool = False) -> float:
     """Return ``value`` as a float after checking it is a finite number.
 

@@ -30,7 +30,7 @@ import numpyro.distributions as dist
 from scipy import stats
 
 from sitefx.data.schema import SiteSummaries, StudyData
-from sitefx.errors import SitefxInputError, check_finite
+from sitefx.errors import SitefxInputError, check_choice, check_finite
 from sitefx.families import resolve_priors
 from sitefx.infer.borrowing import (
     NormalMixture,
@@ -74,8 +74,7 @@ def check_borrowing(method: str, weight: float | None) -> None:
     ...
     sitefx.errors.SitefxInputError: borrow_weight (--borrow-weight) of map must be in (0, 1); ...
     """
-    if method not in BORROW_METHODS:
-        raise SitefxInputError(f"borrow must be one of {', '.join(BORROW_METHODS)}; got '{method}'")
+    check_choice(method, "borrow", BORROW_METHODS)
     if weight is None:
         return
     low_open = method == "map"

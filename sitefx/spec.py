@@ -28,7 +28,7 @@ from typing import Self
 import xarray as xr
 
 from sitefx.data.adapters import Roles
-from sitefx.errors import PriorSpecError, SitefxInputError, check_finite
+from sitefx.errors import PriorSpecError, SitefxInputError, check_choice, check_finite
 from sitefx.estimands import check_outcome_sd, check_threshold
 from sitefx.historical import check_borrowing
 from sitefx.infer.nuts import SamplerSettings
@@ -120,9 +120,9 @@ class ModelSpec:
         priors = {name: _prior_string(name, spec) for name, spec in self.priors.items()}
         object.__setattr__(self, "priors", {k: v for k, v in priors.items() if v is not None})
         self.sampler_settings()
-        _check_choice("method", self.method, METHODS)
-        _check_choice("site_dist", self.site_dist, SITE_DISTRIBUTIONS)
-        _check_choice("covariate_prior", self.covariate_prior, COVARIATE_PRIORS)
+        check_choice(self.method, "method", METHODS)
+        check_choice(self.site_dist, "site_dist", SITE_DISTRIBUTIONS)
+        check_choice(self.covariate_prior, "covariate_prior", COVARIATE_PRIORS)
         if self.site_df is not None:
             if self.site_dist != "student-t":
                 raise SitefxInputError(
@@ -275,8 +275,3 @@ def _roles_dict(roles: Roles) -> dict:
         key: list(value) if isinstance(value, tuple) else value
         for key, value in dataclasses.asdict(roles).items()
     }
-
-
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise SitefxInputError(f"{name} must be one of {', '.join(choices)}; got '{value}'")
