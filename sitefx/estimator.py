@@ -591,7 +591,7 @@ def model_priors(spec: ModelSpec, data: StudyData) -> tuple[bool, Priors]:
     overrides = dict(spec.priors)
     if horseshoe:
         prior = horseshoe_prior(data, p0=spec.p0, slab_scale=spec.slab_scale, slab_df=spec.slab_df)
-        overrides = {family.shrinkage(data).target: prior} | overrides
+        overrides = {family.shrinkable: prior} | overrides
     return robust, resolve_priors(data, overrides, robust=robust and spec.site_df is None)
 
 

@@ -62,6 +62,7 @@ class ClassMeansFamily:
     name = "class means"
     description = "class means"
     data_kind = "class means"
+    shrinkable = None
     compares_site_distributions = False
 
     def matches(self, data):

@@ -135,11 +135,10 @@ def resolve_priors(
     half-cauchy(5)
     """
     family = family_of(data)
-    shrinkage = family.shrinkage(data)
     return apply_overrides(
         family.default_priors(data, robust=robust),
         overrides,
-        shrinkable=() if shrinkage is None else (shrinkage.target,),
+        shrinkable=() if family.shrinkable is None else (family.shrinkable,),
         description=data.kind,
     )
 
@@ -167,7 +166,7 @@ def horseshoe_prior(
     Returns
     -------
     Prior
-        For the family's coefficient vector (``family_of(data).shrinkage(data).target``:
+        For the family's coefficient vector (``family_of(data).shrinkable``:
         ``beta`` for covariates, ``gamma`` for moderators).
 
     Raises
@@ -182,12 +181,13 @@ def horseshoe_prior(
     >>> print(horseshoe_prior(data, p0=2))
     horseshoe(0.013, 1.2, 4)
     """
-    shrinkage = family_of(data).shrinkage(data)
+    family = family_of(data)
+    shrinkage = family.shrinkage(data)
     if shrinkage is None:
         raise PriorSpecError("the horseshoe applies to covariates (records) or moderators")
     return horseshoe(
         shrinkage.columns.shape[1],
-        target=shrinkage.target,
+        target=family.shrinkable,
         n_obs=shrinkage.n_obs,
         scale=shrinkage.scale,
         p0=p0,

@@ -42,6 +42,7 @@ class ArmCounts(Family):
     name = "arms"
     description = "arm counts"
     data_kind = "arms"
+    shrinkable = None
     compares_site_distributions = False
 
     def matches(self, data: object) -> bool:

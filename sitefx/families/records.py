@@ -47,6 +47,7 @@ class Records(Family):
     name = "records"
     description = "individual records"
     data_kind = "individual"
+    shrinkable = "beta"
     compares_site_distributions = False
     outcome_family = ""  # "gaussian" or "binomial"
 
@@ -215,7 +216,7 @@ class GaussianRecords(Records):
 
     def shrinkage(self, data: IndividualRecords) -> Shrinkage:
         """Return the covariates, which the horseshoe may shrink."""
-        return Shrinkage("beta", data.covariates, data.n_records, self.data_scale(data))
+        return Shrinkage(data.covariates, data.n_records, self.data_scale(data))
 
     def model(
         self, data: IndividualRecords, priors: Priors, *, collapse: bool, site_df: float | None
@@ -333,7 +334,7 @@ class BinaryRecords(Records):
     def shrinkage(self, data: IndividualRecords) -> Shrinkage:
         """Return the covariates, with Piironen & Vehtari's pseudo-SD for the logit."""
         rate = np.clip(np.mean(data.outcome), 0.01, 0.99)
-        return Shrinkage("beta", data.covariates, data.n_records, 1.0 / np.sqrt(rate * (1 - rate)))
+        return Shrinkage(data.covariates, data.n_records, 1.0 / np.sqrt(rate * (1 - rate)))
 
     def model(
         self, data: IndividualRecords, priors: Priors, *, collapse: bool, site_df: float | None

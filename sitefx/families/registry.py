@@ -47,8 +47,6 @@ class Shrinkage(NamedTuple):
 
     Attributes
     ----------
-    target : str
-        The coefficient vector: ``beta`` (covariates) or ``gamma`` (moderators).
     columns : ndarray, shape (n, n_columns)
         The columns the coefficients multiply.
     n_obs : int
@@ -61,11 +59,10 @@ class Shrinkage(NamedTuple):
     >>> from sitefx.families import family_of
     >>> from sitefx.testing import simulate_records
     >>> data, _ = simulate_records(10, 1000, n_covariates=8, seed=0)
-    >>> family_of(data).shrinkage(data).target
-    'beta'
+    >>> family_of(data).shrinkage(data).columns.shape
+    (1000, 8)
     """
 
-    target: str
     columns: np.ndarray
     n_obs: int
     scale: float
@@ -92,6 +89,9 @@ class Family(Protocol):
         The data in words, for messages (``"site summaries"``).
     data_kind : str
         The ``kind`` of the family's data, stored in a fit's ``data_kind`` attribute.
+    shrinkable : str or None
+        The coefficient vector a horseshoe prior may take: ``beta`` (covariates) or
+        ``gamma`` (moderators); None if none.
     compares_site_distributions : bool
         Whether fits with normal and with Student-t site effects both have per-site
         likelihoods, so that they can be compared (:func:`sitefx.sensitivity.compare_models`).
@@ -100,6 +100,7 @@ class Family(Protocol):
     name: str
     description: str
     data_kind: str
+    shrinkable: str | None
     compares_site_distributions: bool
 
     def matches(self, data: object) -> bool:
@@ -162,7 +163,7 @@ class Family(Protocol):
         """
 
     def shrinkage(self, data: StudyData) -> Shrinkage | None:
-        """Return what the horseshoe would shrink.
+        """Return what the horseshoe would shrink: the :attr:`shrinkable` vector's columns.
 
         Parameters
         ----------

@@ -31,6 +31,7 @@ class Statistics(Family):
     name = "statistics"
     description = "records summed per site (out of core)"
     data_kind = "statistics"
+    shrinkable = None  # no horseshoe out of core yet
     compares_site_distributions = False
 
     def matches(self, data: object) -> bool:

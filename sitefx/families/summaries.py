@@ -36,6 +36,7 @@ class Summaries(Family):
     name = "summaries"
     description = "site summaries"
     data_kind = "summaries"
+    shrinkable = "gamma"
     compares_site_distributions = True
 
     def matches(self, data: object) -> bool:
@@ -62,7 +63,7 @@ class Summaries(Family):
 
     def shrinkage(self, data: SiteSummaries) -> Shrinkage:
         """Return the moderators, which the horseshoe may shrink."""
-        return Shrinkage("gamma", data.moderators, data.n_sites, self.data_scale(data))
+        return Shrinkage(data.moderators, data.n_sites, self.data_scale(data))
 
     def exact_obstacle(self, data: SiteSummaries, priors: Priors, *, robust: bool) -> str | None:
         """Return what keeps the exact method away, or None."""
