@@ -11,6 +11,12 @@ Importing sitefx changes nothing in JAX. Each sitefx function that runs JAX is w
   starts; set ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` yourself to choose N (1
   keeps JAX's default). With fewer devices than chains, chains are vectorized instead.
 
+ArviZ is imported through this module (``from sitefx.backend import arviz_stats``), which
+then takes out of ``sys.modules`` the placeholders arviz-base leaves there for JAX and
+numpyro (lazy_loader): scipy and matplotlib, seeing ``"jax"`` there, would import JAX to test
+whether an array is a JAX array, a second of start-up on paths that never use it (the exact
+method, reports). A later ``import jax`` loads it as usual.
+
 Examples
 --------
 >>> import jax.numpy as jnp
@@ -22,11 +28,16 @@ Examples
 """
 
 import functools
+import importlib
+import importlib.util
 import os
+import sys
 from collections.abc import Callable
+from types import ModuleType
 
 MIN_DEVICES = 4
 DEVICE_FLAG = "--xla_force_host_platform_device_count"
+ARVIZ = ("arviz_base", "arviz_stats")
 
 
 def request_devices() -> None:
@@ -86,3 +97,18 @@ def double_precision[**P, R](function: Callable[P, R]) -> Callable[P, R]:
             return function(*args, **kwargs)
 
     return in_double_precision
+
+
+def __getattr__(name: str) -> ModuleType:
+    """Import ``arviz_base`` or ``arviz_stats`` without leaving placeholders (PEP 562).
+
+    See the module docstring: the not-yet-loaded lazy modules arviz-base registers for
+    ``jax`` and ``numpyro`` are taken out of ``sys.modules``.
+    """
+    if name not in ARVIZ:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(name)
+    for placeholder in ("jax", "numpyro"):
+        if isinstance(sys.modules.get(placeholder), importlib.util._LazyModule):
+            del sys.modules[placeholder]
+    return module

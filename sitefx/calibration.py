@@ -23,7 +23,6 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import jax
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -381,6 +380,7 @@ def _prior_sampler(rng: np.random.Generator) -> Callable[..., np.ndarray | float
 
     Each draw is seeded from ``rng``.
     """
+    import jax  # only when replicates are drawn
 
     def draw(prior: Prior, size: int | None = None):
         key = jax.random.key(int(rng.integers(2**31)))

@@ -9,15 +9,13 @@ import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from matplotlib.figure import Figure
 
 from sitefx import streams
-from sitefx.backend import double_precision
 from sitefx.data.adapters import Study
 from sitefx.data.schema import SiteSummaries, StudyData
 from sitefx.errors import (
@@ -44,6 +42,9 @@ from sitefx.report.folders import output_folder, write_csv
 from sitefx.report.plots import forest_plot
 from sitefx.report.tables import Results
 from sitefx.spec import ATTRIBUTE, NUTS_ONLY, ModelSpec
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 OUTPUT_FILES = {
     "posterior": "posterior.nc",
@@ -180,7 +181,6 @@ class SiteEffects:
         self.threshold = threshold
         self.outcome_sd = outcome_sd
 
-    @double_precision
     def fit(self, data: Study | StudyData) -> Self:
         """Compute the posterior of the model for ``data``: exact where it can, else NUTS.
 
@@ -438,7 +438,7 @@ class SiteEffects:
         self._fitted()
         return self._results.summary.copy()
 
-    def plot_forest(self, **options: object) -> Figure:
+    def plot_forest(self, **options: object) -> "Figure":
         """Return the forest plot of raw vs shrunken site effects.
 
         Parameters

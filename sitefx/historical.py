@@ -22,11 +22,9 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 from scipy import stats
 
 from sitefx.data.schema import SiteSummaries, StudyData
@@ -41,6 +39,9 @@ from sitefx.infer.borrowing import (
 )
 from sitefx.infer.exact import ExactPosterior, PowerRows
 from sitefx.models.priors import Priors
+
+if TYPE_CHECKING:
+    from numpyro.distributions import Distribution
 
 BORROW_METHODS = ("map", "power")
 ROBUST_WEIGHT = 0.2
@@ -115,7 +116,7 @@ class MixturePrior:
     family: str = "robust-map"
     support: str = "real"
 
-    def distribution(self) -> dist.Distribution:
+    def distribution(self) -> "Distribution":
         """Build the prior as a numpyro distribution, for the model's ``mu``.
 
         Returns
@@ -229,9 +230,12 @@ class Borrowing:
                 f"a learned power-prior weight needs a normal or flat prior on mu "
                 f"(got {priors.mu}); fix the weight instead"
             )
-        history = (jnp.asarray(self.historical.estimate), jnp.asarray(self.historical.se))
+        history = (self.historical.estimate, self.historical.se)
 
         def with_power_prior(model: Callable) -> Callable:
+            import numpyro  # only when the model samples
+            import numpyro.distributions as dist
+
             power = None if self.weight is not None else self._power_prior(priors)
 
             def borrowing_model(*args, **kwargs) -> None:

@@ -16,9 +16,11 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from arviz_stats.base import array_stats
 
+from sitefx.backend import arviz_stats
 from sitefx.infer.quadrature import Mixture
+
+array_stats = arviz_stats.base.array_stats  # ArviZ on plain arrays (chain, draw axes)
 
 QUANTILES = (0.025, 0.5, 0.975)
 STATISTICS = ("mean", "sd", "q2.5", "q50", "q97.5")

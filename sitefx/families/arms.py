@@ -15,7 +15,6 @@ from scipy import special
 from sitefx.data.schema import ArmSummaries
 from sitefx.errors import SitefxInputError
 from sitefx.families.registry import Family, Model, register
-from sitefx.models.hierarchical import binomial_arms
 from sitefx.models.priors import Prior, Priors
 
 # Binary outcomes work on the log-odds scale: odds ratios beyond e^5 get little mass.
@@ -77,6 +76,8 @@ class ArmCounts(Family):
         self, data: ArmSummaries, priors: Priors, *, collapse: bool, site_df: float | None
     ) -> Model:
         """Return :func:`~sitefx.models.hierarchical.binomial_arms`."""
+        from sitefx.models.hierarchical import binomial_arms  # numpyro: only to sample
+
         arguments = {
             "events_treated": data.events_treated,
             "n_treated": data.n_treated,

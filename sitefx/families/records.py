@@ -6,13 +6,14 @@ sufficient statistics with the site effects integrated out
 effects drawn afterwards; binary outcomes (:class:`BinaryRecords`) on the logit scale, through
 their arm counts when nothing but site and arm matters. ``collapse=False`` samples the
 per-record model (:func:`~sitefx.models.hierarchical.varying_intercepts_and_effects`).
+
+JAX and the numpyro models are imported by the methods that run them, so that choosing a
+family, which every fit does, loads neither.
 """
 
 import dataclasses
 from collections.abc import Callable
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -24,12 +25,6 @@ from sitefx.data.statistics import SiteStatistics
 from sitefx.errors import SitefxInputError
 from sitefx.families.arms import LOG_ODDS_PRIORS, ArmCounts, site_intercepts_and_effects
 from sitefx.families.registry import Family, Model, Shrinkage, register
-from sitefx.infer.sufficient import draw_site_effects
-from sitefx.models.collapsed import collapsed_log_likelihood
-from sitefx.models.hierarchical import (
-    varying_intercepts_and_effects,
-    varying_intercepts_and_effects_collapsed,
-)
 from sitefx.models.priors import Prior, Priors, level_priors, round_scale, slope_prior
 
 
@@ -66,6 +61,8 @@ class Records(Family):
         self, data: IndividualRecords, priors: Priors, *, collapse: bool, site_df: float | None
     ) -> Model:
         """Return the per-record model with centred covariates and moderators."""
+        from sitefx.models.hierarchical import varying_intercepts_and_effects
+
         cluster_index, n_clusters = None, 0
         if data.cluster is not None:
             cluster_index, unique = pd.factorize(
@@ -254,6 +251,11 @@ class GaussianRecords(Records):
         Each site's term of the collapsed likelihood, with its effects and classrooms
         integrated out (the fit keeps no covariates, so ``data`` is needed).
         """
+        import jax
+        import jax.numpy as jnp
+
+        from sitefx.models.collapsed import collapsed_log_likelihood
+
         covariates = data.covariates - data.covariates.mean(axis=0)
         moderators = jnp.asarray(data.moderators - data.moderators.mean(axis=0))
         site_stats = SiteStatistics.from_records(data, covariates, per_site=True)
@@ -437,6 +439,9 @@ def collapsed_model(
     >>> collapsed_model(stats, priors, np.zeros((4, 0))).complete is not None
     True
     """
+    from sitefx.infer.sufficient import draw_site_effects
+    from sitefx.models.hierarchical import varying_intercepts_and_effects_collapsed
+
     arguments = {
         "stats": stats,
         "priors": priors,

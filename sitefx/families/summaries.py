@@ -11,14 +11,13 @@ from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
-from scipy import special, stats
+from scipy import stats
 
 from sitefx.data.schema import SiteSummaries
 from sitefx.estimands import predicted_site_means
 from sitefx.families.registry import Family, Model, Shrinkage, register
 from sitefx.infer.exact import supports_exact
-from sitefx.infer.quadrature import gauss_legendre
-from sitefx.models.hierarchical import normal_normal
+from sitefx.infer.quadrature import gauss_legendre, log_sum_exp
 from sitefx.models.priors import Prior, Priors, level_priors, round_scale, slope_prior
 
 
@@ -79,6 +78,9 @@ class Summaries(Family):
         self, data: SiteSummaries, priors: Priors, *, collapse: bool, site_df: float | None
     ) -> Model:
         """Return :func:`~sitefx.models.hierarchical.normal_normal` with centred moderators."""
+        # numpyro only to sample: the exact method runs without it
+        from sitefx.models.hierarchical import normal_normal
+
         robust = priors.nu is not None or site_df is not None
         arguments = {
             "estimate": data.estimate,
@@ -189,7 +191,7 @@ def student_t_marginal(
     w = stats.gamma.ppf(nodes, df / 2, scale=2 / df)  # (chain, draw, 1, node)
     sd = np.sqrt(tau[..., None] ** 2 / w + se[..., None] ** 2)
     log_normal = stats.norm.logpdf(estimate[..., None], mean[..., None], sd)
-    return special.logsumexp(log_normal, b=weights, axis=-1)
+    return log_sum_exp(log_normal, axis=-1, weights=weights)
 
 
 register(Summaries())

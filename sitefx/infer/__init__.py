@@ -1,6 +1,7 @@
-"""Inference: NUTS runner and diagnostics."""
+"""Inference: NUTS (:mod:`~sitefx.infer.nuts`), the exact method (:mod:`~sitefx.infer.exact`).
 
-from sitefx.infer.diagnostics import check_diagnostics
-from sitefx.infer.nuts import SamplerSettings, run_nuts
-
-__all__ = ["SamplerSettings", "check_diagnostics", "run_nuts"]
+Also the quadrature it is built on (:mod:`~sitefx.infer.quadrature`), draws of site effects
+from sufficient statistics (:mod:`~sitefx.infer.sufficient`), historical priors
+(:mod:`~sitefx.infer.borrowing`) and diagnostics (:mod:`~sitefx.infer.diagnostics`). The
+package itself imports nothing, so the exact method runs without JAX or numpyro.
+"""

@@ -54,21 +54,16 @@ closed form. This matters for heavy-tailed tau priors at small ``a0``, above all
 improper there is reported as an error.
 """
 
-import functools
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
-from scipy import interpolate, special
+from scipy import interpolate
 
-from sitefx.backend import double_precision
 from sitefx.errors import SitefxInputError
-from sitefx.infer.exact import normal_normal_exact
+from sitefx.infer.exact import TauPrior, normal_normal_exact
 from sitefx.infer.quadrature import (
     MAX_NODES,
     RTOL,
@@ -76,10 +71,15 @@ from sitefx.infer.quadrature import (
     TAIL,
     data_scale,
     gauss_legendre,
+    log_sum_exp,
     mass_bounds,
     mixture_quantile,
 )
 from sitefx.models.priors import Prior, Priors
+
+if TYPE_CHECKING:
+    import jax
+    from numpyro.distributions import MixtureSameFamily
 
 ESS_METHODS = ("elir", "moment", "morita")
 PANEL_REACH = 10.0  # the ELIR integral covers every component's mean +- 10 SDs ...
@@ -90,6 +90,7 @@ MODE_ITERATIONS = 10_000
 # a0 grid of the power prior's normalizer: geometric (see PowerPrior).
 A0_MIN = 1e-6
 A0_NODES = 401
+SLOPE_STEP = 1e-4  # log tau step of the tails' slopes
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,7 +174,7 @@ class NormalMixture:
         ndarray
             The log density at each point, shape of ``x``.
         """
-        return special.logsumexp(self._log_joint(np.asarray(x, dtype=float)), axis=-1)
+        return log_sum_exp(self._log_joint(np.asarray(x, dtype=float)), axis=-1)
 
     def quantile(self, probs: np.ndarray) -> np.ndarray:
         """Compute quantiles of the mixture.
@@ -221,7 +222,7 @@ class NormalMixture:
         log_weight = np.log(self.weight) - 0.5 * (
             np.log(2 * np.pi * variance) + (estimate - self.mean) ** 2 / variance
         )
-        weight = np.exp(log_weight - special.logsumexp(log_weight))
+        weight = np.exp(log_weight - log_sum_exp(log_weight))
         shrink = self.sd**2 / variance  # the weight of the estimate in each component
         keep = weight > 0
         return NormalMixture(
@@ -278,7 +279,7 @@ class NormalMixture:
         weight = self.weight[keep]
         return NormalMixture(weight / weight.sum(), self.mean[keep], self.sd[keep])
 
-    def distribution(self) -> dist.MixtureSameFamily:
+    def distribution(self) -> "MixtureSameFamily":
         """Build the mixture as a numpyro distribution (e.g. the prior of ``mu`` in a model).
 
         Returns
@@ -286,6 +287,9 @@ class NormalMixture:
         numpyro.distributions.MixtureSameFamily
             A categorical mixture of normals.
         """
+        import jax.numpy as jnp  # JAX and numpyro only when a model samples
+        import numpyro.distributions as dist
+
         return dist.MixtureSameFamily(
             dist.Categorical(probs=jnp.asarray(self.weight)),
             dist.Normal(jnp.asarray(self.mean), jnp.asarray(self.sd)),
@@ -338,7 +342,7 @@ class NormalMixture:
         (len(x), n_components).
         """
         log_joint = self._log_joint(x)
-        responsibility = np.exp(log_joint - special.logsumexp(log_joint, axis=1, keepdims=True))
+        responsibility = np.exp(log_joint - log_sum_exp(log_joint, axis=1, keepdims=True))
         return -(x[:, None] - self.mean) / self.sd**2, responsibility
 
     def _curvature_terms(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -444,8 +448,8 @@ def map_prior(
 
 
 def historical_log_likelihood(
-    mu: jax.Array, tau: jax.Array, estimate: jax.Array, se: jax.Array
-) -> jax.Array:
+    mu: "jax.Array", tau: "jax.Array", estimate: "jax.Array", se: "jax.Array"
+) -> "jax.Array":
     """Compute the marginal log likelihood of the historical summaries (JAX).
 
     ``L_h(mu, tau) = sum_h log N(estimate_h | mu, sqrt(se_h^2 + tau^2))``, jit-able and
@@ -473,6 +477,8 @@ def historical_log_likelihood(
     >>> round(value, 4), round(slope, 4)
     (-1.8239, 1.0119)
     """
+    import jax.numpy as jnp  # inside a numpyro model
+
     variance = jnp.square(se) + jnp.square(tau)
     return -0.5 * jnp.sum(jnp.log(2 * jnp.pi * variance) + jnp.square(estimate - mu) / variance)
 
@@ -523,11 +529,10 @@ class PowerPrior:
     error_estimate: float
 
     @classmethod
-    @double_precision
     def build(cls, estimate: np.ndarray, se: np.ndarray, priors: Priors) -> "PowerPrior":
         """Tabulate ``log c(a0)`` for historical summaries and priors ``pi0``.
 
-        Runs in float64; 401 integrals, each to 1e-9.
+        401 integrals, each to 1e-9 (numpy and scipy: no JAX).
 
         Parameters
         ----------
@@ -560,7 +565,7 @@ class PowerPrior:
             error_estimate=max(integral.error for integral in integrals),
         )
 
-    def log_normalizer_at(self, a0: jax.Array) -> jax.Array:
+    def log_normalizer_at(self, a0: "jax.Array") -> "jax.Array":
         """Evaluate ``log c(a0)`` as a JAX function (jit-able, differentiable in ``a0``).
 
         Parameters
@@ -573,6 +578,8 @@ class PowerPrior:
         jax.Array
             ``log c(a0)`` by the cubic spline, shape of ``a0``.
         """
+        import jax.numpy as jnp  # inside a numpyro model
+
         knots, coefficients = (jnp.asarray(array) for array in self._spline)
         x = jnp.clip(jnp.log(a0), knots[0], knots[-1])
         i = jnp.clip(jnp.searchsorted(knots, x, side="right") - 1, 0, len(knots) - 2)
@@ -605,13 +612,12 @@ class PowerPrior:
         return spline.x, spline.c
 
 
-@double_precision
 def power_prior_mu_moments(
     a0: float, estimate: np.ndarray, se: np.ndarray, priors: Priors
 ) -> tuple[float, float]:
     """Compute the mean and variance of ``mu`` under the normalized power prior at ``a0``.
 
-    No table of ``log c`` is needed: one integral over ``log tau``, in float64.
+    No table of ``log c`` is needed: one integral over ``log tau``.
 
     Parameters
     ----------
@@ -675,11 +681,10 @@ def _integrate_power_prior(
     Gauss-Legendre over ``log tau`` on the interval holding the mass, doubling the nodes
     until converged, plus the two tails.
     """
-    options = {"mu_prior": priors.mu, "tau_prior": priors.tau}
+    options = {"mu_prior": priors.mu, "tau_prior": TauPrior(priors.tau)}
 
-    def integrand(log_tau: np.ndarray) -> tuple[np.ndarray, ...]:
-        values = _log_tau_integrand(a0, log_tau, estimate, se, **options)
-        return tuple(np.asarray(value) for value in values)
+    def integrand(log_tau: np.ndarray) -> np.ndarray:
+        return _log_tau_integrand(a0, log_tau, estimate, se, **options)
 
     scale = data_scale(estimate, se)
     low, high = mass_bounds(integrand, scale, extend=False)  # tails in closed form below
@@ -693,9 +698,7 @@ def _integrate_power_prior(
         if lower > 0:
             low, outward[-1.0] = max(low, np.log(lower)), False
     edges = np.array([low, high])
-    values, slopes = (
-        np.asarray(v) for v in _log_tau_integrand_slopes(a0, edges, estimate, se, **options)
-    )
+    values, slopes = _log_tau_integrand_slopes(a0, edges, estimate, se, **options)
     tails = [
         _tail(values[:, side], slopes[:, side], direction, a0=a0)
         for side, direction in enumerate((-1.0, 1.0))
@@ -754,66 +757,63 @@ def _tail(
     return float(log_g), np.array([1.0 / decay, mean / decay, second])
 
 
-@functools.partial(jax.jit, static_argnames=("mu_prior", "tau_prior"))
 def _log_tau_integrand(
     a0: float,
-    log_tau: jax.Array,
-    estimate: jax.Array,
-    se: jax.Array,
+    log_tau: np.ndarray,
+    estimate: np.ndarray,
+    se: np.ndarray,
     *,
     mu_prior: Prior,
-    tau_prior: Prior,
-) -> tuple[jax.Array, jax.Array, jax.Array]:
+    tau_prior: TauPrior,
+) -> np.ndarray:
     """Evaluate the power prior's integrand over ``log tau``, and ``mu`` given ``tau``.
 
     At each ``t = log tau``: ``log g(t)`` with ``g(t) = ∫ exp(a0 L_h(mu, tau)) pi0(mu) dmu
     pi0(tau) tau`` (``tau``: the Jacobian), and the mean and variance of ``mu`` given ``tau``
-    under the power prior.
+    under the power prior, stacked: shape ``(3, *log_tau.shape)``.
 
     ``L_h(mu, tau) = peak(tau) - W(tau) (mu - centre(tau))^2 / 2`` with ``W = sum_h 1/v_h``,
     ``v_h = se_h^2 + tau^2`` and ``centre`` the precision-weighted mean, so ``mu`` is normal
     given ``tau`` with prior precision ``1/s0^2`` plus data precision ``a0 W``.
     """
-    tau = jnp.exp(log_tau)
-    variance = jnp.square(se) + jnp.square(tau)[..., None]
-    total = jnp.sum(1.0 / variance, axis=-1)
-    centre = jnp.sum(estimate / variance, axis=-1) / total
-    spread = jnp.sum(jnp.square(estimate - centre[..., None]) / variance, axis=-1)
-    peak = -0.5 * (jnp.sum(jnp.log(2 * jnp.pi * variance), axis=-1) + spread)
+    log_tau = np.asarray(log_tau, dtype=float)
+    variance = np.square(se) + np.exp(2 * log_tau)[..., None]
+    total = np.sum(1.0 / variance, axis=-1)
+    centre = np.sum(estimate / variance, axis=-1) / total
+    spread = np.sum(np.square(estimate - centre[..., None]) / variance, axis=-1)
+    peak = -0.5 * (np.sum(np.log(2 * np.pi * variance), axis=-1) + spread)
     data_precision = a0 * total
     if mu_prior.family == "flat":
-        log_mu_integral = 0.5 * jnp.log(2 * jnp.pi / data_precision)
+        log_mu_integral = 0.5 * np.log(2 * np.pi / data_precision)
         mu_mean, mu_variance = centre, 1.0 / data_precision
     else:
         prior_mean, prior_sd = mu_prior.params
         ratio = data_precision * prior_sd**2  # data precision over prior precision
         log_mu_integral = -0.5 * (
-            jnp.log1p(ratio) + data_precision * jnp.square(centre - prior_mean) / (1 + ratio)
+            np.log1p(ratio) + data_precision * np.square(centre - prior_mean) / (1 + ratio)
         )
         mu_mean = prior_mean + ratio / (1 + ratio) * (centre - prior_mean)
-        mu_variance = prior_sd**2 / (1 + ratio)
-    tau_distribution = tau_prior.distribution()
-    inside = tau_distribution.support(tau)  # e.g. uniform(0, u)
-    log_prior = jnp.where(inside, tau_distribution.log_prob(jnp.where(inside, tau, 1.0)), -jnp.inf)
-    log_g = a0 * peak + log_mu_integral + log_prior + log_tau
-    return jnp.where(jnp.isnan(log_g), -jnp.inf, log_g), mu_mean, mu_variance
+        mu_variance = np.broadcast_to(prior_sd**2 / (1 + ratio), centre.shape)
+    log_g = a0 * peak + log_mu_integral + tau_prior.log_prob(log_tau) + log_tau
+    return np.stack([np.where(np.isnan(log_g), -np.inf, log_g), mu_mean, mu_variance])
 
 
-@functools.partial(jax.jit, static_argnames=("mu_prior", "tau_prior"))
 def _log_tau_integrand_slopes(
     a0: float,
-    log_tau: jax.Array,
-    estimate: jax.Array,
-    se: jax.Array,
+    log_tau: np.ndarray,
+    estimate: np.ndarray,
+    se: np.ndarray,
     *,
     mu_prior: Prior,
-    tau_prior: Prior,
-) -> tuple[jax.Array, jax.Array]:
-    """Return the values of :func:`_log_tau_integrand` (stacked) and their log-tau derivatives."""
+    tau_prior: TauPrior,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return :func:`_log_tau_integrand` and its ``log tau`` derivatives (central differences).
 
-    def values(t: jax.Array) -> jax.Array:
-        return jnp.stack(
-            _log_tau_integrand(a0, t, estimate, se, mu_prior=mu_prior, tau_prior=tau_prior)
-        )
-
-    return jax.jvp(values, (log_tau,), (jnp.ones_like(log_tau),))
+    The step ``SLOPE_STEP`` in ``log tau`` leaves errors near 1e-9 relative: the slopes only
+    set the decay of the closed-form tails, which hold a tiny share of the mass.
+    """
+    options = {"mu_prior": mu_prior, "tau_prior": tau_prior}
+    values = _log_tau_integrand(a0, log_tau, estimate, se, **options)
+    above = _log_tau_integrand(a0, log_tau + SLOPE_STEP, estimate, se, **options)
+    below = _log_tau_integrand(a0, log_tau - SLOPE_STEP, estimate, se, **options)
+    return values, (above - below) / (2 * SLOPE_STEP)

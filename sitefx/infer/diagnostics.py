@@ -6,10 +6,11 @@ R-hat, bulk and tail ESS, divergences, E-BFMI and saturated tree depth; the thre
 
 import json
 
-import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from sitefx.backend import arviz_stats as azs
 
 MAX_RHAT = 1.01
 MIN_ESS = 400

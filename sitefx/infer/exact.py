@@ -40,7 +40,7 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 from numpy.polynomial import Legendre, legendre
-from scipy import interpolate, optimize, special, stats
+from scipy import interpolate, optimize
 
 from sitefx.errors import SitefxInputError
 from sitefx.infer.quadrature import (
@@ -51,6 +51,7 @@ from sitefx.infer.quadrature import (
     Mixture,
     data_scale,
     gauss_legendre,
+    log_sum_exp,
     mass_bounds,
 )
 from sitefx.models.priors import Prior, Priors
@@ -873,7 +874,7 @@ def normal_normal_exact(
     if np.any(se**2 == 0):
         raise _degenerate(estimate, se, "a site's SE is known to be 0 in double precision")
     coefficient_prior = _CoefficientPrior.from_priors(priors, moderators.shape[1])
-    tau_prior = _TauPrior(priors.tau)
+    tau_prior = TauPrior(priors.tau)
     # Far below the smallest SE the likelihood is flat in tau, so the density of log tau falls
     # like tau times the prior; far above every SE and the spread, like the prior and the
     # likelihood's power of tau. A density not falling 30 decades out is improper.
@@ -895,7 +896,7 @@ def normal_normal_exact(
         if power is not None:
             log_joint = log_joint + log_weight
         with np.errstate(invalid="ignore", divide="ignore"):
-            log_marginal = special.logsumexp(log_joint, axis=1)
+            log_marginal = log_sum_exp(log_joint, axis=1)
             total = log_marginal + tau_prior.log_prob(log_tau) + log_tau  # + log tau: Jacobian
             log_component = log_joint - log_marginal[:, None]
         return np.where(np.isnan(total), -np.inf, total), mean, cov, log_component
@@ -977,34 +978,39 @@ def _degenerate(estimate: np.ndarray, se: np.ndarray, why: str = "") -> SitefxIn
     )
 
 
-class _TauPrior:
+class TauPrior:
     """The prior of tau as scipy computes it (no JAX on this path).
 
     Log density and quantiles: the same densities as the numpyro distributions of
     :class:`~sitefx.models.priors.Prior` (half-t is the folded Student-t).
+
+    Parameters
+    ----------
+    prior : Prior
+        A prior with positive support (half-normal, half-cauchy, half-t, exponential,
+        uniform, inv-gamma or gamma).
+
+    Raises
+    ------
+    SitefxInputError
+        For any other family.
+
+    Examples
+    --------
+    >>> prior = TauPrior(Prior.parse("half-normal(1)"))
+    >>> round(float(prior.log_prob(np.log(1.0))), 4)  # log(2 * N(1; 0, 1))
+    -0.7258
     """
 
     def __init__(self, prior: Prior) -> None:
-        family, params = prior.family, prior.params
-        self.folded = family == "half-t"
-        frozen = {
-            "half-normal": lambda s: stats.halfnorm(scale=s),
-            "half-cauchy": lambda s: stats.halfcauchy(scale=s),
-            "half-t": lambda df, s: stats.t(df, scale=s),
-            "exponential": lambda rate: stats.expon(scale=1 / rate),
-            "uniform": lambda lower, upper: stats.uniform(lower, upper - lower),
-            "inv-gamma": lambda a, b: stats.invgamma(a, scale=b),
-            "gamma": lambda a, rate: stats.gamma(a, scale=1 / rate),
-        }.get(family)
-        if frozen is None:
+        if prior.support != "positive":
             raise SitefxInputError(f"the exact method cannot use the tau prior {prior}")
-        self.distribution = frozen(*params)
+        self.prior = prior
+        self.distribution, self.folded = prior.scipy_distribution()
 
     def log_prob(self, log_tau: np.ndarray) -> np.ndarray:
         """``log p(tau)`` at ``tau = exp(log_tau)`` (-inf outside the support)."""
-        with np.errstate(divide="ignore"):
-            values = self.distribution.logpdf(np.exp(log_tau))
-        return values + np.log(2) if self.folded else values
+        return self.prior.log_density(np.exp(log_tau))
 
     def log_support(self) -> tuple[float, float]:
         """Return the support in ``log tau``: ``(-inf, inf)`` unless it is bounded."""

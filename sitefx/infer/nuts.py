@@ -1,11 +1,12 @@
-"""Run NUTS on a model and return its draws grouped by chain, as plain numpy arrays."""
+"""Run NUTS on a model and return its draws grouped by chain, as plain numpy arrays.
+
+JAX and numpyro are imported when a sampler runs: the settings are checked without them.
+"""
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import jax
 import numpy as np
-from numpyro.infer import MCMC, NUTS
 
 from sitefx import streams
 from sitefx.backend import double_precision
@@ -136,7 +137,8 @@ def run_nuts(
     Examples
     --------
     >>> import numpy as np
-    >>> from sitefx.models import Prior, Priors, normal_normal
+    >>> from sitefx.models.hierarchical import normal_normal
+    >>> from sitefx.models.priors import Prior, Priors
     >>> priors = Priors(mu=Prior.parse("normal(0, 50)"), tau=Prior.parse("half-cauchy(5)"))
     >>> draws, stats = run_nuts(normal_normal, SamplerSettings(chains=2, draws=100),
     ...                         estimate=np.array([28.0, 8, -3]), se=np.array([15.0, 10, 16]),
@@ -144,6 +146,9 @@ def run_nuts(
     >>> draws["theta"].shape, stats["diverging"].shape  # doctest: +SKIP
     ((2, 100, 3), (2, 100))
     """
+    import jax
+    from numpyro.infer import MCMC, NUTS
+
     chain_method = "parallel" if jax.local_device_count() >= settings.chains else "vectorized"
     mcmc = MCMC(
         NUTS(

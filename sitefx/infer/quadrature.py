@@ -145,6 +145,51 @@ class ImproperPosterior(Exception):
     """
 
 
+def log_sum_exp(
+    values: np.ndarray,
+    axis: int | None = None,
+    *,
+    weights: np.ndarray | None = None,
+    keepdims: bool = False,
+) -> np.ndarray:
+    """Compute ``log(sum(weights * exp(values)))`` along ``axis`` without overflow.
+
+    As :func:`scipy.special.logsumexp` for real ``values`` and non-negative ``weights``, in
+    plain numpy: scipy's version checks for JAX arrays, which imports JAX once any library
+    has registered it lazily (ArviZ does), and the exact method runs without JAX.
+
+    Parameters
+    ----------
+    values : ndarray
+        Logs of the terms (``-inf`` for zero terms).
+    axis : int, optional
+        The axis to sum over (all when None).
+    weights : ndarray, optional
+        Non-negative multipliers of the terms, broadcast against ``values``.
+    keepdims : bool
+        Keep the summed axis with length 1.
+
+    Returns
+    -------
+    ndarray or float
+        The log of the sum (``-inf`` where every term is zero).
+
+    Examples
+    --------
+    >>> round(float(log_sum_exp(np.array([1000.0, 1000.0]))), 6)  # 1000 + log 2
+    1000.693147
+    >>> float(log_sum_exp(np.array([-np.inf, -np.inf])))
+    -inf
+    """
+    values = np.asarray(values, dtype=float)
+    peak = np.max(values, axis=axis, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0.0)
+    terms = np.exp(values - peak) if weights is None else weights * np.exp(values - peak)
+    with np.errstate(divide="ignore"):
+        total = np.log(np.sum(terms, axis=axis, keepdims=True)) + peak
+    return total if keepdims else np.squeeze(total, axis=axis)
+
+
 @functools.cache
 def gauss_legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Return Gauss-Legendre nodes and weights on [0, 1] (cached).

@@ -33,47 +33,42 @@ Scales are rounded to two significant digits so the printed spec is exactly what
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpyro.distributions as dist
-from numpyro.distributions import constraints
 
 from sitefx.data.schema import Level
 from sitefx.errors import PriorSpecError
+
+if TYPE_CHECKING:
+    from numpyro.distributions import Distribution
+    from scipy.stats._distn_infrastructure import rv_continuous_frozen
 
 
 @dataclass(frozen=True)
 class _Family:
     parameters: tuple[str, ...]
     support: str  # "real", "positive" or "correlation"
-    build: Callable[..., dist.Distribution]
     positive: tuple[str, ...]  # parameters that must be > 0
+    numpyro: str = ""  # the numpyro distribution taking the parameters as they are
 
 
 FAMILIES: dict[str, _Family] = {
-    "normal": _Family(("mean", "sd"), "real", dist.Normal, ("sd",)),
-    "flat": _Family((), "real", lambda: dist.ImproperUniform(constraints.real, (), ()), ()),
-    "student-t": _Family(("df", "mean", "scale"), "real", dist.StudentT, ("df", "scale")),
-    "half-normal": _Family(("scale",), "positive", dist.HalfNormal, ("scale",)),
-    "half-cauchy": _Family(("scale",), "positive", dist.HalfCauchy, ("scale",)),
-    "half-t": _Family(
-        ("df", "scale"),
-        "positive",
-        lambda df, scale: dist.FoldedDistribution(dist.StudentT(df, 0.0, scale)),
-        ("df", "scale"),
-    ),
-    "exponential": _Family(("rate",), "positive", dist.Exponential, ("rate",)),
-    "uniform": _Family(("lower", "upper"), "positive", dist.Uniform, ("upper",)),
-    "inv-gamma": _Family(("shape", "scale"), "positive", dist.InverseGamma, ("shape", "scale")),
-    "gamma": _Family(("shape", "rate"), "positive", dist.Gamma, ("shape", "rate")),
-    "lkj": _Family(("eta",), "correlation", lambda eta: dist.LKJCholesky(2, eta), ("eta",)),
+    "normal": _Family(("mean", "sd"), "real", ("sd",), "Normal"),
+    "flat": _Family((), "real", ()),
+    "student-t": _Family(("df", "mean", "scale"), "real", ("df", "scale"), "StudentT"),
+    "half-normal": _Family(("scale",), "positive", ("scale",), "HalfNormal"),
+    "half-cauchy": _Family(("scale",), "positive", ("scale",), "HalfCauchy"),
+    "half-t": _Family(("df", "scale"), "positive", ("df", "scale")),
+    "exponential": _Family(("rate",), "positive", ("rate",), "Exponential"),
+    "uniform": _Family(("lower", "upper"), "positive", ("upper",), "Uniform"),
+    "inv-gamma": _Family(("shape", "scale"), "positive", ("shape", "scale"), "InverseGamma"),
+    "gamma": _Family(("shape", "rate"), "positive", ("shape", "rate"), "Gamma"),
+    "lkj": _Family(("eta",), "correlation", ("eta",)),
     "horseshoe": _Family(
-        ("scale_global", "slab_scale", "slab_df"),
-        "real",
-        lambda *_: _not_scalar(),
-        ("scale_global", "slab_scale", "slab_df"),
+        ("scale_global", "slab_scale", "slab_df"), "real", ("scale_global", "slab_scale", "slab_df")
     ),
 }
 # Priors on a whole vector of coefficients, not one value (see sitefx.models.hierarchical).
@@ -196,7 +191,7 @@ class Prior:
         """Where the prior puts mass: ``"real"``, ``"positive"`` or ``"correlation"``."""
         return FAMILIES[self.family].support
 
-    def distribution(self) -> dist.Distribution:
+    def distribution(self) -> "Distribution":
         """Build the numpyro distribution for this prior.
 
         Returns
@@ -211,7 +206,101 @@ class Prior:
         PriorSpecError
             For the horseshoe, a prior for coefficient vectors, not one value.
         """
-        return FAMILIES[self.family].build(*self.params)
+        # numpyro only here: parsing priors and the exact method (scipy) run without it
+        import numpyro.distributions as dist
+
+        match self.family:
+            case "flat":
+                return dist.ImproperUniform(dist.constraints.real, (), ())
+            case "half-t":
+                df, scale = self.params
+                return dist.FoldedDistribution(dist.StudentT(df, 0.0, scale))
+            case "lkj":
+                return dist.LKJCholesky(2, *self.params)
+            case "horseshoe":
+                raise PriorSpecError("horseshoe is a prior for coefficient vectors (beta, gamma)")
+        return getattr(dist, FAMILIES[self.family].numpyro)(*self.params)
+
+    def scipy_distribution(self) -> tuple["rv_continuous_frozen", bool]:
+        """Build the prior as a frozen :mod:`scipy.stats` distribution, for quadrature and plots.
+
+        The same densities as :meth:`distribution`, without JAX or numpyro.
+
+        Returns
+        -------
+        distribution : scipy.stats frozen distribution
+            E.g. ``halfnorm(scale=s)``.
+        folded : bool
+            True for ``half-t``: the distribution is a Student-t to be folded at 0 (density
+            doubled on the positive half), as scipy has no half-t.
+
+        Raises
+        ------
+        PriorSpecError
+            For flat, LKJ and horseshoe priors, which have no scipy counterpart.
+
+        Examples
+        --------
+        >>> distribution, folded = Prior.parse("half-normal(2)").scipy_distribution()
+        >>> round(float(distribution.ppf(0.5)), 4), folded
+        (1.349, False)
+        """
+        from scipy import stats  # scipy only here: parsing priors needs none
+
+        params = self.params
+        match self.family:
+            case "normal":
+                return stats.norm(*params), False
+            case "student-t":
+                return stats.t(*params), False
+            case "half-normal":
+                return stats.halfnorm(scale=params[0]), False
+            case "half-cauchy":
+                return stats.halfcauchy(scale=params[0]), False
+            case "half-t":
+                return stats.t(params[0], scale=params[1]), True
+            case "exponential":
+                return stats.expon(scale=1 / params[0]), False
+            case "uniform":
+                return stats.uniform(params[0], params[1] - params[0]), False
+            case "inv-gamma":
+                return stats.invgamma(params[0], scale=params[1]), False
+            case "gamma":
+                return stats.gamma(params[0], scale=1 / params[1]), False
+        raise PriorSpecError(f"a {self.family} prior has no scipy distribution")
+
+    def log_density(self, values: np.ndarray) -> np.ndarray:
+        """Evaluate the prior's log density, by scipy (no JAX).
+
+        Parameters
+        ----------
+        values : array_like
+            Where to evaluate it.
+
+        Returns
+        -------
+        ndarray
+            The log density, ``-inf`` outside the support; 0 everywhere for a flat prior.
+
+        Raises
+        ------
+        PriorSpecError
+            For LKJ and horseshoe priors (see :meth:`scipy_distribution`).
+
+        Examples
+        --------
+        >>> float(Prior.parse("half-t(3, 1)").log_density(-1.0))
+        -inf
+        >>> round(float(Prior.parse("normal(0, 1)").log_density(0.0)), 4)  # -log sqrt(2 pi)
+        -0.9189
+        """
+        values = np.asarray(values, dtype=float)
+        if self.family == "flat":
+            return np.zeros(values.shape)
+        distribution, folded = self.scipy_distribution()
+        with np.errstate(divide="ignore"):
+            log_density = distribution.logpdf(values)
+        return np.where(values >= 0, log_density + np.log(2), -np.inf) if folded else log_density
 
     def power(self, alpha: float) -> "Prior":
         """Return the prior whose density is proportional to this one's raised to ``alpha``.
@@ -316,10 +405,6 @@ def given_prior(spec: "str | Prior") -> Prior:
                 f"prior {prior}: {name} below 1e-100 is absurd (its square underflows)"
             )
     return prior
-
-
-def _not_scalar() -> dist.Distribution:
-    raise PriorSpecError("horseshoe is a prior for coefficient vectors (beta, gamma)")
 
 
 def _format_number(value: float) -> str:

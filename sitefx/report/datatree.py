@@ -12,10 +12,10 @@ import platform
 from importlib.metadata import version
 from pathlib import Path
 
-import arviz_base as azb
 import numpy as np
 import xarray as xr
 
+from sitefx.backend import arviz_base as azb
 from sitefx.data.schema import StudyData
 from sitefx.errors import StudyDataError
 from sitefx.infer.exact import DIMS as EXACT_DIMS

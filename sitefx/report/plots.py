@@ -358,7 +358,7 @@ def prior_posterior_plot(tree: xr.DataTree) -> Figure:
         spec = str(tree.attrs.get(f"prior_{name}", ""))
         prior = Prior.parse(spec) if spec else None
         if prior is not None and prior.family != "flat":
-            density = np.exp(np.asarray(prior.distribution().log_prob(grid)))
+            density = np.exp(prior.log_density(grid))
             ax.plot(grid, density, color=PRIOR_COLOR, lw=1.6, label="prior")
         ax.set_title(f"{name} ~ {spec}" if spec else name, fontsize=10)
         ax.set_xlabel(_effect_label(tree) if name == "mu" else "cross-site SD")

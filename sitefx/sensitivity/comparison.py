@@ -8,9 +8,9 @@ without moderators, and so on.
 
 from collections.abc import Mapping
 
-import arviz_stats as azs
 import pandas as pd
 
+from sitefx.backend import arviz_stats as azs
 from sitefx.estimator import SiteEffects
 from sitefx.sensitivity.densities import with_log_densities
 

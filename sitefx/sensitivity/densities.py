@@ -8,7 +8,6 @@ site summaries ``N(y_j | m_j, sqrt(tau^2 + se_j^2))``). Leaving a site's margina
 out is leaving the site out.
 """
 
-import numpy as np
 import xarray as xr
 
 from sitefx.backend import double_precision
@@ -21,7 +20,6 @@ from sitefx.models.priors import Prior
 UNSCALED_FAMILIES = ("horseshoe", "lkj", "flat")
 
 
-@double_precision
 def log_prior(tree: xr.DataTree) -> xr.Dataset:
     """Compute ``log p(parameter)`` per draw for each top-level parameter with a scalar prior.
 
@@ -58,7 +56,7 @@ def log_prior(tree: xr.DataTree) -> xr.Dataset:
         if prior.family in UNSCALED_FAMILIES:
             continue
         draws = posterior[name]
-        density = np.asarray(prior.distribution().log_prob(draws.values))
+        density = prior.log_density(draws.values)
         extra = tuple(range(2, draws.ndim))  # iid elements (gamma per moderator): summed
         variables[name] = (("chain", "draw"), density.sum(axis=extra))
     return xr.Dataset(variables, coords={dim: posterior[dim] for dim in ("chain", "draw")})

@@ -20,11 +20,11 @@ Monte-Carlo noise of two independent samples (about 0.01 with 4,000 draws).
 
 import logging
 
-import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from sitefx.backend import arviz_stats as azs
 from sitefx.data.schema import StudyData
 from sitefx.errors import PriorSpecError
 from sitefx.estimator import SiteEffects
