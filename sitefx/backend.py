@@ -11,6 +11,13 @@ Importing sitefx changes nothing in JAX. Each sitefx function that runs JAX is w
   starts; set ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` yourself to choose N (1
   keeps JAX's default). With fewer devices than chains, chains are vectorized instead.
 
+Compiled programs are kept on disk, in JAX's persistent compilation cache
+(:func:`use_compilation_cache`), so that no process waits twice for the compiler to build the
+same sampler. The folder is :func:`cache_dir`: ``SITEFX_CACHE_DIR`` if set, else the user's
+cache folder (``$XDG_CACHE_HOME/sitefx`` or ``~/.cache/sitefx`` on Linux, as platformdirs
+says elsewhere). JAX's cache is safe under concurrent processes (file locks) and bounded: the
+least recently used programs go beyond ``CACHE_MAX_BYTES``. ``sitefx cache clear`` empties it.
+
 ArviZ is imported through this module (``from sitefx.backend import arviz_stats``), which
 then takes out of ``sys.modules`` the placeholders arviz-base leaves there for JAX and
 numpyro (lazy_loader): scipy and matplotlib, seeing ``"jax"`` there, would import JAX to test
@@ -31,13 +38,17 @@ import functools
 import importlib
 import importlib.util
 import os
+import shutil
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 
 MIN_DEVICES = 4
 DEVICE_FLAG = "--xla_force_host_platform_device_count"
 ARVIZ = ("arviz_base", "arviz_stats")
+CACHE_ENV = "SITEFX_CACHE_DIR"
+CACHE_MAX_BYTES = 2**30  # the compilation cache keeps at most 1 GiB
 
 
 def request_devices() -> None:
@@ -58,6 +69,125 @@ def request_devices() -> None:
     if DEVICE_FLAG not in flags:
         count = max(MIN_DEVICES, os.cpu_count() or 1)
         os.environ["XLA_FLAGS"] = f"{flags} {DEVICE_FLAG}={count}".strip()
+
+
+def cache_dir() -> Path:
+    """Return sitefx's cache folder: ``SITEFX_CACHE_DIR``, else the user's cache folder.
+
+    Returns
+    -------
+    Path
+        ``$SITEFX_CACHE_DIR`` when set and not empty; otherwise platformdirs' user cache
+        folder for sitefx (on Linux ``$XDG_CACHE_HOME/sitefx``, by default
+        ``~/.cache/sitefx``). Not created here.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["SITEFX_CACHE_DIR"] = "/tmp/sitefx-cache"
+    >>> str(cache_dir())
+    '/tmp/sitefx-cache'
+    >>> del os.environ["SITEFX_CACHE_DIR"]
+    """
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("sitefx", appauthor=False))
+
+
+def compilation_cache_dir() -> Path:
+    """Return the folder of JAX's persistent compilation cache: ``jax/`` in :func:`cache_dir`.
+
+    Returns
+    -------
+    Path
+        The folder (not created here).
+
+    Examples
+    --------
+    >>> compilation_cache_dir().name
+    'jax'
+    """
+    return cache_dir() / "jax"
+
+
+def use_compilation_cache() -> bool:
+    """Turn on JAX's persistent compilation cache in :func:`compilation_cache_dir`.
+
+    Every compiled program is stored (no minimum compile time), up to ``CACHE_MAX_BYTES``,
+    least recently used first out. A folder that cannot be created leaves the cache off, with
+    no error: fits still run, they compile. Called before each fit, so a change of
+    ``SITEFX_CACHE_DIR`` in the process takes effect.
+
+    Returns
+    -------
+    bool
+        Whether the cache is on.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> os.environ["SITEFX_CACHE_DIR"] = tempfile.mkdtemp()
+    >>> use_compilation_cache()
+    True
+    >>> del os.environ["SITEFX_CACHE_DIR"]
+    """
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    folder = compilation_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    if jax.config.jax_compilation_cache_dir != str(folder):
+        compilation_cache.reset_cache()  # the next compilation opens the new folder
+        jax.config.update("jax_compilation_cache_dir", str(folder))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
+    return True
+
+
+def clear_cache() -> tuple[Path, int]:
+    """Delete sitefx's cache folder (:func:`cache_dir`) and everything in it.
+
+    Returns
+    -------
+    folder : Path
+        The folder deleted.
+    size : int
+        The bytes it held (0 if it did not exist).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> os.environ["SITEFX_CACHE_DIR"] = tempfile.mkdtemp()
+    >>> clear_cache()[1]
+    0
+    >>> del os.environ["SITEFX_CACHE_DIR"]
+    """
+    folder = cache_dir()
+    size = cache_size()
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder, size
+
+
+def cache_size() -> int:
+    """Return the bytes held in sitefx's cache folder (0 if it does not exist).
+
+    Returns
+    -------
+    int
+        The sum of the files' sizes.
+
+    Examples
+    --------
+    >>> isinstance(cache_size(), int)
+    True
+    """
+    folder = cache_dir()
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 def double_precision[**P, R](function: Callable[P, R]) -> Callable[P, R]:

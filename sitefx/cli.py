@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
 
+from sitefx import backend
 from sitefx.errors import (
     DataDropWarning,
     DataReadWarning,
@@ -131,6 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="report format(s) (default both)",
     )
     _estimand_options(document)
+
+    cache = commands.add_parser(
+        "cache",
+        help="show or clear sitefx's cache of compiled samplers",
+        description="sitefx keeps the samplers JAX compiles in a cache folder, so that a fit "
+        "of a design seen before starts without compiling: SITEFX_CACHE_DIR if set, else "
+        "the user's cache folder ($XDG_CACHE_HOME/sitefx or ~/.cache/sitefx on Linux). "
+        "'info' prints the folder and its size; 'clear' deletes it (it fills again as fits "
+        "run).",
+    )
+    cache.add_argument("action", choices=["info", "clear"], help="what to do")
     return parser
 
 
@@ -359,6 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     2
     """
     args = build_parser().parse_args(argv)
+    if args.command == "cache":
+        return run_cache(args.action)
     try:
         with warnings.catch_warnings():
             for category in (DataDropWarning, DataReadWarning, IgnoredOptionWarning):
@@ -380,6 +394,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # a full disk, a permission: nothing half-written is left
         print(f"sitefx: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
+
+
+def run_cache(action: str) -> int:
+    """Print the cache folder and its size (``info``), or delete it (``clear``).
+
+    Parameters
+    ----------
+    action : {"info", "clear"}
+        What to do.
+
+    Returns
+    -------
+    int
+        0.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> os.environ["SITEFX_CACHE_DIR"] = tempfile.mkdtemp()
+    >>> run_cache("clear")  # doctest: +ELLIPSIS
+    cleared .../tmp... (0.0 MB)
+    0
+    >>> del os.environ["SITEFX_CACHE_DIR"]
+    """
+    if action == "clear":
+        folder, size = backend.clear_cache()
+        print(f"cleared {folder} ({size / 1e6:.1f} MB)")
+    else:
+        print(f"{backend.cache_dir()} ({backend.cache_size() / 1e6:.1f} MB)")
+    return 0
 
 
 def _warning_printer() -> Callable[..., None]:

@@ -28,6 +28,7 @@ from sitefx.estimator import OUTPUT_FILES, SiteEffects
 from sitefx.historical import describe as describe_borrowing
 from sitefx.models.priors import given_prior
 from sitefx.parallel import Workers
+from sitefx.progress import attached, phase
 from sitefx.report import headline_sentences, summary_text, write_report
 from sitefx.report.document import describe_method
 from sitefx.report.folders import (
@@ -89,7 +90,8 @@ def run_fit(args: argparse.Namespace) -> int:
     """
     check_destination(args.out)
     fit, say = _fit(args)
-    fit.save(args.out, command=_command(), inputs=_inputs(args))
+    with phase(f"writing {args.out}", enabled=attached(args.quiet)):
+        fit.save(args.out, command=_command(), inputs=_inputs(args))
     say(f"wrote {args.out}: " + ", ".join(OUTPUT_FILES.values()) + f", {MANIFEST}")
     return _gate(args, fit.warnings_)
 
@@ -142,8 +144,8 @@ def run_sensitivity(args: argparse.Namespace) -> int:
 
 
 def _progress(args: argparse.Namespace) -> Callable[[str], None] | None:
-    """Return where long work reports its steps: standard error, unless ``--quiet``."""
-    return None if args.quiet else lambda text: print(text, file=sys.stderr)
+    """Return where long work reports its steps: standard error on a terminal, not ``--quiet``."""
+    return (lambda text: print(text, file=sys.stderr)) if attached(args.quiet) else None
 
 
 def _gate(args: argparse.Namespace, problems: list[str]) -> int:
@@ -303,7 +305,7 @@ def _spec(args: argparse.Namespace) -> ModelSpec:
         target_accept=args.target_accept,
         max_tree_depth=args.max_tree_depth,
         seed=args.seed,
-        progress=not args.quiet and sys.stderr.isatty(),
+        progress=attached(args.quiet),
         method=args.method,
         site_dist=args.site_dist,
         site_df=args.site_df,
@@ -372,7 +374,10 @@ def check_flags(args: argparse.Namespace) -> None:
 
 def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
     """Load the study, fit it and print what a fit prints; return the fit and the printer."""
-    study = _study(args)
+    show = attached(args.quiet)
+    with phase(f"reading {args.source}", enabled=show) as notes:
+        study = _study(args)
+        notes.append(f"{study.data.accounting.rows_read:,} rows, {study.data.n_sites:,} sites")
     data = study.data
     say = (lambda *_: None) if args.quiet else print
     say(f"{study.title}: {data.n_sites} sites, {data.kind} data")
@@ -382,7 +387,9 @@ def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
     model = _model(args, study.roles)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # reported below, once
-        fit = model.fit(study)
+        with phase("fitting", enabled=show) as notes:
+            fit = model.fit(study)
+            notes.append(json.loads(fit.posterior_.attrs["sampler"])["method"])
     say("priors:\n" + fit.priors_.describe())
     say(describe_method(json.loads(fit.posterior_.attrs["sampler"])))
     if "borrowing" in fit.posterior_.attrs:

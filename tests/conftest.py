@@ -3,11 +3,19 @@ part; no test changes a fit) and the ``cli`` runner. The builders they use are i
 tests/builders.py."""
 
 import functools
+import os
+import tempfile
 
 import pytest
 
 import sitefx
 from tests.builders import bundled_study, run_cli
+
+
+def pytest_configure(config):
+    """Keep the compiled samplers of this run in a fresh cache folder, shared with the CLI
+    subprocesses it starts, not in the user's cache (unless SITEFX_CACHE_DIR is set)."""
+    os.environ.setdefault("SITEFX_CACHE_DIR", tempfile.mkdtemp(prefix="sitefx-test-cache-"))
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sitefx"
 
 # Bottom first. A module belongs to the layer of the longest prefix that names it.
 LAYERS = {
-    "foundation": ("sitefx.errors", "sitefx.streams", "sitefx.backend"),
+    "foundation": ("sitefx.errors", "sitefx.streams", "sitefx.backend", "sitefx.progress"),
     "data": ("sitefx.data",),  # schema, adapters, validation, sufficient statistics
     "models": ("sitefx.models",),  # numpyro models, priors, the collapsed likelihood
     "inference": ("sitefx.infer",),  # NUTS, quadrature, the historical priors' integrals

@@ -1,16 +1,28 @@
 """Run NUTS on a model and return its draws grouped by chain, as plain numpy arrays.
 
+Compiled once per design. The sampler (warm-up and sampling of every chain, one XLA program)
+takes the model's data and prior parameters as arguments, not as constants, and is kept per
+model structure: the model function, the settings, its non-array arguments (counts, names)
+and the shapes of its arrays. Fits that differ only in values (a prior grid, leave-one-site-
+out, calibration replicates, outcomes of one design) reuse it without tracing or compiling;
+across processes JAX's persistent compilation cache (:mod:`sitefx.backend`) serves it.
+
 JAX and numpyro are imported when a sampler runs: the settings are checked without them.
 """
 
-from collections.abc import Callable
+import collections
+import contextlib
+import dataclasses
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from sitefx import streams
-from sitefx.backend import double_precision
+from sitefx.backend import compilation_cache_dir, double_precision, use_compilation_cache
 from sitefx.errors import SitefxInputError, check_finite, check_whole
+from sitefx.progress import phase
 
 # Upper bounds on the counts: a fit keeps chains x draws values of every parameter and site.
 MAX_CHAINS = 1000
@@ -23,6 +35,8 @@ SAMPLE_STATS = {
     "num_steps": "n_steps",
     "energy": "energy",
 }
+COMPILED_SAMPLERS = 8  # compiled samplers kept per process (least recently used dropped)
+PROGRESS_EVERY = 25  # iterations between progress updates of a chain
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,17 +129,19 @@ def run_nuts(
 
     Runs in float64 (:func:`~sitefx.backend.double_precision`). Chains run in parallel when
     JAX has a device per chain, else vectorized. The sampler's random stream is JAX's own,
-    keyed by ``settings.seed``. JAX's compilation caches are cleared afterwards, so repeated
-    fits stay flat in memory.
+    keyed by ``settings.seed``. The compiled sampler is reused by later fits of the same
+    structure (see the module docstring).
 
     Parameters
     ----------
     model : callable
         A numpyro model, e.g. :func:`~sitefx.models.hierarchical.normal_normal`.
     settings : SamplerSettings
-        Chains, draws, warm-up, target acceptance, tree depth and seed.
+        Chains, draws, warm-up, target acceptance, tree depth, seed and progress.
     **model_kwargs
-        The model's arguments, by name (data arrays, ``priors``, ...).
+        The model's arguments, by name (data arrays, ``priors``, ...). Arrays, floats,
+        dataclasses holding them (priors, sufficient statistics) and tuples of these are the
+        sampler's arguments; ints, strings, booleans and None fix its structure.
 
     Returns
     -------
@@ -147,30 +163,202 @@ def run_nuts(
     ((2, 100, 3), (2, 100))
     """
     import jax
-    from numpyro.infer import MCMC, NUTS
 
-    chain_method = "parallel" if jax.local_device_count() >= settings.chains else "vectorized"
-    mcmc = MCMC(
-        NUTS(
-            model,
-            target_accept_prob=settings.target_accept,
-            max_tree_depth=settings.max_tree_depth,
-        ),
-        num_warmup=settings.warmup,
-        num_samples=settings.draws,
-        num_chains=settings.chains,
-        chain_method=chain_method if settings.chains > 1 else "sequential",
-        progress_bar=settings.progress,
-    )
-    # the sampler's stream: JAX's own generator keyed by the seed (the numpy streams of
-    # sitefx.streams are independent of it by construction)
-    mcmc.run(jax.random.key(settings.seed), extra_fields=tuple(SAMPLE_STATS), **model_kwargs)
-    draws = {
-        name: np.asarray(value) for name, value in mcmc.get_samples(group_by_chain=True).items()
-    }
-    extra = mcmc.get_extra_fields(group_by_chain=True)
-    sample_stats = {SAMPLE_STATS[name]: np.asarray(value) for name, value in extra.items()}
-    # Each fit compiles its own closures, which JAX's caches would keep forever (27 MB per
-    # eight-schools fit): clear them, so grids and calibration runs stay flat in memory.
-    jax.clear_caches()
+    cached = use_compilation_cache()
+    static = {name: value for name, value in model_kwargs.items() if _is_static(value)}
+    dynamic = {name: value for name, value in model_kwargs.items() if name not in static}
+    _register_pytrees(dynamic)
+    dynamic = jax.tree.map(np.asarray, dynamic)
+    keys = jax.random.split(jax.random.key(settings.seed), settings.chains)
+    design = (model, tuple(sorted(static.items())), dataclasses.replace(settings, seed=0))
+    with phase("preparing the sampler", enabled=settings.progress) as notes:
+        sampler = _sampler(design, keys, dynamic, notes, cached=cached)
+    with _progress_bar(settings):
+        draws, stats = jax.block_until_ready(sampler(keys, dynamic))
+        jax.effects_barrier()  # the last progress callbacks have run
+    draws = {name: np.asarray(value) for name, value in draws.items()}
+    sample_stats = {SAMPLE_STATS[name]: np.asarray(value) for name, value in stats.items()}
     return draws, sample_stats
+
+
+def _sampler(
+    design: tuple, keys: object, dynamic: dict, notes: list[str], *, cached: bool
+) -> Callable:
+    """Return the compiled sampler of ``design`` for arguments shaped as ``dynamic``.
+
+    Kept in this process (up to ``COMPILED_SAMPLERS``, least recently used dropped); a new
+    one is compiled, or read from the persistent compilation cache (if ``cached``, it is on).
+    ``notes`` gets which.
+    """
+    import jax
+
+    leaves, structure = jax.tree.flatten(dynamic)
+    parallel = len(keys) > 1 and jax.local_device_count() >= len(keys)
+    key = (*design, parallel, structure, tuple((leaf.shape, leaf.dtype) for leaf in leaves))
+    if key in _SAMPLERS:
+        _SAMPLERS.move_to_end(key)
+        notes.append("reused from an earlier fit")
+        return _SAMPLERS[key]
+    before = _CacheEvents.count()
+    sampler = _build_sampler(*design, parallel).lower(keys, dynamic).compile()
+    (hits, misses), (hits_before, misses_before) = _CacheEvents.count(), before
+    if not cached:
+        notes.append("compiled; no cache folder")
+    elif misses > misses_before:
+        notes.append(f"compiled, kept in {compilation_cache_dir()} for next time")
+    else:
+        notes.append(f"from the compilation cache ({hits - hits_before} programs)")
+    _SAMPLERS[key] = sampler
+    if len(_SAMPLERS) > COMPILED_SAMPLERS:
+        _SAMPLERS.popitem(last=False)
+    return sampler
+
+
+_SAMPLERS: collections.OrderedDict = collections.OrderedDict()
+
+
+class _CacheEvents:
+    """Counts of JAX's persistent-cache hits and misses in this process."""
+
+    hits = misses = 0
+    listening = False
+
+    @classmethod
+    def count(cls) -> tuple[int, int]:
+        """Return ``(hits, misses)`` so far; start listening on first use."""
+        if not cls.listening:
+            import jax.monitoring
+
+            jax.monitoring.register_event_listener(cls.record)
+            cls.listening = True
+        return cls.hits, cls.misses
+
+    @classmethod
+    def record(cls, event: str, **_: object) -> None:
+        """Count a cache hit or miss event (JAX calls this for every event)."""
+        if event == "/jax/compilation_cache/cache_hits":
+            cls.hits += 1
+        elif event == "/jax/compilation_cache/cache_misses":
+            cls.misses += 1
+
+
+def _is_static(value: object) -> bool:
+    """Whether an argument fixes the model's structure (a count, name or switch)."""
+    if isinstance(value, tuple):
+        return all(_is_static(item) for item in value)
+    return value is None or isinstance(value, bool | int | str | np.integer)
+
+
+def _register_pytrees(value: object) -> None:
+    """Register the dataclasses within ``value`` as JAX pytrees, once per class.
+
+    Their static fields (see :func:`_is_static`) become the tree's structure, the rest its
+    leaves; rebuilding one skips ``__init__``, whose checks need concrete numbers.
+    """
+    import jax
+
+    if isinstance(value, dict | tuple | list):
+        for item in value.values() if isinstance(value, dict) else value:
+            _register_pytrees(item)
+        return
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return
+    cls = type(value)
+    for field in dataclasses.fields(value):
+        _register_pytrees(getattr(value, field.name))
+    if cls in _PYTREE_CLASSES:
+        return
+
+    def flatten(instance: object) -> tuple[list, tuple]:
+        names = [field.name for field in dataclasses.fields(instance)]
+        fixed = tuple(
+            (name, getattr(instance, name)) for name in names if _is_static(getattr(instance, name))
+        )
+        varying = tuple(name for name in names if name not in dict(fixed))
+        return [getattr(instance, name) for name in varying], (varying, fixed)
+
+    def unflatten(aux: tuple, children: list) -> object:
+        varying, fixed = aux
+        instance = object.__new__(cls)
+        for name, item in (*zip(varying, children, strict=True), *fixed):
+            object.__setattr__(instance, name, item)
+        return instance
+
+    jax.tree_util.register_pytree_node(cls, flatten, unflatten)
+    _PYTREE_CLASSES.add(cls)
+
+
+_PYTREE_CLASSES: set[type] = set()
+
+
+def _build_sampler(
+    model: Callable,
+    static: tuple[tuple[str, object], ...],
+    settings: SamplerSettings,
+    parallel: bool,
+) -> Callable:
+    """Build the sampler of every chain for one model structure (to lower and compile).
+
+    Each chain: NUTS initialised, ``settings.warmup`` adaptation steps, then
+    ``settings.draws`` kept steps, their latent values constrained and deterministic sites
+    added. Chains are mapped over devices (``parallel``) or vectorized.
+    """
+    import jax
+    from numpyro.infer import NUTS
+
+    kernel = NUTS(
+        functools.partial(model, **dict(static)),
+        target_accept_prob=settings.target_accept,
+        max_tree_depth=settings.max_tree_depth,
+    )
+
+    def chain(key: jax.Array, kwargs: dict) -> tuple[dict, dict]:
+        state = kernel.init(key, settings.warmup, None, model_args=(), model_kwargs=kwargs)
+
+        def step(state, _):
+            state = kernel.sample(state, (), kwargs)
+            if settings.progress:
+                jax.lax.cond(
+                    state.i % PROGRESS_EVERY == 0,
+                    lambda: jax.debug.callback(_Progress.advance, PROGRESS_EVERY),
+                    lambda: None,
+                )
+            return state, {name: getattr(state, name) for name in ("z", *SAMPLE_STATS)}
+
+        state = jax.lax.fori_loop(0, settings.warmup, lambda _, state: step(state, None)[0], state)
+        _, kept = jax.lax.scan(step, state, length=settings.draws)
+        draws = jax.vmap(kernel.postprocess_fn((), kwargs))(kept.pop("z"))
+        return draws, kept
+
+    if parallel:
+        return jax.pmap(chain, in_axes=(0, None))
+    return jax.jit(jax.vmap(chain, in_axes=(0, None)))
+
+
+class _Progress:
+    """The progress bar the compiled samplers advance (their callback is this one function)."""
+
+    bar = None
+
+    @classmethod
+    def advance(cls, iterations: int) -> None:
+        """Move the current bar on by ``iterations`` (of one chain), if there is one."""
+        if cls.bar is not None:
+            cls.bar.update(int(iterations))
+
+
+@contextlib.contextmanager
+def _progress_bar(settings: SamplerSettings) -> Iterator[None]:
+    """Show a bar over every chain's warm-up and sampling iterations (tqdm), if asked to."""
+    if not settings.progress:
+        yield
+        return
+    from tqdm.auto import tqdm
+
+    total = settings.chains * (settings.warmup + settings.draws)
+    with tqdm(total=total, desc=f"NUTS, {settings.chains} chains", unit="it") as bar:
+        _Progress.bar = bar
+        try:
+            yield
+        finally:
+            _Progress.bar = None

@@ -315,10 +315,11 @@ def varying_intercepts_and_effects_collapsed(
     ((3,), False)
     """
     moderators = jnp.zeros((stats.n.shape[0], 0)) if moderators is None else moderators
+    n_records = jnp.sum(stats.n)  # not stats.n_records: an int, and the sampler traces n
     population = _site_population(
         priors,
-        jnp.sqrt(jnp.diag(stats.xx) / stats.n_records),  # covariates are centred
-        stats.n_records,
+        jnp.sqrt(jnp.diag(stats.xx) / n_records),  # covariates are centred
+        n_records,
         moderators.shape[1],
         clustered=stats.clusters is not None,
     )
