@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         "'info' prints the folder and its size; 'clear' deletes it (it fills again as fits "
         "run).",
     )
-    cache.add_argument("action", choices=["info", "clear"], help="what to do")
+    cache.add_argument("action", metavar="ACTION", choices=["info", "clear"], help="info or clear")
     return parser
 
 
