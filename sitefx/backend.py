@@ -49,6 +49,9 @@ DEVICE_FLAG = "--xla_force_host_platform_device_count"
 ARVIZ = ("arviz_base", "arviz_stats")
 CACHE_ENV = "SITEFX_CACHE_DIR"
 CACHE_MAX_BYTES = 2**30  # the compilation cache keeps at most 1 GiB
+# Programs that compile faster than this are not stored: a sampler takes seconds, while the
+# many small programs around it would fill the folder, and the cache scans it on each write.
+CACHE_MIN_SECONDS = 0.2
 
 
 def request_devices() -> None:
@@ -115,8 +118,8 @@ def compilation_cache_dir() -> Path:
 def use_compilation_cache() -> bool:
     """Turn on JAX's persistent compilation cache in :func:`compilation_cache_dir`.
 
-    Every compiled program is stored (no minimum compile time), up to ``CACHE_MAX_BYTES``,
-    least recently used first out. A folder that cannot be created leaves the cache off, with
+    Programs that took at least ``CACHE_MIN_SECONDS`` to compile are stored, up to
+    ``CACHE_MAX_BYTES``, least recently used first out. A folder that cannot be created leaves the cache off, with
     no error: fits still run, they compile. Called before each fit, so a change of
     ``SITEFX_CACHE_DIR`` in the process takes effect.
 
@@ -144,7 +147,7 @@ def use_compilation_cache() -> bool:
     if jax.config.jax_compilation_cache_dir != str(folder):
         compilation_cache.reset_cache()  # the next compilation opens the new folder
         jax.config.update("jax_compilation_cache_dir", str(folder))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", CACHE_MIN_SECONDS)
         jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
     return True
 

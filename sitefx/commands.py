@@ -28,7 +28,7 @@ from sitefx.estimator import OUTPUT_FILES, SiteEffects
 from sitefx.historical import describe as describe_borrowing
 from sitefx.models.priors import given_prior
 from sitefx.parallel import Workers
-from sitefx.progress import attached, phase
+from sitefx.progress import attached, phase, status_line
 from sitefx.report import headline_sentences, summary_text, write_report
 from sitefx.report.document import describe_method
 from sitefx.report.folders import (
@@ -124,7 +124,10 @@ def run_sensitivity(args: argparse.Namespace) -> int:
     """
     check_destination(args.out)
     fit, say = _fit(args)
-    with output_folder(args.out, command=_command(), inputs=_inputs(args)) as folder:
+    with (
+        output_folder(args.out, command=_command(), inputs=_inputs(args)) as folder,
+        status_line(enabled=attached(args.quiet)) as progress,
+    ):
         fit.write_files(folder)
         paths = write_sensitivity(
             fit,
@@ -132,7 +135,7 @@ def run_sensitivity(args: argparse.Namespace) -> int:
             tau_priors=args.alt_tau,
             mu_priors=args.alt_mu,
             workers=_workers(args),
-            progress=_progress(args),
+            progress=progress,
         )
     for line in describe_sensitivity(args.out):
         say(line)
@@ -141,11 +144,6 @@ def run_sensitivity(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     return _gate(args, fit.warnings_ + problems)
-
-
-def _progress(args: argparse.Namespace) -> Callable[[str], None] | None:
-    """Return where long work reports its steps: standard error on a terminal, not ``--quiet``."""
-    return (lambda text: print(text, file=sys.stderr)) if attached(args.quiet) else None
 
 
 def _gate(args: argparse.Namespace, problems: list[str]) -> int:
@@ -202,13 +200,16 @@ def run_fit_many(args: argparse.Namespace) -> int:
     jobs = jobs_for(args.sources, outcomes, {k: v for k, v in roles.items() if v not in (None, ())})
     check_destination(args.out)
     inputs = [path for source in args.sources for path in input_files(source)]
-    with output_folder(args.out, command=_command(), inputs=inputs) as folder:
+    with (
+        output_folder(args.out, command=_command(), inputs=inputs) as folder,
+        status_line(enabled=attached(args.quiet)) as progress,
+    ):
         table = fit_many(
             jobs,
             _model(args, Roles.from_mapping(roles)),
             folder,
             workers=_workers(args),
-            progress=_progress(args),
+            progress=progress,
         )
     shown = table.drop(columns=["source", "folder"])
     print(shown.to_string(index=False, float_format=lambda value: f"{value:.3g}"))
@@ -245,14 +246,15 @@ def run_calibrate(args: argparse.Namespace) -> int:
     check_destination(args.out)
     study = _study(args)
     model = _model(args, study.roles)
-    result = calibrate(
-        model,
-        study.data,
-        replicates=args.replicates,
-        seed=args.seed,
-        workers=_workers(args),
-        progress=_progress(args),
-    )
+    with status_line(enabled=attached(args.quiet)) as progress:
+        result = calibrate(
+            model,
+            study.data,
+            replicates=args.replicates,
+            seed=args.seed,
+            workers=_workers(args),
+            progress=progress,
+        )
     summary = result.summary()
     names = ["calibration_summary.csv", "calibration_ranks.csv", "calibration.png"]
     with output_folder(args.out, command=_command(), inputs=_inputs(args)) as folder:

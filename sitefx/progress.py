@@ -3,13 +3,15 @@
 ``sitefx`` logs each phase as it ends, on standard error: ``reading students.parquet:
 1,000,000 rows… 2.1 s``. Progress bars (tqdm) cover the long loops: NUTS warm-up and
 sampling, prior grids, calibration replicates, ``fit-many``. Both are on only when standard
-error is a terminal and ``--quiet`` is not given, so logs and CI output stay clean.
+error is a terminal and ``--quiet`` is not given, so logs and CI output stay clean. Steps
+of many (refits of a grid, replicates, jobs) rewrite one status line (:func:`status_line`),
+so a calibration of 200 replicates shows one line, not 200.
 """
 
 import contextlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 def attached(quiet: bool = False) -> bool:
@@ -59,3 +61,38 @@ def phase(text: str, *, enabled: bool) -> Iterator[list[str]]:
     if enabled:
         detail = f" ({'; '.join(notes)})" if notes else ""
         print(f"{text}… {time.perf_counter() - start:.1f} s{detail}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def status_line(*, enabled: bool) -> Iterator[Callable[[str], None] | None]:
+    """Yield a function that shows its text as one line on standard error.
+
+    Each call replaces the last line; the line is erased at the end.
+
+    Parameters
+    ----------
+    enabled : bool
+        Whether to show anything (see :func:`attached`); if not, None is yielded.
+
+    Yields
+    ------
+    callable or None
+        ``show(text)``, e.g. ``show("replicate-3 (3/200 done)")``.
+
+    Examples
+    --------
+    >>> with status_line(enabled=False) as show:
+    ...     show is None
+    True
+    """
+    if not enabled:
+        yield None
+        return
+
+    def show(text: str) -> None:
+        print(f"\r\033[K{text}", end="", file=sys.stderr, flush=True)
+
+    try:
+        yield show
+    finally:
+        print("\r\033[K", end="", file=sys.stderr, flush=True)

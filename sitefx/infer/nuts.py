@@ -201,6 +201,9 @@ def _sampler(
         return _SAMPLERS[key]
     before = _CacheEvents.count()
     sampler = _build_sampler(*design, parallel).lower(keys, dynamic).compile()
+    # Tracing filled JAX's caches with this design's closures, which they would keep forever
+    # (27 MB per eight-schools design): the compiled sampler is all that is needed again.
+    jax.clear_caches()
     (hits, misses), (hits_before, misses_before) = _CacheEvents.count(), before
     if not cached:
         notes.append("compiled; no cache folder")
