@@ -212,23 +212,30 @@ def display_table(
     fixed = fixed or {}
     mcse_columns = [c for c in table.columns if c.startswith("mcse_")]
     shown = table.drop(columns=mcse_columns).astype(object)
-    zero = pd.Series(0.0, index=table.index)
-    for i in table.index:
-        places = decimals(table.at[i, "sd"]) if "sd" in table else DEFAULT_DECIMALS
-        as_percent = percent_rows is not None and bool(percent_rows[i])
-        for column in shown.columns:
-            value = table.at[i, column]
+    row_places = (
+        [decimals(sd) for sd in table["sd"]] if "sd" in table else [DEFAULT_DECIMALS] * len(table)
+    )
+    as_percent = (
+        percent_rows.loc[table.index].to_numpy(bool)
+        if percent_rows is not None
+        else np.zeros(len(table), bool)
+    )
+    zero = np.zeros(len(table))
+    for column in shown.columns:
+        mcses = table[mcse_name(column)].to_numpy(float) if mcse_name(column) in table else zero
+        cells = []
+        for value, mcse, places, share in zip(
+            table[column].to_numpy(), mcses, row_places, as_percent, strict=True
+        ):
             if not isinstance(value, float | np.floating):
-                continue
-            mcse = float(table.get(mcse_name(column), zero)[i])
-            if column in probabilities:
-                shown.at[i, column] = probability(value, mcse)
-            elif column in percents or as_percent:
-                shown.at[i, column] = percent(value)
-            elif column in fixed:
-                shown.at[i, column] = with_mcse(value, mcse, fixed[column])
+                cells.append(value)
+            elif column in probabilities:
+                cells.append(probability(value, mcse))
+            elif column in percents or share:
+                cells.append(percent(value))
             else:
-                shown.at[i, column] = with_mcse(value, mcse, places)
+                cells.append(with_mcse(value, mcse, fixed.get(column, places)))
+        shown[column] = pd.Series(cells, index=shown.index, dtype=object)
     return shown
 
 
