@@ -11,6 +11,8 @@ quantity shown twice is shown the same way.
 * A probability is a percentage with one decimal, ``95.3%``; two decimals where one would
   round onto a decision line it is not on (``94.96%``, not ``95.0%``); never 0% or 100% from
   draws (:func:`probability`). A share of sites is a whole percentage (:func:`percent`).
+* Up to :data:`NAMED_SITES` sites, the plots give every site a labelled row; with more, they
+  draw the sites without names (every site's numbers are in the CSV files).
 
 Examples
 --------
@@ -28,6 +30,7 @@ from sitefx.statistics import CONFIDENT, mcse_name
 DEFAULT_DECIMALS = 2  # where a value has no SD to size it by
 MAX_DECIMALS = 8
 LINES = (100 * CONFIDENT, 100 * (1 - CONFIDENT))  # decision lines, in percent
+NAMED_SITES = 100  # up to this many sites, plots name every site
 
 
 def decimals(sd: float) -> int:
