@@ -11,8 +11,8 @@ import pytest
 import xarray as xr
 
 import sitefx
-from sitefx.report import SUMMARY_COLUMNS, forest_plot, rank_plot
-from sitefx.report.numbers import NAMED_SITES
+from sitefx.report import SUMMARY_COLUMNS, forest_plot, rank_plot, summary_text
+from sitefx.report.numbers import NAMED_SITES, SHOWN_ENDS
 from sitefx.report.plots import UNNAMED_SIZE
 
 
@@ -187,3 +187,25 @@ def test_a_rank_plot_of_many_sites_has_no_names_and_a_fixed_size():
     assert tuple(figure.get_size_inches()) == UNNAMED_SIZE
     assert not axes.get_yticks().size and "sites.csv" in axes.get_ylabel()
     figure.clear()
+
+
+def test_summary_text_prints_the_ends_of_a_parameter_with_many_rows():
+    n_sites = 1000
+    table = pd.DataFrame(
+        {
+            "parameter": ["mu", "tau", *(f"theta[{j}]" for j in range(n_sites)), "theta_new"],
+            **{column: 0.5 for column in ("mean", "sd", "q2.5", "q50", "q97.5")},
+            "mcse_mean": 0.0,
+        }
+    )
+    lines = summary_text(table).splitlines()
+    parameters = [line.split()[0] for line in lines]
+    shown = [f"theta[{j}]" for j in [*range(SHOWN_ENDS), *range(n_sites - SHOWN_ENDS, n_sites)]]
+    assert [name for name in parameters if name.startswith("theta[")] == shown
+    assert parameters[:3] == ["parameter", "mu", "tau"] and "theta_new" in parameters
+    left_out = n_sites - 2 * SHOWN_ENDS
+    assert (
+        lines[3 + SHOWN_ENDS] == f"... {left_out} more rows of theta: every row is in summary.csv"
+    )
+    every_row = summary_text(table.iloc[: NAMED_SITES + 2]).splitlines()
+    assert len(every_row) == 1 + NAMED_SITES + 2 + 1  # header, rows, the exact-values note
