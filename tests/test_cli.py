@@ -4,13 +4,17 @@ import json
 import subprocess
 import sys
 
+import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
 
 import sitefx.report
 from sitefx.cli import main
+from sitefx.report.numbers import NAMED_SITES, SHOWN_ENDS
+from sitefx.report.plots import UNNAMED_SIZE
 from sitefx.report.sensitivity import sensitivity_warnings
+from sitefx.testing import simulate_site_summaries
 from tests.builders import STUDIES, write_frame
 
 RECORD_ROLES = ["--outcome", "score", "--treatment", "small", "--site", "school"]
@@ -69,6 +73,28 @@ def test_fit_eight_schools_end_to_end(tmp_path):
     assert "](figures/forest.png)" in (out / "report.md").read_text(encoding="utf-8")
     estimands = pd.read_csv(out / "estimands.csv").set_index("estimand")
     assert estimands.loc["share_above", "meaning"].endswith("above 5")
+
+
+def test_a_fit_of_many_sites_prints_and_draws_them_in_bounded_space(tmp_path, cli):
+    """Above NAMED_SITES sites the printed table shows the ends of theta, and forest.png and
+    the report's site plots keep a fixed size; every site is in summary.csv and sites.csv."""
+    n_sites = NAMED_SITES + 50
+    data, _truth = simulate_site_summaries(n_sites, seed=3)
+    frame = pd.DataFrame({"site": data.site, "d": data.estimate, "se": data.se})
+    path = write_frame(frame, tmp_path / "many.csv")
+    out = tmp_path / "out"
+    run = cli("fit", path, "--site", "site", "--estimate", "d", "--se", "se", "--out", out)
+    assert run.code == 0, run.err
+    assert f"... {n_sites - 2 * SHOWN_ENDS} more rows of theta" in run.out
+    assert f"theta[site {n_sites}]" in run.out and "theta[site 75]" not in run.out
+    assert len(pd.read_csv(out / "sites.csv")) == n_sites
+    assert "theta[site 75]" in set(pd.read_csv(out / "summary.csv")["parameter"])
+    inches = np.array(UNNAMED_SIZE)
+    assert matplotlib.image.imread(out / "forest.png").shape[:2] == tuple(150 * inches[::-1])
+    assert cli("report", out).code == 0
+    for stem in ("forest", "ranks"):
+        image = matplotlib.image.imread(out / "figures" / f"{stem}.png")
+        assert image.shape[:2] == tuple(130 * inches[::-1])
 
 
 def test_report_refuses_a_folder_without_a_saved_fit(tmp_path, cli):

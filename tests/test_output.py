@@ -1,14 +1,19 @@
-"""The output contract: DataTree groups, names, coords; lossless files; summary; forest plot."""
+"""The output contract: DataTree groups, names, coords; lossless files; summary; plots of few
+and of many sites."""
 
+import io
 import json
 
+import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
 import sitefx
-from sitefx.report import SUMMARY_COLUMNS, forest_plot
+from sitefx.report import SUMMARY_COLUMNS, forest_plot, rank_plot, summary_text
+from sitefx.report.numbers import NAMED_SITES, SHOWN_ENDS
+from sitefx.report.plots import UNNAMED_SIZE
 
 
 def test_a_summaries_fit_stores_its_groups_variables_priors_and_provenance(eight_schools_fit):
@@ -104,12 +109,13 @@ def test_the_same_seed_gives_the_same_draws_and_another_seed_others(eight_school
     assert json.loads(first.posterior_.attrs["diagnostics"]) == first.warnings_
 
 
-def test_forest_plot_stays_legible_with_80_sites():
+def simulated_fit_tree(n_sites: int) -> xr.DataTree:
+    """A DataTree with what the plots read: 100 standard normal draws of each site's effect
+    (sites "school 000", "school 001", ...), raw estimates and unit SEs (seed 0)."""
     rng = np.random.default_rng(0)
-    n_sites = 80
-    sites = [f"school {j:02d}" for j in range(n_sites)]
+    sites = [f"school {j:03d}" for j in range(n_sites)]
     theta = rng.normal(size=(2, 50, n_sites))
-    tree = xr.DataTree.from_dict(
+    return xr.DataTree.from_dict(
         {
             "posterior": xr.Dataset(
                 {
@@ -129,7 +135,11 @@ def test_forest_plot_stays_legible_with_80_sites():
             ),
         }
     )
-    figure = forest_plot(tree, sort="shrunken")
+
+
+def test_forest_plot_stays_legible_with_80_sites():
+    n_sites = 80
+    figure = forest_plot(simulated_fit_tree(n_sites), sort="shrunken")
     _width, height = figure.get_size_inches()
     sites_axes, population_axes = figure.axes
     assert len(sites_axes.get_yticklabels()) == n_sites
@@ -138,3 +148,64 @@ def test_forest_plot_stays_legible_with_80_sites():
     # Each site row gets at least 0.2 inch, enough for a 7-point label.
     assert height / (n_sites + 3) >= 0.2
     figure.clear()
+
+
+@pytest.mark.parametrize("plot", [forest_plot, rank_plot])
+def test_plots_name_every_site_up_to_named_sites(plot):
+    figure = plot(simulated_fit_tree(NAMED_SITES))
+    assert len(figure.axes[0].get_yticklabels()) == NAMED_SITES
+    figure.clear()
+
+
+@pytest.mark.parametrize("n_sites", [NAMED_SITES + 1, 1000])
+def test_a_forest_plot_of_many_sites_is_a_caterpillar_of_fixed_size(n_sites):
+    """Above NAMED_SITES sites: no site names, every site one line in order of its shrunken
+    effect, the axis saying how many and where their numbers are; the figure and its PNG
+    do not grow with the sites."""
+    tree = simulated_fit_tree(n_sites)
+    figure = forest_plot(tree)
+    sites_axes, population_axes = figure.axes
+    assert tuple(figure.get_size_inches()) == UNNAMED_SIZE
+    assert not sites_axes.get_yticks().size
+    assert sites_axes.get_ylabel().startswith(f"{n_sites:,} sites, by shrunken effect")
+    assert "sites.csv" in sites_axes.get_ylabel()
+    assert len(population_axes.get_yticklabels()) == 2  # mu and a new site
+    means = sites_axes.containers[0][0].get_xdata()  # the shrunken means, top down
+    assert len(means) == n_sites and np.all(np.diff(means) >= 0)
+    assert len(sites_axes.get_children()) < 40  # one artist per kind of mark, not per site
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=150)
+    png.seek(0)
+    height, width, _ = matplotlib.image.imread(png).shape
+    assert (width, height) == tuple(150 * inches for inches in UNNAMED_SIZE)
+    figure.clear()
+
+
+def test_a_rank_plot_of_many_sites_has_no_names_and_a_fixed_size():
+    figure = rank_plot(simulated_fit_tree(NAMED_SITES + 1))
+    (axes,) = figure.axes
+    assert tuple(figure.get_size_inches()) == UNNAMED_SIZE
+    assert not axes.get_yticks().size and "sites.csv" in axes.get_ylabel()
+    figure.clear()
+
+
+def test_summary_text_prints_the_ends_of_a_parameter_with_many_rows():
+    n_sites = 1000
+    table = pd.DataFrame(
+        {
+            "parameter": ["mu", "tau", *(f"theta[{j}]" for j in range(n_sites)), "theta_new"],
+            **{column: 0.5 for column in ("mean", "sd", "q2.5", "q50", "q97.5")},
+            "mcse_mean": 0.0,
+        }
+    )
+    lines = summary_text(table).splitlines()
+    parameters = [line.split()[0] for line in lines]
+    shown = [f"theta[{j}]" for j in [*range(SHOWN_ENDS), *range(n_sites - SHOWN_ENDS, n_sites)]]
+    assert [name for name in parameters if name.startswith("theta[")] == shown
+    assert parameters[:3] == ["parameter", "mu", "tau"] and "theta_new" in parameters
+    left_out = n_sites - 2 * SHOWN_ENDS
+    assert (
+        lines[3 + SHOWN_ENDS] == f"... {left_out} more rows of theta: every row is in summary.csv"
+    )
+    every_row = summary_text(table.iloc[: NAMED_SITES + 2]).splitlines()
+    assert len(every_row) == 1 + NAMED_SITES + 2 + 1  # header, rows, the exact-values note

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import sitefx
-from sitefx.report import Results, forest_plot, headline_sentences, site_table, write_report
+from sitefx.report import Results, forest_plot, headline_sentences, plots, site_table, write_report
 from tests.builders import STUDIES, bundled_study
 
 BUNDLED = sorted(path.name for path in STUDIES.iterdir() if (path / "study.toml").is_file())
@@ -195,6 +195,25 @@ def test_forest_plot_panels_per_district(reports):
         forest_plot(tree, group="region")
     with pytest.raises(ValueError, match="needs an upper nesting level"):
         forest_plot(reports["eight_schools"][0].posterior_, sort="group")
+    figure.clear()
+
+
+def test_a_caterpillar_of_grouped_sites_marks_each_group(reports, monkeypatch):
+    """Above NAMED_SITES sites (lowered here to 20), panels become one block of lines per
+    district in a single panel: each district's average effect, and the names of the
+    districts whose blocks are tall enough to read."""
+    monkeypatch.setattr(plots, "NAMED_SITES", 20)
+    tree = reports["school_calendar"][0].posterior_
+    figure = forest_plot(tree, panels=True)
+    sites_axes, _population_axes = figure.axes
+    districts = set(tree["constant_data"]["site_district"].values.astype(str))
+    assert sites_axes.get_ylabel().startswith("56 sites, by district, then by shrunken effect")
+    names = [label.get_text() for label in sites_axes.get_yticklabels()]
+    assert names and set(names) <= districts
+    (averages,) = [
+        c for c in sites_axes.collections if c.get_label() == "district's average effect"
+    ]
+    assert len(averages.get_segments()) == len(districts)
     figure.clear()
 
 

@@ -11,6 +11,9 @@ quantity shown twice is shown the same way.
 * A probability is a percentage with one decimal, ``95.3%``; two decimals where one would
   round onto a decision line it is not on (``94.96%``, not ``95.0%``); never 0% or 100% from
   draws (:func:`probability`). A share of sites is a whole percentage (:func:`percent`).
+* Up to :data:`NAMED_SITES` sites, every site is shown by name: a row each in the printed
+  summary, a labelled row in the plots. A parameter with more rows prints its first and last
+  :data:`SHOWN_ENDS` (:func:`summary_text`); every row is in the CSV files.
 
 Examples
 --------
@@ -28,6 +31,8 @@ from sitefx.statistics import CONFIDENT, mcse_name
 DEFAULT_DECIMALS = 2  # where a value has no SD to size it by
 MAX_DECIMALS = 8
 LINES = (100 * CONFIDENT, 100 * (1 - CONFIDENT))  # decision lines, in percent
+NAMED_SITES = 100  # up to this many sites, printed tables and plots name every site
+SHOWN_ENDS = 10  # rows printed at each end of a parameter with more than NAMED_SITES rows
 
 
 def decimals(sd: float) -> int:
@@ -212,23 +217,30 @@ def display_table(
     fixed = fixed or {}
     mcse_columns = [c for c in table.columns if c.startswith("mcse_")]
     shown = table.drop(columns=mcse_columns).astype(object)
-    zero = pd.Series(0.0, index=table.index)
-    for i in table.index:
-        places = decimals(table.at[i, "sd"]) if "sd" in table else DEFAULT_DECIMALS
-        as_percent = percent_rows is not None and bool(percent_rows[i])
-        for column in shown.columns:
-            value = table.at[i, column]
+    row_places = (
+        [decimals(sd) for sd in table["sd"]] if "sd" in table else [DEFAULT_DECIMALS] * len(table)
+    )
+    as_percent = (
+        percent_rows.loc[table.index].to_numpy(bool)
+        if percent_rows is not None
+        else np.zeros(len(table), bool)
+    )
+    zero = np.zeros(len(table))
+    for column in shown.columns:
+        mcses = table[mcse_name(column)].to_numpy(float) if mcse_name(column) in table else zero
+        cells = []
+        for value, mcse, places, share in zip(
+            table[column].to_numpy(), mcses, row_places, as_percent, strict=True
+        ):
             if not isinstance(value, float | np.floating):
-                continue
-            mcse = float(table.get(mcse_name(column), zero)[i])
-            if column in probabilities:
-                shown.at[i, column] = probability(value, mcse)
-            elif column in percents or as_percent:
-                shown.at[i, column] = percent(value)
-            elif column in fixed:
-                shown.at[i, column] = with_mcse(value, mcse, fixed[column])
+                cells.append(value)
+            elif column in probabilities:
+                cells.append(probability(value, mcse))
+            elif column in percents or share:
+                cells.append(percent(value))
             else:
-                shown.at[i, column] = with_mcse(value, mcse, places)
+                cells.append(with_mcse(value, mcse, fixed.get(column, places)))
+        shown[column] = pd.Series(cells, index=shown.index, dtype=object)
     return shown
 
 
@@ -247,6 +259,9 @@ def summary_text(table: pd.DataFrame) -> str:
     str
         One line per row, each at its own precision; for draws also the MCSE of the mean,
         R-hat and ESS; for an exact fit a closing note that there is no Monte-Carlo error.
+        A parameter with more than :data:`NAMED_SITES` rows (``theta`` of a thousand sites)
+        shows its first and last :data:`SHOWN_ENDS`, and a line saying how many more rows
+        ``summary.csv`` holds.
 
     Examples
     --------
@@ -258,13 +273,15 @@ def summary_text(table: pd.DataFrame) -> str:
           tau  5.0 3.9  0.2 4.2  14.5
     (exact values: no Monte-Carlo error)
     """
+    exact = (table["mcse_mean"] == 0).all()
+    printed, notes = _printed_rows(table["parameter"])
+    table = table[printed]
     shown = pd.DataFrame({"parameter": table["parameter"]})
     for column in ("mean", "sd", "q2.5", "q50", "q97.5"):
         shown[column] = [
             number(value, decimals(sd))
             for value, sd in zip(table[column], table["sd"], strict=True)
         ]
-    exact = (table["mcse_mean"] == 0).all()
     if not exact:
         shown["mcse"] = [
             "" if not mcse > 0 else f"{mcse:.1g}" for mcse in table["mcse_mean"].fillna(0.0)
@@ -272,5 +289,26 @@ def summary_text(table: pd.DataFrame) -> str:
         shown["r_hat"] = table["r_hat"].map(lambda v: "" if np.isnan(v) else f"{v:.3f}")
         for column in ("ess_bulk", "ess_tail"):
             shown[column] = table[column].map(lambda v: "" if np.isnan(v) else f"{v:.0f}")
-    text = shown.to_string(index=False)
-    return text + ("\n(exact values: no Monte-Carlo error)" if exact else "")
+    lines = shown.to_string(index=False).splitlines()
+    for row, note in sorted(notes.items(), reverse=True):
+        lines.insert(1 + row, note)  # below the header and the rows before it
+    return "\n".join(lines) + ("\n(exact values: no Monte-Carlo error)" if exact else "")
+
+
+def _printed_rows(parameters: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
+    """Return which summary rows to print, and notes for the rows left out, by printed row.
+
+    A parameter with more than :data:`NAMED_SITES` rows keeps its first and last
+    :data:`SHOWN_ENDS`; a note, after the first ones, says how many rows it leaves out.
+    """
+    names = parameters.str.extract(r"^(.+?)\[", expand=False).to_numpy()
+    printed = np.ones(len(parameters), bool)
+    left_out = {}
+    for name, count in pd.Series(names).value_counts().items():
+        if count > NAMED_SITES:
+            rows = np.flatnonzero(names == name)[SHOWN_ENDS:-SHOWN_ENDS]
+            printed[rows] = False
+            left_out[rows[0]] = (
+                f"... {len(rows):,} more rows of {name}: every row is in summary.csv"
+            )
+    return printed, {int(printed[:row].sum()): note for row, note in left_out.items()}

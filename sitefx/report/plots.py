@@ -4,6 +4,12 @@ Each function takes the fit's DataTree and returns a matplotlib Figure (save it 
 SVG): the forest plot, the shrinkage of each site's estimate, prior against posterior, the
 sites' ranks, and the predictive distribution of site effects. Figures are made without
 pyplot, so none stays open in a global registry: save them, or show them in a notebook.
+
+Up to :data:`~sitefx.report.numbers.NAMED_SITES` sites, the forest and rank plots give each
+site a labelled row and grow with the sites. Above, they draw every site as one line of a
+figure of fixed size, without names (a caterpillar plot), as a plot of a thousand names is
+unreadable and its text layout costs more than the fit: each site's numbers are in
+``sites.csv``. Each of their marks is drawn by one call for all sites.
 """
 
 from typing import Literal
@@ -18,15 +24,25 @@ from scipy import stats
 
 from sitefx.estimands import nesting_levels, people_per_site
 from sitefx.models.priors import Prior
+from sitefx.report.numbers import NAMED_SITES
 from sitefx.report.tables import Results
 
 RAW_COLOR = "0.45"
 SHRUNK_COLOR = "#1f5fa8"
+SHRUNK_MEAN_COLOR = "#0b2545"  # a caterpillar's posterior means, on their blue intervals
 POOLED_COLOR = "black"
 PREDICTIVE_COLOR = "#c25400"
 PRIOR_COLOR = "0.35"
 Z_95 = 1.959963984540054
 SORTS = ("data", "raw", "shrunken", "name", "group")
+ORDERS = {  # how an unnamed site axis says the sites are ordered, top down
+    "data": "in data order",
+    "raw": "by raw estimate",
+    "shrunken": "by shrunken effect",
+    "name": "by name",
+    "group": "by shrunken effect",
+}
+UNNAMED_SIZE = (7.5, 7.5)  # inches of a forest or rank plot of more than NAMED_SITES sites
 LABEL_LIMIT = 40  # characters of a site, group or study name shown in a plot
 
 
@@ -74,7 +90,7 @@ def _sample(tree: xr.DataTree, name: str) -> np.ndarray:
 def forest_plot(
     tree: xr.DataTree,
     *,
-    sort: Literal["data", "raw", "shrunken", "name", "group"] = "data",
+    sort: Literal["data", "raw", "shrunken", "name", "group"] | None = None,
     group: str | None = None,
     panels: bool = False,
     title: str | None = None,
@@ -82,24 +98,31 @@ def forest_plot(
 ) -> Figure:
     """Plot each site's raw estimate and shrunken interval, then ``mu`` and a new site's.
 
-    Per site: raw estimate +- 1.96 SE and the shrunken 95% posterior interval; below them,
-    the average effect ``mu`` and the 95% predictive interval for a new site. Every value
-    drawn is the one in the fit's tables (``results``, computed if not given). The figure
-    grows with the number of sites, so 80 or more sites stay legible.
+    Up to :data:`~sitefx.report.numbers.NAMED_SITES` sites, a labelled row per site: raw
+    estimate +- 1.96 SE and the shrunken 95% posterior interval; the figure grows with the
+    number of sites, so 80 sites stay legible. With more sites, a caterpillar plot of fixed
+    size: each site's shrunken interval as one unlabelled line, its raw estimate as a light
+    point, over bands of the 95% intervals of ``mu`` and of a new site; the axis says how
+    many sites, in what order, and that each site's numbers are in ``sites.csv``. Below
+    either, the average effect ``mu`` and the 95% predictive interval for a new site. Every
+    value drawn is the one in the fit's tables (``results``, computed if not given).
 
     Parameters
     ----------
     tree : xarray.DataTree
         A fit, as :meth:`sitefx.SiteEffects.fit` makes it (``fit.posterior_``) or
         :func:`~sitefx.report.read_fit` reads it.
-    sort : {"data", "raw", "shrunken", "name", "group"}
+    sort : {"data", "raw", "shrunken", "name", "group"}, optional
         Site order: as in the data, by raw estimate, by shrunken estimate, by name, or by
-        ``group`` (then by shrunken estimate within a group).
+        ``group`` (then by shrunken estimate within a group). By default as in the data, or
+        by shrunken estimate above ``NAMED_SITES`` sites.
     group : str, optional
         An upper nesting level (e.g. ``"district"``) to group the sites by; the default with
         ``sort="group"`` or ``panels`` is the outermost level.
     panels : bool, default False
-        One panel per group, each with its group's average effect.
+        One panel per group, each with its group's average effect; above ``NAMED_SITES``
+        sites, one block of lines per group in a single panel, each with its group's
+        average effect (and its name, if the block is tall enough).
     title : str, optional
         The figure's title; by default ``"Site effects: raw vs shrunken"``.
     results : Results, optional
@@ -108,7 +131,8 @@ def forest_plot(
     Returns
     -------
     matplotlib.figure.Figure
-        The forest plot, one row per site (taller with more sites).
+        The forest plot: one labelled row per site (taller with more sites), or above
+        ``NAMED_SITES`` sites a figure of fixed size.
 
     Raises
     ------
@@ -122,12 +146,13 @@ def forest_plot(
     >>> forest_plot(fit.posterior_, sort="shrunken").get_suptitle()
     'Site effects: raw vs shrunken'
     """
+    sites = tree["posterior"]["site"].values.astype(str)
+    named = len(sites) <= NAMED_SITES
+    sort = sort or ("data" if named else "shrunken")
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}; got '{sort}'")
     results = results or Results(tree)
-    constant = tree["constant_data"]
-    sites = tree["posterior"]["site"].values.astype(str)
-    raw = constant["raw_estimate"].values
+    raw = tree["constant_data"]["raw_estimate"].values
     theta_mean = results.sites["mean"].to_numpy()
     groups = _groups(tree, group) if group or panels or sort == "group" else None
     order = {
@@ -141,27 +166,13 @@ def forest_plot(
         blocks = [(name, order[groups[order] == name]) for name in dict.fromkeys(groups[order])]
     else:
         blocks = [(None, order)]
-    heights = [len(rows) + (1 if name else 0) for name, rows in blocks] + [2.6]
-    n_rows = sum(heights)
-    font = 9 if n_rows <= 44 else 7
-    fig = Figure(figsize=(7.5, max(3.5, 0.24 * n_rows + 1.6)), layout="constrained")
-    axes = fig.subplots(
-        len(heights),
-        1,
-        sharex=True,
-        gridspec_kw={"height_ratios": heights, "hspace": 0.02},
-    )
     level = group or (nesting_levels(tree)[0] if groups is not None else None)
-    summary = results.summary.set_index("parameter")
-    for ax, (name, rows) in zip(axes, blocks, strict=False):
-        _site_rows(ax, tree, results.sites, rows, font=font)
-        if name is not None:
-            effect = summary.at[f"theta_{level}[{name}]", "mean"]
-            label = f"{level}'s average effect" if ax is axes[0] else None
-            ax.axvline(effect, color=SHRUNK_COLOR, lw=0.8, ls="--", zorder=0, label=label)
-            ax.set_title(plot_label(f"{level} {name}", 80), fontsize=font + 1, loc="left")
+    if named:
+        fig, axes = _labelled_forest(tree, results, blocks, level)
+    else:
+        in_groups = f"by {level}, then " if panels or sort == "group" else ""
+        fig, axes = _caterpillar(tree, results, blocks, level, in_groups + ORDERS[sort])
     estimand_rows = results.estimands.set_index("estimand")
-    _population_rows(axes[-1], estimand_rows, font=font)
     for ax in axes:
         ax.axvline(0.0, color="0.75", lw=0.8, zorder=0)
         ax.axvline(estimand_rows.at["mu", "mean"], color=POOLED_COLOR, lw=0.8, ls=":", zorder=0)
@@ -188,6 +199,119 @@ def _groups(tree: xr.DataTree, group: str | None) -> np.ndarray:
     if name not in levels:
         raise ValueError(f"no nesting level '{name}'; this fit has {', '.join(levels)}")
     return tree["constant_data"][f"site_{name}"].values.astype(str)
+
+
+def _labelled_forest(
+    tree: xr.DataTree,
+    results: Results,
+    blocks: list[tuple[str | None, np.ndarray]],
+    level: str | None,
+) -> tuple[Figure, np.ndarray]:
+    """Return a forest plot with a labelled row per site: a panel per block, then ``mu``'s."""
+    heights = [len(rows) + (1 if name else 0) for name, rows in blocks] + [2.6]
+    n_rows = sum(heights)
+    font = 9 if n_rows <= 44 else 7
+    fig = Figure(figsize=(7.5, max(3.5, 0.24 * n_rows + 1.6)), layout="constrained")
+    axes = fig.subplots(
+        len(heights),
+        1,
+        sharex=True,
+        gridspec_kw={"height_ratios": heights, "hspace": 0.02},
+    )
+    summary = results.summary.set_index("parameter")
+    for ax, (name, rows) in zip(axes, blocks, strict=False):
+        _site_rows(ax, tree, results.sites, rows, font=font)
+        if name is not None:
+            effect = summary.at[f"theta_{level}[{name}]", "mean"]
+            label = f"{level}'s average effect" if ax is axes[0] else None
+            ax.axvline(effect, color=SHRUNK_COLOR, lw=0.8, ls="--", zorder=0, label=label)
+            ax.set_title(plot_label(f"{level} {name}", 80), fontsize=font + 1, loc="left")
+    _population_rows(axes[-1], results.estimands.set_index("estimand"), font=font)
+    return fig, axes
+
+
+def _caterpillar(
+    tree: xr.DataTree,
+    results: Results,
+    blocks: list[tuple[str | None, np.ndarray]],
+    level: str | None,
+    order: str,
+) -> tuple[Figure, np.ndarray]:
+    """Return a forest plot of unnamed sites: a line per site, top down, then ``mu``'s panel.
+
+    The blocks' sites follow each other; with groups, each block gets its group's average
+    effect, and its name when it is tall enough to read.
+    """
+    rows = np.concatenate([block for _, block in blocks])
+    fig = Figure(figsize=UNNAMED_SIZE, layout="constrained")
+    axes = fig.subplots(
+        2, 1, sharex=True, gridspec_kw={"height_ratios": [8.0, 1.3], "hspace": 0.02}
+    )
+    ax = axes[0]
+    estimand_rows = results.estimands.set_index("estimand")
+    for name, color in [("theta_new", PREDICTIVE_COLOR), ("mu", POOLED_COLOR)]:
+        low, high = estimand_rows.loc[name, ["q2.5", "q97.5"]]
+        ax.axvspan(low, high, color=color, alpha=0.1, lw=0, zorder=0)
+    y = np.arange(len(rows))[::-1].astype(float)
+    raw = tree["constant_data"]["raw_estimate"].values[rows]
+    ax.plot(raw, y, ".", color=RAW_COLOR, ms=2.5, alpha=0.5, label="raw estimate")
+    mean, low, high = (
+        results.sites[column].to_numpy()[rows] for column in ("mean", "q2.5", "q97.5")
+    )
+    ax.errorbar(
+        mean,
+        y,
+        xerr=[mean - low, high - mean],
+        fmt="o",
+        color=SHRUNK_COLOR,
+        mfc=SHRUNK_MEAN_COLOR,
+        mec=SHRUNK_MEAN_COLOR,
+        ms=1.5,
+        lw=_line_width(len(rows)),
+        label="shrunken (posterior), 95% interval",
+    )
+    _unnamed_sites(ax, len(rows), order)
+    if blocks[0][0] is not None:
+        _group_blocks(ax, results, blocks, level)
+    _population_rows(axes[-1], estimand_rows, font=9)
+    return fig, axes
+
+
+def _group_blocks(
+    ax: Axes, results: Results, blocks: list[tuple[str, np.ndarray]], level: str
+) -> None:
+    """Mark each group's block of rows: its average effect, a rule between blocks, its name."""
+    sizes = np.array([len(rows) for _, rows in blocks])
+    top = sizes.sum() - 0.5 - np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    bottom = top - sizes
+    summary = results.summary.set_index("parameter")
+    effects = [summary.at[f"theta_{level}[{name}]", "mean"] for name, _ in blocks]
+    ax.vlines(
+        effects,
+        bottom,
+        top,
+        color=SHRUNK_MEAN_COLOR,
+        lw=1.0,
+        ls="--",
+        zorder=3,  # over the sites' intervals, which would hide it
+        label=f"{level}'s average effect",
+    )
+    ax.hlines(bottom[:-1], 0, 1, transform=ax.get_yaxis_transform(), color="0.8", lw=0.5)
+    tall = sizes >= sizes.sum() / 40  # a name needs about a fortieth of the panel's height
+    names = [plot_label(name) for (name, _), shown in zip(blocks, tall, strict=True) if shown]
+    ax.set_yticks((top + bottom)[tall] / 2, names, fontsize=7)
+
+
+def _line_width(n_sites: int) -> float:
+    """Return the width (points) of a site's line when the sites share a panel of fixed size."""
+    return float(np.clip(250 / n_sites, 0.3, 1.5))
+
+
+def _unnamed_sites(ax: Axes, n_sites: int, order: str) -> None:
+    """Say on the site axis how many sites it shows, in what order, and where their numbers are."""
+    ax.set_yticks([])
+    ax.set_ylabel(f"{n_sites:,} sites, {order} (each site's numbers: sites.csv)", fontsize=9)
+    ax.set_ylim(-0.5, n_sites - 0.5)
 
 
 def _site_rows(ax: Axes, tree: xr.DataTree, sites: pd.DataFrame, rows: np.ndarray, *, font: int):
@@ -371,6 +495,8 @@ def rank_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
     """Plot each site's posterior rank (1 = largest effect): mean and 95% interval.
 
     Sites are in order of mean rank. Wide intervals say the data cannot order the sites.
+    Above :data:`~sitefx.report.numbers.NAMED_SITES` sites the rows are unlabelled and the
+    figure keeps a fixed size, as the forest plot's.
 
     Parameters
     ----------
@@ -383,7 +509,7 @@ def rank_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
     Returns
     -------
     matplotlib.figure.Figure
-        One panel, one row per site.
+        One panel, one row per site (labelled up to ``NAMED_SITES`` sites).
 
     Examples
     --------
@@ -397,8 +523,9 @@ def rank_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
     order = np.argsort(mean, kind="stable")[::-1]
     sites = table["site"].to_numpy().astype(str)
     y = np.arange(len(sites))
-    font = 9 if len(sites) <= 40 else 7
-    fig = Figure(figsize=(6.5, max(3.0, 0.22 * len(sites) + 1.2)), layout="constrained")
+    named = len(sites) <= NAMED_SITES
+    size = (6.5, max(3.0, 0.22 * len(sites) + 1.2)) if named else UNNAMED_SIZE
+    fig = Figure(figsize=size, layout="constrained")
     ax = fig.subplots()
     ax.errorbar(
         mean[order],
@@ -406,10 +533,14 @@ def rank_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
         xerr=[mean[order] - low[order], high[order] - mean[order]],
         fmt="o",
         color=SHRUNK_COLOR,
-        ms=4,
-        lw=1.4,
+        ms=4 if named else 1.5,
+        lw=1.4 if named else _line_width(len(sites)),
     )
-    ax.set_yticks(y, [plot_label(site) for site in sites[order]], fontsize=font)
+    if named:
+        font = 9 if len(sites) <= 40 else 7
+        ax.set_yticks(y, [plot_label(site) for site in sites[order]], fontsize=font)
+    else:
+        _unnamed_sites(ax, len(sites), "by mean rank")
     ax.set_xlim(0.5, len(sites) + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("rank (1 = largest effect)")
