@@ -5,7 +5,7 @@ Run by the scaling benchmarks so that peak memory belongs to one fit only::
     .venv/bin/python benchmarks/fit_in_subprocess.py --sites 1000 --records 1000000 \\
         --covariates 20
 
-With ``--csv records.csv`` (columns ``y``, ``t``, ``site``, ``x1``...: see
+With ``--file records.parquet`` (or ``.csv``; columns ``y``, ``t``, ``site``, ``x1``...: see
 ``harness.records_frame``) the records are read from the file with ``sitefx.load`` instead of
 simulated, the way a user's script would start; the recovery errors are then left to the
 caller, who knows the truth (``mu_mean`` and ``tau_mean`` are printed).
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 import sitefx
 import sitefx.estimator
@@ -42,18 +43,18 @@ def main() -> None:
     parser.add_argument("--records", type=int, required=True)
     parser.add_argument("--covariates", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--csv", type=Path, help="read the records from this file")
+    parser.add_argument("--file", type=Path, help="read the records from this file")
     args = parser.parse_args()
     warnings.simplefilter("ignore", sitefx.SamplingWarning)
 
     peak_mb = {"import": peak_rss_mb()}
     start = time.perf_counter()
-    if args.csv is None:
+    if args.file is None:
         data, truth = simulate_records(
             args.sites, args.records, n_covariates=args.covariates, seed=args.seed
         )
     else:
-        data, truth = read_records(args.csv), None
+        data, truth = read_records(args.file), None
     simulate_s = time.perf_counter() - start
     peak_mb["data"] = peak_rss_mb()
 
@@ -76,7 +77,7 @@ def main() -> None:
         "n_records": records.n_records,
         "n_covariates": len(records.covariate_names),
         "simulate_s": simulate_s,
-        "data_from": "simulated" if truth is not None else "csv",
+        "data_from": "simulated" if args.file is None else args.file.suffix,
         "fit_s": fit_s,
         "phases_s": phases,
         "summary_s": summary_s,
@@ -100,8 +101,12 @@ def main() -> None:
 
 
 def read_records(path: Path) -> sitefx.Study:
-    """Records from a CSV with columns ``y``, ``t``, ``site`` and covariates ``x1``..."""
-    covariates = [name for name in pd.read_csv(path, nrows=0).columns if name.startswith("x")]
+    """Records from a Parquet or CSV file with columns ``y``, ``t``, ``site``, ``x1``..."""
+    if path.suffix == ".parquet":
+        names = pq.read_schema(path).names
+    else:
+        names = pd.read_csv(path, nrows=0).columns
+    covariates = [name for name in names if name.startswith("x")]
     return sitefx.load(path, site="site", outcome="y", treatment="t", covariates=covariates)
 
 

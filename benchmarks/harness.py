@@ -223,12 +223,12 @@ def run_collapsed_in_subprocess(
     scenario: RecordsScenario,
     timeout: float = 1800,
     *,
-    csv: Path | None = None,
+    file: Path | None = None,
     cache_dir: Path | None = None,
 ) -> dict:
     """Simulate and fit ``scenario`` with the collapsed model in a fresh Python process.
 
-    With ``csv`` (records written by :func:`records_frame`), the child reads them with
+    With ``file`` (records written by :func:`records_frame`), the child reads them with
     ``sitefx.load`` instead of simulating them; with ``cache_dir``, its compilation cache is
     there (see :func:`cache_env`). Returns the JSON the child prints (see
     ``fit_in_subprocess.py``): phase times, peak resident memory (VmHWM), ESS and recovery
@@ -240,8 +240,8 @@ def run_collapsed_in_subprocess(
         f"--covariates={scenario.n_covariates}",
         f"--seed={SEED}",
     ]
-    if csv is not None:
-        arguments.append(f"--csv={csv}")
+    if file is not None:
+        arguments.append(f"--file={file}")
     return run_python("fit_in_subprocess.py", *arguments, cache_dir=cache_dir, timeout=timeout)
 
 

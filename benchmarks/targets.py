@@ -196,13 +196,16 @@ How each row is measured (like with like):
   the grid's time over the fit's time in the same process (imports and loading excluded).
   Its cache was filled first by `sitefx fit studies/eight_schools --method nuts` (the fit's
   own priors, not the grid's alternatives), as when a user runs `fit`, then `sensitivity`.
-* **T5, T6**: the simulated records (fixed seed) are written once to a temporary CSV that
-  both sides read. sitefx: a fresh Python process reads the CSV with `sitefx.load` and runs
-  `SiteEffects().fit` (4 chains x 1000/1000, the full posterior incl. site effects); the figure is
-  the `fit` call (data to full posterior) in a process with a filled cache. lme4: `Rscript
-  r/lmer_records.R`, the figure is the `lmer()` call (REML point estimates). Each side's
-  whole-process wall, start-up/imports and reading times are in the notes. T6 memory is the
-  larger VmHWM of the two sitefx processes (cold and warm); the goal 2 GB is read as 2 GiB.
+* **T5, T6**: the simulated records (fixed seed) are written once to a temporary CSV (for R)
+  and a Parquet file with the same values (for sitefx: its strict CSV reader takes about a
+  minute and 4 GB on S4's million rows, which would swamp the fit). sitefx: a fresh Python
+  process reads the file with `sitefx.load` and runs `SiteEffects().fit` (4 chains x
+  1000/1000, the full posterior incl. site effects); the figure is the `fit` call (data in
+  memory to full posterior) in a process with a filled cache. lme4: `Rscript
+  r/lmer_records.R`, the figure is the `lmer()` call (REML point estimates), the CSV read
+  by `data.table::fread` (else `read.csv`). Each side's whole-process wall, start-up/imports
+  and reading times are in the notes. T6 memory is the larger VmHWM of the two sitefx
+  processes (cold and warm), reading included; the goal 2 GB is read as 2 GiB.
 * **B1** (reference, no goal): sitefx's per-row numpyro model (`collapse=False`, the same
   priors, a plain numpyro likelihood over every student) against the collapsed model, both in
   the benchmark process on the same reduced S3 (10k students, where the per-row model

@@ -13,6 +13,7 @@ the same folder are "warm".
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -87,22 +88,38 @@ def cold_then_warm(
     return cold, benchmark.stats.stats.median
 
 
-@pytest.fixture(scope="module")
-def records_csv() -> Iterator[Callable[[RecordsScenario], tuple[Path, dict]]]:
-    """Write a scenario's simulated records to a CSV once (for sitefx and lme4 alike).
+@dataclass(frozen=True)
+class RecordsFiles:
+    """A scenario's simulated records in two files with the same values, and the truth."""
 
-    Returns a function of the scenario giving the CSV's path and the true mu and tau; the
-    files are deleted at the end of the module.
+    csv: Path  # for R
+    parquet: Path  # for sitefx (its strict CSV reader is slow on a million rows)
+    truth: dict[str, float]
+
+
+@pytest.fixture(scope="module")
+def records_files() -> Iterator[Callable[[RecordsScenario], RecordsFiles]]:
+    """Write a scenario's simulated records once, for sitefx and lme4 alike.
+
+    Returns a function of the scenario giving its :class:`RecordsFiles`; the files are
+    deleted at the end of the module.
     """
-    written: dict[str, tuple[Path, dict]] = {}
+    written: dict[str, RecordsFiles] = {}
     with tempfile.TemporaryDirectory(prefix="sitefx-bench-records-") as folder:
 
-        def get(scenario: RecordsScenario) -> tuple[Path, dict]:
+        def get(scenario: RecordsScenario) -> RecordsFiles:
             if scenario.key not in written:
                 data, truth = scenario.simulate()
-                path = Path(folder) / f"{scenario.key}.csv"
-                records_frame(data).to_csv(path, index=False)
-                written[scenario.key] = (path, truth_floats(truth))
+                frame = records_frame(data)
+                del data
+                files = RecordsFiles(
+                    Path(folder) / f"{scenario.key}.csv",
+                    Path(folder) / f"{scenario.key}.parquet",
+                    truth_floats(truth),
+                )
+                frame.to_csv(files.csv, index=False)
+                frame.to_parquet(files.parquet, index=False)
+                written[scenario.key] = files
             return written[scenario.key]
 
         yield get
@@ -243,15 +260,16 @@ def test_b1_per_row(benchmark, jax_warm) -> None:
 
 
 @pytest.mark.parametrize("key", list(RECORDS_TARGETS))
-def test_records_sitefx(benchmark, key, records_csv, cache) -> None:
-    """Read the CSV and fit the full posterior in a fresh process: cold, then warm."""
+def test_records_sitefx(benchmark, key, records_files, cache) -> None:
+    """Read the records (Parquet) and fit the full posterior in a fresh process: cold, warm."""
     scenario, target = RECORDS_TARGETS[key]
-    path, truth = records_csv(scenario)
-    cold = run_collapsed_in_subprocess(scenario, csv=path, cache_dir=cache)
+    files = records_files(scenario)
+    truth = files.truth
+    cold = run_collapsed_in_subprocess(scenario, file=files.parquet, cache_dir=cache)
     warm = benchmark.pedantic(
         run_collapsed_in_subprocess,
         args=(scenario,),
-        kwargs={"csv": path, "cache_dir": cache},
+        kwargs={"file": files.parquet, "cache_dir": cache},
         rounds=1,
     )
     outside = warm["process_wall_s"] - warm["simulate_s"] - warm["fit_s"] - warm["summary_s"]
@@ -263,7 +281,7 @@ def test_records_sitefx(benchmark, key, records_csv, cache) -> None:
             warm["fit_s"],
             label="SiteEffects().fit, filled cache",
             notes=f"whole process {duration(warm['process_wall_s'])} (start-up, imports "
-            f"and exit {duration(outside)}, reading the CSV "
+            f"and exit {duration(outside)}, reading the Parquet file "
             f"{duration(warm['simulate_s'])}); phases: {phases}; empty-cache process: "
             f"fit {duration(cold['fit_s'])}, whole {duration(cold['process_wall_s'])}"
             f"; min ESS {warm['min_ess']:.0f}, max R-hat {warm['max_rhat']:.3f}; "
@@ -290,14 +308,15 @@ def test_records_sitefx(benchmark, key, records_csv, cache) -> None:
 
 
 @pytest.mark.parametrize("key", list(RECORDS_TARGETS))
-def test_records_lme4(benchmark, key, records_csv) -> None:
+def test_records_lme4(benchmark, key, records_files) -> None:
     """lme4's REML fit of ``y ~ t + x... + (1 + t | site)`` on the same CSV."""
     rscript = rscript_with("lme4", "jsonlite")
     if rscript is None:
         pytest.skip("Rscript with lme4 and jsonlite not found: lme4 baseline of T5/T6 skipped")
     scenario, target = RECORDS_TARGETS[key]
-    path, truth = records_csv(scenario)
-    result = benchmark.pedantic(run_r, args=(rscript, "lmer_records.R", path), rounds=1)
+    files = records_files(scenario)
+    truth = files.truth
+    result = benchmark.pedantic(run_r, args=(rscript, "lmer_records.R", files.csv), rounds=1)
     messages = result["convergence_messages"]
     messages = [messages] if isinstance(messages, str) else messages
     record(
@@ -308,7 +327,7 @@ def test_records_lme4(benchmark, key, records_csv) -> None:
             label="lmer() call",
             notes=f"lme4 {result['lme4']}, point estimates only; whole Rscript "
             f"{duration(result['process_wall_s'])} (loading lme4 "
-            f"{duration(result['load_seconds'])}, read.csv "
+            f"{duration(result['load_seconds'])}, reading the CSV with {result['reader']} "
             f"{duration(result['read_seconds'])}); abs. error mu "
             f"{abs(result['mu'] - truth['mu']):.4f}, tau {abs(result['tau'] - truth['tau']):.4f}"
             + (f"; lme4 says: {'; '.join(messages)}" if messages else "")
