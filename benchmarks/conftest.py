@@ -1,11 +1,14 @@
-"""Benchmark session set-up: expected warnings, machine info, a JAX warm-up, the report.
+"""Benchmark session set-up: expected warnings, machine info, a JAX warm-up, the reports.
 
-Run the suite with the command at the top of ``benchmarks/README.md``. At the end of the
-session the pytest-benchmark JSON (``--benchmark-json``) is turned into
-``benchmarks/results/results.md`` by :func:`report.write_report`.
+Run the suite with the command at the top of ``benchmarks/README.md``, or the targets with
+``./run bench``. At the end of the session the pytest-benchmark JSON (``--benchmark-json``)
+is turned into ``results.md`` beside it by :func:`report.write_report` when it holds the
+suite's benchmarks, and into ``targets.md`` by :func:`targets.write_targets` when it holds the
+targets' (``test_bench_targets.py``).
 """
 
 import datetime
+import json
 import os
 import platform
 import shutil
@@ -20,6 +23,7 @@ import pytest
 from harness import fit_site_effects, per_row_settings, summaries_scenario
 from pytest_benchmark.logger import PytestBenchmarkWarning
 from report import MARKDOWN_NAME, write_report
+from targets import TARGETS_NAME, has_targets, write_targets
 
 BENCHMARKS = Path(__file__).resolve().parent
 
@@ -71,7 +75,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
 @pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None]:
-    """Write results.md beside the JSON that pytest-benchmark writes in this hook.
+    """Write results.md and/or targets.md beside the JSON that pytest-benchmark writes here.
 
     Wraps pytest-benchmark's own hook, so the JSON exists afterwards; its "nothing to save"
     notice (every selected benchmark skipped) must not become an error.
@@ -81,12 +85,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
         result = yield
     json_path = session.config.getoption("benchmark_json", None)
     if json_path is None:
-        print("\nbenchmarks: no --benchmark-json given, so results.md was not written")
+        print("\nbenchmarks: no --benchmark-json given, so no markdown report was written")
     elif Path(json_path).exists():
-        markdown_path = Path(json_path).with_name(MARKDOWN_NAME)
-        write_report(Path(json_path), markdown_path)
-        print(f"\nbenchmarks: wrote {markdown_path}")
+        for markdown_path in write_markdown(Path(json_path)):
+            print(f"\nbenchmarks: wrote {markdown_path}")
     return result
+
+
+def write_markdown(json_path: Path) -> list[Path]:
+    """Write the reports the JSON has benchmarks for; return their paths."""
+    results = json.loads(json_path.read_text())
+    written = []
+    if any("method" in bench.get("extra_info", {}) for bench in results["benchmarks"]):
+        written.append(json_path.with_name(MARKDOWN_NAME))
+        write_report(json_path, written[-1])
+    if has_targets(results):
+        written.append(json_path.with_name(TARGETS_NAME))
+        write_targets(json_path, written[-1])
+    return written
 
 
 @pytest.fixture(scope="session")

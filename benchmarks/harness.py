@@ -41,6 +41,8 @@ FULL_RUN = {"chains": 4, "warmup": 1000, "draws": 1000}  # sitefx's defaults
 FIXED_COST_RUN = {"chains": 4, "warmup": 10, "draws": 10}
 PER_ROW_ENV = "SITEFX_BENCH_PER_ROW"  # "chains,warmup,draws" for the per-row baseline
 PER_ROW_DEFAULT = "2,100,100"
+CACHE_ENV = "SITEFX_CACHE_DIR"  # sitefx's persistent compilation cache (JAX), per process
+SITEFX_CLI = Path(sys.executable).with_name("sitefx")  # the venv's console script
 EXACT_TARGET_SECONDS = 0.050
 ESS_RATIO_TARGET = 50.0
 SUMMARY_PARAMETERS = ("mu", "tau")
@@ -81,7 +83,12 @@ S3 = RecordsScenario("S3", "S3 IPD 100k students, 100 sites, 10 cov.", 100, 100_
 S4 = RecordsScenario("S4", "S4 IPD 1M students, 1,000 sites, 20 cov.", 1000, 1_000_000, 20)
 # Same sites and covariates as S4 with 10x fewer students: isolates the cost of students.
 S4_FEW_STUDENTS = RecordsScenario("S4-100k", "S4 sites with 100k students", 1000, 100_000, 20)
-RECORDS_SCENARIOS = {scenario.key: scenario for scenario in (S3, S4, S4_FEW_STUDENTS)}
+# S3's sites and covariates with 10x fewer students: where the per-row model finishes in about
+# a minute (2 chains x 100/100 on two cores).
+S3_FEW_STUDENTS = RecordsScenario("S3-10k", "S3 sites with 10k students", 100, 10_000, 10)
+RECORDS_SCENARIOS = {
+    scenario.key: scenario for scenario in (S3, S4, S4_FEW_STUDENTS, S3_FEW_STUDENTS)
+}
 
 
 def summaries_scenario(key: str) -> SummariesScenario:
@@ -212,21 +219,66 @@ def gradient_loop(data: IndividualRecords, *, collapse: bool) -> Callable[[], ob
 # --- Subprocesses: a fresh Python for memory, R for references ------------------------------
 
 
-def run_collapsed_in_subprocess(scenario: RecordsScenario, timeout: float = 1800) -> dict:
+def run_collapsed_in_subprocess(
+    scenario: RecordsScenario,
+    timeout: float = 1800,
+    *,
+    file: Path | None = None,
+    cache_dir: Path | None = None,
+) -> dict:
     """Simulate and fit ``scenario`` with the collapsed model in a fresh Python process.
 
-    Returns the JSON the child prints (see ``fit_in_subprocess.py``): phase times, peak
-    resident memory (VmHWM), ESS and recovery errors.
+    With ``file`` (records written by :func:`records_frame`), the child reads them with
+    ``sitefx.load`` instead of simulating them; with ``cache_dir``, its compilation cache is
+    there (see :func:`cache_env`). Returns the JSON the child prints (see
+    ``fit_in_subprocess.py``): phase times, peak resident memory (VmHWM), ESS and recovery
+    errors, plus ``process_wall_s``, the whole process's wall time.
     """
-    command = [
-        sys.executable,
-        str(BENCHMARKS / "fit_in_subprocess.py"),
+    arguments = [
         f"--sites={scenario.n_sites}",
         f"--records={scenario.n_records}",
         f"--covariates={scenario.n_covariates}",
         f"--seed={SEED}",
     ]
-    return _result_line(_run(command, timeout))
+    if file is not None:
+        arguments.append(f"--file={file}")
+    return run_python("fit_in_subprocess.py", *arguments, cache_dir=cache_dir, timeout=timeout)
+
+
+def run_python(
+    script: str, *args: object, cache_dir: Path | None = None, timeout: float = 1800
+) -> dict:
+    """Run ``benchmarks/<script>`` with ``args`` in a fresh Python (this one's interpreter).
+
+    Returns the JSON of its RESULT line plus ``process_wall_s``; with ``cache_dir`` the
+    process's compilation cache is there (see :func:`cache_env`).
+    """
+    command = [sys.executable, str(BENCHMARKS / script), *map(str, args)]
+    return run_for_result(command, timeout, cache_dir=cache_dir)
+
+
+def run_cli(*args: object, cache_dir: Path, timeout: float = 1800) -> float:
+    """Run ``sitefx ARGS`` (the venv's command) in a fresh process; return its wall seconds.
+
+    The process's compilation cache is ``cache_dir`` (see :func:`cache_env`); its output is
+    captured and dropped.
+    """
+    start = time.perf_counter()
+    _run([str(SITEFX_CLI), *map(str, args)], timeout, env=cache_env(cache_dir))
+    return time.perf_counter() - start
+
+
+def cache_env(cache_dir: Path | None) -> dict[str, str] | None:
+    """This process's environment with ``SITEFX_CACHE_DIR=cache_dir`` (None: inherit it)."""
+    return None if cache_dir is None else {**os.environ, CACHE_ENV: str(cache_dir)}
+
+
+def run_for_result(command: list[str], timeout: float, *, cache_dir: Path | None = None) -> dict:
+    """Run ``command``; return the JSON of its RESULT line plus ``process_wall_s``."""
+    start = time.perf_counter()
+    stdout = _run(command, timeout, env=cache_env(cache_dir))
+    wall = time.perf_counter() - start
+    return _result_line(stdout) | {"process_wall_s": wall}
 
 
 def rscript_with(*packages: str) -> str | None:
@@ -244,8 +296,11 @@ def rscript_with(*packages: str) -> str | None:
 
 
 def run_r(rscript: str, script: str, *args: object, timeout: float = 900) -> dict:
-    """Run ``benchmarks/r/<script>`` with ``args``; return the JSON of its RESULT line."""
-    return _result_line(_run([rscript, str(R_SCRIPTS / script), *map(str, args)], timeout))
+    """Run ``benchmarks/r/<script>`` with ``args``; return the JSON of its RESULT line.
+
+    ``process_wall_s`` is added: the wall time of the whole ``Rscript`` process.
+    """
+    return run_for_result([rscript, str(R_SCRIPTS / script), *map(str, args)], timeout)
 
 
 def records_frame(data: IndividualRecords) -> pd.DataFrame:
@@ -257,8 +312,15 @@ def records_frame(data: IndividualRecords) -> pd.DataFrame:
     return frame
 
 
-def _run(command: list[str], timeout: float) -> str:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+def summaries_frame(data: SiteSummaries) -> pd.DataFrame:
+    """Site summaries as a table with columns ``site``, ``estimate``, ``se`` (for R, the CLI)."""
+    return pd.DataFrame({"site": data.site, "estimate": data.estimate, "se": data.se})
+
+
+def _run(command: list[str], timeout: float, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
+    )
     if done.returncode != 0:
         raise RuntimeError(
             f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-4000:]}"

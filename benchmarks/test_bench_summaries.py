@@ -11,7 +11,6 @@ import time
 import timeit
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from harness import (
     EXACT_TARGET_SECONDS,
@@ -24,6 +23,7 @@ from harness import (
     fit_site_effects,
     rscript_with,
     run_r,
+    summaries_frame,
     summaries_scenario,
 )
 
@@ -135,9 +135,7 @@ def test_brms_eight_schools(benchmark) -> None:
     priors = resolve_priors(data)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "summaries.csv"
-        pd.DataFrame({"site": data.site, "estimate": data.estimate, "se": data.se}).to_csv(
-            path, index=False
-        )
+        summaries_frame(data).to_csv(path, index=False)
         arguments = [path, priors.mu.params[1], priors.tau.params[0]]
         arguments += [FULL_RUN["chains"], FULL_RUN["warmup"], FULL_RUN["draws"], SEED + 1]
         result = benchmark.pedantic(run_r, args=(rscript, "brms_summaries.R", *arguments))
