@@ -119,9 +119,9 @@ def use_compilation_cache() -> bool:
     """Turn on JAX's persistent compilation cache in :func:`compilation_cache_dir`.
 
     Programs that took at least ``CACHE_MIN_SECONDS`` to compile are stored, up to
-    ``CACHE_MAX_BYTES``, least recently used first out. A folder that cannot be created leaves the cache off, with
-    no error: fits still run, they compile. Called before each fit, so a change of
-    ``SITEFX_CACHE_DIR`` in the process takes effect.
+    ``CACHE_MAX_BYTES``, least recently used first out. A folder that cannot be created
+    leaves the cache off, with no error: fits still run, they compile. Called before each
+    fit, so a change of ``SITEFX_CACHE_DIR`` in the process takes effect.
 
     Returns
     -------
