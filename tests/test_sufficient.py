@@ -131,6 +131,30 @@ def test_per_site_terms_are_each_sites_dense_density(clustered):
     assert float(np.sum(terms)) == pytest.approx(float(total), rel=1e-11)
 
 
+def test_records_in_any_order_give_the_same_cluster_sums(clustered):
+    """Clusters are summed by site as sorted segments: shuffled records change nothing."""
+    data, covariates, stats = clustered
+    order = np.random.default_rng(0).permutation(data.n_records)
+    shuffled = SiteStatistics.from_arrays(
+        data.outcome[order],
+        data.treatment[order],
+        data.site_index[order],
+        covariates[order],
+        n_sites=data.n_sites,
+        cluster=data.cluster[order],
+    )
+    for name in ("site", "n", "treated", "y", "x"):
+        np.testing.assert_allclose(
+            getattr(shuffled.clusters, name), getattr(stats.clusters, name), atol=1e-12
+        )
+    p = population(4) | {"beta": np.array([0.3, -0.2]), "cluster_sd": 0.7}
+    assert float(collapsed_log_likelihood(shuffled, **p)) == pytest.approx(
+        float(collapsed_log_likelihood(stats, **p)), rel=1e-12
+    )
+    with pytest.raises(ValueError, match="sorted by site"):
+        dataclasses.replace(stats.clusters, site=stats.clusters.site[::-1])
+
+
 def test_records_without_covariates_split_into_per_site_terms():
     data, _ = simulate_records(4, 80, seed=4)
     no_covariates = np.zeros((data.n_records, 0))

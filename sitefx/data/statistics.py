@@ -28,7 +28,8 @@ class ClusterStatistics:
     Attributes
     ----------
     site : ndarray of int, shape (n_clusters,)
-        The site (its position in the data's ``site``) of each cluster.
+        The site (its position in the data's ``site``) of each cluster, in ascending order:
+        each site's clusters are consecutive, so sums by site are sorted segment sums.
     n, treated, y : ndarray of float, shape (n_clusters,)
         Records, treated records and the sum of the outcome in each cluster.
     x : ndarray of float, shape (n_clusters, n_covariates)
@@ -49,6 +50,11 @@ class ClusterStatistics:
     treated: np.ndarray
     y: np.ndarray
     x: np.ndarray
+
+    def __post_init__(self) -> None:
+        """Refuse clusters out of site order (the likelihood sums them as sorted segments)."""
+        if np.any(np.diff(self.site) < 0):
+            raise ValueError("clusters must be sorted by site")
 
     @classmethod
     def from_arrays(

@@ -16,7 +16,6 @@ corrections built from each cluster's size, treated count and sums of ``y`` and 
 site-level algebra is then unchanged.
 """
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -68,17 +67,22 @@ def _residuals(
     clusters, n_sites = stats.clusters, stats.n.shape[0]
     ratio = cluster_sd**2 / variance
     omega = ratio / (1 + clusters.n * ratio)
-    u = jnp.stack([clusters.n, clusters.treated], axis=-1)  # Z_k'1 per cluster
     ur = clusters.y - clusters.x @ beta  # 1'r_k per cluster
-    by_site = functools.partial(
-        jax.ops.segment_sum, segment_ids=clusters.site, num_segments=n_sites
-    )
+    n, treated = clusters.n, clusters.treated  # Z_k'1 = (n_k, treated_k) per cluster
+
+    def by_site(values: jnp.ndarray) -> jnp.ndarray:
+        # Clusters come sorted by site; one segment sum per 1-D term (XLA's CPU scatter-add
+        # of rows is several times slower).
+        return jax.ops.segment_sum(values, clusters.site, n_sites, indices_are_sorted=True)
+
     total = by_site if per_site else jnp.sum
+    pairs = ((n, n), (n, treated), (treated, treated))
+    n_n, n_t, t_t = (by_site(omega * a * b) for a, b in pairs)  # Z_k'1 1'Z_k, weighted
     return _Residuals(
-        zz=stats.zz - by_site(omega[:, None, None] * u[:, :, None] * u[:, None, :]),
-        zr=zr - by_site(omega[:, None] * u * ur[:, None]),
+        zz=stats.zz - jnp.stack([jnp.stack([n_n, n_t], -1), jnp.stack([n_t, t_t], -1)], -2),
+        zr=zr - jnp.stack([by_site(omega * n * ur), by_site(omega * treated * ur)], -1),
         rr=rr - total(omega * ur**2),
-        log_det=total(jnp.log1p(clusters.n * ratio)),
+        log_det=total(jnp.log1p(n * ratio)),
     )
 
 
