@@ -51,11 +51,6 @@ class ClusterStatistics:
     y: np.ndarray
     x: np.ndarray
 
-    def __post_init__(self) -> None:
-        """Refuse clusters out of site order (the likelihood sums them as sorted segments)."""
-        if np.any(np.diff(self.site) < 0):
-            raise ValueError("clusters must be sorted by site")
-
     @classmethod
     def from_arrays(
         cls,

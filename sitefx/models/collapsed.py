@@ -21,7 +21,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from sitefx.data.statistics import SiteStatistics
+from sitefx.data.statistics import ClusterStatistics, SiteStatistics
+
+# The statistics are pytrees of arrays: compiled functions take them as arguments, so they
+# compile once per shape rather than once per data set with the data as constants.
+jax.tree_util.register_dataclass(ClusterStatistics)
+jax.tree_util.register_dataclass(SiteStatistics)
 
 
 def _inverse_2x2(a, b, d):
