@@ -30,6 +30,7 @@ MIN_PER_ARM = 2
 # Larger values overflow when squared (variances, sums of squares), and standard errors below
 # its inverse underflow: refused, not mis-fitted.
 MAX_ABS_VALUE = 1e150
+ROW_BLOCK = 65536  # rows copied at a time when columns are stacked
 # Why text is not a number, for the message: each pattern must match every non-number.
 HINTS = (
     (r"[-+]?\d{1,3}(,\d{3})+(\.\d*)?", "thousands separators? write 1234.5, not 1,234.5"),
@@ -357,10 +358,15 @@ def individual_records(
     }
     for column, labels in ids.items():
         keep &= _present(frame, column, labels.notna().to_numpy(), keep, drop_missing, drops)
-    sites, values = sites[keep], {column: value[keep] for column, value in values.items()}
+    if not keep.all():  # (else no copies of every column)
+        sites, values = sites[keep], {column: value[keep] for column, value in values.items()}
     rows = frame.index[keep]
 
-    arm_counts = pd.crosstab(sites, values[treatment]).reindex(columns=[0, 1], fill_value=0)
+    site_codes, site_labels = pd.factorize(sites, sort=True)
+    cells = np.bincount(
+        2 * site_codes + values[treatment].astype(int), minlength=2 * len(site_labels)
+    )
+    arm_counts = pd.DataFrame(cells.reshape(-1, 2), index=site_labels, columns=[0, 1])
     incomplete = arm_counts.index[(arm_counts < MIN_PER_ARM).any(axis=1)]
     if len(incomplete):
         detail = describe_labels(
@@ -635,8 +641,16 @@ def _site_level(
 
 
 def _columns(values: Mapping[str, np.ndarray], names: Sequence[str], n_rows: int) -> np.ndarray:
-    columns = [values[name] for name in names]
-    return np.column_stack(columns) if columns else np.zeros((n_rows, 0))
+    """Return the named columns side by side, shape (n_rows, len(names)), rows contiguous.
+
+    Filled a block of rows at a time: ``np.column_stack`` of a million rows writes each column
+    across the whole array, several times slower.
+    """
+    stacked = np.empty((n_rows, len(names)))
+    for start in range(0, n_rows, ROW_BLOCK):
+        rows = slice(start, start + ROW_BLOCK)
+        stacked[rows] = np.array([values[name][rows] for name in names]).T
+    return stacked
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
@@ -708,13 +722,27 @@ def numeric_column(frame: pd.DataFrame, column: str, *, booleans: bool = False) 
         raw = raw.astype(object)
     if pd.api.types.is_bool_dtype(raw):
         return raw.to_numpy(dtype=float)
-    if not (
-        pd.api.types.is_integer_dtype(raw)
-        or pd.api.types.is_float_dtype(raw)
-        or pd.api.types.is_object_dtype(raw)
-        or pd.api.types.is_string_dtype(raw)
-    ):
+    if pd.api.types.is_integer_dtype(raw) or pd.api.types.is_float_dtype(raw):
+        values = raw.to_numpy(dtype=float, na_value=np.nan)  # numbers already
+    elif pd.api.types.is_object_dtype(raw) or pd.api.types.is_string_dtype(raw):
+        values = _text_as_numbers(frame, column, raw, booleans=booleans)
+    else:
         raise StudyDataError(f"column '{column}' must be numeric; it holds {raw.dtype} values")
+    huge = np.abs(values) > MAX_ABS_VALUE
+    if huge.any():
+        huge &= np.isfinite(values)  # inf: a missing value
+    if huge.any():
+        raise StudyDataError(
+            f"column '{column}' has values too large to compute with ({values[huge][0]:g} at "
+            f"rows {describe_labels(frame.index[huge])}); rescale it, e.g. to thousands"
+        )
+    return values
+
+
+def _text_as_numbers(
+    frame: pd.DataFrame, column: str, raw: pd.Series, *, booleans: bool
+) -> np.ndarray:
+    """Return text (or mixed) values read as numbers; refuse any that do not read as one."""
     converted = pd.to_numeric(_booleans_as_numbers(raw) if booleans else raw, errors="coerce")
     not_numeric = converted.isna() & raw.notna()
     if not_numeric.any():
@@ -724,14 +752,7 @@ def numeric_column(frame: pd.DataFrame, column: str, *, booleans: bool = False) 
             f"{describe_labels(map(repr, bad))} at rows "
             f"{describe_labels(frame.index[not_numeric.to_numpy()])}{_hint(bad)}"
         )
-    values = converted.to_numpy(dtype=float)
-    huge = np.isfinite(values) & (np.abs(values) > MAX_ABS_VALUE)  # inf: a missing value
-    if huge.any():
-        raise StudyDataError(
-            f"column '{column}' has values too large to compute with ({values[huge][0]:g} at "
-            f"rows {describe_labels(frame.index[huge])}); rescale it, e.g. to thousands"
-        )
-    return values
+    return converted.to_numpy(dtype=float)
 
 
 def _distinct(values: pd.Series, limit: int | None = None) -> list[object]:
@@ -867,7 +888,8 @@ def as_labels(column: pd.Series) -> pd.Series:
             column = column.astype("Int64")
     present = column.notna().to_numpy()
     text = column[present].astype(str)
-    normal = {spelling: normalize(spelling) for spelling in pd.unique(text)}
+    codes, spellings = pd.factorize(text)  # (a dict lookup per row is slow for millions)
+    normal = {spelling: normalize(spelling) for spelling in spellings}
     for pair in clashes(spelling for spelling, label in normal.items() if label):
         same_look = len({unicodedata.normalize("NFC", spelling) for spelling in pair}) == 1
         show = ascii if same_look else repr  # 'É' and 'E\u0301' print alike
@@ -880,7 +902,7 @@ def as_labels(column: pd.Series) -> pd.Series:
             f"in spaces, invisible characters or Unicode form; write each id one way"
         )
     labels = np.full(len(column), np.nan, dtype=object)
-    labels[present] = text.map({spelling: label or np.nan for spelling, label in normal.items()})
+    labels[present] = np.array([normal[spelling] or np.nan for spelling in spellings])[codes]
     return pd.Series(labels, index=column.index, name=column.name)
 
 
