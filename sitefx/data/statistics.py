@@ -91,13 +91,14 @@ class ClusterStatistics:
         >>> stats.site.tolist(), stats.n.tolist(), stats.y.tolist()
         ([0, 0, 1], [1.0, 1.0, 2.0], [1.0, 2.0, 7.0])
         """
-        keys = pd.MultiIndex.from_arrays([site_index, cluster])
-        codes, unique = pd.factorize(keys, sort=True)
-        n_clusters = len(unique)
-        indicator = _indicator(codes, n_clusters)
+        cluster_code, cluster_ids = pd.factorize(cluster, sort=True)
+        # one number per (site, cluster) pair, in the order of site and then cluster id
+        pair = site_index.astype(np.int64) * len(cluster_ids) + cluster_code
+        pairs, codes = np.unique(pair, return_inverse=True)
+        indicator = _indicator(codes, len(pairs))
         sums = indicator @ np.column_stack([np.ones(len(outcome)), treatment, outcome])
         return cls(
-            site=np.asarray(unique.get_level_values(0), dtype=np.int32),
+            site=(pairs // len(cluster_ids)).astype(np.int32),
             n=sums[:, 0],
             treated=sums[:, 1],
             y=sums[:, 2],
@@ -105,12 +106,13 @@ class ClusterStatistics:
         )
 
 
-def _indicator(index: np.ndarray, n_groups: int) -> sparse.csr_array:
-    """Return the sparse (n_groups, n_records) matrix that sums records by group."""
+def _indicator(
+    index: np.ndarray, n_groups: int, weights: np.ndarray | None = None
+) -> sparse.csr_array:
+    """Return the sparse (n_groups, n_records) matrix that sums records (times weights) by group."""
     n_records = len(index)
-    return sparse.csr_array(
-        (np.ones(n_records), (index, np.arange(n_records))), shape=(n_groups, n_records)
-    )
+    weights = np.ones(n_records) if weights is None else weights
+    return sparse.csr_array((weights, (index, np.arange(n_records))), shape=(n_groups, n_records))
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,8 @@ class SiteStatistics:
             [np.ones(len(outcome)), treatment, outcome, treatment * outcome]
         )
         n, treated = sums[:, 0], sums[:, 1]  # T is 0/1, so sum T = sum T^2
-        zx = np.stack([indicator @ covariates, indicator @ (treatment[:, None] * covariates)], 1)
+        treated_indicator = _indicator(site_index, n_sites, treatment)  # sums T x by site
+        zx = np.stack([indicator @ covariates, treated_indicator @ covariates], 1)
         return cls(
             n=n,
             zz=np.stack([np.stack([n, treated], -1), np.stack([treated, treated], -1)], -2),
