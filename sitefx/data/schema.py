@@ -428,15 +428,14 @@ class IndividualRecords:
         if self.family == "binomial":
             return self.arm_counts().raw_site_effects()
         n_sites = self.n_sites
-        cell = (self.site_index, self.treatment)
-        counts = np.zeros((n_sites, 2))
-        sums = np.zeros((n_sites, 2))
-        squares = np.zeros((n_sites, 2))
-        np.add.at(counts, cell, 1.0)
-        np.add.at(sums, cell, self.outcome)
-        means = sums / counts
-        np.add.at(squares, cell, (self.outcome - means[cell]) ** 2)
-        variances = squares / (counts - 1)
+        cell = self.site_index * 2 + self.treatment  # (site, arm) as one number
+
+        def by_cell(values: np.ndarray | None = None) -> np.ndarray:
+            return np.bincount(cell, values, minlength=2 * n_sites).reshape(n_sites, 2)
+
+        counts = by_cell().astype(float)
+        means = by_cell(self.outcome) / counts
+        variances = by_cell((self.outcome - means.ravel()[cell]) ** 2) / (counts - 1)
         estimate = means[:, 1] - means[:, 0]
         se = np.sqrt(np.sum(variances / counts, axis=1))
         return SiteSummaries(

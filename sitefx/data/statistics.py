@@ -20,6 +20,8 @@ from scipy import sparse
 
 from sitefx.data.schema import DataAccounting, IndividualRecords, SiteSummaries
 
+ROW_BLOCK = 65536  # rows at a time for sums over the rows without temporary copies
+
 
 @dataclass(frozen=True)
 class ClusterStatistics:
@@ -104,6 +106,35 @@ class ClusterStatistics:
             y=sums[:, 2],
             x=indicator @ covariates,
         )
+
+
+def column_sd(columns: np.ndarray) -> np.ndarray:
+    """Return each column's SD (``ddof=1``), a block of rows at a time.
+
+    As ``np.std(columns, axis=0, ddof=1)`` to rounding, without its two temporary copies of
+    the columns (for a million records, the first costs more than the arithmetic).
+
+    Parameters
+    ----------
+    columns : ndarray, shape (n_rows, n_columns)
+        The columns, at least two rows.
+
+    Returns
+    -------
+    ndarray, shape (n_columns,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> column_sd(np.array([[1.0, 0.0], [3.0, 0.0], [5.0, 0.0]])).tolist()
+    [2.0, 0.0]
+    """
+    mean = columns.mean(axis=0)
+    squares = np.zeros(columns.shape[1])
+    for start in range(0, len(columns), ROW_BLOCK):
+        centred = columns[start : start + ROW_BLOCK] - mean
+        squares += np.einsum("ij,ij->j", centred, centred)
+    return np.sqrt(squares / (len(columns) - 1))
 
 
 def _indicator(

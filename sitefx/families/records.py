@@ -21,7 +21,7 @@ from scipy import special
 
 from sitefx import streams
 from sitefx.data.schema import IndividualRecords
-from sitefx.data.statistics import SiteStatistics
+from sitefx.data.statistics import SiteStatistics, column_sd
 from sitefx.errors import SitefxInputError
 from sitefx.families.arms import LOG_ODDS_PRIORS, ArmCounts, site_intercepts_and_effects
 from sitefx.families.registry import Family, Model, Shrinkage, register
@@ -199,7 +199,7 @@ class GaussianRecords(Records):
         """Return priors on the outcome's scale (see :mod:`sitefx.models.priors`)."""
         scale = self.data_scale(data)
         shared = gaussian_record_priors(
-            scale, float(np.mean(data.outcome)), data.covariates, robust=robust
+            scale, float(np.mean(data.outcome)), column_sd(data.covariates), robust=robust
         )
         return dataclasses.replace(
             shared,
