@@ -287,7 +287,8 @@ def _register_pytrees(value: object) -> None:
             object.__setattr__(instance, name, item)
         return instance
 
-    jax.tree_util.register_pytree_node(cls, flatten, unflatten)
+    with contextlib.suppress(ValueError):  # registered already, by its own module
+        jax.tree_util.register_pytree_node(cls, flatten, unflatten)
     _PYTREE_CLASSES.add(cls)
 
 
