@@ -1009,17 +1009,45 @@ class TauPrior:
         self.distribution, self.folded = prior.scipy_distribution()
 
     def log_prob(self, log_tau: np.ndarray) -> np.ndarray:
-        """``log p(tau)`` at ``tau = exp(log_tau)`` (-inf outside the support)."""
+        """Evaluate ``log p(tau)`` at ``tau = exp(log_tau)``.
+
+        Parameters
+        ----------
+        log_tau : ndarray
+            Where to evaluate it, on the log scale.
+
+        Returns
+        -------
+        ndarray
+            The log density of ``tau`` (not of ``log tau``), -inf outside the support.
+        """
         return self.prior.log_density(np.exp(log_tau))
 
     def log_support(self) -> tuple[float, float]:
-        """Return the support in ``log tau``: ``(-inf, inf)`` unless it is bounded."""
+        """Return the support in ``log tau``: ``(-inf, inf)`` unless it is bounded.
+
+        Returns
+        -------
+        low, high : float
+            The logs of the support's ends (e.g. ``log u`` for ``uniform(0, u)``).
+        """
         low, high = (0.0, np.inf) if self.folded else self.distribution.support()
         with np.errstate(divide="ignore"):
             return float(np.log(max(low, 0.0))), float(np.log(high))
 
     def log_range(self, tail: float = 1e-12) -> tuple[float, float]:
-        """``log tau`` at the prior's ``tail`` and ``1 - tail`` quantiles."""
+        """Return ``log tau`` at the prior's ``tail`` and ``1 - tail`` quantiles.
+
+        Parameters
+        ----------
+        tail : float
+            The probability left out on each side.
+
+        Returns
+        -------
+        low, high : float
+            The two quantiles, on the log scale.
+        """
         probs = np.array([tail, 1 - tail])
         if self.folded:
             probs = (1 + probs) / 2
