@@ -308,6 +308,7 @@ def _build_sampler(
     added. Chains are mapped over devices (``parallel``) or vectorized.
     """
     import jax
+    import jax.numpy as jnp
     from numpyro.infer import NUTS
 
     kernel = NUTS(
@@ -319,7 +320,13 @@ def _build_sampler(
     def chain(key: jax.Array, kwargs: dict) -> tuple[dict, dict]:
         state = kernel.init(key, settings.warmup, None, model_args=(), model_kwargs=kwargs)
 
-        def step(state, _):
+        def kept_of(state) -> dict:
+            return {name: getattr(state, name) for name in ("z", *SAMPLE_STATS)}
+
+        def step(i, carry):
+            # One loop over warm-up and sampling (the NUTS step is compiled once, not once
+            # per phase); iteration i >= warmup writes row i - warmup of the kept draws.
+            state, kept = carry
             state = kernel.sample(state, (), kwargs)
             if settings.progress:
                 jax.lax.cond(
@@ -327,10 +334,20 @@ def _build_sampler(
                     lambda: jax.debug.callback(_Progress.advance, PROGRESS_EVERY),
                     lambda: None,
                 )
-            return state, {name: getattr(state, name) for name in ("z", *SAMPLE_STATS)}
+            row = i - settings.warmup
+            kept = jax.lax.cond(
+                row >= 0,
+                lambda kept: jax.tree.map(lambda x, v: x.at[row].set(v), kept, kept_of(state)),
+                lambda kept: kept,
+                kept,
+            )
+            return state, kept
 
-        state = jax.lax.fori_loop(0, settings.warmup, lambda _, state: step(state, None)[0], state)
-        _, kept = jax.lax.scan(step, state, length=settings.draws)
+        empty = jax.tree.map(
+            lambda v: jnp.zeros((settings.draws, *jnp.shape(v)), jnp.result_type(v)),
+            kept_of(state),
+        )
+        _, kept = jax.lax.fori_loop(0, settings.warmup + settings.draws, step, (state, empty))
         draws = jax.vmap(kernel.postprocess_fn((), kwargs))(kept.pop("z"))
         return draws, kept
 
