@@ -214,7 +214,11 @@ def test_site_effect_draws_follow_the_exact_conditional(design, request):
     ("options", "extra"),
     [
         ({}, []),
-        ({"n_moderators": 1, "clusters_per_site": 4}, ["gamma", "gamma_alpha", "cluster_sd"]),
+        pytest.param(
+            {"n_moderators": 1, "clusters_per_site": 4},
+            ["gamma", "gamma_alpha", "cluster_sd"],
+            marks=pytest.mark.slow,  # a long statistical check; run with -m slow
+        ),
     ],
     ids=["plain", "moderators_and_clusters"],
 )
