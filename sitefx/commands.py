@@ -439,7 +439,7 @@ def run_report(args: argparse.Namespace) -> int:
     sitefx.errors.SitefxInputError: studies/eight_schools/posterior.nc: no such file; run ...
     """
     tree = read_fit(args.fit_dir)  # complete, unedited, and a sitefx fit
-    out = args.out or args.fit_dir
+    out = args.out or _report_folder(args)
     check_destination(out)
     formats = ("html", "md") if args.format == "both" else (args.format,)
     same = Path(out).resolve() == Path(args.fit_dir).resolve()
@@ -454,6 +454,17 @@ def run_report(args: argparse.Namespace) -> int:
         )
     print(f"wrote {out}: " + ", ".join(path.name for path in paths.values()))
     return 0
+
+
+def _report_folder(args: argparse.Namespace) -> Path:
+    """Return where a report without ``--out`` goes: the fit's folder, or its ``report/``.
+
+    A report with its own threshold or outcome SD recomputes the tables: it goes to
+    ``report/`` inside the fit's folder, so that the fit's own ``estimands.csv`` and
+    ``sites.csv`` keep the fit's values.
+    """
+    changed = args.threshold is not None or args.outcome_sd is not None
+    return Path(args.fit_dir) / "report" if changed else Path(args.fit_dir)
 
 
 def _command() -> list[str]:

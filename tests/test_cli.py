@@ -60,6 +60,7 @@ def test_fit_eight_schools_end_to_end(tmp_path):
     assert table["parameter"].iloc[0] == "mu" and len(table) == 11
     assert pd.read_csv(out / "sites.csv")["site"].tolist() == list("ABCDEFGH")
 
+    fit_tables = {name: (out / name).read_bytes() for name in ("estimands.csv", "sites.csv")}
     report = subprocess.run(
         [sys.executable, "-m", "sitefx", "report", str(out), "--threshold", "5"],
         capture_output=True,
@@ -67,12 +68,20 @@ def test_fit_eight_schools_end_to_end(tmp_path):
         timeout=300,
     )
     assert report.returncode == 0, report.stderr
-    page = (out / "report.html").read_text(encoding="utf-8")
+    # its own threshold: the report and its tables go to report/, the fit's tables stay
+    assert {name: (out / name).read_bytes() for name in fit_tables} == fit_tables
+    page = (out / "report" / "report.html").read_text(encoding="utf-8")
     assert "had an effect above 5 SAT-V points" in page
     assert page.count("data:image/png;base64,") == 5  # self-contained: plots embedded
-    assert "](figures/forest.png)" in (out / "report.md").read_text(encoding="utf-8")
-    estimands = pd.read_csv(out / "estimands.csv").set_index("estimand")
+    markdown = (out / "report" / "report.md").read_text(encoding="utf-8")
+    assert "](figures/forest.png)" in markdown
+    estimands = pd.read_csv(out / "report" / "estimands.csv").set_index("estimand")
     assert estimands.loc["share_above", "meaning"].endswith("above 5")
+    again = subprocess.run(  # the fit's folder is still a complete, unedited fit
+        [sys.executable, "-m", "sitefx", "report", str(out)], capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert {name: (out / name).read_bytes() for name in fit_tables} == fit_tables
 
 
 def test_a_fit_of_many_sites_prints_and_draws_them_in_bounded_space(tmp_path, cli):
