@@ -24,6 +24,10 @@ numpyro (lazy_loader): scipy and matplotlib, seeing ``"jax"`` there, would impor
 whether an array is a JAX array, a second of start-up on paths that never use it (the exact
 method, reports). A later ``import jax`` loads it as usual.
 
+Dask and distributed are optional (``pip install 'sitefx[dask]'``): only out-of-core reading
+and work on a cluster need them, and :func:`optional_module` names the extra when they are
+missing.
+
 Examples
 --------
 >>> import jax.numpy as jnp
@@ -44,6 +48,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+from sitefx.errors import SitefxInputError
+
 MIN_DEVICES = 4
 DEVICE_FLAG = "--xla_force_host_platform_device_count"
 ARVIZ = ("arviz_base", "arviz_stats")
@@ -52,6 +58,8 @@ CACHE_MAX_BYTES = 2**30  # the compilation cache keeps at most 1 GiB
 # Programs that compile faster than this are not stored: a sampler takes seconds, while the
 # many small programs around it would fill the folder, and the cache scans it on each write.
 CACHE_MIN_SECONDS = 0.2
+# Optional dependencies -> the extra that installs them.
+EXTRAS = {"dask": "dask", "distributed": "dask"}
 
 
 def request_devices() -> None:
@@ -245,3 +253,36 @@ def __getattr__(name: str) -> ModuleType:
         if isinstance(sys.modules.get(placeholder), importlib.util._LazyModule):
             del sys.modules[placeholder]
     return module
+
+
+def optional_module(name: str, purpose: str) -> ModuleType:
+    """Import an optional dependency, or say which extra installs it.
+
+    Parameters
+    ----------
+    name : str
+        The module, a key of :data:`EXTRAS` (``"dask"`` or ``"distributed"``).
+    purpose : str
+        What needs it, for the message (e.g. ``"--engine dask"``).
+
+    Returns
+    -------
+    module
+        The imported module.
+
+    Raises
+    ------
+    SitefxInputError
+        If it is not installed: the message names ``purpose`` and the ``pip install`` line.
+
+    Examples
+    --------
+    >>> optional_module("dask", "reading out of core").__name__
+    'dask'
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise SitefxInputError(
+            f"{purpose} needs {name}, which is not installed: pip install 'sitefx[{EXTRAS[name]}]'"
+        ) from None

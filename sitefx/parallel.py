@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from sitefx.backend import optional_module
 from sitefx.errors import check_whole
 
 RETRIES = 1
@@ -89,13 +90,12 @@ class Workers:
         distributed.Client
             The client, closed when the block ends.
         """
-        from distributed import Client, LocalCluster
-
+        distributed = optional_module("distributed", "running on several workers (--workers)")
         if self.address is not None:
-            with Client(self.address) as client:
+            with distributed.Client(self.address) as client:
                 yield client
             return
-        cluster = LocalCluster(
+        cluster = distributed.LocalCluster(
             n_workers=self.n,
             threads_per_worker=1,  # one JAX process per worker, one task at a time
             processes=True,
@@ -103,7 +103,7 @@ class Workers:
             dashboard_address="127.0.0.1:0",  # loopback, any free port: no clash, no exposure
             silence_logs=logging.ERROR,
         )
-        with cluster, Client(cluster) as client:
+        with cluster, distributed.Client(cluster) as client:
             yield client
 
 
@@ -172,9 +172,9 @@ def map_tasks(
         if failed:
             raise TaskFailedError(failed)
         return results
-    from distributed import as_completed
-
     with workers.client() as client:
+        from distributed import as_completed  # installed: the client started
+
         scattered = {name: client.scatter(value, broadcast=True) for name, value in shared.items()}
         futures = client.map(
             function,

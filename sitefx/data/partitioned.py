@@ -28,6 +28,7 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 
+from sitefx.backend import optional_module
 from sitefx.data import validate
 from sitefx.data.adapters import Roles, Study, require_file
 from sitefx.data.schema import DataAccounting, Drop
@@ -107,8 +108,7 @@ def record_statistics(
     >>> stats.site, stats.accounting.rows_read, stats.arm_mean.tolist()
     (('a', 'b'), 8, [[1.5, 3.5], [2.0, 5.0]])
     """
-    import dask
-
+    dask = optional_module("dask", "reading out of core (--engine dask)")
     files, reader = _files(source)
     columns = [site, outcome, treatment, *covariates]
     if reader == "parquet":

@@ -6,6 +6,8 @@ coordinate holds the real site names. Root attributes carry the prior specs (``p
 since NetCDF attributes are flat) and the sitefx version.
 """
 
+import contextlib
+import importlib.util
 import io
 import json
 import platform
@@ -279,15 +281,26 @@ def save_datatree(tree: xr.DataTree, path: str | Path) -> Path:
     >>> reloaded["posterior"]["theta"].sizes["site"]
     8
     """
-    import dask  # xarray locks writes through dask: on a dask worker, a distributed lock
-    # cannot name an in-memory file, so this write uses the local scheduler's lock
-
     path = Path(path)
     buffer = io.BytesIO()
-    with dask.config.set(scheduler="synchronous"):
+    with _local_write_lock():
         tree.to_netcdf(buffer, engine=NETCDF_ENGINE)
     path.write_bytes(buffer.getbuffer())
     return path
+
+
+def _local_write_lock() -> contextlib.AbstractContextManager:
+    """Have xarray lock this write locally, also on a dask worker.
+
+    xarray locks writes through dask's scheduler when dask is installed; a distributed lock
+    cannot name an in-memory file, so the write uses the synchronous scheduler's lock.
+    Without dask (an optional dependency) xarray locks locally anyway.
+    """
+    if importlib.util.find_spec("dask") is None:
+        return contextlib.nullcontext()
+    import dask
+
+    return dask.config.set(scheduler="synchronous")
 
 
 def load_datatree(path: str | Path) -> xr.DataTree:
