@@ -286,6 +286,8 @@ class SiteEffects:
         )
         if exact is not None:  # the exact posterior itself: every table reads it
             tree[EXACT_GROUP] = exact.to_dataset(data.site, data.moderator_names)
+        for name, group in family.predictive_groups(tree, data, priors, settings.seed).items():
+            tree[name] = xr.DataTree(group)
         tree["estimands"] = estimands(tree, threshold=spec.threshold)
         results = Results(tree)
         tree["estimands"] = results.estimand_group(tree["estimands"].to_dataset())

@@ -16,6 +16,9 @@ Purposes
     Site effects drawn given each NUTS draw of the collapsed records model.
 ``new_site``
     The effect in a new site, given each draw of ``mu`` and ``tau``.
+``predictive``
+    Replicated data (posterior predictive) and draws from the priors (prior and prior
+    predictive) stored with a fit.
 ``integration``
     Monte-Carlo integration of the quantities an exact fit has no closed form for. Its seed
     is :data:`INTEGRATION_SEED`, not the user's: these numbers are part of the fit's
@@ -35,7 +38,7 @@ import numpy as np
 
 from sitefx.errors import check_whole
 
-PURPOSES = ("exact", "site_effects", "new_site", "integration")
+PURPOSES = ("exact", "site_effects", "new_site", "integration", "predictive")
 INTEGRATION_SEED = 20261203
 MAX_SEED = 2**63 - 1
 

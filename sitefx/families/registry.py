@@ -321,6 +321,29 @@ class Family(Protocol):
         ndarray, shape (chain, draw, site)
         """
 
+    def predictive_groups(
+        self, tree: xr.DataTree, data: StudyData, priors: Priors, seed: int
+    ) -> dict[str, xr.Dataset]:
+        """Return the fit's ``log_likelihood``, predictive and prior groups, by ArviZ name.
+
+        Parameters
+        ----------
+        tree : xarray.DataTree
+            The fit, with its ``posterior`` and data groups.
+        data : StudyData
+            Its data.
+        priors : Priors
+            The priors it used.
+        seed : int
+            The fit's seed (replicated data come from its ``predictive`` stream).
+
+        Returns
+        -------
+        dict of str to xarray.Dataset
+            The groups this family stores with a fit; none by default.
+        """
+        return {}
+
 
 REGISTRY: dict[str, Family] = {}
 

@@ -269,6 +269,36 @@ class Prior:
                 return stats.gamma(params[0], scale=1 / params[1]), False
         raise PriorSpecError(f"a {self.family} prior has no scipy distribution")
 
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Draw from the prior, by scipy (no JAX).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The random stream.
+        shape : tuple of int
+            The shape of the draws.
+
+        Returns
+        -------
+        ndarray
+            Draws of that shape (a half-t's are folded at 0).
+
+        Raises
+        ------
+        PriorSpecError
+            For flat, LKJ and horseshoe priors (see :meth:`scipy_distribution`).
+
+        Examples
+        --------
+        >>> draws = Prior.parse("half-t(3, 2)").sample(np.random.default_rng(0), (1000,))
+        >>> draws.shape, bool((draws > 0).all())
+        ((1000,), True)
+        """
+        distribution, folded = self.scipy_distribution()
+        draws = distribution.rvs(size=shape, random_state=rng)
+        return np.abs(draws) if folded else draws
+
     def log_density(self, values: np.ndarray) -> np.ndarray:
         """Evaluate the prior's log density, by scipy (no JAX).
 
