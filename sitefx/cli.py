@@ -32,7 +32,8 @@ EXIT_DIAGNOSTICS = 3
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of the ``sitefx`` command line.
 
-    The commands are ``fit``, ``sensitivity``, ``fit-many``, ``calibrate`` and ``report``;
+    The commands are ``fit``, ``sensitivity``, ``fit-many``, ``calibrate``, ``report`` and
+    ``draws``;
     ``sitefx COMMAND --help`` lists each one's flags.
 
     Returns
@@ -132,6 +133,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="report format(s) (default both)",
     )
     _estimand_options(document)
+
+    export = commands.add_parser(
+        "draws",
+        help="write a saved fit's posterior draws as a table (CSV or Parquet)",
+        description="Write every posterior draw of DIR/posterior.nc as a table, in the R "
+        "posterior package's layout: one row per draw with .chain, .iteration and .draw, "
+        "one column per parameter (mu, tau, theta[A], ... as in summary.csv); with --long, "
+        "one row per draw and parameter. Writes draws.csv or draws.parquet.",
+    )
+    export.add_argument("fit_dir", metavar="DIR", help="folder of a saved fit")
+    export.add_argument("--out", metavar="DIR", help="where to write (default: DIR)")
+    export.add_argument(
+        "--format",
+        choices=["csv", "parquet"],
+        default="csv",
+        help="file format (default csv)",
+    )
+    export.add_argument(
+        "--long",
+        action="store_true",
+        help="one row per draw and parameter (.chain, .iteration, .draw, parameter, value)",
+    )
 
     cache = commands.add_parser(
         "cache",

@@ -40,6 +40,7 @@ from sitefx.report.folders import (
     write_csv,
 )
 from sitefx.report.sensitivity import describe_sensitivity, sensitivity_warnings
+from sitefx.report.tables import draws_table
 from sitefx.sensitivity.files import write_sensitivity
 from sitefx.spec import PRIOR_FLAGS, ModelSpec
 
@@ -353,6 +354,8 @@ def check_flags(args: argparse.Namespace) -> None:
     """
     if args.out is not None:
         check_destination(args.out)  # a file, foreign files, or an unwritable place
+    if args.command == "draws":
+        return
     if args.command == "report":
         if args.threshold is not None:
             check_threshold(args.threshold)
@@ -456,6 +459,41 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_draws(args: argparse.Namespace) -> int:
+    """Run ``sitefx draws``: write the posterior draws of the fit in FIT_DIR as a table.
+
+    The table (:func:`~sitefx.report.tables.draws_table`) goes to ``draws.csv`` or
+    ``draws.parquet`` in ``--out``, by default the fit's own folder (its manifest lists it).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`~sitefx.cli.build_parser`).
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Raises
+    ------
+    SitefxInputError
+        If FIT_DIR is not a complete, unedited sitefx fit, or ``--out`` cannot be used.
+    """
+    tree = read_fit(args.fit_dir)
+    out = args.out or args.fit_dir
+    table = draws_table(tree, long=args.long)
+    name = f"draws.{args.format}"
+    same = Path(out).resolve() == Path(args.fit_dir).resolve()
+    with output_folder(out, command=_command(), keep=same) as folder:
+        if args.format == "csv":
+            write_csv(table, folder / name)
+        else:
+            table.to_parquet(folder / name, index=False)
+    print(f"wrote {Path(out) / name}: {len(table):,} rows, {table.shape[1]} columns")
+    return 0
+
+
 def _report_folder(args: argparse.Namespace) -> Path:
     """Return where a report without ``--out`` goes: the fit's folder, or its ``report/``.
 
@@ -525,6 +563,7 @@ def _priors(args: argparse.Namespace) -> dict[str, str]:
 COMMANDS = {
     "fit": run_fit,
     "report": run_report,
+    "draws": run_draws,
     "sensitivity": run_sensitivity,
     "calibrate": run_calibrate,
     "fit-many": run_fit_many,

@@ -8,6 +8,7 @@ half-normal's mean), not against sitefx itself.
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import sitefx
@@ -81,3 +82,28 @@ def test_prior_groups_are_left_out_where_the_priors_cannot_be_drawn(eight_school
     fit = sitefx.SiteEffects(seed=4, priors={"mu": "flat()"}).fit(eight_schools)
     assert {"posterior_predictive", "log_likelihood"} <= set(fit.posterior_.children)
     assert not {"prior", "prior_predictive"} & set(fit.posterior_.children)
+
+
+def test_draws_command_writes_the_posterior_in_the_r_posterior_layout(tmp_path, cli):
+    out = tmp_path / "fit"
+    assert cli("fit", "studies/eight_schools", "--out", out, "--quiet").code == 0
+    run = cli("draws", out)
+    assert run.code == 0, run.err
+    table = pd.read_csv(out / "draws.csv")
+    posterior = load_datatree(out / "posterior.nc")["posterior"]
+    assert list(table.columns[:6]) == [".chain", ".iteration", ".draw", "mu", "tau", "theta[A]"]
+    assert table[".draw"].tolist() == list(range(1, 4001))
+    assert (table[".chain"].unique() == [1, 2, 3, 4]).all()
+    np.testing.assert_array_equal(table["mu"], posterior["mu"].values.ravel())
+    theta_h = posterior["theta"].sel(site="H").values.ravel()
+    np.testing.assert_array_equal(table["theta[H]"], theta_h)
+    assert cli("report", out).code == 0  # the fit's folder is still a complete, unedited fit
+
+    elsewhere = tmp_path / "long"
+    run = cli("draws", out, "--long", "--format", "parquet", "--out", elsewhere)
+    assert run.code == 0, run.err
+    tidy = pd.read_parquet(elsewhere / "draws.parquet")
+    assert list(tidy.columns) == [".chain", ".iteration", ".draw", "parameter", "value"]
+    assert len(tidy) == 4000 * (table.shape[1] - 3)
+    first = tidy[tidy[".draw"] == 1].set_index("parameter")["value"]
+    assert first["tau"] == table.loc[0, "tau"]

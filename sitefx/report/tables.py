@@ -455,6 +455,55 @@ def summary_variables(tree: xr.DataTree) -> list[str]:
     ]
 
 
+def draws_table(tree: xr.DataTree, *, long: bool = False) -> pd.DataFrame:
+    """Return every posterior draw as a table, in the R ``posterior`` package's layout.
+
+    Wide (default): one row per draw, columns ``.chain``, ``.iteration`` (from 1),
+    ``.draw`` (from 1, across chains), then one column per parameter element, named as in
+    ``summary.csv`` (``mu``, ``theta[A]``, ...): ``posterior::as_draws_df`` reads it as
+    it is. Long: columns ``.chain``, ``.iteration``, ``.draw``, ``parameter``, ``value``,
+    one row per draw and parameter element (for spreadsheets and tidyverse pipelines).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit.
+    long : bool, default False
+        One row per draw and parameter element instead of one row per draw.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The draws; chains are numbered from 1, as in R.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> table = draws_table(fit.posterior_)
+    >>> table.shape, list(table.columns[:5])
+    ((4000, 14), ['.chain', '.iteration', '.draw', 'mu', 'tau'])
+    >>> draws_table(fit.posterior_, long=True).shape
+    (44000, 5)
+    """
+    posterior = tree["posterior"]
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    columns = {
+        ".chain": np.repeat(np.arange(1, chains + 1), draws),
+        ".iteration": np.tile(np.arange(1, draws + 1), chains),
+        ".draw": np.arange(1, chains * draws + 1),
+    }
+    for name in summary_variables(tree):
+        values, labels = _elements(posterior[name], name)
+        columns |= dict(zip(labels, values.reshape(chains * draws, -1).T, strict=True))
+    wide = pd.DataFrame(columns)
+    if not long:
+        return wide
+    index = [".chain", ".iteration", ".draw"]
+    tidy = wide.melt(id_vars=index, var_name="parameter", value_name="value")
+    return tidy.sort_values([".draw"], kind="stable").reset_index(drop=True)
+
+
 def summary_table(tree: xr.DataTree) -> pd.DataFrame:
     """Summarize each parameter's posterior: mean, SD, quantiles, R-hat, ESS and MCSEs.
 
