@@ -35,6 +35,7 @@ _EXPORTS = {
     "SitefxInputError": "sitefx.errors",
     "StudyDataError": "sitefx.errors",
     "SiteEffects": "sitefx.estimator",
+    "open_fit": "sitefx.estimator",
     "ModelSpec": "sitefx.spec",
     "Prior": "sitefx.models.priors",
     "Priors": "sitefx.models.priors",

@@ -4,6 +4,7 @@ Wires the pieces together in one direction: canonical data -> priors -> model ->
 DataTree -> diagnostics. Settings live in ``__init__``; everything learned ends in ``_``.
 """
 
+import html
 import inspect
 import json
 import warnings
@@ -37,10 +38,10 @@ from sitefx.infer.exact import ExactPosterior, normal_normal_exact
 from sitefx.infer.nuts import SamplerSettings, run_nuts
 from sitefx.models.priors import VECTOR_FAMILIES, Prior, Priors
 from sitefx.report.datatree import build_datatree, check_names, save_datatree
-from sitefx.report.document import write_report
-from sitefx.report.folders import output_folder, write_csv
+from sitefx.report.document import headline_sentences, write_report
+from sitefx.report.folders import output_folder, read_fit, write_csv
 from sitefx.report.plots import forest_plot
-from sitefx.report.tables import Results
+from sitefx.report.tables import Results, stored_exact
 from sitefx.spec import ATTRIBUTE, NUTS_ONLY, ModelSpec
 
 if TYPE_CHECKING:
@@ -554,10 +555,67 @@ class SiteEffects:
         figure.clear()
         return paths
 
+    def _repr_html_(self) -> str:
+        """Show a fit in a notebook: its headline sentences, then the summary table."""
+        if not hasattr(self, "posterior_"):
+            return f"<pre>{html.escape(repr(self))}</pre>"
+        sentences = headline_sentences(self.posterior_, self._results)
+        paragraphs = "".join(f"<p>{html.escape(sentence)}</p>" for sentence in sentences)
+        return paragraphs + self.summary().to_html(index=False, escape=True)
+
     def _fitted(self) -> xr.DataTree:
         if not hasattr(self, "posterior_"):
             raise RuntimeError("call fit() first")
         return self.posterior_
+
+
+def open_fit(folder: str | Path) -> SiteEffects:
+    """Reopen a fit saved by ``sitefx fit`` or :meth:`SiteEffects.save`.
+
+    The folder is checked first (:func:`~sitefx.report.read_fit`: complete, unedited). The
+    result is the fitted estimator, as :meth:`SiteEffects.fit` left it: ``summary()``,
+    ``estimands()``, ``sites()``, ``plot_forest()`` and ``report()`` work, and its settings
+    are the fit's, so ``with_settings(...).fit(data)`` refits with changes. ``data_`` is
+    None: the file keeps site summaries, but not individual records' covariates, so load
+    the data again to refit.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The fit's folder (it holds ``posterior.nc`` and ``manifest.json``).
+
+    Returns
+    -------
+    SiteEffects
+        Fitted: ``posterior_``, ``priors_``, ``exact_``, ``warnings_`` set.
+
+    Raises
+    ------
+    SitefxInputError
+        If the folder is not a complete, unedited sitefx fit, or its fit holds no model
+        spec (saved by a sitefx before specs were stored).
+
+    Examples
+    --------
+    >>> import tempfile, sitefx
+    >>> study = sitefx.load("studies/eight_schools")
+    >>> fit = sitefx.SiteEffects(seed=2).fit(study)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = fit.save(folder)
+    ...     reopened = open_fit(folder)
+    >>> reopened.summary().equals(fit.summary()), reopened.get_params()["seed"]
+    (True, 2)
+    """
+    tree = read_fit(folder)
+    fit = SiteEffects.from_spec(ModelSpec.from_tree(tree))
+    fit.data_ = None
+    specs = {name: spec for name, spec in tree.attrs.items() if name.startswith("prior_")}
+    fit.priors_ = Priors.from_strings({name.removeprefix("prior_"): s for name, s in specs.items()})
+    fit.exact_ = stored_exact(tree)
+    fit.posterior_ = tree
+    fit.warnings_ = json.loads(tree.attrs.get("diagnostics", "[]"))
+    fit._results = Results(tree)
+    return fit
 
 
 def model_priors(spec: ModelSpec, data: StudyData) -> tuple[bool, Priors]:

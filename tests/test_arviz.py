@@ -107,3 +107,30 @@ def test_draws_command_writes_the_posterior_in_the_r_posterior_layout(tmp_path, 
     assert len(tidy) == 4000 * (table.shape[1] - 3)
     first = tidy[tidy[".draw"] == 1].set_index("parameter")["value"]
     assert first["tau"] == table.loc[0, "tau"]
+
+
+def test_a_reopened_fit_is_the_fitted_estimator(tmp_path, cli, eight_schools):
+    out = tmp_path / "fit"
+    flags = ("--prior-tau", "half-cauchy(5)", "--seed", "9", "--quiet")
+    assert cli("fit", "studies/eight_schools", "--out", out, *flags).code == 0
+    fit = sitefx.open_fit(out)
+    pd.testing.assert_frame_equal(fit.summary(), pd.read_csv(out / "summary.csv"))
+    assert fit.priors_.as_strings() == {"mu": "normal(0, 28)", "tau": "half-cauchy(5)"}
+    assert fit.exact_ is not None and fit.warnings_ == []
+    assert fit.get_params()["seed"] == 9
+    assert "average effect was" in fit._repr_html_()
+    refit = fit.with_settings(priors={"tau": "half-normal(5)"}).fit(eight_schools)
+    assert refit.priors_.as_strings()["tau"] == "half-normal(5)"
+    assert refit.get_params()["seed"] == 9  # the saved fit's other settings are kept
+
+
+def test_the_notebook_view_escapes_site_names():
+    hostile = "<script>alert(1)</script>"
+    data = sitefx.load(
+        pd.DataFrame({"site": [hostile, "b", "c"], "d": [1.0, 2, 3], "se": [1.0, 1, 1]}),
+        site="site",
+        estimate="d",
+        se="se",
+    )
+    page = sitefx.SiteEffects(seed=1).fit(data)._repr_html_()
+    assert hostile not in page and "&lt;script&gt;" in page

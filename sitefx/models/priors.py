@@ -537,6 +537,31 @@ class Priors:
         }
         return single | {name: str(prior) for name, prior in self.levels.items()}
 
+    @classmethod
+    def from_strings(cls, specs: Mapping[str, str]) -> "Priors":
+        """Rebuild priors from their spec strings, the inverse of :meth:`as_strings`.
+
+        Parameters
+        ----------
+        specs : mapping of str to str
+            By parameter name; names that are not fields (``tau_district``, ...) are the
+            nesting levels' SDs.
+
+        Returns
+        -------
+        Priors
+
+        Examples
+        --------
+        >>> specs = {"mu": "normal(0, 1)", "tau": "half-normal(1)", "tau_school": "gamma(2, 1)"}
+        >>> Priors.from_strings(specs).as_strings() == specs
+        True
+        """
+        names = {f.name for f in fields(cls)} - {"levels"}
+        parsed = {name: Prior.parse(spec) for name, spec in specs.items()}
+        levels = {name: prior for name, prior in parsed.items() if name not in names}
+        return cls(**{k: v for k, v in parsed.items() if k in names}, levels=levels)
+
     def describe(self) -> str:
         """Describe the priors, one indented line ``name ~ spec`` each.
 
