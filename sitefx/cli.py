@@ -117,15 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_worker_options(calibration)
 
-    document = commands.add_parser(
+    document = _saved_fit_command(
+        commands,
         "report",
         help="write report.html and report.md from a saved fit",
         description="Build a self-contained HTML page and a Markdown report (headline "
         "sentences, estimands, plots, a row per site, data accounting, priors, diagnostics, "
         "software versions) from DIR/posterior.nc, written by 'sitefx fit'.",
     )
-    document.add_argument("fit_dir", metavar="DIR", help="folder of a saved fit")
-    document.add_argument("--out", metavar="DIR", help="where to write (default: DIR)")
     document.add_argument(
         "--format",
         choices=["html", "md", "both"],
@@ -134,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _estimand_options(document)
 
-    export = commands.add_parser(
+    export = _saved_fit_command(
+        commands,
         "draws",
         help="write a saved fit's posterior draws as a table (CSV or Parquet)",
         description="Write every posterior draw of DIR/posterior.nc as a table, in the R "
@@ -142,8 +142,6 @@ def build_parser() -> argparse.ArgumentParser:
         "one column per parameter (mu, tau, theta[A], ... as in summary.csv); with --long, "
         "one row per draw and parameter. Writes draws.csv or draws.parquet.",
     )
-    export.add_argument("fit_dir", metavar="DIR", help="folder of a saved fit")
-    export.add_argument("--out", metavar="DIR", help="where to write (default: DIR)")
     export.add_argument(
         "--format",
         choices=["csv", "parquet"],
@@ -366,6 +364,16 @@ def _estimand_options(group: argparse._ActionsContainer) -> None:
         metavar="SD",
         help="outcome SD, to report effect sizes (records: pooled within arms by default)",
     )
+
+
+def _saved_fit_command(
+    commands: argparse._SubParsersAction, name: str, **texts: str
+) -> argparse.ArgumentParser:
+    """Add a command that reads a saved fit: its DIR argument and ``--out``."""
+    parser = commands.add_parser(name, **texts)
+    parser.add_argument("fit_dir", metavar="DIR", help="folder of a saved fit")
+    parser.add_argument("--out", metavar="DIR", help="where to write (default: DIR)")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
