@@ -161,6 +161,7 @@ def test_power_prior_with_fixed_a0_matches_quadrature():
     assert abs(table.at["tau", "mean"] - mean_tau) < Z * monte_carlo_error(fit, "tau")
 
 
+@pytest.mark.slow  # a long statistical check; run with -m slow
 def test_learned_power_weight_drops_under_conflict():
     fits = {
         name: sitefx.SiteEffects(historical=HISTORY, borrow="power", seed=6).fit(data)

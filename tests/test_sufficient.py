@@ -249,6 +249,7 @@ def test_collapsed_records_recover_the_simulated_truth():
     assert "collapsed_sufficient_statistics" in sampler
 
 
+@pytest.mark.slow  # a long statistical check; run with -m slow
 def test_recovers_moderators_and_cluster_sd():
     """Cluster-randomized within sites (classrooms as clusters), with site-level moderators."""
     data, truth = simulate_records(
