@@ -479,6 +479,16 @@ def run_draws(args: argparse.Namespace) -> int:
     ------
     SitefxInputError
         If FIT_DIR is not a complete, unedited sitefx fit, or ``--out`` cannot be used.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sitefx.cli import build_parser
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = SiteEffects(seed=1).fit(load("studies/eight_schools")).save(folder)
+    >>> run_draws(build_parser().parse_args(["draws", folder, "--long"]))  # doctest: +ELLIPSIS
+    wrote .../draws.csv: 44,000 rows, 5 columns
+    0
     """
     tree = read_fit(args.fit_dir)
     out = args.out or args.fit_dir

@@ -287,8 +287,11 @@ class SiteEffects:
         )
         if exact is not None:  # the exact posterior itself: every table reads it
             tree[EXACT_GROUP] = exact.to_dataset(data.site, data.moderator_names)
-        for name, group in family.predictive_groups(tree, data, priors, settings.seed).items():
-            tree[name] = xr.DataTree(group)
+        # Optional in a family (Family.predictive_groups): a family without it stores none.
+        predictive_groups = getattr(family, "predictive_groups", None)
+        if predictive_groups is not None:
+            for name, group in predictive_groups(tree, data, priors, settings.seed).items():
+                tree[name] = xr.DataTree(group)
         tree["estimands"] = estimands(tree, threshold=spec.threshold)
         results = Results(tree)
         tree["estimands"] = results.estimand_group(tree["estimands"].to_dataset())

@@ -326,6 +326,8 @@ class Family(Protocol):
     ) -> dict[str, xr.Dataset]:
         """Return the fit's ``log_likelihood``, predictive and prior groups, by ArviZ name.
 
+        Optional: a family that does not define it stores none of these groups.
+
         Parameters
         ----------
         tree : xarray.DataTree
