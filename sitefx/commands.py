@@ -5,6 +5,7 @@ libraries they need are imported with this module, never for ``--help``.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
@@ -445,8 +446,7 @@ def run_report(args: argparse.Namespace) -> int:
     out = args.out or _report_folder(args)
     check_destination(out)
     formats = ("html", "md") if args.format == "both" else (args.format,)
-    same = Path(out).resolve() == Path(args.fit_dir).resolve()
-    with output_folder(out, command=_command(), keep=same) as folder:
+    with _saved_fit_output(args, out) as folder:
         paths = write_report(
             tree,
             folder,
@@ -494,14 +494,25 @@ def run_draws(args: argparse.Namespace) -> int:
     out = args.out or args.fit_dir
     table = draws_table(tree, long=args.long)
     name = f"draws.{args.format}"
-    same = Path(out).resolve() == Path(args.fit_dir).resolve()
-    with output_folder(out, command=_command(), keep=same) as folder:
+    with _saved_fit_output(args, out) as folder:
         if args.format == "csv":
             write_csv(table, folder / name)
         else:
             table.to_parquet(folder / name, index=False)
     print(f"wrote {Path(out) / name}: {len(table):,} rows, {table.shape[1]} columns")
     return 0
+
+
+def _saved_fit_output(
+    args: argparse.Namespace, out: str | Path
+) -> contextlib.AbstractContextManager[Path]:
+    """Open ``out`` for a command that reads the saved fit in FIT_DIR (report, draws).
+
+    Into the fit's own folder, its files are kept and its manifest gets this command too;
+    elsewhere, ``out`` is written as a folder of its own (:func:`output_folder`).
+    """
+    same = Path(out).resolve() == Path(args.fit_dir).resolve()
+    return output_folder(out, command=_command(), keep=same)
 
 
 def _report_folder(args: argparse.Namespace) -> Path:
