@@ -32,8 +32,8 @@ EXIT_DIAGNOSTICS = 3
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of the ``sitefx`` command line.
 
-    The commands are ``fit``, ``sensitivity``, ``fit-many``, ``calibrate``, ``report`` and
-    ``draws``;
+    The commands are ``fit``, ``refit``, ``sensitivity``, ``fit-many``, ``calibrate``,
+    ``report``, ``draws`` and ``cache``;
     ``sitefx COMMAND --help`` lists each one's flags.
 
     Returns
@@ -62,6 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit site-varying treatment effects. SOURCE is a study folder (data + "
         "study.toml) or a data file (.csv, .csv.gz, .parquet, .dta, .sav); flags override "
         "study.toml.",
+    )
+    refit = _fit_command(
+        commands,
+        "refit",
+        help="fit a saved fit again, changing only the flags given",
+        description="Fit the data of the saved fit in SOURCE (a folder written by 'sitefx "
+        "fit') again, with its settings, priors and column roles except those the flags "
+        "change, e.g. 'sitefx refit out/es --prior-tau \"half-cauchy(5)\" --out out/es_hc'. "
+        "The data are read again from the files the fit read, which must be unchanged; "
+        "--data reads them from elsewhere. 'sitefx sensitivity' and 'sitefx calibrate' also "
+        "take a saved fit's folder as SOURCE.",
+    )
+    refit.add_argument(
+        "--data",
+        metavar="SOURCE",
+        help="the data to fit (default: the files the saved fit read, checked unchanged)",
     )
     sensitivity = _fit_command(
         commands,
@@ -195,7 +211,11 @@ def _add_worker_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_fit_options(parser: argparse.ArgumentParser) -> None:
-    """Add the column roles, priors, model, borrowing, estimand and inference options."""
+    """Add the column roles, priors, model, borrowing, estimand and inference options.
+
+    Their defaults are None, "not given": the defaults are :class:`sitefx.spec.ModelSpec`'s
+    (the help texts say them), and a refit keeps the saved fit's setting for a flag not given.
+    """
     roles = parser.add_argument_group("column roles")
     roles.add_argument("--site", metavar="COL", help="site id column")
     roles.add_argument("--estimate", metavar="COL", help="site summaries: effect estimate")
@@ -261,7 +281,6 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
         "--prior",
         metavar="NAME=SPEC",
         action="append",
-        default=[],
         help="prior of any other parameter, e.g. 'tau_district=half-normal(0.3)', "
         "'gamma=normal(0, 1)', 'cluster_sd=half-normal(20)'; repeatable",
     )
@@ -270,16 +289,15 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--site-dist",
         choices=["normal", "student-t"],
-        default="normal",
-        help="distribution of site effects; student-t resists outlying sites",
+        help="distribution of site effects (default normal); student-t resists outlying sites",
     )
     model.add_argument("--site-df", type=float, help="fixed Student-t degrees of freedom")
     model.add_argument(
         "--covariate-prior",
         choices=["normal", "horseshoe"],
-        default="normal",
-        help="horseshoe: regularized horseshoe on the covariates (records) or moderators "
-        "(summaries), for many columns of which few matter; reports kappa shrinkage factors",
+        help="normal (default) or horseshoe: regularized horseshoe on the covariates (records) "
+        "or moderators (summaries), for many columns of which few matter; reports kappa "
+        "shrinkage factors",
     )
     model.add_argument(
         "--horseshoe-p0", type=float, metavar="P0", help="expected number of relevant columns"
@@ -316,7 +334,6 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument_group("reading").add_argument(
         "--engine",
         choices=["auto", "memory", "dask"],
-        default="auto",
         help="dask: sum Gaussian records per site partition by partition (out of core); "
         "auto (default): dask for a glob, a folder of Parquet files or files over 2 GiB",
     )
@@ -324,19 +341,16 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     sampler.add_argument(
         "--method",
         choices=["auto", "exact", "nuts"],
-        default="auto",
         help="exact: quadrature, no MCMC (site summaries, normal or flat mu prior); "
         "nuts: MCMC; auto (default): exact where it applies",
     )
-    sampler.add_argument("--seed", type=int, default=0, help="0 to 2**63 - 1 (default 0)")
-    sampler.add_argument("--chains", type=int, default=4, help="chains (default 4; at most 1000)")
+    sampler.add_argument("--seed", type=int, help="0 to 2**63 - 1 (default 0)")
+    sampler.add_argument("--chains", type=int, help="chains (default 4; at most 1000)")
     sampler.add_argument(
         "--draws",
         type=int,
-        default=1000,
         help="kept draws per chain (default 1000; chains x draws at most 10 million)",
     )
-    # NUTS only (None: not given, so the exact method can say it ignores what was given)
     sampler.add_argument("--warmup", type=int, help="NUTS warm-up draws per chain (1000)")
     sampler.add_argument(
         "--target-accept", type=float, help="NUTS target acceptance (0.95; 0.99 with horseshoe)"

@@ -13,19 +13,21 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import xarray as xr
+
 from sitefx.batch import fit_many, jobs_for
 from sitefx.calibration import calibrate, check_replicates
 from sitefx.cli import EXIT_DIAGNOSTICS
-from sitefx.data.adapters import Roles, Study, load
+from sitefx.data.adapters import Roles, Study, load, load_historical
 from sitefx.data.partitioned import load_statistics, out_of_core
-from sitefx.data.schema import SiteSummaries
+from sitefx.data.sources import input_files
 from sitefx.errors import (
     PriorSpecError,
     SamplingWarning,
     SitefxInputError,
 )
 from sitefx.estimands import check_outcome_sd, check_threshold
-from sitefx.estimator import OUTPUT_FILES, SiteEffects
+from sitefx.estimator import OUTPUT_FILES, SOURCES, SiteEffects, data_sources, saved_study
 from sitefx.historical import describe as describe_borrowing
 from sitefx.models.priors import given_prior
 from sitefx.parallel import Workers
@@ -35,9 +37,9 @@ from sitefx.report.document import describe_method
 from sitefx.report.folders import (
     MANIFEST,
     check_destination,
-    input_files,
     output_folder,
     read_fit,
+    report_folder,
     write_csv,
 )
 from sitefx.report.sensitivity import describe_sensitivity, sensitivity_warnings
@@ -45,6 +47,31 @@ from sitefx.report.tables import draws_table
 from sitefx.sensitivity.files import write_sensitivity
 from sitefx.spec import PRIOR_FLAGS, ModelSpec
 
+# The ModelSpec settings each of which a flag of the same name gives (--site-dist: site_dist).
+SPEC_FLAGS = (
+    "chains",
+    "draws",
+    "warmup",
+    "target_accept",
+    "max_tree_depth",
+    "seed",
+    "method",
+    "site_dist",
+    "site_df",
+    "covariate_prior",
+    "horseshoe_p0",
+    "slab_scale",
+    "slab_df",
+    "borrow",
+    "borrow_weight",
+    "threshold",
+    "outcome_sd",
+)
+# Settings that only mean something with another's value: changing it drops them.
+DEPENDENT_SETTINGS = {
+    "site_dist": ("site_df",),
+    "covariate_prior": ("horseshoe_p0", "slab_scale", "slab_df"),
+}
 OBSERVATIONAL = (
     "OBSERVATIONAL: treatment was not randomized; effects are comparisons adjusted for the "
     "covariates given, and causal only if those remove all confounding"
@@ -93,7 +120,7 @@ def run_fit(args: argparse.Namespace) -> int:
     check_destination(args.out)
     fit, say = _fit(args)
     with phase(f"writing {args.out}", enabled=attached(args.quiet)):
-        fit.save(args.out, command=_command(), inputs=_inputs(args))
+        fit.save(args.out, command=_command(), inputs=_inputs(fit.posterior_.attrs[SOURCES]))
     say(f"wrote {args.out}: " + ", ".join(OUTPUT_FILES.values()) + f", {MANIFEST}")
     return _gate(args, fit.warnings_)
 
@@ -127,7 +154,9 @@ def run_sensitivity(args: argparse.Namespace) -> int:
     check_destination(args.out)
     fit, say = _fit(args)
     with (
-        output_folder(args.out, command=_command(), inputs=_inputs(args)) as folder,
+        output_folder(
+            args.out, command=_command(), inputs=_inputs(fit.posterior_.attrs[SOURCES])
+        ) as folder,
         status_line(enabled=attached(args.quiet)) as progress,
     ):
         fit.write_files(folder)
@@ -253,13 +282,14 @@ def run_calibrate(args: argparse.Namespace) -> int:
             model,
             study.data,
             replicates=args.replicates,
-            seed=args.seed,
+            seed=args.spec.seed,
             workers=_workers(args),
             progress=progress,
         )
     summary = result.summary()
     names = ["calibration_summary.csv", "calibration_ranks.csv", "calibration.png"]
-    with output_folder(args.out, command=_command(), inputs=_inputs(args)) as folder:
+    inputs = _inputs(data_sources(study, model.historical))
+    with output_folder(args.out, command=_command(), inputs=inputs) as folder:
         write_csv(summary, folder / names[0])
         write_csv(result.ranks, folder / names[1])
         result.plot().savefig(folder / names[2], dpi=130)
@@ -283,11 +313,22 @@ def _roles(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _study(args: argparse.Namespace) -> Study:
-    """Load the study the flags name, with their column roles."""
+    """Load the study the flags name, with their column roles.
+
+    For a saved fit (``refit``, or a fit's folder as SOURCE), its data with its roles, the
+    given ones changed.
+    """
     roles = _roles(args)
-    if out_of_core(args.source, args.engine):
-        return load_statistics(args.source, Roles.from_mapping(roles))
-    return load(args.source, **roles)
+    data = getattr(args, "data", None)
+    if args.saved is not None:
+        if data is None:
+            return saved_study(args.saved, **roles)
+        roles = dataclasses.asdict((args.spec.roles or Roles()).updated(**roles))
+    source = data or args.source
+    engine = args.engine or ("dask" if _saved_kind(args) == "statistics" else "auto")
+    if out_of_core(source, engine):
+        return load_statistics(source, Roles.from_mapping(roles))
+    return load(source, **roles)
 
 
 def _model(args: argparse.Namespace, roles: Roles) -> SiteEffects:
@@ -295,33 +336,47 @@ def _model(args: argparse.Namespace, roles: Roles) -> SiteEffects:
 
     ``roles`` are the columns historical data files are read with.
     """
-    historical = _historical(args.historical, roles) if args.historical else None
+    if args.historical:
+        historical = load_historical(args.historical, roles)
+    elif _saved_kind(args) and "borrowing" in args.saved.attrs:
+        historical = saved_study(args.saved, "historical")
+    else:
+        historical = None
     return SiteEffects.from_spec(args.spec, historical=historical)
 
 
 def _spec(args: argparse.Namespace) -> ModelSpec:
-    """Return the model the flags describe, checked: all but the historical data (no file read)."""
-    return ModelSpec(
-        priors=_priors(args),
-        chains=args.chains,
-        draws=args.draws,
-        warmup=args.warmup,
-        target_accept=args.target_accept,
-        max_tree_depth=args.max_tree_depth,
-        seed=args.seed,
-        progress=attached(args.quiet),
-        method=args.method,
-        site_dist=args.site_dist,
-        site_df=args.site_df,
-        covariate_prior=args.covariate_prior,
-        p0=args.horseshoe_p0,
-        slab_scale=args.slab_scale,
-        slab_df=args.slab_df,
-        borrow=args.borrow,
-        borrow_weight=args.borrow_weight,
-        threshold=0.0 if args.threshold is None else args.threshold,
-        outcome_sd=args.outcome_sd,
+    """Return the model the flags describe, checked: all but the historical data (no file read).
+
+    For a saved fit, its spec with the flags given changed; a setting that depends on one
+    changed (``--site-df`` on ``--site-dist``, the horseshoe's on ``--covariate-prior``) is
+    dropped unless given too.
+    """
+    given = {name: getattr(args, name) for name in SPEC_FLAGS if getattr(args, name) is not None}
+    saved = ModelSpec() if args.saved is None else ModelSpec.from_tree(args.saved)
+    for setting, dependents in DEPENDENT_SETTINGS.items():
+        if setting in given:
+            given |= {name: None for name in dependents if name not in given}
+    return saved.replace(
+        **given, priors={**saved.priors, **_priors(args)}, progress=attached(args.quiet)
     )
+
+
+def _saved_fit(args: argparse.Namespace) -> xr.DataTree | None:
+    """Return the saved fit that SOURCE names, if it is one (``refit`` needs one)."""
+    if "source" not in args or not (Path(args.source) / MANIFEST).is_file():
+        if args.command == "refit":
+            raise SitefxInputError(
+                f"{args.source}: not a saved fit (a folder written by 'sitefx fit'); to fit "
+                f"data, use 'sitefx fit'"
+            )
+        return None
+    return read_fit(args.source)
+
+
+def _saved_kind(args: argparse.Namespace) -> str | None:
+    """Return the data kind of the saved fit being refitted (None: not a refit)."""
+    return None if args.saved is None else args.saved.attrs["data_kind"]
 
 
 def _workers(args: argparse.Namespace) -> Workers:
@@ -363,7 +418,9 @@ def check_flags(args: argparse.Namespace) -> None:
         if args.outcome_sd is not None:
             check_outcome_sd(args.outcome_sd)
         return
-    if (args.borrow is not None or args.borrow_weight is not None) and not args.historical:
+    args.saved = _saved_fit(args)
+    borrows = args.historical or (args.saved is not None and "borrowing" in args.saved.attrs)
+    if (args.borrow is not None or args.borrow_weight is not None) and not borrows:
         raise SitefxInputError("--borrow and --borrow-weight need --historical SOURCE")
     args.spec = _spec(args)  # checked once, here; the commands use it
     if "workers" in args:
@@ -443,7 +500,8 @@ def run_report(args: argparse.Namespace) -> int:
     sitefx.errors.SitefxInputError: studies/eight_schools/posterior.nc: no such file; run ...
     """
     tree = read_fit(args.fit_dir)  # complete, unedited, and a sitefx fit
-    out = args.out or _report_folder(args)
+    recomputed = args.threshold is not None or args.outcome_sd is not None
+    out = report_folder(args.out or args.fit_dir, recomputed=recomputed)
     check_destination(out)
     formats = ("html", "md") if args.format == "both" else (args.format,)
     with _saved_fit_output(args, out) as folder:
@@ -515,42 +573,16 @@ def _saved_fit_output(
     return output_folder(out, command=_command(), keep=same)
 
 
-def _report_folder(args: argparse.Namespace) -> Path:
-    """Return where a report without ``--out`` goes: the fit's folder, or its ``report/``.
-
-    A report with its own threshold or outcome SD recomputes the tables: it goes to
-    ``report/`` inside the fit's folder, so that the fit's own ``estimands.csv`` and
-    ``sites.csv`` keep the fit's values.
-    """
-    changed = args.threshold is not None or args.outcome_sd is not None
-    return Path(args.fit_dir) / "report" if changed else Path(args.fit_dir)
-
-
 def _command() -> list[str]:
     """Return the command line that is running, for the output folder's manifest."""
     return ["sitefx", *sys.argv[1:]]
 
 
-def _inputs(args: argparse.Namespace) -> list[Path]:
-    """Return the files a fitting command read: its source's and the historical data's."""
-    sources = [args.source] + ([args.historical] if args.historical else [])
-    return [path for source in sources for path in input_files(source)]
-
-
-def _historical(source: str, roles: Roles) -> SiteSummaries:
-    """Load the historical summaries.
-
-    A study folder as it describes itself, or a data file read with the current summaries'
-    site, estimate and SE columns.
-    """
-    if Path(source).is_dir():
-        return load(source).data
-    if roles.kind != "summaries":
-        raise SitefxInputError(
-            "--historical needs a study folder (data + study.toml naming its estimate and se) "
-            "unless the current data are site summaries with the same columns"
-        )
-    return load(source, site=roles.site, estimate=roles.estimate, se=roles.se).data
+def _inputs(sources: dict | str) -> list[Path]:
+    """Return the files a fitting command read, from its data sources (a fit's attribute)."""
+    if isinstance(sources, str):
+        sources = json.loads(sources)
+    return [Path(file["path"]) for record in sources.values() for file in record["files"]]
 
 
 def _priors(args: argparse.Namespace) -> dict[str, str]:
@@ -560,7 +592,7 @@ def _priors(args: argparse.Namespace) -> dict[str, str]:
     ``--prior-nu``; each parameter's at most once.
     """
     priors = {}
-    for spec in args.prior:
+    for spec in args.prior or ():
         name, equals, prior = spec.partition("=")
         name = name.strip()
         if not equals or not name:
@@ -583,6 +615,7 @@ def _priors(args: argparse.Namespace) -> dict[str, str]:
 
 COMMANDS = {
     "fit": run_fit,
+    "refit": run_fit,
     "report": run_report,
     "draws": run_draws,
     "sensitivity": run_sensitivity,

@@ -4,6 +4,7 @@ Wires the pieces together in one direction: canonical data -> priors -> model ->
 DataTree -> diagnostics. Settings live in ``__init__``; everything learned ends in ``_``.
 """
 
+import dataclasses
 import html
 import inspect
 import json
@@ -17,8 +18,10 @@ import pandas as pd
 import xarray as xr
 
 from sitefx import streams
-from sitefx.data.adapters import Study
+from sitefx.data.adapters import Roles, Study, load, load_historical
+from sitefx.data.partitioned import load_statistics
 from sitefx.data.schema import SiteSummaries, StudyData
+from sitefx.data.sources import Source
 from sitefx.errors import (
     IgnoredOptionWarning,
     SamplingWarning,
@@ -39,7 +42,7 @@ from sitefx.infer.nuts import SamplerSettings, run_nuts
 from sitefx.models.priors import VECTOR_FAMILIES, Prior, Priors
 from sitefx.report.datatree import build_datatree, check_names, save_datatree
 from sitefx.report.document import headline_sentences, write_report
-from sitefx.report.folders import output_folder, read_fit, write_csv
+from sitefx.report.folders import output_folder, read_fit, report_folder, write_csv
 from sitefx.report.plots import forest_plot
 from sitefx.report.tables import Results, stored_exact
 from sitefx.spec import ATTRIBUTE, NUTS_ONLY, ModelSpec
@@ -47,6 +50,7 @@ from sitefx.spec import ATTRIBUTE, NUTS_ONLY, ModelSpec
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+SOURCES = "sources"  # the DataTree attribute recording where a fit's data were read
 OUTPUT_FILES = {
     "posterior": "posterior.nc",
     "summary": "summary.csv",
@@ -89,7 +93,7 @@ class SiteEffects:
         :func:`~sitefx.models.priors.horseshoe_prior`) on the covariates of individual
         records or the moderators of site summaries: many columns, few expected to matter.
         Shrinkage factors ``kappa_beta`` / ``kappa_gamma`` are reported.
-    p0, slab_scale, slab_df : float, optional
+    horseshoe_p0, slab_scale, slab_df : float, optional
         Horseshoe settings: the expected number of relevant columns (default a quarter),
         the slab's scale (default: the data scale per column SD) and degrees of freedom (4).
     historical : Study or SiteSummaries, optional
@@ -151,7 +155,7 @@ class SiteEffects:
         site_dist: str = "normal",
         site_df: float | None = None,
         covariate_prior: str = "normal",
-        p0: float | None = None,
+        horseshoe_p0: float | None = None,
         slab_scale: float | None = None,
         slab_df: float | None = None,
         historical: Study | SiteSummaries | None = None,
@@ -173,7 +177,7 @@ class SiteEffects:
         self.site_dist = site_dist
         self.site_df = site_df
         self.covariate_prior = covariate_prior
-        self.p0 = p0
+        self.horseshoe_p0 = horseshoe_p0
         self.slab_scale = slab_scale
         self.slab_df = slab_df
         self.historical = historical
@@ -269,6 +273,8 @@ class SiteEffects:
             attrs["outcome_sd"] = outcome_sd
         if borrowing is not None:
             attrs["borrowing"] = borrowing.report(data, priors, draws, exact=exact)
+        if sources := data_sources(study, self.historical):
+            attrs[SOURCES] = sources
         if study is not None:
             attrs |= {
                 "study": study.name,
@@ -429,6 +435,46 @@ class SiteEffects:
         """
         return type(self).from_spec(self.spec.replace(**changes), historical=self.historical)
 
+    def refit(self, data: Study | StudyData | None = None, **changes: object) -> Self:
+        """Fit again with ``changes`` to the settings: ``sitefx refit`` in Python.
+
+        Parameters
+        ----------
+        data : Study or StudyData, optional
+            The data to fit. By default the fit's own, loaded again from the files it read
+            (:func:`saved_study`), which must be unchanged.
+        **changes
+            Settings by name, as for :meth:`with_settings` (``priors`` are merged: a prior
+            given here replaces that parameter's, the others are kept).
+
+        Returns
+        -------
+        SiteEffects
+            A new fitted estimator; this one is left as it was.
+
+        Raises
+        ------
+        SitefxInputError
+            If the fit's files have changed or were not files (a DataFrame), or a setting is
+            invalid.
+
+        Examples
+        --------
+        >>> import sitefx
+        >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+        >>> wider = fit.refit(priors={"tau": "half-cauchy(25)"})
+        >>> str(wider.priors_.tau), wider.get_params()["seed"]
+        ('half-cauchy(25)', 1)
+        """
+        fitted = self._fitted()
+        if "priors" in changes:
+            changes["priors"] = {**self.spec.priors, **changes["priors"]}
+        historical = self.historical
+        if historical is None and "borrowing" in fitted.attrs:
+            historical = saved_study(fitted, "historical")
+        model = type(self).from_spec(self.spec.replace(**changes), historical=historical)
+        return model.fit(saved_study(fitted) if data is None else data)
+
     def summary(self) -> pd.DataFrame:
         """Return the summary table (columns of the output contract, then the MCSEs).
 
@@ -481,7 +527,9 @@ class SiteEffects:
     def report(self, out_dir: str | Path, **options: object) -> dict[str, Path]:
         """Write the HTML and Markdown report into ``out_dir``, all or nothing.
 
-        Files already there are kept.
+        Files already there are kept: into a saved fit's folder, a report with its own
+        ``threshold`` or ``outcome_sd`` goes to ``out_dir/report/``, so that the fit's tables
+        keep the fit's values (as ``sitefx report DIR --threshold C``).
 
         Parameters
         ----------
@@ -496,11 +544,13 @@ class SiteEffects:
             The files written, by kind.
         """
         self._fitted()
-        if not options:  # the fit's own threshold: the tables already computed
-            options = {"results": self._results}
+        recomputed = any(options.get(name) is not None for name in ("threshold", "outcome_sd"))
+        if not recomputed:  # the fit's own threshold: the tables already computed
+            options = {"results": self._results} | options
+        out_dir = report_folder(out_dir, recomputed=recomputed)
         with output_folder(out_dir, command=["SiteEffects.report"], keep=True) as folder:
             paths = write_report(self.posterior_, folder, **options)
-        return {key: Path(out_dir) / path.relative_to(folder) for key, path in paths.items()}
+        return {key: out_dir / path.relative_to(folder) for key, path in paths.items()}
 
     def save(
         self,
@@ -621,6 +671,57 @@ def open_fit(folder: str | Path) -> SiteEffects:
     return fit
 
 
+def saved_study(tree: xr.DataTree, which: str = "data", **roles: object) -> Study:
+    """Load a saved fit's data again, from the files it read, checked unchanged.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit (its ``sources`` attribute records where its data came from).
+    which : {"data", "historical"}
+        The fit's data, or the historical data it borrowed from.
+    **roles : object
+        Column roles that replace the fit's (None keeps the fit's); for ``"data"`` only.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    SitefxInputError
+        If the fit was made from data in memory, or a file read then is missing, new or
+        different now (named).
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
+    >>> saved_study(fit.posterior_).data.site[:3]
+    ('A', 'B', 'C')
+    """
+    historical = which == "historical"
+    what, flag = ("historical data", "--historical") if historical else ("data", "--data")
+    record = json.loads(tree.attrs.get(SOURCES, "{}")).get(which)
+    if record is None:
+        raise SitefxInputError(
+            f"this fit's {what} were not read from files (a DataFrame, or a fit saved before "
+            f"sitefx recorded its sources): give them ({flag} SOURCE)"
+        )
+    source = Source.from_dict(record)
+    if changed := source.changed():
+        raise SitefxInputError(
+            f"the {what} of this fit changed since it was fitted: {', '.join(changed)}; give "
+            f"them again ({flag} SOURCE) to fit what is there now"
+        )
+    saved = ModelSpec.from_tree(tree).roles or Roles()
+    if historical:
+        return load_historical(source.path, saved)
+    if tree.attrs["data_kind"] == "statistics":  # records read out of core
+        return load_statistics(source.path, saved.updated(**roles))
+    return load(source.path, **dataclasses.asdict(saved.updated(**roles)))
+
+
 def model_priors(spec: ModelSpec, data: StudyData) -> tuple[bool, Priors]:
     """Return whether site effects are Student-t, and the model's priors for ``data``.
 
@@ -653,7 +754,9 @@ def model_priors(spec: ModelSpec, data: StudyData) -> tuple[bool, Priors]:
     family.check(data, robust=robust, horseshoe=horseshoe)
     overrides = dict(spec.priors)
     if horseshoe:
-        prior = horseshoe_prior(data, p0=spec.p0, slab_scale=spec.slab_scale, slab_df=spec.slab_df)
+        prior = horseshoe_prior(
+            data, p0=spec.horseshoe_p0, slab_scale=spec.slab_scale, slab_df=spec.slab_df
+        )
         overrides = {family.shrinkable: prior} | overrides
     return robust, resolve_priors(data, overrides, robust=robust and spec.site_df is None)
 
@@ -672,6 +775,36 @@ def _borrowing(spec: ModelSpec, historical: Study | SiteSummaries | None) -> Bor
         spec.borrow or "map",
         spec.borrow_weight,
     )
+
+
+def data_sources(study: Study | None, historical: Study | SiteSummaries | None) -> dict:
+    """Return where a fit's data and historical data were read (:func:`saved_study`).
+
+    Parameters
+    ----------
+    study : Study or None
+        The data.
+    historical : Study, SiteSummaries or None
+        The historical data.
+
+    Returns
+    -------
+    dict
+        ``data`` and ``historical``: each :meth:`Source.to_dict`, for those read from files.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> sources = data_sources(sitefx.load("studies/eight_schools"), None)
+    >>> list(sources), sources["data"]["path"].endswith("eight_schools")
+    (['data'], True)
+    """
+    studies = {"data": study, "historical": historical}
+    return {
+        which: study.source.to_dict()
+        for which, study in studies.items()
+        if isinstance(study, Study) and study.source is not None
+    }
 
 
 def _outcome_sd(given: float | None, study: Study | None, data: StudyData) -> float | None:

@@ -66,7 +66,7 @@ class ModelSpec:
         Fixed degrees of freedom of Student-t site effects.
     covariate_prior : {"normal", "horseshoe"}
         Prior of covariate or moderator coefficients.
-    p0, slab_scale, slab_df : float, optional
+    horseshoe_p0, slab_scale, slab_df : float, optional
         Horseshoe settings.
     borrow : {"map", "power"}, optional
         How to borrow from historical data.
@@ -106,7 +106,7 @@ class ModelSpec:
     site_dist: str = "normal"
     site_df: float | None = None
     covariate_prior: str = "normal"
-    p0: float | None = None
+    horseshoe_p0: float | None = None
     slab_scale: float | None = None
     slab_df: float | None = None
     borrow: str | None = None
@@ -130,7 +130,7 @@ class ModelSpec:
                 )
             check_finite(self.site_df, "site_df (--site-df)", positive=True)
         horseshoe = {
-            "p0 (--horseshoe-p0)": self.p0,
+            "horseshoe_p0 (--horseshoe-p0)": self.horseshoe_p0,
             "slab_scale (--slab-scale)": self.slab_scale,
             "slab_df (--slab-df)": self.slab_df,
         }
@@ -224,6 +224,8 @@ class ModelSpec:
         """
         values = json.loads(text)
         roles = values.pop("roles", None)
+        if "p0" in values:  # the name before 0.1.1
+            values["horseshoe_p0"] = values.pop("p0")
         return cls(**values, roles=None if roles is None else Roles.from_mapping(roles))
 
     @classmethod

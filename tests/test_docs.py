@@ -9,6 +9,7 @@ here, so a flag, file or variable added to the code fails these tests until it i
 import argparse
 import re
 import shlex
+import warnings
 from pathlib import Path
 
 import pytest
@@ -378,3 +379,28 @@ def anchors(path: Path) -> set[str]:
     """GitHub's anchors of a Markdown file's headings."""
     headings = re.findall(r"^#+ (.+)$", path.read_text(encoding="utf-8"), re.M)
     return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def python_examples() -> list[tuple[str, str]]:
+    """Every Python block of README.md and docs/*.md: ``(file name, code)``."""
+    return [
+        (path.name, code)
+        for path in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+        for code in re.findall(r"```python\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+    ]
+
+
+@pytest.mark.parametrize(("name", "code"), python_examples())
+def test_every_python_example_runs(name, code, tmp_path, monkeypatch):
+    """Run as a reader would, in a clone after ``./run demo`` (which wrote out/eight_schools)."""
+    import matplotlib
+
+    import sitefx
+
+    matplotlib.use("Agg")
+    (tmp_path / "studies").symlink_to(ROOT / "studies")
+    monkeypatch.chdir(tmp_path)
+    sitefx.SiteEffects().fit(sitefx.load("studies/eight_schools")).save("out/eight_schools")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sitefx.DataDropWarning)  # STAR's rows without a score
+        exec(compile(code, f"{name} example", "exec"), {"__name__": "__example__"})

@@ -81,7 +81,7 @@ def test_summary_moderator_horseshoe_keeps_the_relevant_one_and_shrinks_the_rest
         moderators=moderators,
         moderator_names=tuple(f"w{k}" for k in range(1, 7)),
     )
-    fit = sitefx.SiteEffects(covariate_prior="horseshoe", p0=1, seed=2).fit(data)
+    fit = sitefx.SiteEffects(covariate_prior="horseshoe", horseshoe_p0=1, seed=2).fit(data)
     kappa = fit.posterior_["posterior"]["kappa_gamma"].median(("chain", "draw"))
     assert kappa.sel(moderator="w1") < 0.2 and (kappa.drop_sel(moderator="w1") > 0.5).all()
     assert json.loads(fit.posterior_.attrs["sampler"])["target_accept"] == 0.99

@@ -42,7 +42,7 @@ BAD_FIT_FLAGS = {
     "outcome SD of inf": (["--outcome-sd", "inf"], "outcome_sd (--outcome-sd)"),
     "slab scale of inf": ([*HORSESHOE, "--slab-scale", "inf"], "slab_scale (--slab-scale)"),
     "negative slab df": ([*HORSESHOE, "--slab-df", "-4"], "slab_df (--slab-df)"),
-    "p0 of nan": ([*HORSESHOE, "--horseshoe-p0", "nan"], "p0 (--horseshoe-p0)"),
+    "p0 of nan": ([*HORSESHOE, "--horseshoe-p0", "nan"], "horseshoe_p0 (--horseshoe-p0)"),
     "slab scale without horseshoe": (
         ["--slab-scale", "1"],
         "slab_scale (--slab-scale) needs covariate_prior 'horseshoe'",

@@ -19,6 +19,7 @@ import pandas as pd
 from sitefx.data import validate
 from sitefx.data.labels import column_names
 from sitefx.data.schema import Drop, StudyData
+from sitefx.data.sources import Source
 from sitefx.data.study_file import read_study_file
 from sitefx.data.text import read_delimited
 from sitefx.errors import StudyDataError, did_you_mean
@@ -440,6 +441,9 @@ class Study:
     metadata : dict
         Everything in ``study.toml`` besides the roles (title, units, source, ...); empty
         when not loaded from a folder.
+    source : Source or None
+        The path the data were loaded from and its files' digests (None for a frame): a fit
+        keeps it, so that it can be refitted from the same, unchanged files.
 
     Examples
     --------
@@ -452,6 +456,7 @@ class Study:
     data: StudyData
     roles: Roles
     metadata: dict = field(default_factory=dict)
+    source: Source | None = None
 
     @property
     def title(self) -> str:
@@ -627,6 +632,7 @@ def load_study(folder: str | Path, **overrides: object) -> Study:
         data=roles.apply(frame, units=spec.metadata.get("units", "")),
         roles=roles,
         metadata=spec.metadata,
+        source=Source.of(folder),
     )
 
 
@@ -670,7 +676,46 @@ def load(source: str | Path | pd.DataFrame, **roles: object) -> Study:
         name=path.name.split(".")[0],
         data=study_roles.apply(read_table(path, text_columns=study_roles.id_columns)),
         roles=study_roles,
+        source=Source.of(path),
     )
+
+
+def load_historical(source: str | Path, roles: Roles) -> Study:
+    """Load historical summaries (estimate + SE per earlier study) to borrow from.
+
+    A study folder as it describes itself; a data file read with the site, estimate and SE
+    columns of the current summaries (``roles``).
+
+    Parameters
+    ----------
+    source : str or pathlib.Path
+        A study folder or a data file.
+    roles : Roles
+        The current data's roles.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    StudyDataError
+        If ``source`` is a data file but the current data are not site summaries, or the
+        file does not read as summaries.
+
+    Examples
+    --------
+    >>> load_historical("studies/eight_schools", Roles()).data.n_sites
+    8
+    """
+    if Path(source).is_dir():
+        return load(source)
+    if roles.kind != "summaries":
+        raise StudyDataError(
+            "--historical needs a study folder (data + study.toml naming its estimate and se) "
+            "unless the current data are site summaries with the same columns"
+        )
+    return load(source, site=roles.site, estimate=roles.estimate, se=roles.se)
 
 
 def _as_tuple(columns: str | tuple[str, ...] | None) -> tuple[str, ...]:

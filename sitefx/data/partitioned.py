@@ -32,6 +32,7 @@ from sitefx.backend import optional_module
 from sitefx.data import validate
 from sitefx.data.adapters import Roles, Study, require_file
 from sitefx.data.schema import DataAccounting, Drop
+from sitefx.data.sources import Source
 from sitefx.data.statistics import RecordStatistics, SiteStatistics
 from sitefx.data.text import content, decode, parse, read_layout, to_frame
 from sitefx.errors import StudyDataError, describe_labels
@@ -236,7 +237,8 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
         covariates=roles.covariates,
         drop_missing=roles.drop_missing,
     )
-    return Study(name=Path(str(source).rstrip("/*")).name or "records", data=data, roles=roles)
+    name = Path(str(source).rstrip("/*")).name or "records"
+    return Study(name=name, data=data, roles=roles, source=Source.of(source))
 
 
 def _files(source: str | Path | Sequence[str | Path]) -> tuple[list[Path], str]:

@@ -15,8 +15,6 @@ or a carriage return) get a leading apostrophe, as OWASP recommends against CSV 
 """
 
 import contextlib
-import glob
-import hashlib
 import json
 import os
 import shutil
@@ -29,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
+from sitefx.data.sources import file_record, sha256
 from sitefx.errors import SitefxInputError, SitefxOutputError
 from sitefx.report.datatree import load_datatree
 
@@ -230,6 +229,38 @@ def read_fit(folder: str | Path) -> xr.DataTree:
     return tree
 
 
+def report_folder(out: str | Path, *, recomputed: bool) -> Path:
+    """Return where a report meant for ``out`` goes, so that it never overwrites a fit's files.
+
+    A report whose own threshold or outcome SD recomputes the tables goes into ``report/``
+    inside a fit's folder, so that the fit's ``estimands.csv`` and ``sites.csv`` keep the
+    fit's values; otherwise into ``out``.
+
+    Parameters
+    ----------
+    out : str or pathlib.Path
+        The folder asked for.
+    recomputed : bool
+        The report computes its tables with options of its own.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> fit = Path(tempfile.mkdtemp())
+    >>> _ = (fit / POSTERIOR).write_bytes(b"")
+    >>> report_folder(fit, recomputed=True) == fit / "report"
+    True
+    >>> report_folder(fit, recomputed=False) == fit
+    True
+    """
+    out = Path(out)
+    return out / "report" if recomputed and (out / POSTERIOR).is_file() else out
+
+
 def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
     """Write ``table`` as CSV that is safe to open in a spreadsheet.
 
@@ -269,49 +300,15 @@ def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
     return Path(path)
 
 
-def input_files(source: str | Path) -> list[Path]:
-    """Return the files a command read for ``source``, for the manifest.
-
-    Parameters
-    ----------
-    source : str or pathlib.Path
-        A data file, a folder (a study folder, or a folder of Parquet parts) or a glob.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The file; a folder's top-level files; or a glob's matching files, sorted.
-
-    Examples
-    --------
-    >>> [path.name for path in input_files("studies/eight_schools")]
-    ['README.md', 'eight_schools.csv', 'study.toml']
-    """
-    path = Path(source)
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.is_file())
-    return sorted(Path(p) for p in glob.glob(str(source)) if Path(p).is_file())
-
-
 def _neutralized(value: object) -> object:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _files(folder: Path) -> dict[str, dict]:
     return {
-        path.relative_to(folder).as_posix(): {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+        path.relative_to(folder).as_posix(): {"bytes": path.stat().st_size, "sha256": sha256(path)}
         for path in sorted(folder.rglob("*"))
         if path.is_file() and path.name != MANIFEST
     }
@@ -322,11 +319,7 @@ def _write_manifest(folder: Path, commands: list[list[str]], inputs: Sequence[st
         "sitefx_version": version("sitefx"),
         "written": datetime.now(UTC).isoformat(timespec="seconds"),
         "commands": commands,
-        "inputs": [
-            {"path": str(path), "bytes": Path(path).stat().st_size, "sha256": _sha256(Path(path))}
-            for path in inputs
-            if Path(path).is_file()
-        ],
+        "inputs": [file_record(Path(path)) for path in inputs if Path(path).is_file()],
         "files": _files(folder),
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
