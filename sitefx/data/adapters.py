@@ -3,8 +3,9 @@
 A *study folder* holds one data file and a ``study.toml`` that names the column roles and
 describes the study (title, units, source, citation, license; see
 :mod:`sitefx.data.study_file`). Data files may be CSV or TSV (optionally gzipped, read strictly
-by :mod:`sitefx.data.text`), Parquet, Stata ``.dta`` or SPSS ``.sav``. Nothing is unpickled or
-evaluated: TOML is parsed with :mod:`tomllib`, data with pyarrow/pyreadstat or the csv module.
+by :mod:`sitefx.data.text`), Parquet, Stata ``.dta`` or SPSS ``.sav`` (these two need the
+``stata`` extra, pyreadstat). Nothing is unpickled or evaluated: TOML is parsed with
+:mod:`tomllib`, data with pyarrow, pyreadstat or the csv module.
 """
 
 import dataclasses
@@ -16,12 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from sitefx.backend import optional_module
 from sitefx.data import validate
 from sitefx.data.labels import column_names
 from sitefx.data.schema import Drop, StudyData
 from sitefx.data.study_file import read_study_file
 from sitefx.data.text import read_delimited
-from sitefx.errors import StudyDataError, did_you_mean
+from sitefx.errors import SitefxInputError, StudyDataError, did_you_mean
 
 KIND_ROLES = {
     "summaries": ("estimate", "se"),
@@ -524,7 +526,7 @@ def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.Data
     require_file(path)
     try:
         frame = _read(path, reader, text_columns)
-    except StudyDataError:
+    except SitefxInputError:  # e.g. a reader's optional module is not installed
         raise
     except Exception as error:  # each reader raises its own family of errors
         reason = " ".join(str(error).split())  # one line
@@ -580,8 +582,7 @@ def _read(path: Path, reader: str, text_columns: Sequence[str]) -> pd.DataFrame:
         if any(name is not None for name in frame.index.names):  # e.g. set_index("school")
             frame = frame.reset_index()
     else:
-        import pyreadstat
-
+        pyreadstat = optional_module("pyreadstat", f"reading {path.name} ({reader})")
         read = pyreadstat.read_dta if reader == "stata" else pyreadstat.read_sav
         frame, _meta = read(str(path))
     names = column_names(frame.columns, path.name)
