@@ -44,8 +44,8 @@ OPTIONAL_ROLES = {
     "drop_incomplete_sites": {"individual"},
 }
 UNUSED_ROLE_HINTS = {
-    ("summaries", "covariates"): "site summaries have no person-level covariates; give "
-    "site-level columns as moderators (--moderators)",
+    ("summaries", "covariates"): "site summaries have no person-level covariates "
+    "(--covariates); give site-level columns as moderators (--moderators)",
     ("arms", "family"): "arm counts are binary outcomes already; leave --family out",
 }
 # The one pair of roles that may name the same column: the people per site, both weighting
@@ -367,7 +367,9 @@ class Roles:
                 drop_missing=self.drop_missing,
             )
         if (self.wave is None) != (self.person is None):
-            raise StudyDataError("repeated measures need both a wave column and a person id")
+            raise StudyDataError(
+                "repeated measures need both a wave column (--wave) and a person id (--person)"
+            )
         records = {
             "outcome": self.outcome,
             "treatment": self.treatment,
@@ -384,7 +386,10 @@ class Roles:
             family = self.family or "gaussian"
             return validate.individual_records(frame, **records, family=family, units=units)
         if self.family not in (None, "gaussian"):
-            raise StudyDataError("growth over waves needs a continuous (gaussian) outcome")
+            raise StudyDataError(
+                "growth over waves (--wave) needs a continuous outcome; leave out --family "
+                f"{self.family}"
+            )
         return validate.growth_records(
             frame, person=self.person, wave=self.wave, **records, units=units
         )
@@ -419,9 +424,11 @@ class Roles:
         ]
         if unused:
             name = unused[0]
+            flag = f"--{name.replace('_', '-')}"
             raise StudyDataError(
                 UNUSED_ROLE_HINTS.get(
-                    (kind, name), f"'{name}' does not apply to {KIND_NAMES[kind]}; leave it out"
+                    (kind, name),
+                    f"'{name}' does not apply to {KIND_NAMES[kind]}; leave it out ({flag})",
                 )
             )
 
