@@ -107,18 +107,6 @@ REFUSED = {
         [*RECORDS, *STUDENT_T, "--site-df", "4", "--prior-nu", "gamma(2, 0.1)"],
         "it needs --site-dist student-t without --site-df",
     ),
-    "a moderator prior without moderators": (
-        [*SUMMARIES, "--prior", "gamma=normal(0, 1)"],
-        "gamma (--prior gamma=...): this model has no parameter 'gamma'",
-    ),
-    "a level prior without levels": (
-        [*SUMMARIES, "--prior", "tau_district=half-normal(1)"],
-        "tau_district (--prior tau_district=...): unknown parameter",
-    ),
-    "a cluster prior without clusters": (
-        [*RECORDS, "--prior", "cluster_sd=half-normal(1)"],
-        "cluster_sd (--prior cluster_sd=...)",
-    ),
     "--outcome-sd with arm counts": (
         [*ARMS, "--outcome-sd", "1"],
         "outcome_sd (--outcome-sd) does not apply to binary outcomes (arm counts)",
@@ -131,6 +119,16 @@ REFUSED = {
     ),
     "the exact method with arm counts": ([*ARMS, "--method", "exact"], "(--method nuts)"),
     "the exact method with records": ([*RECORDS, "--method", "exact"], "(--method nuts)"),
+}
+
+# The prior of a parameter the model lacks (no moderators, no levels, no clusters).
+LACKED = {"gamma": SUMMARIES, "tau_district": SUMMARIES, "cluster_sd": RECORDS}
+REFUSED |= {
+    f"a prior of {name} the model lacks": (
+        [*data, "--prior", f"{name}=half-normal(1)"],
+        f"{name} (--prior {name}=...): ",
+    )
+    for name, data in LACKED.items()
 }
 
 # (data and flags, what the one warning line names); the fit runs and exits 0.
