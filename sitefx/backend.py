@@ -25,7 +25,8 @@ whether an array is a JAX array, a second of start-up on paths that never use it
 method, reports). A later ``import jax`` loads it as usual.
 
 Dask and distributed are optional (``pip install 'sitefx[dask]'``): only out-of-core reading
-and work on a cluster need them, and :func:`optional_module` names the extra when they are
+and work on a cluster need them; so is pyreadstat (``pip install 'sitefx[stata]'``), which
+only Stata and SPSS files need. :func:`optional_module` names the extra when one is
 missing.
 
 Examples
@@ -59,7 +60,7 @@ CACHE_MAX_BYTES = 2**30  # the compilation cache keeps at most 1 GiB
 # many small programs around it would fill the folder, and the cache scans it on each write.
 CACHE_MIN_SECONDS = 0.2
 # Optional dependencies -> the extra that installs them.
-EXTRAS = {"dask": "dask", "distributed": "dask"}
+EXTRAS = {"dask": "dask", "distributed": "dask", "pyreadstat": "stata"}
 
 
 def request_devices() -> None:
@@ -261,7 +262,7 @@ def optional_module(name: str, purpose: str) -> ModuleType:
     Parameters
     ----------
     name : str
-        The module, a key of :data:`EXTRAS` (``"dask"`` or ``"distributed"``).
+        The module, a key of :data:`EXTRAS` (``"dask"``, ``"distributed"`` or ``"pyreadstat"``).
     purpose : str
         What needs it, for the message (e.g. ``"--engine dask"``).
 

@@ -29,7 +29,7 @@ from sitefx.errors import (
 from sitefx.estimands import check_outcome_sd, check_threshold
 from sitefx.estimator import OUTPUT_FILES, SOURCES, SiteEffects, data_sources, saved_study
 from sitefx.historical import describe as describe_borrowing
-from sitefx.models.priors import given_prior
+from sitefx.models.priors import PRIOR_FLAGS, given_prior
 from sitefx.parallel import Workers
 from sitefx.progress import attached, phase, status_line
 from sitefx.report import headline_sentences, summary_text, write_report
@@ -45,7 +45,7 @@ from sitefx.report.folders import (
 from sitefx.report.sensitivity import describe_sensitivity, sensitivity_warnings
 from sitefx.report.tables import draws_table
 from sitefx.sensitivity.files import write_sensitivity
-from sitefx.spec import PRIOR_FLAGS, ModelSpec
+from sitefx.spec import ModelSpec
 
 # The ModelSpec settings each of which a flag of the same name gives (--site-dist: site_dist).
 SPEC_FLAGS = (

@@ -33,7 +33,7 @@ from sitefx.estimands import (
     new_site_effect,
     variance_explained,
 )
-from sitefx.families import Model, family_of, horseshoe_prior, resolve_priors
+from sitefx.families import Family, Model, family_of, horseshoe_prior, resolve_priors
 from sitefx.historical import Borrowing
 from sitefx.infer.diagnostics import check_diagnostics
 from sitefx.infer.exact import GROUP as EXACT_GROUP
@@ -225,6 +225,7 @@ class SiteEffects:
         data = study.data if study else data
         family = family_of(data)
         check_names(data)
+        outcome_sd = _outcome_sd(spec.outcome_sd, study, data, family)
         borrowing, transform = _borrowing(spec, self.historical), None
         robust, priors = model_priors(spec, data)
         shrinks = any(p.family in VECTOR_FAMILIES for p in (priors.beta, priors.gamma) if p)
@@ -268,7 +269,6 @@ class SiteEffects:
         }
         if spec.site_df is not None:
             attrs["site_df"] = spec.site_df
-        outcome_sd = _outcome_sd(spec.outcome_sd, study, data)
         if outcome_sd is not None:
             attrs["outcome_sd"] = outcome_sd
         if borrowing is not None:
@@ -752,6 +752,11 @@ def model_priors(spec: ModelSpec, data: StudyData) -> tuple[bool, Priors]:
     horseshoe = spec.covariate_prior == "horseshoe"
     family = family_of(data)
     family.check(data, robust=robust, horseshoe=horseshoe)
+    if "nu" in spec.priors and not (robust and spec.site_df is None):
+        raise SitefxInputError(
+            "nu (--prior-nu) is the prior of learned Student-t degrees of freedom: it needs "
+            "--site-dist student-t without --site-df"
+        )
     overrides = dict(spec.priors)
     if horseshoe:
         prior = horseshoe_prior(
@@ -807,14 +812,23 @@ def data_sources(study: Study | None, historical: Study | SiteSummaries | None) 
     }
 
 
-def _outcome_sd(given: float | None, study: Study | None, data: StudyData) -> float | None:
+def _outcome_sd(
+    given: float | None, study: Study | None, data: StudyData, family: Family
+) -> float | None:
     """Return the outcome SD for effect sizes.
 
-    Given (checked with the settings), from ``study.toml``, or from the records.
+    Given (checked with the settings), from ``study.toml``, or from the records; refused
+    where effects are log odds ratios (:attr:`Family.effect_sizes`).
     """
+    stated = study.metadata.get("outcome_sd") if study else None
+    if not getattr(family, "effect_sizes", True) and (given, stated) != (None, None):
+        where = "outcome_sd (--outcome-sd)" if given is not None else "outcome_sd in study.toml"
+        raise SitefxInputError(
+            f"{where} does not apply to binary outcomes ({family.description}): effects are "
+            "log odds ratios, not in units of an outcome SD; leave it out"
+        )
     if given is not None:
         return float(given)
-    stated = study.metadata.get("outcome_sd") if study else None
     if stated is None:
         return getattr(data, "outcome_sd", None)
     return check_finite(stated, "outcome_sd in study.toml", positive=True)
@@ -826,7 +840,7 @@ def _choose_method(method: str, obstacle: str | None) -> str:
         raise SitefxInputError(
             "the exact method needs site summaries with normal site effects, no nesting "
             "levels, and normal or flat priors on mu and gamma "
-            f"(here: {obstacle}); use method 'nuts'"
+            f"(here: {obstacle}); use method 'nuts' (--method nuts)"
         )
     if method == "auto":
         return "nuts" if obstacle else "exact"

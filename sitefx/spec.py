@@ -32,15 +32,13 @@ from sitefx.errors import PriorSpecError, SitefxInputError, check_choice, check_
 from sitefx.estimands import check_outcome_sd, check_threshold
 from sitefx.historical import check_borrowing
 from sitefx.infer.nuts import SamplerSettings
-from sitefx.models.priors import Prior, given_prior
+from sitefx.models.priors import Prior, given_prior, prior_flag
 
 METHODS = ("auto", "exact", "nuts")
 SITE_DISTRIBUTIONS = ("normal", "student-t")
 COVARIATE_PRIORS = ("normal", "horseshoe")
 # Settings only NUTS uses: given with the exact method, they are ignored with a warning.
 NUTS_ONLY = ("warmup", "target_accept", "max_tree_depth")
-# Parameters whose prior has a flag of its own (--prior-mu, ...); the others: --prior NAME=SPEC.
-PRIOR_FLAGS = ("mu", "tau", "nu")
 ATTRIBUTE = "model_spec"  # the DataTree attribute holding a fit's spec
 
 
@@ -264,7 +262,7 @@ def _prior_string(name: str, spec: "str | Prior | None") -> str | None:
     """Return a prior as its spec string, checked; errors name the flag."""
     if spec is None:
         return None
-    flag = f"--prior-{name}" if name in PRIOR_FLAGS else f"--prior {name}=..."
+    flag = prior_flag(name)
     try:
         return str(given_prior(spec))
     except PriorSpecError as error:

@@ -3,8 +3,9 @@
 A *study folder* holds one data file and a ``study.toml`` that names the column roles and
 describes the study (title, units, source, citation, license; see
 :mod:`sitefx.data.study_file`). Data files may be CSV or TSV (optionally gzipped, read strictly
-by :mod:`sitefx.data.text`), Parquet, Stata ``.dta`` or SPSS ``.sav``. Nothing is unpickled or
-evaluated: TOML is parsed with :mod:`tomllib`, data with pyarrow/pyreadstat or the csv module.
+by :mod:`sitefx.data.text`), Parquet, Stata ``.dta`` or SPSS ``.sav`` (these two need the
+``stata`` extra, pyreadstat). Nothing is unpickled or evaluated: TOML is parsed with
+:mod:`tomllib`, data with pyarrow, pyreadstat or the csv module.
 """
 
 import dataclasses
@@ -16,13 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from sitefx.backend import optional_module
 from sitefx.data import validate
 from sitefx.data.labels import column_names
 from sitefx.data.schema import Drop, StudyData
 from sitefx.data.sources import Source
 from sitefx.data.study_file import read_study_file
 from sitefx.data.text import read_delimited
-from sitefx.errors import StudyDataError, did_you_mean
+from sitefx.errors import SitefxInputError, StudyDataError, did_you_mean
 
 KIND_ROLES = {
     "summaries": ("estimate", "se"),
@@ -43,8 +45,8 @@ OPTIONAL_ROLES = {
     "drop_incomplete_sites": {"individual"},
 }
 UNUSED_ROLE_HINTS = {
-    ("summaries", "covariates"): "site summaries have no person-level covariates; give "
-    "site-level columns as moderators (--moderators)",
+    ("summaries", "covariates"): "site summaries have no person-level covariates "
+    "(--covariates); give site-level columns as moderators (--moderators)",
     ("arms", "family"): "arm counts are binary outcomes already; leave --family out",
 }
 # The one pair of roles that may name the same column: the people per site, both weighting
@@ -366,7 +368,9 @@ class Roles:
                 drop_missing=self.drop_missing,
             )
         if (self.wave is None) != (self.person is None):
-            raise StudyDataError("repeated measures need both a wave column and a person id")
+            raise StudyDataError(
+                "repeated measures need both a wave column (--wave) and a person id (--person)"
+            )
         records = {
             "outcome": self.outcome,
             "treatment": self.treatment,
@@ -383,7 +387,10 @@ class Roles:
             family = self.family or "gaussian"
             return validate.individual_records(frame, **records, family=family, units=units)
         if self.family not in (None, "gaussian"):
-            raise StudyDataError("growth over waves needs a continuous (gaussian) outcome")
+            raise StudyDataError(
+                "growth over waves (--wave) needs a continuous outcome; leave out --family "
+                f"{self.family}"
+            )
         return validate.growth_records(
             frame, person=self.person, wave=self.wave, **records, units=units
         )
@@ -418,9 +425,11 @@ class Roles:
         ]
         if unused:
             name = unused[0]
+            flag = f"--{name.replace('_', '-')}"
             raise StudyDataError(
                 UNUSED_ROLE_HINTS.get(
-                    (kind, name), f"'{name}' does not apply to {KIND_NAMES[kind]}; leave it out"
+                    (kind, name),
+                    f"'{name}' does not apply to {KIND_NAMES[kind]}; leave it out ({flag})",
                 )
             )
 
@@ -529,7 +538,7 @@ def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.Data
     require_file(path)
     try:
         frame = _read(path, reader, text_columns)
-    except StudyDataError:
+    except SitefxInputError:  # e.g. a reader's optional module is not installed
         raise
     except Exception as error:  # each reader raises its own family of errors
         reason = " ".join(str(error).split())  # one line
@@ -585,8 +594,7 @@ def _read(path: Path, reader: str, text_columns: Sequence[str]) -> pd.DataFrame:
         if any(name is not None for name in frame.index.names):  # e.g. set_index("school")
             frame = frame.reset_index()
     else:
-        import pyreadstat
-
+        pyreadstat = optional_module("pyreadstat", f"reading {path.name} ({reader})")
         read = pyreadstat.read_dta if reader == "stata" else pyreadstat.read_sav
         frame, _meta = read(str(path))
     names = column_names(frame.columns, path.name)

@@ -30,7 +30,7 @@ import pandas as pd
 
 from sitefx.backend import optional_module
 from sitefx.data import validate
-from sitefx.data.adapters import Roles, Study, require_file
+from sitefx.data.adapters import KIND_NAMES, KIND_ROLES, Roles, Study, require_file
 from sitefx.data.schema import DataAccounting, Drop
 from sitefx.data.sources import Source
 from sitefx.data.statistics import RecordStatistics, SiteStatistics
@@ -187,8 +187,9 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
         A Parquet data set (a folder, or a file), a glob of CSV or Parquet files.
     roles : Roles
         The column roles: ``site``, ``outcome`` and ``treatment`` are needed; ``covariates``
-        and ``drop_missing`` may be given. Any other role, or a non-Gaussian family, is
-        refused with a clear message rather than ignored.
+        and ``drop_missing`` may be given. Any other role, a non-Gaussian family, the roles
+        of site summaries or arm counts, or a study folder as ``source`` is refused with a
+        clear message rather than ignored.
 
     Returns
     -------
@@ -217,15 +218,21 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
     >>> study.name, study.data.kind, study.data.n_records
     ('records.parquet', 'statistics', 8)
     """
-    given = {
-        name: value
-        for name, value in vars(roles).items()
-        if value not in (None, (), False) and name not in ROLES
-    }
-    if given or roles.family not in (None, "gaussian"):
+    _refuse_other_sources(source, roles)
+    if roles.family not in (None, "gaussian"):
+        raise StudyDataError(
+            f"records read out of core (--engine dask) are Gaussian for now; family "
+            f"'{roles.family}' (--family) needs --engine memory"
+        )
+    given = [
+        f"{name} (--{name.replace('_', '-')})"
+        for name, value in sorted(vars(roles).items())
+        if value not in (None, (), False) and name not in (*ROLES, "family")
+    ]
+    if given:
         raise StudyDataError(
             f"records read out of core take {', '.join(ROLES)} only for now; also given: "
-            f"{describe_labels(sorted(given) or ['family'])}"
+            f"{describe_labels(given)}"
         )
     if None in (roles.site, roles.outcome, roles.treatment):
         raise StudyDataError("records read out of core need --site, --outcome and --treatment")
@@ -239,6 +246,23 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
     )
     name = Path(str(source).rstrip("/*")).name or "records"
     return Study(name=name, data=data, roles=roles, source=Source.of(source))
+
+
+def _refuse_other_sources(source: str | Path, roles: Roles) -> None:
+    """Refuse what is not read out of core: a study folder, site summaries or arm counts."""
+    path = Path(source)
+    if path.is_dir() and (path / "study.toml").is_file():
+        raise StudyDataError(
+            f"{path}: --engine dask reads records from a data file, a glob or a folder of "
+            "Parquet files named with --site, --outcome and --treatment, not a study folder; "
+            "leave out --engine dask"
+        )
+    for kind, names in KIND_ROLES.items():
+        if kind != "individual" and any(getattr(roles, name) is not None for name in names):
+            raise StudyDataError(
+                f"--engine dask sums individual records out of core; {KIND_NAMES[kind]} are "
+                "read in memory: leave out --engine dask (or give --engine memory)"
+            )
 
 
 def _files(source: str | Path | Sequence[str | Path]) -> tuple[list[Path], str]:

@@ -43,17 +43,24 @@ class ArmCounts(Family):
     data_kind = "arms"
     shrinkable = None
     compares_site_distributions = False
+    effect_sizes = False  # log odds ratios
 
     def matches(self, data: object) -> bool:
         """Return whether ``data`` is :class:`ArmSummaries`."""
         return isinstance(data, ArmSummaries)
 
     def check(self, data: ArmSummaries, *, robust: bool, horseshoe: bool) -> None:
-        """Refuse Student-t site effects, which need per-record data."""
+        """Refuse Student-t site effects, which need per-record data, and the horseshoe."""
         if robust:
             raise SitefxInputError(
-                "Student-t site effects are available for site summaries and individual "
-                "records; give binary outcomes as records (--family binomial) to use them"
+                "Student-t site effects (--site-dist student-t) are available for site "
+                "summaries and individual records; give binary outcomes as records (--family "
+                "binomial) to use them"
+            )
+        if horseshoe:
+            raise SitefxInputError(
+                "the horseshoe (--covariate-prior horseshoe) shrinks covariates or moderators; "
+                "arm counts have neither"
             )
 
     def data_scale(self, data: ArmSummaries) -> float:

@@ -44,6 +44,7 @@ class Records(Family):
     data_kind = "individual"
     shrinkable = "beta"
     compares_site_distributions = False
+    effect_sizes = True
     outcome_family = ""  # "gaussian" or "binomial"
 
     def matches(self, data: object) -> bool:
@@ -316,6 +317,7 @@ class BinaryRecords(Records):
 
     name = "binary records"
     outcome_family = "binomial"
+    effect_sizes = False  # log odds ratios
 
     def data_scale(self, data: IndividualRecords) -> float:
         """Return 1: the log-odds scale."""

@@ -95,6 +95,10 @@ class Family(Protocol):
     compares_site_distributions : bool
         Whether fits with normal and with Student-t site effects both have per-site
         likelihoods, so that they can be compared (:func:`sitefx.sensitivity.compare_models`).
+    effect_sizes : bool
+        Whether effects divided by the outcome's SD are effect sizes (a continuous outcome),
+        so that an outcome SD (``outcome_sd``, ``--outcome-sd``) applies; False on the
+        log-odds scale. Optional: a family without it is taken to have them.
     """
 
     name: str
@@ -102,6 +106,7 @@ class Family(Protocol):
     data_kind: str
     shrinkable: str | None
     compares_site_distributions: bool
+    effect_sizes: bool
 
     def matches(self, data: object) -> bool:
         """Return whether ``data`` is this family's kind of data.

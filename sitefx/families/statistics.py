@@ -22,10 +22,10 @@ class Statistics(Family):
 
     Examples
     --------
-    >>> Statistics().check(None, robust=True, horseshoe=False)
+    >>> Statistics().check(None, robust=True, horseshoe=False)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    sitefx.errors.SitefxInputError: Student-t site effects are not available out of core yet
+    sitefx.errors.SitefxInputError: Student-t site effects (--site-dist student-t) are not ...
     """
 
     name = "statistics"
@@ -33,6 +33,7 @@ class Statistics(Family):
     data_kind = "statistics"
     shrinkable = None  # no horseshoe out of core yet
     compares_site_distributions = False
+    effect_sizes = True
 
     def matches(self, data: object) -> bool:
         """Return whether ``data`` is :class:`RecordStatistics`."""
@@ -41,9 +42,15 @@ class Statistics(Family):
     def check(self, data: RecordStatistics, *, robust: bool, horseshoe: bool) -> None:
         """Refuse Student-t site effects and the horseshoe, not available out of core yet."""
         if robust:
-            raise SitefxInputError("Student-t site effects are not available out of core yet")
+            raise SitefxInputError(
+                "Student-t site effects (--site-dist student-t) are not available out of core "
+                "(--engine dask) yet"
+            )
         if horseshoe:
-            raise SitefxInputError("the horseshoe is not available out of core yet")
+            raise SitefxInputError(
+                "the horseshoe (--covariate-prior horseshoe) is not available out of core "
+                "(--engine dask) yet"
+            )
 
     def data_scale(self, data: RecordStatistics) -> float:
         """Return ``S``, the outcome's SD over all records (1 for a constant outcome)."""

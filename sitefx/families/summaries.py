@@ -38,6 +38,7 @@ class Summaries(Family):
     data_kind = "summaries"
     shrinkable = "gamma"
     compares_site_distributions = True
+    effect_sizes = True
 
     def matches(self, data: object) -> bool:
         """Return whether ``data`` is :class:`SiteSummaries`."""

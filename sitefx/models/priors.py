@@ -593,6 +593,30 @@ SUPPORT = {
     "gamma_alpha": "real",
     "cluster_sd": "positive",
 }
+# Parameters whose prior has a flag of its own (--prior-mu, ...); the others: --prior NAME=SPEC.
+PRIOR_FLAGS = ("mu", "tau", "nu")
+
+
+def prior_flag(name: str) -> str:
+    """Return the command-line flag that gives the prior of parameter ``name``, for messages.
+
+    Parameters
+    ----------
+    name : str
+        A parameter, e.g. ``tau`` or ``tau_district``.
+
+    Returns
+    -------
+    str
+        ``--prior-<name>`` for the parameters in :data:`PRIOR_FLAGS`, else
+        ``--prior <name>=...``.
+
+    Examples
+    --------
+    >>> prior_flag("nu"), prior_flag("cluster_sd")
+    ('--prior-nu', '--prior cluster_sd=...')
+    """
+    return f"--prior-{name}" if name in PRIOR_FLAGS else f"--prior {name}=..."
 
 
 def slope_prior(scale: float, columns: np.ndarray) -> Prior | None:
@@ -707,11 +731,14 @@ def horseshoe(
     what = "covariates" if target == "beta" else "moderators"
     if n_columns < 2:
         raise PriorSpecError(
-            f"the horseshoe shrinks among several {what}; this model has {n_columns}"
+            "covariate_prior 'horseshoe' (--covariate-prior horseshoe) shrinks among several "
+            f"{what} (--{what}); this model has {n_columns}"
         )
     p0 = max(1.0, round(n_columns / 4)) if p0 is None else float(p0)
     if not 0 < p0 < n_columns:
-        raise PriorSpecError(f"p0 (expected relevant {what}) must be in (0, {n_columns})")
+        raise PriorSpecError(
+            f"p0 (--horseshoe-p0), the expected relevant {what}, must be in (0, {n_columns})"
+        )
     scale_global = p0 / (n_columns - p0) * scale / math.sqrt(n_obs)
     slab_df = HORSESHOE_SLAB_DF if slab_df is None else float(slab_df)
     slab_scale = round_scale(slab_scale or scale)
@@ -762,10 +789,14 @@ def apply_overrides(
         if name not in SUPPORT and name not in level_keys:
             known = [*SUPPORT, *level_keys]
             raise PriorSpecError(
-                f"unknown parameter '{name}' for a prior; known: {', '.join(known)}"
+                f"{name} ({prior_flag(name)}): unknown parameter '{name}' for a prior; known: "
+                f"{', '.join(known)}"
             )
         if name in SUPPORT and getattr(priors, name) is None:
-            raise PriorSpecError(f"this model has no parameter '{name}' (data: {description})")
+            raise PriorSpecError(
+                f"{name} ({prior_flag(name)}): this model has no parameter '{name}' "
+                f"(data: {description})"
+            )
         prior = Prior.parse(spec)
         if prior.family in VECTOR_FAMILIES and name not in shrinkable:
             where = ", ".join(shrinkable) or "none"
