@@ -37,7 +37,7 @@ def main() -> None:
     fit_s = time.perf_counter() - start
 
     start = time.perf_counter()
-    grid = prior_grid(model, study, tau_priors=taus[:ALTERNATIVES], mu_priors=mus[:ALTERNATIVES])
+    grid = prior_grid(model, study, alt_tau=taus[:ALTERNATIVES], alt_mu=mus[:ALTERNATIVES])
     grid_s = time.perf_counter() - start
 
     pairs = grid.table[["prior_mu", "prior_tau"]].values.tolist()

@@ -163,8 +163,8 @@ def run_sensitivity(args: argparse.Namespace) -> int:
         paths = write_sensitivity(
             fit,
             folder,
-            tau_priors=args.alt_tau,
-            mu_priors=args.alt_mu,
+            alt_tau=args.alt_tau,
+            alt_mu=args.alt_mu,
             workers=_workers(args),
             progress=progress,
         )

@@ -120,7 +120,9 @@ class SiteEffects:
 
     Attributes
     ----------
-    data_ : SiteSummaries or IndividualRecords
+    data_ : SiteSummaries, ArmSummaries or IndividualRecords
+        The data fitted. For a fit reopened by :func:`open_fit`, loaded again on first use
+        from the files the fit read (:func:`saved_study`), which must be unchanged.
     priors_ : Priors
         The priors used (defaults resolved).
     exact_ : ExactPosterior or None
@@ -309,7 +311,7 @@ class SiteEffects:
         for problem in problems:
             warnings.warn(problem, SamplingWarning, stacklevel=2)
 
-        self.data_ = data
+        self._data = data
         self.priors_ = priors
         self.exact_ = exact
         self.posterior_ = tree
@@ -616,6 +618,13 @@ class SiteEffects:
         paragraphs = "".join(f"<p>{html.escape(sentence)}</p>" for sentence in sentences)
         return paragraphs + self.summary().to_html(index=False, escape=True)
 
+    @property
+    def data_(self) -> StudyData:
+        """The data fitted (see the class docstring)."""
+        if self._fitted() is not None and self._data is None:
+            self._data = saved_study(self.posterior_).data
+        return self._data
+
     def _fitted(self) -> xr.DataTree:
         if not hasattr(self, "posterior_"):
             raise RuntimeError("call fit() first")
@@ -628,9 +637,8 @@ def open_fit(folder: str | Path) -> SiteEffects:
     The folder is checked first (:func:`~sitefx.report.read_fit`: complete, unedited). The
     result is the fitted estimator, as :meth:`SiteEffects.fit` left it: ``summary()``,
     ``estimands()``, ``sites()``, ``plot_forest()`` and ``report()`` work, and its settings
-    are the fit's, so ``with_settings(...).fit(data)`` refits with changes. ``data_`` is
-    None: the file keeps site summaries, but not individual records' covariates, so load
-    the data again to refit.
+    are the fit's, so ``refit(...)`` refits with changes. ``data_`` is loaded again, when
+    first used, from the files the fit read, checked unchanged (:func:`saved_study`).
 
     Parameters
     ----------
@@ -661,7 +669,7 @@ def open_fit(folder: str | Path) -> SiteEffects:
     """
     tree = read_fit(folder)
     fit = SiteEffects.from_spec(ModelSpec.from_tree(tree))
-    fit.data_ = None
+    fit._data = None  # loaded again from the fit's files when first used
     specs = {name: spec for name, spec in tree.attrs.items() if name.startswith("prior_")}
     fit.priors_ = Priors.from_strings({name.removeprefix("prior_"): s for name, s in specs.items()})
     fit.exact_ = stored_exact(tree)

@@ -314,7 +314,7 @@ def test_sensitivity_tables_carry_their_monte_carlo_errors(eight_schools):
 
     model = sitefx.SiteEffects(seed=1, chains=2, draws=500, warmup=500)
     grid = prior_grid(
-        model, eight_schools, tau_priors=[], mu_priors=["student-t(3, 0, 20)"]
+        model, eight_schools, alt_tau=[], alt_mu=["student-t(3, 0, 20)"]
     ).table.set_index("prior_mu")
     exact_row, nuts_row = grid.iloc[0], grid.loc["student-t(3, 0, 20)"]
     mcse = [f"mcse_{name}_{statistic}" for name in ("mu", "tau") for statistic in STATISTICS[:1]]

@@ -76,7 +76,7 @@ def test_a_worker_that_dies_mid_grid_has_its_task_rerun(two_workers, tmp_path):
 
 
 def test_a_prior_grid_on_a_cluster_equals_the_serial_grid(two_workers, eight_schools):
-    options = {"tau_priors": ["half-cauchy(5)"], "mu_priors": ["normal(0, 50)"]}
+    options = {"alt_tau": ["half-cauchy(5)"], "alt_mu": ["normal(0, 50)"]}
     model = sitefx.SiteEffects(**SHORT_NUTS)
     serial = prior_grid(model, eight_schools, **options)
     parallel = prior_grid(model, eight_schools, workers=two_workers, **options)

@@ -2,6 +2,7 @@
 DIR``, ``SiteEffects.refit``; its data come again from the files it read, checked unchanged."""
 
 import dataclasses
+import inspect
 import json
 import shutil
 
@@ -12,7 +13,9 @@ import pytest
 import sitefx
 from sitefx.cli import build_parser
 from sitefx.commands import _spec, check_flags
+from sitefx.data.adapters import Roles
 from sitefx.estimator import saved_study
+from sitefx.sensitivity.files import write_sensitivity
 from sitefx.spec import ATTRIBUTE, ModelSpec
 from tests.builders import STUDIES
 
@@ -124,17 +127,39 @@ def test_sensitivity_of_a_saved_fit(saved, tmp_path, cli):
     assert (out / "prior_grid.csv").is_file()
 
 
+def test_a_reopened_fit_loads_its_data_when_first_used(saved, tmp_path):
+    _, fit = saved
+    reopened = sitefx.open_fit(fit)
+    assert reopened.data_.site == sitefx.load(STUDIES / "eight_schools").data.site
+    paths = write_sensitivity(reopened, tmp_path / "s", alt_tau=["half-cauchy(5)"], alt_mu=[])
+    assert paths["prior_grid"].is_file()
+
+
 def test_flags_keep_their_names_in_python():
-    """Every flag of ``sitefx fit`` is an argument of the same name (dashes as underscores) of
-    ``sitefx.load`` (column roles), ``SiteEffects`` (the model) or the command line's own."""
-    import inspect
+    """Every flag is an argument of the same name (dashes as underscores) of its Python
+    equivalent (docs/cli.md, "The same in Python")."""
+    from sitefx.report.document import write_report
+    from sitefx.report.tables import draws_table
 
-    from sitefx.data.adapters import Roles
+    def arguments(*functions) -> set[str]:
+        return {name for function in functions for name in inspect.signature(function).parameters}
 
-    parser = build_parser().parse_args(["fit", "x", "--out", "o"])
-    python = {field.name for field in dataclasses.fields(Roles)}
-    python |= set(inspect.signature(sitefx.SiteEffects).parameters)
-    # The priors are one mapping in Python (priors={"tau": ...}); the rest are the CLI's own.
-    cli_only = {"command", "source", "out", "prior", "prior_mu", "prior_tau", "prior_nu"}
-    cli_only |= {"engine", "quiet", "strict"}
-    assert set(vars(parser)) - cli_only <= python
+    fitting = {field.name for field in dataclasses.fields(Roles)}
+    fitting |= arguments(sitefx.SiteEffects)
+    python = {
+        "fit": fitting,
+        "refit": fitting | arguments(sitefx.SiteEffects.refit),
+        "sensitivity": fitting | arguments(write_sensitivity),
+        "report": arguments(write_report),
+        "draws": arguments(draws_table),
+    }
+    # The priors are one mapping in Python (priors={"tau": ...}); the rest have no argument:
+    # files and folders, the progress switch, --strict, --engine (a function of its own),
+    # --format (the caller writes the file).
+    no_argument = {"command", "source", "fit_dir", "out", "prior", "prior_mu", "prior_tau"}
+    no_argument |= {"prior_nu", "quiet", "strict", "engine", "format", "workers", "scheduler"}
+    for command, names in python.items():
+        arguments_of = {"refit": ["refit", "x", "--out", "o"], "report": ["report", "x"]}
+        argv = arguments_of.get(command, [command, "x", "--out", "o"])
+        flags = set(vars(build_parser().parse_args(argv))) - no_argument
+        assert flags <= names, f"sitefx {command}: {sorted(flags - names)} have no Python name"

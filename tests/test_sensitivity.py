@@ -163,7 +163,7 @@ def test_student_t_marginal_likelihood_against_adaptive_quadrature(tau, se, df):
 def test_prior_grid_rows_equal_separate_fits(eight_schools):
     """Exact rows equal the exact summaries of a separate fit with those priors."""
     model = sitefx.SiteEffects(seed=5)
-    grid = prior_grid(model, eight_schools, tau_priors=["half-cauchy(5)"], mu_priors=["flat()"])
+    grid = prior_grid(model, eight_schools, alt_tau=["half-cauchy(5)"], alt_mu=["flat()"])
     assert len(grid.table) == 4 and len(grid.sites) == 4 * 8
     row = grid.table.set_index(["prior_mu", "prior_tau"]).loc[("flat()", "half-cauchy(5)")]
     single = sitefx.SiteEffects(seed=5, priors={"mu": "flat()", "tau": "half-cauchy(5)"})
@@ -187,9 +187,7 @@ def test_prior_grid_flags_conclusions_that_flip():
         {"site": list("abcdef"), "d": [0.9, 0.7, 1.1, 0.8, 1.0, 0.6], "se": [0.4] * 6}
     )
     study = sitefx.load(frame, site="site", estimate="d", se="se")
-    grid = prior_grid(
-        sitefx.SiteEffects(seed=1), study, tau_priors=[], mu_priors=["normal(0, 0.05)"]
-    )
+    grid = prior_grid(sitefx.SiteEffects(seed=1), study, alt_tau=[], alt_mu=["normal(0, 0.05)"])
     assert grid.table["conclusion"].tolist() == ["above", "uncertain"]
     assert grid.table["flipped"].tolist() == [False, True] and grid.flips
 
@@ -347,7 +345,7 @@ def test_sensitivity_of_binary_records_runs_the_prior_grid_only(tmp_path):
 
     study = bundled_study("reading_pass")
     fit = sitefx.SiteEffects(seed=2, chains=2, draws=300, warmup=300).fit(study)
-    paths = write_sensitivity(fit, tmp_path, tau_priors=["half-cauchy(0.5)"], mu_priors=[])
+    paths = write_sensitivity(fit, tmp_path, alt_tau=["half-cauchy(0.5)"], alt_mu=[])
     assert set(paths) == {"prior_grid", "prior_grid_sites", "prior_grid_plot"}
     assert len(pd.read_csv(paths["prior_grid"])) == 2
     with pytest.raises(sitefx.SitefxInputError, match="binary records"):

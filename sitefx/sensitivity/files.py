@@ -26,8 +26,8 @@ def write_sensitivity(
     model: SiteEffects,
     out_dir: str | Path,
     *,
-    tau_priors: Sequence[str] | None = None,
-    mu_priors: Sequence[str] | None = None,
+    alt_tau: Sequence[str] | None = None,
+    alt_mu: Sequence[str] | None = None,
     workers: Workers = SERIAL,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
@@ -44,7 +44,7 @@ def write_sensitivity(
         A fitted model.
     out_dir : str or pathlib.Path
         The folder to write into; created if missing.
-    tau_priors, mu_priors : sequence of str, optional
+    alt_tau, alt_mu : sequence of str, optional
         Alternative priors for the grid (default:
         :func:`~sitefx.sensitivity.default_alternatives`).
     workers : Workers, default ``Workers()``
@@ -75,8 +75,8 @@ def write_sensitivity(
     grid = prior_grid(
         model,
         model.data_,
-        tau_priors=tau_priors,
-        mu_priors=mu_priors,
+        alt_tau=alt_tau,
+        alt_mu=alt_mu,
         threshold=model.threshold,
         workers=workers,
         progress=progress,

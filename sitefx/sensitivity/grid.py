@@ -53,7 +53,7 @@ class PriorGrid:
     --------
     >>> import sitefx
     >>> grid = prior_grid(sitefx.SiteEffects(seed=1), sitefx.load("studies/eight_schools"),
-    ...                   tau_priors=["half-cauchy(5)"], mu_priors=[])
+    ...                   alt_tau=["half-cauchy(5)"], alt_mu=[])
     >>> grid.table[["prior_tau", "conclusion", "flipped", "sites_flipped"]]
              prior_tau conclusion  flipped  sites_flipped
     0  half-normal(11)      above    False              0
@@ -117,8 +117,8 @@ def prior_grid(
     model: SiteEffects,
     data: Study | StudyData,
     *,
-    tau_priors: Sequence[str] | None = None,
-    mu_priors: Sequence[str] | None = None,
+    alt_tau: Sequence[str] | None = None,
+    alt_mu: Sequence[str] | None = None,
     threshold: float = 0.0,
     workers: Workers = SERIAL,
     progress: Callable[[str], None] | None = None,
@@ -136,7 +136,7 @@ def prior_grid(
         the defaults) are the first pair.
     data : Study or StudyData
         The data to refit.
-    tau_priors, mu_priors : sequence of str, optional
+    alt_tau, alt_mu : sequence of str, optional
         Alternative priors, as prior specification strings (e.g. ``"half-cauchy(5)"``);
         default :func:`default_alternatives`. Repeats (also of the model's own) are dropped.
     threshold : float, default 0.0
@@ -163,15 +163,15 @@ def prior_grid(
     --------
     >>> import sitefx
     >>> study = sitefx.load("studies/eight_schools")
-    >>> grid = prior_grid(sitefx.SiteEffects(seed=1), study, tau_priors=["half-cauchy(5)"])
+    >>> grid = prior_grid(sitefx.SiteEffects(seed=1), study, alt_tau=["half-cauchy(5)"])
     >>> grid.table[["prior_mu", "prior_tau"]].values.tolist()[:2]
     [['normal(0, 28)', 'half-normal(11)'], ['normal(0, 28)', 'half-cauchy(5)']]
     """
     frame = data.data if isinstance(data, Study) else data
     default_taus, default_mus = default_alternatives(frame)
     base = resolve_priors(frame, {k: v for k, v in model.priors.items() if k in ("mu", "tau")})
-    taus = _unique([str(base.tau), *(default_taus if tau_priors is None else tau_priors)])
-    mus = _unique([str(base.mu), *(default_mus if mu_priors is None else mu_priors)])
+    taus = _unique([str(base.tau), *(default_taus if alt_tau is None else alt_tau)])
+    mus = _unique([str(base.mu), *(default_mus if alt_mu is None else alt_mu)])
     pairs = list(itertools.product(mus, taus))
     quiet = model.with_settings(progress=False)
     results = {}

@@ -31,7 +31,7 @@ def prior_grid_plot(table: pd.DataFrame, *, units: str = "") -> Figure:
     >>> import sitefx
     >>> from sitefx.sensitivity import prior_grid
     >>> grid = prior_grid(sitefx.SiteEffects(seed=1), sitefx.load("studies/eight_schools"),
-    ...                   tau_priors=["half-cauchy(5)"], mu_priors=[])
+    ...                   alt_tau=["half-cauchy(5)"], alt_mu=[])
     >>> len(prior_grid_plot(grid.table).axes)
     2
     """
