@@ -134,3 +134,12 @@ def test_the_notebook_view_escapes_site_names():
     )
     page = sitefx.SiteEffects(seed=1).fit(data)._repr_html_()
     assert hostile not in page and "&lt;script&gt;" in page
+
+
+def test_nuts_sample_stats_have_arviz_names(eight_schools_fit):
+    stats = eight_schools_fit.posterior_["sample_stats"]
+    names = {"diverging", "acceptance_rate", "n_steps", "tree_depth", "energy", "lp", "step_size"}
+    assert names <= set(stats.data_vars)
+    steps, depth = stats["n_steps"].values, stats["tree_depth"].values
+    assert ((steps <= 2**depth - 1) & (steps >= 2 ** (depth - 1))).all()
+    assert (stats["step_size"].std("draw") < 1e-12).all()  # fixed after warm-up, per chain

@@ -28,12 +28,14 @@ from sitefx.progress import phase
 MAX_CHAINS = 1000
 MAX_DRAWS = 10_000_000
 
-# numpyro's extra fields -> ArviZ's names for sample_stats.
+# What each kept iteration records, from numpyro's NUTS state (HMCState), by ArviZ's names.
 SAMPLE_STATS = {
-    "diverging": "diverging",
-    "accept_prob": "acceptance_rate",
-    "num_steps": "n_steps",
-    "energy": "energy",
+    "diverging": lambda state: state.diverging,
+    "acceptance_rate": lambda state: state.accept_prob,
+    "n_steps": lambda state: state.num_steps,
+    "energy": lambda state: state.energy,
+    "lp": lambda state: -state.potential_energy,  # log density (unconstrained, up to a constant)
+    "step_size": lambda state: state.adapt_state.step_size,
 }
 COMPILED_SAMPLERS = 8  # compiled samplers kept per process (least recently used dropped)
 PROGRESS_EVERY = 25  # iterations between progress updates of a chain
@@ -148,7 +150,8 @@ def run_nuts(
     draws : dict of ndarray, each of shape (chains, draws, ...)
         Every sample and deterministic site except observed ones.
     sample_stats : dict of ndarray, each of shape (chains, draws)
-        ``diverging``, ``acceptance_rate``, ``n_steps``, ``energy``.
+        ArviZ's names: ``diverging``, ``acceptance_rate``, ``n_steps``, ``tree_depth``,
+        ``energy``, ``lp``, ``step_size``.
 
     Examples
     --------
@@ -177,7 +180,9 @@ def run_nuts(
         draws, stats = jax.block_until_ready(sampler(keys, dynamic))
         jax.effects_barrier()  # the last progress callbacks have run
     draws = {name: np.asarray(value) for name, value in draws.items()}
-    sample_stats = {SAMPLE_STATS[name]: np.asarray(value) for name, value in stats.items()}
+    sample_stats = {name: np.asarray(value) for name, value in stats.items()}
+    # The depth of each trajectory's tree, as ArviZ derives it from numpyro's step counts.
+    sample_stats["tree_depth"] = np.floor(np.log2(sample_stats["n_steps"])).astype(int) + 1
     return draws, sample_stats
 
 
@@ -321,7 +326,7 @@ def _build_sampler(
         state = kernel.init(key, settings.warmup, None, model_args=(), model_kwargs=kwargs)
 
         def kept_of(state) -> dict:
-            return {name: getattr(state, name) for name in ("z", *SAMPLE_STATS)}
+            return {"z": state.z} | {name: of(state) for name, of in SAMPLE_STATS.items()}
 
         def step(i, carry):
             # One loop over warm-up and sampling (the NUTS step is compiled once, not once
