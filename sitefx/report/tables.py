@@ -621,7 +621,9 @@ def _elements(draws: xr.DataArray, name: str) -> tuple[np.ndarray, list[str]]:
 def _integration_fit(tree: xr.DataTree, exact: ExactPosterior) -> xr.DataTree:
     """Replace a fit's posterior draws by draws of its exact posterior.
 
-    From the fixed integration stream, as many as the fit has.
+    From the fixed integration stream, as many as the fit has. The groups computed from the
+    fit's own draws (``log_likelihood``, ``posterior_predictive``) are dropped, not left
+    beside draws they do not belong to.
     """
     posterior = tree["posterior"].to_dataset()
     draws = exact.draws(
@@ -634,6 +636,8 @@ def _integration_fit(tree: xr.DataTree, exact: ExactPosterior) -> xr.DataTree:
             draws["gamma"], tree["constant_data"]["moderators"].values, draws["tau"]
         )
     replaced = tree.copy()
+    for name in {"log_likelihood", "posterior_predictive"} & set(tree.children):
+        del replaced[name]
     replaced["posterior"] = posterior.copy(data={name: draws[name] for name in posterior.data_vars})
     return replaced
 
