@@ -1,7 +1,7 @@
 # Regenerates the R reference numbers that sitefx's tests compare against.
 # Run from the repository root:
 #   Rscript tests/reference/make_references.R [metafor|brms_binary|three_level|star_classroom|
-#     horseshoe|growth|binary_records|student_t|reading_pass|tutoring_growth ...]
+#     horseshoe|growth|binary_records|student_t|reading_pass|tutoring_growth|selection ...]
 # Needs Debian's r-cran-lme4, r-cran-brms (+ r-cran-bh with its include link), r-cran-metafor,
 # r-cran-jsonlite. R is a tool for making these numbers, never a dependency of sitefx or its tests.
 suppressPackageStartupMessages({ library(jsonlite) })
@@ -84,6 +84,39 @@ keep <- rownames(arm)[arm[, "0"] >= 2 & arm[, "1"] >= 2]
 star <- star[star$school %in% keep, ]
 for (v in c("female", "minority", "free_lunch")) star[[paste0(v, "_c")]] <- star[[v]] - mean(star[[v]])
 data_note <- list(rows = nrow(star), schools = length(unique(star$school)))
+
+# The selection-model, PET, PEESE and Egger references of one data set (yi, sei).
+selection_references <- function(dat, data_note) {
+  steps <- c(0.025, 0.05, 0.5, 1)
+  ml <- rma(yi, sei = sei, data = dat, method = "ML")
+  sel <- selmodel(ml, type = "stepfun", steps = steps, control = list(optimizer = "nlminb"))
+  pet <- rma(yi, sei = sei, mods = ~ sei, data = dat, method = "REML")
+  peese <- rma(yi, sei = sei, mods = ~ I(sei^2), data = dat, method = "REML")
+  egger <- regtest(rma(yi, sei = sei, data = dat, method = "REML"), model = "rma", predictor = "sei")
+  list(
+    data = data_note, k = nrow(dat),
+    random_effects_ml = list(
+      provenance = provenance("metafor", 'rma(yi, sei = sei, data = dat, method = "ML")'),
+      mu = ml$b[1], mu_se = ml$se, tau2 = ml$tau2, loglik = as.numeric(logLik(ml))),
+    step = list(
+      provenance = provenance("metafor",
+        'selmodel(rma(yi, sei = sei, data = dat, method = "ML"), type = "stepfun", steps = c(0.025, 0.05, 0.5, 1), control = list(optimizer = "nlminb"))'),
+      mu = sel$beta[1], mu_se = sel$se[1], tau2 = sel$tau2, tau2_se = sel$se.tau2,
+      delta = sel$delta, delta_se = sel$se.delta, steps = steps,
+      k_per_interval = as.vector(sel$ptable$k), loglik = as.numeric(logLik(sel)),
+      lrt = sel$LRT, lrt_p = sel$LRTp),
+    pet = list(
+      provenance = provenance("metafor", 'rma(yi, sei = sei, mods = ~ sei, data = dat, method = "REML")'),
+      intercept = pet$b[1], intercept_se = pet$se[1], slope = pet$b[2], slope_se = pet$se[2],
+      tau2 = pet$tau2),
+    peese = list(
+      provenance = provenance("metafor", 'rma(yi, sei = sei, mods = ~ I(sei^2), data = dat, method = "REML")'),
+      intercept = peese$b[1], intercept_se = peese$se[1], slope = peese$b[2],
+      slope_se = peese$se[2], tau2 = peese$tau2),
+    egger = list(
+      provenance = provenance("metafor", 'regtest(rma(yi, sei = sei, data = dat, method = "REML"), model = "rma", predictor = "sei")'),
+      z = egger$zval, p = egger$pval, limit_estimate = egger$est))
+}
 
 if ("metafor" %in% args) {
   suppressPackageStartupMessages(library(metafor))
@@ -760,4 +793,31 @@ if ("tutoring_growth" %in% args) {
                  school = theta$variable, mean = theta$mean, sd = theta$sd,
                  mcse_mean = theta$mcse_mean, rhat = theta$rhat)
   ), "tutoring_growth_brms.json")
+}
+
+# Small-study and publication bias (issue 22): metafor's ML step-function selection model
+# (Vevea & Hedges 1995) with one-sided p-value cut points .025, .05, .5 (steps end at 1), PET
+# (SE as a moderator) and PEESE (variance as a moderator), and Egger's regression test, on the
+# bundled meta-analyses of studies (school_calendar pooled as one level, as selmodel needs) and
+# metafor's own selmodel example, dat.bangertdrowns2004 (writing-to-learn programmes).
+if ("selection" %in% args) {
+  suppressPackageStartupMessages(library(metafor))
+  studies <- list(
+    teacher_expectancy = list(file = "studies/teacher_expectancy/teacher_expectancy.csv",
+                              yi = "d", sei = "se"),
+    school_calendar = list(file = "studies/school_calendar/school_calendar.csv",
+                           yi = "yi", sei = "se"))
+  refs <- list()
+  for (name in names(studies)) {
+    s <- studies[[name]]
+    dat <- read.csv(s$file)
+    dat <- data.frame(yi = dat[[s$yi]], sei = dat[[s$sei]])
+    refs[[name]] <- selection_references(dat, sprintf("%s: yi = %s, sei = %s", s$file, s$yi, s$sei))
+  }
+  b <- dat.bangertdrowns2004[!is.na(dat.bangertdrowns2004$yi), ]
+  write.csv(data.frame(study = b$id, yi = b$yi, sei = sqrt(b$vi)),
+            file.path(out_dir, "bangertdrowns2004.csv"), row.names = FALSE)
+  refs[["bangertdrowns2004"]] <- selection_references(
+    data.frame(yi = b$yi, sei = sqrt(b$vi)), "metafor::dat.bangertdrowns2004 (yi, sqrt(vi))")
+  write_ref(refs, "selection_metafor.json")
 }
