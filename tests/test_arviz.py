@@ -18,7 +18,7 @@ from sitefx.families.arms import arm_marginal
 from sitefx.models.priors import Prior
 from sitefx.report.datatree import load_datatree, save_datatree
 from sitefx.sensitivity.comparison import site_loo
-from tests.builders import ARM_COUNTS_ROLES, REFERENCE, STUDIES, bundled_study
+from tests.builders import ARM_COUNTS_ROLES, BUNDLED, REFERENCE
 
 GROUPS = {"posterior_predictive", "log_likelihood", "prior", "prior_predictive"}
 
@@ -143,21 +143,18 @@ def test_the_notebook_view_escapes_site_names():
 
 # Every bundled study (and arm counts, which no bundled study is): the saved file alone runs
 # ArviZ's LOO, summary, predictive check and prior-against-posterior plot.
-BUNDLED = [path.name for path in sorted(STUDIES.iterdir()) if (path / "study.toml").exists()]
 PARETO_K = "ignore:Estimated shape parameter of Pareto:UserWarning"  # few sites: high k
 
 
 @pytest.fixture(scope="module", params=[*BUNDLED, "arm counts"])
-def saved_study(request, tmp_path_factory):
-    """A fit of each bundled study (the shared STAR fit), and the same fit written and read
-    back."""
-    if request.param == "star":
-        fit = request.getfixturevalue("star_fit")
-    elif request.param == "arm counts":
+def saved_study(request, tmp_path_factory, bundled_fit):
+    """A fit of each bundled study (shared with the reports' tests), and the same fit
+    written and read back."""
+    if request.param == "arm counts":
         study = sitefx.load(REFERENCE / "binary_counts.csv", **ARM_COUNTS_ROLES)
         fit = sitefx.SiteEffects(seed=5).fit(study)
     else:
-        fit = sitefx.SiteEffects(seed=5).fit(bundled_study(request.param))
+        fit = bundled_fit(request.param)
     path = save_datatree(fit.posterior_, tmp_path_factory.mktemp("study") / "posterior.nc")
     return fit, load_datatree(path)
 
@@ -245,7 +242,7 @@ def test_the_arm_count_marginal_matches_numerical_integration(counts, parameters
         centre = scipy.special.logit((events + 0.5) / (n + 1))
         se = math.sqrt(1 / (events + 0.5) + 1 / (n - events + 0.5))
         mean, sd = min([(prior_mean, prior_sd), (centre, se)], key=lambda pair: pair[1])
-        nodes, weights = np.polynomial.legendre.leggauss(1500)
+        nodes, weights = np.polynomial.legendre.leggauss(400)
         return mean + 10 * sd * nodes, 10 * sd * weights
 
     a, a_weights = axis(events_control, n_control, alpha_mean, alpha_sd)
