@@ -179,9 +179,9 @@ def prior_site_draws(
             draws["rho"] = 2 * rng.beta(eta, eta, shape) - 1
             rho = draws["rho"][..., None]
             z = rho * z_alpha + np.sqrt(1 - rho**2) * z
-        for name, size in (("sigma", ()), ("cluster_sd", ())):
+        for name in ("sigma", "cluster_sd"):
             if name in posterior:
-                draws[name] = getattr(priors, name).sample(rng, (*shape, *size))
+                draws[name] = getattr(priors, name).sample(rng, shape)
         if "beta" in posterior:
             draws["beta"] = priors.beta.sample(rng, (*shape, posterior.sizes["covariate"]))
     draws["theta"] = theta_mean + draws["tau"][..., None] * z
