@@ -24,6 +24,8 @@ from sitefx.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "studies"
 REFERENCE = Path(__file__).resolve().parent / "reference"
+# The bundled studies' folder names.
+BUNDLED = sorted(path.name for path in STUDIES.iterdir() if (path / "study.toml").is_file())
 # The eight schools' estimates and standard errors (studies/eight_schools), as arrays.
 EIGHT_SCHOOLS_ESTIMATES = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])
 EIGHT_SCHOOLS_SES = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])

@@ -5,6 +5,7 @@ tests/builders.py."""
 import functools
 import os
 import tempfile
+import warnings
 
 import pytest
 
@@ -45,6 +46,23 @@ def star():
 @pytest.fixture(scope="session")
 def star_fit(star):
     return sitefx.SiteEffects(chains=4, draws=1000, warmup=1000, seed=3).fit(star)
+
+
+@pytest.fixture(scope="session")
+def bundled_fit():
+    """``bundled_fit(name)``: the bundled study ``name`` fitted with the default settings and
+    seed 5, fitted once per run, when first asked for (sampler warnings are reported, not
+    under test here)."""
+
+    @functools.cache
+    def fit(name):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sitefx.DataDropWarning)
+            warnings.simplefilter("ignore", sitefx.SamplingWarning)
+            warnings.simplefilter("ignore", sitefx.IgnoredOptionWarning)  # warmup: NUTS only
+            return sitefx.SiteEffects(seed=5).fit(bundled_study(name))
+
+    return fit
 
 
 @pytest.fixture

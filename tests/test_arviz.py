@@ -10,10 +10,15 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import scipy
 
 import sitefx
+from sitefx.estimands import nesting_levels
+from sitefx.families.arms import arm_marginal
+from sitefx.models.priors import Prior
 from sitefx.report.datatree import load_datatree, save_datatree
 from sitefx.sensitivity.comparison import site_loo
+from tests.builders import ARM_COUNTS_ROLES, BUNDLED, REFERENCE
 
 GROUPS = {"posterior_predictive", "log_likelihood", "prior", "prior_predictive"}
 
@@ -134,6 +139,145 @@ def test_the_notebook_view_escapes_site_names():
     )
     page = sitefx.SiteEffects(seed=1).fit(data)._repr_html_()
     assert hostile not in page and "&lt;script&gt;" in page
+
+
+# Every bundled study (and arm counts, which no bundled study is): the saved file alone runs
+# ArviZ's LOO, summary, predictive check and prior-against-posterior plot.
+PARETO_K = "ignore:Estimated shape parameter of Pareto:UserWarning"  # few sites: high k
+
+
+@pytest.fixture(scope="module", params=[*BUNDLED, "arm counts"])
+def saved_study(request, tmp_path_factory, bundled_fit):
+    """A fit of each bundled study (shared with the reports' tests), and the same fit
+    written and read back."""
+    if request.param == "arm counts":
+        study = sitefx.load(REFERENCE / "binary_counts.csv", **ARM_COUNTS_ROLES)
+        fit = sitefx.SiteEffects(seed=5).fit(study)
+    else:
+        fit = bundled_fit(request.param)
+    path = save_datatree(fit.posterior_, tmp_path_factory.mktemp("study") / "posterior.nc")
+    return fit, load_datatree(path)
+
+
+@pytest.mark.filterwarnings(PARETO_K)
+def test_arviz_loo_on_every_saved_study_is_sitefx_leave_one_site_out(saved_study):
+    from sitefx.backend import arviz_stats
+
+    fit, tree = saved_study
+    assert tree["log_likelihood"]["site_marginal"].dims == ("chain", "draw", "site")
+    assert arviz_stats.loo(tree).elpd == pytest.approx(site_loo(fit).elpd, rel=1e-12)
+
+
+def test_arviz_summarises_and_plots_every_saved_study(saved_study):
+    import matplotlib
+    import matplotlib.pyplot
+    from arviz_plots import plot_ppc_dist, plot_prior_posterior
+
+    from sitefx.backend import arviz_stats
+
+    matplotlib.use("Agg")
+    _, tree = saved_study
+    table = arviz_stats.summary(tree, var_names=["mu", "tau"])
+    assert list(table.index) == ["mu", "tau"]
+    replicated = tree["posterior_predictive"]
+    assert set(replicated.data_vars) <= set(tree["observed_data"].data_vars)
+    discrete = all(np.issubdtype(v.dtype, np.integer) for v in replicated.data_vars.values())
+    names = list(replicated.data_vars)
+    plot_ppc_dist(tree, var_names=names, kind="ecdf" if discrete else "kde", backend="matplotlib")
+    if "prior" in tree.children:
+        assert set(tree["prior_predictive"].data_vars) == set(names)
+        plot_prior_posterior(tree, var_names=["mu", "tau"], backend="matplotlib")
+    else:  # nesting levels: no prior draws
+        assert nesting_levels(tree)
+    matplotlib.pyplot.close("all")
+
+
+def test_the_observed_site_data_sit_inside_their_replicates(saved_study):
+    """Posterior predictive replicates of each site's data (estimate, events or arm means)
+    cover what was observed: at least 90% of the sites inside the central 99%."""
+    _, tree = saved_study
+    for name, replicated in tree["posterior_predictive"].data_vars.items():
+        low, high = replicated.quantile([0.005, 0.995], ("chain", "draw")).values
+        observed = tree["observed_data"][name].values
+        assert np.mean((low <= observed) & (observed <= high)) >= 0.9, name
+
+
+def test_replicated_counts_and_means_are_drawn_given_each_draw(saved_study):
+    """Standardized, the replicates of arm counts (binomial given ``alpha_j + theta_j``) and
+    of Gaussian records' arm means without covariates or classrooms (``alpha_j + theta_j``
+    plus ``N(0, sigma / sqrt(n))``) have mean 0 and SD 1."""
+    _, tree = saved_study
+    posterior, replicated = tree["posterior"], tree["posterior_predictive"]
+    constant = tree["constant_data"]
+    if "events_treated" in replicated:
+        p = scipy.special.expit(posterior["alpha"] + posterior["theta"])
+        n = constant["n_treated"]
+        noise = (replicated["events_treated"] - n * p) / np.sqrt(n * p * (1 - p))
+    elif "mean_treated" in replicated and "beta" not in posterior:
+        sd = posterior["sigma"] / np.sqrt(constant["n_treated"])
+        noise = (replicated["mean_treated"] - posterior["alpha"] - posterior["theta"]) / sd
+    else:
+        return
+    n = noise.size
+    assert abs(float(noise.mean())) < 4 / math.sqrt(n)
+    assert float(noise.std()) == pytest.approx(1, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    "counts, parameters",
+    [
+        ((30, 60, 20, 60), (-0.4, 0.6, 0.5, 0.3)),
+        ((0, 50, 3, 50), (0.0, 2.5, 0.0, 1.0)),  # no events: the worst case
+        ((500, 1000, 450, 1000), (0.0, 2.5, 0.0, 1.0)),  # the data dominate
+        ((5, 10, 5, 10), (-0.4, 0.05, 0.5, 0.01)),  # the priors dominate
+    ],
+)
+def test_the_arm_count_marginal_matches_numerical_integration(counts, parameters):
+    """Against a dense Gauss-Legendre grid over the arms' log-odds ``(a, b = a + t)``, each
+    axis spanning 10 SDs of its prior or of its arm's likelihood, whichever is narrower."""
+    events_treated, n_treated, events_control, n_control = counts
+    alpha_mean, alpha_sd, mu, tau = parameters
+
+    def axis(events, n, prior_mean, prior_sd):
+        centre = scipy.special.logit((events + 0.5) / (n + 1))
+        se = math.sqrt(1 / (events + 0.5) + 1 / (n - events + 0.5))
+        mean, sd = min([(prior_mean, prior_sd), (centre, se)], key=lambda pair: pair[1])
+        nodes, weights = np.polynomial.legendre.leggauss(400)
+        return mean + 10 * sd * nodes, 10 * sd * weights
+
+    a, a_weights = axis(events_control, n_control, alpha_mean, alpha_sd)
+    b, b_weights = axis(events_treated, n_treated, alpha_mean + mu, math.hypot(alpha_sd, tau))
+    a, b = a[:, None], b[None, :]
+    integrand = np.exp(
+        scipy.stats.binom.logpmf(events_control, n_control, scipy.special.expit(a))
+        + scipy.stats.binom.logpmf(events_treated, n_treated, scipy.special.expit(b))
+        + scipy.stats.norm.logpdf(a, alpha_mean, alpha_sd)
+        + scipy.stats.norm.logpdf(b - a, mu, tau)
+    )
+    expected = a_weights @ integrand @ b_weights
+    names = ["alpha_mean", "alpha_sd", "mu", "tau"]
+    draws = {name: np.array([[value]]) for name, value in zip(names, parameters, strict=True)}
+    value = arm_marginal(*(np.array([count]) for count in counts), draws)
+    assert value[0, 0, 0] == pytest.approx(np.log(expected), abs=5e-5)
+
+
+def test_each_prior_draw_follows_the_prior_the_file_names(saved_study):
+    """Every scalar in the ``prior`` group against its ``prior_<name>`` attribute: the median
+    of its draws is the distribution's (within 4 standard errors of a median)."""
+    _, tree = saved_study
+    if "prior" not in tree.children:
+        return
+    for name, draws in tree["prior"].data_vars.items():
+        if draws.dims != ("chain", "draw") or name == "rho":  # rho: the LKJ's beta, below
+            continue
+        distribution, folded = Prior.parse(tree.attrs[f"prior_{name}"]).scipy_distribution()
+        if folded:
+            continue
+        median = distribution.median()
+        quantile = distribution.cdf(float(draws.median()))
+        assert abs(quantile - 0.5) < 4 * 0.5 / math.sqrt(draws.size), (name, median)
+    if "rho" in tree["prior"]:
+        assert abs(float(tree["prior"]["rho"].mean())) < 4 / math.sqrt(tree["prior"]["rho"].size)
 
 
 def test_nuts_sample_stats_have_arviz_names(eight_schools_fit):

@@ -6,7 +6,6 @@ import json
 import re
 import shutil
 import subprocess
-import warnings
 from html.parser import HTMLParser
 
 import matplotlib.image
@@ -16,26 +15,18 @@ import pytest
 
 import sitefx
 from sitefx.report import Results, forest_plot, headline_sentences, plots, site_table, write_report
-from tests.builders import STUDIES, bundled_study
-
-BUNDLED = sorted(path.name for path in STUDIES.iterdir() if (path / "study.toml").is_file())
+from tests.builders import BUNDLED, STUDIES
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory):
-    """A fit and report of every bundled study with the default sampler settings, which
-    the reference tests share: their compiled samplers serve each other (sampler warnings
-    are reported, not under test here)."""
+def reports(tmp_path_factory, bundled_fit):
+    """A fit (shared, tests/conftest.py) and report of every bundled study with the default
+    sampler settings, which the reference tests share: their compiled samplers serve each
+    other."""
     written = {}
     for name in BUNDLED:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", sitefx.DataDropWarning)
-            warnings.simplefilter("ignore", sitefx.SamplingWarning)
-            warnings.simplefilter("ignore", sitefx.IgnoredOptionWarning)  # warmup: NUTS only
-            study = bundled_study(name)
-            fit = sitefx.SiteEffects(seed=5).fit(study)
-        out = tmp_path_factory.mktemp(name)
-        written[name] = (fit, write_report(fit.posterior_, out))
+        fit = bundled_fit(name)
+        written[name] = (fit, write_report(fit.posterior_, tmp_path_factory.mktemp(name)))
     return written
 
 

@@ -12,6 +12,7 @@ family, which every fit does, loads neither.
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -20,10 +21,19 @@ import xarray as xr
 from scipy import special
 
 from sitefx import streams
+from sitefx.backend import double_precision
 from sitefx.data.schema import IndividualRecords
 from sitefx.data.statistics import SiteStatistics, column_sd
 from sitefx.errors import SitefxInputError
-from sitefx.families.arms import LOG_ODDS_PRIORS, ArmCounts, site_intercepts_and_effects
+from sitefx.families.arms import (
+    ARM_PARAMETERS,
+    LOG_ODDS_PRIORS,
+    ArmCounts,
+    arm_groups,
+    arm_marginal,
+    site_intercepts_and_effects,
+)
+from sitefx.families.predictive import posterior_draws, predictive_groups
 from sitefx.families.registry import Family, Model, Shrinkage, register
 from sitefx.models.priors import Prior, Priors, level_priors, round_scale, slope_prior
 
@@ -94,16 +104,34 @@ class Records(Family):
         since the model centres them (``alpha_mean`` is the control mean at these values).
         """
         raw = data.raw_site_effects()
+        people = arm_sizes(data)
         constant = {
             "treatment": data.treatment,
             "site_index": data.site_index,
             "covariate_mean": data.covariates.mean(axis=0),
             "n": raw.n,
+            "n_treated": people[:, 1],
+            "n_control": people[:, 0],
             "raw_estimate": raw.estimate,
             "raw_se": raw.se,
         }
         coords = {"covariate": np.array(data.covariate_names, dtype=str)}
-        return {"outcome": data.outcome}, constant, coords
+        return {"outcome": data.outcome, **self.site_outcomes(data)}, constant, coords
+
+    def site_outcomes(self, data: IndividualRecords) -> dict[str, np.ndarray]:
+        """Return the per-site summaries of the outcome that the predictive checks replicate.
+
+        Parameters
+        ----------
+        data : IndividualRecords
+            The records.
+
+        Returns
+        -------
+        dict of str to ndarray, shape (n_sites,)
+            By ``observed_data`` name: arm means (Gaussian) or events per arm (binary).
+        """
+        raise NotImplementedError
 
     def simulation_obstacle(self, data: IndividualRecords, *, robust: bool) -> str | None:
         """Return what the simulator does not cover: nesting, moderators, Student-t."""
@@ -246,16 +274,14 @@ class GaussianRecords(Records):
             return "records with nesting levels or Student-t site effects"
         return super().per_site_obstacle(tree, data)
 
+    @double_precision
     def site_log_likelihood(self, tree: xr.DataTree, data: IndividualRecords) -> np.ndarray:
         """Return each site's collapsed log-likelihood per draw, shape (chain, draw, site).
 
         Each site's term of the collapsed likelihood, with its effects and classrooms
         integrated out (the fit keeps no covariates, so ``data`` is needed).
         """
-        import jax
         import jax.numpy as jnp
-
-        from sitefx.models.collapsed import collapsed_log_likelihood
 
         covariates = data.covariates - data.covariates.mean(axis=0)
         moderators = jnp.asarray(data.moderators - data.moderators.mean(axis=0))
@@ -283,24 +309,45 @@ class GaussianRecords(Records):
         )
         cluster_sd = flat("cluster_sd") if "cluster_sd" in posterior else jnp.zeros(tau.shape)
 
-        @jax.jit
-        def per_site(mean, tril, sigma, beta, cluster):
-            return collapsed_log_likelihood(
-                site_stats,
-                mean=mean,
-                scale_tril=tril,
-                sigma=sigma,
-                beta=beta,
-                cluster_sd=cluster,
-                per_site=True,
-            )
-
-        terms = jax.lax.map(
-            lambda args: per_site(*args),
-            (means, scale_tril, flat("sigma"), flat("beta", "covariate"), cluster_sd),
-            batch_size=256,
-        )
+        arguments = (means, scale_tril, flat("sigma"), flat("beta", "covariate"), cluster_sd)
+        terms = _site_terms()(site_stats, *arguments)
         return np.asarray(terms).reshape(*shape, data.n_sites)
+
+    def site_outcomes(self, data: IndividualRecords) -> dict[str, np.ndarray]:
+        """Return each site's mean outcome in each arm."""
+        sums = np.bincount(2 * data.site_index + data.treatment, data.outcome, 2 * data.n_sites)
+        means = sums.reshape(data.n_sites, 2) / arm_sizes(data)
+        return {"mean_treated": means[:, 1], "mean_control": means[:, 0]}
+
+    def predictive_groups(
+        self, tree: xr.DataTree, data: IndividualRecords, priors: Priors, seed: int
+    ) -> dict[str, xr.Dataset]:
+        """Return the groups ArviZ's LOO, predictive checks and prior plots read.
+
+        - ``log_likelihood``: ``site_marginal``, each site's collapsed log-likelihood
+          (:meth:`site_log_likelihood`), unless :meth:`per_site_obstacle` says otherwise.
+        - ``posterior_predictive``: ``mean_treated`` and ``mean_control``, each site's
+          replicated arm means (not per-record outcomes, which would make the file as big
+          as draws times records), given each draw's ``alpha_j``, ``theta_j``, ``beta``,
+          ``sigma`` and, with clusters, new cluster intercepts ``N(0, cluster_sd)``.
+        - ``prior`` and ``prior_predictive``: the same from draws of the priors, when every
+          prior can be drawn (not flat or horseshoe) and without nesting levels or
+          Student-t site effects.
+        """
+        used = [priors.mu, priors.tau, priors.alpha_mean, priors.alpha_sd, priors.sigma]
+        used += [priors.beta] if data.covariates.shape[1] else []
+        used += [priors.gamma, priors.gamma_alpha] if data.moderators.shape[1] else []
+        used += [priors.cluster_sd] if data.cluster is not None else []
+        no_likelihood = self.per_site_obstacle(tree, data) is not None
+        return predictive_groups(
+            tree,
+            replicate_arm_means(data),
+            likelihood=None if no_likelihood else lambda: self.site_log_likelihood(tree, data),
+            priors=priors,
+            used=used,
+            seed=seed,
+            intercepts=True,
+        )
 
 
 class BinaryRecords(Records):
@@ -353,12 +400,187 @@ class BinaryRecords(Records):
         return super().model(data, priors, collapse=collapse, site_df=site_df)
 
     def per_site_obstacle(self, tree: xr.DataTree, data: IndividualRecords | None) -> str | None:
-        """Return why there is no per-site likelihood: not implemented for binary records."""
-        return "binary records" if self.matches(data) else super().per_site_obstacle(tree, data)
+        """Return why there is no per-site likelihood, or None.
+
+        Binary records have one when only site and arm matter (:func:`through_arms`).
+        """
+        if self.matches(data) and not through_arms(tree, data):
+            return "binary records with covariates, moderators, clusters, nesting or Student-t"
+        return super().per_site_obstacle(tree, data)
+
+    def site_log_likelihood(self, tree: xr.DataTree, data: IndividualRecords) -> np.ndarray:
+        """Return each site's likelihood of its 0/1 records, ``alpha_j``, ``theta_j`` out.
+
+        The arm counts' marginal (:func:`~sitefx.families.arms.arm_marginal`) without the
+        binomial coefficients: the records' own likelihood, shape (chain, draw, site).
+        """
+        counts = data.arm_counts()
+        return arm_marginal(
+            counts.events_treated,
+            counts.n_treated,
+            counts.events_control,
+            counts.n_control,
+            posterior_draws(tree, ARM_PARAMETERS),
+            coefficient=False,
+        )
+
+    def site_outcomes(self, data: IndividualRecords) -> dict[str, np.ndarray]:
+        """Return each site's events in each arm."""
+        counts = data.arm_counts()
+        return {"events_treated": counts.events_treated, "events_control": counts.events_control}
+
+    def predictive_groups(
+        self, tree: xr.DataTree, data: IndividualRecords, priors: Priors, seed: int
+    ) -> dict[str, xr.Dataset]:
+        """Return the arm counts' groups when only site and arm matter, else none.
+
+        As :meth:`~sitefx.families.arms.ArmCounts.predictive_groups`: replicated events per
+        arm and site, the records' per-site likelihood, prior draws. With covariates,
+        moderators, clusters, nesting or Student-t effects, no groups are written yet.
+        """
+        if not through_arms(tree, data):
+            return {}
+        return arm_groups(tree, priors, seed, lambda: self.site_log_likelihood(tree, data))
 
     def draw_outcome(self, predictor, priors, draw, rng) -> np.ndarray:
         """Return 0/1 outcomes with ``logit P(y = 1)`` the predictor."""
         return rng.binomial(1, special.expit(predictor)).astype(float)
+
+
+def through_arms(tree: xr.DataTree, data: IndividualRecords) -> bool:
+    """Return whether only site and arm matter in a fit of binary records.
+
+    No covariates, moderators, clusters or nesting levels, normal site effects without a
+    correlation: then the arm counts are sufficient and the model is
+    :func:`~sitefx.models.hierarchical.binomial_arms`, whichever way it was sampled.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        The fit.
+    data : IndividualRecords
+        Its binary records.
+
+    Returns
+    -------
+    bool
+        True when the arm counts are sufficient.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = sitefx.SiteEffects(seed=5).fit(sitefx.load("studies/reading_pass"))
+    >>> through_arms(fit.posterior_, fit.data_)
+    True
+    """
+    posterior = tree["posterior"]
+    extra = data.covariates.shape[1] or data.moderators.shape[1] or data.cluster is not None
+    robust = "nu" in posterior or "site_df" in tree.attrs
+    return not (extra or data.levels or robust or "rho" in posterior)
+
+
+def arm_sizes(data: IndividualRecords) -> np.ndarray:
+    """Return the records in each arm of each site.
+
+    Parameters
+    ----------
+    data : IndividualRecords
+        The records (their sites and treatment).
+
+    Returns
+    -------
+    ndarray of int, shape (n_sites, 2)
+        Control, then treated.
+
+    Examples
+    --------
+    >>> from sitefx.testing import simulate_records
+    >>> data, _ = simulate_records(4, 80, seed=1)
+    >>> int(arm_sizes(data).sum())
+    80
+    """
+    cell = 2 * data.site_index + data.treatment
+    return np.bincount(cell, minlength=2 * data.n_sites).reshape(data.n_sites, 2)
+
+
+def replicate_arm_means(
+    data: IndividualRecords,
+) -> Callable[[dict[str, np.ndarray], np.random.Generator], dict[str, np.ndarray]]:
+    """Return the replication of each site's arm means given draws of the parameters.
+
+    Parameters
+    ----------
+    data : IndividualRecords
+        Gaussian records.
+
+    Returns
+    -------
+    callable
+        ``replicate(draws, rng)``: per draw, each arm's mean of replicated outcomes,
+        ``alpha_j (+ theta_j) + xbar_arm beta + cluster + N(0, sigma / sqrt(n_arm))``, with
+        new cluster intercepts ``N(0, cluster_sd)`` weighted by the arm's records in each.
+
+    Examples
+    --------
+    >>> from sitefx.testing import simulate_records
+    >>> data, _ = simulate_records(4, 80, seed=1)
+    >>> draws = {"alpha": np.zeros((1, 2, 4)), "theta": np.ones((1, 2, 4)),
+    ...          "sigma": np.full((1, 2), 1e-12)}
+    >>> means = replicate_arm_means(data)(draws, np.random.default_rng(0))
+    >>> means["mean_treated"].round(6).tolist()
+    [[[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]]
+    """
+    cell = 2 * data.site_index + data.treatment
+    people = arm_sizes(data).ravel()
+    covariates = data.covariates - data.covariates.mean(axis=0)
+    sums = np.zeros((2 * data.n_sites, covariates.shape[1]))
+    np.add.at(sums, cell, covariates)
+    covariate_means = (sums / people[:, None]).reshape(data.n_sites, 2, -1)
+    if data.cluster is not None:
+        cluster, clusters = pd.factorize(pd.MultiIndex.from_arrays([data.site_index, data.cluster]))
+        weights = np.zeros((2 * data.n_sites, len(clusters)))
+        np.add.at(weights, (cell, cluster), 1.0)
+        weights = (weights / people[:, None]).reshape(data.n_sites, 2, -1)
+
+    def replicate(draws: dict[str, np.ndarray], rng: np.random.Generator) -> dict:
+        means = draws["alpha"][..., None] + np.stack(
+            [np.zeros_like(draws["theta"]), draws["theta"]], axis=-1
+        )  # (chain, draw, site, arm)
+        if "beta" in draws:
+            means = means + np.einsum("cdp,jkp->cdjk", draws["beta"], covariate_means)
+        if "cluster_sd" in draws:
+            shape = (*draws["cluster_sd"].shape, weights.shape[-1])
+            intercepts = draws["cluster_sd"][..., None] * rng.standard_normal(shape)
+            means = means + np.einsum("cdl,jkl->cdjk", intercepts, weights)
+        noise = rng.standard_normal(means.shape) / np.sqrt(people.reshape(data.n_sites, 2))
+        means = means + draws["sigma"][..., None, None] * noise
+        return {"mean_treated": means[..., 1], "mean_control": means[..., 0]}
+
+    return replicate
+
+
+@functools.cache
+def _site_terms() -> Callable:
+    """Return the compiled per-site collapsed likelihood over draws.
+
+    One program for every fit: the statistics are arguments (pytrees), so that it compiles
+    once per shape of data and draws, not once per fit.
+    """
+    import jax
+
+    from sitefx.models.collapsed import collapsed_log_likelihood
+
+    def terms(site_stats, means, scale_tril, sigma, beta, cluster_sd):
+        names = ("mean", "scale_tril", "sigma", "beta", "cluster_sd")
+
+        def one(draw):
+            return collapsed_log_likelihood(
+                site_stats, **dict(zip(names, draw, strict=True)), per_site=True
+            )
+
+        return jax.lax.map(one, (means, scale_tril, sigma, beta, cluster_sd), batch_size=256)
+
+    return jax.jit(terms)
 
 
 def gaussian_record_priors(

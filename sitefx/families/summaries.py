@@ -13,9 +13,9 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from sitefx import streams
 from sitefx.data.schema import SiteSummaries
-from sitefx.estimands import moderated_sites, nesting_levels, predicted_site_means
+from sitefx.estimands import predicted_site_means
+from sitefx.families.predictive import predictive_groups
 from sitefx.families.registry import Family, Model, Shrinkage, register
 from sitefx.infer.exact import supports_exact
 from sitefx.infer.quadrature import gauss_legendre, log_sum_exp
@@ -169,61 +169,24 @@ class Summaries(Family):
           (``estimate``): as many draws from the priors, when every prior can be drawn
           (not flat) and the model has no nesting levels, Student-t effects or borrowing.
         """
-        posterior = tree["posterior"]
-        dims = ("chain", "draw", "site")
-        coords = {dim: posterior[dim].values for dim in dims}
-        rng = streams.rng(seed, "predictive")
         se = tree["constant_data"]["se"].values
-        theta = posterior["theta"].transpose(*dims).values
-        replicated = theta + se * rng.standard_normal(theta.shape)
-        groups = {"posterior_predictive": xr.Dataset({"estimate": (dims, replicated)}, coords)}
-        if "borrowing" not in tree.attrs:
-            likelihood = self.site_log_likelihood(tree, data)
-            groups["log_likelihood"] = xr.Dataset({"site_marginal": (dims, likelihood)}, coords)
-        if _prior_drawable(tree, priors):
-            groups |= _prior_groups(tree, priors, rng)
-        return groups
+
+        def replicate(draws: dict[str, np.ndarray], rng: np.random.Generator) -> dict:
+            return {"estimate": draws["theta"] + se * rng.standard_normal(draws["theta"].shape)}
+
+        used = [priors.mu, priors.tau] + ([priors.gamma] if "gamma" in tree["posterior"] else [])
+        return predictive_groups(
+            tree,
+            replicate,
+            likelihood=lambda: self.site_log_likelihood(tree, data),
+            priors=priors,
+            used=used,
+            seed=seed,
+            intercepts=False,
+        )
 
 
 MIXTURE_NODES = 64
-
-
-def _prior_drawable(tree: xr.DataTree, priors: Priors) -> bool:
-    """Whether the prior groups can be drawn: see :meth:`Summaries.predictive_groups`."""
-    posterior = tree["posterior"]
-    robust = "nu" in posterior or "site_df" in tree.attrs
-    if robust or "borrowing" in tree.attrs or nesting_levels(tree):
-        return False
-    used = [priors.mu, priors.tau] + ([priors.gamma] if "gamma" in posterior else [])
-    return all(prior.family not in ("flat", "horseshoe") for prior in used)
-
-
-def _prior_groups(
-    tree: xr.DataTree, priors: Priors, rng: np.random.Generator
-) -> dict[str, xr.Dataset]:
-    """Draw ``prior`` and ``prior_predictive`` (shaped as the posterior) from the priors."""
-    posterior = tree["posterior"]
-    shape = (posterior.sizes["chain"], posterior.sizes["draw"])
-    prior = {"mu": priors.mu.sample(rng, shape), "tau": priors.tau.sample(rng, shape)}
-    mean = np.repeat(prior["mu"][..., None], posterior.sizes["site"], axis=-1)
-    moderators = moderated_sites(tree)
-    if moderators is not None:
-        prior["gamma"] = priors.gamma.sample(rng, (*shape, moderators.shape[1]))
-        mean += np.einsum("cdm,jm->cdj", prior["gamma"], moderators)
-    prior["theta"] = mean + prior["tau"][..., None] * rng.standard_normal(mean.shape)
-    se = tree["constant_data"]["se"].values
-    estimate = prior["theta"] + se * rng.standard_normal(mean.shape)
-    dims = {"mu": (), "tau": (), "gamma": ("moderator",), "theta": ("site",)}
-    coords = {dim: posterior[dim].values for dim in ("chain", "draw", "site")}
-    if moderators is not None:
-        coords["moderator"] = posterior["moderator"].values
-    return {
-        "prior": xr.Dataset(
-            {name: (("chain", "draw", *dims[name]), value) for name, value in prior.items()},
-            coords,
-        ),
-        "prior_predictive": xr.Dataset({"estimate": (("chain", "draw", "site"), estimate)}, coords),
-    }
 
 
 def student_t_marginal(

@@ -122,8 +122,9 @@ def per_site_obstacle(tree: xr.DataTree, data: StudyData | None) -> str | None:
     Returns
     -------
     str or None
-        What stands in the way (historical borrowing, binary records, Gaussian records with
-        nesting levels or Student-t site effects, records given without their ``data``), or
+        What stands in the way (historical borrowing, binary records with more than site
+        and arm, Gaussian records with nesting levels or Student-t site effects, records
+        given without their ``data``, records summed out of core), or
         None when :func:`site_log_likelihood` can compute the sites' likelihoods.
 
     Examples
