@@ -3,9 +3,9 @@ in a folder holding only ``studies`` (as a reader's clone does): each reads a bu
 a file an earlier line wrote, exits with status 0 and writes what its ``--out`` names.
 
 ``.venv/bin/sitefx`` runs as ``python -m sitefx`` and ``.venv/bin/python`` as this Python,
-both importing this checkout's sitefx. The default run leaves out the commands that sample with
-NUTS (records, arm counts, robust and multilevel fits, borrowing, sensitivity grids, several
-fits, calibration), which take from half a minute to many; the ``slow`` test runs them all.
+both importing this checkout's sitefx. The default run leaves out the commands that take a
+quarter of a minute or more on two busy cores (NUTS fits, borrowing, the sensitivity grid,
+several fits, calibration); the ``slow`` test runs every command.
 """
 
 import os
@@ -31,7 +31,7 @@ NOT_RUN = {
     # The benchmark suite runs for about an hour and writes benchmarks/results/.
     ".venv/bin/python -m pytest benchmarks",
 }
-# The --out of each command that samples with NUTS.
+# The --out of each command that takes a quarter of a minute or more.
 SLOW = {
     "out/pass",
     "out/robust",
