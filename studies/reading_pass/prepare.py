@@ -1,4 +1,6 @@
-"""Writes reading_pass.csv: a seeded simulation with known truth (see README.md).
+"""Writes reading_pass.csv, a seeded simulation with known truth (see README.md).
+
+Also writes reading_pass_counts.csv: the same pupils counted per school and arm.
 
 Run from the repository root: .venv/bin/python studies/reading_pass/prepare.py
 """
@@ -23,6 +25,16 @@ names = np.array([f"school {j + 1:02d}" for j in range(SCHOOLS)])
 frame = pd.DataFrame({"school": names[school], "program": program, "passed": passed})
 here = Path(__file__).parent
 frame.to_csv(here / "reading_pass.csv", index=False)
+arms = frame.groupby(["school", "program"])["passed"].agg(["sum", "count"]).unstack("program")
+counts = pd.DataFrame(
+    {
+        "passed_program": arms[("sum", 1)],
+        "pupils_program": arms[("count", 1)],
+        "passed_control": arms[("sum", 0)],
+        "pupils_control": arms[("count", 0)],
+    }
+)
+counts.to_csv(here / "reading_pass_counts.csv")
 pd.DataFrame({"school": names, "theta": theta, "alpha": alpha}).to_csv(
     here / "truth.csv", index=False, float_format="%.6f"
 )
