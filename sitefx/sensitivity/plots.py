@@ -44,7 +44,8 @@ def prior_grid_plot(table: pd.DataFrame, *, units: str = "") -> Figure:
     columns = min(len(tau_priors), GRID_COLUMNS)
     rows = -(-len(tau_priors) // columns)
     height = max(1.6, 0.32 * len(mu_priors) + 0.9)
-    fig = Figure(figsize=(3.6 * columns + 1.4, height * rows + 0.9), layout="constrained")
+    width = max(6.5, 3.6 * columns + 1.4)  # the title's lines fit 6.5 inches
+    fig = Figure(figsize=(width, height * rows + 1.2), layout="constrained")
     axes = fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False).ravel()
     for ax, tau_prior in zip(axes, tau_priors, strict=False):
         _prior_grid_panel(ax, table, tau_prior, mu_priors)
@@ -54,11 +55,10 @@ def prior_grid_plot(table: pd.DataFrame, *, units: str = "") -> Figure:
     axes[0].set_ylim(-len(mu_priors) + 0.4, 0.6)
     low, high = table["mu_q2.5"].min(), table["mu_q97.5"].max()
     axes[0].set_xlim(low - 0.05 * (high - low), high + 0.22 * (high - low))  # room for P
-    for ax in axes[(rows - 1) * columns :]:
-        ax.set_xlabel(f"mu{f' ({units})' if units else ''}: mean, 95% interval", fontsize=9)
+    fig.supxlabel(f"mu{f' ({units})' if units else ''}: mean, 95% interval", fontsize=9)
     fig.suptitle(
-        "Average effect mu under other priors (diamond: the model's priors; vermillion: the "
-        "conclusion about mu changes; P: probability mu is above the threshold)",
+        "Average effect mu under other priors\ndiamond: the model's priors; vermillion: the "
+        "conclusion about mu changes\nP: the probability that mu is above the threshold",
         fontsize=9,
     )
     return fig
@@ -81,7 +81,7 @@ def _prior_grid_panel(ax: Axes, table: pd.DataFrame, tau_prior: str, mu_priors: 
         ax.text(
             0.98,
             row,
-            f"P {prob:.2f}",
+            f"P {prob:.3f}",
             transform=ax.get_yaxis_transform(),
             ha="right",
             va="center",
