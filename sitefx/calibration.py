@@ -35,6 +35,7 @@ from sitefx.estimator import SiteEffects, model_priors
 from sitefx.families import family_of
 from sitefx.models.priors import Prior, Priors
 from sitefx.parallel import SERIAL, Workers, map_tasks
+from sitefx.report.plots import SHRUNK_COLOR
 
 LEVELS = (0.5, 0.9, 0.95)
 RANK_BINS = 10
@@ -174,7 +175,7 @@ class Calibration:
             low, high = stats.binom.ppf([0.005, 0.995], len(ranks), 1 / RANK_BINS)
             ax.axhspan(low, high, color="0.88", label="99% if uniform")
             ax.axhline(len(ranks) / RANK_BINS, color="0.45", linewidth=0.8)
-            ax.hist(ranks, bins=edges, color="#33658a", edgecolor="white")
+            ax.hist(ranks, bins=edges, color=SHRUNK_COLOR, edgecolor="white")
             ax.set(title=parameter, xlabel="rank of the true value", yticks=[])
         axes[0].legend(loc="lower left", fontsize="small")
         return figure

@@ -113,6 +113,9 @@ def test_tau_quantiles_and_density_integrate_correctly():
     x = np.array([1.0, 5.0, 20.0])
     expected = np.exp([log_marginal_tau(t) for t in x]) / norm
     np.testing.assert_allclose(posterior.pdf("tau", x), expected, rtol=1e-4)
+    low, high = posterior.bounds
+    outside = np.exp([low - 1.0, high + 1.0])  # beyond the grid: no mass
+    assert posterior.pdf("tau", outside).tolist() == [0.0, 0.0]
     assert float(posterior.cdf("tau", 5.0)) == pytest.approx(mass(0.0, 5.0) / norm, abs=1e-6)
     assert float(posterior.cdf("tau", -1.0)) == 0.0
 

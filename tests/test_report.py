@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 
+import matplotlib.colors
 import matplotlib.image
 import numpy as np
 import pandas as pd
@@ -105,7 +106,8 @@ def test_html_report_displays_in_a_headless_browser(reports, tmp_path):
     assert pixels.shape[:2] == (4000, 1200)
     dark = (pixels.max(axis=-1) < 0.3).mean()
     assert 0.002 < dark < 0.3  # text is drawn, the page is not blank or black
-    blue = np.abs(pixels - np.array([0x1F, 0x5F, 0xA8]) / 255).max(axis=-1) < 0.08
+    shrunk = matplotlib.colors.to_rgb(plots.SHRUNK_COLOR)
+    blue = np.abs(pixels - np.array(shrunk)).max(axis=-1) < 0.08
     assert blue.sum() > 500  # the forest plot's shrunken intervals are on screen
 
 

@@ -292,7 +292,10 @@ class _GridMarginal:
         return float(np.clip(self._cdf(np.clip(log_x, *self.bounds)), 0.0, 1.0))
 
     def log_density(self, log_x: np.ndarray) -> np.ndarray:
-        return self._cdf.deriv()(log_x)
+        """Return the density of ``log x``: 0 outside the bounds, where the series is not it."""
+        low, high = self.bounds
+        inside = (log_x >= low) & (log_x <= high)
+        return np.where(inside, np.maximum(self._cdf.deriv()(log_x), 0.0), 0.0)
 
     def log_quantile(self, prob: float) -> float:
         table = self._table

@@ -2,6 +2,7 @@
 
 from sitefx.report.datatree import build_datatree, load_datatree, save_datatree
 from sitefx.report.document import headline_sentences, write_report
+from sitefx.report.figures import moderator_plot
 from sitefx.report.folders import read_fit
 from sitefx.report.numbers import summary_text
 from sitefx.report.plots import (
@@ -27,6 +28,7 @@ __all__ = [
     "forest_plot",
     "headline_sentences",
     "load_datatree",
+    "moderator_plot",
     "predictive_plot",
     "prior_posterior_plot",
     "rank_plot",

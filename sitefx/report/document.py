@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from sitefx.estimands import nesting_levels
 from sitefx.historical import describe as describe_borrowing
 from sitefx.report import numbers, plots
+from sitefx.report.figures import moderator_plot
 from sitefx.report.folders import write_csv
 from sitefx.report.sensitivity import FILES as SENSITIVITY_FILES
 from sitefx.report.sensitivity import (
@@ -265,7 +266,8 @@ def write_report(
 
     Examples
     --------
-    Rendering the five figures takes a few seconds, so this is not run as a test:
+    Rendering the five figures (six with moderators) takes a few seconds, so this is not
+    run as a test:
 
     >>> import sitefx, tempfile
     >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
@@ -321,8 +323,13 @@ def _figures(results: Results) -> dict[str, Figure]:
         "predictive": plots.predictive_plot(tree, results=results),
         "shrinkage": plots.shrinkage_plot(tree, results=results),
         "ranks": plots.rank_plot(tree, results=results),
-        "prior_posterior": plots.prior_posterior_plot(tree),
-    }
+        "prior_posterior": plots.prior_posterior_plot(tree, results=results),
+    } | ({"moderators": moderator_plot(tree)} if _moderated(tree) else {})
+
+
+def _moderated(tree: xr.DataTree) -> bool:
+    """Whether the fit is a meta-regression: its sites have moderators."""
+    return "moderators" in tree["constant_data"]
 
 
 SHARE_ROWS = ("share_above", "population_share_above", "variance_explained")
@@ -352,7 +359,7 @@ def _sections(results: Results) -> list[Section]:
                     fixed={"es_mean": 2, "es_q2.5": 2, "es_q97.5": 2},
                 )
             ],
-            ["forest", "predictive"],
+            ["forest", "predictive"] + (["moderators"] if _moderated(tree) else []),
         ),
         Section(
             f"Each {one}",

@@ -26,12 +26,23 @@ from sitefx.estimands import nesting_levels, people_per_site
 from sitefx.models.priors import Prior
 from sitefx.report.numbers import NAMED_SITES
 from sitefx.report.tables import Results
+from sitefx.statistics import array_stats
 
+OKABE_ITO = {  # the colour-blind-safe palette of Okabe & Ito (2008), which every plot uses
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky blue": "#56B4E9",
+    "bluish green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+}
 RAW_COLOR = "0.45"
-SHRUNK_COLOR = "#1f5fa8"
-SHRUNK_MEAN_COLOR = "#0b2545"  # a caterpillar's posterior means, on their blue intervals
-POOLED_COLOR = "black"
-PREDICTIVE_COLOR = "#c25400"
+SHRUNK_COLOR = OKABE_ITO["blue"]
+SHRUNK_MEAN_COLOR = "#00304d"  # a caterpillar's posterior means: a darker shade of their blue
+POOLED_COLOR = OKABE_ITO["black"]
+PREDICTIVE_COLOR = OKABE_ITO["vermillion"]
 PRIOR_COLOR = "0.35"
 Z_95 = 1.959963984540054
 SORTS = ("data", "raw", "shrunken", "name", "group")
@@ -374,9 +385,12 @@ def shrinkage_plot(
 ) -> Figure:
     """Plot how far each site's estimate moved toward the average.
 
-    An arrow goes from each site's raw estimate (top) to its posterior mean (bottom); marker
-    area grows with the site's number of people (or its precision, when the data do not give
-    sizes).
+    Up to :data:`ARROW_SITES` sites, an arrow goes from each site's raw estimate (top) to its
+    posterior mean (bottom). With more sites, arrows would cross into a tangle, so each site
+    is a point at its raw estimate (x) and shrunken effect (y), with a line from the
+    identity line (no pooling: the raw estimate kept) down or up to it, and the average
+    effect ``mu`` as a horizontal line (complete pooling). Marker area grows with the site's
+    number of people (or its precision, when the data do not give sizes).
 
     Parameters
     ----------
@@ -391,14 +405,14 @@ def shrinkage_plot(
     Returns
     -------
     matplotlib.figure.Figure
-        One panel, with a vertical line at the posterior mean of ``mu``.
+        One panel, with a line at the posterior mean of ``mu``.
 
     Examples
     --------
     >>> import sitefx
     >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
-    >>> len(shrinkage_plot(fit.posterior_).axes)
-    1
+    >>> shrinkage_plot(fit.posterior_).axes[0].get_yticklabels()[0].get_text()
+    'raw estimate'
     """
     results = results or Results(tree)
     constant = tree["constant_data"]
@@ -406,11 +420,31 @@ def shrinkage_plot(
     shrunk = results.sites["mean"].to_numpy()
     people = people_per_site(constant.to_dataset())
     weight = people if people is not None else 1.0 / constant["raw_se"].values ** 2
-    size = 20 + 180 * weight / weight.max()
+    mu = results.estimands.set_index("estimand").at["mu", "mean"]
+    if len(raw) <= ARROW_SITES:
+        fig = _shrinkage_arrows(raw, shrunk, 20 + 180 * weight / weight.max(), mu)
+        fig.axes[0].set_xlabel(_effect_label(tree))
+    else:
+        fig = _shrinkage_scatter(raw, shrunk, 8 + 80 * weight / weight.max(), mu)
+        fig.axes[0].set_xlabel(f"raw estimate: {_effect_label(tree)}")
+        fig.axes[0].set_ylabel("shrunken effect (posterior mean)")
+    sized = "people" if people is not None else "precision (1 / SE²)"
+    fig.axes[0].set_title(
+        plot_label(title or f"Shrinkage toward the average (marker area: {sized})", 100),
+        fontsize=11,
+    )
+    return fig
+
+
+ARROW_SITES = 30  # above, the shrinkage plot is a scatter of shrunken against raw estimates
+
+
+def _shrinkage_arrows(raw: np.ndarray, shrunk: np.ndarray, size: np.ndarray, mu: float) -> Figure:
+    """Return arrows from each raw estimate (top row) to its shrunken effect (bottom row)."""
     fig = Figure(figsize=(7.5, 3.8), layout="constrained")
     ax = fig.subplots()
     stop = 0.88  # arrow heads end just above the shrunken markers
-    ax.quiver(  # one arrow per site, drawn as a single artist (fast for 1,000 sites)
+    ax.quiver(  # one arrow per site, drawn as a single artist
         raw,
         np.ones_like(raw),
         shrunk - raw,
@@ -426,28 +460,55 @@ def shrinkage_plot(
     )
     ax.scatter(raw, np.ones_like(raw), s=size, facecolor="white", edgecolor=RAW_COLOR, zorder=3)
     ax.scatter(shrunk, np.zeros_like(shrunk), s=size, color=SHRUNK_COLOR, alpha=0.8, zorder=3)
-    mu = results.estimands.set_index("estimand").at["mu", "mean"]
     ax.axvline(mu, color=POOLED_COLOR, lw=0.8, ls=":")
     ax.set_yticks([1.0, 0.0], ["raw estimate", "shrunken"])
     ax.set_ylim(-0.35, 1.35)
-    ax.set_xlabel(_effect_label(tree))
-    sized = "people" if people is not None else "precision (1 / SE²)"
-    ax.set_title(title or f"Shrinkage toward the average (marker area: {sized})", fontsize=11)
     ax.grid(axis="x", color="0.93")
     return fig
 
 
-def prior_posterior_plot(tree: xr.DataTree) -> Figure:
-    """Plot the prior density against the posterior draws of ``mu`` and ``tau``.
+def _shrinkage_scatter(raw: np.ndarray, shrunk: np.ndarray, size: np.ndarray, mu: float) -> Figure:
+    """Return each site's shrunken effect against its raw estimate, on equal axes."""
+    fig = Figure(figsize=(6.5, 6.0), layout="constrained")
+    ax = fig.subplots()
+    low, high = min(raw.min(), shrunk.min()), max(raw.max(), shrunk.max())
+    limits = (low - 0.05 * (high - low), high + 0.05 * (high - low))
+    ax.plot(limits, limits, color=RAW_COLOR, lw=1.0, ls="--", label="no pooling (raw kept)")
+    ax.axhline(mu, color=POOLED_COLOR, lw=0.8, ls=":", label="complete pooling (mu)")
+    ax.vlines(raw, raw, shrunk, color=SHRUNK_COLOR, lw=0.6, alpha=0.45)  # each site's move
+    ax.scatter(
+        raw,
+        shrunk,
+        s=size,
+        color=SHRUNK_COLOR,
+        alpha=0.7,
+        lw=0,
+        zorder=3,
+        label="site: raw estimate, shrunken effect",
+    )
+    ax.set_xlim(limits)
+    ax.set_ylim(limits)
+    ax.set_aspect("equal")
+    ax.grid(color="0.93")
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    return fig
 
-    The prior is a line, the posterior a histogram: how much the data, not the prior,
-    determined them.
+
+def prior_posterior_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
+    """Plot the prior density against the posterior density of ``mu`` and ``tau``.
+
+    Both are curves: the prior from its closed form (none for a flat prior), the posterior
+    exact where the fit holds the exact posterior (its ``exact`` group) and otherwise a
+    kernel density estimate of the draws (bounded at 0 for ``tau``): how much the data, not
+    the prior, determined them.
 
     Parameters
     ----------
     tree : xarray.DataTree
         A fit, as :meth:`sitefx.SiteEffects.fit` makes it (``fit.posterior_``) or
         :func:`~sitefx.report.read_fit` reads it.
+    results : Results, optional
+        The fit's tables, if already computed (their exact posterior is used).
 
     Returns
     -------
@@ -458,45 +519,60 @@ def prior_posterior_plot(tree: xr.DataTree) -> Figure:
     --------
     >>> import sitefx
     >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
-    >>> [ax.get_title() for ax in prior_posterior_plot(fit.posterior_).axes]
+    >>> figure = prior_posterior_plot(fit.posterior_)
+    >>> [ax.get_title() for ax in figure.axes]
     ['mu ~ normal(0, 28)', 'tau ~ half-normal(11)']
+    >>> figure.axes[0].lines[0].get_label()
+    'posterior (exact)'
     """
+    exact = (results or Results(tree)).exact
     fig = Figure(figsize=(8.5, 3.4), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, name in zip(axes, ("mu", "tau"), strict=True):
-        draws = _sample(tree, name)
-        low, high = np.quantile(draws, [0.001, 0.995])
-        pad = 0.25 * (high - low)
-        grid = np.linspace(
-            max(low - pad, 1e-6 * high) if name == "tau" else low - pad, high + pad, 400
-        )
-        ax.hist(
-            draws,
-            bins=60,
-            range=(grid[0], grid[-1]),
-            density=True,
-            color=SHRUNK_COLOR,
-            alpha=0.45,
-            label="posterior",
-        )
+        if exact is not None:
+            grid = _density_grid(exact.quantile(name, [0.001, 0.999]), positive=name == "tau")
+            density, method = exact.pdf(name, grid), "exact"
+        else:
+            draws = _sample(tree, name)
+            limits = (0.0, draws.max()) if name == "tau" else None
+            grid, density, _ = array_stats.kde(draws, custom_lims=limits)
+            method = "kernel density of the draws"
+        ax.fill_between(grid, density, color=SHRUNK_COLOR, alpha=0.2, lw=0)
+        ax.plot(grid, density, color=SHRUNK_COLOR, lw=1.8, label=f"posterior ({method})")
         spec = str(tree.attrs.get(f"prior_{name}", ""))
         prior = Prior.parse(spec) if spec else None
         if prior is not None and prior.family != "flat":
-            density = np.exp(prior.log_density(grid))
-            ax.plot(grid, density, color=PRIOR_COLOR, lw=1.6, label="prior")
+            prior_density = np.exp(prior.log_density(grid))
+            ax.plot(grid, prior_density, color=PRIOR_COLOR, lw=1.4, ls="--", label="prior")
         ax.set_title(f"{name} ~ {spec}" if spec else name, fontsize=10)
-        ax.set_xlabel(_effect_label(tree) if name == "mu" else "cross-site SD")
+        ax.set_xlabel(_effect_label(tree) if name == "mu" else "cross-site SD (tau)")
+        ax.set_ylim(0.0, 1.08 * density.max())
         ax.set_yticks([])
-    axes[0].legend(fontsize=8, frameon=False)
+    axes[0].set_ylabel("density")
+    fig.legend(
+        *axes[0].get_legend_handles_labels(),
+        loc="outside lower center",
+        ncol=2,
+        fontsize=8,
+        frameon=False,
+    )
     return fig
+
+
+def _density_grid(span: np.ndarray, *, positive: bool) -> np.ndarray:
+    """Return 400 points over ``span`` padded by a fifth; for a positive parameter from ~0."""
+    low, high = span
+    pad = 0.2 * (high - low)
+    return np.linspace(max(low - pad, 1e-6 * high) if positive else low - pad, high + pad, 400)
 
 
 def rank_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
     """Plot each site's posterior rank (1 = largest effect): mean and 95% interval.
 
-    Sites are in order of mean rank. Wide intervals say the data cannot order the sites.
-    Above :data:`~sitefx.report.numbers.NAMED_SITES` sites the rows are unlabelled and the
-    figure keeps a fixed size, as the forest plot's.
+    Sites are in order of mean rank, rank 1 at the top. Wide intervals say the data cannot
+    order the sites. Up to :data:`~sitefx.report.numbers.NAMED_SITES` sites each row is
+    named (rows narrower and names smaller above 40 sites); above, the rows are unlabelled
+    thin lines and the figure keeps a fixed size, as the forest plot's.
 
     Parameters
     ----------
@@ -522,9 +598,12 @@ def rank_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
     mean, low, high = (table[c].to_numpy() for c in ("rank_mean", "rank_q2.5", "rank_q97.5"))
     order = np.argsort(mean, kind="stable")[::-1]
     sites = table["site"].to_numpy().astype(str)
-    y = np.arange(len(sites))
-    named = len(sites) <= NAMED_SITES
-    size = (6.5, max(3.0, 0.22 * len(sites) + 1.2)) if named else UNNAMED_SIZE
+    n_sites = len(sites)
+    y = np.arange(n_sites)
+    named = n_sites <= NAMED_SITES
+    few = n_sites <= 40
+    row = 0.22 if few else 0.14  # inches per site; 7-point names fit 0.14
+    size = (6.5, max(3.0, row * n_sites + 1.2)) if named else UNNAMED_SIZE
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.subplots()
     ax.errorbar(
@@ -533,18 +612,20 @@ def rank_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
         xerr=[mean[order] - low[order], high[order] - mean[order]],
         fmt="o",
         color=SHRUNK_COLOR,
-        ms=4 if named else 1.5,
-        lw=1.4 if named else _line_width(len(sites)),
+        mfc=SHRUNK_MEAN_COLOR,
+        mec=SHRUNK_MEAN_COLOR,
+        ms=4 if few else 2.5 if named else 1.5,
+        lw=1.4 if few else 0.9 if named else _line_width(n_sites),
     )
     if named:
-        font = 9 if len(sites) <= 40 else 7
-        ax.set_yticks(y, [plot_label(site) for site in sites[order]], fontsize=font)
+        ax.set_yticks(y, [plot_label(site) for site in sites[order]], fontsize=9 if few else 7)
+        ax.set_ylim(-0.7, n_sites - 0.3)
     else:
-        _unnamed_sites(ax, len(sites), "by mean rank")
-    ax.set_xlim(0.5, len(sites) + 0.5)
+        _unnamed_sites(ax, n_sites, "by mean rank")
+    ax.set_xlim(0.5, n_sites + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("rank (1 = largest effect)")
-    ax.set_title("Posterior ranks, 95% intervals", fontsize=11)
+    ax.set_title("Posterior ranks: mean and 95% interval", fontsize=11)
     ax.grid(axis="x", color="0.93")
     return fig
 
