@@ -143,8 +143,8 @@ def test_prior_grid_plot_has_a_panel_per_tau_prior(eight_schools):
     grid = prior_grid(
         sitefx.SiteEffects(seed=5),
         eight_schools,
-        tau_priors=["half-cauchy(5)", "half-normal(22)"],
-        mu_priors=["normal(0, 11)"],
+        alt_tau=["half-cauchy(5)", "half-normal(22)"],
+        alt_mu=["normal(0, 11)"],
     )
     figure = prior_grid_plot(grid.table, units="points")
     titles = [ax.get_title().splitlines()[0] for ax in figure.axes]
