@@ -396,7 +396,8 @@ def test_the_report_says_in_words_what_the_moderators_explain():
         f"standardized mean difference (95% interval {gamma['q2.5']:.4f} to "
         f"{gamma['q97.5']:.4f}). Together, the moderators explain {100 * share['mean']:.0f}% "
         f"(95% interval {100 * share['q2.5']:.0f}% to {100 * share['q97.5']:.0f}%) of the "
-        "variation in effects between studies."
+        "variation in effects between studies. The average effects above are those of a "
+        "study at the moderators' means."
     )
     (estimates,) = document._sections(results)[3].tables
     assert estimates.columns[:4].tolist() == [

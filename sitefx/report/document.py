@@ -98,12 +98,13 @@ def headline_sentences(tree: xr.DataTree, results: Results | None = None) -> lis
 
 
 # The headline sentences that make the report's opening paragraph: what was found, how sure,
-# how much sites differ, and for a study that was not randomized, that it was not.
+# how much sites differ (at every level: "spread:district"), and for a study that was not
+# randomized, that it was not.
 SUMMARY = ("average", "new_site", "spread", "share", "observational")
 
 
 def _sentences(results: Results) -> dict[str, str]:
-    """Return the headline sentences by topic (see :data:`SUMMARY`), in the order shown.
+    """Return the headline sentences by topic (see :data:`SUMMARY`), in the order they read.
 
     From the fit's estimand and site tables.
     """
@@ -158,7 +159,7 @@ def _sentences(results: Results) -> dict[str, str]:
     }
     sentences["spread"] = f"{spread} with a standard deviation of {spread_of['tau']}."
     for level in levels:
-        sentences[f"spread_{level}"] = (
+        sentences[f"spread:{level}"] = (
             f"Average effects varied across {level}s with a standard deviation of "
             f"{spread_of[f'tau_{level}']}."
         )
@@ -346,17 +347,18 @@ def _sections(results: Results) -> list[Section]:
     one, many = _site_nouns(tree)
     units = f" Effects are in {tree.attrs['units']}." if tree.attrs.get("units") else ""
     sentences = _sentences(results)
+    brief = [key for key in sentences if key.partition(":")[0] in SUMMARY]
     shown = estimand_rows.drop(columns=[] if threshold else ["prob_above", "mcse_prob_above"])
     shown = shown.assign(meaning=[_quantity(text, one, many) for text in shown["meaning"]])
     warnings = _warning_lines(tree)
     moderators = _moderator_sentences(results)
     return [
         *([Section("Warnings", warnings, alert=True)] if warnings else []),
-        Section("In brief", [" ".join(sentences[key] for key in SUMMARY if key in sentences)]),
+        Section("In brief", [" ".join(text for key, text in sentences.items() if key in brief)]),
         *([Section("Moderators", [" ".join(moderators)])] if moderators else []),
         Section(
             "More results in words",
-            [text for key, text in sentences.items() if key not in SUMMARY],
+            [text for key, text in sentences.items() if key not in brief],
         ),
         Section(
             "Estimates",
@@ -463,9 +465,9 @@ def _for_people(table: pd.DataFrame, headers: dict[str, str]) -> pd.DataFrame:
     """Return a table for people under the headers people read (:func:`_headers`).
 
     ``table`` is text (:func:`~sitefx.report.numbers.display_table`); each interval becomes
-    one column.
+    one column, and columns without a value (``n`` when the data do not give it) are left out.
     """
-    shown = table.copy()
+    shown = table.loc[:, (table != "").any()].copy()
     for lower, upper in INTERVALS.items():
         if lower in shown and upper in shown:
             shown[lower] = [
@@ -488,7 +490,7 @@ def _moderator_sentences(results: Results) -> list[str]:
     summary = results.summary.set_index("parameter")
     table = results.estimands.set_index("estimand")
     units = f" {results.tree.attrs['units']}" if results.tree.attrs.get("units") else ""
-    _, many = _site_nouns(results.tree)
+    one, many = _site_nouns(results.tree)
     sentences = []
     for parameter in summary.index[summary.index.str.startswith("gamma[")]:
         row = summary.loc[parameter]
@@ -506,6 +508,10 @@ def _moderator_sentences(results: Results) -> list[str]:
             f"Together, the moderators explain {numbers.percent(share['mean'])} (95% interval "
             f"{numbers.percent(share['q2.5'])} to {numbers.percent(share['q97.5'])}) of the "
             f"variation in effects between {many}."
+        )
+    if sentences:
+        sentences.append(
+            f"The average effects above are those of a {one} at the moderators' means."
         )
     return sentences
 
@@ -693,7 +699,11 @@ def _html(title: str, sections: Sequence[Section], images: dict[str, bytes]) -> 
             "alert": section.alert,
             "paragraphs": section.paragraphs,
             "tables": [
-                {"columns": [str(c) for c in table.columns], "rows": table.to_numpy().tolist()}
+                {
+                    "columns": [str(c) for c in table.columns],
+                    "rows": table.to_numpy().tolist(),
+                    "wide": len(table.columns) > WIDE_TABLE,
+                }
                 for table in section.tables
             ],
             "figures": [
@@ -709,9 +719,11 @@ def _html(title: str, sections: Sequence[Section], images: dict[str, bytes]) -> 
     return environment.from_string(HTML_PAGE).render(title=title, sections=parts)
 
 
+WIDE_TABLE = 9  # columns; a wider table is printed on a landscape page
+
 # Readable from a phone (400 px) to a desktop: text in lines of at most ~75 characters, a
 # wide table scrolls sideways in its own box, never the page; printed on A4 or Letter without
-# scroll boxes, figures and table rows kept whole.
+# scroll boxes (wide tables on landscape pages), figures and table rows kept whole.
 HTML_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -740,9 +752,11 @@ th, td { padding: 0.2rem 0.5rem; text-align: right; border-bottom: 1px solid #e5
 th { background: #f4f6f9; font-weight: 600; white-space: normal; min-width: 4.5rem; }
 td:first-child, th:first-child { text-align: left; }
 td { white-space: nowrap; }
-td:first-child, td.text { white-space: normal; min-width: 9rem; max-width: 22rem;
-                          overflow-wrap: anywhere; }
+td:first-child, td.text { white-space: normal; max-width: 22rem; overflow-wrap: anywhere; }
+td.text { min-width: 9rem; }
 td.text { text-align: left; }
+td:first-child, th:first-child { position: sticky; left: 0; background: #fff; }
+th:first-child { background: #f4f6f9; }
 figure { margin: 1rem 0; }
 img { display: block; max-width: 100%; height: auto; }
 @media (max-width: 600px) {
@@ -752,10 +766,13 @@ img { display: block; max-width: 100%; height: auto; }
 }
 @media print {
   @page { margin: 15mm 12mm; }
+  @page wide { size: landscape; }
+  .table.wide { page: wide; }
   body { max-width: none; padding: 0; font-size: 10pt; }
   h1, h2, p, section.alert { max-width: none; }
   h2 { break-after: avoid; }
   .table { overflow: visible; }
+  td:first-child, th:first-child { position: static; }
   table { font-size: 7pt; width: 100%; }
   td, th { white-space: normal; min-width: 0; padding: 0.1rem 0.25rem; }
   thead { display: table-header-group; }
@@ -769,7 +786,8 @@ img { display: block; max-width: 100%; height: auto; }
 {% for section in sections %}<section{% if section.alert %} class="alert" role="alert"\
 {% endif %}><h2>{{ section.title }}</h2>
 {% for text in section.paragraphs %}<p>{{ text }}</p>
-{% endfor %}{% for table in section.tables %}<div class="table"><table>
+{% endfor %}{% for table in section.tables %}<div class="table{% if table.wide %} wide\
+{% endif %}"><table>
 <thead><tr>{% for column in table.columns %}<th scope="col">{{ column }}</th>{% endfor %}</tr>\
 </thead>
 <tbody>{% for row in table.rows %}<tr>{% for cell in row %}<td{% if cell is string and \
