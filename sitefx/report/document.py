@@ -432,7 +432,8 @@ INTERVALS = {"q2.5": "q97.5", "es_q2.5": "es_q97.5", "rank_q2.5": "rank_q97.5"}
 def _headers(one: str, threshold: float) -> dict[str, str]:
     """Return the report's header of each table column (the CSV files keep the column names).
 
-    Columns not named here are shown with spaces for underscores, capitalized.
+    Columns not named here (nesting levels) are shown with spaces for underscores, their
+    first letter upper case.
     """
     return {
         "meaning": "Quantity",
@@ -475,13 +476,17 @@ def _for_people(table: pd.DataFrame, headers: dict[str, str]) -> pd.DataFrame:
                 for low, high in zip(shown[lower], shown.pop(upper), strict=True)
             ]
     return shown.rename(
-        columns=lambda column: headers.get(column) or column.replace("_", " ").capitalize()
+        columns=lambda column: headers.get(column) or _first_upper(column.replace("_", " "))
     )
 
 
 def _quantity(meaning: str, one: str, many: str) -> str:
     """Return an estimand's meaning in the study's words: 'Effect in a new school'."""
-    text = re.sub(r"\bsite(s?)\b", lambda match: many if match[1] else one, meaning)
+    return _first_upper(re.sub(r"\bsite(s?)\b", lambda match: many if match[1] else one, meaning))
+
+
+def _first_upper(text: str) -> str:
+    """Return text with its first letter upper case, the others as they are ('LEA code')."""
     return text[:1].upper() + text[1:]
 
 
