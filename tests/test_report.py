@@ -3,10 +3,12 @@ plots, tables and effect sizes behave as documented."""
 
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
 import matplotlib.colors
 import matplotlib.image
@@ -15,7 +17,15 @@ import pandas as pd
 import pytest
 
 import sitefx
-from sitefx.report import Results, forest_plot, headline_sentences, plots, site_table, write_report
+from sitefx.report import (
+    Results,
+    document,
+    forest_plot,
+    headline_sentences,
+    plots,
+    site_table,
+    write_report,
+)
 from tests.builders import BUNDLED, STUDIES
 
 
@@ -56,10 +66,18 @@ def test_report_renders_for_every_bundled_study(reports, name):
         assert sentence in text
     for heading in ["In brief", "Estimates", "Model and priors", "Data", "Diagnostics", "Software"]:
         assert heading in text
-    assert f"rows read {fit.data_.accounting.rows_read}".capitalize() in text
-    for problem in fit.warnings_:  # sampler warnings are shown, never hidden
-        assert problem in text
+    assert f"rows read {fit.data_.accounting.rows_read:,}".capitalize() in text
     markdown = paths["md"].read_text(encoding="utf-8")
+    headings = [
+        line.strip("#*> ") for line in markdown.splitlines() if line.startswith(("#", "> **"))
+    ]
+    assert headings[1:3] == ["Warnings", "In brief"] or headings[1] == "In brief"
+    first = text.index("In brief")
+    for problem in fit.warnings_:  # sampler warnings are shown first, never hidden
+        assert problem in text[:first] and problem in markdown[: markdown.index("## In brief")]
+    if fit.data_.accounting.rows_dropped or fit.warnings_:
+        assert "were dropped" in text[:first] or fit.warnings_
+        assert [attrs for tag, attrs in page.tags if attrs.get("role") == "alert"]
     assert markdown.count("](figures/") == 5
     for stem in ["forest", "predictive", "shrinkage", "ranks", "prior_posterior"]:
         assert (paths["html"].parent / "figures" / f"{stem}.svg").stat().st_size > 1000
@@ -80,12 +98,28 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(_chromium() is None, reason="Debian chromium is not installed")
-def test_html_report_displays_in_a_headless_browser(reports, tmp_path):
-    """Chromium renders the page, text and embedded plots: the screenshot holds dark text
-    and the plots' blue marks."""
-    html = reports["school_calendar"][1]["html"]
-    shot = tmp_path / "page.png"
+WIDTHS = (400, 800, 1280)  # a phone, a tablet or narrow window, a laptop
+SHOT_HEIGHT = 3000
+
+
+def _show(page: Path, width: int, folder: Path) -> tuple[int, int]:
+    """Show ``page`` in a frame ``width`` px wide and screenshot it to
+    ``folder/report-<width>.png``; return the page's scroll width and client width.
+
+    The page is shown in an iframe (``srcdoc``: the same origin, so a script can measure
+    it), because Chromium's window is at least 500 px wide.
+    """
+    frame = html.escape(page.read_text(encoding="utf-8"), quote=True)
+    probe = folder / f"probe-{width}.html"
+    probe.write_text(
+        f'<!DOCTYPE html><body style="margin:0"><iframe id="page" srcdoc="{frame}" '
+        f'style="border:0;width:{width}px;height:{SHOT_HEIGHT}px;display:block"></iframe>'
+        "<script>document.getElementById('page').onload = () => {"
+        " const root = document.getElementById('page').contentDocument.documentElement;"
+        " document.body.dataset.widths = root.scrollWidth + ' ' + root.clientWidth; };"
+        "</script></body>",
+        encoding="utf-8",
+    )
     command = [
         _chromium(),
         "--headless",
@@ -96,19 +130,44 @@ def test_html_report_displays_in_a_headless_browser(reports, tmp_path):
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={shot}",
-        "--window-size=1200,4000",
-        html.as_uri(),
+        "--hide-scrollbars",
+        f"--user-data-dir={folder / 'profile'}",
+        f"--screenshot={folder / f'report-{width}.png'}",
+        f"--window-size={width},{SHOT_HEIGHT}",
+        "--dump-dom",
+        probe.as_uri(),
     ]
-    subprocess.run(command, capture_output=True, timeout=120, check=True)
-    pixels = matplotlib.image.imread(shot)[..., :3]
-    assert pixels.shape[:2] == (4000, 1200)
-    dark = (pixels.max(axis=-1) < 0.3).mean()
-    assert 0.002 < dark < 0.3  # text is drawn, the page is not blank or black
-    shrunk = matplotlib.colors.to_rgb(plots.SHRUNK_COLOR)
-    blue = np.abs(pixels - np.array(shrunk)).max(axis=-1) < 0.08
-    assert blue.sum() > 500  # the forest plot's shrunken intervals are on screen
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    scroll, client = re.search(r'data-widths="(\d+) (\d+)"', run.stdout).groups()
+    return int(scroll), int(client)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Debian chromium is not installed")
+def test_html_report_fits_a_phone_a_tablet_and_a_laptop(reports, tmp_path):
+    """Chromium shows the page 400, 800 and 1280 px wide: it never scrolls sideways (wide
+    tables scroll in their own boxes), and the screenshots hold dark text and the plots'
+    blue marks.
+
+    The screenshots, ``report-<width>.png``, are in the test's ``tmp_path``; with the
+    environment variable ``SITEFX_ARTIFACTS`` set to a folder (e.g. ``out/test-artifacts``),
+    they are copied there to look at.
+    """
+    page = reports["school_calendar"][1]["html"]
+    for width in WIDTHS:
+        scroll, client = _show(page, width, tmp_path)
+        assert (scroll, client) == (width, width), width  # no sideways scrolling
+        pixels = matplotlib.image.imread(tmp_path / f"report-{width}.png")[..., :3]
+        assert pixels.shape[:2] == (SHOT_HEIGHT, width)
+        dark = (pixels.max(axis=-1) < 0.3).mean()
+        assert 0.002 < dark < 0.3  # text is drawn, the page is not blank or black
+        shrunk = matplotlib.colors.to_rgb(plots.SHRUNK_COLOR)
+        blue = np.abs(pixels - np.array(shrunk)).max(axis=-1) < 0.08
+        assert blue.sum() > 100  # the forest plot's shrunken intervals are on screen
+    if os.environ.get("SITEFX_ARTIFACTS"):
+        artifacts = Path(os.environ["SITEFX_ARTIFACTS"])
+        artifacts.mkdir(parents=True, exist_ok=True)
+        for width in WIDTHS:
+            shutil.copy(tmp_path / f"report-{width}.png", artifacts)
 
 
 def test_threshold_and_outcome_sd_recompute_the_estimands(reports):
@@ -258,26 +317,40 @@ def _markdown_tables(markdown: str) -> list[pd.DataFrame]:
 def test_every_number_in_the_report_is_the_csv_value(reports, name):
     """Same quantity, same number: each number of the Markdown report's tables equals the
     matching cell of estimands.csv, sites.csv or the summary (summary.csv) after rounding,
-    and each number in the headline sentences is one of those values, rounded."""
+    and each number in the headline sentences is one of those values, rounded.
+
+    The tables' rows are the CSV files' rows, in order; their headers are the report's own
+    (``_headers``), an interval's two ends in one column."""
     fit, paths = reports[name]
     csv = {
         "estimand": pd.read_csv(paths["estimands"]),
         "site": pd.read_csv(paths["sites"], dtype={"site": str}),
         "parameter": fit.summary(),
     }
+    one, _ = document._site_nouns(fit.posterior_)
+    headers = document._headers(one, Results(fit.posterior_).threshold)
+    columns = {shown: column for column, shown in headers.items()}
+    sources = {"Quantity": "estimand", one.capitalize(): "site", "Parameter": "parameter"}
     checked = 0
     for table in _markdown_tables(paths["md"].read_text(encoding="utf-8")):
-        key = table.columns[0]
-        if key not in csv:
+        if table.columns[0] not in sources:
             continue
-        source = csv[key].set_index(key)
-        for _, row in table.iterrows():
-            for column in table.columns[1:]:
-                value = source.at[row[key], column]
-                shown = _shown_value(row[column]) if isinstance(value, float) else None
-                if shown is not None:
-                    assert _agrees(shown, value), (name, row[key], column, row[column], value)
-                    checked += 1
+        source = csv[sources[table.columns[0]]]
+        assert len(table) == len(source)
+        for (_, row), (_, values) in zip(table.iterrows(), source.iterrows(), strict=True):
+            for header in table.columns[1:]:
+                column = columns.get(header)  # None for the levels' columns (district)
+                ends = (
+                    [column, document.INTERVALS[column]]
+                    if column in document.INTERVALS
+                    else [column]
+                )
+                for cell, end in zip(row[header].split(" to "), ends, strict=False):
+                    value = values.get(end)
+                    shown = _shown_value(cell) if isinstance(value, float) else None
+                    if shown is not None:
+                        assert _agrees(shown, value), (name, row.iloc[0], end, cell, value)
+                        checked += 1
     assert checked > 50
     candidates = [
         value
@@ -299,3 +372,31 @@ def test_every_number_in_the_report_is_the_csv_value(reports, name):
                 for value in candidates
             )
             assert matches, (name, token, sentence)
+
+
+def test_the_report_says_in_words_what_the_moderators_explain():
+    """With moderators, a paragraph after the summary gives each one's change in the effect
+    and the share of the variation between studies they explain, as the tables show them."""
+    study = sitefx.load(STUDIES / "teacher_expectancy", moderators="weeks")
+    results = Results(sitefx.SiteEffects(seed=5).fit(study).posterior_)
+    titles = [section.title for section in document._sections(results)]
+    assert titles[:3] == ["In brief", "Moderators", "More results in words"]
+    (paragraph,) = document._sections(results)[1].paragraphs
+    gamma = results.summary.set_index("parameter").loc["gamma[weeks]"]
+    share = results.estimands.set_index("estimand").loc["variance_explained"]
+    assert paragraph == (
+        f"Each one-unit increase in weeks changed the effect by {gamma['mean']:.4f} "
+        f"standardized mean difference (95% interval {gamma['q2.5']:.4f} to "
+        f"{gamma['q97.5']:.4f}). Together, the moderators explain {100 * share['mean']:.0f}% "
+        f"(95% interval {100 * share['q2.5']:.0f}% to {100 * share['q97.5']:.0f}%) of the "
+        "variation in effects between studies. The average effects above are those of a "
+        "study at the moderators' means."
+    )
+    (estimates,) = document._sections(results)[3].tables
+    assert estimates.columns[:4].tolist() == [
+        "Quantity",
+        "Posterior mean",
+        "Posterior SD",
+        "95% interval",
+    ]
+    assert "Effect in a new study" in estimates["Quantity"].tolist()

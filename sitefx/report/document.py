@@ -8,6 +8,7 @@ everything a school leader or a reviewer needs, from ``posterior.nc`` alone.
 import base64
 import html
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,17 +52,20 @@ class Section:
         Tables already formatted for people (see :func:`~sitefx.report.numbers.display_table`).
     figures : sequence of str, default ()
         File stems of figures in ``figures/`` (e.g. ``"forest"``).
+    alert : bool, default False
+        Whether the section is a warning, shown in a box before everything else.
 
     Examples
     --------
-    >>> Section("Data", paragraphs=["8 schools read, none dropped."])
-    Section(title='Data', paragraphs=['8 schools read, none dropped.'], tables=(), figures=())
+    >>> Section("Data", paragraphs=["8 schools read, none dropped."]).paragraphs
+    ['8 schools read, none dropped.']
     """
 
     title: str
     paragraphs: Sequence[str] = ()
     tables: Sequence[pd.DataFrame] = ()
     figures: Sequence[str] = ()
+    alert: bool = False
 
 
 def headline_sentences(tree: xr.DataTree, results: Results | None = None) -> list[str]:
@@ -91,11 +95,20 @@ def headline_sentences(tree: xr.DataTree, results: Results | None = None) -> lis
     Across schools like these, the average effect was 7.6 SAT-V points (95% interval -1.4
     to 16.8); the probability that it is above 0 is 95.2%.
     """
-    return _sentences(results or Results(tree))
+    return list(_sentences(results or Results(tree)).values())
 
 
-def _sentences(results: Results) -> list[str]:
-    """Return the headline sentences, from the fit's estimand and site tables."""
+# The headline sentences that make the report's opening paragraph: what was found, how sure,
+# how much sites differ (at every level: "spread:district"), and for a study that was not
+# randomized, that it was not.
+SUMMARY = ("average", "new_site", "spread", "share", "observational")
+
+
+def _sentences(results: Results) -> dict[str, str]:
+    """Return the headline sentences by topic (see :data:`SUMMARY`), in the order they read.
+
+    From the fit's estimand and site tables.
+    """
     tree = results.tree
     table = results.estimands.set_index("estimand")
     sites = results.sites
@@ -115,23 +128,23 @@ def _sentences(results: Results) -> list[str]:
     def chance(name: str, column: str = "prob_positive") -> str:
         return numbers.probability(table.at[name, column], table.at[name, f"mcse_{column}"])
 
-    sentences = [
-        f"Across {many} like these, the average effect was {value('mu')}; the probability "
-        f"that it is above 0 is {chance('mu')}."
-    ]
+    sentences = {
+        "average": f"Across {many} like these, the average effect was {value('mu')}; the "
+        f"probability that it is above 0 is {chance('mu')}."
+    }
     these = f"Over these {len(sites)} {many}, the average effect was {value('mu_sites')}"
     if "mu_persons" in table.index:
         these += f"; weighted by their numbers of people, {value('mu_persons')}"
-    sentences.append(these + ".")
+    sentences["these"] = these + "."
     if "risk_difference_sites" in table.index:
         risk = table.loc["risk_difference_sites"]
         points = [numbers.number(100 * risk[c], 1) for c in ("mean", "q2.5", "q97.5")]
-        sentences.append(
+        sentences["risk_difference"] = (
             f"On the probability scale, treatment changed the chance of the outcome by "
             f"{points[0]} percentage points on average over these {many} (95% interval "
             f"{points[1]} to {points[2]})."
         )
-    sentences.append(
+    sentences["new_site"] = (
         f"In a new {one} we expect an effect of {cell('theta_new', 'mean')}{units}, but it "
         f"could plausibly be anywhere from {cell('theta_new', 'q2.5')} to "
         f"{cell('theta_new', 'q97.5')} (95% interval); the probability that it is above 0 is "
@@ -145,35 +158,35 @@ def _sentences(results: Results) -> list[str]:
         name: f"{cell(name, 'q50')}{units} (posterior median; {interval(name)})"
         for name in ["tau", *(f"tau_{level}" for level in levels)]
     }
-    sentences.append(f"{spread} with a standard deviation of {spread_of['tau']}.")
+    sentences["spread"] = f"{spread} with a standard deviation of {spread_of['tau']}."
     for level in levels:
-        sentences.append(
+        sentences[f"spread:{level}"] = (
             f"Average effects varied across {level}s with a standard deviation of "
             f"{spread_of[f'tau_{level}']}."
         )
     share = table.loc["share_above"]
-    sentences.append(
+    sentences["share"] = (
         f"An estimated {numbers.percent(share['mean'])} of these {many} (95% interval "
         f"{numbers.percent(share['q2.5'])} to {numbers.percent(share['q97.5'])}) had an effect "
         f"above {threshold:g}{units}."
     )
-    sentences += _site_conclusions(sites, one, many, threshold)
+    sentences |= _site_conclusions(sites, one, many, threshold)
     pooled = sites.set_index("site")["pooling_factor"]
-    sentences.append(
+    sentences["pooling"] = (
         f"Because each {one}'s own estimate is noisy, the model moved it toward the average: "
         f"from {numbers.percent(pooled.min())} of the way ({_named(one, pooled.idxmin())}) to "
         f"{numbers.percent(pooled.max())} ({_named(one, pooled.idxmax())})."
     )
     if "es_mean" in table.columns:
         mu = table.loc["mu"]
-        sentences.append(
+        sentences["effect_size"] = (
             f"In standard deviations of the outcome, the average effect was "
             f"{numbers.number(mu['es_mean'], 2)} (95% interval {numbers.number(mu['es_q2.5'], 2)}"
             f" to {numbers.number(mu['es_q97.5'], 2)})."
         )
-    sentences.append(_precision_note(results, many))
+    sentences["precision"] = _precision_note(results, many)
     if int(tree.attrs.get("observational", 0)):
-        sentences.append(OBSERVATIONAL)
+        sentences["observational"] = OBSERVATIONAL
     return sentences
 
 
@@ -182,22 +195,22 @@ def _named(one: str, site: str) -> str:
     return site if site.lower().startswith(one.lower()) else f"{one} {site}"
 
 
-def _site_conclusions(sites: pd.DataFrame, one: str, many: str, threshold: float) -> list[str]:
+def _site_conclusions(sites: pd.DataFrame, one: str, many: str, threshold: float) -> dict[str, str]:
     """Say which sites have at least a 95% probability of an effect above the threshold.
 
     And which are too close to that line to call (their probability comes from draws).
     """
     above = sites.loc[sites["conclusion"] == "above", "site"].tolist()
     borderline = sites.loc[sites["conclusion"] == "borderline", "site"].tolist()
-    lines = [
-        f"{many.capitalize()} with at least a 95% probability of an effect above "
+    lines = {
+        "sites_above": f"{many.capitalize()} with at least a 95% probability of an effect above "
         f"{threshold:g}: {_names(above)}."
         if above
         else f"No single {one} has a 95% probability of an effect above {threshold:g}: each "
         f"{one}'s own data are too few to be sure on their own."
-    ]
+    }
     if borderline:
-        lines.append(
+        lines["borderline"] = (
             f"Too close to the 95% or 5% line to call from these draws (within two Monte-Carlo "
             f"errors; more draws would decide): {_names(borderline)}."
         )
@@ -339,24 +352,39 @@ def _sections(results: Results) -> list[Section]:
     tree, threshold = results.tree, results.threshold
     estimand_rows, sites = results.estimands, results.sites
     one, many = _site_nouns(tree)
+    units = f" Effects are in {tree.attrs['units']}." if tree.attrs.get("units") else ""
+    sentences = _sentences(results)
+    brief = [key for key in sentences if key.partition(":")[0] in SUMMARY]
     shown = estimand_rows.drop(columns=[] if threshold else ["prob_above", "mcse_prob_above"])
+    shown = shown.assign(meaning=[_quantity(text, one, many) for text in shown["meaning"]])
+    warnings = _warning_lines(tree)
+    moderators = _moderator_sentences(results)
     return [
-        Section("In brief", _sentences(results)),
+        *([Section("Warnings", warnings, alert=True)] if warnings else []),
+        Section("In brief", [" ".join(text for key, text in sentences.items() if key in brief)]),
+        *([Section("Moderators", [" ".join(moderators)])] if moderators else []),
+        Section(
+            "More results in words",
+            [text for key, text in sentences.items() if key not in brief],
+        ),
         Section(
             "Estimates",
             [
-                "Means, SDs and 95% intervals of the posterior. prob_positive is the "
-                "probability of an effect above 0"
-                + (f", prob_above above {threshold:g}." if threshold else ".")
-                + (" Columns es_*: in SDs of the outcome." if "es_mean" in estimand_rows else "")
+                "Means, SDs and 95% intervals of the posterior; shares of "
+                f"{many} in %."
+                + units
+                + (" Effect sizes are in SDs of the outcome." if "es_mean" in estimand_rows else "")
                 + MCSE_NOTE
             ],
             [
-                numbers.display_table(
-                    shown,
-                    probabilities=("prob_positive", "prob_above"),
-                    percent_rows=shown["estimand"].isin(SHARE_ROWS),
-                    fixed={"es_mean": 2, "es_q2.5": 2, "es_q97.5": 2},
+                _for_people(
+                    numbers.display_table(
+                        shown.drop(columns="estimand"),
+                        probabilities=("prob_positive", "prob_above"),
+                        percent_rows=shown["estimand"].isin(SHARE_ROWS),
+                        fixed={"es_mean": 2, "es_q2.5": 2, "es_q97.5": 2},
+                    ),
+                    _headers(one, threshold),
                 )
             ],
             ["forest", "predictive"] + (["moderators"] if _moderated(tree) else []),
@@ -366,17 +394,21 @@ def _sections(results: Results) -> list[Section]:
             [
                 f"Raw estimate and SE, the shrunken effect, P(effect > {threshold:g}) and the "
                 f"conclusion it supports, the pooling factor (the weight on the average: "
-                f"0 keeps the raw estimate, 1 replaces it), the share of the raw estimate's "
+                f"0% keeps the raw estimate, 100% replaces it), the share of the raw estimate's "
                 f"variance that pooling removed, the rank (1 = largest effect) with its 95% "
                 f"interval, and the triple-goal estimate (Shen & Louis 1998), whose spread "
-                f"across {many} is not narrowed by shrinkage." + MCSE_NOTE
+                f"across {many} is not narrowed by shrinkage." + units + MCSE_NOTE
             ],
             [
-                numbers.display_table(
-                    sites,
-                    probabilities=("prob_above",),
-                    percents=("pooling_factor", "variance_reduction"),
-                    fixed={"n": 0, "rank_mean": 1, "rank_q2.5": 0, "rank_q97.5": 0},
+                _for_people(
+                    numbers.display_table(
+                        sites,
+                        probabilities=("prob_above",),
+                        percents=("pooling_factor", "variance_reduction"),
+                        counts=("n",),
+                        fixed={"rank_mean": 1, "rank_q2.5": 0, "rank_q97.5": 0},
+                    ),
+                    _headers(one, threshold),
                 )
             ],
             ["shrinkage", "ranks"],
@@ -388,13 +420,112 @@ def _sections(results: Results) -> list[Section]:
             "All parameters",
             [],
             [
-                numbers.display_table(
-                    results.summary, fixed={"r_hat": 3, "ess_bulk": 0, "ess_tail": 0}
+                _for_people(
+                    numbers.display_table(
+                        results.summary, fixed={"r_hat": 3}, counts=("ess_bulk", "ess_tail")
+                    ),
+                    _headers(one, threshold),
                 )
             ],
         ),
         Section("Software", _software_lines(tree)),
     ]
+
+
+# Each interval's lower column, shown as "<lower> to <upper>" under the lower one's header
+INTERVALS = {"q2.5": "q97.5", "es_q2.5": "es_q97.5", "rank_q2.5": "rank_q97.5"}
+
+
+def _headers(one: str, threshold: float) -> dict[str, str]:
+    """Return the report's header of each table column (the CSV files keep the column names).
+
+    Columns not named here (nesting levels) are shown with spaces for underscores, their
+    first letter upper case.
+    """
+    return {
+        "meaning": "Quantity",
+        "parameter": "Parameter",
+        "site": one.capitalize(),
+        "n": "People",
+        "raw_estimate": "Raw estimate",
+        "raw_se": "Raw SE",
+        "mean": "Posterior mean",
+        "sd": "Posterior SD",
+        "q2.5": "95% interval",
+        "q50": "Median",
+        "prob_positive": "P(effect\N{NO-BREAK SPACE}>\N{NO-BREAK SPACE}0)",
+        "prob_above": f"P(effect\N{NO-BREAK SPACE}>\N{NO-BREAK SPACE}{threshold:g})",
+        "conclusion": "Conclusion",
+        "pooling_factor": "Pooling toward the average",
+        "variance_reduction": "Variance removed by pooling",
+        "rank_mean": "Mean rank",
+        "rank_q2.5": "Rank, 95% interval",
+        "triple_goal": "Triple-goal estimate",
+        "es_mean": "Effect size",
+        "es_q2.5": "Effect size, 95% interval",
+        "r_hat": "R-hat",
+        "ess_bulk": "Bulk ESS",
+        "ess_tail": "Tail ESS",
+    }
+
+
+def _for_people(table: pd.DataFrame, headers: dict[str, str]) -> pd.DataFrame:
+    """Return a table for people under the headers people read (:func:`_headers`).
+
+    ``table`` is text (:func:`~sitefx.report.numbers.display_table`); each interval becomes
+    one column, and columns without a value (``n`` when the data do not give it) are left out.
+    """
+    shown = table.loc[:, (table != "").any()].copy()
+    for lower, upper in INTERVALS.items():
+        if lower in shown and upper in shown:
+            shown[lower] = [
+                f"{low} to {high}" if low and high else ""
+                for low, high in zip(shown[lower], shown.pop(upper), strict=True)
+            ]
+    return shown.rename(
+        columns=lambda column: headers.get(column) or _first_upper(column.replace("_", " "))
+    )
+
+
+def _quantity(meaning: str, one: str, many: str) -> str:
+    """Return an estimand's meaning in the study's words: 'Effect in a new school'."""
+    return _first_upper(re.sub(r"\bsite(s?)\b", lambda match: many if match[1] else one, meaning))
+
+
+def _first_upper(text: str) -> str:
+    """Return text with its first letter upper case, the others as they are ('LEA code')."""
+    return text[:1].upper() + text[1:]
+
+
+def _moderator_sentences(results: Results) -> list[str]:
+    """Say how each moderator changed the effect, and how much of the spread they explain."""
+    summary = results.summary.set_index("parameter")
+    table = results.estimands.set_index("estimand")
+    units = f" {results.tree.attrs['units']}" if results.tree.attrs.get("units") else ""
+    one, many = _site_nouns(results.tree)
+    sentences = []
+    for parameter in summary.index[summary.index.str.startswith("gamma[")]:
+        row = summary.loc[parameter]
+        low, mean, high = (
+            numbers.number(row[column], numbers.decimals(row["sd"]))
+            for column in ("q2.5", "mean", "q97.5")
+        )
+        sentences.append(
+            f"Each one-unit increase in {parameter[len('gamma[') : -1]} changed the effect by "
+            f"{mean}{units} (95% interval {low} to {high})."
+        )
+    if "variance_explained" in table.index:
+        share = table.loc["variance_explained"]
+        sentences.append(
+            f"Together, the moderators explain {numbers.percent(share['mean'])} (95% interval "
+            f"{numbers.percent(share['q2.5'])} to {numbers.percent(share['q97.5'])}) of the "
+            f"variation in effects between {many}."
+        )
+    if sentences:
+        sentences.append(
+            f"The average effects above are those of a {one} at the moderators' means."
+        )
+    return sentences
 
 
 MCSE_NOTE = (
@@ -463,13 +594,13 @@ def describe_method(sampler: dict) -> str:
     --------
     >>> describe_method({"method": "exact", "grid_nodes": 512, "error_estimate": 4.5e-11,
     ...                  "chains": 4, "draws": 1000})  # doctest: +ELLIPSIS
-    'method: exact (quadrature over tau, 512 nodes, error < 4e-11 ...), 4000 independent draws'
+    'method: exact (quadrature over tau, 512 nodes, error < 4e-11 ...), 4,000 independent draws'
     """
     if sampler["method"] == "exact":
         return (
             f"method: exact (quadrature over tau, {sampler['grid_nodes']} nodes, error < "
             f"{max(sampler['error_estimate'], 1e-15):.0e} posterior SD), "
-            f"{sampler['chains'] * sampler['draws']} independent draws"
+            f"{numbers.count(sampler['chains'] * sampler['draws'])} independent draws"
         )
     model = sampler["model"].replace("_", " ")
     return (
@@ -500,14 +631,38 @@ def _model_lines(tree: xr.DataTree) -> list[str]:
 
 def _data_lines(tree: xr.DataTree) -> list[str]:
     accounting = json.loads(tree.attrs["data_accounting"])
-    lines = [
-        f"Rows read {accounting['rows_read']}, used {accounting['rows_used']}, dropped "
-        f"{accounting['rows_dropped']}."
+    return [
+        f"Rows read {numbers.count(accounting['rows_read'])}, used "
+        f"{numbers.count(accounting['rows_used'])}, dropped "
+        f"{numbers.count(accounting['rows_dropped'])}.",
+        *_drop_lines(accounting),
     ]
+
+
+def _drop_lines(accounting: dict) -> list[str]:
+    """Say which rows were dropped and why, one line per reason."""
+    lines = []
     for drop in accounting["drops"]:
         where = f" (sites: {', '.join(drop['sites'])})" if drop.get("sites") else ""
-        lines.append(f"Dropped {len(drop['rows'])} rows: {drop['reason']}{where}.")
+        lines.append(f"Dropped {_rows(len(drop['rows']))}: {drop['reason']}{where}.")
     return lines
+
+
+def _rows(count: int) -> str:
+    return f"{numbers.count(count)} row" + ("" if count == 1 else "s")
+
+
+def _warning_lines(tree: xr.DataTree) -> list[str]:
+    """Return what a reader must know before the results: sampler problems, dropped rows."""
+    problems = json.loads(tree.attrs.get("diagnostics", "[]"))
+    lines = [f"Sampler: {problem}." for problem in problems]
+    accounting = json.loads(tree.attrs["data_accounting"])
+    if accounting["rows_dropped"]:
+        lines.append(
+            f"{_rows(accounting['rows_dropped'])} of {numbers.count(accounting['rows_read'])} "
+            f"were dropped; the results use the other {numbers.count(accounting['rows_used'])}."
+        )
+    return lines + _drop_lines(accounting)
 
 
 def _diagnostic_lines(tree: xr.DataTree) -> list[str]:
@@ -520,7 +675,7 @@ def _diagnostic_lines(tree: xr.DataTree) -> list[str]:
             "No problems: no divergent transitions, every R-hat at most 1.01, every bulk and "
             "tail ESS at least 400."
         ]
-    return [f"Warning: {problem}." for problem in problems]
+    return ["The sampler's problems are listed under Warnings at the top of this report."]
 
 
 def _software_lines(tree: xr.DataTree) -> list[str]:
@@ -553,9 +708,14 @@ def _html(title: str, sections: Sequence[Section], images: dict[str, bytes]) -> 
     parts = [
         {
             "title": section.title,
+            "alert": section.alert,
             "paragraphs": section.paragraphs,
             "tables": [
-                {"columns": [str(c) for c in table.columns], "rows": table.to_numpy().tolist()}
+                {
+                    "columns": [str(c) for c in table.columns],
+                    "rows": table.to_numpy().tolist(),
+                    "wide": len(table.columns) > WIDE_TABLE,
+                }
                 for table in section.tables
             ],
             "figures": [
@@ -571,6 +731,11 @@ def _html(title: str, sections: Sequence[Section], images: dict[str, bytes]) -> 
     return environment.from_string(HTML_PAGE).render(title=title, sections=parts)
 
 
+WIDE_TABLE = 9  # columns; a wider table is printed on a landscape page
+
+# Readable from a phone (400 px) to a desktop: text in lines of at most ~75 characters, a
+# wide table scrolls sideways in its own box, never the page; printed on A4 or Letter without
+# scroll boxes (wide tables on landscape pages), figures and table rows kept whole.
 HTML_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -578,27 +743,65 @@ HTML_PAGE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title>
 <style>
-body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto;
-       padding: 0 1rem; color: #1b1b1b; line-height: 1.5; }
-h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; border-bottom: 1px solid #ddd; }
-section:first-of-type p { font-size: 1.05rem; }
-.table { overflow-x: auto; }
-table { border-collapse: collapse; font-size: 0.82rem; margin: 0.5rem 0 1rem; }
-th, td { padding: 0.15rem 0.5rem; text-align: right; border-bottom: 1px solid #eee; }
-th { background: #f4f6f9; }
+html { -webkit-text-size-adjust: 100%; text-size-adjust: 100%; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+       font-size: 1.0625rem; line-height: 1.55; color: #1b1b1b; background: #fff;
+       max-width: 72rem; margin: 0 auto; padding: 1rem 1.25rem 3rem; }
+h1 { font-size: 1.6rem; line-height: 1.25; margin: 0.75rem 0 1rem; }
+h2 { font-size: 1.25rem; border-bottom: 1px solid #ddd; margin-top: 2rem; }
+h1, h2, p { max-width: 44rem; overflow-wrap: anywhere; }
+h1 + section:not(.alert) > p:first-of-type, .alert + section > p:first-of-type {
+  font-size: 1.125rem; }
+section.alert { border: 2px solid #b54708; border-left-width: 0.5rem; background: #fff8ed;
+                border-radius: 0.25rem; padding: 0.25rem 1rem; margin: 1rem 0 1.5rem;
+                max-width: 44rem; }
+section.alert h2 { border: none; margin-top: 0.5rem; color: #7a2e0e; }
+.table { overflow-x: auto; max-width: 100%; margin: 0.5rem 0 1rem;
+         -webkit-overflow-scrolling: touch; }
+table { border-collapse: collapse; font-size: 0.85rem; font-variant-numeric: tabular-nums; }
+th, td { padding: 0.2rem 0.5rem; text-align: right; border-bottom: 1px solid #e5e5e5;
+         vertical-align: top; }
+th { background: #f4f6f9; font-weight: 600; white-space: normal; min-width: 4.5rem; }
 td:first-child, th:first-child { text-align: left; }
 td { white-space: nowrap; }
-td.text { text-align: left; white-space: normal; min-width: 12rem; }
-img { max-width: 100%; }
+td:first-child, td.text { white-space: normal; max-width: 22rem; overflow-wrap: anywhere; }
+td.text { min-width: 9rem; }
+td.text { text-align: left; }
+td:first-child, th:first-child { position: sticky; left: 0; background: #fff; }
+th:first-child { background: #f4f6f9; }
 figure { margin: 1rem 0; }
+img { display: block; max-width: 100%; height: auto; }
+@media (max-width: 600px) {
+  body { font-size: 1rem; padding: 0.5rem 0.75rem 2rem; }
+  h1 { font-size: 1.35rem; }
+  table { font-size: 0.8rem; }
+}
+@media print {
+  @page { margin: 15mm 12mm; }
+  @page wide { size: landscape; }
+  .table.wide { page: wide; }
+  body { max-width: none; padding: 0; font-size: 10pt; }
+  h1, h2, p, section.alert { max-width: none; }
+  h2 { break-after: avoid; }
+  .table { overflow: visible; }
+  td:first-child, th:first-child { position: static; }
+  table { font-size: 7pt; width: 100%; }
+  td, th { white-space: normal; min-width: 0; padding: 0.1rem 0.25rem; }
+  thead { display: table-header-group; }
+  tr, figure, img, section.alert { break-inside: avoid; }
+  img { max-height: 24cm; width: auto; }
+}
 </style>
 </head>
 <body>
 <h1>{{ title }}</h1>
-{% for section in sections %}<section><h2>{{ section.title }}</h2>
+{% for section in sections %}<section{% if section.alert %} class="alert" role="alert"\
+{% endif %}><h2>{{ section.title }}</h2>
 {% for text in section.paragraphs %}<p>{{ text }}</p>
-{% endfor %}{% for table in section.tables %}<div class="table"><table>
-<thead><tr>{% for column in table.columns %}<th>{{ column }}</th>{% endfor %}</tr></thead>
+{% endfor %}{% for table in section.tables %}<div class="table{% if table.wide %} wide\
+{% endif %}"><table>
+<thead><tr>{% for column in table.columns %}<th scope="col">{{ column }}</th>{% endfor %}</tr>\
+</thead>
 <tbody>{% for row in table.rows %}<tr>{% for cell in row %}<td{% if cell is string and \
 cell|length > 40 %} class="text"{% endif %}>{{ cell }}</td>{% endfor %}</tr>
 {% endfor %}</tbody></table></div>
@@ -611,9 +814,17 @@ src="data:image/png;base64,{{ figure.data }}"></figure>
 
 
 def _markdown(title: str, sections: Sequence[Section]) -> str:
-    """Return the Markdown report; every user-supplied text escaped (:func:`_markdown_text`)."""
+    """Return the Markdown report; every user-supplied text escaped (:func:`_markdown_text`).
+
+    A warning section is a block quote, its heading in bold.
+    """
     lines = [f"# {_markdown_text(title)}", ""]
     for section in sections:
+        if section.alert:
+            quoted = [f"**{_markdown_text(section.title)}**"]
+            quoted += [_markdown_text(text) for text in section.paragraphs]
+            lines += ["\n>\n".join(f"> {text}" for text in quoted), ""]
+            continue
         lines += [f"## {_markdown_text(section.title)}", ""]
         for text in section.paragraphs:
             lines += [_markdown_text(text), ""]

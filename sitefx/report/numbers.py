@@ -11,6 +11,8 @@ quantity shown twice is shown the same way.
 * A probability is a percentage with one decimal, ``95.3%``; two decimals where one would
   round onto a decision line it is not on (``94.96%``, not ``95.0%``); never 0% or 100% from
   draws (:func:`probability`). A share of sites is a whole percentage (:func:`percent`).
+* A count (rows, draws, effective sample sizes) is a whole number with thousands separators,
+  ``4,000`` (:func:`count`).
 * Up to :data:`NAMED_SITES` sites, every site is shown by name: a row each in the printed
   summary, a labelled row in the plots. A parameter with more rows prints its first and last
   :data:`SHOWN_ENDS` (:func:`summary_text`); every row is in the CSV files.
@@ -176,11 +178,33 @@ def percent(share: float) -> str:
     return "" if not np.isfinite(share) else f"{100 * share:.0f}%"
 
 
+def count(value: float) -> str:
+    """Return a count (rows, draws, an effective sample size) as a whole number.
+
+    Parameters
+    ----------
+    value : float
+        The count; an ESS is rounded to the nearest whole number.
+
+    Returns
+    -------
+    str
+        With thousands separators; ``""`` if the count is missing.
+
+    Examples
+    --------
+    >>> count(4000), count(3742.6), count(float("nan"))
+    ('4,000', '3,743', '')
+    """
+    return number(value, 0)
+
+
 def display_table(
     table: pd.DataFrame,
     *,
     probabilities: tuple[str, ...] = (),
     percents: tuple[str, ...] = (),
+    counts: tuple[str, ...] = (),
     fixed: dict[str, int] | None = None,
     percent_rows: pd.Series | None = None,
 ) -> pd.DataFrame:
@@ -196,6 +220,8 @@ def display_table(
         Columns of probabilities, shown by :func:`probability`.
     percents : tuple of str, default ()
         Columns of shares, shown by :func:`percent`.
+    counts : tuple of str, default ()
+        Columns of counts (people, effective sample sizes), shown by :func:`count`.
     fixed : dict of str to int, optional
         Columns shown with their own number of decimals.
     percent_rows : pandas.Series of bool, optional
@@ -238,6 +264,8 @@ def display_table(
                 cells.append(probability(value, mcse))
             elif column in percents or share:
                 cells.append(percent(value))
+            elif column in counts:
+                cells.append(count(value))
             else:
                 cells.append(with_mcse(value, mcse, fixed.get(column, places)))
         shown[column] = pd.Series(cells, index=shown.index, dtype=object)
@@ -288,7 +316,7 @@ def summary_text(table: pd.DataFrame) -> str:
         ]
         shown["r_hat"] = table["r_hat"].map(lambda v: "" if np.isnan(v) else f"{v:.3f}")
         for column in ("ess_bulk", "ess_tail"):
-            shown[column] = table[column].map(lambda v: "" if np.isnan(v) else f"{v:.0f}")
+            shown[column] = table[column].map(count)
     lines = shown.to_string(index=False).splitlines()
     for row, note in sorted(notes.items(), reverse=True):
         lines.insert(1 + row, note)  # below the header and the rows before it
