@@ -116,7 +116,7 @@ def test_moderator_plot_draws_the_posterior_regression_line(expectancy_by_weeks)
     np.testing.assert_allclose(line, mu + gamma * (x - weeks.mean()), rtol=1e-9, atol=1e-12)
     assert gamma < 0  # effects shrink with weeks of prior contact
     (band,) = ax.collections[:1]
-    assert band.get_label() == "95% interval of the line"
+    assert band.get_label() == "95% interval"
     bubbles = ax.collections[1]
     se = tree["constant_data"]["raw_se"].values
     area = bubbles.get_sizes()

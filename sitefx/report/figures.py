@@ -74,14 +74,14 @@ def moderator_plot(tree: xr.DataTree, moderator: str | None = None) -> Figure:
         lines = mu[:, None] + gamma[:, None] * (grid - values.mean())  # (draw, grid)
         low, high = np.quantile(lines, [0.025, 0.975], axis=0)
         ax.fill_between(
-            grid, low, high, color=SHRUNK_COLOR, alpha=0.2, lw=0, label="95% interval of the line"
+            grid, low, high, color=SHRUNK_COLOR, alpha=0.2, lw=0, label="95% interval"
         )
         ax.plot(
             grid,
             lines.mean(axis=0),
             color=SHRUNK_COLOR,
             lw=2.0,
-            label="posterior mean of mu + gamma (w - mean w)",
+            label="mu + gamma (w - mean w), posterior mean",
         )
         ax.scatter(
             values,
@@ -91,7 +91,7 @@ def moderator_plot(tree: xr.DataTree, moderator: str | None = None) -> Figure:
             edgecolor=RAW_COLOR,
             alpha=0.9,
             zorder=3,
-            label="site's raw estimate (area: 1 / SE²)",
+            label="raw estimate (area ∝ 1 / SE²)",
         )
         ax.axhline(0.0, color="0.75", lw=0.8, zorder=0)
         ax.set_xlabel(plot_label(name))
@@ -104,7 +104,7 @@ def moderator_plot(tree: xr.DataTree, moderator: str | None = None) -> Figure:
     fig.legend(
         *axes[0].get_legend_handles_labels(),
         loc="outside lower center",
-        ncol=3,
+        ncol=2 if columns == 1 else 3,  # one panel is too narrow for the three in a row
         fontsize=8,
         frameon=False,
     )
