@@ -43,7 +43,7 @@ from sitefx.models.priors import VECTOR_FAMILIES, Prior, Priors
 from sitefx.report.datatree import build_datatree, check_names, save_datatree
 from sitefx.report.document import headline_sentences, write_report
 from sitefx.report.folders import output_folder, read_fit, report_folder, write_csv
-from sitefx.report.plots import forest_plot
+from sitefx.report.forest import forest_plot
 from sitefx.report.tables import Results, stored_exact
 from sitefx.spec import ATTRIBUTE, NUTS_ONLY, ModelSpec
 

@@ -15,7 +15,14 @@ import pandas as pd
 import pytest
 
 import sitefx
-from sitefx.report import Results, forest_plot, headline_sentences, plots, site_table, write_report
+from sitefx.report import (
+    Results,
+    forest,
+    forest_plot,
+    headline_sentences,
+    site_table,
+    write_report,
+)
 from tests.builders import STUDIES, bundled_study
 
 BUNDLED = sorted(path.name for path in STUDIES.iterdir() if (path / "study.toml").is_file())
@@ -205,7 +212,7 @@ def test_a_caterpillar_of_grouped_sites_marks_each_group(reports, monkeypatch):
     """Above NAMED_SITES sites (lowered here to 20), panels become one block of lines per
     district in a single panel: each district's average effect, and the names of the
     districts whose blocks are tall enough to read."""
-    monkeypatch.setattr(plots, "NAMED_SITES", 20)
+    monkeypatch.setattr(forest, "NAMED_SITES", 20)
     tree = reports["school_calendar"][0].posterior_
     figure = forest_plot(tree, panels=True)
     sites_axes, _population_axes = figure.axes
