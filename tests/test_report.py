@@ -9,6 +9,7 @@ import subprocess
 import warnings
 from html.parser import HTMLParser
 
+import matplotlib.colors
 import matplotlib.image
 import numpy as np
 import pandas as pd
@@ -121,7 +122,7 @@ def test_html_report_displays_in_a_headless_browser(reports, tmp_path):
     assert pixels.shape[:2] == (4000, 1200)
     dark = (pixels.max(axis=-1) < 0.3).mean()
     assert 0.002 < dark < 0.3  # text is drawn, the page is not blank or black
-    blue = np.abs(pixels - np.array([0x1F, 0x5F, 0xA8]) / 255).max(axis=-1) < 0.08
+    blue = np.abs(pixels - matplotlib.colors.to_rgb(forest.SHRUNK_COLOR)).max(axis=-1) < 0.08
     assert blue.sum() > 500  # the forest plot's shrunken intervals are on screen
 
 
@@ -188,7 +189,7 @@ def test_site_table_has_levels_ranks_pooling_and_ordered_triple_goal_values(repo
 @pytest.mark.parametrize("sort", ["data", "raw", "shrunken", "name", "group"])
 def test_forest_plot_sorts_keep_every_site(reports, sort):
     tree = reports["school_calendar"][0].posterior_
-    figure = forest_plot(tree, sort=sort)
+    figure = forest_plot(tree, sort=sort, panels=False)
     labels = [label.get_text() for label in figure.axes[0].get_yticklabels()]
     assert sorted(labels) == sorted(tree["posterior"]["site"].values.astype(str))
     if sort == "name":
