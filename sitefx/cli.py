@@ -387,11 +387,7 @@ def _forest_options(parser: argparse.ArgumentParser) -> None:
     """Add the options of the forest plot a command writes."""
     group = parser.add_argument_group("forest plot")
     group.add_argument(
-        "--null",
-        type=float,
-        default=0.0,
-        metavar="C",
-        help="the effect drawn as the null line (default 0.0)",
+        "--null", type=float, metavar="C", help="the effect drawn as the null line (default 0)"
     )
     group.add_argument(
         "--unit-name",

@@ -416,7 +416,7 @@ def check_flags(args: argparse.Namespace) -> None:
     """
     if args.out is not None:
         check_destination(args.out)  # a file, foreign files, or an unwritable place
-    if "null" in args and not math.isfinite(args.null):
+    if "null" in args and args.null is not None and not math.isfinite(args.null):
         raise SitefxInputError(f"--null must be a finite effect; got {args.null}")
     if args.command == "draws":
         return
@@ -584,7 +584,8 @@ def _saved_fit_output(
 
 def _forest(args: argparse.Namespace) -> dict[str, object]:
     """Return the forest plot's options the flags give (``--null``, ``--unit-name``)."""
-    return {"null": args.null, "unit_name": args.unit_name}
+    given = {"null": args.null, "unit_name": args.unit_name}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def _command() -> list[str]:

@@ -24,7 +24,7 @@ from sitefx.report import (
     site_table,
     write_report,
 )
-from tests.builders import STUDIES, bundled_study
+from tests.builders import STUDIES, bundled_study, svg_text
 
 BUNDLED = sorted(path.name for path in STUDIES.iterdir() if (path / "study.toml").is_file())
 
@@ -207,6 +207,22 @@ def test_forest_plot_panels_per_district(reports):
     with pytest.raises(ValueError, match="needs an upper nesting level"):
         forest_plot(reports["eight_schools"][0].posterior_, sort="group")
     figure.clear()
+
+
+def test_a_multilevel_forest_shows_its_districts_in_natural_order(reports, tmp_path):
+    """By default, a block per district ("11" before "108"), each ending in its district's
+    average effect, a diamond with its interval as text; then the SDs of both levels."""
+    fit = reports["school_calendar"][0]
+    figure = forest_plot(fit.posterior_)
+    titles = [ax.get_title(loc="left") for ax in figure.axes[:-1]]
+    districts = sorted(set(fit.sites()["district"].astype(str)), key=int)
+    assert titles == [f"district {name}" for name in districts]
+    assert all(ax.get_yticklabels()[-1].get_text() == "district average" for ax in figure.axes[:-1])
+    labels = [label.get_text() for label in figure.axes[-1].get_yticklabels()]
+    assert labels[:2] == ["average effect (mu)", "new study (95% predictive interval)"]
+    assert "tau_district (SD of district effects), median" in labels
+    svg = svg_text(figure, tmp_path)
+    assert svg.index("district 11<") < svg.index("district 108<") < svg.index("district 644<")
 
 
 def test_a_caterpillar_of_grouped_sites_marks_each_group(reports, monkeypatch):

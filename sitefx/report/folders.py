@@ -263,7 +263,7 @@ def report_folder(out: str | Path, *, recomputed: bool) -> Path:
     return out / "report" if recomputed and (out / POSTERIOR).is_file() else out
 
 
-def write_figure(figure: Figure, path: str | Path, *, dpi: int) -> Path:
+def write_figure(figure: Figure, path: str | Path, *, dpi: int) -> None:
     """Write a figure as PNG or SVG, by the suffix of ``path``; an SVG keeps its text as text.
 
     Text in an SVG stays searchable and editable (in a browser, Inkscape, Illustrator) and
@@ -278,23 +278,18 @@ def write_figure(figure: Figure, path: str | Path, *, dpi: int) -> Path:
     dpi : int
         Pixels per inch of a PNG.
 
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-
     Examples
     --------
     >>> import tempfile
     >>> figure = Figure()
     >>> _ = figure.suptitle("Oak Hill")
     >>> with tempfile.TemporaryDirectory() as out:
-    ...     "Oak Hill" in write_figure(figure, Path(out) / "title.svg", dpi=100).read_text()
+    ...     write_figure(figure, Path(out) / "title.svg", dpi=100)
+    ...     "Oak Hill" in (Path(out) / "title.svg").read_text()
     True
     """
     with rc_context({"svg.fonttype": "none"}):
         figure.savefig(path, dpi=dpi)
-    return Path(path)
 
 
 def write_csv(table: pd.DataFrame, path: str | Path) -> Path:

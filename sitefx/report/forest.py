@@ -179,7 +179,13 @@ def forest_plot(
     default_title = f"{unit[:1].upper()}{unit[1:]} effects: raw vs shrunken"
     fig.suptitle(plot_label(title or default_title, 100), fontsize=11)
     handles = _legend(results.sites, unit, level if blocks[0][0] is not None else None, null, named)
-    fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncol=4 if named else 3,
+        fontsize=8,
+        frameon=False,
+    )
     return fig
 
 
@@ -487,7 +493,7 @@ def _legend(sites: pd.DataFrame, unit: str, level: str | None, null: float, name
         ),
         Patch(color=PREDICTIVE_COLOR, label=f"new {unit}, 95% predictive interval"),
     ]
-    if level is not None:
+    if level is not None and named:
         entries.append(
             Line2D(
                 [],
@@ -498,6 +504,10 @@ def _legend(sites: pd.DataFrame, unit: str, level: str | None, null: float, name
                 ms=6,
                 label=f"{level} average, 95% interval",
             )
+        )
+    elif level is not None:
+        entries.append(
+            Line2D([], [], color=GROUP_COLOR, lw=1.2, ls="--", label=f"{level}'s average effect")
         )
     entries += [
         Line2D([], [], color=NULL_COLOR, lw=1.0, label=f"null effect ({null:g})"),
@@ -573,6 +583,7 @@ def _group_blocks(
         lw=1.2,
         ls="--",
         zorder=3,  # over the sites' intervals, which would hide it
+        label=f"{level}'s average effect",
     )
     ax.hlines(bottom[:-1], 0, 1, transform=ax.get_yaxis_transform(), color="0.8", lw=0.5)
     tall = sizes >= sizes.sum() / 40  # a name needs about a fortieth of the panel's height
