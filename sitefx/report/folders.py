@@ -43,6 +43,7 @@ SITEFX_NAMES = {
     "estimands.csv",
     "sites.csv",
     "forest.png",
+    "forest.svg",
     "report.html",
     "report.md",
     "figures",
