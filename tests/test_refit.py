@@ -126,7 +126,8 @@ def test_sensitivity_of_a_saved_fit(saved, tmp_path, cli):
 
 def test_flags_keep_their_names_in_python():
     """Every flag of ``sitefx fit`` is an argument of the same name (dashes as underscores) of
-    ``sitefx.load`` (column roles), ``SiteEffects`` (the model) or the command line's own."""
+    ``sitefx.load`` (column roles), ``SiteEffects`` (the model), ``sitefx.forest_plot`` (the
+    plot, ``fit.save(out, forest={...})``) or the command line's own."""
     import inspect
 
     from sitefx.data.adapters import Roles
@@ -134,6 +135,7 @@ def test_flags_keep_their_names_in_python():
     parser = build_parser().parse_args(["fit", "x", "--out", "o"])
     python = {field.name for field in dataclasses.fields(Roles)}
     python |= set(inspect.signature(sitefx.SiteEffects).parameters)
+    python |= set(inspect.signature(sitefx.forest_plot).parameters)
     # The priors are one mapping in Python (priors={"tau": ...}); the rest are the CLI's own.
     cli_only = {"command", "source", "out", "prior", "prior_mu", "prior_tau", "prior_nu"}
     cli_only |= {"engine", "quiet", "strict"}
