@@ -237,13 +237,13 @@ def _order(sites: pd.DataFrame, sort: str, groups: np.ndarray | None) -> np.ndar
 
     With groups, the groups come in natural order of their names, each in ``sort`` order.
     """
-    order = {
-        "data": lambda: np.arange(len(sites)),
-        "raw": lambda: np.argsort(sites["raw_estimate"].to_numpy(), kind="stable"),
-        "shrunken": lambda: np.argsort(sites["mean"].to_numpy(), kind="stable"),
-        "name": lambda: _natural_order(sites["site"].to_numpy().astype(str)),
-        "group": lambda: np.argsort(sites["mean"].to_numpy(), kind="stable"),
-    }[sort]()
+    if sort == "data":
+        order = np.arange(len(sites))
+    elif sort == "name":
+        order = _natural_order(sites["site"].to_numpy().astype(str))
+    else:  # by raw estimate, or by shrunken effect (within groups too)
+        column = "raw_estimate" if sort == "raw" else "mean"
+        order = np.argsort(sites[column].to_numpy(), kind="stable")
     if groups is None:
         return order
     names = np.array(list(dict.fromkeys(groups)))
