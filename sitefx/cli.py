@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sitefx {version('sitefx')}")
     commands = parser.add_subparsers(dest="command", required=True)
-    _fit_command(
+    fit = _fit_command(
         commands,
         "fit",
         help="fit a study and write posterior.nc, summary.csv and forest.png",
@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SOURCE",
         help="the data to fit (default: the files the saved fit read, checked unchanged)",
     )
+    _forest_options(fit)
+    _forest_options(refit)
     sensitivity = _fit_command(
         commands,
         "sensitivity",
@@ -148,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="report format(s) (default both)",
     )
     _estimand_options(document)
+    _forest_options(document)
 
     export = _saved_fit_command(
         commands,
@@ -377,6 +380,19 @@ def _estimand_options(group: argparse._ActionsContainer) -> None:
         type=float,
         metavar="SD",
         help="outcome SD, to report effect sizes (records: pooled within arms by default)",
+    )
+
+
+def _forest_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options of the forest plot a command writes."""
+    group = parser.add_argument_group("forest plot")
+    group.add_argument(
+        "--null", type=float, metavar="C", help="the effect drawn as the null line (default 0)"
+    )
+    group.add_argument(
+        "--unit-name",
+        metavar="NAME",
+        help="what a site is called, as in 'new school' (default: the site column's name)",
     )
 
 

@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import math
 import sys
 import warnings
 from collections.abc import Callable
@@ -120,7 +121,12 @@ def run_fit(args: argparse.Namespace) -> int:
     check_destination(args.out)
     fit, say = _fit(args)
     with phase(f"writing {args.out}", enabled=attached(args.quiet)):
-        fit.save(args.out, command=_command(), inputs=_inputs(fit.posterior_.attrs[SOURCES]))
+        fit.save(
+            args.out,
+            command=_command(),
+            inputs=_inputs(fit.posterior_.attrs[SOURCES]),
+            forest=_forest(args),
+        )
     say(f"wrote {args.out}: " + ", ".join(OUTPUT_FILES.values()) + f", {MANIFEST}")
     return _gate(args, fit.warnings_)
 
@@ -410,6 +416,8 @@ def check_flags(args: argparse.Namespace) -> None:
     """
     if args.out is not None:
         check_destination(args.out)  # a file, foreign files, or an unwritable place
+    if "null" in args and args.null is not None and not math.isfinite(args.null):
+        raise SitefxInputError(f"--null must be a finite effect; got {args.null}")
     if args.command == "draws":
         return
     if args.command == "report":
@@ -512,6 +520,7 @@ def run_report(args: argparse.Namespace) -> int:
             outcome_sd=args.outcome_sd,
             formats=formats,
             sensitivity_dir=args.fit_dir,
+            forest=_forest(args),
         )
     print(f"wrote {out}: " + ", ".join(path.name for path in paths.values()))
     return 0
@@ -571,6 +580,12 @@ def _saved_fit_output(
     """
     same = Path(out).resolve() == Path(args.fit_dir).resolve()
     return output_folder(out, command=_command(), keep=same)
+
+
+def _forest(args: argparse.Namespace) -> dict[str, object]:
+    """Return the forest plot's options the flags give (``--null``, ``--unit-name``)."""
+    given = {"null": args.null, "unit_name": args.unit_name}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def _command() -> list[str]:

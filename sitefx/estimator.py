@@ -42,8 +42,14 @@ from sitefx.infer.nuts import SamplerSettings, run_nuts
 from sitefx.models.priors import VECTOR_FAMILIES, Prior, Priors
 from sitefx.report.datatree import build_datatree, check_names, save_datatree
 from sitefx.report.document import headline_sentences, write_report
-from sitefx.report.folders import output_folder, read_fit, report_folder, write_csv
-from sitefx.report.plots import forest_plot
+from sitefx.report.folders import (
+    output_folder,
+    read_fit,
+    report_folder,
+    write_csv,
+    write_figure,
+)
+from sitefx.report.forest import forest_plot
 from sitefx.report.tables import Results, stored_exact
 from sitefx.spec import ATTRIBUTE, NUTS_ONLY, ModelSpec
 
@@ -57,6 +63,7 @@ OUTPUT_FILES = {
     "estimands": "estimands.csv",
     "sites": "sites.csv",
     "forest": "forest.png",
+    "forest_svg": "forest.svg",
 }
 
 
@@ -560,12 +567,13 @@ class SiteEffects:
         *,
         command: Sequence[str] = ("SiteEffects.save",),
         inputs: Sequence[str | Path] = (),
+        forest: Mapping[str, object] | None = None,
     ) -> dict[str, Path]:
         """Write the fit's files into ``out_dir``, all or nothing, with a manifest.
 
-        ``posterior.nc``, ``summary.csv``, ``estimands.csv``, ``sites.csv`` and
-        ``forest.png``, and ``manifest.json`` recording ``command`` and the ``inputs`` files
-        (see :mod:`sitefx.report.folders`).
+        ``posterior.nc``, ``summary.csv``, ``estimands.csv``, ``sites.csv``, ``forest.png``
+        and ``forest.svg``, and ``manifest.json`` recording ``command`` and the ``inputs``
+        files (see :mod:`sitefx.report.folders`).
 
         Parameters
         ----------
@@ -575,6 +583,9 @@ class SiteEffects:
             What made the fit, for the manifest.
         inputs : sequence of str or pathlib.Path
             The input files, hashed into the manifest.
+        forest : mapping, optional
+            Options of the forest plot (:func:`sitefx.report.forest_plot`), e.g.
+            ``{"null": 0.1, "unit_name": "school"}``; its title is the study's by default.
 
         Returns
         -------
@@ -583,16 +594,20 @@ class SiteEffects:
         """
         self._fitted()
         with output_folder(out_dir, command=command, inputs=inputs) as folder:
-            self.write_files(folder)
+            self.write_files(folder, forest=forest)
         return {key: Path(out_dir) / name for key, name in OUTPUT_FILES.items()}
 
-    def write_files(self, folder: str | Path) -> dict[str, Path]:
+    def write_files(
+        self, folder: str | Path, *, forest: Mapping[str, object] | None = None
+    ) -> dict[str, Path]:
         """Write the fit's files into an existing ``folder`` (no manifest: see :meth:`save`).
 
         Parameters
         ----------
         folder : str or pathlib.Path
             An existing folder.
+        forest : mapping, optional
+            Options of the forest plot (:func:`sitefx.report.forest_plot`).
 
         Returns
         -------
@@ -605,8 +620,10 @@ class SiteEffects:
         write_csv(self.summary(), paths["summary"])
         write_csv(self.estimands(), paths["estimands"])
         write_csv(self.sites(), paths["sites"])
-        figure = forest_plot(tree, title=tree.attrs.get("study_title"), results=self._results)
-        figure.savefig(paths["forest"], dpi=150)
+        options = {"title": tree.attrs.get("study_title")} | dict(forest or {})
+        figure = forest_plot(tree, results=self._results, **options)
+        write_figure(figure, paths["forest"], dpi=150)
+        write_figure(figure, paths["forest_svg"], dpi=150)
         figure.clear()
         return paths
 

@@ -20,6 +20,7 @@ import pytest
 
 import sitefx
 from sitefx.cli import main
+from sitefx.report.folders import write_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "studies"
@@ -143,6 +144,14 @@ class CliRun:
     code: int
     out: str
     err: str
+
+
+def svg_text(figure, tmp_path: Path) -> str:
+    """The SVG of ``figure`` (its text kept as text, as ``forest.svg`` is written); the
+    figure is cleared."""
+    write_figure(figure, tmp_path / "figure.svg", dpi=100)
+    figure.clear()
+    return (tmp_path / "figure.svg").read_text(encoding="utf-8")
 
 
 def run_cli(capsys: pytest.CaptureFixture, *arguments: str | Path) -> CliRun:

@@ -51,6 +51,7 @@ def test_fit_eight_schools_end_to_end(tmp_path):
     assert sorted(path.name for path in out.iterdir()) == [
         "estimands.csv",
         "forest.png",
+        "forest.svg",
         "manifest.json",
         "posterior.nc",
         "sites.csv",

@@ -60,6 +60,7 @@ def test_files_round_trip_losslessly(eight_schools_fit, tmp_path):
         "estimands.csv",
         "sites.csv",
         "forest.png",
+        "forest.svg",
     }
     reloaded = sitefx.load_datatree(paths["posterior"])
     original = eight_schools_fit.posterior_
@@ -143,7 +144,7 @@ def test_forest_plot_stays_legible_with_80_sites():
     _width, height = figure.get_size_inches()
     sites_axes, population_axes = figure.axes
     assert len(sites_axes.get_yticklabels()) == n_sites
-    assert len(population_axes.get_yticklabels()) == 2  # mu and a new site
+    assert len(population_axes.get_yticklabels()) == 4  # mu, a new site, tau and I²
     assert max(label.get_fontsize() for label in sites_axes.get_yticklabels()) >= 7
     # Each site row gets at least 0.2 inch, enough for a 7-point label.
     assert height / (n_sites + 3) >= 0.2
@@ -169,7 +170,7 @@ def test_a_forest_plot_of_many_sites_is_a_caterpillar_of_fixed_size(n_sites):
     assert not sites_axes.get_yticks().size
     assert sites_axes.get_ylabel().startswith(f"{n_sites:,} sites, by shrunken effect")
     assert "sites.csv" in sites_axes.get_ylabel()
-    assert len(population_axes.get_yticklabels()) == 2  # mu and a new site
+    assert len(population_axes.get_yticklabels()) == 4  # mu, a new site, tau and I²
     means = sites_axes.containers[0][0].get_xdata()  # the shrunken means, top down
     assert len(means) == n_sites and np.all(np.diff(means) >= 0)
     assert len(sites_axes.get_children()) < 40  # one artist per kind of mark, not per site

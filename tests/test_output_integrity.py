@@ -43,6 +43,7 @@ def test_a_fit_folder_has_a_manifest_of_its_files_and_inputs(tmp_path, cli):
         "estimands.csv",
         "sites.csv",
         "forest.png",
+        "forest.svg",
     }
     assert manifest["commands"] == [["sitefx", *manifest["commands"][0][1:]]]
     inputs = {Path(item["path"]).name: item["sha256"] for item in manifest["inputs"]}

@@ -137,7 +137,8 @@ def test_a_reopened_fit_loads_its_data_when_first_used(saved, tmp_path):
 
 def test_flags_keep_their_names_in_python():
     """Every flag is an argument of the same name (dashes as underscores) of its Python
-    equivalent (docs/cli.md, "The same in Python")."""
+    equivalent (docs/cli.md, "The same in Python"); the forest plot's of ``sitefx.forest_plot``
+    (``fit.save(out, forest={...})``, ``write_report(..., forest={...})``)."""
     from sitefx.report.document import write_report
     from sitefx.report.tables import draws_table
 
@@ -145,12 +146,12 @@ def test_flags_keep_their_names_in_python():
         return {name for function in functions for name in inspect.signature(function).parameters}
 
     fitting = {field.name for field in dataclasses.fields(Roles)}
-    fitting |= arguments(sitefx.SiteEffects)
+    fitting |= arguments(sitefx.SiteEffects, sitefx.forest_plot)
     python = {
         "fit": fitting,
         "refit": fitting | arguments(sitefx.SiteEffects.refit),
         "sensitivity": fitting | arguments(write_sensitivity),
-        "report": arguments(write_report),
+        "report": arguments(write_report, sitefx.forest_plot),
         "draws": arguments(draws_table),
     }
     # The priors are one mapping in Python (priors={"tau": ...}); the rest have no argument:

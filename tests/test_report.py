@@ -20,13 +20,15 @@ import sitefx
 from sitefx.report import (
     Results,
     document,
+    forest,
     forest_plot,
     headline_sentences,
+    numbers,
     plots,
     site_table,
     write_report,
 )
-from tests.builders import BUNDLED, STUDIES
+from tests.builders import BUNDLED, STUDIES, svg_text
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +235,7 @@ def test_site_table_has_levels_ranks_pooling_and_ordered_triple_goal_values(repo
 @pytest.mark.parametrize("sort", ["data", "raw", "shrunken", "name", "group"])
 def test_forest_plot_sorts_keep_every_site(reports, sort):
     tree = reports["school_calendar"][0].posterior_
-    figure = forest_plot(tree, sort=sort)
+    figure = forest_plot(tree, sort=sort, panels=False)
     labels = [label.get_text() for label in figure.axes[0].get_yticklabels()]
     assert sorted(labels) == sorted(tree["posterior"]["site"].values.astype(str))
     if sort == "name":
@@ -253,11 +255,27 @@ def test_forest_plot_panels_per_district(reports):
     figure.clear()
 
 
+def test_a_multilevel_forest_shows_its_districts_in_natural_order(reports, tmp_path):
+    """By default, a block per district ("11" before "108"), each ending in its district's
+    average effect, a diamond with its interval as text; then the SDs of both levels."""
+    fit = reports["school_calendar"][0]
+    figure = forest_plot(fit.posterior_)
+    titles = [ax.get_title(loc="left") for ax in figure.axes[:-1]]
+    districts = sorted(set(fit.sites()["district"].astype(str)), key=int)
+    assert titles == [f"district {name}" for name in districts]
+    assert all(ax.get_yticklabels()[-1].get_text() == "district average" for ax in figure.axes[:-1])
+    labels = [label.get_text() for label in figure.axes[-1].get_yticklabels()]
+    assert labels[:2] == ["average effect (mu)", "new study (95% predictive interval)"]
+    assert "tau_district (SD of district effects), median" in labels
+    svg = svg_text(figure, tmp_path)
+    assert svg.index("district 11<") < svg.index("district 108<") < svg.index("district 644<")
+
+
 def test_a_caterpillar_of_grouped_sites_marks_each_group(reports, monkeypatch):
     """Above NAMED_SITES sites (lowered here to 20), panels become one block of lines per
     district in a single panel: each district's average effect, and the names of the
     districts whose blocks are tall enough to read."""
-    monkeypatch.setattr(plots, "NAMED_SITES", 20)
+    monkeypatch.setattr(forest, "NAMED_SITES", 20)
     tree = reports["school_calendar"][0].posterior_
     figure = forest_plot(tree, panels=True)
     sites_axes, _population_axes = figure.axes
@@ -327,7 +345,7 @@ def test_every_number_in_the_report_is_the_csv_value(reports, name):
         "site": pd.read_csv(paths["sites"], dtype={"site": str}),
         "parameter": fit.summary(),
     }
-    one, _ = document._site_nouns(fit.posterior_)
+    one, _ = numbers.site_nouns(fit.posterior_)
     headers = document._headers(one, Results(fit.posterior_).threshold)
     columns = {shown: column for column, shown in headers.items()}
     sources = {"Quantity": "estimand", one.capitalize(): "site", "Parameter": "parameter"}

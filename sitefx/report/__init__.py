@@ -4,9 +4,9 @@ from sitefx.report.datatree import build_datatree, load_datatree, save_datatree
 from sitefx.report.document import headline_sentences, write_report
 from sitefx.report.figures import moderator_plot
 from sitefx.report.folders import read_fit
+from sitefx.report.forest import forest_plot
 from sitefx.report.numbers import summary_text
 from sitefx.report.plots import (
-    forest_plot,
     predictive_plot,
     prior_posterior_plot,
     rank_plot,

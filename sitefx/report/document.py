@@ -9,7 +9,7 @@ import base64
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,8 @@ from sitefx.estimands import nesting_levels
 from sitefx.historical import describe as describe_borrowing
 from sitefx.report import numbers, plots
 from sitefx.report.figures import moderator_plot
-from sitefx.report.folders import write_csv
+from sitefx.report.folders import write_csv, write_figure
+from sitefx.report.forest import forest_plot
 from sitefx.report.sensitivity import FILES as SENSITIVITY_FILES
 from sitefx.report.sensitivity import (
     LEAVE_ONE_OUT_COLUMNS,
@@ -112,7 +113,7 @@ def _sentences(results: Results) -> dict[str, str]:
     tree = results.tree
     table = results.estimands.set_index("estimand")
     sites = results.sites
-    one, many = _site_nouns(tree)
+    one, many = numbers.site_nouns(tree)
     units = f" {tree.attrs['units']}" if tree.attrs.get("units") else ""
     threshold = results.threshold
 
@@ -240,6 +241,7 @@ def write_report(
     formats: Sequence[str] = FORMATS,
     sensitivity_dir: str | Path | None = None,
     results: Results | None = None,
+    forest: Mapping[str, object] | None = None,
 ) -> dict[str, Path]:
     """Write a fit's report: ``report.html``, ``report.md``, and the tables as CSV.
 
@@ -265,6 +267,9 @@ def write_report(
     results : Results, optional
         The fit's tables, when already computed (then ``threshold`` and ``outcome_sd`` are
         not used).
+    forest : mapping, optional
+        Options of the forest plot (:func:`~sitefx.report.forest_plot`), e.g.
+        ``{"null": 0.1, "unit_name": "school"}``.
 
     Returns
     -------
@@ -301,9 +306,9 @@ def write_report(
     write_csv(results.estimands, paths["estimands"])
     write_csv(results.sites, paths["sites"])
     images = {}
-    for stem, figure in _figures(results).items():
+    for stem, figure in _figures(results, forest or {}).items():
         for suffix in ("png", "svg"):
-            figure.savefig(out / "figures" / f"{stem}.{suffix}", dpi=130)
+            write_figure(figure, out / "figures" / f"{stem}.{suffix}", dpi=130)
         images[stem] = (out / "figures" / f"{stem}.png").read_bytes()
     sections = _sections(results)
     if sensitivity_dir is not None:
@@ -322,17 +327,10 @@ def write_report(
     return paths
 
 
-def _figures(results: Results) -> dict[str, Figure]:
+def _figures(results: Results, forest: Mapping[str, object]) -> dict[str, Figure]:
     tree = results.tree
-    grouped = bool(nesting_levels(tree))
     return {
-        "forest": plots.forest_plot(
-            tree,
-            sort="group" if grouped else "shrunken",
-            panels=grouped,
-            title="",
-            results=results,
-        ),
+        "forest": forest_plot(tree, results=results, **{"sort": "shrunken"} | dict(forest)),
         "predictive": plots.predictive_plot(tree, results=results),
         "shrinkage": plots.shrinkage_plot(tree, results=results),
         "ranks": plots.rank_plot(tree, results=results),
@@ -351,7 +349,7 @@ SHARE_ROWS = ("share_above", "population_share_above", "variance_explained")
 def _sections(results: Results) -> list[Section]:
     tree, threshold = results.tree, results.threshold
     estimand_rows, sites = results.estimands, results.sites
-    one, many = _site_nouns(tree)
+    one, many = numbers.site_nouns(tree)
     units = f" Effects are in {tree.attrs['units']}." if tree.attrs.get("units") else ""
     sentences = _sentences(results)
     brief = [key for key in sentences if key.partition(":")[0] in SUMMARY]
@@ -502,7 +500,7 @@ def _moderator_sentences(results: Results) -> list[str]:
     summary = results.summary.set_index("parameter")
     table = results.estimands.set_index("estimand")
     units = f" {results.tree.attrs['units']}" if results.tree.attrs.get("units") else ""
-    one, many = _site_nouns(results.tree)
+    one, many = numbers.site_nouns(results.tree)
     sentences = []
     for parameter in summary.index[summary.index.str.startswith("gamma[")]:
         row = summary.loc[parameter]
@@ -683,14 +681,6 @@ def _software_lines(tree: xr.DataTree) -> list[str]:
         "sitefx": tree.attrs.get("sitefx_version", "?")
     }
     return [", ".join(f"{name} {number}" for name, number in versions.items()) + "."]
-
-
-def _site_nouns(tree: xr.DataTree) -> tuple[str, str]:
-    """Return what a site is called in this study (its id column, e.g. 'school'), and plural."""
-    one = str(tree.attrs.get("site_label") or "site").replace("_", " ")
-    if one.endswith("y") and one[-2:-1] not in "aeiou":
-        return one, one[:-1] + "ies"
-    return one, one + ("es" if one.endswith(("s", "x", "ch", "sh")) else "s")
 
 
 def _names(names: Sequence[str], limit: int = 12) -> str:

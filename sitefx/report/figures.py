@@ -73,9 +73,7 @@ def moderator_plot(tree: xr.DataTree, moderator: str | None = None) -> Figure:
         grid = np.linspace(values.min(), values.max(), 200)
         lines = mu[:, None] + gamma[:, None] * (grid - values.mean())  # (draw, grid)
         low, high = np.quantile(lines, [0.025, 0.975], axis=0)
-        ax.fill_between(
-            grid, low, high, color=SHRUNK_COLOR, alpha=0.2, lw=0, label="95% interval"
-        )
+        ax.fill_between(grid, low, high, color=SHRUNK_COLOR, alpha=0.2, lw=0, label="95% interval")
         ax.plot(
             grid,
             lines.mean(axis=0),

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 import xarray as xr
+from matplotlib import rc_context
+from matplotlib.figure import Figure
 
 from sitefx.data.sources import file_record, sha256
 from sitefx.errors import SitefxInputError, SitefxOutputError
@@ -41,6 +43,7 @@ SITEFX_NAMES = {
     "estimands.csv",
     "sites.csv",
     "forest.png",
+    "forest.svg",
     "report.html",
     "report.md",
     "figures",
@@ -259,6 +262,35 @@ def report_folder(out: str | Path, *, recomputed: bool) -> Path:
     """
     out = Path(out)
     return out / "report" if recomputed and (out / POSTERIOR).is_file() else out
+
+
+def write_figure(figure: Figure, path: str | Path, *, dpi: int) -> None:
+    """Write a figure as PNG or SVG, by the suffix of ``path``; an SVG keeps its text as text.
+
+    Text in an SVG stays searchable and editable (in a browser, Inkscape, Illustrator) and
+    is shown in the reader's sans-serif font.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        The figure.
+    path : str or pathlib.Path
+        The file to write, ``.png`` or ``.svg``.
+    dpi : int
+        Pixels per inch of a PNG.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> figure = Figure()
+    >>> _ = figure.suptitle("Oak Hill")
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     write_figure(figure, Path(out) / "title.svg", dpi=100)
+    ...     "Oak Hill" in (Path(out) / "title.svg").read_text()
+    True
+    """
+    with rc_context({"svg.fonttype": "none"}):
+        figure.savefig(path, dpi=dpi)
 
 
 def write_csv(table: pd.DataFrame, path: str | Path) -> Path:

@@ -27,6 +27,7 @@ Examples
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from sitefx.statistics import CONFIDENT, mcse_name
 
@@ -197,6 +198,52 @@ def count(value: float) -> str:
     ('4,000', '3,743', '')
     """
     return number(value, 0)
+
+
+def site_nouns(tree: xr.DataTree) -> tuple[str, str]:
+    """Return what a site is called in a study (its id column, e.g. "school"), and its plural.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit; its ``site_label`` attribute is the name of the site column.
+
+    Returns
+    -------
+    tuple of str
+        The noun and its plural; ``("site", "sites")`` without a ``site_label``.
+
+    Examples
+    --------
+    >>> tree = xr.DataTree(); tree.attrs["site_label"] = "study"
+    >>> site_nouns(tree), site_nouns(xr.DataTree())
+    (('study', 'studies'), ('site', 'sites'))
+    """
+    one = str(tree.attrs.get("site_label") or "site").replace("_", " ")
+    return one, plural(one)
+
+
+def plural(noun: str) -> str:
+    """Return the plural of an English noun that names a site: schools, studies, classes.
+
+    Parameters
+    ----------
+    noun : str
+        A regular noun.
+
+    Returns
+    -------
+    str
+        Its plural by the regular rules (``-ies``, ``-es``, ``-s``).
+
+    Examples
+    --------
+    >>> plural("school"), plural("study"), plural("class"), plural("day")
+    ('schools', 'studies', 'classes', 'days')
+    """
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
 
 
 def display_table(

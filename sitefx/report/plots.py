@@ -1,9 +1,10 @@
 """Plots of a fit: forest, shrinkage, prior vs posterior, ranks, predictive distribution.
 
 Each function takes the fit's DataTree and returns a matplotlib Figure (save it as PNG or
-SVG): the forest plot, the shrinkage of each site's estimate, prior against posterior, the
-sites' ranks, and the predictive distribution of site effects. Figures are made without
-pyplot, so none stays open in a global registry: save them, or show them in a notebook.
+SVG): the forest plot (in :mod:`sitefx.report.forest`), the shrinkage of each site's
+estimate, prior against posterior, the sites' ranks, and the predictive distribution of site
+effects. Figures are made without pyplot, so none stays open in a global registry: save
+them, or show them in a notebook.
 
 Up to :data:`~sitefx.report.numbers.NAMED_SITES` sites, the forest and rank plots give each
 site a labelled row and grow with the sites. Above, they draw every site as one line of a
@@ -12,17 +13,14 @@ unreadable and its text layout costs more than the fit: each site's numbers are 
 ``sites.csv``. Each of their marks is drawn by one call for all sites.
 """
 
-from typing import Literal
-
 import numpy as np
-import pandas as pd
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
-from sitefx.estimands import nesting_levels, people_per_site
+from sitefx.estimands import people_per_site
 from sitefx.models.priors import Prior
 from sitefx.report.numbers import NAMED_SITES
 from sitefx.report.tables import Results
@@ -45,14 +43,6 @@ POOLED_COLOR = OKABE_ITO["black"]
 PREDICTIVE_COLOR = OKABE_ITO["vermillion"]
 PRIOR_COLOR = "0.35"
 Z_95 = 1.959963984540054
-SORTS = ("data", "raw", "shrunken", "name", "group")
-ORDERS = {  # how an unnamed site axis says the sites are ordered, top down
-    "data": "in data order",
-    "raw": "by raw estimate",
-    "shrunken": "by shrunken effect",
-    "name": "by name",
-    "group": "by shrunken effect",
-}
 UNNAMED_SIZE = (7.5, 7.5)  # inches of a forest or rank plot of more than NAMED_SITES sites
 LABEL_LIMIT = 40  # characters of a site, group or study name shown in a plot
 
@@ -83,8 +73,29 @@ def plot_label(text: object, limit: int = LABEL_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _effect_label(tree: xr.DataTree) -> str:
-    units = plot_label(tree.attrs.get("units", ""))
+def effect_label(tree: xr.DataTree, units: str | None = None) -> str:
+    """Return the label of an axis of effects: ``"treatment effect (<units>)"``.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit; its ``units`` attribute (from ``study.toml``) names the effects' units.
+    units : str, optional
+        Units to name instead of the fit's; ``""`` names none.
+
+    Returns
+    -------
+    str
+        The label, without parentheses when there are no units.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> tree = xr.DataTree(); tree.attrs["units"] = "SAT-V points"
+    >>> effect_label(tree), effect_label(tree, units="")
+    ('treatment effect (SAT-V points)', 'treatment effect')
+    """
+    units = plot_label(tree.attrs.get("units", "") if units is None else units)
     return f"treatment effect{f' ({units})' if units else ''}"
 
 
@@ -98,286 +109,50 @@ def _sample(tree: xr.DataTree, name: str) -> np.ndarray:
     return tree["posterior"][name].values.ravel()
 
 
-def forest_plot(
-    tree: xr.DataTree,
-    *,
-    sort: Literal["data", "raw", "shrunken", "name", "group"] | None = None,
-    group: str | None = None,
-    panels: bool = False,
-    title: str | None = None,
-    results: Results | None = None,
-) -> Figure:
-    """Plot each site's raw estimate and shrunken interval, then ``mu`` and a new site's.
-
-    Up to :data:`~sitefx.report.numbers.NAMED_SITES` sites, a labelled row per site: raw
-    estimate +- 1.96 SE and the shrunken 95% posterior interval; the figure grows with the
-    number of sites, so 80 sites stay legible. With more sites, a caterpillar plot of fixed
-    size: each site's shrunken interval as one unlabelled line, its raw estimate as a light
-    point, over bands of the 95% intervals of ``mu`` and of a new site; the axis says how
-    many sites, in what order, and that each site's numbers are in ``sites.csv``. Below
-    either, the average effect ``mu`` and the 95% predictive interval for a new site. Every
-    value drawn is the one in the fit's tables (``results``, computed if not given).
+def line_width(n_sites: int) -> float:
+    """Return the width (points) of a site's line when the sites share a panel of fixed size.
 
     Parameters
     ----------
-    tree : xarray.DataTree
-        A fit, as :meth:`sitefx.SiteEffects.fit` makes it (``fit.posterior_``) or
-        :func:`~sitefx.report.read_fit` reads it.
-    sort : {"data", "raw", "shrunken", "name", "group"}, optional
-        Site order: as in the data, by raw estimate, by shrunken estimate, by name, or by
-        ``group`` (then by shrunken estimate within a group). By default as in the data, or
-        by shrunken estimate above ``NAMED_SITES`` sites.
-    group : str, optional
-        An upper nesting level (e.g. ``"district"``) to group the sites by; the default with
-        ``sort="group"`` or ``panels`` is the outermost level.
-    panels : bool, default False
-        One panel per group, each with its group's average effect; above ``NAMED_SITES``
-        sites, one block of lines per group in a single panel, each with its group's
-        average effect (and its name, if the block is tall enough).
-    title : str, optional
-        The figure's title; by default ``"Site effects: raw vs shrunken"``.
-    results : Results, optional
-        The fit's tables, if already computed; every value drawn is the one in them.
+    n_sites : int
+        The sites drawn in the panel.
 
     Returns
     -------
-    matplotlib.figure.Figure
-        The forest plot: one labelled row per site (taller with more sites), or above
-        ``NAMED_SITES`` sites a figure of fixed size.
-
-    Raises
-    ------
-    ValueError
-        If ``sort`` is not one of the choices.
+    float
+        250 points shared among the sites, from 0.3 to 1.5 points.
 
     Examples
     --------
-    >>> import sitefx
-    >>> fit = sitefx.SiteEffects(seed=1).fit(sitefx.load("studies/eight_schools"))
-    >>> forest_plot(fit.posterior_, sort="shrunken").get_suptitle()
-    'Site effects: raw vs shrunken'
+    >>> line_width(100), line_width(10_000)
+    (1.5, 0.3)
     """
-    sites = tree["posterior"]["site"].values.astype(str)
-    named = len(sites) <= NAMED_SITES
-    sort = sort or ("data" if named else "shrunken")
-    if sort not in SORTS:
-        raise ValueError(f"sort must be one of {', '.join(SORTS)}; got '{sort}'")
-    results = results or Results(tree)
-    raw = tree["constant_data"]["raw_estimate"].values
-    theta_mean = results.sites["mean"].to_numpy()
-    groups = _groups(tree, group) if group or panels or sort == "group" else None
-    order = {
-        "data": np.arange(len(sites)),
-        "raw": np.argsort(raw, kind="stable"),
-        "shrunken": np.argsort(theta_mean, kind="stable"),
-        "name": np.argsort(_name_keys(sites), kind="stable"),
-        "group": np.lexsort((theta_mean, groups)) if groups is not None else None,
-    }[sort]
-    if panels:
-        blocks = [(name, order[groups[order] == name]) for name in dict.fromkeys(groups[order])]
-    else:
-        blocks = [(None, order)]
-    level = group or (nesting_levels(tree)[0] if groups is not None else None)
-    if named:
-        fig, axes = _labelled_forest(tree, results, blocks, level)
-    else:
-        in_groups = f"by {level}, then " if panels or sort == "group" else ""
-        fig, axes = _caterpillar(tree, results, blocks, level, in_groups + ORDERS[sort])
-    estimand_rows = results.estimands.set_index("estimand")
-    for ax in axes:
-        ax.axvline(0.0, color="0.75", lw=0.8, zorder=0)
-        ax.axvline(estimand_rows.at["mu", "mean"], color=POOLED_COLOR, lw=0.8, ls=":", zorder=0)
-        ax.grid(axis="x", color="0.93")
-    axes[-1].set_xlabel(_effect_label(tree))
-    fig.suptitle(plot_label(title or "Site effects: raw vs shrunken", 100), fontsize=11)
-    fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
-    return fig
-
-
-def _name_keys(names: np.ndarray) -> np.ndarray:
-    """Return sort keys for site names: numbers when every name is one (2 before 10)."""
-    try:
-        return names.astype(float)
-    except ValueError:
-        return names
-
-
-def _groups(tree: xr.DataTree, group: str | None) -> np.ndarray:
-    levels = nesting_levels(tree)
-    if not levels:
-        raise ValueError("grouping the sites needs an upper nesting level (fit with levels)")
-    name = group or levels[0]
-    if name not in levels:
-        raise ValueError(f"no nesting level '{name}'; this fit has {', '.join(levels)}")
-    return tree["constant_data"][f"site_{name}"].values.astype(str)
-
-
-def _labelled_forest(
-    tree: xr.DataTree,
-    results: Results,
-    blocks: list[tuple[str | None, np.ndarray]],
-    level: str | None,
-) -> tuple[Figure, np.ndarray]:
-    """Return a forest plot with a labelled row per site: a panel per block, then ``mu``'s."""
-    heights = [len(rows) + (1 if name else 0) for name, rows in blocks] + [2.6]
-    n_rows = sum(heights)
-    font = 9 if n_rows <= 44 else 7
-    fig = Figure(figsize=(7.5, max(3.5, 0.24 * n_rows + 1.6)), layout="constrained")
-    axes = fig.subplots(
-        len(heights),
-        1,
-        sharex=True,
-        gridspec_kw={"height_ratios": heights, "hspace": 0.02},
-    )
-    summary = results.summary.set_index("parameter")
-    for ax, (name, rows) in zip(axes, blocks, strict=False):
-        _site_rows(ax, tree, results.sites, rows, font=font)
-        if name is not None:
-            effect = summary.at[f"theta_{level}[{name}]", "mean"]
-            label = f"{level}'s average effect" if ax is axes[0] else None
-            ax.axvline(effect, color=SHRUNK_COLOR, lw=0.8, ls="--", zorder=0, label=label)
-            ax.set_title(plot_label(f"{level} {name}", 80), fontsize=font + 1, loc="left")
-    _population_rows(axes[-1], results.estimands.set_index("estimand"), font=font)
-    return fig, axes
-
-
-def _caterpillar(
-    tree: xr.DataTree,
-    results: Results,
-    blocks: list[tuple[str | None, np.ndarray]],
-    level: str | None,
-    order: str,
-) -> tuple[Figure, np.ndarray]:
-    """Return a forest plot of unnamed sites: a line per site, top down, then ``mu``'s panel.
-
-    The blocks' sites follow each other; with groups, each block gets its group's average
-    effect, and its name when it is tall enough to read.
-    """
-    rows = np.concatenate([block for _, block in blocks])
-    fig = Figure(figsize=UNNAMED_SIZE, layout="constrained")
-    axes = fig.subplots(
-        2, 1, sharex=True, gridspec_kw={"height_ratios": [8.0, 1.3], "hspace": 0.02}
-    )
-    ax = axes[0]
-    estimand_rows = results.estimands.set_index("estimand")
-    for name, color in [("theta_new", PREDICTIVE_COLOR), ("mu", POOLED_COLOR)]:
-        low, high = estimand_rows.loc[name, ["q2.5", "q97.5"]]
-        ax.axvspan(low, high, color=color, alpha=0.1, lw=0, zorder=0)
-    y = np.arange(len(rows))[::-1].astype(float)
-    raw = tree["constant_data"]["raw_estimate"].values[rows]
-    ax.plot(raw, y, ".", color=RAW_COLOR, ms=2.5, alpha=0.5, label="raw estimate")
-    mean, low, high = (
-        results.sites[column].to_numpy()[rows] for column in ("mean", "q2.5", "q97.5")
-    )
-    ax.errorbar(
-        mean,
-        y,
-        xerr=[mean - low, high - mean],
-        fmt="o",
-        color=SHRUNK_COLOR,
-        mfc=SHRUNK_MEAN_COLOR,
-        mec=SHRUNK_MEAN_COLOR,
-        ms=1.5,
-        lw=_line_width(len(rows)),
-        label="shrunken (posterior), 95% interval",
-    )
-    _unnamed_sites(ax, len(rows), order)
-    if blocks[0][0] is not None:
-        _group_blocks(ax, results, blocks, level)
-    _population_rows(axes[-1], estimand_rows, font=9)
-    return fig, axes
-
-
-def _group_blocks(
-    ax: Axes, results: Results, blocks: list[tuple[str, np.ndarray]], level: str
-) -> None:
-    """Mark each group's block of rows: its average effect, a rule between blocks, its name."""
-    sizes = np.array([len(rows) for _, rows in blocks])
-    top = sizes.sum() - 0.5 - np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    bottom = top - sizes
-    summary = results.summary.set_index("parameter")
-    effects = [summary.at[f"theta_{level}[{name}]", "mean"] for name, _ in blocks]
-    ax.vlines(
-        effects,
-        bottom,
-        top,
-        color=SHRUNK_MEAN_COLOR,
-        lw=1.0,
-        ls="--",
-        zorder=3,  # over the sites' intervals, which would hide it
-        label=f"{level}'s average effect",
-    )
-    ax.hlines(bottom[:-1], 0, 1, transform=ax.get_yaxis_transform(), color="0.8", lw=0.5)
-    tall = sizes >= sizes.sum() / 40  # a name needs about a fortieth of the panel's height
-    names = [plot_label(name) for (name, _), shown in zip(blocks, tall, strict=True) if shown]
-    ax.set_yticks((top + bottom)[tall] / 2, names, fontsize=7)
-
-
-def _line_width(n_sites: int) -> float:
-    """Return the width (points) of a site's line when the sites share a panel of fixed size."""
     return float(np.clip(250 / n_sites, 0.3, 1.5))
 
 
-def _unnamed_sites(ax: Axes, n_sites: int, order: str) -> None:
-    """Say on the site axis how many sites it shows, in what order, and where their numbers are."""
+def unnamed_sites(ax: Axes, n_sites: int, order: str) -> None:
+    """Say on the site axis how many sites it shows, in what order, and where their numbers are.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        A panel of one unnamed row per site, top down.
+    n_sites : int
+        The sites it shows.
+    order : str
+        How they are ordered, e.g. ``"by shrunken effect"``.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()
+    >>> unnamed_sites(ax, 1000, "by shrunken effect")
+    >>> print(ax.get_ylabel())
+    1,000 sites, by shrunken effect (each site's numbers: sites.csv)
+    """
     ax.set_yticks([])
     ax.set_ylabel(f"{n_sites:,} sites, {order} (each site's numbers: sites.csv)", fontsize=9)
     ax.set_ylim(-0.5, n_sites - 0.5)
-
-
-def _site_rows(ax: Axes, tree: xr.DataTree, sites: pd.DataFrame, rows: np.ndarray, *, font: int):
-    """Draw raw and shrunken intervals of the sites ``rows`` (of the site table), top down."""
-    constant = tree["constant_data"]
-    raw = constant["raw_estimate"].values[rows]
-    raw_half = Z_95 * constant["raw_se"].values[rows]
-    mean, low, high = (sites[column].to_numpy()[rows] for column in ("mean", "q2.5", "q97.5"))
-    y = np.arange(len(rows))[::-1].astype(float)
-    first = ax is ax.figure.axes[0]
-    ax.errorbar(
-        raw,
-        y + 0.18,
-        xerr=raw_half,
-        fmt="o",
-        mfc="white",
-        color=RAW_COLOR,
-        ms=4,
-        lw=1,
-        label="raw estimate, 95% CI" if first else None,
-    )
-    ax.errorbar(
-        mean,
-        y - 0.18,
-        xerr=[mean - low, high - mean],
-        fmt="o",
-        color=SHRUNK_COLOR,
-        ms=4,
-        lw=1.8,
-        label="shrunken (posterior), 95% interval" if first else None,
-    )
-    sites = tree["posterior"]["site"].values.astype(str)[rows]
-    ax.set_yticks(y, [plot_label(site) for site in sites], fontsize=font)
-    ax.set_ylim(-0.7, len(rows) - 0.3)
-
-
-def _population_rows(ax: Axes, estimand_rows: pd.DataFrame, *, font: int) -> None:
-    """Draw the average effect and a new site's effect, with their 95% intervals."""
-    for row, name, color, label in [
-        (1.0, "mu", POOLED_COLOR, "average effect (mu)"),
-        (0.0, "theta_new", PREDICTIVE_COLOR, "effect in a new site"),
-    ]:
-        mean, lo, hi = (estimand_rows.at[name, column] for column in ("mean", "q2.5", "q97.5"))
-        ax.errorbar(
-            mean,
-            row,
-            xerr=[[mean - lo], [hi - mean]],
-            fmt="D",
-            color=color,
-            ms=6,
-            lw=2.2,
-            label=f"{label}, 95% interval",
-        )
-    ax.set_yticks([1.0, 0.0], ["average (mu)", "new site"], fontsize=font)
-    ax.set_ylim(-0.6, 1.6)
 
 
 def shrinkage_plot(
@@ -423,10 +198,10 @@ def shrinkage_plot(
     mu = results.estimands.set_index("estimand").at["mu", "mean"]
     if len(raw) <= ARROW_SITES:
         fig = _shrinkage_arrows(raw, shrunk, 20 + 180 * weight / weight.max(), mu)
-        fig.axes[0].set_xlabel(_effect_label(tree))
+        fig.axes[0].set_xlabel(effect_label(tree))
     else:
         fig = _shrinkage_scatter(raw, shrunk, 8 + 80 * weight / weight.max(), mu)
-        fig.axes[0].set_xlabel(f"raw estimate: {_effect_label(tree)}")
+        fig.axes[0].set_xlabel(f"raw estimate: {effect_label(tree)}")
         fig.axes[0].set_ylabel("shrunken effect (posterior mean)")
     sized = "people" if people is not None else "precision (1 / SE²)"
     fig.axes[0].set_title(
@@ -545,7 +320,7 @@ def prior_posterior_plot(tree: xr.DataTree, *, results: Results | None = None) -
             prior_density = np.exp(prior.log_density(grid))
             ax.plot(grid, prior_density, color=PRIOR_COLOR, lw=1.4, ls="--", label="prior")
         ax.set_title(f"{name} ~ {spec}" if spec else name, fontsize=10)
-        ax.set_xlabel(_effect_label(tree) if name == "mu" else "cross-site SD (tau)")
+        ax.set_xlabel(effect_label(tree) if name == "mu" else "cross-site SD (tau)")
         ax.set_ylim(0.0, 1.08 * density.max())
         ax.set_yticks([])
     axes[0].set_ylabel("density")
@@ -615,13 +390,13 @@ def rank_plot(tree: xr.DataTree, *, results: Results | None = None) -> Figure:
         mfc=SHRUNK_MEAN_COLOR,
         mec=SHRUNK_MEAN_COLOR,
         ms=4 if few else 2.5 if named else 1.5,
-        lw=1.4 if few else 0.9 if named else _line_width(n_sites),
+        lw=1.4 if few else 0.9 if named else line_width(n_sites),
     )
     if named:
         ax.set_yticks(y, [plot_label(site) for site in sites[order]], fontsize=9 if few else 7)
         ax.set_ylim(-0.7, n_sites - 0.3)
     else:
-        _unnamed_sites(ax, n_sites, "by mean rank")
+        unnamed_sites(ax, n_sites, "by mean rank")
     ax.set_xlim(0.5, n_sites + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("rank (1 = largest effect)")
@@ -681,9 +456,13 @@ def predictive_plot(tree: xr.DataTree, *, results: Results | None = None) -> Fig
         y = np.full_like(values, height * density.max())
         ax.plot(values, y, "|", color=color, ms=12, mew=1.5, label=label)
     ax.axhline(0.0, color="0.8", lw=0.8)
-    ax.set_xlabel(_effect_label(tree))
+    ax.set_xlabel(effect_label(tree))
     ax.set_ylabel("density")
     ax.set_yticks([])
     ax.set_title("Predictive distribution of site effects", fontsize=11)
     ax.legend(fontsize=8, frameon=False, loc="upper right")
     return fig
+
+
+# The forest plot is in its own module, which uses this one's helpers; importable from here too.
+from sitefx.report.forest import forest_plot as forest_plot  # noqa: E402

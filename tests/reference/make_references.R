@@ -128,7 +128,7 @@ if ("metafor" %in% args) {
     m <- eval(parse(text = call))
     blup <- blup(m)
     refs[[name]] <- list(provenance = provenance("metafor", call), mu = m$b[1], mu_se = m$se,
-                         tau = sqrt(m$tau2), tau2 = m$tau2, blup = blup$pred)
+                         tau = sqrt(m$tau2), tau2 = m$tau2, I2 = m$I2, blup = blup$pred)
   }
   # Meta-regression on weeks of prior contact, centred so the intercept is the average effect.
   dat <- read.csv("studies/teacher_expectancy/teacher_expectancy.csv")
