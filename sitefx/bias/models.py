@@ -74,6 +74,14 @@ class BiasFit:
         The step model's cut points, after merging empty intervals.
     notes : tuple of str
         What a reader should know: merged intervals, sampler problems.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> fit = fit_bias(sitefx.load("studies/teacher_expectancy").data,
+    ...                settings=SamplerSettings(chains=2, draws=200))  # doctest: +SKIP
+    >>> fit.pet_peese, list(fit.weights.columns)  # doctest: +SKIP
+    ('pet', ['stacking', 'pseudo_bma'])
     """
 
     models: dict[str, xr.DataTree]
@@ -93,13 +101,29 @@ class BiasFit:
         return "peese" if self.pet_intercept_positive > SIGNIFICANT else "pet"
 
     def mu_draws(self, model: str) -> np.ndarray:
-        """Return the draws of ``mu`` of ``model`` (or ``"averaged"``), flattened."""
+        """Return the draws of ``mu`` of one model, flattened.
+
+        Parameters
+        ----------
+        model : str
+            One of :data:`MODELS`, or ``"averaged"``.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         if model == "averaged":
             return self.averaged
         return self.models[model]["posterior"]["mu"].values.ravel()
 
     def to_datatree(self) -> xr.DataTree:
-        """Return every model's groups under its name, with the weights and notes as attributes."""
+        """Return every model's groups under its name, with the weights and notes as attributes.
+
+        Returns
+        -------
+        xarray.DataTree
+            The contents of ``bias.nc`` (see docs/files.md).
+        """
         tree = xr.DataTree.from_dict(
             {
                 f"{name}/{group}": model[group].to_dataset()

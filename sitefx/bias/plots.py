@@ -51,7 +51,7 @@ def funnel_plot(
     --------
     >>> figure = funnel_plot(np.array([0.1, 0.3, -0.2]), np.array([0.1, 0.2, 0.3]), 0.1,
     ...                      contours=True)
-    >>> figure.axes[0].yaxis_inverted()
+    >>> bool(figure.axes[0].yaxis_inverted())
     True
     """
     estimate, se = np.asarray(estimate, float), np.asarray(se, float)
