@@ -52,19 +52,25 @@ def scipy_log_likelihood(y, s, mu, tau, omega, cuts):
 
 
 def jax_log_likelihood(y, s, mu, tau, log_omega):
+    """sitefx's step-model log-likelihood, compiled (much faster than op by op)."""
+    import jax
+
     from sitefx.models.selection import step_log_likelihood
 
-    return np.asarray(step_log_likelihood(y, s, mu, tau, log_omega, CUTS))
+    return np.asarray(jax.jit(step_log_likelihood)(y, s, mu, tau, log_omega, CUTS))
 
 
 def test_the_likelihood_matches_a_plain_scipy_implementation(x64):
+    """20 random parameter sets at once (the likelihood takes a batch of parameters)."""
     rng = np.random.default_rng(1)
-    for _ in range(20):
-        s = rng.uniform(0.05, 0.5, 30)
-        y = rng.normal(0.2, 0.3, 30)
-        mu, tau, log_omega = rng.normal(0, 0.3), rng.uniform(0, 0.5), rng.normal(0, 1, 3)
-        expected = scipy_log_likelihood(y, s, mu, tau, np.exp(np.r_[0, log_omega]), CUTS)
-        np.testing.assert_allclose(jax_log_likelihood(y, s, mu, tau, log_omega), expected, 1e-10)
+    s = rng.uniform(0.05, 0.5, 30)
+    y = rng.normal(0.2, 0.3, 30)
+    mu, tau, log_omega = rng.normal(0, 0.3, 20), rng.uniform(0, 0.5, 20), rng.normal(0, 1, (20, 3))
+    values = jax_log_likelihood(y, s, mu, tau, log_omega)
+    for row in range(20):
+        omega = np.exp(np.r_[0, log_omega[row]])
+        expected = scipy_log_likelihood(y, s, mu[row], tau[row], omega, CUTS)
+        np.testing.assert_allclose(values[row], expected, rtol=1e-10)
 
 
 @pytest.mark.parametrize("low", [-30.0, -12.0, -1.0, 0.5, 8.0, 29.0])
@@ -190,7 +196,7 @@ def test_sitefx_bias_writes_its_files_next_to_a_saved_fit(cli, tmp_path):
     assert cli("fit", study, "--out", folder, "--quiet", *seed).code == 0
     run = cli("bias", folder)
     assert run.code == 0, run.err
-    assert "If studies with non-significant results were less likely to be published" in run.out
+    assert "Averaging the four models by how well each predicts a left-out study" in run.out
     table = pd.read_csv(folder / "bias.csv")
     assert list(table.columns) == TABLE_COLUMNS
     assert table["model"].tolist() == ["none", "step", "pet", "peese", "averaged"]
@@ -226,8 +232,11 @@ def censored_studies(rng: np.random.Generator, mu: float, tau: float, k: int):
 @pytest.mark.slow
 def test_the_step_model_covers_mu_where_the_naive_model_does_not():
     """30 replicates of 60 studies censored by a known step rule (true mu 0.1, tau 0.1): the
-    step model's 95% interval covers mu in at least 25 (nominal 28.5; binomial 1% quantile 24),
-    the no-bias model's in at most 15 (it is biased upwards by about 2 SEs)."""
+    step model's 95% interval covers mu in at least 25 (nominal 28.5; 1% binomial quantile 25),
+    the no-bias model's in at most 20 (if it were calibrated, P(X <= 20) = 3e-6): it is biased
+    upwards. Seeded; observed: step 28, no bias 15 (PET 26, PEESE 22, averaged 26). About 2
+    minutes.
+    """
     rng = np.random.default_rng(2026)
     template = simulate_site_summaries(60)[0]
     covered = {"none": 0, "step": 0}
@@ -239,4 +248,4 @@ def test_the_step_model_covers_mu_where_the_naive_model_does_not():
             low, high = np.quantile(fit.mu_draws(model), [0.025, 0.975])
             covered[model] += low < 0.1 < high
     assert covered["step"] >= 25, covered
-    assert covered["none"] <= 15, covered
+    assert covered["none"] <= 20, covered

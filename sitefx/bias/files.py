@@ -32,7 +32,8 @@ def bias_sentences(fit: BiasFit) -> list[str]:
     Returns
     -------
     list of str
-        The step model against no bias, the PET-PEESE rule's pick, the model average.
+        The step model against no bias (its direction said), the PET-PEESE rule's pick, the
+        model average.
 
     Examples
     --------
@@ -50,17 +51,32 @@ def bias_sentences(fit: BiasFit) -> list[str]:
         interval = f"{number(row['mu_q2.5'], places)} to {number(row['mu_q97.5'], places)}"
         return f"{number(row['mu_mean'], places)} (95% interval {interval})"
 
+    if table.loc["step", "mu_mean"] < table.loc["none", "mu_mean"]:
+        selection = (
+            "If studies with non-significant results were less likely to be published, the "
+            f"average effect would be about {estimate('step')} instead of {estimate('none')} "
+            "(step selection model against no bias)."
+        )
+    else:
+        selection = (
+            "The step selection model finds no sign that non-significant results went "
+            f"unpublished: allowing for selection by p-value, the average effect would be about "
+            f"{estimate('step')}, against {estimate('none')} with no bias."
+        )
     chosen = fit.pet_peese
+    verdict = (
+        "above 0.95, so the PET-PEESE rule picks PEESE."
+        if chosen == "peese"
+        else "not above 0.95, so the PET-PEESE rule keeps PET."
+    )
     weights = ", ".join(
         f"{model} {table.loc[model, 'weight']:.2f}" for model in ("none", "step", "pet", "peese")
     )
     return [
-        "If studies with non-significant results were less likely to be published, the "
-        f"average effect would be about {estimate('step')} instead of {estimate('none')} "
-        "(step selection model against no bias).",
-        "Extrapolated to a study of unlimited size, the effect would be about "
-        f"{estimate(chosen)} ({chosen.upper()}: PET's intercept is above 0 with probability "
-        f"{fit.pet_intercept_positive:.2f}, so the PET-PEESE rule picks {chosen.upper()}).",
+        selection,
+        "Extrapolated to a study without sampling error, the effect would be about "
+        f"{estimate(chosen)}: PET's intercept is above 0 with probability "
+        f"{fit.pet_intercept_positive:.2f}, {verdict}",
         f"Averaging the four models by how well each predicts a left-out study (stacking "
         f"weights: {weights}), the average effect is about {estimate('averaged')}.",
         *fit.notes,

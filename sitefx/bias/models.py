@@ -390,9 +390,16 @@ def _weights(models: dict[str, xr.DataTree], notes: list[str], method: str = "st
     from arviz_stats import compare
 
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("always", UserWarning)
         table = compare(models, method=method, round_to="none")
-    notes.extend(sorted({f"PSIS-LOO: {warning.message}" for warning in caught}))
+    for warning in caught:  # Pareto k and the like become notes; anything else warns again
+        note = f"PSIS-LOO: {warning.message}"
+        if not issubclass(warning.category, UserWarning):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+        elif note not in notes:
+            notes.append(note)
     return table["weight"].reindex(list(models)).astype(float)
 
 
