@@ -233,7 +233,7 @@ def censored_studies(rng: np.random.Generator, mu: float, tau: float, k: int):
 def test_the_step_model_covers_mu_where_the_naive_model_does_not():
     """30 replicates of 60 studies censored by a known step rule (true mu 0.1, tau 0.1): the
     step model's 95% interval covers mu in at least 25 (nominal 28.5; 1% binomial quantile 25),
-    the no-bias model's in at most 20 (if it were calibrated, P(X <= 20) = 3e-6): it is biased
+    the no-bias model's in at most 20 (if it were calibrated, P(X <= 20) = 1e-6): it is biased
     upwards. Seeded; observed: step 28, no bias 15 (PET 26, PEESE 22, averaged 26). About 2
     minutes.
     """
