@@ -70,7 +70,8 @@ def funnel_plot(
         )
         for level, color, label in bands:
             half_width = stats.norm.isf(level / 2) * grid
-            ax.fill_betweenx(grid, -half_width, half_width, color=color, lw=0, label=label)
+            outline = {"edgecolor": "0.6", "lw": 0.5} if color == "white" else {"lw": 0}
+            ax.fill_betweenx(grid, -half_width, half_width, facecolor=color, label=label, **outline)
     else:
         half_width = stats.norm.isf(0.025) * grid
         ax.plot(mu - half_width, grid, color="0.4", lw=1, ls="--", label="mu ± 1.96 SE")
