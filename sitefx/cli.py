@@ -173,6 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="one row per draw and parameter (.chain, .iteration, .draw, parameter, value)",
     )
 
+    bias = _saved_fit_command(
+        commands,
+        "bias",
+        help="small-study and publication bias of a saved fit of study summaries",
+        description="Fit four models to the studies of DIR (no bias, a step-function "
+        "selection model on one-sided p-values, PET and PEESE) and average them by stacking; "
+        "print what they say and write bias.csv (one row per model), funnel.png, "
+        "funnel_contour.png and bias.nc.",
+    )
+    bias.add_argument(
+        "--cuts",
+        default="0.025,0.05,0.5",
+        metavar="P,P",
+        help="one-sided p-value cut points of the selection model (default 0.025,0.05,0.5)",
+    )
+
     cache = commands.add_parser(
         "cache",
         help="show or clear sitefx's cache of compiled samplers",

@@ -17,6 +17,8 @@ from pathlib import Path
 import xarray as xr
 
 from sitefx.batch import fit_many, jobs_for
+from sitefx.bias import bias_sentences, bias_table, write_bias
+from sitefx.bias.models import check_cuts
 from sitefx.calibration import calibrate, check_replicates
 from sitefx.cli import EXIT_DIAGNOSTICS
 from sitefx.data.adapters import Roles, Study, load, load_historical
@@ -28,7 +30,14 @@ from sitefx.errors import (
     SitefxInputError,
 )
 from sitefx.estimands import check_outcome_sd, check_threshold
-from sitefx.estimator import OUTPUT_FILES, SOURCES, SiteEffects, data_sources, saved_study
+from sitefx.estimator import (
+    OUTPUT_FILES,
+    SOURCES,
+    SiteEffects,
+    data_sources,
+    open_fit,
+    saved_study,
+)
 from sitefx.historical import describe as describe_borrowing
 from sitefx.models.priors import PRIOR_FLAGS, given_prior
 from sitefx.parallel import Workers
@@ -420,6 +429,9 @@ def check_flags(args: argparse.Namespace) -> None:
         raise SitefxInputError(f"--null must be a finite effect; got {args.null}")
     if args.command == "draws":
         return
+    if args.command == "bias":
+        args.cuts = check_cuts(args.cuts)
+        return
     if args.command == "report":
         if args.threshold is not None:
             check_threshold(args.threshold)
@@ -570,6 +582,50 @@ def run_draws(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_bias(args: argparse.Namespace) -> int:
+    """Run ``sitefx bias``: small-study and publication bias of the fit in FIT_DIR.
+
+    Fits the bias models (:func:`~sitefx.bias.write_bias`) with the fit's priors, chains,
+    draws and seed; writes ``bias.csv``, ``funnel.png``, ``funnel_contour.png`` and
+    ``bias.nc`` to ``--out``, by default the fit's own folder; prints the table and what it
+    says.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`~sitefx.cli.build_parser`), already checked by
+        :func:`check_flags`.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Raises
+    ------
+    SitefxInputError
+        If FIT_DIR is not a complete, unedited sitefx fit of study summaries, or ``--out``
+        cannot be used.
+
+    Examples
+    --------
+    >>> from sitefx.cli import build_parser
+    >>> run_bias(build_parser().parse_args(["bias", "studies/eight_schools"]))
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.SitefxInputError: studies/eight_schools/posterior.nc: no such file; run ...
+    """
+    fit = open_fit(args.fit_dir)
+    out = args.out or args.fit_dir
+    with _saved_fit_output(args, out) as folder:
+        result, paths = write_bias(fit, folder, cuts=args.cuts)
+    print(bias_table(result).to_string(index=False, float_format=lambda value: f"{value:.3g}"))
+    print("\n".join(bias_sentences(result)))
+    print(f"wrote {out}: " + ", ".join(path.name for path in paths.values()))
+    return 0
+
+
 def _saved_fit_output(
     args: argparse.Namespace, out: str | Path
 ) -> contextlib.AbstractContextManager[Path]:
@@ -633,6 +689,7 @@ COMMANDS = {
     "refit": run_fit,
     "report": run_report,
     "draws": run_draws,
+    "bias": run_bias,
     "sensitivity": run_sensitivity,
     "calibrate": run_calibrate,
     "fit-many": run_fit_many,

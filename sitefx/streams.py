@@ -24,6 +24,9 @@ Purposes
     is :data:`INTEGRATION_SEED`, not the user's: these numbers are part of the fit's
     deterministic result (its tables do not change with ``--seed``); their Monte-Carlo
     error is reported next to them.
+``bias``
+    The exact draws of the bias models (no bias, PET, PEESE) and the resampling that
+    averages the models (:mod:`sitefx.bias`).
 
 Examples
 --------
@@ -38,7 +41,7 @@ import numpy as np
 
 from sitefx.errors import check_whole
 
-PURPOSES = ("exact", "site_effects", "new_site", "integration", "predictive")
+PURPOSES = ("exact", "site_effects", "new_site", "integration", "predictive", "bias")
 INTEGRATION_SEED = 20261203
 MAX_SEED = 2**63 - 1
 

@@ -33,7 +33,13 @@ LAYERS = {
     "families": ("sitefx.families", "sitefx.historical"),
     "presentation": ("sitefx.report",),  # numbers, plots, reports, output folders
     "python api": ("sitefx.spec", "sitefx.estimator"),  # ModelSpec, SiteEffects
-    "workflows": ("sitefx.sensitivity", "sitefx.calibration", "sitefx.batch", "sitefx.parallel"),
+    "workflows": (
+        "sitefx.sensitivity",
+        "sitefx.calibration",
+        "sitefx.batch",
+        "sitefx.parallel",
+        "sitefx.bias",
+    ),
     "interfaces": (
         "sitefx.cli",
         "sitefx.commands",

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 # Every sitefx import of these tests, in one place (module paths may move).
+from sitefx.bias.models import TABLE_COLUMNS as BIAS_COLUMNS
 from sitefx.cli import EXIT_BAD_INPUT, EXIT_DIAGNOSTICS, build_parser, main
 from sitefx.estimator import OUTPUT_FILES
 from sitefx.report.datatree import _DATA_DIMS, DIMENSIONS, POSTERIOR_DIMS, load_datatree
@@ -296,6 +297,7 @@ def test_summary_csv_columns_are_documented_in_order():
         ("sites.csv", SITE_COLUMNS + [mcse_name(s) for s in SITE_STATISTICS]),
         ("leave_one_out.csv", LEAVE_ONE_OUT_COLUMNS),
         ("power_scaling.csv", POWER_SCALING_COLUMNS),
+        ("bias.csv", BIAS_COLUMNS),
     ],
 )
 def test_table_columns_are_documented_in_the_order_written(file_name, columns):

@@ -813,11 +813,13 @@ def normal_normal_exact(
     moderators: np.ndarray | None = None,
     power: PowerRows | None = None,
     rtol: float = RTOL,
+    centre: bool = True,
 ) -> ExactPosterior:
     """Compute the exact posterior of the normal-normal model.
 
     ``estimate_j ~ N(theta_j, se_j)``, ``theta_j ~ N(mu + w_j gamma, tau)`` with optional
-    moderators ``w``, centred here so ``mu`` is the average effect. The grid over log tau is
+    moderators ``w``, centred here (unless ``centre`` is False) so ``mu`` is the average
+    effect. The grid over log tau is
     refined until the moments of ``mu`` and ``tau`` change by less than ``rtol`` posterior
     SDs (see the module docstring).
 
@@ -838,6 +840,9 @@ def normal_normal_exact(
         Historical summaries under a power prior.
     rtol : float, default 1e-9
         Convergence tolerance, in posterior SDs.
+    centre : bool, default True
+        Centre the moderators, so that ``mu`` is the average effect at their average; False:
+        ``mu`` is the intercept, the effect where every moderator is 0 (PET and PEESE).
 
     Returns
     -------
@@ -865,7 +870,9 @@ def normal_normal_exact(
     estimate, se = np.asarray(estimate, float), np.asarray(se, float)
     if moderators is None:
         moderators = np.zeros((len(estimate), 0))
-    design = np.column_stack([np.ones(len(estimate)), moderators - moderators.mean(axis=0)])
+    if centre:
+        moderators = moderators - moderators.mean(axis=0)
+    design = np.column_stack([np.ones(len(estimate)), moderators])
     scale = data_scale(estimate, se)
     if not TINY_SCALE < scale < HUGE_SCALE:
         raise _degenerate(
