@@ -205,6 +205,11 @@ def test_sitefx_bias_writes_its_files_next_to_a_saved_fit(cli, tmp_path):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert {"bias.csv", "funnel.png", "funnel_contour.png", "bias.nc"} <= set(manifest["files"])
     sitefx.open_fit(folder)  # still a complete, unedited fit
+    assert cli("report", folder, "--format", "md").code == 0
+    report = (folder / "report.md").read_text(encoding="utf-8")
+    assert "Small-study and publication bias" in report
+    assert "Averaging the four models by how well each predicts a left-out study" in report
+    assert (folder / "figures" / "funnel_contour.png").stat().st_size > 0
     bad = cli("bias", folder, "--cuts", "0.5,0.05")
     assert bad.code == 2 and bad.err.count("\n") == 1 and "--cuts" in bad.err
 

@@ -1,5 +1,6 @@
 """The bias files of a saved fit of study summaries, and what they say in plain words."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -8,17 +9,11 @@ from sitefx.bias.models import DEFAULT_CUTS, BiasFit, bias_table, fit_bias
 from sitefx.bias.plots import funnel_plot
 from sitefx.errors import SitefxInputError
 from sitefx.estimator import SiteEffects
+from sitefx.report.bias import FILES, SENTENCES
 from sitefx.report.datatree import save_datatree
 from sitefx.report.folders import write_csv
 from sitefx.report.numbers import decimals, number
 from sitefx.report.plots import plot_label
-
-FILES = {
-    "table": "bias.csv",
-    "funnel": "funnel.png",
-    "funnel_contour": "funnel_contour.png",
-    "models": "bias.nc",
-}
 
 
 def bias_sentences(fit: BiasFit) -> list[str]:
@@ -141,5 +136,7 @@ def write_bias(
     for key, contours in (("funnel", False), ("funnel_contour", True)):
         figure = funnel_plot(data.estimate, data.se, mu, contours=contours, units=label)
         figure.savefig(paths[key], dpi=130)
-    save_datatree(result.to_datatree(), paths["models"])
+    models = result.to_datatree()
+    models.attrs[SENTENCES] = json.dumps(bias_sentences(result))
+    save_datatree(models, paths["models"])
     return result, paths

@@ -21,6 +21,8 @@ from matplotlib.figure import Figure
 from sitefx.estimands import nesting_levels
 from sitefx.historical import describe as describe_borrowing
 from sitefx.report import numbers, plots
+from sitefx.report.bias import FILES as BIAS_FILES
+from sitefx.report.bias import describe_bias
 from sitefx.report.figures import moderator_plot
 from sitefx.report.folders import write_csv, write_figure
 from sitefx.report.forest import forest_plot
@@ -263,7 +265,8 @@ def write_report(
         Which reports to write.
     sensitivity_dir : str or pathlib.Path, optional
         A folder written by ``sitefx sensitivity``, whose prior grid, power-scaling and
-        leave-one-site-out results become a "Sensitivity" section.
+        leave-one-site-out results become a "Sensitivity" section, and by ``sitefx bias``,
+        whose models become a section on small-study and publication bias.
     results : Results, optional
         The fit's tables, when already computed (then ``threshold`` and ``outcome_sd`` are
         not used).
@@ -313,6 +316,8 @@ def write_report(
     sections = _sections(results)
     if sensitivity_dir is not None:
         extra, pictures = _sensitivity(Path(sensitivity_dir))
+        bias, funnel = _bias(Path(sensitivity_dir))
+        extra, pictures = extra + bias, pictures | funnel
         sections[-2:-2] = extra  # before "All parameters" and "Software"
         for stem, picture in pictures.items():
             (out / "figures" / f"{stem}.png").write_bytes(picture)
@@ -551,6 +556,31 @@ def _sensitivity(directory: Path) -> tuple[list[Section], dict[str, bytes]]:
         if (directory / SENSITIVITY_FILES[key]).is_file()
     }
     return [Section("Sensitivity", lines, tables, list(images))], images
+
+
+def _bias(directory: Path) -> tuple[list[Section], dict[str, bytes]]:
+    """Return the bias section from the files of ``sitefx bias``, and its funnel plot."""
+    lines = describe_bias(directory)
+    if not lines:
+        return [], {}
+    table = pd.read_csv(directory / BIAS_FILES["table"], keep_default_na=False)
+    funnel = {"funnel_contour": (directory / BIAS_FILES["funnel_contour"]).read_bytes()}
+    section = Section(
+        "Small-study and publication bias",
+        [*lines, BIAS_NOTE],
+        [numbers.display_table(table)],
+        list(funnel),
+    )
+    return [section], funnel
+
+
+BIAS_NOTE = (
+    "Models: none (no bias), step (studies published with a probability that depends on "
+    "their one-sided p-value), pet and peese (the effect extrapolated to a study without "
+    "sampling error, along SE or its square); the weights are stacking weights of their "
+    "leave-one-out predictions, not probabilities that a model is true. The funnel plot "
+    "shows each study's estimate against its SE, shaded where it is significant."
+)
 
 
 SENSITIVITY_TABLES = {
