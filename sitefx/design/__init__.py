@@ -1,0 +1,1 @@
+"""Design the next trial from what was learned: classical MDES and power, and assurance."""
