@@ -39,6 +39,7 @@ LAYERS = {
         "sitefx.batch",
         "sitefx.parallel",
         "sitefx.bias",
+        "sitefx.design",
     ),
     "interfaces": (
         "sitefx.cli",
