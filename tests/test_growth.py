@@ -105,7 +105,7 @@ def test_inconsistent_repeated_measures_are_refused(change, message):
 
 def test_a_wave_column_needs_a_person_id():
     frame, _ = long_frame(n_sites=2, per_site=4)
-    with pytest.raises(StudyDataError, match="both a wave column and a person id"):
+    with pytest.raises(StudyDataError, match=r"both a wave column \(--wave\) and a person id"):
         load(frame, **{**ROLES, "person": None})
 
 
