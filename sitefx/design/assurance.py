@@ -67,7 +67,7 @@ from sitefx.report.folders import write_csv
 from sitefx.report.numbers import percent
 
 CRITERIA = ("posterior", "interval", "test")
-COLUMNS = ("sites", "per_arm", "assurance", "assurance_mcse", "power", "power_mcse", "mdes")
+COLUMNS = ("sites", "per_arm", "assurance", "assurance_mcse", "power", "mdes", "power_mcse")
 FILES = {"table": "design.csv", "figure": "assurance.png"}
 TAU_NODES = 256  # Gauss-Legendre nodes in log tau of the vectorized exact posterior
 BELOW_SE = 12.0  # the grid starts 12 e-folds below the sites' SE (a mass of e^-12 left out)
