@@ -652,13 +652,13 @@ def run_design(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed command line (:func:`~sitefx.cli.build_parser`), already checked by
-        :func:`check_flags`.
+        The flags of ``sitefx design``, checked (:func:`check_flags`): its lists of sites
+        and of students per arm read, its success criterion made.
 
     Returns
     -------
     int
-        The exit status, 0.
+        0: the designs are written.
 
     Raises
     ------

@@ -81,9 +81,9 @@ def check_probability(value: object, name: str) -> float:
     Parameters
     ----------
     value : object
-        The user's value.
+        A probability the user gave (a share, a level, a target).
     name : str
-        How the message names it, e.g. ``"target (--target)"``.
+        Its name in the message, with its flag: ``"target (--target)"``.
 
     Returns
     -------
@@ -210,21 +210,14 @@ class Trial:
 
     Parameters
     ----------
-    design : {"multisite", "cluster"}
-        Students randomized within sites, or whole sites randomized.
-    sites : int
-        Sites in the trial (``cluster``: in both arms together).
-    per_arm : int
-        Students per arm in a site (``cluster``: students per site).
-    icc : float
-        Share of the outcome's variance between sites.
-    r2 : float, default 0
-        Share of the within-site variance that covariates explain.
+    design, sites, per_arm, icc, r2
+        As :func:`sitefx.design.classical.standard_error` takes them (``r2`` 0 unless
+        given), which also checks them.
 
     Raises
     ------
     SitefxInputError
-        For values out of range (:func:`sitefx.design.classical.standard_error`).
+        Naming the flag of a value out of range.
 
     Examples
     --------
