@@ -223,20 +223,36 @@ def _design_command(commands: argparse._SubParsersAction) -> None:
         default="multisite",
         help="students randomized within sites, or whole sites (default multisite)",
     )
-    design.add_argument("--icc", type=float, metavar="X", help="intraclass correlation")
-    design.add_argument("--r2", type=float, default=0.0, metavar="X", help="covariate R2")
-    design.add_argument("--outcome-sd", type=float, metavar="SD", help="the outcome's SD")
+    design.add_argument(
+        "--icc", type=float, metavar="X", help="intraclass correlation (default: the fit's)"
+    )
+    design.add_argument(
+        "--r2", type=float, default=0.0, metavar="X", help="covariates' within-site R2 (0)"
+    )
+    design.add_argument(
+        "--outcome-sd", type=float, metavar="SD", help="the outcome's SD (default: the fit's)"
+    )
     design.add_argument(
         "--criterion",
         choices=["posterior", "interval", "test"],
         default="posterior",
         help="what counts as success (default posterior)",
     )
-    design.add_argument("--delta", type=float, default=0.0, metavar="D", help="(default 0)")
-    design.add_argument("--prob", type=float, default=0.95, metavar="P", help="(default 0.95)")
-    design.add_argument("--alpha", type=float, default=0.05, metavar="A", help="(default 0.05)")
-    design.add_argument("--target", type=float, default=0.8, metavar="A", help="(default 0.8)")
-    design.add_argument("--replicates", type=int, default=4000, help="trials per design")
+    design.add_argument(
+        "--delta", type=float, default=0.0, metavar="D", help="posterior: effect to exceed (0)"
+    )
+    design.add_argument(
+        "--prob", type=float, default=0.95, metavar="P", help="posterior: probability (0.95)"
+    )
+    design.add_argument(
+        "--alpha", type=float, default=0.05, metavar="A", help="test: two-sided level (0.05)"
+    )
+    design.add_argument(
+        "--target", type=float, default=0.8, metavar="A", help="assurance wanted (0.8)"
+    )
+    design.add_argument(
+        "--replicates", type=int, default=4000, help="simulated trials per design (4000)"
+    )
     design.add_argument("--seed", type=int, default=0, help="0 to 2**63 - 1 (default 0)")
 
 

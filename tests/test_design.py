@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import sitefx
 from sitefx.design import classical
@@ -161,3 +162,18 @@ def test_the_fast_analysis_agrees_with_full_exact_refits():
     np.testing.assert_allclose(fast, refits, atol=1e-5)
     share, again = (fast > 0.95).mean(), (refits > 0.95).mean()
     assert abs(share - again) <= 2 * np.sqrt(share * (1 - share) / 200) + 1e-12
+
+
+def test_a_records_fit_gives_its_intraclass_correlation_and_outcome_sd():
+    draws = {"mu": 2.0, "tau": 1.0, "alpha_sd": 3.0, "sigma": 4.0}
+    posterior = xr.Dataset(
+        {name: (("chain", "draw"), np.full((2, 5), value)) for name, value in draws.items()}
+    )
+    tree = xr.DataTree.from_dict({"posterior": posterior})
+    tree.attrs.update(data_kind="individual", outcome_sd=5.0)
+    learned = Learned.from_tree(tree)
+    assert learned.icc == pytest.approx(9 / 25)
+    assert learned.mu.mean() == pytest.approx(0.4) and learned.tau.mean() == pytest.approx(0.2)
+    tree["posterior"] = posterior.drop_vars("sigma")  # a binary outcome: log odds ratios
+    with pytest.raises(sitefx.SitefxInputError, match="log odds ratios"):
+        Learned.from_tree(tree)
