@@ -213,7 +213,7 @@ def _design_command(commands: argparse._SubParsersAction) -> None:
         description="Simulate trials of each design (J sites x n students per arm) from the "
         "posterior of DIR's mu and tau, in outcome SDs, analyse each and count successes: "
         "the assurance, beside the power at fixed effects and the classical MDES. Prints the "
-        "table and what it says; writes design.csv and assurance.png.",
+        "table and what it says; writes design.csv, assurance.png and design.json.",
     )
     design.add_argument("--sites", required=True, metavar="J,J", help="sites in the trial")
     design.add_argument("--per-arm", required=True, metavar="N,N", help="students per arm")

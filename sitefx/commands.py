@@ -28,6 +28,7 @@ from sitefx.design.assurance import (
     Criterion,
     Learned,
     Trial,
+    analysis_priors,
     check_probability,
     design_sentences,
     design_table,
@@ -646,8 +647,8 @@ def run_design(args: argparse.Namespace) -> int:
 
     The designs are every number of sites in ``--sites`` with every number of students per
     arm in ``--per-arm`` (:func:`~sitefx.design.assurance.design_table`), from the posterior
-    of the fit in FIT_DIR; ``design.csv`` and ``assurance.png`` go to ``--out``, by default
-    the fit's own folder. Prints the table and what it says.
+    of the fit in FIT_DIR; ``design.csv``, ``assurance.png`` and ``design.json`` go to
+    ``--out``, by default the fit's own folder. Prints the table and what it says.
 
     Parameters
     ----------
@@ -688,16 +689,24 @@ def run_design(args: argparse.Namespace) -> int:
     table = design_table(
         learned, _trials(args, icc), args.criterion, replicates=args.replicates, seed=args.seed
     )
+    sentences = design_sentences(
+        table, args.criterion, target=args.target, sites_noun=site_nouns(tree)[1]
+    )
+    settings = {
+        **dataclasses.asdict(args.criterion),
+        "design": args.design,
+        "icc": icc,
+        "r2": args.r2,
+        "target": args.target,
+        "replicates": args.replicates,
+        "seed": args.seed,
+        "analysis_priors": analysis_priors().as_strings(),
+    }
     out = args.out or args.fit_dir
     with _saved_fit_output(args, out) as folder:
-        paths = write_design(table, folder, target=args.target)
+        paths = write_design(table, folder, settings=settings, sentences=sentences)
     print(table.to_string(index=False, float_format=lambda value: f"{value:.3g}"))
-    sites_noun = site_nouns(tree)[1]
-    print(
-        "\n".join(
-            design_sentences(table, args.criterion, target=args.target, sites_noun=sites_noun)
-        )
-    )
+    print("\n".join(sentences))
     print(f"wrote {out}: " + ", ".join(path.name for path in paths.values()))
     return 0
 

@@ -117,7 +117,9 @@ def test_sitefx_design_writes_the_table_and_the_figure(cli, teacher_fit, tmp_pat
     assert table["assurance"].between(0, 1).all()
     assert (out / "assurance.png").stat().st_size > 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert {"design.csv", "assurance.png"} <= set(manifest["files"])
+    assert {"design.csv", "assurance.png", "design.json"} <= set(manifest["files"])
+    settings = json.loads((out / "design.json").read_text())["settings"]
+    assert settings["icc"] == 0.15 and settings["name"] == "posterior"
     assert "With 10 studies and 20 students per arm, the chance that the trial shows" in run.out
     assert "students per arm" in run.out.splitlines()[-2]
 
@@ -177,3 +179,17 @@ def test_a_records_fit_gives_its_intraclass_correlation_and_outcome_sd():
     tree["posterior"] = posterior.drop_vars("sigma")  # a binary outcome: log odds ratios
     with pytest.raises(sitefx.SitefxInputError, match="log odds ratios"):
         Learned.from_tree(tree)
+
+
+def test_a_design_in_the_fits_folder_becomes_a_report_section(cli, tmp_path):
+    folder = tmp_path / "eight"
+    assert cli("fit", ROOT / "studies/eight_schools", "--out", folder, "--quiet").code == 0
+    flags = ["--sites", "20,40", "--per-arm", "25", "--outcome-sd", "100", "--icc", "0.2"]
+    run = cli("design", folder, *flags, "--criterion", "test", "--replicates", "500")
+    assert run.code == 0, run.err
+    assert "With 40 schools and 25 students per arm, the chance that the trial rejects" in run.out
+    sitefx.open_fit(folder)  # still a complete, unedited fit
+    assert cli("report", folder, "--format", "md").code == 0
+    report = (folder / "report.md").read_text(encoding="utf-8")
+    assert "Designing the next trial" in report and "With 40 schools" in report
+    assert (folder / "figures" / "assurance.png").stat().st_size > 0

@@ -48,6 +48,7 @@ Examples
 True
 """
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -63,12 +64,12 @@ from sitefx.errors import SitefxInputError, check_choice, check_finite
 from sitefx.infer.exact import TauPrior
 from sitefx.infer.quadrature import gauss_legendre
 from sitefx.models.priors import Prior, Priors
+from sitefx.report.design import FILES
 from sitefx.report.folders import write_csv
 from sitefx.report.numbers import percent
 
 CRITERIA = ("posterior", "interval", "test")
 COLUMNS = ("sites", "per_arm", "assurance", "assurance_mcse", "power", "mdes", "power_mcse")
-FILES = {"table": "design.csv", "figure": "assurance.png"}
 TAU_NODES = 256  # Gauss-Legendre nodes in log tau of the vectorized exact posterior
 BELOW_SE = 12.0  # the grid starts 12 e-folds below the sites' SE (a mass of e^-12 left out)
 ABOVE = 5.0  # and ends 5 e-folds above the larger of the SE and the estimates' spread
@@ -673,17 +674,23 @@ def assurance_plot(table: pd.DataFrame, *, target: float) -> Figure:
     return figure
 
 
-def write_design(table: pd.DataFrame, folder: str | Path, *, target: float) -> dict[str, Path]:
-    """Write the design table and the assurance figure into ``folder``.
+def write_design(
+    table: pd.DataFrame, folder: str | Path, *, settings: dict, sentences: list[str]
+) -> dict[str, Path]:
+    """Write the design table, the assurance figure and what they say into ``folder``.
 
     Parameters
     ----------
     table : pandas.DataFrame
         From :func:`design_table`.
     folder : str or pathlib.Path
-        Where to write :data:`FILES` (``design.csv`` and ``assurance.png``).
-    target : float
-        The assurance wanted.
+        Where to write :data:`FILES`: ``design.csv``, ``assurance.png`` and ``design.json``.
+    settings : dict
+        What the table was computed with, kept in ``design.json``; its ``target`` (the
+        assurance wanted) is drawn as a dashed line.
+    sentences : list of str
+        What the table says (:func:`design_sentences`), kept in ``design.json`` for
+        ``sitefx report``.
 
     Returns
     -------
@@ -695,10 +702,12 @@ def write_design(table: pd.DataFrame, folder: str | Path, *, target: float) -> d
     >>> import tempfile
     >>> table = pd.DataFrame({"sites": [10, 20], "per_arm": [5, 5], "assurance": [0.5, 0.9],
     ...     "assurance_mcse": [0.01, 0.01]})
-    >>> sorted(write_design(table, tempfile.mkdtemp(), target=0.8))
-    ['figure', 'table']
+    >>> sorted(write_design(table, tempfile.mkdtemp(), settings={"target": 0.8}, sentences=[]))
+    ['figure', 'settings', 'table']
     """
     paths = {key: Path(folder) / name for key, name in FILES.items()}
     write_csv(table, paths["table"])
-    assurance_plot(table, target=target).savefig(paths["figure"], dpi=130)
+    assurance_plot(table, target=settings["target"]).savefig(paths["figure"], dpi=130)
+    notes = {"settings": settings, "sentences": sentences}
+    paths["settings"].write_text(json.dumps(notes, indent=1), encoding="utf-8")
     return paths
