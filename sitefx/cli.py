@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the parser of the ``sitefx`` command line.
 
     The commands are ``fit``, ``refit``, ``sensitivity``, ``fit-many``, ``calibrate``,
-    ``report``, ``draws`` and ``cache``;
+    ``report``, ``draws``, ``bias``, ``design`` and ``cache``;
     ``sitefx COMMAND --help`` lists each one's flags.
 
     Returns
@@ -189,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="one-sided p-value cut points of the selection model (default 0.025,0.05,0.5)",
     )
 
+    _design_command(commands)
+
     cache = commands.add_parser(
         "cache",
         help="show or clear sitefx's cache of compiled samplers",
@@ -200,6 +202,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cache.add_argument("action", metavar="ACTION", choices=["info", "clear"], help="info or clear")
     return parser
+
+
+def _design_command(commands: argparse._SubParsersAction) -> None:
+    """Add ``sitefx design``: the assurance of the next trial from a saved fit."""
+    design = _saved_fit_command(
+        commands,
+        "design",
+        help="assurance, power and MDES of the next trial, from a saved fit",
+        description="Simulate trials of each design (J sites x n students per arm) from the "
+        "posterior of DIR's mu and tau, in outcome SDs, analyse each and count successes: "
+        "the assurance, beside the power at fixed effects and the classical MDES. Prints the "
+        "table and what it says; writes design.csv, assurance.png and design.json.",
+    )
+    design.add_argument("--sites", required=True, metavar="J,J", help="sites in the trial")
+    design.add_argument("--per-arm", required=True, metavar="N,N", help="students per arm")
+    design.add_argument(
+        "--design",
+        choices=["multisite", "cluster"],
+        default="multisite",
+        help="students randomized within sites, or whole sites (default multisite)",
+    )
+    design.add_argument(
+        "--icc", type=float, metavar="X", help="intraclass correlation (default: the fit's)"
+    )
+    design.add_argument(
+        "--r2", type=float, default=0.0, metavar="X", help="covariates' within-site R2 (0)"
+    )
+    design.add_argument(
+        "--outcome-sd", type=float, metavar="SD", help="the outcome's SD (default: the fit's)"
+    )
+    design.add_argument(
+        "--criterion",
+        choices=["posterior", "interval", "test"],
+        default="posterior",
+        help="what counts as success (default posterior)",
+    )
+    design.add_argument(
+        "--delta", type=float, default=0.0, metavar="D", help="posterior: effect to exceed (0)"
+    )
+    design.add_argument(
+        "--prob", type=float, default=0.95, metavar="P", help="posterior: probability (0.95)"
+    )
+    design.add_argument(
+        "--alpha", type=float, default=0.05, metavar="A", help="test: two-sided level (0.05)"
+    )
+    design.add_argument(
+        "--target", type=float, default=0.8, metavar="A", help="assurance wanted (0.8)"
+    )
+    design.add_argument(
+        "--replicates", type=int, default=4000, help="simulated trials per design (4000)"
+    )
+    design.add_argument("--seed", type=int, default=0, help="0 to 2**63 - 1 (default 0)")
 
 
 def _fit_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:

@@ -24,6 +24,17 @@ from sitefx.cli import EXIT_DIAGNOSTICS
 from sitefx.data.adapters import Roles, Study, load, load_historical
 from sitefx.data.partitioned import load_statistics, out_of_core
 from sitefx.data.sources import input_files
+from sitefx.design.assurance import (
+    Criterion,
+    Learned,
+    Trial,
+    analysis_priors,
+    check_probability,
+    design_sentences,
+    design_table,
+    whole_numbers,
+    write_design,
+)
 from sitefx.errors import (
     PriorSpecError,
     SamplingWarning,
@@ -52,10 +63,12 @@ from sitefx.report.folders import (
     report_folder,
     write_csv,
 )
+from sitefx.report.numbers import site_nouns
 from sitefx.report.sensitivity import describe_sensitivity, sensitivity_warnings
 from sitefx.report.tables import draws_table
 from sitefx.sensitivity.files import write_sensitivity
 from sitefx.spec import ModelSpec
+from sitefx.streams import check_seed
 
 # The ModelSpec settings each of which a flag of the same name gives (--site-dist: site_dist).
 SPEC_FLAGS = (
@@ -432,6 +445,9 @@ def check_flags(args: argparse.Namespace) -> None:
     if args.command == "bias":
         args.cuts = check_cuts(args.cuts)
         return
+    if args.command == "design":
+        _check_design(args)
+        return
     if args.command == "report":
         if args.threshold is not None:
             check_threshold(args.threshold)
@@ -626,6 +642,97 @@ def run_bias(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_design(args: argparse.Namespace) -> int:
+    """Run ``sitefx design``: the assurance, power and MDES of the next trial.
+
+    The designs are every number of sites in ``--sites`` with every number of students per
+    arm in ``--per-arm`` (:func:`~sitefx.design.assurance.design_table`), from the posterior
+    of the fit in FIT_DIR; ``design.csv``, ``assurance.png`` and ``design.json`` go to
+    ``--out``, by default the fit's own folder. Prints the table and what it says.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The flags of ``sitefx design``, checked (:func:`check_flags`): its lists of sites
+        and of students per arm read, its success criterion made.
+
+    Returns
+    -------
+    int
+        0: the designs are written.
+
+    Raises
+    ------
+    SitefxInputError
+        If FIT_DIR is not a complete, unedited sitefx fit, its effects are not in (or cannot
+        be turned into) outcome SDs, the ICC is neither given nor learned, or ``--out``
+        cannot be used.
+
+    Examples
+    --------
+    >>> from sitefx.cli import build_parser
+    >>> flags = ["--sites", "10", "--per-arm", "20", "--icc", "0.2"]
+    >>> run_design(build_parser().parse_args(["design", "studies/eight_schools", *flags]))
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.SitefxInputError: studies/eight_schools/posterior.nc: no such file; run ...
+    """
+    tree = open_fit(args.fit_dir).posterior_
+    learned = Learned.from_tree(tree, args.outcome_sd)
+    icc = args.icc if args.icc is not None else learned.icc
+    if icc is None:
+        raise SitefxInputError(
+            "the fit holds no student records to learn the intraclass correlation from: give "
+            "it with --icc (e.g. 0.15, a common value for achievement in schools)"
+        )
+    table = design_table(
+        learned, _trials(args, icc), args.criterion, replicates=args.replicates, seed=args.seed
+    )
+    sentences = design_sentences(
+        table, args.criterion, target=args.target, sites_noun=site_nouns(tree)[1]
+    )
+    settings = {
+        **dataclasses.asdict(args.criterion),
+        "design": args.design,
+        "icc": icc,
+        "r2": args.r2,
+        "target": args.target,
+        "replicates": args.replicates,
+        "seed": args.seed,
+        "analysis_priors": analysis_priors().as_strings(),
+    }
+    out = args.out or args.fit_dir
+    with _saved_fit_output(args, out) as folder:
+        paths = write_design(table, folder, settings=settings, sentences=sentences)
+    print(table.to_string(index=False, float_format=lambda value: f"{value:.3g}"))
+    print("\n".join(sentences))
+    print(f"wrote {out}: " + ", ".join(path.name for path in paths.values()))
+    return 0
+
+
+def _check_design(args: argparse.Namespace) -> None:
+    """Check the flags of ``sitefx design``; read its lists and its success criterion."""
+    args.sites = whole_numbers(args.sites, "--sites")
+    args.per_arm = whole_numbers(args.per_arm, "--per-arm")
+    args.criterion = Criterion(args.criterion, args.delta, args.prob, args.alpha)
+    check_probability(args.target, "target (--target)")
+    check_replicates(args.replicates)
+    check_seed(args.seed)
+    if args.outcome_sd is not None:
+        check_outcome_sd(args.outcome_sd)
+    _trials(args, 0.0 if args.icc is None else args.icc)  # the designs' values, checked
+
+
+def _trials(args: argparse.Namespace, icc: float) -> list[Trial]:
+    """Return the designs of ``sitefx design``: every ``--sites`` with every ``--per-arm``."""
+    return [
+        Trial(args.design, sites=sites, per_arm=per_arm, icc=icc, r2=args.r2)
+        for per_arm in args.per_arm
+        for sites in args.sites
+    ]
+
+
 def _saved_fit_output(
     args: argparse.Namespace, out: str | Path
 ) -> contextlib.AbstractContextManager[Path]:
@@ -690,6 +797,7 @@ COMMANDS = {
     "report": run_report,
     "draws": run_draws,
     "bias": run_bias,
+    "design": run_design,
     "sensitivity": run_sensitivity,
     "calibrate": run_calibrate,
     "fit-many": run_fit_many,

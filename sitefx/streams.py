@@ -27,6 +27,8 @@ Purposes
 ``bias``
     The exact draws of the bias models (no bias, PET, PEESE) and the resampling that
     averages the models (:mod:`sitefx.bias`).
+``design``
+    The simulated trials of a design's assurance and power (:mod:`sitefx.design`).
 
 Examples
 --------
@@ -41,7 +43,15 @@ import numpy as np
 
 from sitefx.errors import check_whole
 
-PURPOSES = ("exact", "site_effects", "new_site", "integration", "predictive", "bias")
+PURPOSES = (
+    "exact",
+    "site_effects",
+    "new_site",
+    "integration",
+    "predictive",
+    "bias",
+    "design",
+)
 INTEGRATION_SEED = 20261203
 MAX_SEED = 2**63 - 1
 

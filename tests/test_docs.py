@@ -17,6 +17,7 @@ import pytest
 # Every sitefx import of these tests, in one place (module paths may move).
 from sitefx.bias.models import TABLE_COLUMNS as BIAS_COLUMNS
 from sitefx.cli import EXIT_BAD_INPUT, EXIT_DIAGNOSTICS, build_parser, main
+from sitefx.design.assurance import COLUMNS as DESIGN_COLUMNS
 from sitefx.estimator import OUTPUT_FILES
 from sitefx.report.datatree import _DATA_DIMS, DIMENSIONS, POSTERIOR_DIMS, load_datatree
 from sitefx.report.datatree import _level_dims as level_dims
@@ -298,6 +299,7 @@ def test_summary_csv_columns_are_documented_in_order():
         ("leave_one_out.csv", LEAVE_ONE_OUT_COLUMNS),
         ("power_scaling.csv", POWER_SCALING_COLUMNS),
         ("bias.csv", BIAS_COLUMNS),
+        ("design.csv", list(DESIGN_COLUMNS)),
     ],
 )
 def test_table_columns_are_documented_in_the_order_written(file_name, columns):

@@ -23,6 +23,8 @@ from sitefx.historical import describe as describe_borrowing
 from sitefx.report import numbers, plots
 from sitefx.report.bias import FILES as BIAS_FILES
 from sitefx.report.bias import describe_bias
+from sitefx.report.design import FILES as DESIGN_FILES
+from sitefx.report.design import describe_design
 from sitefx.report.figures import moderator_plot
 from sitefx.report.folders import write_csv, write_figure
 from sitefx.report.forest import forest_plot
@@ -265,8 +267,9 @@ def write_report(
         Which reports to write.
     sensitivity_dir : str or pathlib.Path, optional
         A folder written by ``sitefx sensitivity``, whose prior grid, power-scaling and
-        leave-one-site-out results become a "Sensitivity" section, and by ``sitefx bias``,
-        whose models become a section on small-study and publication bias.
+        leave-one-site-out results become a "Sensitivity" section, by ``sitefx bias``,
+        whose models become a section on small-study and publication bias, and by
+        ``sitefx design``, whose designs become a section on the next trial.
     results : Results, optional
         The fit's tables, when already computed (then ``threshold`` and ``outcome_sd`` are
         not used).
@@ -317,7 +320,8 @@ def write_report(
     if sensitivity_dir is not None:
         extra, pictures = _sensitivity(Path(sensitivity_dir))
         bias, funnel = _bias(Path(sensitivity_dir))
-        extra, pictures = extra + bias, pictures | funnel
+        design, curves = _design(Path(sensitivity_dir))
+        extra, pictures = extra + bias + design, pictures | funnel | curves
         sections[-2:-2] = extra  # before "All parameters" and "Software"
         for stem, picture in pictures.items():
             (out / "figures" / f"{stem}.png").write_bytes(picture)
@@ -572,6 +576,30 @@ def _bias(directory: Path) -> tuple[list[Section], dict[str, bytes]]:
         list(funnel),
     )
     return [section], funnel
+
+
+def _design(directory: Path) -> tuple[list[Section], dict[str, bytes]]:
+    """Return the section on the next trial from the files of ``sitefx design``, and its figure."""
+    lines = describe_design(directory)
+    if not lines:
+        return [], {}
+    table = pd.read_csv(directory / DESIGN_FILES["table"])
+    curves = {"assurance": (directory / DESIGN_FILES["figure"]).read_bytes()}
+    shown = numbers.display_table(
+        table,
+        probabilities=("assurance", "power"),
+        fixed={"assurance_mcse": 3, "power_mcse": 3},
+    )
+    section = Section("Designing the next trial", [*lines, DESIGN_NOTE], [shown], list(curves))
+    return [section], curves
+
+
+DESIGN_NOTE = (
+    "Assurance: the share of simulated trials that succeed, the average effect and the SD of "
+    "the sites' effects drawn from this fit's posterior (in outcome SDs); power: the same with "
+    "them fixed at the fit's estimates; mdes: the smallest effect a two-sided test detects "
+    "with 80% power (Dong and Maynard 2013)."
+)
 
 
 BIAS_NOTE = (
