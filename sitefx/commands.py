@@ -689,8 +689,9 @@ def run_design(args: argparse.Namespace) -> int:
     table = design_table(
         learned, _trials(args, icc), args.criterion, replicates=args.replicates, seed=args.seed
     )
-    sentences = design_sentences(
-        table, args.criterion, target=args.target, sites_noun=site_nouns(tree)[1]
+    many = site_nouns(tree)[1]
+    sentences = design_sentences(  # a meta-analysis pools studies; a new trial enrols sites
+        table, args.criterion, target=args.target, sites_noun="sites" if many == "studies" else many
     )
     settings = {
         **dataclasses.asdict(args.criterion),
