@@ -120,7 +120,7 @@ def test_sitefx_design_writes_the_table_and_the_figure(cli, teacher_fit, tmp_pat
     assert {"design.csv", "assurance.png", "design.json"} <= set(manifest["files"])
     settings = json.loads((out / "design.json").read_text())["settings"]
     assert settings["icc"] == 0.15 and settings["name"] == "posterior"
-    assert "With 10 studies and 20 students per arm, the chance that the trial shows" in run.out
+    assert "With 10 sites and 20 students per arm, the chance that the trial shows" in run.out
     assert "students per arm" in run.out.splitlines()[-2]
 
 
