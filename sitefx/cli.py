@@ -464,6 +464,14 @@ def _forest_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="what a site is called, as in 'new school' (default: the site column's name)",
     )
+    group.add_argument(
+        "--title", metavar="TEXT", help="the plot's title (default: the study's title)"
+    )
+    group.add_argument(
+        "--units",
+        metavar="TEXT",
+        help="the effects' units on the axis, e.g. 'SAT points' (default: study.toml's units)",
+    )
 
 
 def _saved_fit_command(

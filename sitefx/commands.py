@@ -747,8 +747,8 @@ def _saved_fit_output(
 
 
 def _forest(args: argparse.Namespace) -> dict[str, object]:
-    """Return the forest plot's options the flags give (``--null``, ``--unit-name``)."""
-    given = {"null": args.null, "unit_name": args.unit_name}
+    """Return the forest plot's options the flags give (``--null``, ``--unit-name``, ...)."""
+    given = {name: getattr(args, name) for name in ("null", "unit_name", "title", "units")}
     return {name: value for name, value in given.items() if value is not None}
 
 

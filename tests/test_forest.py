@@ -120,8 +120,10 @@ def test_the_fit_and_report_flags_reach_the_forest(tmp_path, cli):
     assert "new campus" in (out / "forest.svg").read_text(encoding="utf-8")
     assert (out / "forest.png").is_file()
     report = tmp_path / "report"
-    assert cli("report", out, "--unit-name", "academy", "--out", report).code == 0
+    named = ["--unit-name", "academy", "--title", "Coaching <b>", "--units", "points"]
+    assert cli("report", out, *named, "--out", report).code == 0
     svg = (report / "figures" / "forest.svg").read_text(encoding="utf-8")
     assert "new academy" in svg and "null effect (0)" in svg
+    assert "Coaching &lt;b&gt;" in svg and "(points)" in svg
     refused = cli("fit", "studies/eight_schools", "--null", "inf", "--out", tmp_path / "x")
     assert refused.code == 2 and "--null" in refused.err
