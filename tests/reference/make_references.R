@@ -1,9 +1,9 @@
 # Regenerates the R reference numbers that sitefx's tests compare against.
 # Run from the repository root:
 #   Rscript tests/reference/make_references.R [metafor|brms_binary|three_level|star_classroom|
-#     horseshoe|growth|binary_records|student_t|reading_pass|tutoring_growth|selection ...]
+#     horseshoe|growth|binary_records|student_t|reading_pass|tutoring_growth|selection|design ...]
 # Needs Debian's r-cran-lme4, r-cran-brms (+ r-cran-bh with its include link), r-cran-metafor,
-# r-cran-jsonlite. R is a tool for making these numbers, never a dependency of sitefx or its tests.
+# r-cran-jsonlite, and for `design` PowerUpR 1.1.0 (CRAN source, `R CMD INSTALL`). R is a tool for making these numbers, never a dependency of sitefx or its tests.
 suppressPackageStartupMessages({ library(jsonlite) })
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) == 0) args <- "metafor"  # the quick one; name the others to rerun them
@@ -820,4 +820,56 @@ if ("selection" %in% args) {
   refs[["bangertdrowns2004"]] <- selection_references(
     data.frame(yi = b$yi, sei = sqrt(b$vi)), "metafor::dat.bangertdrowns2004 (yi, sqrt(vi))")
   write_ref(refs, "selection_metafor.json")
+}
+
+# Classical MDES and power (sitefx.design.classical) against PowerUpR, the R port of Dong &
+# Maynard's (2013) PowerUp!: two-level multisite trials with random site effects (bira2, i.e.
+# bira2r1) and two-level cluster-randomized trials (cra2, i.e. cra2r2). The cases are the examples
+# of PowerUpR's help pages (man/bira2.Rd, man/cra2.Rd: "cross-checks", whose power.* call passes
+# the MDES rounded to 3 decimals, stored as `documented`) and of its source (the `# example`
+# comments in R/bira2.R and R/cra2.R), plus one case per design that sets every option sitefx maps
+# (unequal allocation p, level-2 covariates g2 with r22 or r2t2, r21, one-sided test, alpha,
+# power). Each case stores PowerUpR's MDES and power at `es`, with the df and the standard error
+# (MDES / ncp).
+if ("design" %in% args) {
+  suppressPackageStartupMessages(library(PowerUpR))
+  design_case <- function(design, args, es, power = .80, documented = NULL) {
+    run <- function(output, extra) {
+      out <- NULL
+      capture.output(out <- do.call(paste0(output, ".", design), c(args, extra)))
+      call <- sprintf("%s.%s(%s)", output, design,
+                      sub("^list\\((.*)\\)$", "\\1", deparse1(c(args, extra))))
+      list(out = out, call = call)
+    }
+    m <- run("mdes", list(power = power))
+    p <- run("power", list(es = es))
+    list(provenance = provenance("PowerUpR", c(m$call, p$call),
+                                 Filter(Negate(is.null), list(documented = documented))),
+         design = design, args = args, target_power = power, es = es, df = m$out$df,
+         se = m$out$mdes[1] / m$out$ncp, mdes = m$out$mdes[1], power = p$out$power)
+  }
+  help_page <- function(file, call) {
+    sprintf("PowerUpR 1.1.0 %s, examples ('# cross-checks'): %s, the MDES to 3 decimals",
+            file, call)
+  }
+  refs <- list(
+    multisite_help = design_case(
+      "bira2", list(rho2 = .17, omega2 = .50, n = 15, J = 20), es = .366,
+      documented = list(mdes = .366, source = help_page(
+        "man/bira2.Rd", "power.bira2(es=.366, rho2=.17, omega2=.50, n=15, J=20)"))),
+    # es near the MDES: the source example's default es = .25 has power 1
+    multisite_source = design_case("bira2", list(rho2 = .35, omega2 = .10, n = 83, J = 480),
+                                   es = .03),
+    multisite_options = design_case(
+      "bira2", list(alpha = .10, two.tailed = FALSE, rho2 = .20, omega2 = .30,
+                    g2 = 2, r21 = .50, r2t2 = .40, p = .40, n = 30, J = 25), es = .20, power = .90),
+    cluster_help = design_case(
+      "cra2", list(rho2 = .17, n = 15, J = 20), es = .629,
+      documented = list(mdes = .629, source = help_page(
+        "man/cra2.Rd", "power.cra2(es=.629, rho2=.17, n=15, J=20)"))),
+    cluster_source = design_case("cra2", list(rho2 = .20, n = 4, J = 20, alpha = .01), es = .50),
+    cluster_options = design_case(
+      "cra2", list(alpha = .10, two.tailed = FALSE, rho2 = .15, g2 = 1,
+                   r21 = .50, r22 = .60, p = .60, n = 25, J = 40), es = .25, power = .90))
+  write_ref(refs, "design_powerupr.json")
 }
