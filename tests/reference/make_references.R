@@ -823,14 +823,15 @@ if ("selection" %in% args) {
 }
 
 # Classical MDES and power (sitefx.design.classical) against PowerUpR, the R port of Dong &
-# Maynard's (2013) PowerUp!: two-level multisite trials with random site effects (bira2, i.e.
-# bira2r1) and two-level cluster-randomized trials (cra2, i.e. cra2r2). The cases are the examples
-# of PowerUpR's help pages (man/bira2.Rd, man/cra2.Rd: "cross-checks", whose power.* call passes
-# the MDES rounded to 3 decimals, stored as `documented`) and of its source (the `# example`
-# comments in R/bira2.R and R/cra2.R), plus one case per design that sets every option sitefx maps
-# (unequal allocation p, level-2 covariates g2 with r22 or r2t2, r21, one-sided test, alpha,
-# power). Each case stores PowerUpR's MDES and power at `es`, with the df and the standard error
-# (MDES / ncp).
+# Maynard's (2013) PowerUp!: multisite trials with random site effects (bira2, i.e. bira2r1; and
+# bira3, i.e. bira3r1, sites within districts) and cluster-randomized trials (cra2, i.e. cra2r2;
+# and cra3, i.e. cra3r3, classrooms within the randomized sites). The cases are the examples of
+# PowerUpR's help pages (man/*.Rd: "cross-checks", whose power.* call passes the MDES rounded to
+# 3 decimals, stored as `documented`), of its source (the `# example` comments in R/bira2.R and
+# R/cra2.R) and of its three-level vignette, plus one bira2, cra2 and bira3 case each that sets
+# every option sitefx maps (unequal allocation p, top-level covariates g, R-squareds, one-sided
+# test, alpha, power). Each case stores PowerUpR's MDES and power at `es`, with the df and the
+# standard error (MDES / ncp).
 if ("design" %in% args) {
   suppressPackageStartupMessages(library(PowerUpR))
   design_case <- function(design, args, es, power = .80, documented = NULL) {
@@ -870,6 +871,23 @@ if ("design" %in% args) {
     cluster_source = design_case("cra2", list(rho2 = .20, n = 4, J = 20, alpha = .01), es = .50),
     cluster_options = design_case(
       "cra2", list(alpha = .10, two.tailed = FALSE, rho2 = .15, g2 = 1,
-                   r21 = .50, r22 = .60, p = .60, n = 25, J = 40), es = .25, power = .90))
+                   r21 = .50, r22 = .60, p = .60, n = 25, J = 40), es = .25, power = .90),
+    multisite3_help = design_case(
+      "bira3", list(rho3 = .20, rho2 = .15, omega3 = .10, omega2 = .10, n = 69, J = 10, K = 100),
+      es = .045, documented = list(mdes = .045, source = help_page(
+        "man/bira3.Rd", paste("power.bira3(es = .045, rho3=.20, rho2=.15, omega3=.10,",
+                              "omega2=.10, n=69, J=10, K=100)")))),
+    multisite3_options = design_case(
+      "bira3", list(alpha = .10, two.tailed = FALSE, rho3 = .10, rho2 = .15, omega3 = .20,
+                    omega2 = .30, g3 = 2, r21 = .50, r2t2 = .30, r2t3 = .40, p = .40, n = 20,
+                    J = 4, K = 15), es = .20, power = .90),
+    cluster3_help = design_case(
+      "cra3", list(rho3 = .06, rho2 = .17, n = 15, J = 3, K = 60), es = .269,
+      documented = list(mdes = .269, source = help_page(
+        "man/cra3.Rd", "power.cra3(es=.269, rho3=.06, rho2=.17, n=15, J=3, K=60)"))),
+    # vignettes/three_level_cluster_randomized_trial.Rmd (Saxon Math, hypothetical values)
+    cluster3_vignette = design_case(
+      "cra3", list(rho2 = .06, rho3 = .18, g3 = 1, r21 = .55, r22 = .50, r23 = .45, p = .40,
+                   n = 10, J = 2, K = 83), es = .23))
   write_ref(refs, "design_powerupr.json")
 }
