@@ -1,9 +1,9 @@
 # Regenerates the R reference numbers that sitefx's tests compare against.
 # Run from the repository root:
 #   Rscript tests/reference/make_references.R [metafor|brms_binary|three_level|star_classroom|
-#     horseshoe|growth|binary_records|student_t|reading_pass|tutoring_growth|selection ...]
+#     horseshoe|growth|binary_records|student_t|reading_pass|tutoring_growth|selection|design ...]
 # Needs Debian's r-cran-lme4, r-cran-brms (+ r-cran-bh with its include link), r-cran-metafor,
-# r-cran-jsonlite. R is a tool for making these numbers, never a dependency of sitefx or its tests.
+# r-cran-jsonlite, and for `design` PowerUpR 1.1.0 (CRAN source, `R CMD INSTALL`). R is a tool for making these numbers, never a dependency of sitefx or its tests.
 suppressPackageStartupMessages({ library(jsonlite) })
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) == 0) args <- "metafor"  # the quick one; name the others to rerun them
@@ -820,4 +820,74 @@ if ("selection" %in% args) {
   refs[["bangertdrowns2004"]] <- selection_references(
     data.frame(yi = b$yi, sei = sqrt(b$vi)), "metafor::dat.bangertdrowns2004 (yi, sqrt(vi))")
   write_ref(refs, "selection_metafor.json")
+}
+
+# Classical MDES and power (sitefx.design.classical) against PowerUpR, the R port of Dong &
+# Maynard's (2013) PowerUp!: multisite trials with random site effects (bira2, i.e. bira2r1; and
+# bira3, i.e. bira3r1, sites within districts) and cluster-randomized trials (cra2, i.e. cra2r2;
+# and cra3, i.e. cra3r3, classrooms within the randomized sites). The cases are the examples of
+# PowerUpR's help pages (man/*.Rd: "cross-checks", whose power.* call passes the MDES rounded to
+# 3 decimals, stored as `documented`), of its source (the `# example` comments in R/bira2.R and
+# R/cra2.R) and of its three-level vignette, plus one bira2, cra2 and bira3 case each that sets
+# every option sitefx maps (unequal allocation p, top-level covariates g, R-squareds, one-sided
+# test, alpha, power). Each case stores PowerUpR's MDES and power at `es`, with the df and the
+# standard error (MDES / ncp).
+if ("design" %in% args) {
+  suppressPackageStartupMessages(library(PowerUpR))
+  design_case <- function(design, args, es, power = .80, documented = NULL) {
+    run <- function(output, extra) {
+      out <- NULL
+      capture.output(out <- do.call(paste0(output, ".", design), c(args, extra)))
+      call <- sprintf("%s.%s(%s)", output, design,
+                      sub("^list\\((.*)\\)$", "\\1", deparse1(c(args, extra))))
+      list(out = out, call = call)
+    }
+    m <- run("mdes", list(power = power))
+    p <- run("power", list(es = es))
+    list(provenance = provenance("PowerUpR", c(m$call, p$call),
+                                 Filter(Negate(is.null), list(documented = documented))),
+         design = design, args = args, target_power = power, es = es, df = m$out$df,
+         se = m$out$mdes[1] / m$out$ncp, mdes = m$out$mdes[1], power = p$out$power)
+  }
+  help_page <- function(file, call) {
+    sprintf("PowerUpR 1.1.0 %s, examples ('# cross-checks'): %s, the MDES to 3 decimals",
+            file, call)
+  }
+  refs <- list(
+    multisite_help = design_case(
+      "bira2", list(rho2 = .17, omega2 = .50, n = 15, J = 20), es = .366,
+      documented = list(mdes = .366, source = help_page(
+        "man/bira2.Rd", "power.bira2(es=.366, rho2=.17, omega2=.50, n=15, J=20)"))),
+    # es near the MDES: the source example's default es = .25 has power 1
+    multisite_source = design_case("bira2", list(rho2 = .35, omega2 = .10, n = 83, J = 480),
+                                   es = .03),
+    multisite_options = design_case(
+      "bira2", list(alpha = .10, two.tailed = FALSE, rho2 = .20, omega2 = .30,
+                    g2 = 2, r21 = .50, r2t2 = .40, p = .40, n = 30, J = 25), es = .20, power = .90),
+    cluster_help = design_case(
+      "cra2", list(rho2 = .17, n = 15, J = 20), es = .629,
+      documented = list(mdes = .629, source = help_page(
+        "man/cra2.Rd", "power.cra2(es=.629, rho2=.17, n=15, J=20)"))),
+    cluster_source = design_case("cra2", list(rho2 = .20, n = 4, J = 20, alpha = .01), es = .50),
+    cluster_options = design_case(
+      "cra2", list(alpha = .10, two.tailed = FALSE, rho2 = .15, g2 = 1,
+                   r21 = .50, r22 = .60, p = .60, n = 25, J = 40), es = .25, power = .90),
+    multisite3_help = design_case(
+      "bira3", list(rho3 = .20, rho2 = .15, omega3 = .10, omega2 = .10, n = 69, J = 10, K = 100),
+      es = .045, documented = list(mdes = .045, source = help_page(
+        "man/bira3.Rd", paste("power.bira3(es = .045, rho3=.20, rho2=.15, omega3=.10,",
+                              "omega2=.10, n=69, J=10, K=100)")))),
+    multisite3_options = design_case(
+      "bira3", list(alpha = .10, two.tailed = FALSE, rho3 = .10, rho2 = .15, omega3 = .20,
+                    omega2 = .30, g3 = 2, r21 = .50, r2t2 = .30, r2t3 = .40, p = .40, n = 20,
+                    J = 4, K = 15), es = .20, power = .90),
+    cluster3_help = design_case(
+      "cra3", list(rho3 = .06, rho2 = .17, n = 15, J = 3, K = 60), es = .269,
+      documented = list(mdes = .269, source = help_page(
+        "man/cra3.Rd", "power.cra3(es=.269, rho3=.06, rho2=.17, n=15, J=3, K=60)"))),
+    # vignettes/three_level_cluster_randomized_trial.Rmd (Saxon Math, hypothetical values)
+    cluster3_vignette = design_case(
+      "cra3", list(rho2 = .06, rho3 = .18, g3 = 1, r21 = .55, r22 = .50, r23 = .45, p = .40,
+                   n = 10, J = 2, K = 83), es = .23))
+  write_ref(refs, "design_powerupr.json")
 }
