@@ -259,7 +259,7 @@ class Trial:
     @property
     def site_se(self) -> float:
         """The SE of a multisite trial's estimate in one site."""
-        share = classical.P_TREATED * (1 - classical.P_TREATED)
+        share = 0.5 * (1 - 0.5)  # per_arm students in each arm: half the site treated
         return float(np.sqrt(self.within / (share * 2 * self.per_arm)))
 
 
