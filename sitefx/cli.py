@@ -206,14 +206,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _design_command(commands: argparse._SubParsersAction) -> None:
     """Add ``sitefx design``: the assurance of the next trial from a saved fit."""
-    design = _saved_fit_command(
-        commands,
+    design = commands.add_parser(
         "design",
-        help="assurance, power and MDES of the next trial, from a saved fit",
+        help="assurance, power and MDES of the next trial, from a saved fit or from priors",
         description="Simulate trials of each design (J sites x n students per arm) from the "
-        "posterior of DIR's mu and tau, in outcome SDs, analyse each and count successes: "
-        "the assurance, beside the power at fixed effects and the classical MDES. Prints the "
-        "table and what it says; writes design.csv, assurance.png and design.json.",
+        "posterior of DIR's mu and tau, in outcome SDs (or from --prior-mu and --prior-tau "
+        "without a fit), analyse each and count successes: the assurance, beside the power at "
+        "fixed effects and the classical MDES. Prints the table and what it says; writes "
+        "design.csv, assurance.png and design.json.",
+    )
+    design.add_argument(
+        "fit_dir", metavar="DIR", nargs="?", help="folder of a saved fit (or give the priors)"
+    )
+    design.add_argument("--out", metavar="DIR", help="where to write (default: DIR)")
+    design.add_argument(
+        "--prior-mu", metavar="SPEC", help="without a fit: the average effect, in outcome SDs"
+    )
+    design.add_argument(
+        "--prior-tau", metavar="SPEC", help="without a fit: the SD of the sites' effects"
     )
     design.add_argument("--sites", required=True, metavar="J,J", help="sites in the trial")
     design.add_argument("--per-arm", required=True, metavar="N,N", help="students per arm")

@@ -465,10 +465,15 @@ def check_flags(args: argparse.Namespace) -> None:
         check_replicates(args.replicates)
     for flag in ("alt_tau", "alt_mu"):
         for spec in getattr(args, flag, None) or ():
-            try:
-                given_prior(spec)
-            except PriorSpecError as error:
-                raise PriorSpecError(f"--{flag.replace('_', '-')}: {error}") from error
+            _check_prior(f"--{flag.replace('_', '-')}", spec)
+
+
+def _check_prior(flag: str, spec: str) -> None:
+    """Refuse a prior specification that does not read, naming its flag."""
+    try:
+        given_prior(spec)
+    except PriorSpecError as error:
+        raise PriorSpecError(f"{flag}: {error}") from error
 
 
 def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
@@ -678,18 +683,24 @@ def run_design(args: argparse.Namespace) -> int:
     ...
     sitefx.errors.SitefxInputError: studies/eight_schools/posterior.nc: no such file; run ...
     """
-    tree = open_fit(args.fit_dir).posterior_
-    learned = Learned.from_tree(tree, args.outcome_sd)
+    if args.fit_dir is None:  # priors alone (checked by _check_design)
+        tree = None
+        learned = Learned.from_priors(
+            given_prior(args.prior_mu), given_prior(args.prior_tau), seed=args.seed
+        )
+    else:
+        tree = open_fit(args.fit_dir).posterior_
+        learned = Learned.from_tree(tree, args.outcome_sd)
     icc = args.icc if args.icc is not None else learned.icc
     if icc is None:
         raise SitefxInputError(
-            "the fit holds no student records to learn the intraclass correlation from: give "
-            "it with --icc (e.g. 0.15, a common value for achievement in schools)"
+            "no student records to learn the intraclass correlation from: give it with --icc "
+            "(e.g. 0.15, a common value for achievement in schools)"
         )
     table = design_table(
         learned, _trials(args, icc), args.criterion, replicates=args.replicates, seed=args.seed
     )
-    many = site_nouns(tree)[1]
+    many = "sites" if tree is None else site_nouns(tree)[1]
     sentences = design_sentences(  # a meta-analysis pools studies; a new trial enrols sites
         table, args.criterion, target=args.target, sites_noun="sites" if many == "studies" else many
     )
@@ -704,7 +715,10 @@ def run_design(args: argparse.Namespace) -> int:
         "analysis_priors": analysis_priors().as_strings(),
     }
     out = args.out or args.fit_dir
-    with _saved_fit_output(args, out) as folder:
+    written = (
+        output_folder(out, command=_command()) if tree is None else _saved_fit_output(args, out)
+    )
+    with written as folder:
         paths = write_design(table, folder, settings=settings, sentences=sentences)
     print(table.to_string(index=False, float_format=lambda value: f"{value:.3g}"))
     print("\n".join(sentences))
@@ -714,6 +728,19 @@ def run_design(args: argparse.Namespace) -> int:
 
 def _check_design(args: argparse.Namespace) -> None:
     """Check the flags of ``sitefx design``; read its lists and its success criterion."""
+    priors = {"--prior-mu": args.prior_mu, "--prior-tau": args.prior_tau}
+    if args.fit_dir is None:
+        missing = [flag for flag, spec in priors.items() if spec is None]
+        missing += ["--out"] if args.out is None else []
+        if missing:
+            raise SitefxInputError(
+                f"sitefx design needs a saved fit (DIR) or, without one, {' and '.join(missing)}"
+            )
+    elif any(spec is not None for spec in priors.values()):
+        raise SitefxInputError("--prior-mu and --prior-tau are for a design without a fit (DIR)")
+    for flag, spec in priors.items():
+        if spec is not None:
+            _check_prior(flag, spec)
     args.sites = whole_numbers(args.sites, "--sites")
     args.per_arm = whole_numbers(args.per_arm, "--per-arm")
     args.criterion = Criterion(args.criterion, args.delta, args.prob, args.alpha)

@@ -177,8 +177,37 @@ def test_a_records_fit_gives_its_intraclass_correlation_and_outcome_sd():
     assert learned.icc == pytest.approx(9 / 25)
     assert learned.mu.mean() == pytest.approx(0.4) and learned.tau.mean() == pytest.approx(0.2)
     tree["posterior"] = posterior.drop_vars("sigma")  # a binary outcome: log odds ratios
-    with pytest.raises(sitefx.SitefxInputError, match="log odds ratios"):
-        Learned.from_tree(tree)
+    binary = Learned.from_tree(tree)  # on the logistic latent scale, SD pi / sqrt(3)
+    assert binary.mu.mean() == pytest.approx(2.0 * np.sqrt(3) / np.pi)
+    assert binary.icc == pytest.approx(9 / (9 + np.pi**2 / 3))
+
+
+def test_a_design_from_priors_alone(cli, tmp_path):
+    out = tmp_path / "design"
+    priors = ["--prior-mu", "normal(0.2, 0.05)", "--prior-tau", "half-normal(0.1)"]
+    run = cli(
+        "design", *priors, "--sites", "10,40", "--per-arm", "25", "--icc", "0.15", "--out", out
+    )
+    assert run.code == 0, run.err
+    table = pd.read_csv(out / "design.csv")
+    assert table["assurance"].is_monotonic_increasing and table["assurance"].iloc[-1] > 0.9
+    assert "With 40 sites and 25 students per arm" in run.out
+    assert_refused_in_one_line(cli("design", "--sites", "10", "--per-arm", "5"), "--prior-mu")
+    bad = cli(
+        "design",
+        *priors[:2],
+        "--prior-tau",
+        "half-normal(",
+        "--sites",
+        "10",
+        "--per-arm",
+        "5",
+        "--icc",
+        "0.1",
+        "--out",
+        tmp_path / "x",
+    )
+    assert_refused_in_one_line(bad, "--prior-tau")
 
 
 def test_a_design_in_the_fits_folder_becomes_a_report_section(cli, tmp_path):

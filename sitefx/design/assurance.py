@@ -68,6 +68,8 @@ from sitefx.report.design import FILES
 from sitefx.report.folders import write_csv
 from sitefx.report.numbers import percent
 
+LOGISTIC_SD = np.pi / np.sqrt(3)  # the SD of the logistic latent variable of a binary outcome
+
 CRITERIA = ("posterior", "interval", "test")
 COLUMNS = ("sites", "per_arm", "assurance", "assurance_mcse", "power", "mdes", "power_mcse")
 TAU_NODES = 256  # Gauss-Legendre nodes in log tau of the vectorized exact posterior
@@ -435,6 +437,36 @@ class Learned:
     icc: float | None
 
     @classmethod
+    def from_priors(cls, mu: Prior, tau: Prior, *, draws: int = 4000, seed: int = 0) -> "Learned":
+        """Draw ``mu`` and ``tau`` from priors in effect-size units: a design without a fit.
+
+        Parameters
+        ----------
+        mu, tau : Prior
+            What is believed about the average effect and the SD of the sites' effects, in
+            outcome SDs (``sitefx design --prior-mu``, ``--prior-tau``).
+        draws : int, default 4000
+            How many.
+        seed : int, default 0
+            Of the ``design`` random stream.
+
+        Returns
+        -------
+        Learned
+            With no ICC (give it).
+
+        Examples
+        --------
+        >>> from sitefx.models.priors import given_prior
+        >>> learned = Learned.from_priors(given_prior("normal(0.2, 0.05)"),
+        ...                               given_prior("half-normal(0.1)"))
+        >>> round(float(learned.mu.mean()), 2), bool((learned.tau >= 0).all())
+        (0.2, True)
+        """
+        rng = streams.rng(seed, "design")
+        return cls(mu=mu.sample(rng, (draws,)), tau=tau.sample(rng, (draws,)), icc=None)
+
+    @classmethod
     def from_tree(cls, tree: xr.DataTree, outcome_sd: float | None = None) -> "Learned":
         """Read a saved fit's draws of ``mu`` and ``tau`` in outcome SDs, and its ICC.
 
@@ -450,10 +482,15 @@ class Learned:
         -------
         Learned
 
+        A binary outcome's log odds ratios are read on the latent scale of the logistic
+        model, whose SD is ``pi / sqrt(3)`` (Chinn 2000): the design is then that of a
+        continuous outcome with the same standardized effect, a normal approximation to the
+        binary trial, and the ICC is the latent one, ``alpha_sd^2 / (alpha_sd^2 + pi^2 / 3)``.
+
         Raises
         ------
         SitefxInputError
-            For effects that are log odds ratios, or an outcome SD that is not known.
+            For an outcome SD that is not known.
 
         Examples
         --------
@@ -465,9 +502,14 @@ class Learned:
         posterior = tree["posterior"]
         kind = tree.attrs["data_kind"]
         if kind == "arms" or (kind != "summaries" and "sigma" not in posterior):
-            raise SitefxInputError(
-                "sitefx design needs effects in units of an outcome SD; this fit's effects "
-                "are log odds ratios (a binary outcome)"
+            icc = None
+            if "alpha_sd" in posterior:
+                between = posterior["alpha_sd"].values ** 2
+                icc = float(np.median(between / (between + LOGISTIC_SD**2)))
+            return cls(
+                mu=posterior["mu"].values.ravel() / LOGISTIC_SD,
+                tau=posterior["tau"].values.ravel() / LOGISTIC_SD,
+                icc=icc,
             )
         if outcome_sd is None:
             outcome_sd = tree.attrs.get("outcome_sd")
@@ -604,14 +646,14 @@ def design_sentences(
     ...     "assurance_mcse": [0.0065], "power": [0.9], "power_mcse": [0.005]})
     >>> print(design_sentences(table, Criterion(), target=0.8, sites_noun="schools")[0])
     With 40 schools and 25 students per arm, the chance that the trial shows a positive \
-average effect (posterior probability above 95%) is 78% ± 1% (90% ± 1% if the effects were \
-exactly the fit's estimates).
+average effect (posterior probability above 95%) is 78% ± 1% (90% ± 1% if mu and tau were \
+exactly their central values).
     """
     sentences = [
         f"With {row.sites} {sites_noun} and {row.per_arm} students per arm, the chance that "
         f"the trial {criterion.describe()} is {_share(row.assurance, row.assurance_mcse)} "
-        f"({_share(row.power, row.power_mcse)} if the effects were exactly the fit's "
-        "estimates)."
+        f"({_share(row.power, row.power_mcse)} if mu and tau were exactly their central "
+        "values)."
         for row in table.itertuples()
     ]
     reached = smallest_sites(table, target)
