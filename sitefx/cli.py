@@ -264,6 +264,10 @@ def _design_command(commands: argparse._SubParsersAction) -> None:
         "--replicates", type=int, default=4000, help="simulated trials per design (4000)"
     )
     design.add_argument("--seed", type=int, default=0, help="0 to 2**63 - 1 (default 0)")
+    costs = design.add_argument_group("costs (a cost column and the cheapest design)")
+    costs.add_argument("--cost-site", type=float, metavar="C", help="cost of enrolling a site")
+    costs.add_argument("--cost-student", type=float, metavar="C", help="cost of a student")
+    costs.add_argument("--budget", type=float, metavar="B", help="the most the trial may cost")
 
 
 def _fit_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:

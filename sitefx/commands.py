@@ -25,6 +25,7 @@ from sitefx.data.adapters import Roles, Study, load, load_historical
 from sitefx.data.partitioned import load_statistics, out_of_core
 from sitefx.data.sources import input_files
 from sitefx.design.assurance import (
+    Costs,
     Criterion,
     Learned,
     Trial,
@@ -701,9 +702,13 @@ def run_design(args: argparse.Namespace) -> int:
         learned, _trials(args, icc), args.criterion, replicates=args.replicates, seed=args.seed
     )
     many = "sites" if tree is None else site_nouns(tree)[1]
-    sentences = design_sentences(  # a meta-analysis pools studies; a new trial enrols sites
-        table, args.criterion, target=args.target, sites_noun="sites" if many == "studies" else many
-    )
+    noun = "sites" if many == "studies" else many  # a meta-analysis pools studies, not sites
+    sentences = design_sentences(table, args.criterion, target=args.target, sites_noun=noun)
+    if args.costs is not None:
+        table["cost"] = args.costs.of(table, args.design)
+        sentences.append(
+            args.costs.sentence(table, args.design, target=args.target, sites_noun=noun)
+        )
     settings = {
         **dataclasses.asdict(args.criterion),
         "design": args.design,
@@ -745,6 +750,9 @@ def _check_design(args: argparse.Namespace) -> None:
     args.per_arm = whole_numbers(args.per_arm, "--per-arm")
     args.criterion = Criterion(args.criterion, args.delta, args.prob, args.alpha)
     check_probability(args.target, "target (--target)")
+    given = {"site": args.cost_site, "student": args.cost_student, "budget": args.budget}
+    given = {name: value for name, value in given.items() if value is not None}
+    args.costs = Costs(**given) if given else None
     check_replicates(args.replicates)
     check_seed(args.seed)
     if args.outcome_sd is not None:

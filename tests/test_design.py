@@ -222,3 +222,21 @@ def test_a_design_in_the_fits_folder_becomes_a_report_section(cli, tmp_path):
     report = (folder / "report.md").read_text(encoding="utf-8")
     assert "Designing the next trial" in report and "With 40 schools" in report
     assert (folder / "figures" / "assurance.png").stat().st_size > 0
+
+
+def test_costs_name_the_cheapest_design_that_reaches_the_target(cli, tmp_path):
+    out = tmp_path / "design"
+    priors = ["--prior-mu", "normal(0.2, 0.05)", "--prior-tau", "half-normal(0.1)"]
+    costs = ["--cost-site", "5000", "--cost-student", "100", "--budget", "200000"]
+    trial = ["--sites", "10,20,40", "--per-arm", "10,25", "--icc", "0.15"]
+    run = cli("design", *priors, *trial, *costs, "--out", out)
+    assert run.code == 0, run.err
+    table = pd.read_csv(out / "design.csv")
+    assert (table["cost"] == table["sites"] * (5000 + 2 * table["per_arm"] * 100)).all()
+    reached = table[(table["assurance"] >= 0.8) & (table["cost"] <= 200000)]
+    best = reached.loc[reached["cost"].idxmin()]
+    assert f"is {best['sites']:.0f} sites with {best['per_arm']:.0f} students per arm" in run.out
+    assert_refused_in_one_line(
+        cli("design", *priors, *trial, "--cost-site", "-1", "--out", tmp_path / "x"),
+        "--cost-site",
+    )

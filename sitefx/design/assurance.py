@@ -619,6 +619,94 @@ def smallest_sites(table: pd.DataFrame, target: float) -> pd.DataFrame:
     return reached.groupby("per_arm", as_index=False).first()
 
 
+@dataclass(frozen=True)
+class Costs:
+    """What a trial costs: per site enrolled and per student, and the money there is.
+
+    Parameters
+    ----------
+    site : float, default 0
+        Cost of enrolling one site (``--cost-site``).
+    student : float, default 0
+        Cost of one student (``--cost-student``).
+    budget : float, optional
+        The most the trial may cost (``--budget``).
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"sites": [10, 20, 10], "per_arm": [50, 20, 100],
+    ...                       "assurance": [0.85, 0.82, 0.9]})
+    >>> costs = Costs(site=5000, student=100)
+    >>> costs.of(table, "multisite").tolist()
+    [150000.0, 180000.0, 250000.0]
+    >>> print(costs.sentence(table, "multisite", target=0.8, sites_noun="schools"))
+    The cheapest design reaching an assurance of 80% is 10 schools with 50 students per arm, \
+for 150,000.
+    """
+
+    site: float = 0.0
+    student: float = 0.0
+    budget: float | None = None
+
+    def __post_init__(self) -> None:
+        """Check that every cost is finite and not negative, and the budget positive."""
+        for name, value in (("cost_site", self.site), ("cost_student", self.student)):
+            flag = f"{name} (--{name.replace('_', '-')})"
+            if check_finite(value, flag) < 0:
+                raise SitefxInputError(f"{flag} must be 0 or more; got {value}")
+        if self.budget is not None:
+            check_finite(self.budget, "budget (--budget)", positive=True)
+
+    def of(self, table: pd.DataFrame, design: str) -> pd.Series:
+        """Return each design's cost: ``J (site + 2 n student)``, cluster ``J (site + n student)``.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            Designs (``sites``, ``per_arm``).
+        design : {"multisite", "cluster"}
+            In a cluster trial ``per_arm`` is the students of a site.
+
+        Returns
+        -------
+        pandas.Series
+        """
+        students = table["per_arm"] * (2 if design == "multisite" else 1)
+        return (table["sites"] * (self.site + students * self.student)).astype(float)
+
+    def sentence(
+        self, table: pd.DataFrame, design: str, *, target: float, sites_noun: str = "sites"
+    ) -> str:
+        """Say which design reaching ``target`` costs least (within the budget).
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            From :func:`design_table`.
+        design : {"multisite", "cluster"}
+            The trial's design.
+        target : float
+            The assurance wanted.
+        sites_noun : str, default "sites"
+            What the sites are called.
+
+        Returns
+        -------
+        str
+        """
+        cost = self.of(table, design)
+        fits = (table["assurance"] >= target) & (cost <= (self.budget or np.inf))
+        within = f" within the budget of {self.budget:,.0f}" if self.budget is not None else ""
+        if not fits.any():
+            return f"No design here reaches an assurance of {percent(target)}{within}."
+        best = cost[fits].idxmin()
+        sites, per_arm = (int(table.at[best, name]) for name in ("sites", "per_arm"))
+        return (
+            f"The cheapest design reaching an assurance of {percent(target)}{within} is "
+            f"{sites} {sites_noun} with {per_arm} students per arm, for {cost[best]:,.0f}."
+        )
+
+
 def design_sentences(
     table: pd.DataFrame, criterion: Criterion, *, target: float, sites_noun: str = "sites"
 ) -> list[str]:
