@@ -225,6 +225,12 @@ def _design_command(commands: argparse._SubParsersAction) -> None:
     design.add_argument(
         "--prior-tau", metavar="SPEC", help="without a fit: the SD of the sites' effects"
     )
+    design.add_argument(
+        "--historical",
+        metavar="SOURCE",
+        help="without a fit: earlier studies (a study folder of summaries), whose MAP prior "
+        "gives mu (with --prior-tau)",
+    )
     design.add_argument("--sites", required=True, metavar="J,J", help="sites in the trial")
     design.add_argument("--per-arm", required=True, metavar="N,N", help="students per arm")
     design.add_argument(

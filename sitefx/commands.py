@@ -684,7 +684,14 @@ def run_design(args: argparse.Namespace) -> int:
     ...
     sitefx.errors.SitefxInputError: studies/eight_schools/posterior.nc: no such file; run ...
     """
-    if args.fit_dir is None:  # priors alone (checked by _check_design)
+    ess = None
+    if args.historical is not None:  # the MAP prior of earlier studies (checked)
+        tree = None
+        history = load_historical(args.historical, Roles()).data
+        learned, ess = Learned.from_history(
+            history, given_prior(args.prior_tau), outcome_sd=args.outcome_sd or 1.0, seed=args.seed
+        )
+    elif args.fit_dir is None:  # priors alone (checked by _check_design)
         tree = None
         learned = Learned.from_priors(
             given_prior(args.prior_mu), given_prior(args.prior_tau), seed=args.seed
@@ -704,6 +711,12 @@ def run_design(args: argparse.Namespace) -> int:
     many = "sites" if tree is None else site_nouns(tree)[1]
     noun = "sites" if many == "studies" else many  # a meta-analysis pools studies, not sites
     sentences = design_sentences(table, args.criterion, target=args.target, sites_noun=noun)
+    if ess is not None:
+        sentences.insert(
+            0,
+            f"The earlier studies' meta-analytic-predictive prior of the average effect is "
+            f"worth about {ess:,.0f} students (its effective sample size).",
+        )
     if args.costs is not None:
         table["cost"] = args.costs.of(table, args.design)
         sentences.append(
@@ -734,15 +747,20 @@ def run_design(args: argparse.Namespace) -> int:
 def _check_design(args: argparse.Namespace) -> None:
     """Check the flags of ``sitefx design``; read its lists and its success criterion."""
     priors = {"--prior-mu": args.prior_mu, "--prior-tau": args.prior_tau}
+    if args.fit_dir is not None and (args.historical or any(priors.values())):
+        raise SitefxInputError(
+            "--prior-mu, --prior-tau and --historical are for a design without a fit (DIR)"
+        )
     if args.fit_dir is None:
-        missing = [flag for flag, spec in priors.items() if spec is None]
-        missing += ["--out"] if args.out is None else []
-        if missing:
+        needed = {"--prior-tau": args.prior_tau, "--out": args.out}
+        if args.historical is None:
+            needed["--prior-mu"] = args.prior_mu
+        elif args.prior_mu is not None:
+            raise SitefxInputError("give --prior-mu or --historical, not both")
+        if missing := [flag for flag, value in needed.items() if value is None]:
             raise SitefxInputError(
                 f"sitefx design needs a saved fit (DIR) or, without one, {' and '.join(missing)}"
             )
-    elif any(spec is not None for spec in priors.values()):
-        raise SitefxInputError("--prior-mu and --prior-tau are for a design without a fit (DIR)")
     for flag, spec in priors.items():
         if spec is not None:
             _check_prior(flag, spec)

@@ -21,7 +21,7 @@ from sitefx.design.assurance import (
     successes,
 )
 from sitefx.infer.exact import normal_normal_exact
-from tests.builders import ROOT, assert_refused_in_one_line
+from tests.builders import ROOT, STUDIES, assert_refused_in_one_line
 
 REPLICATES = 4000
 
@@ -240,3 +240,14 @@ def test_costs_name_the_cheapest_design_that_reaches_the_target(cli, tmp_path):
         cli("design", *priors, *trial, "--cost-site", "-1", "--out", tmp_path / "x"),
         "--cost-site",
     )
+
+
+def test_a_design_from_the_map_prior_of_earlier_studies(cli, tmp_path):
+    history = ["--historical", STUDIES / "teacher_expectancy", "--prior-tau", "half-normal(0.1)"]
+    trial = ["--sites", "20,80", "--per-arm", "25", "--icc", "0.15"]
+    run = cli("design", *history, *trial, "--out", tmp_path / "design")
+    assert run.code == 0, run.err
+    assert "meta-analytic-predictive prior of the average effect is worth about" in run.out
+    assert pd.read_csv(tmp_path / "design" / "design.csv")["assurance"].is_monotonic_increasing
+    both = cli("design", *history, "--prior-mu", "normal(0, 1)", *trial, "--out", tmp_path / "x")
+    assert_refused_in_one_line(both, "--prior-mu or --historical")

@@ -59,8 +59,12 @@ from matplotlib.figure import Figure
 from scipy import special, stats
 
 from sitefx import streams
+from sitefx.data.schema import SiteSummaries
 from sitefx.design import classical
 from sitefx.errors import SitefxInputError, check_choice, check_finite
+from sitefx.families import resolve_priors
+from sitefx.historical import unit_information_sd
+from sitefx.infer.borrowing import map_prior
 from sitefx.infer.exact import TauPrior
 from sitefx.infer.quadrature import gauss_legendre
 from sitefx.models.priors import Prior, Priors
@@ -465,6 +469,58 @@ class Learned:
         """
         rng = streams.rng(seed, "design")
         return cls(mu=mu.sample(rng, (draws,)), tau=tau.sample(rng, (draws,)), icc=None)
+
+    @classmethod
+    def from_history(
+        cls,
+        history: SiteSummaries,
+        tau: Prior,
+        *,
+        outcome_sd: float = 1.0,
+        draws: int = 4000,
+        seed: int = 0,
+    ) -> tuple["Learned", float]:
+        """Draw ``mu`` from the MAP prior of earlier studies: a design without a fit.
+
+        The meta-analytic-predictive prior (:mod:`sitefx.historical`) is the effect to expect
+        in a new study, here the next trial's average effect; the SD of the sites' effects
+        within that trial comes from ``tau`` (``--prior-tau``).
+
+        Parameters
+        ----------
+        history : SiteSummaries
+            The earlier studies' estimates and SEs.
+        tau : Prior
+            The SD of the sites' effects in the new trial, in outcome SDs.
+        outcome_sd : float, default 1
+            The outcome's SD in the studies' units (1 for standardized effects).
+        draws, seed : int
+            How many draws, and the seed of the ``design`` stream.
+
+        Returns
+        -------
+        Learned
+            With no ICC (give it).
+        float
+            The MAP prior's effective sample size in people (ELIR; unit-information SD from
+            the studies' ``se * sqrt(n)``, else 2 outcome SDs, a difference of two equal arms).
+
+        Examples
+        --------
+        >>> import sitefx
+        >>> from sitefx.models.priors import given_prior
+        >>> history = sitefx.load("studies/teacher_expectancy").data
+        >>> learned, ess = Learned.from_history(history, given_prior("half-normal(0.1)"))
+        >>> round(float(learned.mu.mean()), 2), ess > 0
+        (0.09, True)
+        """
+        rng = streams.rng(seed, "design")
+        mixture = map_prior(history.estimate, history.se, resolve_priors(history))
+        component = rng.choice(len(mixture.weight), size=draws, p=mixture.weight)
+        mu = mixture.mean[component] + mixture.sd[component] * rng.standard_normal(draws)
+        unit_sd = unit_information_sd(history) or 2.0 * outcome_sd
+        learned = cls(mu=mu / outcome_sd, tau=tau.sample(rng, (draws,)), icc=None)
+        return learned, float(mixture.ess(unit_sd))
 
     @classmethod
     def from_tree(cls, tree: xr.DataTree, outcome_sd: float | None = None) -> "Learned":
