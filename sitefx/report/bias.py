@@ -9,7 +9,9 @@ funnel plot.
 import json
 from pathlib import Path
 
-from sitefx.report.datatree import load_datatree
+import xarray as xr
+
+from sitefx.report.datatree import NETCDF_ENGINE
 
 FILES = {
     "table": "bias.csv",
@@ -42,4 +44,5 @@ def describe_bias(out_dir: str | Path) -> list[str]:
     path = Path(out_dir) / FILES["models"]
     if not path.is_file():
         return []
-    return json.loads(load_datatree(path).attrs.get(SENTENCES, "[]"))
+    with xr.open_datatree(path, engine=NETCDF_ENGINE) as models:  # the attributes, not draws
+        return json.loads(models.attrs.get(SENTENCES, "[]"))

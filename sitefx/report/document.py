@@ -564,34 +564,46 @@ def _sensitivity(directory: Path) -> tuple[list[Section], dict[str, bytes]]:
 
 def _bias(directory: Path) -> tuple[list[Section], dict[str, bytes]]:
     """Return the bias section from the files of ``sitefx bias``, and its funnel plot."""
-    lines = describe_bias(directory)
-    if not lines:
-        return [], {}
-    table = pd.read_csv(directory / BIAS_FILES["table"], keep_default_na=False)
-    funnel = {"funnel_contour": (directory / BIAS_FILES["funnel_contour"]).read_bytes()}
-    section = Section(
+    return _saved_section(
         "Small-study and publication bias",
-        [*lines, BIAS_NOTE],
-        [numbers.display_table(table)],
-        list(funnel),
+        describe_bias(directory),
+        BIAS_NOTE,
+        directory / BIAS_FILES["table"],
+        {"funnel_contour": directory / BIAS_FILES["funnel_contour"]},
     )
-    return [section], funnel
 
 
 def _design(directory: Path) -> tuple[list[Section], dict[str, bytes]]:
     """Return the section on the next trial from the files of ``sitefx design``, and its figure."""
-    lines = describe_design(directory)
-    if not lines:
-        return [], {}
-    table = pd.read_csv(directory / DESIGN_FILES["table"])
-    curves = {"assurance": (directory / DESIGN_FILES["figure"]).read_bytes()}
-    shown = numbers.display_table(
-        table,
+    return _saved_section(
+        "Designing the next trial",
+        describe_design(directory),
+        DESIGN_NOTE,
+        directory / DESIGN_FILES["table"],
+        {"assurance": directory / DESIGN_FILES["figure"]},
         probabilities=("assurance", "power"),
         fixed={"assurance_mcse": 3, "power_mcse": 3},
     )
-    section = Section("Designing the next trial", [*lines, DESIGN_NOTE], [shown], list(curves))
-    return [section], curves
+
+
+def _saved_section(
+    title: str,
+    sentences: list[str],
+    note: str,
+    table: Path,
+    figures: dict[str, Path],
+    **display: object,
+) -> tuple[list[Section], dict[str, bytes]]:
+    """Return the section of a command's files in a folder, and its figures.
+
+    Its sentences, a note, one table (shown by :func:`~sitefx.report.numbers.display_table`
+    with ``display``) and figures; none without sentences (the command wrote nothing there).
+    """
+    if not sentences:
+        return [], {}
+    shown = numbers.display_table(pd.read_csv(table, keep_default_na=False), **display)
+    images = {stem: path.read_bytes() for stem, path in figures.items()}
+    return [Section(title, [*sentences, note], [shown], list(images))], images
 
 
 DESIGN_NOTE = (
