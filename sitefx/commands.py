@@ -810,11 +810,15 @@ def _command() -> list[str]:
     return ["sitefx", *sys.argv[1:]]
 
 
-def _inputs(sources: dict | str) -> list[Path]:
-    """Return the files a fitting command read, from its data sources (a fit's attribute)."""
+def _inputs(sources: dict | str) -> list[dict]:
+    """Return the files a fitting command read, from its data sources (a fit's attribute).
+
+    Each as recorded, with its size and SHA-256, when it was read: the manifest takes them
+    as they are (:func:`~sitefx.report.folders.output_folder`), reading no file again.
+    """
     if isinstance(sources, str):
         sources = json.loads(sources)
-    return [Path(file["path"]) for record in sources.values() for file in record["files"]]
+    return [file for record in sources.values() for file in record["files"]]
 
 
 def _priors(args: argparse.Namespace) -> dict[str, str]:

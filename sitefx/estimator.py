@@ -566,7 +566,7 @@ class SiteEffects:
         out_dir: str | Path,
         *,
         command: Sequence[str] = ("SiteEffects.save",),
-        inputs: Sequence[str | Path] = (),
+        inputs: Sequence[str | Path | Mapping] = (),
         forest: Mapping[str, object] | None = None,
     ) -> dict[str, Path]:
         """Write the fit's files into ``out_dir``, all or nothing, with a manifest.
@@ -581,8 +581,9 @@ class SiteEffects:
             The folder (replaced as a whole if sitefx wrote it before).
         command : sequence of str
             What made the fit, for the manifest.
-        inputs : sequence of str or pathlib.Path
-            The input files, hashed into the manifest.
+        inputs : sequence of str, pathlib.Path or mapping
+            The input files, hashed into the manifest, or their records made when they were
+            read (see :func:`~sitefx.report.folders.output_folder`).
         forest : mapping, optional
             Options of the forest plot (:func:`sitefx.report.forest_plot`), e.g.
             ``{"null": 0.1, "unit_name": "school"}``; its title is the study's by default.

@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -72,7 +72,7 @@ def output_folder(
     out: str | Path,
     *,
     command: Sequence[str] = (),
-    inputs: Sequence[str | Path] = (),
+    inputs: Sequence[str | Path | Mapping] = (),
     keep: bool = False,
 ) -> Iterator[Path]:
     """Give a temporary folder to write ``out``'s files into, swapped into place at the end.
@@ -88,8 +88,10 @@ def output_folder(
     command : sequence of str, default ()
         The command line that writes the folder, recorded in the manifest (after the
         commands already recorded, with ``keep``).
-    inputs : sequence of str or pathlib.Path, default ()
-        Files read to write it, recorded in the manifest with their sizes and SHA-256.
+    inputs : sequence of str, pathlib.Path or mapping, default ()
+        Files read to write it, recorded in the manifest with their sizes and SHA-256: paths
+        (hashed now), or records already made when the files were read
+        (:func:`~sitefx.data.sources.file_record`, e.g. a fit's ``sources``).
     keep : bool, default False
         Start from a copy of the existing folder (a report added to a fit's folder).
 
@@ -346,12 +348,16 @@ def _files(folder: Path) -> dict[str, dict]:
     }
 
 
-def _write_manifest(folder: Path, commands: list[list[str]], inputs: Sequence[str | Path]) -> None:
+def _write_manifest(
+    folder: Path, commands: list[list[str]], inputs: Sequence[str | Path | Mapping]
+) -> None:
+    records = [item for item in inputs if isinstance(item, Mapping)]
+    paths = [Path(item) for item in inputs if not isinstance(item, Mapping)]
     manifest = {
         "sitefx_version": version("sitefx"),
         "written": datetime.now(UTC).isoformat(timespec="seconds"),
         "commands": commands,
-        "inputs": [file_record(Path(path)) for path in inputs if Path(path).is_file()],
+        "inputs": records + [file_record(path) for path in paths if path.is_file()],
         "files": _files(folder),
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
