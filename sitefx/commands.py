@@ -367,7 +367,7 @@ def _model(args: argparse.Namespace, roles: Roles) -> SiteEffects:
     """
     if args.historical:
         historical = load_historical(args.historical, roles)
-    elif _saved_kind(args) and "borrowing" in args.saved.attrs:
+    elif args.saved is not None and "borrowing" in args.saved.attrs:
         historical = saved_study(args.saved, "historical")
     else:
         historical = None

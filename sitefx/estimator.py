@@ -639,8 +639,9 @@ class SiteEffects:
     @property
     def data_(self) -> StudyData:
         """The data fitted (see the class docstring)."""
-        if self._fitted() is not None and self._data is None:
-            self._data = saved_study(self.posterior_).data
+        tree = self._fitted()
+        if self._data is None:  # a reopened fit (open_fit)
+            self._data = saved_study(tree).data
         return self._data
 
     def _fitted(self) -> xr.DataTree:
