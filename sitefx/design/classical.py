@@ -57,7 +57,7 @@ import math
 
 from scipy import stats
 
-from sitefx.errors import SitefxInputError
+from sitefx.errors import SitefxInputError, check_choice
 
 DESIGNS = ("multisite", "cluster", "multisite3", "cluster3")
 # The keywords of the level each three-level design adds, and their defaults (no such level).
@@ -269,8 +269,7 @@ def _critical_t(alpha: float, df: int, two_sided: bool) -> float:
 
 
 def _check(design: str, trial: dict) -> None:
-    if design not in DESIGNS:
-        raise SitefxInputError(f"design must be one of {', '.join(DESIGNS)}; got '{design}'")
+    check_choice(design, "design", DESIGNS)
     for other, level in EXTRA_LEVEL.items():
         for name, default in level.items():
             if other != design and trial[name] != default:
