@@ -228,9 +228,12 @@ def _design_command(commands: argparse._SubParsersAction) -> None:
     design.add_argument(
         "--historical",
         metavar="SOURCE",
-        help="without a fit: earlier studies (a study folder of summaries), whose MAP prior "
-        "gives mu (with --prior-tau)",
+        help="without a fit: earlier studies (a study folder of summaries, or a data file "
+        "with --estimate and --se), whose MAP prior gives mu (with --prior-tau)",
     )
+    columns = {"--site": "study ids", "--estimate": "effects", "--se": "SEs", "--n": "sizes"}
+    for flag, column in columns.items():
+        design.add_argument(flag, metavar="COL", help=f"--historical FILE: the column of {column}")
     design.add_argument("--sites", required=True, metavar="J,J", help="sites in the trial")
     design.add_argument("--per-arm", required=True, metavar="N,N", help="students per arm")
     design.add_argument(

@@ -687,7 +687,8 @@ def run_design(args: argparse.Namespace) -> int:
     ess = None
     if args.historical is not None:  # the MAP prior of earlier studies (checked)
         tree = None
-        history = load_historical(args.historical, Roles()).data
+        columns = Roles(site=args.site, estimate=args.estimate, se=args.se, n=args.n)
+        history = load_historical(args.historical, columns).data
         learned, ess = Learned.from_history(
             history, given_prior(args.prior_tau), outcome_sd=args.outcome_sd or 1.0, seed=args.seed
         )
@@ -744,6 +745,23 @@ def run_design(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_historical_columns(args: argparse.Namespace) -> None:
+    """Check the flags naming the columns of a ``--historical`` data file."""
+    columns = {"--site": args.site, "--estimate": args.estimate, "--se": args.se}
+    given = [flag for flag, column in {**columns, "--n": args.n}.items() if column is not None]
+    a_file = args.historical is not None and not Path(args.historical).is_dir()
+    if given and not a_file:
+        raise SitefxInputError(
+            f"{', '.join(given)}: only for a --historical data file (a study folder names its "
+            "own columns)"
+        )
+    if a_file and None in columns.values():
+        raise SitefxInputError(
+            f"--historical {args.historical}: name its columns of study ids, effects and SEs "
+            "with --site, --estimate and --se"
+        )
+
+
 def _check_design(args: argparse.Namespace) -> None:
     """Check the flags of ``sitefx design``; read its lists and its success criterion."""
     priors = {"--prior-mu": args.prior_mu, "--prior-tau": args.prior_tau}
@@ -761,6 +779,7 @@ def _check_design(args: argparse.Namespace) -> None:
             raise SitefxInputError(
                 f"sitefx design needs a saved fit (DIR) or, without one, {' and '.join(missing)}"
             )
+    _check_historical_columns(args)
     for flag, spec in priors.items():
         if spec is not None:
             _check_prior(flag, spec)

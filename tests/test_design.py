@@ -251,3 +251,19 @@ def test_a_design_from_the_map_prior_of_earlier_studies(cli, tmp_path):
     assert pd.read_csv(tmp_path / "design" / "design.csv")["assurance"].is_monotonic_increasing
     both = cli("design", *history, "--prior-mu", "normal(0, 1)", *trial, "--out", tmp_path / "x")
     assert_refused_in_one_line(both, "--prior-mu or --historical")
+
+
+def test_earlier_studies_from_a_data_file_equal_their_study_folder(cli, tmp_path):
+    tau = ["--prior-tau", "half-normal(0.1)", "--sites", "20", "--per-arm", "25", "--icc", "0.15"]
+    folder = STUDIES / "teacher_expectancy"
+    table = folder / "teacher_expectancy.csv"
+    columns = ["--site", "study", "--estimate", "d", "--se", "se", "--n", "n"]
+    by_folder = cli("design", "--historical", folder, *tau, "--out", tmp_path / "folder")
+    by_file = cli("design", "--historical", table, *columns, *tau, "--out", tmp_path / "file")
+    assert by_folder.code == by_file.code == 0, by_file.err
+    assert by_file.out.splitlines()[:-1] == by_folder.out.splitlines()[:-1]  # all but "wrote"
+    unnamed = cli("design", "--historical", table, *tau, "--out", tmp_path / "x")
+    assert_refused_in_one_line(unnamed, "--site, --estimate and --se")
+    se = ["--se", "se"]
+    for_a_folder = cli("design", "--historical", folder, *se, *tau, "--out", tmp_path / "y")
+    assert_refused_in_one_line(for_a_folder, "--se: only for a --historical data file")

@@ -691,8 +691,9 @@ def load(source: str | Path | pd.DataFrame, **roles: object) -> Study:
 def load_historical(source: str | Path, roles: Roles) -> Study:
     """Load historical summaries (estimate + SE per earlier study) to borrow from.
 
-    A study folder as it describes itself; a data file read with the site, estimate and SE
-    columns of the current summaries (``roles``).
+    A study folder as it describes itself; a data file read with the site, estimate, SE and
+    (if given) size columns of ``roles``: those of the current summaries, or those named for
+    ``sitefx design --historical``.
 
     Parameters
     ----------
@@ -723,7 +724,7 @@ def load_historical(source: str | Path, roles: Roles) -> Study:
             "--historical needs a study folder (data + study.toml naming its estimate and se) "
             "unless the current data are site summaries with the same columns"
         )
-    return load(source, site=roles.site, estimate=roles.estimate, se=roles.se)
+    return load(source, site=roles.site, estimate=roles.estimate, se=roles.se, n=roles.n)
 
 
 def _as_tuple(columns: str | tuple[str, ...] | None) -> tuple[str, ...]:
