@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from scipy import integrate, stats
 
 import sitefx
 from sitefx.design import classical
@@ -16,11 +17,13 @@ from sitefx.design.assurance import (
     Learned,
     Trial,
     analysis_priors,
+    cluster_posterior_above,
     design_table,
     posterior_above,
     successes,
 )
 from sitefx.infer.exact import normal_normal_exact
+from sitefx.models.priors import Prior, Priors
 from tests.builders import ROOT, STUDIES, assert_refused_in_one_line
 
 REPLICATES = 4000
@@ -267,3 +270,28 @@ def test_earlier_studies_from_a_data_file_equal_their_study_folder(cli, tmp_path
     se = ["--se", "se"]
     for_a_folder = cli("design", "--historical", folder, *se, *tau, "--out", tmp_path / "y")
     assert_refused_in_one_line(for_a_folder, "--se: only for a --historical data file")
+
+
+def test_the_cluster_posterior_is_the_t_likelihood_times_the_prior():
+    priors = Priors(mu=Prior("normal", (0.2, 0.1)), tau=Prior("half-normal", (1.0,)))
+    difference, se, df = np.array([0.35, -0.1, 0.02]), np.array([0.12, 0.3, 0.05]), 4
+    fast = cluster_posterior_above(difference, se, df, 0.1, priors)
+
+    def density(mu, row):
+        return stats.t.pdf((mu - difference[row]) / se[row], df) * stats.norm.pdf(mu, 0.2, 0.1)
+
+    for row in range(3):
+        above, below = (
+            integrate.quad(density, *ends, args=(row,), epsabs=1e-13)[0]
+            for ends in ((0.1, np.inf), (-np.inf, 0.1))
+        )
+        assert fast[row] == pytest.approx(above / (above + below), abs=1e-8)
+
+
+def test_a_cluster_trial_with_a_flat_prior_succeeds_exactly_when_the_t_test_rejects():
+    trial = Trial("cluster", sites=12, per_arm=20, icc=0.2)
+    flat = Priors(mu=Prior("normal", (0.0, 1e9)), tau=Prior("half-normal", (1.0,)))
+    mu, tau = np.full(2000, 0.3), np.full(2000, 0.1)
+    interval = successes(trial, Criterion("interval"), mu, tau, np.random.default_rng(5), flat)
+    test = successes(trial, Criterion("test"), mu, tau, np.random.default_rng(5), flat)
+    assert (interval == test).all()

@@ -28,10 +28,10 @@ the estimates' mean and sum of squares are sufficient: the posterior given ``tau
 in closed form, and ``tau`` is integrated on a Gauss-Legendre grid in ``log tau`` for all
 simulated trials at once (thousands of exact refits take a fraction of a second; the tests
 check them against ``normal_normal_exact`` and against full :class:`~sitefx.SiteEffects`
-refits). A cluster trial gives one estimate, the difference of the arms' mean site means,
-analysed with its estimated (pooled) SE as a normal likelihood of ``mu`` under the same
-prior: an approximation that ignores the SE's uncertainty (like a z test), close to the t
-analysis once there are more than 20 sites.
+refits). A cluster trial is analysed through its sites' mean outcomes, with the same prior
+on ``mu`` and the reference prior on their variance (:func:`cluster_posterior_above`):
+exact, Student's t likelihood of ``mu`` included, and the Bayesian twin of the two-sample t
+test of the site means (the mixed model's test when the sites are of equal size).
 
 Assurance is the share of successes over the posterior draws (O'Hagan, Stevens & Campbell
 2005), with Monte-Carlo SE ``sqrt(a (1 - a) / R)``; the conditional power is the same
@@ -77,6 +77,7 @@ LOGISTIC_SD = np.pi / np.sqrt(3)  # the SD of the logistic latent variable of a 
 CRITERIA = ("posterior", "interval", "test")
 COLUMNS = ("sites", "per_arm", "assurance", "assurance_mcse", "power", "mdes", "power_mcse")
 TAU_NODES = 256  # Gauss-Legendre nodes in log tau of the vectorized exact posterior
+MU_NODES = 128  # and in the t's probabilities of a cluster trial's posterior of mu
 BELOW_SE = 12.0  # the grid starts 12 e-folds below the sites' SE (a mass of e^-12 left out)
 ABOVE = 5.0  # and ends 5 e-folds above the larger of the SE and the estimates' spread
 INTERVAL = 0.95
@@ -402,15 +403,62 @@ def successes(
     pooled = sum(np.sum((arm - arm.mean(axis=1, keepdims=True)) ** 2, axis=1) for arm in arms)
     pooled /= trial.sites - 2
     se = np.sqrt(pooled * (1 / treated + 1 / (trial.sites - treated)))
+    df = trial.sites - 2
     if criterion.name == "test":
-        return _rejects(difference / se, trial.sites - 2, criterion.alpha)
-    prior_mean, prior_sd = priors.mu.params
-    precision = 1 / se**2 + 1 / prior_sd**2
-    centre = (difference / se**2 + prior_mean / prior_sd**2) / precision
+        return _rejects(difference / se, df, criterion.alpha)
+    above = cluster_posterior_above(difference, se, df, criterion.delta, priors)
     if criterion.name == "posterior":
-        return stats.norm.sf(criterion.delta, centre, 1 / np.sqrt(precision)) > criterion.prob
-    positive = stats.norm.sf(0.0, centre, 1 / np.sqrt(precision))
+        return above > criterion.prob
+    positive = cluster_posterior_above(difference, se, df, 0.0, priors)
     return (positive > (1 + INTERVAL) / 2) | (positive < (1 - INTERVAL) / 2)
+
+
+def cluster_posterior_above(
+    difference: np.ndarray, se: np.ndarray, df: int, threshold: float, priors: Priors
+) -> np.ndarray:
+    """Return the exact posterior probability that ``mu`` exceeds ``threshold``, per cluster trial.
+
+    The analysis of the sites' mean outcomes ``m_j ~ N(alpha + mu [treated], sigma^2)``,
+    with a flat prior on ``alpha``, the reference prior ``1 / sigma^2`` and the normal prior
+    of ``mu`` in ``priors``. With ``alpha`` and ``sigma`` integrated out, the likelihood of
+    ``mu`` is Student's t with ``df = J - 2``, centred on the arms' ``difference`` and scaled
+    by its pooled ``se``; times the prior, it is integrated by Gauss-Legendre quadrature in
+    the t's probability scale, on either side of ``threshold``. With a flat prior on ``mu``
+    this is the two-sample t test's distribution, so the posterior and the test agree.
+
+    Parameters
+    ----------
+    difference, se : ndarray, shape (trials,)
+        The difference of the arms' mean site means and its pooled SE.
+    df : int
+        ``J - 2``.
+    threshold : float
+        The effect to exceed.
+    priors : Priors
+        A normal prior on ``mu``.
+
+    Returns
+    -------
+    ndarray, shape (trials,)
+
+    Examples
+    --------
+    >>> flat = Priors(mu=Prior("normal", (0.0, 1e9)), tau=Prior("half-normal", (1.0,)))
+    >>> above = cluster_posterior_above(np.array([0.3]), np.array([0.1]), 10, 0.0, flat)
+    >>> round(float(above[0]), 6), round(float(stats.t.cdf(3.0, 10)), 6)
+    (0.993328, 0.993328)
+    """
+    prior_mean, prior_sd = priors.mu.params
+    split = stats.t.cdf((threshold - difference) / se, df)[:, None]
+    unit, weight = gauss_legendre(MU_NODES)
+
+    def mass(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        """Integrate the prior's density over the t's probabilities from low to high."""
+        mu = difference[:, None] + se[:, None] * stats.t.ppf(low + (high - low) * unit, df)
+        return (high - low)[:, 0] * (stats.norm.pdf(mu, prior_mean, prior_sd) @ weight)
+
+    above = mass(split, np.ones_like(split))
+    return above / (mass(np.zeros_like(split), split) + above)
 
 
 def _rejects(statistic: np.ndarray, df: int, alpha: float) -> np.ndarray:
