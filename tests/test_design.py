@@ -24,7 +24,7 @@ from sitefx.design.assurance import (
 )
 from sitefx.infer.exact import normal_normal_exact
 from sitefx.models.priors import Prior, Priors
-from tests.builders import ROOT, STUDIES, assert_refused_in_one_line
+from tests.builders import BUNDLED, ROOT, STUDIES, assert_refused_in_one_line
 
 REPLICATES = 4000
 
@@ -295,3 +295,21 @@ def test_a_cluster_trial_with_a_flat_prior_succeeds_exactly_when_the_t_test_reje
     interval = successes(trial, Criterion("interval"), mu, tau, np.random.default_rng(5), flat)
     test = successes(trial, Criterion("test"), mu, tau, np.random.default_rng(5), flat)
     assert (interval == test).all()
+
+
+# What a fit of summaries does not know: the ICC, and for eight schools the outcome's SD.
+DESIGN_EXTRAS = {
+    "eight_schools": ["--outcome-sd", "100", "--icc", "0.2"],
+    "school_calendar": ["--icc", "0.15"],
+    "teacher_expectancy": ["--icc", "0.15"],
+}
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_every_bundled_study_s_fit_designs_the_next_trial(name, bundled_fit, cli, tmp_path):
+    bundled_fit(name).save(tmp_path / "fit")
+    trial = ["--sites", "10,40", "--per-arm", "20", "--replicates", "500"]
+    run = cli("design", tmp_path / "fit", *trial, *DESIGN_EXTRAS.get(name, []))
+    assert run.code == 0, run.err
+    table = pd.read_csv(tmp_path / "fit" / "design.csv")
+    assert table["assurance"].between(0, 1).all() and len(table) == 2, table
