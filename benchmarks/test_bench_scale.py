@@ -6,6 +6,8 @@
   ``SiteStatistics``), each in a fresh process for its rows per second and peak memory.
 * S6 (eight calibration replicates of the eight schools, NUTS 2 chains x 500/500): a local
   dask cluster of 2 workers against the same replicates one after the other in this process.
+* S7 (``fit-many`` of 20 fits, five of each of four bundled studies, saved with their files):
+  the same comparison, the jobs of a study kept on one worker.
 """
 
 import json
@@ -18,6 +20,7 @@ import pytest
 from make_partitioned import write
 
 import sitefx
+from sitefx.batch import Job, fit_many
 from sitefx.calibration import calibrate
 from sitefx.parallel import Workers
 
@@ -84,6 +87,31 @@ def test_calibration_fits_on_workers(benchmark, eight_schools, workers) -> None:
     benchmark.extra_info.update(
         scenario=f"S6: {REPLICATES} calibration fits (eight schools, NUTS)",
         method=serial if workers == 1 else "local dask cluster, 2 workers",
+        baseline=serial,
+        ratios=["wall"],
+        notes="cluster start-up and each worker's JAX import included" if workers > 1 else "",
+    )
+
+
+# S7: a batch of 20 fits of four bundled studies (five jobs each), as `sitefx fit-many` runs it.
+BATCH = [
+    Job(f"{name}-{number}", str(ROOT / "studies" / name))
+    for number in range(5)
+    for name in ("eight_schools", "teacher_expectancy", "school_calendar", "reading_pass")
+]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fit_many_on_workers(benchmark, tmp_path, workers) -> None:
+    model = sitefx.SiteEffects(method="nuts", seed=1)
+    setting = Workers(n=workers)
+    benchmark.pedantic(
+        fit_many, args=(BATCH, model, tmp_path), kwargs={"workers": setting}, rounds=1, iterations=1
+    )
+    serial = "one process, one fit after another (baseline)"
+    benchmark.extra_info.update(
+        scenario=f"S7: fit-many, {len(BATCH)} fits of 4 bundled studies (NUTS 4 x 1000/1000)",
+        method=serial if workers == 1 else "local dask cluster, 2 workers, a study per worker",
         baseline=serial,
         ratios=["wall"],
         notes="cluster start-up and each worker's JAX import included" if workers > 1 else "",

@@ -62,6 +62,22 @@ class Job:
     source: str
     roles: Mapping[str, object] = field(default_factory=dict)
 
+    @property
+    def design(self) -> tuple:
+        """Return what jobs of one design share: the source and the roles but the outcome.
+
+        Jobs of one design (e.g. one study's outcomes) fit models of the same shapes, so a
+        worker that runs them all compiles their sampler once (:func:`sitefx.parallel.map_tasks`).
+
+        Examples
+        --------
+        >>> Job("star-math", "studies/star", {"outcome": "math"}).design
+        ('studies/star', ())
+        """
+        return self.source, tuple(
+            sorted((k, repr(v)) for k, v in self.roles.items() if k != "outcome")
+        )
+
 
 def jobs_for(
     sources: Sequence[str | Path], outcomes: Sequence[str] = (), roles: Mapping | None = None
@@ -162,6 +178,7 @@ def fit_many(
         labels=[job.label for job in jobs],
         workers=workers,
         progress=progress,
+        groups=[job.design for job in jobs],
         model=model.with_settings(progress=False),
         out_dir=str(out.resolve()),
     )

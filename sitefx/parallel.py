@@ -11,8 +11,9 @@ worker that dies mid-task has its task rescheduled by dask. Whatever still fails
 with the failed items named (:class:`TaskFailedError`): nothing goes silently missing.
 """
 
+import collections
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -117,6 +118,7 @@ def map_tasks(
     labels: Sequence[str],
     workers: Workers = SERIAL,
     progress: Callable[[str], None] | None = None,
+    groups: Sequence[Hashable] | None = None,
     **shared: Any,
 ) -> list[Any]:
     """Return ``[function(item, **shared) for item in items]``, computed on ``workers``.
@@ -135,6 +137,10 @@ def map_tasks(
     progress : callable, optional
         Called with a line such as ``"tau-half-normal (3/12 done)"`` as tasks start
         (serially) or finish (on a cluster).
+    groups : sequence of hashable, optional
+        One key per item: on a cluster, the items of a group are sent to the same worker
+        (loosely: an idle worker may still take them), so that fits of one design compile
+        their sampler once per group rather than once per worker (see :func:`placement`).
     **shared : object
         Arguments shared by every task (e.g. the data), sent to the cluster once.
 
@@ -176,14 +182,19 @@ def map_tasks(
         from distributed import as_completed  # installed: the client started
 
         scattered = {name: client.scatter(value, broadcast=True) for name, value in shared.items()}
-        futures = client.map(
-            function,
-            items,
-            key=[f"{label}-{i}" for i, label in enumerate(labels)],
-            retries=RETRIES,
-            pure=False,
-            **scattered,
-        )
+        where = placement(groups, list(client.scheduler_info()["workers"]))
+        futures = [
+            client.submit(
+                function,
+                item,
+                key=f"{label}-{number}",
+                retries=RETRIES,
+                pure=False,
+                **where(number),
+                **scattered,
+            )
+            for number, (item, label) in enumerate(zip(items, labels, strict=True))
+        ]
         position = {future.key: number for number, future in enumerate(futures)}
         for done, future in enumerate(as_completed(futures), start=1):
             number = position[future.key]
@@ -196,6 +207,45 @@ def map_tasks(
     if failed:
         raise TaskFailedError(failed)
     return results
+
+
+def placement(
+    groups: Sequence[Hashable] | None, addresses: Sequence[str]
+) -> Callable[[int], dict[str, Any]]:
+    """Spread groups of tasks over workers, a group to one worker, the largest groups first.
+
+    Each group goes to the worker with the fewest tasks so far. A task's placement is a
+    loose restriction (``allow_other_workers``): dask still moves it to an idle worker when
+    the groups are uneven, so grouping never leaves a worker waiting.
+
+    Parameters
+    ----------
+    groups : sequence of hashable, or None
+        Each task's group; None places nothing.
+    addresses : sequence of str
+        The workers' addresses.
+
+    Returns
+    -------
+    callable
+        Given a task's number, the keyword arguments of ``Client.submit`` that place it
+        (none without groups or workers).
+
+    Examples
+    --------
+    >>> where = placement(["a", "a", "b", "c"], ["tcp://w1", "tcp://w2"])
+    >>> [where(number)["workers"] for number in range(4)]
+    [['tcp://w1'], ['tcp://w1'], ['tcp://w2'], ['tcp://w2']]
+    """
+    if groups is None or not addresses:
+        return lambda number: {}
+    sizes = collections.Counter(groups)
+    load = dict.fromkeys(addresses, 0)
+    worker_of = {}
+    for group, size in sizes.most_common():
+        worker_of[group] = min(load, key=load.get)
+        load[worker_of[group]] += size
+    return lambda number: {"workers": [worker_of[groups[number]]], "allow_other_workers": True}
 
 
 def _with_retries(function: Callable[..., Any], item: Any, shared: dict) -> Any:

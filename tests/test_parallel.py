@@ -34,6 +34,13 @@ def _die_once(item: int, *, marker: Path) -> int:
     return item * 10
 
 
+def _worker_address(item: int) -> str:
+    """The address of the worker that runs the task."""
+    from distributed import get_worker
+
+    return get_worker().address
+
+
 @pytest.fixture(scope="module")
 def two_workers():
     """Two worker processes on the loopback interface, shared by this module's tests."""
@@ -65,6 +72,14 @@ def test_a_cluster_names_the_failed_items_and_keeps_the_others(two_workers, tmp_
         )
     assert set(error.value.failed) == {"b", "d"}
     assert "odd item 3" in error.value.failed["d"]
+
+
+def test_tasks_of_one_group_run_on_one_worker(two_workers):
+    groups = ["star", "star", "star", "eight", "eight", "eight"]
+    labels = [f"{group}-{number}" for number, group in enumerate(groups)]
+    ran_on = map_tasks(_worker_address, range(6), labels=labels, workers=two_workers, groups=groups)
+    assert len(set(ran_on[:3])) == len(set(ran_on[3:])) == 1  # each group on one worker
+    assert ran_on[0] != ran_on[3]  # and the two groups on the two workers
 
 
 def test_a_worker_that_dies_mid_grid_has_its_task_rerun(two_workers, tmp_path):
