@@ -186,6 +186,7 @@ def prior_grid(
         labels=[f"prior mu ~ {mu}, tau ~ {tau}" for mu, tau in sampled],
         workers=workers,
         progress=progress,
+        groups=[tuple(Prior.parse(spec).family for spec in pair) for pair in sampled],
         model=quiet,
         data=frame,
         threshold=threshold,
