@@ -124,6 +124,8 @@ def test_out_must_not_be_a_file(tmp_path, cli):
     path.write_text("earlier results")
     assert_refused_in_one_line(cli("fit", MISSING, "--out", path), "a file is there")
     assert_refused_in_one_line(cli("report", MISSING, "--out", path), "a file is there")
+    inside = cli("fit", MISSING, "--out", path / "fit")
+    assert_refused_in_one_line(inside, f"{path} is a file, not a folder")
     assert path.read_text() == "earlier results"
 
 

@@ -145,8 +145,8 @@ def check_destination(out: str | Path) -> None:
     Raises
     ------
     SitefxInputError
-        If ``out`` is a file, or a folder without a sitefx manifest that holds files sitefx
-        did not write.
+        If ``out`` or a folder it is in is a file, or ``out`` is a folder without a sitefx
+        manifest that holds files sitefx did not write.
     SitefxOutputError
         If the nearest existing parent of ``out`` cannot be written.
 
@@ -171,6 +171,8 @@ def check_destination(out: str | Path) -> None:
     parent = out.parent
     while not parent.exists():
         parent = parent.parent
+    if not parent.is_dir():
+        raise SitefxInputError(f"--out {out}: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise SitefxOutputError(f"--out {out}: {parent} cannot be written (permission denied)")
 
