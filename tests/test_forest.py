@@ -127,3 +127,11 @@ def test_the_fit_and_report_flags_reach_the_forest(tmp_path, cli):
     assert "Coaching &lt;b&gt;" in svg and "(points)" in svg
     refused = cli("fit", "studies/eight_schools", "--null", "inf", "--out", tmp_path / "x")
     assert refused.code == 2 and "--null" in refused.err
+
+
+def test_student_t_effects_call_tau_a_scale_not_an_sd(eight_schools_exact, tmp_path):
+    tree = eight_schools_exact.posterior_.copy()
+    tree.attrs = {**tree.attrs, "site_dist": "student-t", "site_df": 4.0}
+    svg = svg_text(forest_plot(tree), tmp_path)
+    assert "tau (scale of school effects), median" in svg
+    assert "tau (SD of" not in svg

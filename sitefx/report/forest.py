@@ -304,11 +304,15 @@ def _population_table(tree: xr.DataTree, results: Results, unit: str) -> pd.Data
     sds = ["tau", *(f"tau_{level}" for level in nesting_levels(tree))]
     heterogeneity = np.sqrt(sum(rows.at[name, "q50"] ** 2 for name in sds))
     share = i_squared(results.sites["raw_se"].to_numpy(), heterogeneity)
-    between = {"tau": unit, **{f"tau_{level}": level for level in nesting_levels(tree)}}
+    student_t = tree.attrs.get("site_dist") == "student-t"  # tau scales a t, not an SD
+    between = {
+        "tau": f"{'scale' if student_t else 'SD'} of {unit}",
+        **{f"tau_{level}": f"SD of {level}" for level in nesting_levels(tree)},
+    }
     table = [
         ("average effect (mu)", "diamond", "mu", "mean"),
         (f"new {unit} (95% predictive interval)", "bar", "theta_new", "mean"),
-        *((f"{name} (SD of {between[name]} effects), median", "", name, "q50") for name in sds),
+        *((f"{name} ({between[name]} effects), median", "", name, "q50") for name in sds),
     ]
     return pd.DataFrame(
         [
