@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sitefx.data.labels import clashes, normalize
+from sitefx.data.panel import GrowthPanel
 from sitefx.data.schema import (
     ArmSummaries,
     DataAccounting,
@@ -465,7 +466,7 @@ def growth_records(
     drop_missing: bool = False,
     units: str = "",
     **options: object,
-) -> IndividualRecords:
+) -> IndividualRecords | GrowthPanel:
     """Repeated measures (one row per person and wave) as one growth rate per person.
 
     Each person's outcome becomes the least-squares slope of ``outcome`` on ``wave``: the
@@ -558,13 +559,26 @@ def growth_records(
     counts = long.groupby("person")["wave"].nunique()
     incomplete = counts.index[counts < len(all_waves)]
     if len(incomplete):
-        detail = f"persons {describe_labels(incomplete)} lack some of the waves " + ", ".join(
-            f"{w:g}" for w in all_waves
-        )
+        waves = describe_labels(f"{w:g}" for w in all_waves)
+        detail = f"persons {describe_labels(incomplete)} lack some of the waves {waves}"
+        extras = [*covariates, *moderators, *levels, *([cluster] if cluster else [])]
+        if not extras:
+            persons = frame.loc[keep].groupby(people[keep], sort=False)[[site, treatment]].first()
+            return _growth_panel(
+                long,
+                persons,
+                DataAccounting(rows_read=len(frame), drops=tuple(drops)),
+                people,
+                units=units or f"change in '{outcome}' per unit of '{wave}'",
+                wave=wave,
+                **options,
+            )
         if not drop_missing:
             raise StudyDataError(
-                f"{detail}; growth needs every person at every wave: pass drop_missing "
-                f"(CLI: --drop-missing) to drop them"
+                f"{detail}; the long growth model for unbalanced waves takes no covariates, "
+                f"moderators, nesting levels or clusters yet (given: {', '.join(extras)}): "
+                f"leave them out, or pass drop_missing (CLI: --drop-missing) to drop these "
+                f"persons"
             )
         warnings.warn(f"dropped {len(incomplete)} {detail}", DataDropWarning, stacklevel=2)
         gone = people.isin(incomplete).to_numpy() & keep
@@ -607,6 +621,66 @@ def growth_records(
         units=units or f"change in '{outcome}' per unit of '{wave}'",
         outcome_sd=pooled_sd(baseline["y"].to_numpy(), arm),
     )
+
+
+def _growth_panel(
+    long: pd.DataFrame,
+    persons: pd.DataFrame,
+    accounting: DataAccounting,
+    people: pd.Series,
+    *,
+    units: str,
+    wave: str,
+    **options: object,
+) -> GrowthPanel:
+    """Validate the persons of unbalanced repeated measures and keep the scores long.
+
+    ``long`` holds the kept rows' person, wave and score (``y``); ``persons`` each person's
+    site and treatment columns. Persons are validated as one record each
+    (:func:`individual_records`: treatment coding, sites, persons per arm), then every site
+    needs two persons scored at two or more times in each arm (its own estimate of the
+    effect on growth).
+    """
+    site, treatment = persons.columns
+    per_person = persons.assign(score=long.groupby("person", sort=False)["y"].mean())
+    per_person.index = "person " + per_person.index.astype(str)
+    records = individual_records(
+        per_person, outcome="score", site=site, treatment=treatment, **options
+    )
+    dropped = [row for drop in records.accounting.drops for row in drop.rows]
+    ids = persons.index[~per_person.index.isin(dropped)]
+    long = long[long["person"].isin(ids)]
+    position = pd.Series(np.arange(len(ids)), index=ids)
+    panel = GrowthPanel(
+        outcome=long["y"].to_numpy(dtype=float),
+        time=long["wave"].to_numpy(dtype=float),
+        person_index=position.loc[long["person"]].to_numpy(),
+        treatment=records.treatment,
+        site_index=records.site_index,
+        site=records.site,
+        accounting=DataAccounting(
+            rows_read=accounting.rows_read,
+            drops=(*accounting.drops, *_person_rows(records.accounting.drops, people)),
+        ),
+        units=units,
+        wave=wave,
+    )
+    slopes = panel.person_slopes().index.to_numpy()
+    cells = np.bincount(
+        2 * panel.site_index[slopes] + panel.treatment[slopes], minlength=2 * panel.n_sites
+    ).reshape(-1, 2)
+    short = np.flatnonzero((cells < MIN_PER_ARM).any(axis=1))
+    if len(short):
+        detail = describe_labels(
+            f"{panel.site[j]} ({cells[j, 0]} control, {cells[j, 1]} treated)" for j in short
+        )
+        raise StudyDataError(
+            f"{len(short)} site(s) in column '{site}' have fewer than {MIN_PER_ARM} persons "
+            f"scored at two or more values of '{wave}' in an arm of '{treatment}': {detail}"
+        )
+    first = long.sort_values("wave", kind="stable").drop_duplicates("person")
+    arm = panel.treatment[position.loc[first["person"]].to_numpy()]
+    return dataclasses.replace(panel, outcome_sd=pooled_sd(first["y"].to_numpy(), arm))
 
 
 def _person_rows(drops: Sequence[Drop], people: pd.Series) -> list[Drop]:
