@@ -467,18 +467,25 @@ def growth_records(
     units: str = "",
     **options: object,
 ) -> IndividualRecords | GrowthPanel:
-    """Repeated measures (one row per person and wave) as one growth rate per person.
+    """Repeated measures (one row per person and wave): growth rates, or the long scores.
 
-    Each person's outcome becomes the least-squares slope of ``outcome`` on ``wave``: the
-    change per unit of ``wave`` (with two waves, the gain score, so the treatment effect is a
-    difference in differences). Every person must be measured at the same waves, so every
-    slope has the same sampling variance and the individual-records model fitted to the
+    Balanced waves (every person measured at every wave): each person's outcome becomes the
+    least-squares slope of ``outcome`` on ``wave``, the change per unit of ``wave`` (with two
+    waves, the gain score, so the treatment effect is a difference in differences). Every
+    slope then has the same sampling variance and the individual-records model fitted to the
     slopes is the slopes-as-outcomes growth model. It equals the full growth model on the long
     data when starting levels and growth are uncorrelated (at person and site level); when
     they correlate, starting levels carry some information about growth that this model does
     not use: it stays consistent, and is slightly less precise (checked against lme4, see
-    tests/reference). Site, treatment, covariates (baseline values), moderators and cluster
-    must be constant within a person.
+    tests/reference).
+
+    Unbalanced waves (persons missing waves, or scored at their own times): the scores stay
+    long, a :class:`~sitefx.data.panel.GrowthPanel` fitted by the long-format growth model
+    (:mod:`sitefx.families.growth`), which integrates out each person's level and growth;
+    persons scored once are kept. That model takes no covariates, moderators, levels or
+    cluster yet: with any of them, persons missing waves are refused, or dropped with
+    ``drop_missing`` (and the complete persons' growth rates fitted). Site, treatment,
+    covariates (baseline values), moderators and cluster must be constant within a person.
 
     Parameters
     ----------
@@ -498,8 +505,9 @@ def growth_records(
     cluster : str, optional
         Column of clusters nested in sites (e.g. classrooms).
     drop_missing : bool, default False
-        Drop rows with a missing outcome or wave, and persons not measured at every wave
-        (reported), instead of refusing them.
+        Drop rows with a missing outcome or wave (reported) instead of refusing them; with
+        covariates, moderators, levels or a cluster, also the persons not measured at every
+        wave.
     units : str, default ""
         The growth rate's units; by default ``"change in '<outcome>' per unit of '<wave>'"``.
     **options : object
@@ -508,17 +516,21 @@ def growth_records(
 
     Returns
     -------
-    IndividualRecords
-        One record per person whose outcome is the growth rate, with the data accounting
-        counting the long rows (dropped persons as their rows), and ``outcome_sd`` the
-        outcome's SD pooled within arms at the first wave.
+    IndividualRecords or GrowthPanel
+        Balanced: one record per person whose outcome is the growth rate, with the data
+        accounting counting the long rows (dropped persons as their rows), and
+        ``outcome_sd`` the outcome's SD pooled within arms at the first wave. Unbalanced: the
+        scores, times, and each person's site and arm; ``outcome_sd`` pooled over each
+        person's first score.
 
     Raises
     ------
     StudyDataError
         If a person has two rows for a wave, a person-level column varies within a person,
-        there are fewer than 2 waves, a person misses a wave (without ``drop_missing``), or
-        :func:`individual_records` refuses the slopes.
+        there are fewer than 2 waves, a person misses a wave when covariates, moderators,
+        levels or a cluster are given (without ``drop_missing``), a site of unbalanced data
+        has fewer than 2 persons scored twice or more in an arm, or
+        :func:`individual_records` refuses the slopes (or the persons).
 
     Examples
     --------

@@ -25,6 +25,10 @@ the site intercepts' mean and SD, the covariate coefficients and the residual SD
 same recipe, with ``rho ~ lkj(2)`` mildly favouring small intercept-effect correlations; the
 SD of cluster (e.g. classroom) intercepts ``cluster_sd ~ half-normal(S)``, and moderator
 slopes of the site intercepts ``gamma_alpha`` as those of the effects.
+The long-format growth model (unbalanced repeated measures) uses ``S`` = the scores' SD and
+``G = S / sd(times)`` for growth: ``mu``, ``growth_mean ~ normal(0, 2.5 G)``; ``tau``,
+``growth_sd``, ``person_growth_sd ~ half-normal(G)``; levels as the records' intercepts,
+``level_effect ~ normal(0, 2.5 S)``, ``person_sd ~ half-normal(S)``, ``person_rho ~ lkj(2)``.
 Upper nesting levels (districts above schools) get ``tau_<level> ~ half-normal(S)`` like ``tau``
 (and, for records, ``alpha_sd_<level>`` like ``alpha_sd``).
 Scales are rounded to two significant digits so the printed spec is exactly what was used.
