@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 import sitefx
-from sitefx import StudyDataError
+from sitefx import SitefxInputError, StudyDataError
 from sitefx.backend import double_precision
 from sitefx.data.panel import GrowthPanel
 from sitefx.families import family_of
@@ -107,6 +107,19 @@ def test_bad_unbalanced_panels_are_refused_naming_column_and_persons(change, mes
     covariates = ["noise"] if "noise" in frame else []
     with pytest.raises(StudyDataError, match=message):
         sitefx.load(frame, **ROLES, covariates=covariates)
+
+
+def test_what_the_long_model_lacks_is_refused_in_a_sentence():
+    frame, _ = simulate_growth_frame(3, 8, seed=5)
+    data = sitefx.load(frame, **ROLES).data
+    with pytest.raises(SitefxInputError, match=r"Student-t site effects .* not available for"):
+        sitefx.SiteEffects(site_dist="student-t").fit(data)
+    with pytest.raises(SitefxInputError, match=r"exact method .*long-format growth"):
+        sitefx.SiteEffects(method="exact").fit(data)
+    family = family_of(data)
+    assert family.simulation_obstacle(data, robust=False) == family.description
+    with pytest.raises(SitefxInputError, match="no simulation of unbalanced repeated measures"):
+        family.simulate(data, None, None, None, site_df=None, robust=False)
 
 
 @pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")  # short chains, on purpose

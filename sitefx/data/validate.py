@@ -581,6 +581,7 @@ def growth_records(
                 persons,
                 DataAccounting(rows_read=len(frame), drops=tuple(drops)),
                 people,
+                outcome=outcome,
                 units=units or f"change in '{outcome}' per unit of '{wave}'",
                 wave=wave,
                 **options,
@@ -641,6 +642,7 @@ def _growth_panel(
     accounting: DataAccounting,
     people: pd.Series,
     *,
+    outcome: str,
     units: str,
     wave: str,
     **options: object,
@@ -648,16 +650,16 @@ def _growth_panel(
     """Validate the persons of unbalanced repeated measures and keep the scores long.
 
     ``long`` holds the kept rows' person, wave and score (``y``); ``persons`` each person's
-    site and treatment columns. Persons are validated as one record each
-    (:func:`individual_records`: treatment coding, sites, persons per arm), then every site
-    needs two persons scored at two or more times in each arm (its own estimate of the
-    effect on growth).
+    site and treatment columns. Persons are validated as one record each, their mean score
+    as ``outcome`` (:func:`individual_records`: treatment coding, sites, persons per arm), then
+    every site needs two persons scored at two or more times in each arm (its own estimate
+    of the effect on growth).
     """
     site, treatment = persons.columns
-    per_person = persons.assign(score=long.groupby("person", sort=False)["y"].mean())
+    per_person = persons.assign(**{outcome: long.groupby("person", sort=False)["y"].mean()})
     per_person.index = "person " + per_person.index.astype(str)
     records = individual_records(
-        per_person, outcome="score", site=site, treatment=treatment, **options
+        per_person, outcome=outcome, site=site, treatment=treatment, **options
     )
     dropped = [row for drop in records.accounting.drops for row in drop.rows]
     ids = persons.index[~per_person.index.isin(dropped)]
