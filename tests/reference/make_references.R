@@ -51,6 +51,20 @@ tutoring_growth_data <- function() {
 # For the brms blocks: sampler problems, and each site's effect b_<effect> + r_<group>[, <effect>]
 # per draw, summarised by chain-aware posterior (mean, sd, MCSE of the mean, R-hat, bulk ESS).
 # Checked against brms's coef(), which summarises the same sum.
+# summarise_parameters(): the summary of `pars` (brms's names, named by sitefx's), as stored;
+# site_record(): a site_effects() summary as stored under `theta`.
+summarise_parameters <- function(draws, pars) {
+  summ <- posterior::summarise_draws(posterior::subset_draws(draws, variable = unname(pars)),
+                                     "mean", "sd", ~quantile(.x, c(0.025, 0.5, 0.975)),
+                                     "mcse_mean", "mcse_sd", "rhat", "ess_bulk")
+  summ$parameter <- names(pars)[match(summ$variable, pars)]
+  stopifnot(setequal(summ$variable, pars))
+  summ
+}
+site_record <- function(theta, note) {
+  list(note = note, school = theta$variable, mean = theta$mean, sd = theta$sd,
+       mcse_mean = theta$mcse_mean, rhat = theta$rhat)
+}
 sampler_problems <- function(fit, max_treedepth = 10) {  # 10: brms's default max_treedepth
   np <- nuts_params(fit)
   list(divergences = sum(np$Value[np$Parameter == "divergent__"]),
@@ -937,27 +951,20 @@ if ("tutoring_growth_unbalanced" %in% args) {
             growth_mean = "b_year_c", growth_sd = "sd_school__year_c", level_effect = "b_tutored",
             person_sd = "sd_pupil__Intercept", person_growth_sd = "sd_pupil__year_c",
             person_rho = "cor_pupil__Intercept__year_c", sigma = "sigma")
-  summ <- posterior::summarise_draws(posterior::subset_draws(posterior::as_draws(fit), variable = unname(pars)),
-                                     "mean", "sd", ~quantile(.x, c(0.025, 0.5, 0.975)),
-                                     "mcse_mean", "mcse_sd", "rhat", "ess_bulk")
-  summ$parameter <- names(pars)[match(summ$variable, pars)]
-  stopifnot(setequal(summ$variable, pars))
+  summ <- summarise_parameters(posterior::as_draws(fit), pars)
   theta <- site_effects(fit, "school", "year_c:tutored")
   print(summ); print(problems); print(range(theta$rhat))
   if (problems$divergences > 0 || any(summ$rhat >= 1.01) || any(theta$rhat >= 1.01))
     stop("tutoring_growth_unbalanced: divergences or R-hat >= 1.01")
   write_ref(list(
-    provenance = provenance("brms", call, list(
+    provenance = provenance("brms", call, c(list(
       rstan = as.character(packageVersion("rstan")), formula = deparse1(form$formula),
       family = "gaussian(link = \"identity\")", priors = as.character(priors$prior),
       prior_targets = paste(priors$class, priors$group, priors$coef), stan_priors = prior_lines,
       seed = 20261204, chains = 4, iter = 3000, warmup = 1000, adapt_delta = 0.95, data = note,
-      minutes = round(minutes, 2), divergences = problems$divergences,
-      max_treedepth_hits = problems$max_treedepth_hits)),
+      minutes = round(minutes, 2)), problems)),
     parameters = summ,
-    theta = list(note = "b_year_c:tutored + r_school[school, year_c:tutored] per draw",
-                 school = theta$variable, mean = theta$mean, sd = theta$sd,
-                 mcse_mean = theta$mcse_mean, rhat = theta$rhat)
+    theta = site_record(theta, "b_year_c:tutored + r_school[school, year_c:tutored] per draw")
   ), "tutoring_growth_unbalanced_brms.json")
 
   call_ml <- paste("lmer(score ~ year_c * tutored + (1 + year_c | pupil) +",
