@@ -13,7 +13,12 @@ from sitefx.data.panel import GrowthPanel
 from sitefx.families import family_of
 from sitefx.models.growth import person_log_likelihood
 from sitefx.testing import simulate_growth_frame
-from tests.builders import REFERENCE, assert_agrees_with_brms, reference
+from tests.builders import (
+    REFERENCE,
+    assert_agrees_with_brms,
+    assert_site_effects_near,
+    reference,
+)
 
 ROLES = {"site": "school", "outcome": "score", "treatment": "treated", "wave": "year"}
 ROLES |= {"person": "pupil"}
@@ -176,7 +181,8 @@ def test_unbalanced_reference_used_sitefx_default_priors_and_data():
 @pytest.mark.slow
 def test_unbalanced_growth_agrees_with_brms_and_lme4():
     """mu, tau and the other population parameters within Monte-Carlo error of brms (posterior
-    means, SDs within 10%); mu within a fifth of lme4's ML standard error of its ML estimate."""
+    means, SDs within 10%), each school's theta within 0.15 posterior SDs (SDs within 10%); mu
+    within a fifth of lme4's ML standard error of its ML estimate."""
     brms, lme4 = (
         reference("tutoring_growth_unbalanced_brms"),
         reference("tutoring_growth_unbalanced_lme4"),
@@ -184,6 +190,7 @@ def test_unbalanced_growth_agrees_with_brms_and_lme4():
     study = sitefx.load(UNBALANCED, **UNBALANCED_ROLES)
     fit = sitefx.SiteEffects(seed=2, chains=4, draws=1000, warmup=1000).fit(study)
     assert_agrees_with_brms(fit, brms["parameters"], sd_rtol=0.1)
+    assert_site_effects_near(fit, brms["theta"], "school", sds=0.15, sd_rtol=0.1)
     table = fit.summary().set_index("parameter")
     assert abs(table.at["mu", "mean"] - lme4["mu"]) < 0.2 * lme4["mu_se"]
     assert table.at["mu", "sd"] == pytest.approx(lme4["mu_se"], rel=0.25)
