@@ -102,7 +102,8 @@ def test_missing_scores_are_dropped_as_rows_not_persons():
         (
             lambda f: f[~((f["school"] == "s1") & (f["treated"] == 1) & (f["year"] > 0.7))],
             r"1 site\(s\) in column 'school' have fewer than 2 persons scored at two or more "
-            r"values of 'year' in an arm of 'treated': s1 \(\d control, 0 treated\)",
+            r"values of 'year' in an arm of 'treated': s1 \(\d control, 0 treated\); pass "
+            r"drop_incomplete_sites",
         ),
     ],
 )
@@ -112,6 +113,17 @@ def test_bad_unbalanced_panels_are_refused_naming_column_and_persons(change, mes
     covariates = ["noise"] if "noise" in frame else []
     with pytest.raises(StudyDataError, match=message):
         sitefx.load(frame, **ROLES, covariates=covariates)
+
+
+def test_sites_without_two_growing_persons_per_arm_are_dropped_when_asked():
+    frame, _ = simulate_growth_frame(3, 8, seed=5)
+    frame = frame[~((frame["school"] == "s1") & (frame["treated"] == 1) & (frame["year"] > 0.7))]
+    with pytest.warns(sitefx.DataDropWarning, match=r"dropped 1 site\(s\) with fewer than 2"):
+        data = sitefx.load(frame, **ROLES, drop_incomplete_sites=True).data
+    assert data.site == ("s0", "s2") and data.n_persons == 16
+    assert data.accounting.rows_dropped == (frame["school"] == "s1").sum()
+    (drop,) = data.accounting.drops
+    assert drop.sites == ("s1",)
 
 
 def test_what_the_long_model_lacks_is_refused_in_a_sentence():

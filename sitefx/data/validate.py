@@ -653,7 +653,8 @@ def _growth_panel(
     site and treatment columns. Persons are validated as one record each, their mean score
     as ``outcome`` (:func:`individual_records`: treatment coding, sites, persons per arm), then
     every site needs two persons scored at two or more times in each arm (its own estimate
-    of the effect on growth).
+    of the effect on growth); with ``drop_incomplete_sites`` the others are dropped and the
+    rest validated again.
     """
     site, treatment = persons.columns
     per_person = persons.assign(**{outcome: long.groupby("person", sort=False)["y"].mean()})
@@ -688,9 +689,33 @@ def _growth_panel(
         detail = describe_labels(
             f"{panel.site[j]} ({cells[j, 0]} control, {cells[j, 1]} treated)" for j in short
         )
-        raise StudyDataError(
-            f"{len(short)} site(s) in column '{site}' have fewer than {MIN_PER_ARM} persons "
-            f"scored at two or more values of '{wave}' in an arm of '{treatment}': {detail}"
+        reason = (
+            f"fewer than {MIN_PER_ARM} persons scored at two or more values of '{wave}' in an "
+            f"arm of '{treatment}'"
+        )
+        if not options.get("drop_incomplete_sites"):
+            raise StudyDataError(
+                f"{len(short)} site(s) in column '{site}' have {reason}: {detail}; pass "
+                f"drop_incomplete_sites (CLI: --drop-incomplete-sites) to drop them"
+            )
+        message = f"dropped {len(short)} site(s) with {reason}: {detail}"
+        warnings.warn(message, DataDropWarning, stacklevel=3)
+        leaving = long["person"].isin(ids[np.isin(panel.site_index, short)])
+        drop = Drop(
+            reason=reason,
+            rows=tuple(map(str, long.index[leaving])),
+            sites=tuple(panel.site[j] for j in short),
+        )
+        staying = ids[~np.isin(panel.site_index, short)]
+        return _growth_panel(
+            long[~leaving],
+            persons.loc[staying],
+            panel.accounting.including(drop),
+            people,
+            outcome=outcome,
+            units=units,
+            wave=wave,
+            **options,
         )
     first = long.sort_values("wave", kind="stable").drop_duplicates("person")
     arm = panel.treatment[position.loc[first["person"]].to_numpy()]
