@@ -336,7 +336,8 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
         "--wave",
         metavar="COL",
         help="individual records: repeated measures over this numeric column (with --person); "
-        "each person's growth per unit of it becomes the outcome (2 waves: gain scores, DiD)",
+        "effects on growth per unit of it (balanced: growth rates, 2 waves: gain scores, "
+        "DiD; unbalanced: the long-format growth model)",
     )
     roles.add_argument("--person", metavar="COL", help="individual records: person id (waves)")
     roles.add_argument(

@@ -1,6 +1,7 @@
 """Simulated studies with known truth, for tests, benchmarks and calibration checks."""
 
 import numpy as np
+import pandas as pd
 
 from sitefx.data.schema import DataAccounting, IndividualRecords, SiteSummaries
 
@@ -264,3 +265,81 @@ def simulate_binary_records(
         "theta": theta,
     }
     return data, truth
+
+
+def simulate_growth_frame(
+    n_sites: int,
+    per_site: int,
+    *,
+    mu: float = 2.0,
+    tau: float = 1.0,
+    level: tuple[float, float] = (50.0, 3.0),
+    growth: tuple[float, float] = (5.0, 1.0),
+    person_sd: tuple[float, float] = (8.0, 1.0),
+    person_rho: float = 0.3,
+    sigma: float = 3.0,
+    missing: float = 0.25,
+    leave: float = 0.0,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Scores of persons at irregular, partly missing waves, from the long growth model.
+
+    In each site half the persons are treated; each is scored at waves 0 to 3 at times
+    ``wave + uniform(-0.3, 0.3)`` (two decimals), missing each later wave with probability
+    ``missing``, or every later wave with probability ``leave``. Sites' levels (at time 0)
+    and control growth are normal, their effects on growth ``theta_j ~ N(mu, tau)``; persons'
+    levels and growth are normal around them, correlated ``person_rho``; scores have residual
+    SD ``sigma`` (two decimals).
+
+    Parameters
+    ----------
+    n_sites, per_site : int
+        Sites (``"s0"``, ``"s1"``, ...) and persons per site (``"s0-0"``, ...).
+    mu, tau : float, default 2 and 1
+        Mean and SD of the sites' effects on growth.
+    level, growth : tuple of float, default (50, 3) and (5, 1)
+        Mean and SD of the sites' levels and control growth.
+    person_sd : tuple of float, default (8, 1)
+        SDs of persons' levels and growth within a site and arm.
+    person_rho : float, default 0.3
+        Correlation of persons' levels and growth.
+    sigma : float, default 3
+        Residual SD of the scores.
+    missing, leave : float, default 0.25 and 0
+        Probabilities that a person misses a wave after the first, and all of them.
+    seed : int, default 0
+        Seed of the numpy generator.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        Columns ``school``, ``pupil``, ``treated``, ``year``, ``score``; rows numbered from 1.
+    theta : ndarray, shape (n_sites,)
+        The sites' true effects on growth.
+
+    Examples
+    --------
+    >>> frame, theta = simulate_growth_frame(3, 10, seed=1)
+    >>> list(frame.columns), len(theta)
+    (['school', 'pupil', 'treated', 'year', 'score'], 3)
+    """
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(mu, tau, n_sites)
+    levels, control_growth = rng.normal(*level, n_sites), rng.normal(*growth, n_sites)
+    covariance = np.outer(person_sd, person_sd) * np.array([[1, person_rho], [person_rho, 1]])
+    rows = []
+    for j in range(n_sites):
+        for i in range(per_site):
+            treated = i % 2
+            start, slope = rng.multivariate_normal([levels[j], control_growth[j]], covariance)
+            slope += treated * theta[j]
+            leaves = rng.random() < leave
+            for wave in range(4):
+                if wave and (leaves or rng.random() < missing):
+                    continue
+                time = round(wave + rng.uniform(-0.3, 0.3), 2)
+                score = round(start + slope * time + rng.normal(0, sigma), 2)
+                rows.append((f"s{j}", f"s{j}-{i}", treated, time, score))
+    frame = pd.DataFrame(rows, columns=["school", "pupil", "treated", "year", "score"])
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    return frame, theta

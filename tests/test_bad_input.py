@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 import sitefx
 from sitefx import StudyDataError
 from sitefx.data.text import MISSING
+from sitefx.testing import simulate_growth_frame
 from tests.builders import (
     assert_refused_in_one_line,
     flags,
@@ -34,6 +35,9 @@ from tests.builders import (
 SUMMARY_ROLES = {"site": "school", "estimate": "effect", "se": "se"}
 RECORD_ROLES = {"site": "school", "outcome": "y", "treatment": "t"}
 GOOD = "school,effect,se\nA,28,15\nB,8,10\nC,-3,16\nD,7,11\n"
+GROWTH = simulate_growth_frame(3, 8, seed=5)[0]  # pupils scored at irregular, missed waves
+GROWTH_ROLES = {"site": "school", "outcome": "score", "treatment": "treated", "wave": "year"}
+GROWTH_ROLES |= {"person": "pupil"}
 
 
 def _truncated_parquet(folder: Path) -> Path:
@@ -686,6 +690,18 @@ REFUSED = {
         _csv_glob("school,t,y\ns9,0,TRUE\ns9,1,2.5\n"),
         R,
         "part1.csv, partition 1: column 'y' must be numeric; non-numeric values 'TRUE' at rows 1",
+    ),
+    "unbalanced waves with a covariate": (
+        frame_file(GROWTH.assign(pretest=GROWTH["pupil"].str.len())),
+        [*flags(GROWTH_ROLES), "--covariates", "pretest"],
+        "the long growth model for unbalanced waves takes no covariates, moderators, nesting "
+        "levels or clusters yet (given: pretest)",
+    ),
+    "unbalanced waves, a school without two growing pupils per arm": (
+        frame_file(GROWTH[~((GROWTH["school"] == "s1") & (GROWTH["year"] > 0.7))]),
+        flags(GROWTH_ROLES),
+        "1 site(s) in column 'school' have fewer than 2 persons scored at two or more values of "
+        "'year' in an arm of 'treated': s1 (0 control, 0 treated)",
     ),
 }
 

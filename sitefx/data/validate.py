@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sitefx.data.labels import clashes, normalize
+from sitefx.data.panel import GrowthPanel
 from sitefx.data.schema import (
     ArmSummaries,
     DataAccounting,
@@ -465,19 +466,26 @@ def growth_records(
     drop_missing: bool = False,
     units: str = "",
     **options: object,
-) -> IndividualRecords:
-    """Repeated measures (one row per person and wave) as one growth rate per person.
+) -> IndividualRecords | GrowthPanel:
+    """Repeated measures (one row per person and wave): growth rates, or the long scores.
 
-    Each person's outcome becomes the least-squares slope of ``outcome`` on ``wave``: the
-    change per unit of ``wave`` (with two waves, the gain score, so the treatment effect is a
-    difference in differences). Every person must be measured at the same waves, so every
-    slope has the same sampling variance and the individual-records model fitted to the
+    Balanced waves (every person measured at every wave): each person's outcome becomes the
+    least-squares slope of ``outcome`` on ``wave``, the change per unit of ``wave`` (with two
+    waves, the gain score, so the treatment effect is a difference in differences). Every
+    slope then has the same sampling variance and the individual-records model fitted to the
     slopes is the slopes-as-outcomes growth model. It equals the full growth model on the long
     data when starting levels and growth are uncorrelated (at person and site level); when
     they correlate, starting levels carry some information about growth that this model does
     not use: it stays consistent, and is slightly less precise (checked against lme4, see
-    tests/reference). Site, treatment, covariates (baseline values), moderators and cluster
-    must be constant within a person.
+    tests/reference).
+
+    Unbalanced waves (persons missing waves, or scored at their own times): the scores stay
+    long, a :class:`~sitefx.data.panel.GrowthPanel` fitted by the long-format growth model
+    (:mod:`sitefx.families.growth`), which integrates out each person's level and growth;
+    persons scored once are kept. That model takes no covariates, moderators, levels or
+    cluster yet: with any of them, persons missing waves are refused, or dropped with
+    ``drop_missing`` (and the complete persons' growth rates fitted). Site, treatment,
+    covariates (baseline values), moderators and cluster must be constant within a person.
 
     Parameters
     ----------
@@ -497,8 +505,9 @@ def growth_records(
     cluster : str, optional
         Column of clusters nested in sites (e.g. classrooms).
     drop_missing : bool, default False
-        Drop rows with a missing outcome or wave, and persons not measured at every wave
-        (reported), instead of refusing them.
+        Drop rows with a missing outcome or wave (reported) instead of refusing them; with
+        covariates, moderators, levels or a cluster, also the persons not measured at every
+        wave.
     units : str, default ""
         The growth rate's units; by default ``"change in '<outcome>' per unit of '<wave>'"``.
     **options : object
@@ -507,17 +516,21 @@ def growth_records(
 
     Returns
     -------
-    IndividualRecords
-        One record per person whose outcome is the growth rate, with the data accounting
-        counting the long rows (dropped persons as their rows), and ``outcome_sd`` the
-        outcome's SD pooled within arms at the first wave.
+    IndividualRecords or GrowthPanel
+        Balanced: one record per person whose outcome is the growth rate, with the data
+        accounting counting the long rows (dropped persons as their rows), and
+        ``outcome_sd`` the outcome's SD pooled within arms at the first wave. Unbalanced: the
+        scores, times, and each person's site and arm; ``outcome_sd`` pooled over each
+        person's first score.
 
     Raises
     ------
     StudyDataError
         If a person has two rows for a wave, a person-level column varies within a person,
-        there are fewer than 2 waves, a person misses a wave (without ``drop_missing``), or
-        :func:`individual_records` refuses the slopes.
+        there are fewer than 2 waves, a person misses a wave when covariates, moderators,
+        levels or a cluster are given (without ``drop_missing``), a site of unbalanced data
+        has fewer than 2 persons scored twice or more in an arm, or
+        :func:`individual_records` refuses the slopes (or the persons).
 
     Examples
     --------
@@ -558,13 +571,27 @@ def growth_records(
     counts = long.groupby("person")["wave"].nunique()
     incomplete = counts.index[counts < len(all_waves)]
     if len(incomplete):
-        detail = f"persons {describe_labels(incomplete)} lack some of the waves " + ", ".join(
-            f"{w:g}" for w in all_waves
-        )
+        waves = describe_labels(f"{w:g}" for w in all_waves)
+        detail = f"persons {describe_labels(incomplete)} lack some of the waves {waves}"
+        extras = [*covariates, *moderators, *levels, *([cluster] if cluster else [])]
+        if not extras:
+            persons = frame.loc[keep].groupby(people[keep], sort=False)[[site, treatment]].first()
+            return _growth_panel(
+                long,
+                persons,
+                DataAccounting(rows_read=len(frame), drops=tuple(drops)),
+                people,
+                outcome=outcome,
+                units=units or f"change in '{outcome}' per unit of '{wave}'",
+                wave=wave,
+                **options,
+            )
         if not drop_missing:
             raise StudyDataError(
-                f"{detail}; growth needs every person at every wave: pass drop_missing "
-                f"(CLI: --drop-missing) to drop them"
+                f"{detail}; the long growth model for unbalanced waves takes no covariates, "
+                f"moderators, nesting levels or clusters yet (given: {', '.join(extras)}): "
+                f"leave them out, or pass drop_missing (CLI: --drop-missing) to drop these "
+                f"persons"
             )
         warnings.warn(f"dropped {len(incomplete)} {detail}", DataDropWarning, stacklevel=2)
         gone = people.isin(incomplete).to_numpy() & keep
@@ -607,6 +634,92 @@ def growth_records(
         units=units or f"change in '{outcome}' per unit of '{wave}'",
         outcome_sd=pooled_sd(baseline["y"].to_numpy(), arm),
     )
+
+
+def _growth_panel(
+    long: pd.DataFrame,
+    persons: pd.DataFrame,
+    accounting: DataAccounting,
+    people: pd.Series,
+    *,
+    outcome: str,
+    units: str,
+    wave: str,
+    **options: object,
+) -> GrowthPanel:
+    """Validate the persons of unbalanced repeated measures and keep the scores long.
+
+    ``long`` holds the kept rows' person, wave and score (``y``); ``persons`` each person's
+    site and treatment columns. Persons are validated as one record each, their mean score
+    as ``outcome`` (:func:`individual_records`: treatment coding, sites, persons per arm), then
+    every site needs two persons scored at two or more times in each arm (its own estimate
+    of the effect on growth); with ``drop_incomplete_sites`` the others are dropped and the
+    rest validated again.
+    """
+    site, treatment = persons.columns
+    per_person = persons.assign(**{outcome: long.groupby("person", sort=False)["y"].mean()})
+    per_person.index = "person " + per_person.index.astype(str)
+    records = individual_records(
+        per_person, outcome=outcome, site=site, treatment=treatment, **options
+    )
+    dropped = [row for drop in records.accounting.drops for row in drop.rows]
+    ids = persons.index[~per_person.index.isin(dropped)]
+    long = long[long["person"].isin(ids)]
+    position = pd.Series(np.arange(len(ids)), index=ids)
+    panel = GrowthPanel(
+        outcome=long["y"].to_numpy(dtype=float),
+        time=long["wave"].to_numpy(dtype=float),
+        person_index=position.loc[long["person"]].to_numpy(),
+        treatment=records.treatment,
+        site_index=records.site_index,
+        site=records.site,
+        accounting=DataAccounting(
+            rows_read=accounting.rows_read,
+            drops=(*accounting.drops, *_person_rows(records.accounting.drops, people)),
+        ),
+        units=units,
+        wave=wave,
+    )
+    slopes = panel.person_slopes().index.to_numpy()
+    cells = np.bincount(
+        2 * panel.site_index[slopes] + panel.treatment[slopes], minlength=2 * panel.n_sites
+    ).reshape(-1, 2)
+    short = np.flatnonzero((cells < MIN_PER_ARM).any(axis=1))
+    if len(short):
+        detail = describe_labels(
+            f"{panel.site[j]} ({cells[j, 0]} control, {cells[j, 1]} treated)" for j in short
+        )
+        reason = (
+            f"fewer than {MIN_PER_ARM} persons scored at two or more values of '{wave}' in an "
+            f"arm of '{treatment}'"
+        )
+        if not options.get("drop_incomplete_sites"):
+            raise StudyDataError(
+                f"{len(short)} site(s) in column '{site}' have {reason}: {detail}; pass "
+                f"drop_incomplete_sites (CLI: --drop-incomplete-sites) to drop them"
+            )
+        message = f"dropped {len(short)} site(s) with {reason}: {detail}"
+        warnings.warn(message, DataDropWarning, stacklevel=3)
+        leaving = long["person"].isin(ids[np.isin(panel.site_index, short)])
+        drop = Drop(
+            reason=reason,
+            rows=tuple(map(str, long.index[leaving])),
+            sites=tuple(panel.site[j] for j in short),
+        )
+        staying = ids[~np.isin(panel.site_index, short)]
+        return _growth_panel(
+            long[~leaving],
+            persons.loc[staying],
+            panel.accounting.including(drop),
+            people,
+            outcome=outcome,
+            units=units,
+            wave=wave,
+            **options,
+        )
+    first = long.sort_values("wave", kind="stable").drop_duplicates("person")
+    arm = panel.treatment[position.loc[first["person"]].to_numpy()]
+    return dataclasses.replace(panel, outcome_sd=pooled_sd(first["y"].to_numpy(), arm))
 
 
 def _person_rows(drops: Sequence[Drop], people: pd.Series) -> list[Drop]:

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 from sitefx.data.schema import StudyData
 from sitefx.errors import PriorSpecError
-from sitefx.families import arms, records, statistics, summaries
+from sitefx.families import arms, growth, records, statistics, summaries
 from sitefx.families.registry import (
     REGISTRY,
     Family,
@@ -45,6 +45,7 @@ __all__ = [
     "default_priors",
     "family_of",
     "family_of_fit",
+    "growth",
     "horseshoe_prior",
     "records",
     "register",

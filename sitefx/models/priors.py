@@ -25,6 +25,10 @@ the site intercepts' mean and SD, the covariate coefficients and the residual SD
 same recipe, with ``rho ~ lkj(2)`` mildly favouring small intercept-effect correlations; the
 SD of cluster (e.g. classroom) intercepts ``cluster_sd ~ half-normal(S)``, and moderator
 slopes of the site intercepts ``gamma_alpha`` as those of the effects.
+The long-format growth model (unbalanced repeated measures) uses ``S`` = the scores' SD and
+``G = S / sd(times)`` for growth: ``mu``, ``growth_mean ~ normal(0, 2.5 G)``; ``tau``,
+``growth_sd``, ``person_growth_sd ~ half-normal(G)``; levels as the records' intercepts,
+``level_effect ~ normal(0, 2.5 S)``, ``person_sd ~ half-normal(S)``, ``person_rho ~ lkj(2)``.
 Upper nesting levels (districts above schools) get ``tau_<level> ~ half-normal(S)`` like ``tau``
 (and, for records, ``alpha_sd_<level>`` like ``alpha_sd``).
 Scales are rounded to two significant digits so the printed spec is exactly what was used.
@@ -496,6 +500,14 @@ class Priors:
         Moderator slopes of the site intercepts (individual records).
     cluster_sd : Prior, optional
         SD of cluster (e.g. classroom) intercepts.
+    growth_mean, growth_sd : Prior, optional
+        Mean and SD of the sites' control-arm growth (long-format growth).
+    level_effect : Prior, optional
+        Treatment effect on the level at the centre time (long-format growth).
+    person_sd, person_growth_sd : Prior, optional
+        SDs of persons' levels and growth around their site and arm (long-format growth).
+    person_rho : Prior, optional
+        Correlation of persons' levels and growth, an ``lkj`` prior (long-format growth).
     levels : mapping of str to Prior, default {}
         SDs at upper nesting levels, by parameter name: ``tau_<level>`` (and, for records,
         ``alpha_sd_<level>``).
@@ -518,6 +530,12 @@ class Priors:
     rho: Prior | None = None
     gamma_alpha: Prior | None = None
     cluster_sd: Prior | None = None
+    growth_mean: Prior | None = None
+    growth_sd: Prior | None = None
+    level_effect: Prior | None = None
+    person_sd: Prior | None = None
+    person_growth_sd: Prior | None = None
+    person_rho: Prior | None = None
     # SDs at upper nesting levels, by parameter name: tau_<level> (and alpha_sd_<level>).
     levels: Mapping[str, Prior] = field(default_factory=dict)
 
@@ -592,6 +610,12 @@ SUPPORT = {
     "rho": "correlation",
     "gamma_alpha": "real",
     "cluster_sd": "positive",
+    "growth_mean": "real",
+    "growth_sd": "positive",
+    "level_effect": "real",
+    "person_sd": "positive",
+    "person_growth_sd": "positive",
+    "person_rho": "correlation",
 }
 # Parameters whose prior has a flag of its own (--prior-mu, ...); the others: --prior NAME=SPEC.
 PRIOR_FLAGS = ("mu", "tau", "nu")

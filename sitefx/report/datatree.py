@@ -44,6 +44,13 @@ POSTERIOR_DIMS = {
     "cluster_sd": [],
     "a0": [],
     "risk_difference": ["site"],
+    "growth_mean": [],
+    "growth_sd": [],
+    "growth": ["site"],
+    "level_effect": [],
+    "person_sd": [],
+    "person_growth_sd": [],
+    "person_rho": [],
 }
 NETCDF_ENGINE = "h5netcdf"
 
@@ -155,6 +162,9 @@ _DATA_DIMS = {
     "covariate_mean": ["covariate"],
     "mean_treated": ["site"],
     "mean_control": ["site"],
+    "wave": ["record"],
+    "person_index": ["record"],
+    "wave_centre": [],
 }
 
 

@@ -694,6 +694,13 @@ def _model_lines(tree: xr.DataTree) -> list[str]:
     ]
     if "borrowing" in attrs:
         lines.append(describe_borrowing(json.loads(attrs["borrowing"])) + ".")
+    constant = tree.get("constant_data", {})
+    if "wave_centre" in constant:  # the long-format growth model
+        centre = float(constant["wave_centre"])
+        lines.append(
+            f"Scores over time: effects (mu, theta) are on growth per unit of time; levels "
+            f"(alpha, level_effect) are at time {centre:.4g}, the mean time of the scores."
+        )
     return [line for line in lines if line]
 
 

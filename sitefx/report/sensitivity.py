@@ -166,6 +166,7 @@ def _said(row: pd.Series) -> str:
         "above": "credibly above the threshold",
         "below": "credibly below the threshold",
         "uncertain": "not credibly above or below the threshold",
+        "borderline": "too close to 95% or 5% to call from these draws",
     }[row["conclusion"]]
 
 

@@ -1,7 +1,8 @@
 # Regenerates the R reference numbers that sitefx's tests compare against.
 # Run from the repository root:
 #   Rscript tests/reference/make_references.R [metafor|brms_binary|three_level|star_classroom|
-#     horseshoe|growth|binary_records|student_t|reading_pass|tutoring_growth|selection|design ...]
+#     horseshoe|growth|binary_records|student_t|reading_pass|tutoring_growth|selection|design|
+#     tutoring_growth_unbalanced ...]
 # Needs Debian's r-cran-lme4, r-cran-brms (+ r-cran-bh with its include link), r-cran-metafor,
 # r-cran-jsonlite, and for `design` PowerUpR 1.1.0 (CRAN source, `R CMD INSTALL`). R is a tool for making these numbers, never a dependency of sitefx or its tests.
 suppressPackageStartupMessages({ library(jsonlite) })
@@ -50,6 +51,20 @@ tutoring_growth_data <- function() {
 # For the brms blocks: sampler problems, and each site's effect b_<effect> + r_<group>[, <effect>]
 # per draw, summarised by chain-aware posterior (mean, sd, MCSE of the mean, R-hat, bulk ESS).
 # Checked against brms's coef(), which summarises the same sum.
+# summarise_parameters(): the summary of `pars` (brms's names, named by sitefx's), as stored;
+# site_record(): a site_effects() summary as stored under `theta`.
+summarise_parameters <- function(draws, pars) {
+  summ <- posterior::summarise_draws(posterior::subset_draws(draws, variable = unname(pars)),
+                                     "mean", "sd", ~quantile(.x, c(0.025, 0.5, 0.975)),
+                                     "mcse_mean", "mcse_sd", "rhat", "ess_bulk")
+  summ$parameter <- names(pars)[match(summ$variable, pars)]
+  stopifnot(setequal(summ$variable, pars))
+  summ
+}
+site_record <- function(theta, note) {
+  list(note = note, school = theta$variable, mean = theta$mean, sd = theta$sd,
+       mcse_mean = theta$mcse_mean, rhat = theta$rhat)
+}
 sampler_problems <- function(fit, max_treedepth = 10) {  # 10: brms's default max_treedepth
   np <- nuts_params(fit)
   list(divergences = sum(np$Value[np$Parameter == "divergent__"]),
@@ -890,4 +905,82 @@ if ("design" %in% args) {
       "cra3", list(rho2 = .06, rho3 = .18, g3 = 1, r21 = .55, r22 = .50, r23 = .45, p = .40,
                    n = 10, J = 2, K = 83), es = .23))
   write_ref(refs, "design_powerupr.json")
+}
+
+# Unbalanced growth (issue 24): tests/reference/tutoring_growth_unbalanced.csv (written by
+# tutoring_growth_unbalanced.py): 20 schools x 30 pupils, scored at irregular times, pupils
+# missing waves, 64 with one score. sitefx's long-format growth model: time centred at the mean
+# of all scores' times; school levels, control growth and effects of tutoring on growth
+# independent across schools; one effect of tutoring on the level; correlated pupil levels and
+# growth. brms with sitefx's default priors for these data (S = SD of the scores, 21; G = S / SD
+# of the times, 18; rounded to 2 significant digits), lme4 by ML.
+if ("tutoring_growth_unbalanced" %in% args) {
+  suppressPackageStartupMessages({ library(lme4); library(brms) })
+  d <- read.csv("tests/reference/tutoring_growth_unbalanced.csv")
+  d$year_c <- d$year - mean(d$year)
+  scale_s <- sd(d$score); scale_g <- scale_s / sd(d$year)
+  stopifnot(signif(scale_s, 2) == 21, signif(scale_g, 2) == 18, signif(mean(d$score), 2) == 210)
+  note <- list(rows = nrow(d), pupils = length(unique(d$pupil)), schools = length(unique(d$school)),
+               scores_per_pupil = as.list(table(table(d$pupil))), centre = mean(d$year),
+               year_c = "year - mean(year)", S = scale_s, G = scale_g)
+  form <- bf(score ~ 0 + Intercept + year_c + tutored + year_c:tutored + (1 + year_c | pupil) +
+               (1 + year_c + year_c:tutored || school))
+  priors <- c(
+    set_prior("normal(210, 52)", class = "b", coef = "Intercept"),
+    set_prior("normal(0, 44)", class = "b", coef = "year_c"),
+    set_prior("normal(0, 52)", class = "b", coef = "tutored"),
+    set_prior("normal(0, 44)", class = "b", coef = "year_c:tutored"),
+    set_prior("normal(0, 21)", class = "sd", group = "school", coef = "Intercept"),
+    set_prior("normal(0, 18)", class = "sd", group = "school", coef = "year_c"),
+    set_prior("normal(0, 18)", class = "sd", group = "school", coef = "year_c:tutored"),
+    set_prior("normal(0, 21)", class = "sd", group = "pupil", coef = "Intercept"),
+    set_prior("normal(0, 18)", class = "sd", group = "pupil", coef = "year_c"),
+    set_prior("exponential(0.048)", class = "sigma"),
+    set_prior("lkj(2)", class = "cor", group = "pupil")
+  )
+  code <- make_stancode(form, data = d, prior = priors)
+  prior_lines <- stan_priors(code)
+  call <- paste("brm(form, data = d, prior = priors, chains = 4, iter = 3000, warmup = 1000,",
+                "seed = 20261204, cores = 2, control = list(adapt_delta = 0.95))")
+  started <- Sys.time()
+  fit <- eval(parse(text = call))
+  minutes <- as.numeric(difftime(Sys.time(), started, units = "mins"))
+  problems <- sampler_problems(fit)
+  pars <- c(mu = "b_year_c:tutored", tau = "sd_school__year_c:tutored",
+            alpha_mean = "b_Intercept", alpha_sd = "sd_school__Intercept",
+            growth_mean = "b_year_c", growth_sd = "sd_school__year_c", level_effect = "b_tutored",
+            person_sd = "sd_pupil__Intercept", person_growth_sd = "sd_pupil__year_c",
+            person_rho = "cor_pupil__Intercept__year_c", sigma = "sigma")
+  summ <- summarise_parameters(posterior::as_draws(fit), pars)
+  theta <- site_effects(fit, "school", "year_c:tutored")
+  print(summ); print(problems); print(range(theta$rhat))
+  if (problems$divergences > 0 || any(summ$rhat >= 1.01) || any(theta$rhat >= 1.01))
+    stop("tutoring_growth_unbalanced: divergences or R-hat >= 1.01")
+  write_ref(list(
+    provenance = provenance("brms", call, c(list(
+      rstan = as.character(packageVersion("rstan")), formula = deparse1(form$formula),
+      family = "gaussian(link = \"identity\")", priors = as.character(priors$prior),
+      prior_targets = paste(priors$class, priors$group, priors$coef), stan_priors = prior_lines,
+      seed = 20261204, chains = 4, iter = 3000, warmup = 1000, adapt_delta = 0.95, data = note,
+      minutes = round(minutes, 2)), problems)),
+    parameters = summ,
+    theta = site_record(theta, "b_year_c:tutored + r_school[school, year_c:tutored] per draw")
+  ), "tutoring_growth_unbalanced_brms.json")
+
+  call_ml <- paste("lmer(score ~ year_c * tutored + (1 + year_c | pupil) +",
+                   "(1 + year_c + year_c:tutored || school), data = d, REML = FALSE)")
+  m <- eval(parse(text = call_ml))
+  vc <- as.data.frame(VarCorr(m))
+  sd_of <- function(grp, v) vc$sdcor[which(vc$grp == grp & vc$var1 == v & is.na(vc$var2))]
+  fe <- fixef(m); fse <- sqrt(diag(vcov(m)))
+  write_ref(list(
+    provenance = provenance("lme4", call_ml, list(
+      data = note, singular = isSingular(m),
+      warnings = c(m@optinfo$conv$lme4$messages, m@optinfo$warnings))),
+    mu = fe[["year_c:tutored"]], mu_se = fse[["year_c:tutored"]],
+    tau = sd_of("school.2", "year_c:tutored"),
+    alpha_mean = fe[["(Intercept)"]], growth_mean = fe[["year_c"]],
+    level_effect = fe[["tutored"]], level_effect_se = fse[["tutored"]],
+    variance_components = vc, sigma = sigma(m), ml_loglik = as.numeric(logLik(m))
+  ), "tutoring_growth_unbalanced_lme4.json")
 }

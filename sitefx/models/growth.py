@@ -1,0 +1,155 @@
+"""The long-format growth model, with each person's level and growth integrated out.
+
+Person ``i`` in site ``j`` and arm ``T_i`` has scores ``y_i`` at centred times ``t``; with
+``Z_i = [1, t]``,
+
+    y_i ~ N(Z_i c_i, Z_i Sigma Z_i' + sigma^2 I),
+    c_i = (alpha_j + level_effect T_i,  growth_j + theta_j T_i),
+
+where ``Sigma`` is the covariance of persons' levels and growth (SDs ``person_sd``,
+``person_growth_sd``, correlation ``person_rho``). The sites' control levels
+``alpha_j ~ N(alpha_mean, alpha_sd)``, control growth ``growth_j ~ N(growth_mean, growth_sd)``
+and effects on growth ``theta_j ~ N(mu, tau)`` are independent. The likelihood of a person
+depends on the data only through ``n_i``, ``Z_i'Z_i``, ``Z_i'y_i`` and ``y_i'y_i``
+(:meth:`~sitefx.data.panel.GrowthPanel.person_statistics`): by the Woodbury identity and the
+matrix determinant lemma, with ``L`` the Cholesky factor of ``Sigma`` and
+``A_i = I + L'Z_i'Z_i L / sigma^2`` (2 x 2),
+
+    log det V_i = n_i log sigma^2 + log det A_i,
+    r'V_i^{-1} r = (r'r - w' A_i^{-1} w / sigma^2) / sigma^2,  w = L'Z_i'r,
+
+so the sampler sees site-level parameters only, whatever the number of persons, and a
+person with one score contributes as exactly as the others.
+"""
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+from sitefx.models.priors import Priors
+
+
+def person_log_likelihood(
+    stats: dict[str, np.ndarray],
+    coefficients: jnp.ndarray,
+    scale_tril: jnp.ndarray,
+    sigma: jnp.ndarray,
+) -> jnp.ndarray:
+    """Return each person's marginal log-likelihood, their level and growth integrated out.
+
+    Parameters
+    ----------
+    stats : dict of str to ndarray
+        :meth:`~sitefx.data.panel.GrowthPanel.person_statistics`: ``n``, ``zz``, ``zy``,
+        ``yy``.
+    coefficients : ndarray, shape (n_persons, 2)
+        Each person's mean level (at the centre time) and growth, ``c_i``.
+    scale_tril : ndarray, shape (2, 2)
+        Cholesky factor of the covariance of persons' levels and growth.
+    sigma : float
+        Residual SD.
+
+    Returns
+    -------
+    ndarray, shape (n_persons,)
+
+    Examples
+    --------
+    One person scored once: the normal density of the score with variance
+    ``person_sd^2 + sigma^2``.
+
+    >>> stats = {"n": np.array([1.0]), "zz": np.array([[[1.0, 0.0], [0.0, 0.0]]]),
+    ...          "zy": np.array([[2.0, 0.0]]), "yy": np.array([4.0])}
+    >>> value = person_log_likelihood(stats, jnp.zeros((1, 2)), jnp.eye(2), 1.0)
+    >>> round(float(value[0]), 4), round(float(-np.log(2 * np.pi * 2) / 2 - 4 / 4), 4)
+    (-2.2655, -2.2655)
+    """
+    variance = sigma**2
+    zz, zy = stats["zz"], stats["zy"]
+    zz_c = jnp.einsum("pab,pb->pa", zz, coefficients)
+    residual_ss = (
+        stats["yy"] - 2 * jnp.sum(coefficients * zy, -1) + jnp.sum(coefficients * zz_c, -1)
+    )
+    w = (zy - zz_c) @ scale_tril  # L' Z'r, one row per person
+    a = jnp.eye(2) + jnp.einsum("ba,pbc,cd->pad", scale_tril, zz, scale_tril) / variance
+    det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] ** 2
+    inside = (
+        a[:, 1, 1] * w[:, 0] ** 2 - 2 * a[:, 0, 1] * w[:, 0] * w[:, 1] + a[:, 0, 0] * w[:, 1] ** 2
+    ) / det
+    quadratic = (residual_ss - inside / variance) / variance
+    log_det = stats["n"] * jnp.log(variance) + jnp.log(det)
+    return -0.5 * (stats["n"] * jnp.log(2 * jnp.pi) + log_det + quadratic)
+
+
+def long_growth(
+    stats: dict[str, np.ndarray],
+    treatment: np.ndarray,
+    site_index: np.ndarray,
+    n_sites: int,
+    priors: Priors,
+) -> None:
+    """Sample the long-format growth model (see the module docstring).
+
+    Site effects are non-centred (``alpha_j = alpha_mean + alpha_sd z_j``, ...); persons'
+    levels and growth are integrated out (:func:`person_log_likelihood`).
+
+    Parameters
+    ----------
+    stats : dict of str to ndarray
+        Each person's sufficient statistics, time centred.
+    treatment : ndarray, shape (n_persons,)
+        1 for treated persons.
+    site_index : ndarray of int, shape (n_persons,)
+        Each person's site.
+    n_sites : int
+        Number of sites.
+    priors : Priors
+        With ``mu``, ``tau``, ``alpha_mean``, ``alpha_sd``, ``growth_mean``, ``growth_sd``,
+        ``level_effect``, ``person_sd``, ``person_growth_sd``, ``person_rho``, ``sigma``.
+
+    Examples
+    --------
+    >>> import sitefx
+    >>> from numpyro.infer import Predictive
+    >>> from jax import random
+    >>> from sitefx.families.growth import LongGrowth
+    >>> from sitefx.testing import simulate_growth_frame
+    >>> frame, _ = simulate_growth_frame(3, 20, seed=0)
+    >>> panel = sitefx.load(frame, site="school", outcome="score", treatment="treated",
+    ...                     wave="year", person="pupil").data
+    >>> priors = LongGrowth().default_priors(panel, robust=False)
+    >>> draws = Predictive(long_growth, num_samples=2)(
+    ...     random.PRNGKey(0), panel.person_statistics(), panel.treatment, panel.site_index, 3,
+    ...     priors)
+    >>> draws["theta"].shape
+    (2, 3)
+    """
+    sample = {
+        name: numpyro.sample(name, getattr(priors, name).distribution())
+        for name in ("mu", "tau", "alpha_mean", "alpha_sd", "growth_mean", "growth_sd")
+    }
+    level_effect = numpyro.sample("level_effect", priors.level_effect.distribution())
+    sigma = numpyro.sample("sigma", priors.sigma.distribution())
+    person_sds = jnp.stack(
+        [
+            numpyro.sample("person_sd", priors.person_sd.distribution()),
+            numpyro.sample("person_growth_sd", priors.person_growth_sd.distribution()),
+        ]
+    )
+    corr_cholesky = numpyro.sample("person_corr_cholesky", priors.person_rho.distribution())
+    numpyro.deterministic("person_rho", corr_cholesky[1, 0])
+    with numpyro.plate("sites", n_sites):
+        z = numpyro.sample("site_z", dist.Normal(0.0, 1.0).expand([3]).to_event(1))
+    alpha = numpyro.deterministic("alpha", sample["alpha_mean"] + sample["alpha_sd"] * z[:, 0])
+    growth = numpyro.deterministic("growth", sample["growth_mean"] + sample["growth_sd"] * z[:, 1])
+    theta = numpyro.deterministic("theta", sample["mu"] + sample["tau"] * z[:, 2])
+    coefficients = jnp.stack(
+        [
+            alpha[site_index] + level_effect * treatment,
+            growth[site_index] + theta[site_index] * treatment,
+        ],
+        -1,
+    )
+    scale_tril = person_sds[:, None] * corr_cholesky
+    numpyro.factor("outcome", person_log_likelihood(stats, coefficients, scale_tril, sigma).sum())

@@ -1,0 +1,208 @@
+"""Unbalanced repeated measures: the long-format growth model (persons' levels and growth
+integrated out), its validation, its fits and reports, and its agreement with brms and lme4."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import sitefx
+from sitefx import SitefxInputError, StudyDataError
+from sitefx.backend import double_precision
+from sitefx.data.panel import GrowthPanel
+from sitefx.families import family_of
+from sitefx.models.growth import person_log_likelihood
+from sitefx.testing import simulate_growth_frame
+from tests.builders import (
+    REFERENCE,
+    assert_agrees_with_brms,
+    assert_site_effects_near,
+    reference,
+)
+
+ROLES = {"site": "school", "outcome": "score", "treatment": "treated", "wave": "year"}
+ROLES |= {"person": "pupil"}
+UNBALANCED = REFERENCE / "tutoring_growth_unbalanced.csv"
+UNBALANCED_ROLES = {**ROLES, "treatment": "tutored"}
+
+
+def test_person_likelihood_is_the_multivariate_normal_of_the_scores():
+    """The Woodbury form against the dense normal, for persons with 1, 2 and 4 scores."""
+    rng = np.random.default_rng(0)
+    times = [np.array([0.4]), np.array([-1.0, 0.5]), np.array([-1.5, -0.4, 0.6, 1.4])]
+    scale_tril = np.array([[3.0, 0.0], [0.6, 0.8]])
+    coefficients = np.array([[10.0, 1.0], [12.0, -0.5], [9.0, 2.0]])
+    sigma, expected, scores, person = 1.3, [], [], []
+    for i, t in enumerate(times):
+        z = np.column_stack([np.ones_like(t), t])
+        covariance = z @ scale_tril @ scale_tril.T @ z.T + sigma**2 * np.eye(len(t))
+        y = rng.multivariate_normal(z @ coefficients[i], covariance)
+        expected.append(stats.multivariate_normal(z @ coefficients[i], covariance).logpdf(y))
+        scores.append(y)
+        person += [i] * len(t)
+    panel = GrowthPanel(
+        outcome=np.concatenate(scores),
+        time=np.concatenate(times),
+        person_index=np.array(person),
+        treatment=np.array([0, 1, 0]),
+        site_index=np.zeros(3, int),
+        site=("a",),
+        accounting=sitefx.data.schema.DataAccounting(rows_read=7),
+    )
+    statistics = panel.person_statistics()
+    assert panel.centre == pytest.approx(0.0, abs=1e-15)  # the times sum to 0
+    values = double_precision(person_log_likelihood)(statistics, coefficients, scale_tril, sigma)
+    np.testing.assert_allclose(np.asarray(values), expected, rtol=1e-10)
+
+
+def test_unbalanced_waves_are_kept_long_with_one_score_persons():
+    frame, _ = simulate_growth_frame(4, 10, seed=3)
+    frame = frame[~((frame["pupil"] == "s0-0") & (frame["year"] > 0.7))]  # one score left
+    study = sitefx.load(frame, **ROLES)
+    data = study.data
+    assert isinstance(data, GrowthPanel) and family_of(data).name == "long growth"
+    assert data.n_records == len(frame) and data.n_persons == 40 and data.n_sites == 4
+    assert data.accounting.rows_dropped == 0
+    assert data.units == "change in 'score' per unit of 'year'"
+    assert frame.groupby("pupil").size()["s0-0"] == 1  # kept, it informs the levels
+    assert data.centre == pytest.approx(frame["year"].mean())
+    raw = data.raw_site_effects()
+    assert np.isfinite(raw.estimate).all() and (raw.se > 0).all()
+
+
+def test_missing_scores_are_dropped_as_rows_not_persons():
+    frame, _ = simulate_growth_frame(3, 8, seed=4)
+    frame.loc[2, "score"] = np.nan
+    with pytest.warns(sitefx.DataDropWarning):
+        data = sitefx.load(frame, **ROLES, drop_missing=True).data
+    assert data.n_records == len(frame) - 1 and data.n_persons == 24
+    assert data.accounting.rows_dropped == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda f: pd.concat([f, f.iloc[[0]]]),
+            r"persons s0-0 have more than one row for a value of 'year'",
+        ),
+        (
+            lambda f: f.assign(treated=np.where(f.index == 2, 1 - f["treated"], f["treated"])),
+            r"column 'treated' must be constant within each person .* persons s0-0",
+        ),
+        (
+            lambda f: f.assign(year=f["year"].astype(str).where(f.index != 3, "spring")),
+            r"column 'year' must be numeric; non-numeric values 'spring' at rows 3",
+        ),
+        (
+            lambda f: f.assign(noise=1.0),
+            r"lack some of the waves .* takes no covariates, moderators, nesting levels or "
+            r"clusters yet \(given: noise\).*drop_missing",
+        ),
+        (
+            lambda f: f[~((f["school"] == "s1") & (f["treated"] == 1) & (f["year"] > 0.7))],
+            r"1 site\(s\) in column 'school' have fewer than 2 persons scored at two or more "
+            r"values of 'year' in an arm of 'treated': s1 \(\d control, 0 treated\); pass "
+            r"drop_incomplete_sites",
+        ),
+    ],
+)
+def test_bad_unbalanced_panels_are_refused_naming_column_and_persons(change, message):
+    frame, _ = simulate_growth_frame(3, 8, seed=5)
+    frame = change(frame)
+    covariates = ["noise"] if "noise" in frame else []
+    with pytest.raises(StudyDataError, match=message):
+        sitefx.load(frame, **ROLES, covariates=covariates)
+
+
+def test_sites_without_two_growing_persons_per_arm_are_dropped_when_asked():
+    frame, _ = simulate_growth_frame(3, 8, seed=5)
+    frame = frame[~((frame["school"] == "s1") & (frame["treated"] == 1) & (frame["year"] > 0.7))]
+    with pytest.warns(sitefx.DataDropWarning, match=r"dropped 1 site\(s\) with fewer than 2"):
+        data = sitefx.load(frame, **ROLES, drop_incomplete_sites=True).data
+    assert data.site == ("s0", "s2") and data.n_persons == 16
+    assert data.accounting.rows_dropped == (frame["school"] == "s1").sum()
+    (drop,) = data.accounting.drops
+    assert drop.sites == ("s1",)
+
+
+def test_what_the_long_model_lacks_is_refused_in_a_sentence():
+    frame, _ = simulate_growth_frame(3, 8, seed=5)
+    data = sitefx.load(frame, **ROLES).data
+    with pytest.raises(SitefxInputError, match=r"Student-t site effects .* not available for"):
+        sitefx.SiteEffects(site_dist="student-t").fit(data)
+    with pytest.raises(SitefxInputError, match=r"exact method .*long-format growth"):
+        sitefx.SiteEffects(method="exact").fit(data)
+    family = family_of(data)
+    assert family.simulation_obstacle(data, robust=False) == family.description
+    with pytest.raises(SitefxInputError, match="no simulation of unbalanced repeated measures"):
+        family.simulate(data, None, None, None, site_df=None, robust=False)
+
+
+@pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")  # short chains, on purpose
+def test_long_growth_fits_saves_reopens_and_reports(tmp_path):
+    frame, _ = simulate_growth_frame(5, 12, seed=6)
+    fit = sitefx.SiteEffects(seed=1, chains=2, draws=100, warmup=100).fit(
+        sitefx.load(frame, **ROLES)
+    )
+    posterior = fit.posterior_["posterior"]
+    for name in ["mu", "tau", "theta", "theta_new", "growth", "alpha", "person_rho"]:
+        assert name in posterior, name
+    assert fit.posterior_.attrs["data_kind"] == "growth"
+    assert len(fit.estimands())
+    fit.save(tmp_path / "fit")
+    reopened = sitefx.open_fit(tmp_path / "fit")
+    assert float(reopened.posterior_["posterior"]["mu"].mean()) == pytest.approx(
+        float(posterior["mu"].mean())
+    )
+    reopened.report(tmp_path / "report")
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "the mean time of the scores" in markdown
+
+
+def test_unbalanced_reference_used_sitefx_default_priors_and_data():
+    """brms was given sitefx's default priors for these data, on the same centred time."""
+    brms = reference("tutoring_growth_unbalanced_brms")
+    data = sitefx.load(UNBALANCED, **UNBALANCED_ROLES).data
+    priors = family_of(data).default_priors(data, robust=False).as_strings()
+    stated = dict(
+        zip(brms["provenance"]["prior_targets"], brms["provenance"]["priors"], strict=True)
+    )
+    pairs = {
+        "b  Intercept": "alpha_mean",
+        "b  year_c": "growth_mean",
+        "b  tutored": "level_effect",
+        "b  year_c:tutored": "mu",
+        "sd school Intercept": "alpha_sd",
+        "sd school year_c": "growth_sd",
+        "sd school year_c:tutored": "tau",
+        "sd pupil Intercept": "person_sd",
+        "sd pupil year_c": "person_growth_sd",
+        "sigma  ": "sigma",
+        "cor pupil ": "person_rho",
+    }
+    for target, name in pairs.items():
+        spec = priors[name].replace("half-normal(", "normal(0, ")
+        assert stated[target].replace(" ", "") == spec.replace(" ", ""), name
+    note = brms["provenance"]["data"]
+    assert (note["rows"], note["pupils"], note["schools"]) == (data.n_records, 600, 20)
+    assert note["centre"] == pytest.approx(data.centre, rel=1e-12)
+    assert brms["provenance"]["divergences"] == 0
+
+
+@pytest.mark.slow
+def test_unbalanced_growth_agrees_with_brms_and_lme4():
+    """mu, tau and the other population parameters within Monte-Carlo error of brms (posterior
+    means, SDs within 10%), each school's theta within 0.15 posterior SDs (SDs within 10%); mu
+    within a fifth of lme4's ML standard error of its ML estimate."""
+    brms, lme4 = (
+        reference("tutoring_growth_unbalanced_brms"),
+        reference("tutoring_growth_unbalanced_lme4"),
+    )
+    study = sitefx.load(UNBALANCED, **UNBALANCED_ROLES)
+    fit = sitefx.SiteEffects(seed=2, chains=4, draws=1000, warmup=1000).fit(study)
+    assert_agrees_with_brms(fit, brms["parameters"], sd_rtol=0.1)
+    assert_site_effects_near(fit, brms["theta"], "school", sds=0.15, sd_rtol=0.1)
+    table = fit.summary().set_index("parameter")
+    assert abs(table.at["mu", "mean"] - lme4["mu"]) < 0.2 * lme4["mu_se"]
+    assert table.at["mu", "sd"] == pytest.approx(lme4["mu_se"], rel=0.25)
