@@ -23,6 +23,7 @@ import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote
 
 import numpy as np
@@ -33,16 +34,27 @@ from sitefx.data import validate
 from sitefx.data.adapters import KIND_NAMES, KIND_ROLES, Roles, Study, require_file
 from sitefx.data.schema import DataAccounting, Drop
 from sitefx.data.sources import Source
-from sitefx.data.statistics import RecordStatistics, SiteStatistics
+from sitefx.data.statistics import ClusterStatistics, RecordStatistics, SiteStatistics
 from sitefx.data.text import content, decode, parse, read_layout, to_frame
 from sitefx.errors import StudyDataError, describe_labels
 
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".gz": "csv"}
 # Roles the out-of-core path reads; any other role given is refused, never ignored.
-ROLES = ("site", "outcome", "treatment", "covariates", "drop_missing")
+ROLES = (
+    "site",
+    "outcome",
+    "treatment",
+    "covariates",
+    "moderators",
+    "levels",
+    "cluster",
+    "drop_missing",
+)
 LARGE = 2 * 1024**3  # bytes: above this, `auto` reads out of core
 BLOCK = 64 * 1024**2  # bytes of CSV per partition
 HIVE = re.compile(r"[^=]+=[^=]*")  # a Hive partition folder: key=value
+# per-cluster sums: records, treated records and outcome totals by arm
+CLUSTER_SUMS = ("n_control", "n_treated", "y_control", "y_treated")
 
 
 def record_statistics(
@@ -52,15 +64,20 @@ def record_statistics(
     outcome: str,
     treatment: str,
     covariates: Sequence[str] = (),
+    moderators: Sequence[str] = (),
+    levels: Sequence[str] = (),
+    cluster: str | None = None,
     drop_missing: bool = False,
     units: str = "",
 ) -> RecordStatistics:
     """Sum Gaussian records in partitioned files into per-site sufficient statistics.
 
     dask reads one partition at a time (a Parquet row group, or 64 MB of CSV read strictly),
-    validates it and sums it by site and arm; the sums are added up and the covariates
-    centred. The result equals :meth:`SiteStatistics.from_records` on the same records loaded
-    in memory.
+    validates it and sums it by site and arm (and by cluster); the sums are added up and the
+    covariates centred. The result equals :meth:`SiteStatistics.from_records` on the same
+    records loaded in memory. Site-level columns (moderators, nesting levels) are kept as the
+    distinct values of each site in each partition, so a value that varies within a site is
+    found whichever partitions hold it.
 
     Parameters
     ----------
@@ -75,6 +92,12 @@ def record_statistics(
         Column of the treatment: 0/1 or boolean.
     covariates : sequence of str, default ()
         Numeric person-level covariate columns.
+    moderators : sequence of str, default ()
+        Numeric site-level columns (one value per site) for a meta-regression.
+    levels : sequence of str, default ()
+        Columns of upper nesting levels above the sites, outermost first (e.g. district).
+    cluster : str, optional
+        Column of clusters nested in sites (e.g. classrooms): adds per-cluster sums.
     drop_missing : bool, default False
         Drop rows with a missing or non-finite value in a used column (reported in the
         accounting, per file and partition) instead of refusing them.
@@ -84,15 +107,17 @@ def record_statistics(
     Returns
     -------
     RecordStatistics
-        The per-site sums, arm means and variances, the covariates' means and SDs, and the
-        accounting of rows read and dropped over all partitions.
+        The per-site (and per-cluster) sums, arm means and variances, the covariates' means
+        and SDs, the moderators and levels, and the accounting of rows read and dropped over
+        all partitions.
 
     Raises
     ------
     StudyDataError
         If no files match, the files mix formats, a column is missing or invalid (naming the
-        file, the partition and the rows), a site has fewer than 2 records in an arm, or
-        fewer than 2 sites remain.
+        file, the partition and the rows), a site has fewer than 2 records in an arm, a
+        site-level column varies within a site, levels do not nest, or fewer than 2 sites
+        remain.
 
     Examples
     --------
@@ -111,32 +136,33 @@ def record_statistics(
     """
     dask = optional_module("dask", "reading out of core (--engine dask)")
     files, reader = _files(source)
-    columns = [site, outcome, treatment, *covariates]
+    roles = _Columns(
+        site, outcome, treatment, tuple(covariates), tuple(moderators), tuple(levels), cluster
+    )
     if reader == "parquet":
-        read, pieces = functools.partial(_read_row_group, columns=columns), _row_groups(files)
+        read = functools.partial(_read_row_group, columns=roles.all)
+        pieces = _row_groups(files)
     else:
-        read = functools.partial(_read_csv_block, columns=columns, ids=(site,))
+        read = functools.partial(_read_csv_block, columns=roles.all, ids=roles.ids)
         pieces = _csv_blocks(files)
     read = dask.delayed(read)
     task = dask.delayed(_partition_sums)
     results = dask.compute(
         *[
-            task(
-                read(piece),
-                f"{piece[0].name}, partition {number}",
-                site=site,
-                outcome=outcome,
-                treatment=treatment,
-                covariates=tuple(covariates),
-                drop_missing=drop_missing,
-            )
+            task(read(piece), f"{piece[0].name}, partition {number}", roles, drop_missing)
             for number, piece in enumerate(pieces)
         ]
     )
-    sums = pd.concat([result[0] for result in results]).groupby(level=0, sort=False).sum()
-    rows_read = sum(result[1] for result in results)
-    drops = tuple(drop for result in results for drop in result[2])
-    return _statistics(sums, tuple(covariates), rows_read, drops, units)
+    summed = _Partition(
+        sums=pd.concat([result.sums for result in results]).groupby(level=0, sort=False).sum(),
+        site_values=pd.concat([result.site_values for result in results]).drop_duplicates(),
+        clusters=None
+        if cluster is None
+        else pd.concat([result.clusters for result in results]).groupby(level=[0, 1]).sum(),
+        rows_read=sum(result.rows_read for result in results),
+        drops=[drop for result in results for drop in result.drops],
+    )
+    return _statistics(summed, roles, units)
 
 
 def out_of_core(source: str | Path, engine: str) -> bool:
@@ -232,7 +258,7 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
     if given:
         raise StudyDataError(
             f"records read out of core take {', '.join(ROLES)} only for now; also given: "
-            f"{describe_labels(given)}"
+            f"{describe_labels(given)}; read the records in memory (--engine memory)"
         )
     if None in (roles.site, roles.outcome, roles.treatment):
         raise StudyDataError("records read out of core need --site, --outcome and --treatment")
@@ -242,6 +268,9 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
         outcome=roles.outcome,
         treatment=roles.treatment,
         covariates=roles.covariates,
+        moderators=roles.moderators,
+        levels=roles.levels,
+        cluster=roles.cluster,
         drop_missing=roles.drop_missing,
     )
     name = Path(str(source).rstrip("/*")).name or "records"
@@ -404,29 +433,64 @@ def _block(file: Path, start: int, end: int | None) -> bytes:
         return block if block.endswith(b"\n") or not block else block + handle.readline()
 
 
-def _partition_sums(
-    frame: pd.DataFrame,
-    where: str,
-    *,
-    site: str,
-    outcome: str,
-    treatment: str,
-    covariates: tuple[str, ...],
-    drop_missing: bool,
-) -> tuple[pd.DataFrame, int, list[Drop]]:
-    """Validate one partition and sum it by site.
+@dataclasses.dataclass(frozen=True)
+class _Columns:
+    """The columns read out of core, by role."""
 
-    Returns the sums, its rows read and its drops (with the empty rows its reader skipped).
+    site: str
+    outcome: str
+    treatment: str
+    covariates: tuple[str, ...]
+    moderators: tuple[str, ...]
+    levels: tuple[str, ...]
+    cluster: str | None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The id columns, read as text: site, cluster and levels."""
+        return (self.site, *([self.cluster] if self.cluster else []), *self.levels)
+
+    @property
+    def all(self) -> list[str]:
+        """Every column read."""
+        return [self.outcome, self.treatment, *self.covariates, *self.moderators, *self.ids]
+
+
+class _Partition(NamedTuple):
+    """One partition's sums (or all of them, added up)."""
+
+    sums: pd.DataFrame  # by site
+    site_values: pd.DataFrame  # the distinct (site, moderators, levels) rows
+    clusters: pd.DataFrame | None  # by site and cluster
+    rows_read: int
+    drops: list[Drop]
+
+
+def _partition_sums(
+    frame: pd.DataFrame, where: str, roles: _Columns, drop_missing: bool
+) -> _Partition:
+    """Validate one partition and sum it by site (and by site and cluster).
+
     Errors and drops name ``where`` (the file and partition) and the rows, as numbered by the
-    reader.
+    reader; the drops include the empty rows the reader skipped.
     """
+    site, outcome, treatment, covariates = (
+        roles.site,
+        roles.outcome,
+        roles.treatment,
+        roles.covariates,
+    )
     try:
         values = {
-            column: validate.numeric_column(frame, column) for column in (outcome, *covariates)
+            column: validate.numeric_column(frame, column)
+            for column in (outcome, *covariates, *roles.moderators)
         }
         values[treatment] = validate.treatment_column(frame, treatment, None)
         labels = validate.as_labels(frame[site])
-        keep, drops = validate.finite_rows(frame, labels, site, values, drop_missing=drop_missing)
+        ids = {column: validate.as_labels(frame[column]) for column in roles.ids[1:]}
+        keep, drops = validate.finite_rows(
+            frame, labels, site, values, drop_missing=drop_missing, ids=ids
+        )
     except StudyDataError as error:
         raise StudyDataError(f"{where}: {error}") from error
     empty = frame.attrs.get("empty_rows", ())
@@ -454,18 +518,29 @@ def _partition_sums(
         features[f"xy:{name}"] = x[:, k] * y
         for m, other in enumerate(covariates):
             features[f"xx:{name}:{other}"] = x[:, k] * x[:, m]
-    table = pd.DataFrame(features, index=labels[keep].to_numpy())
-    return table.groupby(level=0, sort=False).sum(), len(frame) + len(empty), drops
+    sites = labels[keep].to_numpy()
+    table = pd.DataFrame(features, index=sites)
+    site_values = pd.DataFrame(
+        {site: sites}
+        | {column: values[column][keep] for column in roles.moderators}
+        | {column: ids[column].to_numpy()[keep] for column in roles.levels}
+    )
+    clusters = None
+    if roles.cluster:
+        by_cluster = table[[*CLUSTER_SUMS, *(f"x:{name}" for name in covariates)]]
+        clusters = by_cluster.groupby([sites, ids[roles.cluster].to_numpy()[keep]]).sum()
+    return _Partition(
+        sums=table.groupby(level=0, sort=False).sum(),
+        site_values=site_values.drop_duplicates(),
+        clusters=clusters,
+        rows_read=len(frame) + len(empty),
+        drops=drops,
+    )
 
 
-def _statistics(
-    sums: pd.DataFrame,
-    covariates: tuple[str, ...],
-    rows_read: int,
-    drops: tuple[Drop, ...],
-    units: str,
-) -> RecordStatistics:
+def _statistics(summed: _Partition, roles: _Columns, units: str) -> RecordStatistics:
     """Build the site statistics, covariates centred, from the summed partitions."""
+    sums, covariates = summed.sums, roles.covariates
     arm_n = sums[["n_control", "n_treated"]].to_numpy()
     incomplete = sums.index[(arm_n < validate.MIN_PER_ARM).any(axis=1)]
     if len(incomplete):
@@ -508,6 +583,7 @@ def _statistics(
     )
     centred_xy = site_xy - x_mean * y_sum[:, None]
     site_yy = arm_squares.sum(axis=1)
+    site_names = tuple(str(label) for label in sums.index)
     stats = SiteStatistics(
         n=n,
         zz=np.stack([np.stack([n, treated], -1), np.stack([treated, treated], -1)], -2),
@@ -516,16 +592,27 @@ def _statistics(
         xx=centred_xx.sum(axis=0),
         xy=centred_xy.sum(axis=0),
         yy=float(site_yy.sum()),
+        clusters=None
+        if summed.clusters is None
+        else _cluster_statistics(summed.clusters, site_names, covariates, x_mean),
         site_xx=centred_xx,
         site_xy=centred_xy,
         site_yy=site_yy,
+    )
+    site_values = summed.site_values
+    moderators, levels = validate.site_columns(
+        {column: site_values[column].to_numpy() for column in site_values.columns},
+        roles.moderators,
+        roles.levels,
+        pd.Index(site_names).get_indexer(site_values[roles.site]),
+        site_names,
     )
     control_treated = np.stack([arm_sum[:, 0].sum(), arm_sum[:, 1].sum()])
     pooled_arm_n = arm_n.sum(axis=0)
     pooled_within = arm_squares.sum() - np.sum(control_treated**2 / pooled_arm_n)
     x_variance = (site_xx.sum(axis=0).diagonal() - total * x_mean**2) / (total - 1)
     return RecordStatistics(
-        site=tuple(str(label) for label in sums.index),
+        site=site_names,
         stats=stats,
         arm_n=arm_n,
         arm_mean=arm_mean,
@@ -536,6 +623,27 @@ def _statistics(
         outcome_mean=float(y_mean),
         outcome_total_sd=float(np.sqrt((site_yy.sum() - total * y_mean**2) / (total - 1))),
         outcome_sd=float(np.sqrt(pooled_within / (total - 2))),
-        accounting=DataAccounting(rows_read=rows_read, drops=drops),
+        accounting=DataAccounting(rows_read=summed.rows_read, drops=tuple(summed.drops)),
+        moderators=moderators,
+        moderator_names=roles.moderators,
+        levels=levels,
         units=units,
+    )
+
+
+def _cluster_statistics(
+    clusters: pd.DataFrame, sites: tuple[str, ...], covariates: tuple[str, ...], x_mean: np.ndarray
+) -> ClusterStatistics:
+    """Return the per-cluster sums, covariates centred, in site order and then cluster id."""
+    position = pd.Index(sites).get_indexer(clusters.index.get_level_values(0))
+    order = np.argsort(position, kind="stable")  # (clusters come sorted by site and cluster id)
+    clusters, position = clusters.iloc[order], position[order]
+    n = clusters["n_control"].to_numpy() + clusters["n_treated"].to_numpy()
+    x = clusters[[f"x:{name}" for name in covariates]].to_numpy().reshape(len(n), len(covariates))
+    return ClusterStatistics(
+        site=position.astype(np.int32),
+        n=n,
+        treated=clusters["n_treated"].to_numpy(),
+        y=clusters["y_control"].to_numpy() + clusters["y_treated"].to_numpy(),
+        x=x - n[:, None] * x_mean,
     )

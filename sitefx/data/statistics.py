@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from sitefx.data.schema import DataAccounting, IndividualRecords, SiteSummaries
+from sitefx.data.schema import DataAccounting, IndividualRecords, Level, SiteSummaries
 
 ROW_BLOCK = 65536  # rows at a time for sums over the rows without temporary copies
 
@@ -331,7 +331,8 @@ class RecordStatistics:
     site : tuple of str
         Site names, in order of first appearance.
     stats : SiteStatistics
-        With the covariates centred and each site's ``X'X``, ``X'y``, ``y'y``.
+        With the covariates centred and each site's ``X'X``, ``X'y``, ``y'y``; with
+        per-cluster sums when the records are clustered within sites.
     arm_n, arm_mean, arm_variance : ndarray, shape (n_sites, 2)
         People, outcome mean and variance (``ddof=1``) per site and arm (control, treated).
     covariate_names : tuple of str
@@ -344,6 +345,12 @@ class RecordStatistics:
         The outcome's SD pooled within the two arms (effect sizes).
     accounting : DataAccounting
         What happened to the input rows (read, used, dropped and why).
+    moderators : ndarray of float, shape (n_sites, n_moderators), optional
+        Site-level moderators (not centred); None: no moderators.
+    moderator_names : tuple of str, default ()
+        Names of the moderator columns, in order.
+    levels : tuple of Level, default ()
+        Upper nesting levels above the sites, outermost first.
     units : str, default ""
         Units of the outcome and effects, for labels.
     family : str, default "gaussian"
@@ -380,8 +387,16 @@ class RecordStatistics:
     outcome_total_sd: float
     outcome_sd: float
     accounting: DataAccounting
+    moderators: np.ndarray | None = None
+    moderator_names: tuple[str, ...] = ()
+    levels: tuple[Level, ...] = ()
     units: str = ""
     family: str = "gaussian"
+
+    def __post_init__(self) -> None:
+        """Store missing moderators as an (n_sites, 0) matrix."""
+        if self.moderators is None:
+            object.__setattr__(self, "moderators", np.zeros((len(self.site), 0)))
 
     @property
     def n_sites(self) -> int:

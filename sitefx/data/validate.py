@@ -352,12 +352,10 @@ def individual_records(
                 f"values {describe_labels(found)} at rows {describe_labels(rows)}"
             )
     sites = as_labels(frame[site])
-    keep, drops = finite_rows(frame, sites, site, values, drop_missing=drop_missing)
     ids = {
         column: as_labels(frame[column]) for column in [*([cluster] if cluster else []), *levels]
     }
-    for column, labels in ids.items():
-        keep &= _present(frame, column, labels.notna().to_numpy(), keep, drop_missing, drops)
+    keep, drops = finite_rows(frame, sites, site, values, drop_missing=drop_missing, ids=ids)
     if not keep.all():  # (else no copies of every column)
         sites, values = sites[keep], {column: value[keep] for column, value in values.items()}
     rows = frame.index[keep]
@@ -400,12 +398,10 @@ def individual_records(
     site_names, site_index = _factorize(sites)
     require_sites(len(site_names), site)
     _require_variation(values[outcome], outcome)
-    site_values = _site_level(values, moderators, site_index, site_names)
     labels = {level: ids[level].to_numpy()[keep] for level in levels}
-    groups = {
-        level: pd.Series(per_site, name=level)
-        for level, per_site in _site_level(labels, levels, site_index, site_names).items()
-    }
+    site_moderators, site_levels = site_columns(
+        values | labels, moderators, levels, site_index, site_names
+    )
     return IndividualRecords(
         outcome=values[outcome],
         treatment=values[treatment].astype(np.int8),
@@ -413,9 +409,9 @@ def individual_records(
         site=site_names,
         covariates=_columns(values, covariates, len(sites)),
         covariate_names=tuple(covariates),
-        moderators=_columns(site_values, moderators, len(site_names)),
+        moderators=site_moderators,
         moderator_names=tuple(moderators),
-        levels=_nesting(groups),
+        levels=site_levels,
         cluster=ids[cluster].to_numpy(dtype=str)[keep] if cluster else None,
         family=family,
         accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
@@ -617,6 +613,55 @@ def _person_rows(drops: Sequence[Drop], people: pd.Series) -> list[Drop]:
         rows = people.index[people.isin(ids).to_numpy()]
         converted.append(dataclasses.replace(drop, rows=tuple(map(str, rows))))
     return converted
+
+
+def site_columns(
+    values: Mapping[str, np.ndarray],
+    moderators: Sequence[str],
+    levels: Sequence[str],
+    site_index: np.ndarray,
+    site_names: Sequence[str],
+) -> tuple[np.ndarray, tuple[Level, ...]]:
+    """Return the site-level columns of records: moderators and nesting levels.
+
+    Parameters
+    ----------
+    values : mapping of str to ndarray
+        Each moderator's numbers and each level's labels, one per record (or per distinct
+        combination of site and values), by column name.
+    moderators, levels : sequence of str
+        The moderator and level columns, levels outermost first.
+    site_index : ndarray of int
+        Each value's site, in ``range(len(site_names))``, every site present.
+    site_names : sequence of str
+        The sites, for messages.
+
+    Returns
+    -------
+    moderators : ndarray of float, shape (n_sites, n_moderators)
+    levels : tuple of Level
+
+    Raises
+    ------
+    StudyDataError
+        If a column varies within a site (naming the column and the sites) or the levels do
+        not nest.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> values = {"size": np.array([10.0, 10, 20]), "district": np.array(["n", "n", "s"])}
+    >>> site_columns(values, ["size"], [], np.array([0, 0, 1]), ["a", "b"])[0].tolist()
+    [[10.0], [20.0]]
+    >>> values["size"][1] = 11.0
+    >>> site_columns(values, ["size"], [], np.array([0, 0, 1]), ["a", "b"])
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.StudyDataError: column 'size' must be a site-level ... within sites a
+    """
+    per_site = _site_level(values, [*moderators, *levels], site_index, site_names)
+    groups = {level: pd.Series(per_site[level], name=level) for level in levels}
+    return _columns(per_site, moderators, len(site_names)), _nesting(groups)
 
 
 def _site_level(
@@ -913,8 +958,9 @@ def finite_rows(
     values: Mapping[str, np.ndarray],
     *,
     drop_missing: bool,
+    ids: Mapping[str, pd.Series] | None = None,
 ) -> tuple[np.ndarray, list[Drop]]:
-    """Return the rows whose site and values are present and finite.
+    """Return the rows whose site, values and ids are present and finite.
 
     The rest are refused or, with ``drop_missing``, dropped and reported.
 
@@ -930,6 +976,8 @@ def finite_rows(
         The numeric columns the model uses, by column name.
     drop_missing : bool
         Drop rows with missing values (reported) instead of refusing them.
+    ids : mapping of str to pandas.Series, optional
+        Further id columns (clusters, nesting levels; :func:`as_labels`), checked last.
 
     Returns
     -------
@@ -958,6 +1006,8 @@ def finite_rows(
     keep &= _present(frame, site_column, sites.notna().to_numpy(), keep, drop_missing, drops)
     for column, value in values.items():
         keep &= _present(frame, column, np.isfinite(value), keep, drop_missing, drops)
+    for column, labels in (ids or {}).items():
+        keep &= _present(frame, column, labels.notna().to_numpy(), keep, drop_missing, drops)
     return keep, drops
 
 

@@ -1,8 +1,9 @@
 """Gaussian records summed per site out of core (:mod:`sitefx.data.partitioned`).
 
 The same collapsed model as in-memory Gaussian records
-(:func:`sitefx.families.records.collapsed_model`), from per-site sums read partition by
-partition; no moderators, nesting levels, Student-t site effects or horseshoe yet.
+(:func:`sitefx.families.records.collapsed_model`), from per-site (and per-cluster) sums read
+partition by partition, with the same options: moderators, nesting levels, clusters,
+Student-t site effects and the horseshoe on the covariates.
 """
 
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import xarray as xr
 from sitefx.data.statistics import RecordStatistics
 from sitefx.errors import SitefxInputError
 from sitefx.families.records import collapsed_model, gaussian_record_priors
-from sitefx.families.registry import Family, Model, register
+from sitefx.families.registry import Family, Model, Shrinkage, register
 from sitefx.models.priors import Priors
 
 
@@ -22,16 +23,13 @@ class Statistics(Family):
 
     Examples
     --------
-    >>> Statistics().check(None, robust=True, horseshoe=False)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    sitefx.errors.SitefxInputError: Student-t site effects (--site-dist student-t) are not ...
+    >>> Statistics().check(None, robust=True, horseshoe=True)  # every option: no error
     """
 
     name = "statistics"
     description = "records summed per site (out of core)"
     data_kind = "statistics"
-    shrinkable = None  # no horseshoe out of core yet
+    shrinkable = "beta"
     compares_site_distributions = False
     effect_sizes = True
 
@@ -40,17 +38,7 @@ class Statistics(Family):
         return isinstance(data, RecordStatistics)
 
     def check(self, data: RecordStatistics, *, robust: bool, horseshoe: bool) -> None:
-        """Refuse Student-t site effects and the horseshoe, not available out of core yet."""
-        if robust:
-            raise SitefxInputError(
-                "Student-t site effects (--site-dist student-t) are not available out of core "
-                "(--engine dask) yet"
-            )
-        if horseshoe:
-            raise SitefxInputError(
-                "the horseshoe (--covariate-prior horseshoe) is not available out of core "
-                "(--engine dask) yet"
-            )
+        """Allow every option: Student-t site effects and the horseshoe on covariates."""
 
     def data_scale(self, data: RecordStatistics) -> float:
         """Return ``S``, the outcome's SD over all records (1 for a constant outcome)."""
@@ -59,12 +47,18 @@ class Statistics(Family):
     def default_priors(self, data: RecordStatistics, *, robust: bool) -> Priors:
         """Return the Gaussian records' priors, from the sums' moments."""
         return gaussian_record_priors(
-            self.data_scale(data), data.outcome_mean, data.covariate_sd, robust=robust
+            self.data_scale(data),
+            data.outcome_mean,
+            data.covariate_sd,
+            robust=robust,
+            moderators=data.moderators,
+            clustered=data.stats.clusters is not None,
+            levels=data.levels,
         )
 
-    def shrinkage(self, data: RecordStatistics) -> None:
-        """Return None: no horseshoe out of core yet."""
-        return None
+    def shrinkage(self, data: RecordStatistics) -> Shrinkage:
+        """Return the covariates, which the horseshoe may shrink."""
+        return Shrinkage(len(data.covariate_names), data.n_records, self.data_scale(data))
 
     def exact_obstacle(self, data: RecordStatistics, priors: Priors, *, robust: bool) -> str:
         """Return why the exact method does not apply: it needs site summaries."""
@@ -73,8 +67,9 @@ class Statistics(Family):
     def model(
         self, data: RecordStatistics, priors: Priors, *, collapse: bool, site_df: float | None
     ) -> Model:
-        """Return the collapsed model on the summed statistics."""
-        return collapsed_model(data.stats, priors, np.zeros((data.n_sites, 0)), (), site_df)
+        """Return the collapsed model on the summed statistics, moderators centred."""
+        moderators = data.moderators - data.moderators.mean(axis=0)
+        return collapsed_model(data.stats, priors, moderators, data.levels, site_df)
 
     def data_groups(self, data: RecordStatistics) -> tuple[dict, dict, dict]:
         """Return per-site, per-arm means as observed; sizes and raw effects as constant."""
