@@ -74,10 +74,6 @@ REFUSED = {
         [*BINARY, "--wave", "x", "--person", "g"],
         "growth over waves (--wave) needs a continuous outcome; leave out --family binomial",
     ),
-    "binary records with --engine dask": (
-        [*BINARY, "--engine", "dask"],
-        "family 'binomial' (--family) needs --engine memory",
-    ),
     "out of core with --drop-incomplete-sites": (
         [*OUT_OF_CORE, "--drop-incomplete-sites"],
         "(--drop-incomplete-sites); read the records in memory (--engine memory)",

@@ -34,7 +34,12 @@ from sitefx.data import validate
 from sitefx.data.adapters import KIND_NAMES, KIND_ROLES, Roles, Study, require_file
 from sitefx.data.schema import DataAccounting, Drop
 from sitefx.data.sources import Source
-from sitefx.data.statistics import ClusterStatistics, RecordStatistics, SiteStatistics
+from sitefx.data.statistics import (
+    ClusterStatistics,
+    PatternCounts,
+    RecordStatistics,
+    SiteStatistics,
+)
 from sitefx.data.text import content, decode, parse, read_layout, to_frame
 from sitefx.errors import StudyDataError, describe_labels
 
@@ -55,6 +60,8 @@ BLOCK = 64 * 1024**2  # bytes of CSV per partition
 HIVE = re.compile(r"[^=]+=[^=]*")  # a Hive partition folder: key=value
 # per-cluster sums: records, treated records and outcome totals by arm
 CLUSTER_SUMS = ("n_control", "n_treated", "y_control", "y_treated")
+# binary records out of core: at most this many (site, arm, covariates, cluster) patterns
+MAX_PATTERNS = 100_000
 
 
 def record_statistics(
@@ -67,17 +74,20 @@ def record_statistics(
     moderators: Sequence[str] = (),
     levels: Sequence[str] = (),
     cluster: str | None = None,
+    family: str = "gaussian",
     drop_missing: bool = False,
     units: str = "",
-) -> RecordStatistics:
-    """Sum Gaussian records in partitioned files into per-site sufficient statistics.
+) -> RecordStatistics | PatternCounts:
+    """Sum records in partitioned files into per-site sufficient statistics, or count them.
 
     dask reads one partition at a time (a Parquet row group, or 64 MB of CSV read strictly),
     validates it and sums it by site and arm (and by cluster); the sums are added up and the
     covariates centred. The result equals :meth:`SiteStatistics.from_records` on the same
     records loaded in memory. Site-level columns (moderators, nesting levels) are kept as the
     distinct values of each site in each partition, so a value that varies within a site is
-    found whichever partitions hold it.
+    found whichever partitions hold it. Binary records (``family="binomial"``) are counted
+    by site, arm, covariate values and cluster instead: exact, when the covariates take few
+    distinct values (at most 100,000 patterns).
 
     Parameters
     ----------
@@ -98,6 +108,8 @@ def record_statistics(
         Columns of upper nesting levels above the sites, outermost first (e.g. district).
     cluster : str, optional
         Column of clusters nested in sites (e.g. classrooms): adds per-cluster sums.
+    family : {"gaussian", "binomial"}, default "gaussian"
+        ``binomial`` for a binary outcome coded 0/1 (or true/false): counted by pattern.
     drop_missing : bool, default False
         Drop rows with a missing or non-finite value in a used column (reported in the
         accounting, per file and partition) instead of refusing them.
@@ -106,18 +118,18 @@ def record_statistics(
 
     Returns
     -------
-    RecordStatistics
+    RecordStatistics or PatternCounts
         The per-site (and per-cluster) sums, arm means and variances, the covariates' means
         and SDs, the moderators and levels, and the accounting of rows read and dropped over
-        all partitions.
+        all partitions; binary records: their counts by pattern, with the same.
 
     Raises
     ------
     StudyDataError
         If no files match, the files mix formats, a column is missing or invalid (naming the
         file, the partition and the rows), a site has fewer than 2 records in an arm, a
-        site-level column varies within a site, levels do not nest, or fewer than 2 sites
-        remain.
+        site-level column varies within a site, levels do not nest, fewer than 2 sites
+        remain, or binary records have more than 100,000 patterns.
 
     Examples
     --------
@@ -136,8 +148,19 @@ def record_statistics(
     """
     dask = optional_module("dask", "reading out of core (--engine dask)")
     files, reader = _files(source)
+    if family not in validate.FAMILIES:
+        raise StudyDataError(
+            f"family must be one of {', '.join(validate.FAMILIES)}; got '{family}'"
+        )
     roles = _Columns(
-        site, outcome, treatment, tuple(covariates), tuple(moderators), tuple(levels), cluster
+        site,
+        outcome,
+        treatment,
+        tuple(covariates),
+        tuple(moderators),
+        tuple(levels),
+        cluster,
+        family,
     )
     if reader == "parquet":
         read = functools.partial(_read_row_group, columns=roles.all)
@@ -153,15 +176,18 @@ def record_statistics(
             for number, piece in enumerate(pieces)
         ]
     )
+    sums = pd.concat([result.sums for result in results])
+    clusters = [result.clusters for result in results if result.clusters is not None]
     summed = _Partition(
-        sums=pd.concat([result.sums for result in results]).groupby(level=0, sort=False).sum(),
+        sums=sums.groupby(level=list(range(sums.index.nlevels)), sort=False).sum(),
         site_values=pd.concat([result.site_values for result in results]).drop_duplicates(),
-        clusters=None
-        if cluster is None
-        else pd.concat([result.clusters for result in results]).groupby(level=[0, 1]).sum(),
+        clusters=pd.concat(clusters).groupby(level=[0, 1]).sum() if clusters else None,
         rows_read=sum(result.rows_read for result in results),
         drops=[drop for result in results for drop in result.drops],
     )
+    if family == "binomial":
+        _require_few_patterns(len(summed.sums), roles, "all partitions")
+        return _counts(summed, roles, units)
     return _statistics(summed, roles, units)
 
 
@@ -245,11 +271,6 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
     ('records.parquet', 'statistics', 8)
     """
     _refuse_other_sources(source, roles)
-    if roles.family not in (None, "gaussian"):
-        raise StudyDataError(
-            f"records read out of core (--engine dask) are Gaussian for now; family "
-            f"'{roles.family}' (--family) needs --engine memory"
-        )
     given = [
         f"{name} (--{name.replace('_', '-')})"
         for name, value in sorted(vars(roles).items())
@@ -271,6 +292,7 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
         moderators=roles.moderators,
         levels=roles.levels,
         cluster=roles.cluster,
+        family=roles.family or "gaussian",
         drop_missing=roles.drop_missing,
     )
     name = Path(str(source).rstrip("/*")).name or "records"
@@ -444,6 +466,7 @@ class _Columns:
     moderators: tuple[str, ...]
     levels: tuple[str, ...]
     cluster: str | None
+    family: str
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -459,7 +482,7 @@ class _Columns:
 class _Partition(NamedTuple):
     """One partition's sums (or all of them, added up)."""
 
-    sums: pd.DataFrame  # by site
+    sums: pd.DataFrame  # by site (Gaussian), or counts by pattern (binary)
     site_values: pd.DataFrame  # the distinct (site, moderators, levels) rows
     clusters: pd.DataFrame | None  # by site and cluster
     rows_read: int
@@ -469,23 +492,22 @@ class _Partition(NamedTuple):
 def _partition_sums(
     frame: pd.DataFrame, where: str, roles: _Columns, drop_missing: bool
 ) -> _Partition:
-    """Validate one partition and sum it by site (and by site and cluster).
+    """Validate one partition and sum it by site (and by site and cluster), or count it.
 
+    Gaussian records are summed, binary records counted by pattern (:func:`_pattern_counts`).
     Errors and drops name ``where`` (the file and partition) and the rows, as numbered by the
     reader; the drops include the empty rows the reader skipped.
     """
-    site, outcome, treatment, covariates = (
-        roles.site,
-        roles.outcome,
-        roles.treatment,
-        roles.covariates,
-    )
+    site, outcome, treatment = roles.site, roles.outcome, roles.treatment
+    binary = roles.family == "binomial"
     try:
         values = {
-            column: validate.numeric_column(frame, column)
-            for column in (outcome, *covariates, *roles.moderators)
+            column: validate.numeric_column(frame, column, booleans=binary and column == outcome)
+            for column in (outcome, *roles.covariates, *roles.moderators)
         }
         values[treatment] = validate.treatment_column(frame, treatment, None)
+        if binary:
+            validate.require_binary(frame, outcome, values[outcome])
         labels = validate.as_labels(frame[site])
         ids = {column: validate.as_labels(frame[column]) for column in roles.ids[1:]}
         keep, drops = validate.finite_rows(
@@ -496,13 +518,30 @@ def _partition_sums(
     empty = frame.attrs.get("empty_rows", ())
     if empty:
         drops.insert(0, Drop(reason="empty row (no values)", rows=tuple(map(str, empty))))
-    drops = [Drop(reason=f"{drop.reason} ({where})", rows=drop.rows) for drop in drops]
-    y, t = values[outcome][keep], values[treatment][keep]
-    x = (
-        np.column_stack([values[c][keep] for c in covariates])
-        if covariates
-        else np.zeros((len(y), 0))
+    values = {column: value[keep] for column, value in values.items()}
+    values |= {column: labels.to_numpy()[keep] for column, labels in ids.items()}
+    sites = labels[keep].to_numpy()
+    site_values = pd.DataFrame(
+        {site: sites} | {column: values[column] for column in (*roles.moderators, *roles.levels)}
     )
+    if binary:
+        sums, clusters = _pattern_counts(values, sites, roles, where), None
+    else:
+        sums, clusters = _gaussian_sums(values, sites, roles)
+    return _Partition(
+        sums=sums,
+        site_values=site_values.drop_duplicates(),
+        clusters=clusters,
+        rows_read=len(frame) + len(empty),
+        drops=[Drop(reason=f"{drop.reason} ({where})", rows=drop.rows) for drop in drops],
+    )
+
+
+def _gaussian_sums(
+    values: dict[str, np.ndarray], sites: np.ndarray, roles: _Columns
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Sum one partition's records by site, and by site and cluster when clustered."""
+    y, t, covariates = values[roles.outcome], values[roles.treatment], roles.covariates
     arm = np.column_stack([1 - t, t])
     features = {
         "n_control": arm[:, 0],
@@ -512,43 +551,58 @@ def _partition_sums(
         "yy_control": y**2 * arm[:, 0],
         "yy_treated": y**2 * arm[:, 1],
     }
-    for k, name in enumerate(covariates):
-        features[f"x:{name}"] = x[:, k]
-        features[f"tx:{name}"] = t * x[:, k]
-        features[f"xy:{name}"] = x[:, k] * y
-        for m, other in enumerate(covariates):
-            features[f"xx:{name}:{other}"] = x[:, k] * x[:, m]
-    sites = labels[keep].to_numpy()
+    for name in covariates:
+        x = values[name]
+        features[f"x:{name}"] = x
+        features[f"tx:{name}"] = t * x
+        features[f"xy:{name}"] = x * y
+        for other in covariates:
+            features[f"xx:{name}:{other}"] = x * values[other]
     table = pd.DataFrame(features, index=sites)
-    site_values = pd.DataFrame(
-        {site: sites}
-        | {column: values[column][keep] for column in roles.moderators}
-        | {column: ids[column].to_numpy()[keep] for column in roles.levels}
-    )
     clusters = None
     if roles.cluster:
         by_cluster = table[[*CLUSTER_SUMS, *(f"x:{name}" for name in covariates)]]
-        clusters = by_cluster.groupby([sites, ids[roles.cluster].to_numpy()[keep]]).sum()
-    return _Partition(
-        sums=table.groupby(level=0, sort=False).sum(),
-        site_values=site_values.drop_duplicates(),
-        clusters=clusters,
-        rows_read=len(frame) + len(empty),
-        drops=drops,
-    )
+        clusters = by_cluster.groupby([sites, values[roles.cluster]]).sum()
+    return table.groupby(level=0, sort=False).sum(), clusters
+
+
+def _pattern_counts(
+    values: dict[str, np.ndarray], sites: np.ndarray, roles: _Columns, where: str
+) -> pd.DataFrame:
+    """Count one partition's binary records and events by site, arm, covariates and cluster.
+
+    Refuse more than :data:`MAX_PATTERNS` patterns (continuous covariates, say).
+    """
+    keys = [sites, values[roles.treatment].astype(np.int8)]
+    keys += [
+        values[name] for name in (*roles.covariates, *([roles.cluster] if roles.cluster else []))
+    ]
+    records = pd.DataFrame({"trials": 1.0, "events": values[roles.outcome]}, index=sites)
+    counts = records.groupby(keys, sort=False).sum()
+    _require_few_patterns(len(counts), roles, where)
+    return counts
+
+
+def _require_few_patterns(n_patterns: int, roles: _Columns, where: str) -> None:
+    """Refuse binary records with more covariate patterns than :data:`MAX_PATTERNS`."""
+    if n_patterns > MAX_PATTERNS:
+        by = ", ".join(
+            ["site", "arm", *roles.covariates, *([roles.cluster] if roles.cluster else [])]
+        )
+        raise StudyDataError(
+            f"{where}: binary records read out of core are counted by pattern ({by}), and "
+            f"these have more than {MAX_PATTERNS:,} patterns: the covariates "
+            f"(--covariates) must take few distinct values (e.g. 0/1, grade); read the records "
+            f"in memory (--engine memory) for continuous covariates"
+        )
 
 
 def _statistics(summed: _Partition, roles: _Columns, units: str) -> RecordStatistics:
     """Build the site statistics, covariates centred, from the summed partitions."""
     sums, covariates = summed.sums, roles.covariates
     arm_n = sums[["n_control", "n_treated"]].to_numpy()
-    incomplete = sums.index[(arm_n < validate.MIN_PER_ARM).any(axis=1)]
-    if len(incomplete):
-        raise StudyDataError(
-            f"{len(incomplete)} site(s) have fewer than {validate.MIN_PER_ARM} records in an "
-            f"arm: {describe_labels(incomplete)}"
-        )
-    validate.require_sites(len(sums), "site")
+    site_names = tuple(str(label) for label in sums.index)
+    _require_sites(arm_n, site_names)
     arm_sum = sums[["y_control", "y_treated"]].to_numpy()
     arm_squares = sums[["yy_control", "yy_treated"]].to_numpy()
     arm_mean = arm_sum / arm_n
@@ -583,7 +637,6 @@ def _statistics(summed: _Partition, roles: _Columns, units: str) -> RecordStatis
     )
     centred_xy = site_xy - x_mean * y_sum[:, None]
     site_yy = arm_squares.sum(axis=1)
-    site_names = tuple(str(label) for label in sums.index)
     stats = SiteStatistics(
         n=n,
         zz=np.stack([np.stack([n, treated], -1), np.stack([treated, treated], -1)], -2),
@@ -599,14 +652,7 @@ def _statistics(summed: _Partition, roles: _Columns, units: str) -> RecordStatis
         site_xy=centred_xy,
         site_yy=site_yy,
     )
-    site_values = summed.site_values
-    moderators, levels = validate.site_columns(
-        {column: site_values[column].to_numpy() for column in site_values.columns},
-        roles.moderators,
-        roles.levels,
-        pd.Index(site_names).get_indexer(site_values[roles.site]),
-        site_names,
-    )
+    moderators, levels = _site_columns(summed.site_values, roles, site_names)
     control_treated = np.stack([arm_sum[:, 0].sum(), arm_sum[:, 1].sum()])
     pooled_arm_n = arm_n.sum(axis=0)
     pooled_within = arm_squares.sum() - np.sum(control_treated**2 / pooled_arm_n)
@@ -628,6 +674,62 @@ def _statistics(summed: _Partition, roles: _Columns, units: str) -> RecordStatis
         moderator_names=roles.moderators,
         levels=levels,
         units=units,
+    )
+
+
+def _counts(summed: _Partition, roles: _Columns, units: str) -> PatternCounts:
+    """Build the pattern counts of binary records from the counted partitions."""
+    patterns = summed.sums.index
+    site_labels = patterns.get_level_values(0)
+    site_names = tuple(str(label) for label in pd.unique(site_labels))
+    site_index = pd.Index(site_names).get_indexer(site_labels).astype(np.int32)
+    treatment = patterns.get_level_values(1).to_numpy(dtype=np.int8)
+    trials = summed.sums["trials"].to_numpy()
+    arm_n = np.bincount(2 * site_index + treatment, trials, 2 * len(site_names))
+    _require_sites(arm_n.reshape(-1, 2), site_names)
+    moderators, levels = _site_columns(summed.site_values, roles, site_names)
+    n_covariates = len(roles.covariates)
+    covariates = [patterns.get_level_values(2 + k) for k in range(n_covariates)]
+    return PatternCounts(
+        site=site_names,
+        site_index=site_index,
+        treatment=treatment,
+        outcome=summed.sums["events"].to_numpy(),
+        trials=trials,
+        covariates=np.array(covariates, dtype=float).T.reshape(len(trials), n_covariates),
+        covariate_names=roles.covariates,
+        cluster=patterns.get_level_values(-1).to_numpy(dtype=str) if roles.cluster else None,
+        moderators=moderators,
+        moderator_names=roles.moderators,
+        levels=levels,
+        accounting=DataAccounting(rows_read=summed.rows_read, drops=tuple(summed.drops)),
+        units=units,
+    )
+
+
+def _require_sites(arm_n: np.ndarray, site_names: tuple[str, ...]) -> None:
+    """Refuse sites with fewer than 2 records in an arm, and fewer than 2 sites."""
+    incomplete = [
+        name for name, n in zip(site_names, arm_n, strict=True) if n.min() < validate.MIN_PER_ARM
+    ]
+    if incomplete:
+        raise StudyDataError(
+            f"{len(incomplete)} site(s) have fewer than {validate.MIN_PER_ARM} records in an "
+            f"arm: {describe_labels(incomplete)}"
+        )
+    validate.require_sites(len(site_names), "site")
+
+
+def _site_columns(
+    site_values: pd.DataFrame, roles: _Columns, site_names: tuple[str, ...]
+) -> tuple[np.ndarray, tuple]:
+    """Return the moderators and levels from each site's distinct values in the partitions."""
+    return validate.site_columns(
+        {column: site_values[column].to_numpy() for column in site_values.columns},
+        roles.moderators,
+        roles.levels,
+        pd.Index(site_names).get_indexer(site_values[roles.site]),
+        site_names,
     )
 
 

@@ -343,14 +343,7 @@ def individual_records(
     }
     values[treatment] = treatment_column(frame, treatment, treatment_levels)
     if family == "binomial":
-        not_binary = np.isfinite(values[outcome]) & ~np.isin(values[outcome], [0, 1])
-        if not_binary.any():
-            found = (f"{value:g}" for value in np.unique(values[outcome][not_binary]))
-            rows = frame.index[not_binary]
-            raise StudyDataError(
-                f"column '{outcome}' must be a binary outcome coded 0/1 for family binomial; "
-                f"values {describe_labels(found)} at rows {describe_labels(rows)}"
-            )
+        require_binary(frame, outcome, values[outcome])
     sites = as_labels(frame[site])
     ids = {
         column: as_labels(frame[column]) for column in [*([cluster] if cluster else []), *levels]
@@ -418,6 +411,42 @@ def individual_records(
         units=units,
         outcome_sd=pooled_sd(values[outcome], values[treatment]) if family == "gaussian" else None,
     )
+
+
+def require_binary(frame: pd.DataFrame, column: str, values: np.ndarray) -> None:
+    """Refuse an outcome with a value other than 0 and 1 (missing values are checked later).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data as read (its index numbers the rows in messages).
+    column : str
+        The outcome column, for messages.
+    values : ndarray of float
+        The column as numbers (:func:`numeric_column` with ``booleans``).
+
+    Raises
+    ------
+    StudyDataError
+        Naming the values and the rows.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> frame = pd.DataFrame({"passed": [0, 1, 2]})
+    >>> require_binary(frame, "passed", frame["passed"].to_numpy(dtype=float))
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.StudyDataError: column 'passed' must be a binary outcome coded 0/1 for ...
+    """
+    not_binary = np.isfinite(values) & ~np.isin(values, [0, 1])
+    if not_binary.any():
+        found = (f"{value:g}" for value in np.unique(values[not_binary]))
+        rows = frame.index[not_binary]
+        raise StudyDataError(
+            f"column '{column}' must be a binary outcome coded 0/1 for family binomial; "
+            f"values {describe_labels(found)} at rows {describe_labels(rows)}"
+        )
 
 
 def pooled_sd(outcome: np.ndarray, treatment: np.ndarray) -> float:

@@ -374,7 +374,7 @@ def register[F: Family](family: F) -> F:
     a new one):
 
     >>> sorted(REGISTRY)
-    ['arms', 'binary records', 'gaussian records', 'statistics', 'summaries']
+    ['arms', 'binary patterns', 'binary records', 'gaussian records', 'statistics', 'summaries']
     """
     REGISTRY[family.name] = family
     return family
