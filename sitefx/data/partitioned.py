@@ -1,12 +1,15 @@
 """Out-of-core individual records: per-site sufficient statistics from partitioned files.
 
 A state data system's records need not fit in memory: everything the collapsed Gaussian model
-needs is a few sums per site (:mod:`sitefx.data.statistics`). dask reads a partitioned
-Parquet data set (one partition per row group) or CSV files (one partition per 64 MB block,
-read as strictly as in memory, see :mod:`sitefx.data.text`) partition by partition; each
-partition is validated (the same checks and messages as the in-memory path, prefixed with the
-file and the partition) and summed by site and arm; the sums are added up. Memory stays bounded
-by one partition plus ``sites x covariates^2`` numbers, whatever the number of rows.
+needs is a few sums per site and cluster (:mod:`sitefx.data.statistics`), and everything the
+logit model of binary records needs is their counts per site, arm, covariate pattern and
+cluster. dask reads a partitioned Parquet data set (one partition per row group) or CSV files
+(one partition per 64 MB block, read as strictly as in memory, see :mod:`sitefx.data.text`)
+partition by partition; each partition is validated (the same checks and messages as the
+in-memory path, prefixed with the file and the partition) and summed by site and arm (or
+counted by pattern); the sums are added up. Memory stays bounded by one partition plus
+``sites x covariates^2`` numbers (and per-cluster sums, or at most ``MAX_PATTERNS`` patterns),
+whatever the number of rows.
 
 A Parquet folder means its top-level ``*.parquet`` files and the files in Hive partition
 folders (``key=value``, whose key becomes a column); a Parquet file in any other subfolder (a
@@ -231,23 +234,25 @@ def out_of_core(source: str | Path, engine: str) -> bool:
 
 
 def load_statistics(source: str | Path, roles: Roles) -> Study:
-    """Load a study of records summed out of core (see :func:`record_statistics`).
+    """Load a study of records summed (or counted) out of core (see :func:`record_statistics`).
 
     Parameters
     ----------
     source : str or Path
         A Parquet data set (a folder, or a file), a glob of CSV or Parquet files.
     roles : Roles
-        The column roles: ``site``, ``outcome`` and ``treatment`` are needed; ``covariates``
-        and ``drop_missing`` may be given. Any other role, a non-Gaussian family, the roles
-        of site summaries or arm counts, or a study folder as ``source`` is refused with a
-        clear message rather than ignored.
+        The column roles: ``site``, ``outcome`` and ``treatment`` are needed; ``covariates``,
+        ``moderators``, ``levels``, ``cluster``, ``family`` and ``drop_missing`` may be
+        given. ``treatment_levels``, ``drop_incomplete_sites`` and the growth roles, the
+        roles of site summaries or arm counts, or a study folder as ``source`` are refused
+        with a clear message (naming ``--engine memory``) rather than ignored.
 
     Returns
     -------
     Study
         Named after the folder or file (``"records"`` if that name is empty), its data a
-        :class:`~sitefx.data.statistics.RecordStatistics`.
+        :class:`~sitefx.data.statistics.RecordStatistics` (Gaussian records) or
+        :class:`~sitefx.data.statistics.PatternCounts` (binary records).
 
     Raises
     ------
