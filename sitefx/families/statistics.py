@@ -21,7 +21,7 @@ from sitefx.families.registry import Family, Model, Shrinkage, register
 from sitefx.models.priors import Priors, slope_prior
 
 
-class OutOfCore:
+class OutOfCore(Family):
     """What the families of records read out of core share: their records cannot be simulated.
 
     Examples
@@ -29,8 +29,6 @@ class OutOfCore:
     >>> Statistics().simulation_obstacle(None, robust=False)
     'records summed per site (out of core)'
     """
-
-    description = ""
 
     def simulation_obstacle(self, data: object, *, robust: bool) -> str:
         """Return why the data cannot be simulated: the records are not in memory."""
@@ -50,7 +48,7 @@ class OutOfCore:
         raise SitefxInputError(self.simulation_obstacle(data, robust=robust))
 
 
-class Statistics(OutOfCore, Family):
+class Statistics(OutOfCore):
     """The collapsed Gaussian family of out-of-core records (see the module docstring).
 
     Examples
