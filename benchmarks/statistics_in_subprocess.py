@@ -7,16 +7,17 @@
 :meth:`SiteStatistics.from_records` (the in-memory path). ``--family``: Gaussian records
 with two covariates (``gaussian``), also with classrooms, districts and a moderator
 (``clustered``), or binary records with a 0/1 covariate (``binary``, dask only). Prints
-``RESULT {json}`` with the wall time, the rows and the peak resident set size.
+``RESULT {json}`` with the wall time, the rows and the peak resident set size (VmHWM, see
+:mod:`memory`).
 """
 
 import argparse
 import json
-import resource
 import time
 from pathlib import Path
 
 import pandas as pd
+from memory import peak_rss_mb
 
 from sitefx.data.adapters import Roles
 from sitefx.data.partitioned import load_statistics
@@ -48,7 +49,7 @@ def main() -> None:
         SiteStatistics.from_records(data, covariates, per_site=True)
         rows = data.n_records
     wall = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print("RESULT " + json.dumps({"wall_s": wall, "rows": rows, "peak_mb": peak_mb}))
 
 

@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import glob
 import io
+import itertools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -173,23 +174,21 @@ def record_statistics(
         pieces = _csv_blocks(files)
     read = dask.delayed(read)
     task = dask.delayed(_partition_sums)
-    results = dask.compute(
-        *[
-            task(read(piece), f"{piece[0].name}, partition {number}", roles, drop_missing)
-            for number, piece in enumerate(pieces)
+    partitions = [
+        task(read(piece), f"{piece[0].name}, partition {number}", roles, drop_missing)
+        for number, piece in enumerate(pieces)
+    ]
+    if not partitions:
+        raise StudyDataError(f"{source}: the files hold no rows")
+    # add them up in pairs, in order: no more than a few partitions' sums in memory at once
+    combine = dask.delayed(functools.partial(_combine, roles=roles))
+    while len(partitions) > 1:
+        partitions = [
+            combine(*pair) if len(pair) == 2 else pair[0]
+            for pair in itertools.batched(partitions, 2)
         ]
-    )
-    sums = pd.concat([result.sums for result in results])
-    clusters = [result.clusters for result in results if result.clusters is not None]
-    summed = _Partition(
-        sums=sums.groupby(level=list(range(sums.index.nlevels)), sort=False).sum(),
-        site_values=pd.concat([result.site_values for result in results]).drop_duplicates(),
-        clusters=pd.concat(clusters).groupby(level=[0, 1]).sum() if clusters else None,
-        rows_read=sum(result.rows_read for result in results),
-        drops=[drop for result in results for drop in result.drops],
-    )
+    (summed,) = dask.compute(partitions[0])
     if family == "binomial":
-        _require_few_patterns(len(summed.sums), roles, "all partitions")
         return _counts(summed, roles, units)
     return _statistics(summed, roles, units)
 
@@ -539,6 +538,25 @@ def _partition_sums(
         clusters=clusters,
         rows_read=len(frame) + len(empty),
         drops=[Drop(reason=f"{drop.reason} ({where})", rows=drop.rows) for drop in drops],
+    )
+
+
+def _combine(first: _Partition, second: _Partition, roles: _Columns) -> _Partition:
+    """Add up the sums of two runs of partitions, ``first`` before ``second``.
+
+    Sites (and patterns) keep their order of first appearance.
+    """
+    sums = pd.concat([first.sums, second.sums])
+    sums = sums.groupby(level=list(range(sums.index.nlevels)), sort=False).sum()
+    if roles.family == "binomial":
+        _require_few_patterns(len(sums), roles, "the partitions together")
+    clusters = [part.clusters for part in (first, second) if part.clusters is not None]
+    return _Partition(
+        sums=sums,
+        site_values=pd.concat([first.site_values, second.site_values]).drop_duplicates(),
+        clusters=pd.concat(clusters).groupby(level=[0, 1]).sum() if clusters else None,
+        rows_read=first.rows_read + second.rows_read,
+        drops=first.drops + second.drops,
     )
 
 
