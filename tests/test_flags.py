@@ -74,6 +74,10 @@ REFUSED = {
         [*BINARY, "--wave", "x", "--person", "g"],
         "growth over waves (--wave) needs a continuous outcome; leave out --family binomial",
     ),
+    "out of core over --wave": (
+        [*OUT_OF_CORE, "--wave", "x", "--person", "g"],
+        "wave (--wave); read the records in memory (--engine memory)",
+    ),
     "out of core with --drop-incomplete-sites": (
         [*OUT_OF_CORE, "--drop-incomplete-sites"],
         "(--drop-incomplete-sites); read the records in memory (--engine memory)",

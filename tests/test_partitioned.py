@@ -376,3 +376,15 @@ def test_binary_records_with_too_many_patterns_are_refused_naming_the_alternativ
     monkeypatch.setattr(sitefx.data.partitioned, "MAX_PATTERNS", 500)
     with pytest.raises(sitefx.StudyDataError, match=r"more than 500 patterns.*--engine memory"):
         record_statistics(tmp_path, **roles | {"covariates": ["score"]})
+
+
+def test_a_treatment_read_with_its_levels_is_summed_as_coded(records, tmp_path):
+    _, frame = records
+    labelled = frame.assign(t=frame["t"].map({1: "small", 0: "regular"}))
+    labelled.to_csv(tmp_path / "labelled.csv", index=False)
+    levels = {"small": 1, "regular": 0}
+    summed = record_statistics(tmp_path / "labelled.csv", **ROLES, treatment_levels=levels)
+    frame.to_parquet(tmp_path / "coded.parquet")
+    coded = record_statistics(tmp_path / "coded.parquet", **ROLES)
+    np.testing.assert_array_equal(summed.arm_n, coded.arm_n)
+    np.testing.assert_allclose(summed.arm_mean, coded.arm_mean, rtol=1e-12)

@@ -25,7 +25,7 @@ import glob
 import io
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote
@@ -57,6 +57,7 @@ ROLES = (
     "moderators",
     "levels",
     "cluster",
+    "treatment_levels",
     "drop_missing",
 )
 LARGE = 2 * 1024**3  # bytes: above this, `auto` reads out of core
@@ -79,6 +80,7 @@ def record_statistics(
     levels: Sequence[str] = (),
     cluster: str | None = None,
     family: str = "gaussian",
+    treatment_levels: Mapping[object, int] | None = None,
     drop_missing: bool = False,
     units: str = "",
 ) -> RecordStatistics | PatternCounts:
@@ -114,6 +116,9 @@ def record_statistics(
         Column of clusters nested in sites (e.g. classrooms): adds per-cluster sums.
     family : {"gaussian", "binomial"}, default "gaussian"
         ``binomial`` for a binary outcome coded 0/1 (or true/false): counted by pattern.
+    treatment_levels : mapping, optional
+        How to read a treatment column with two other values, e.g. ``{"small": 1,
+        "regular": 0}``.
     drop_missing : bool, default False
         Drop rows with a missing or non-finite value in a used column (reported in the
         accounting, per file and partition) instead of refusing them.
@@ -165,6 +170,7 @@ def record_statistics(
         tuple(levels),
         cluster,
         family,
+        treatment_levels,
     )
     if reader == "parquet":
         read = functools.partial(_read_row_group, columns=roles.all)
@@ -241,8 +247,8 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
         A Parquet data set (a folder, or a file), a glob of CSV or Parquet files.
     roles : Roles
         The column roles: ``site``, ``outcome`` and ``treatment`` are needed; ``covariates``,
-        ``moderators``, ``levels``, ``cluster``, ``family`` and ``drop_missing`` may be
-        given. ``treatment_levels``, ``drop_incomplete_sites`` and the growth roles, the
+        ``moderators``, ``levels``, ``cluster``, ``family``, ``treatment_levels`` and
+        ``drop_missing`` may be given. ``drop_incomplete_sites`` and the growth roles, the
         roles of site summaries or arm counts, or a study folder as ``source`` are refused
         with a clear message (naming ``--engine memory``) rather than ignored.
 
@@ -297,6 +303,7 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
         levels=roles.levels,
         cluster=roles.cluster,
         family=roles.family or "gaussian",
+        treatment_levels=roles.treatment_levels,
         drop_missing=roles.drop_missing,
     )
     name = Path(str(source).rstrip("/*")).name or "records"
@@ -471,6 +478,7 @@ class _Columns:
     levels: tuple[str, ...]
     cluster: str | None
     family: str
+    treatment_levels: Mapping[object, int] | None
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -509,7 +517,7 @@ def _partition_sums(
             column: validate.numeric_column(frame, column, booleans=binary and column == outcome)
             for column in (outcome, *roles.covariates, *roles.moderators)
         }
-        values[treatment] = validate.treatment_column(frame, treatment, None)
+        values[treatment] = validate.treatment_column(frame, treatment, roles.treatment_levels)
         if binary:
             validate.require_binary(frame, outcome, values[outcome])
         labels = validate.as_labels(frame[site])
