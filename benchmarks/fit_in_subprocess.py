@@ -18,7 +18,6 @@ reading) and fit.
 
 import argparse
 import json
-import resource
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from memory import peak_rss_mb
 
 import sitefx
 import sitefx.estimator
@@ -108,22 +108,6 @@ def read_records(path: Path) -> sitefx.Study:
         names = pd.read_csv(path, nrows=0).columns
     covariates = [name for name in names if name.startswith("x")]
     return sitefx.load(path, site="site", outcome="y", treatment="t", covariates=covariates)
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MiB.
-
-    Reads ``VmHWM`` from /proc/self/status: it belongs to this program alone. ``ru_maxrss``
-    is the fallback elsewhere, but on Linux it carries over the parent's resident size at
-    fork (here: the pytest process holding S3's data) through exec.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @contextmanager

@@ -4,6 +4,8 @@
   ``make_partitioned.py`` into a temporary folder): per-site statistics out of core with
   dask.dataframe against the in-memory path (pandas reads everything, then validation and
   ``SiteStatistics``), each in a fresh process for its rows per second and peak memory.
+  The other families out of core (classrooms, districts and a moderator; binary records
+  counted by covariate pattern) at 1M and 10M rows: their peak memory stays flat in the rows.
 * S6 (eight calibration replicates of the eight schools, NUTS 2 chains x 500/500): a local
   dask cluster of 2 workers against the same replicates one after the other in this process.
 * S7 (``fit-many`` of 20 fits, five of each of four bundled studies, saved with their files):
@@ -31,6 +33,10 @@ OUT_OF_CORE = "dask statistics, partition by partition"
 IN_MEMORY = "pandas in memory (baseline)"
 REPLICATES = 8
 NUTS = {"method": "nuts", "chains": 2, "draws": 500, "warmup": 500, "seed": 1}
+FAMILY_NAMES = {
+    "clustered": "classrooms, districts, a moderator",
+    "binary": "binary outcome counted by a 0/1 covariate",
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +45,10 @@ def parquet_folders():
         yield {rows: write(rows, Path(folder) / f"rows{rows}") for rows in SIZES}
 
 
-def _in_subprocess(folder: Path, engine: str) -> dict:
+def _in_subprocess(folder: Path, engine: str, family: str = "gaussian") -> dict:
     script = BENCHMARKS / "statistics_in_subprocess.py"
     command = [sys.executable, str(script), "--folder", str(folder), "--engine", engine]
+    command += ["--family", family]
     output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
     return json.loads(line.removeprefix("RESULT "))
@@ -59,6 +66,23 @@ def test_statistics_of_partitioned_records(benchmark, parquet_folders, rows, eng
         method=method,
         baseline=IN_MEMORY,
         ratios=["wall"],
+        wall_s=result["wall_s"],
+        rows_per_s=result["rows"] / result["wall_s"],
+        peak_mb=result["peak_mb"],
+        notes=f"{result['rows'] / result['wall_s'] / 1e6:.2f}M rows/s; peak memory "
+        f"{result['peak_mb']:.0f} MB (a fresh process, imports included)",
+    )
+
+
+@pytest.mark.parametrize("rows", [SIZES[0], SIZES[-1]])
+@pytest.mark.parametrize("family", ["clustered", "binary"])
+def test_other_families_out_of_core(benchmark, parquet_folders, rows, family) -> None:
+    result = benchmark.pedantic(
+        _in_subprocess, args=(parquet_folders[rows], "dask", family), rounds=1, iterations=1
+    )
+    benchmark.extra_info.update(
+        scenario=f"S5: {rows / 1e6:g}M records, Parquet, {FAMILY_NAMES[family]}",
+        method=OUT_OF_CORE,
         wall_s=result["wall_s"],
         rows_per_s=result["rows"] / result["wall_s"],
         peak_mb=result["peak_mb"],

@@ -74,22 +74,17 @@ REFUSED = {
         [*BINARY, "--wave", "x", "--person", "g"],
         "growth over waves (--wave) needs a continuous outcome; leave out --family binomial",
     ),
-    "binary records with --engine dask": (
-        [*BINARY, "--engine", "dask"],
-        "family 'binomial' (--family) needs --engine memory",
+    "out of core over --wave": (
+        [*OUT_OF_CORE, "--wave", "x", "--person", "g"],
+        "wave (--wave); read the records in memory (--engine memory)",
     ),
-    "out of core with --cluster": ([*OUT_OF_CORE, "--cluster", "g"], "cluster (--cluster)"),
+    "out of core with --drop-incomplete-sites": (
+        [*OUT_OF_CORE, "--drop-incomplete-sites"],
+        "(--drop-incomplete-sites); read the records in memory (--engine memory)",
+    ),
     # model options the family does not have (sitefx/families/*.py, sitefx/models/priors.py)
     "arm counts with --site-dist student-t": ([*ARMS, *STUDENT_T], "(--site-dist student-t)"),
     "arm counts with the horseshoe": ([*ARMS, *HORSESHOE], "(--covariate-prior horseshoe)"),
-    "out of core with --site-dist student-t": (
-        [*OUT_OF_CORE, *STUDENT_T],
-        "(--site-dist student-t) are not available out of core",
-    ),
-    "out of core with the horseshoe": (
-        [*OUT_OF_CORE, "--covariates", "x,z", *HORSESHOE],
-        "(--covariate-prior horseshoe) is not available out of core",
-    ),
     "the horseshoe without moderators": (
         [*SUMMARIES, *HORSESHOE],
         "(--covariate-prior horseshoe) shrinks among several moderators (--moderators); "

@@ -60,7 +60,7 @@ KIND_NAMES = {
     "summaries": "site summaries",
     "individual": "individual records",
     "arms": "arm counts",
-    "statistics": "records summed per site (out of core)",
+    "statistics": "records summed or counted out of core",
 }
 READERS = {
     ".csv": "csv",

@@ -1,12 +1,15 @@
 """Out-of-core individual records: per-site sufficient statistics from partitioned files.
 
 A state data system's records need not fit in memory: everything the collapsed Gaussian model
-needs is a few sums per site (:mod:`sitefx.data.statistics`). dask reads a partitioned
-Parquet data set (one partition per row group) or CSV files (one partition per 64 MB block,
-read as strictly as in memory, see :mod:`sitefx.data.text`) partition by partition; each
-partition is validated (the same checks and messages as the in-memory path, prefixed with the
-file and the partition) and summed by site and arm; the sums are added up. Memory stays bounded
-by one partition plus ``sites x covariates^2`` numbers, whatever the number of rows.
+needs is a few sums per site and cluster (:mod:`sitefx.data.statistics`), and everything the
+logit model of binary records needs is their counts per site, arm, covariate pattern and
+cluster. dask reads a partitioned Parquet data set (one partition per row group) or CSV files
+(one partition per 64 MB block, read as strictly as in memory, see :mod:`sitefx.data.text`)
+partition by partition; each partition is validated (the same checks and messages as the
+in-memory path, prefixed with the file and the partition) and summed by site and arm (or
+counted by pattern); the sums are added up. Memory stays bounded by one partition plus
+``sites x covariates^2`` numbers (and per-cluster sums, or at most ``MAX_PATTERNS`` patterns),
+whatever the number of rows.
 
 A Parquet folder means its top-level ``*.parquet`` files and the files in Hive partition
 folders (``key=value``, whose key becomes a column); a Parquet file in any other subfolder (a
@@ -20,9 +23,11 @@ import dataclasses
 import functools
 import glob
 import io
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote
 
 import numpy as np
@@ -33,16 +38,35 @@ from sitefx.data import validate
 from sitefx.data.adapters import KIND_NAMES, KIND_ROLES, Roles, Study, require_file
 from sitefx.data.schema import DataAccounting, Drop
 from sitefx.data.sources import Source
-from sitefx.data.statistics import RecordStatistics, SiteStatistics
+from sitefx.data.statistics import (
+    ClusterStatistics,
+    PatternCounts,
+    RecordStatistics,
+    SiteStatistics,
+)
 from sitefx.data.text import content, decode, parse, read_layout, to_frame
 from sitefx.errors import StudyDataError, describe_labels
 
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".gz": "csv"}
 # Roles the out-of-core path reads; any other role given is refused, never ignored.
-ROLES = ("site", "outcome", "treatment", "covariates", "drop_missing")
+ROLES = (
+    "site",
+    "outcome",
+    "treatment",
+    "covariates",
+    "moderators",
+    "levels",
+    "cluster",
+    "treatment_levels",
+    "drop_missing",
+)
 LARGE = 2 * 1024**3  # bytes: above this, `auto` reads out of core
 BLOCK = 64 * 1024**2  # bytes of CSV per partition
 HIVE = re.compile(r"[^=]+=[^=]*")  # a Hive partition folder: key=value
+# per-cluster sums: records, treated records and outcome totals by arm
+CLUSTER_SUMS = ("n_control", "n_treated", "y_control", "y_treated")
+# binary records out of core: at most this many (site, arm, covariates, cluster) patterns
+MAX_PATTERNS = 100_000
 
 
 def record_statistics(
@@ -52,15 +76,24 @@ def record_statistics(
     outcome: str,
     treatment: str,
     covariates: Sequence[str] = (),
+    moderators: Sequence[str] = (),
+    levels: Sequence[str] = (),
+    cluster: str | None = None,
+    family: str = "gaussian",
+    treatment_levels: Mapping[object, int] | None = None,
     drop_missing: bool = False,
     units: str = "",
-) -> RecordStatistics:
-    """Sum Gaussian records in partitioned files into per-site sufficient statistics.
+) -> RecordStatistics | PatternCounts:
+    """Sum records in partitioned files into per-site sufficient statistics, or count them.
 
     dask reads one partition at a time (a Parquet row group, or 64 MB of CSV read strictly),
-    validates it and sums it by site and arm; the sums are added up and the covariates
-    centred. The result equals :meth:`SiteStatistics.from_records` on the same records loaded
-    in memory.
+    validates it and sums it by site and arm (and by cluster); the sums are added up and the
+    covariates centred. The result equals :meth:`SiteStatistics.from_records` on the same
+    records loaded in memory. Site-level columns (moderators, nesting levels) are kept as the
+    distinct values of each site in each partition, so a value that varies within a site is
+    found whichever partitions hold it. Binary records (``family="binomial"``) are counted
+    by site, arm, covariate values and cluster instead: exact, when the covariates take few
+    distinct values (at most 100,000 patterns).
 
     Parameters
     ----------
@@ -75,6 +108,17 @@ def record_statistics(
         Column of the treatment: 0/1 or boolean.
     covariates : sequence of str, default ()
         Numeric person-level covariate columns.
+    moderators : sequence of str, default ()
+        Numeric site-level columns (one value per site) for a meta-regression.
+    levels : sequence of str, default ()
+        Columns of upper nesting levels above the sites, outermost first (e.g. district).
+    cluster : str, optional
+        Column of clusters nested in sites (e.g. classrooms): adds per-cluster sums.
+    family : {"gaussian", "binomial"}, default "gaussian"
+        ``binomial`` for a binary outcome coded 0/1 (or true/false): counted by pattern.
+    treatment_levels : mapping, optional
+        How to read a treatment column with two other values, e.g. ``{"small": 1,
+        "regular": 0}``.
     drop_missing : bool, default False
         Drop rows with a missing or non-finite value in a used column (reported in the
         accounting, per file and partition) instead of refusing them.
@@ -83,16 +127,18 @@ def record_statistics(
 
     Returns
     -------
-    RecordStatistics
-        The per-site sums, arm means and variances, the covariates' means and SDs, and the
-        accounting of rows read and dropped over all partitions.
+    RecordStatistics or PatternCounts
+        The per-site (and per-cluster) sums, arm means and variances, the covariates' means
+        and SDs, the moderators and levels, and the accounting of rows read and dropped over
+        all partitions; binary records: their counts by pattern, with the same.
 
     Raises
     ------
     StudyDataError
         If no files match, the files mix formats, a column is missing or invalid (naming the
-        file, the partition and the rows), a site has fewer than 2 records in an arm, or
-        fewer than 2 sites remain.
+        file, the partition and the rows), a site has fewer than 2 records in an arm, a
+        site-level column varies within a site, levels do not nest, fewer than 2 sites
+        remain, or binary records have more than 100,000 patterns.
 
     Examples
     --------
@@ -111,32 +157,46 @@ def record_statistics(
     """
     dask = optional_module("dask", "reading out of core (--engine dask)")
     files, reader = _files(source)
-    columns = [site, outcome, treatment, *covariates]
+    if family not in validate.FAMILIES:
+        raise StudyDataError(
+            f"family must be one of {', '.join(validate.FAMILIES)}; got '{family}'"
+        )
+    roles = _Columns(
+        site,
+        outcome,
+        treatment,
+        tuple(covariates),
+        tuple(moderators),
+        tuple(levels),
+        cluster,
+        family,
+        treatment_levels,
+    )
     if reader == "parquet":
-        read, pieces = functools.partial(_read_row_group, columns=columns), _row_groups(files)
+        read = functools.partial(_read_row_group, columns=roles.all)
+        pieces = _row_groups(files)
     else:
-        read = functools.partial(_read_csv_block, columns=columns, ids=(site,))
+        read = functools.partial(_read_csv_block, columns=roles.all, ids=roles.ids)
         pieces = _csv_blocks(files)
     read = dask.delayed(read)
     task = dask.delayed(_partition_sums)
-    results = dask.compute(
-        *[
-            task(
-                read(piece),
-                f"{piece[0].name}, partition {number}",
-                site=site,
-                outcome=outcome,
-                treatment=treatment,
-                covariates=tuple(covariates),
-                drop_missing=drop_missing,
-            )
-            for number, piece in enumerate(pieces)
+    partitions = [
+        task(read(piece), f"{piece[0].name}, partition {number}", roles, drop_missing)
+        for number, piece in enumerate(pieces)
+    ]
+    if not partitions:
+        raise StudyDataError(f"{source}: the files hold no rows")
+    # add them up in pairs, in order: no more than a few partitions' sums in memory at once
+    combine = dask.delayed(functools.partial(_combine, roles=roles))
+    while len(partitions) > 1:
+        partitions = [
+            combine(*pair) if len(pair) == 2 else pair[0]
+            for pair in itertools.batched(partitions, 2)
         ]
-    )
-    sums = pd.concat([result[0] for result in results]).groupby(level=0, sort=False).sum()
-    rows_read = sum(result[1] for result in results)
-    drops = tuple(drop for result in results for drop in result[2])
-    return _statistics(sums, tuple(covariates), rows_read, drops, units)
+    (summed,) = dask.compute(partitions[0])
+    if family == "binomial":
+        return _counts(summed, roles, units)
+    return _statistics(summed, roles, units)
 
 
 def out_of_core(source: str | Path, engine: str) -> bool:
@@ -179,23 +239,25 @@ def out_of_core(source: str | Path, engine: str) -> bool:
 
 
 def load_statistics(source: str | Path, roles: Roles) -> Study:
-    """Load a study of records summed out of core (see :func:`record_statistics`).
+    """Load a study of records summed (or counted) out of core (see :func:`record_statistics`).
 
     Parameters
     ----------
     source : str or Path
         A Parquet data set (a folder, or a file), a glob of CSV or Parquet files.
     roles : Roles
-        The column roles: ``site``, ``outcome`` and ``treatment`` are needed; ``covariates``
-        and ``drop_missing`` may be given. Any other role, a non-Gaussian family, the roles
-        of site summaries or arm counts, or a study folder as ``source`` is refused with a
-        clear message rather than ignored.
+        The column roles: ``site``, ``outcome`` and ``treatment`` are needed; ``covariates``,
+        ``moderators``, ``levels``, ``cluster``, ``family``, ``treatment_levels`` and
+        ``drop_missing`` may be given. ``drop_incomplete_sites`` and the growth roles, the
+        roles of site summaries or arm counts, or a study folder as ``source`` are refused
+        with a clear message (naming ``--engine memory``) rather than ignored.
 
     Returns
     -------
     Study
         Named after the folder or file (``"records"`` if that name is empty), its data a
-        :class:`~sitefx.data.statistics.RecordStatistics`.
+        :class:`~sitefx.data.statistics.RecordStatistics` (Gaussian records) or
+        :class:`~sitefx.data.statistics.PatternCounts` (binary records).
 
     Raises
     ------
@@ -219,11 +281,6 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
     ('records.parquet', 'statistics', 8)
     """
     _refuse_other_sources(source, roles)
-    if roles.family not in (None, "gaussian"):
-        raise StudyDataError(
-            f"records read out of core (--engine dask) are Gaussian for now; family "
-            f"'{roles.family}' (--family) needs --engine memory"
-        )
     given = [
         f"{name} (--{name.replace('_', '-')})"
         for name, value in sorted(vars(roles).items())
@@ -232,7 +289,7 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
     if given:
         raise StudyDataError(
             f"records read out of core take {', '.join(ROLES)} only for now; also given: "
-            f"{describe_labels(given)}"
+            f"{describe_labels(given)}; read the records in memory (--engine memory)"
         )
     if None in (roles.site, roles.outcome, roles.treatment):
         raise StudyDataError("records read out of core need --site, --outcome and --treatment")
@@ -242,6 +299,11 @@ def load_statistics(source: str | Path, roles: Roles) -> Study:
         outcome=roles.outcome,
         treatment=roles.treatment,
         covariates=roles.covariates,
+        moderators=roles.moderators,
+        levels=roles.levels,
+        cluster=roles.cluster,
+        family=roles.family or "gaussian",
+        treatment_levels=roles.treatment_levels,
         drop_missing=roles.drop_missing,
     )
     name = Path(str(source).rstrip("/*")).name or "records"
@@ -404,41 +466,113 @@ def _block(file: Path, start: int, end: int | None) -> bytes:
         return block if block.endswith(b"\n") or not block else block + handle.readline()
 
 
-def _partition_sums(
-    frame: pd.DataFrame,
-    where: str,
-    *,
-    site: str,
-    outcome: str,
-    treatment: str,
-    covariates: tuple[str, ...],
-    drop_missing: bool,
-) -> tuple[pd.DataFrame, int, list[Drop]]:
-    """Validate one partition and sum it by site.
+@dataclasses.dataclass(frozen=True)
+class _Columns:
+    """The columns read out of core, by role."""
 
-    Returns the sums, its rows read and its drops (with the empty rows its reader skipped).
+    site: str
+    outcome: str
+    treatment: str
+    covariates: tuple[str, ...]
+    moderators: tuple[str, ...]
+    levels: tuple[str, ...]
+    cluster: str | None
+    family: str
+    treatment_levels: Mapping[object, int] | None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The id columns, read as text: site, cluster and levels."""
+        return (self.site, *([self.cluster] if self.cluster else []), *self.levels)
+
+    @property
+    def all(self) -> list[str]:
+        """Every column read."""
+        return [self.outcome, self.treatment, *self.covariates, *self.moderators, *self.ids]
+
+
+class _Partition(NamedTuple):
+    """One partition's sums (or all of them, added up)."""
+
+    sums: pd.DataFrame  # by site (Gaussian), or counts by pattern (binary)
+    site_values: pd.DataFrame  # the distinct (site, moderators, levels) rows
+    clusters: pd.DataFrame | None  # by site and cluster
+    rows_read: int
+    drops: list[Drop]
+
+
+def _partition_sums(
+    frame: pd.DataFrame, where: str, roles: _Columns, drop_missing: bool
+) -> _Partition:
+    """Validate one partition and sum it by site (and by site and cluster), or count it.
+
+    Gaussian records are summed, binary records counted by pattern (:func:`_pattern_counts`).
     Errors and drops name ``where`` (the file and partition) and the rows, as numbered by the
-    reader.
+    reader; the drops include the empty rows the reader skipped.
     """
+    site, outcome, treatment = roles.site, roles.outcome, roles.treatment
+    binary = roles.family == "binomial"
     try:
         values = {
-            column: validate.numeric_column(frame, column) for column in (outcome, *covariates)
+            column: validate.numeric_column(frame, column, booleans=binary and column == outcome)
+            for column in (outcome, *roles.covariates, *roles.moderators)
         }
-        values[treatment] = validate.treatment_column(frame, treatment, None)
+        values[treatment] = validate.treatment_column(frame, treatment, roles.treatment_levels)
+        if binary:
+            validate.require_binary(frame, outcome, values[outcome])
         labels = validate.as_labels(frame[site])
-        keep, drops = validate.finite_rows(frame, labels, site, values, drop_missing=drop_missing)
+        ids = {column: validate.as_labels(frame[column]) for column in roles.ids[1:]}
+        keep, drops = validate.finite_rows(
+            frame, labels, site, values, drop_missing=drop_missing, ids=ids
+        )
     except StudyDataError as error:
         raise StudyDataError(f"{where}: {error}") from error
     empty = frame.attrs.get("empty_rows", ())
     if empty:
         drops.insert(0, Drop(reason="empty row (no values)", rows=tuple(map(str, empty))))
-    drops = [Drop(reason=f"{drop.reason} ({where})", rows=drop.rows) for drop in drops]
-    y, t = values[outcome][keep], values[treatment][keep]
-    x = (
-        np.column_stack([values[c][keep] for c in covariates])
-        if covariates
-        else np.zeros((len(y), 0))
+    values = {column: value[keep] for column, value in values.items()}
+    values |= {column: labels.to_numpy()[keep] for column, labels in ids.items()}
+    sites = labels[keep].to_numpy()
+    site_values = pd.DataFrame(
+        {site: sites} | {column: values[column] for column in (*roles.moderators, *roles.levels)}
     )
+    if binary:
+        sums, clusters = _pattern_counts(values, sites, roles, where), None
+    else:
+        sums, clusters = _gaussian_sums(values, sites, roles)
+    return _Partition(
+        sums=sums,
+        site_values=site_values.drop_duplicates(),
+        clusters=clusters,
+        rows_read=len(frame) + len(empty),
+        drops=[Drop(reason=f"{drop.reason} ({where})", rows=drop.rows) for drop in drops],
+    )
+
+
+def _combine(first: _Partition, second: _Partition, roles: _Columns) -> _Partition:
+    """Add up the sums of two runs of partitions, ``first`` before ``second``.
+
+    Sites (and patterns) keep their order of first appearance.
+    """
+    sums = pd.concat([first.sums, second.sums])
+    sums = sums.groupby(level=list(range(sums.index.nlevels)), sort=False).sum()
+    if roles.family == "binomial":
+        _require_few_patterns(len(sums), roles, "the partitions together")
+    clusters = [part.clusters for part in (first, second) if part.clusters is not None]
+    return _Partition(
+        sums=sums,
+        site_values=pd.concat([first.site_values, second.site_values]).drop_duplicates(),
+        clusters=pd.concat(clusters).groupby(level=[0, 1]).sum() if clusters else None,
+        rows_read=first.rows_read + second.rows_read,
+        drops=first.drops + second.drops,
+    )
+
+
+def _gaussian_sums(
+    values: dict[str, np.ndarray], sites: np.ndarray, roles: _Columns
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Sum one partition's records by site, and by site and cluster when clustered."""
+    y, t, covariates = values[roles.outcome], values[roles.treatment], roles.covariates
     arm = np.column_stack([1 - t, t])
     features = {
         "n_control": arm[:, 0],
@@ -448,32 +582,58 @@ def _partition_sums(
         "yy_control": y**2 * arm[:, 0],
         "yy_treated": y**2 * arm[:, 1],
     }
-    for k, name in enumerate(covariates):
-        features[f"x:{name}"] = x[:, k]
-        features[f"tx:{name}"] = t * x[:, k]
-        features[f"xy:{name}"] = x[:, k] * y
-        for m, other in enumerate(covariates):
-            features[f"xx:{name}:{other}"] = x[:, k] * x[:, m]
-    table = pd.DataFrame(features, index=labels[keep].to_numpy())
-    return table.groupby(level=0, sort=False).sum(), len(frame) + len(empty), drops
+    for name in covariates:
+        x = values[name]
+        features[f"x:{name}"] = x
+        features[f"tx:{name}"] = t * x
+        features[f"xy:{name}"] = x * y
+        for other in covariates:
+            features[f"xx:{name}:{other}"] = x * values[other]
+    table = pd.DataFrame(features, index=sites)
+    clusters = None
+    if roles.cluster:
+        by_cluster = table[[*CLUSTER_SUMS, *(f"x:{name}" for name in covariates)]]
+        clusters = by_cluster.groupby([sites, values[roles.cluster]]).sum()
+    return table.groupby(level=0, sort=False).sum(), clusters
 
 
-def _statistics(
-    sums: pd.DataFrame,
-    covariates: tuple[str, ...],
-    rows_read: int,
-    drops: tuple[Drop, ...],
-    units: str,
-) -> RecordStatistics:
-    """Build the site statistics, covariates centred, from the summed partitions."""
-    arm_n = sums[["n_control", "n_treated"]].to_numpy()
-    incomplete = sums.index[(arm_n < validate.MIN_PER_ARM).any(axis=1)]
-    if len(incomplete):
-        raise StudyDataError(
-            f"{len(incomplete)} site(s) have fewer than {validate.MIN_PER_ARM} records in an "
-            f"arm: {describe_labels(incomplete)}"
+def _pattern_counts(
+    values: dict[str, np.ndarray], sites: np.ndarray, roles: _Columns, where: str
+) -> pd.DataFrame:
+    """Count one partition's binary records and events by site, arm, covariates and cluster.
+
+    Refuse more than :data:`MAX_PATTERNS` patterns (continuous covariates, say).
+    """
+    keys = [sites, values[roles.treatment].astype(np.int8)]
+    keys += [
+        values[name] for name in (*roles.covariates, *([roles.cluster] if roles.cluster else []))
+    ]
+    records = pd.DataFrame({"trials": 1.0, "events": values[roles.outcome]}, index=sites)
+    counts = records.groupby(keys, sort=False).sum()
+    _require_few_patterns(len(counts), roles, where)
+    return counts
+
+
+def _require_few_patterns(n_patterns: int, roles: _Columns, where: str) -> None:
+    """Refuse binary records with more covariate patterns than :data:`MAX_PATTERNS`."""
+    if n_patterns > MAX_PATTERNS:
+        by = ", ".join(
+            ["site", "arm", *roles.covariates, *([roles.cluster] if roles.cluster else [])]
         )
-    validate.require_sites(len(sums), "site")
+        raise StudyDataError(
+            f"{where}: binary records read out of core are counted by pattern ({by}), and "
+            f"these have more than {MAX_PATTERNS:,} patterns: the covariates "
+            f"(--covariates) must take few distinct values (e.g. 0/1, grade); read the records "
+            f"in memory (--engine memory) for continuous covariates"
+        )
+
+
+def _statistics(summed: _Partition, roles: _Columns, units: str) -> RecordStatistics:
+    """Build the site statistics, covariates centred, from the summed partitions."""
+    sums, covariates = summed.sums, roles.covariates
+    arm_n = sums[["n_control", "n_treated"]].to_numpy()
+    site_names = tuple(str(label) for label in sums.index)
+    _require_sites(arm_n, site_names)
     arm_sum = sums[["y_control", "y_treated"]].to_numpy()
     arm_squares = sums[["yy_control", "yy_treated"]].to_numpy()
     arm_mean = arm_sum / arm_n
@@ -516,16 +676,20 @@ def _statistics(
         xx=centred_xx.sum(axis=0),
         xy=centred_xy.sum(axis=0),
         yy=float(site_yy.sum()),
+        clusters=None
+        if summed.clusters is None
+        else _cluster_statistics(summed.clusters, site_names, covariates, x_mean),
         site_xx=centred_xx,
         site_xy=centred_xy,
         site_yy=site_yy,
     )
+    moderators, levels = _site_columns(summed.site_values, roles, site_names)
     control_treated = np.stack([arm_sum[:, 0].sum(), arm_sum[:, 1].sum()])
     pooled_arm_n = arm_n.sum(axis=0)
     pooled_within = arm_squares.sum() - np.sum(control_treated**2 / pooled_arm_n)
     x_variance = (site_xx.sum(axis=0).diagonal() - total * x_mean**2) / (total - 1)
     return RecordStatistics(
-        site=tuple(str(label) for label in sums.index),
+        site=site_names,
         stats=stats,
         arm_n=arm_n,
         arm_mean=arm_mean,
@@ -536,6 +700,83 @@ def _statistics(
         outcome_mean=float(y_mean),
         outcome_total_sd=float(np.sqrt((site_yy.sum() - total * y_mean**2) / (total - 1))),
         outcome_sd=float(np.sqrt(pooled_within / (total - 2))),
-        accounting=DataAccounting(rows_read=rows_read, drops=drops),
+        accounting=DataAccounting(rows_read=summed.rows_read, drops=tuple(summed.drops)),
+        moderators=moderators,
+        moderator_names=roles.moderators,
+        levels=levels,
         units=units,
+    )
+
+
+def _counts(summed: _Partition, roles: _Columns, units: str) -> PatternCounts:
+    """Build the pattern counts of binary records from the counted partitions."""
+    patterns = summed.sums.index
+    site_labels = patterns.get_level_values(0)
+    site_names = tuple(str(label) for label in pd.unique(site_labels))
+    site_index = pd.Index(site_names).get_indexer(site_labels).astype(np.int32)
+    treatment = patterns.get_level_values(1).to_numpy(dtype=np.int8)
+    trials = summed.sums["trials"].to_numpy()
+    arm_n = np.bincount(2 * site_index + treatment, trials, 2 * len(site_names))
+    _require_sites(arm_n.reshape(-1, 2), site_names)
+    moderators, levels = _site_columns(summed.site_values, roles, site_names)
+    n_covariates = len(roles.covariates)
+    covariates = [patterns.get_level_values(2 + k) for k in range(n_covariates)]
+    return PatternCounts(
+        site=site_names,
+        site_index=site_index,
+        treatment=treatment,
+        outcome=summed.sums["events"].to_numpy(),
+        trials=trials,
+        covariates=np.array(covariates, dtype=float).T.reshape(len(trials), n_covariates),
+        covariate_names=roles.covariates,
+        cluster=patterns.get_level_values(-1).to_numpy(dtype=str) if roles.cluster else None,
+        moderators=moderators,
+        moderator_names=roles.moderators,
+        levels=levels,
+        accounting=DataAccounting(rows_read=summed.rows_read, drops=tuple(summed.drops)),
+        units=units,
+    )
+
+
+def _require_sites(arm_n: np.ndarray, site_names: tuple[str, ...]) -> None:
+    """Refuse sites with fewer than 2 records in an arm, and fewer than 2 sites."""
+    incomplete = [
+        name for name, n in zip(site_names, arm_n, strict=True) if n.min() < validate.MIN_PER_ARM
+    ]
+    if incomplete:
+        raise StudyDataError(
+            f"{len(incomplete)} site(s) have fewer than {validate.MIN_PER_ARM} records in an "
+            f"arm: {describe_labels(incomplete)}"
+        )
+    validate.require_sites(len(site_names), "site")
+
+
+def _site_columns(
+    site_values: pd.DataFrame, roles: _Columns, site_names: tuple[str, ...]
+) -> tuple[np.ndarray, tuple]:
+    """Return the moderators and levels from each site's distinct values in the partitions."""
+    return validate.site_columns(
+        {column: site_values[column].to_numpy() for column in site_values.columns},
+        roles.moderators,
+        roles.levels,
+        pd.Index(site_names).get_indexer(site_values[roles.site]),
+        site_names,
+    )
+
+
+def _cluster_statistics(
+    clusters: pd.DataFrame, sites: tuple[str, ...], covariates: tuple[str, ...], x_mean: np.ndarray
+) -> ClusterStatistics:
+    """Return the per-cluster sums, covariates centred, in site order and then cluster id."""
+    position = pd.Index(sites).get_indexer(clusters.index.get_level_values(0))
+    order = np.argsort(position, kind="stable")  # (clusters come sorted by site and cluster id)
+    clusters, position = clusters.iloc[order], position[order]
+    n = clusters["n_control"].to_numpy() + clusters["n_treated"].to_numpy()
+    x = clusters[[f"x:{name}" for name in covariates]].to_numpy().reshape(len(n), len(covariates))
+    return ClusterStatistics(
+        site=position.astype(np.int32),
+        n=n,
+        treated=clusters["n_treated"].to_numpy(),
+        y=clusters["y_control"].to_numpy() + clusters["y_treated"].to_numpy(),
+        x=x - n[:, None] * x_mean,
     )

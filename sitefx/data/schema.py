@@ -399,17 +399,7 @@ class IndividualRecords:
             Events (sum of the 0/1 outcome) and people in each arm of each site, with this
             data's accounting.
         """
-        cell = self.site_index * 2 + self.treatment
-        events = np.bincount(cell, weights=self.outcome, minlength=2 * self.n_sites)
-        people = np.bincount(cell, minlength=2 * self.n_sites)
-        return ArmSummaries(
-            site=self.site,
-            events_treated=events[1::2].astype(np.int64),
-            n_treated=people[1::2],
-            events_control=events[0::2].astype(np.int64),
-            n_control=people[0::2],
-            accounting=self.accounting,
-        )
+        return ArmSummaries.of_rows(self, np.ones(self.n_records))
 
     def raw_site_effects(self) -> SiteSummaries:
         """Estimate each site's effect on its own, without pooling.
@@ -483,6 +473,42 @@ class ArmSummaries:
     n_control: np.ndarray
     accounting: DataAccounting
     units: str = "log odds ratio"
+
+    @classmethod
+    def of_rows(cls, rows: "IndividualRecords", people: np.ndarray) -> "ArmSummaries":
+        """Count the events and people per site and arm of binary rows.
+
+        Parameters
+        ----------
+        rows : IndividualRecords or PatternCounts
+            Binary records (``outcome`` 0/1), or patterns (``outcome`` their events); their
+            ``site``, ``site_index``, ``treatment`` and ``accounting`` are used.
+        people : ndarray, shape (n_rows,)
+            The records each row stands for: ones, or each pattern's records.
+
+        Returns
+        -------
+        ArmSummaries
+
+        Examples
+        --------
+        >>> from sitefx.testing import simulate_binary_records
+        >>> data, _ = simulate_binary_records(3, 60, seed=0)
+        >>> counts = ArmSummaries.of_rows(data, np.ones(data.n_records))
+        >>> int(counts.n_treated.sum() + counts.n_control.sum())
+        60
+        """
+        cell = rows.site_index * 2 + rows.treatment
+        events = np.bincount(cell, weights=rows.outcome, minlength=2 * rows.n_sites)
+        people = np.bincount(cell, weights=people, minlength=2 * rows.n_sites)
+        return cls(
+            site=rows.site,
+            events_treated=events[1::2].astype(np.int64),
+            n_treated=people[1::2].astype(np.int64),
+            events_control=events[0::2].astype(np.int64),
+            n_control=people[0::2].astype(np.int64),
+            accounting=rows.accounting,
+        )
 
     @property
     def n_sites(self) -> int:

@@ -8,7 +8,8 @@ and ``y'y``. They are computed once in O(N P); afterwards each likelihood evalua
 students. Clusters nested in sites (classrooms in schools) add per-cluster sums.
 
 :class:`RecordStatistics` is a whole study of records reduced to these sums, e.g. read out of
-core from partitioned files (:mod:`sitefx.data.partitioned`).
+core from partitioned files (:mod:`sitefx.data.partitioned`). Binary records reduce exactly to
+:class:`PatternCounts`: records and events per site, arm, covariate pattern and cluster.
 """
 
 from dataclasses import dataclass, field
@@ -18,7 +19,13 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from sitefx.data.schema import DataAccounting, IndividualRecords, SiteSummaries
+from sitefx.data.schema import (
+    ArmSummaries,
+    DataAccounting,
+    IndividualRecords,
+    Level,
+    SiteSummaries,
+)
 
 ROW_BLOCK = 65536  # rows at a time for sums over the rows without temporary copies
 
@@ -322,8 +329,25 @@ def _per_site_products(
     }
 
 
+class _Sites:
+    """What records reduced out of core share: their sites and site-level moderators."""
+
+    site: tuple[str, ...]
+    moderators: np.ndarray | None
+
+    def __post_init__(self) -> None:
+        """Store missing moderators as an (n_sites, 0) matrix."""
+        if self.moderators is None:
+            object.__setattr__(self, "moderators", np.zeros((len(self.site), 0)))
+
+    @property
+    def n_sites(self) -> int:
+        """Number of sites."""
+        return len(self.site)
+
+
 @dataclass(frozen=True, kw_only=True)
-class RecordStatistics:
+class RecordStatistics(_Sites):
     """Gaussian individual records reduced to per-site sufficient statistics.
 
     Attributes
@@ -331,7 +355,8 @@ class RecordStatistics:
     site : tuple of str
         Site names, in order of first appearance.
     stats : SiteStatistics
-        With the covariates centred and each site's ``X'X``, ``X'y``, ``y'y``.
+        With the covariates centred and each site's ``X'X``, ``X'y``, ``y'y``; with
+        per-cluster sums when the records are clustered within sites.
     arm_n, arm_mean, arm_variance : ndarray, shape (n_sites, 2)
         People, outcome mean and variance (``ddof=1``) per site and arm (control, treated).
     covariate_names : tuple of str
@@ -344,6 +369,12 @@ class RecordStatistics:
         The outcome's SD pooled within the two arms (effect sizes).
     accounting : DataAccounting
         What happened to the input rows (read, used, dropped and why).
+    moderators : ndarray of float, shape (n_sites, n_moderators), optional
+        Site-level moderators (not centred); None: no moderators.
+    moderator_names : tuple of str, default ()
+        Names of the moderator columns, in order.
+    levels : tuple of Level, default ()
+        Upper nesting levels above the sites, outermost first.
     units : str, default ""
         Units of the outcome and effects, for labels.
     family : str, default "gaussian"
@@ -380,13 +411,11 @@ class RecordStatistics:
     outcome_total_sd: float
     outcome_sd: float
     accounting: DataAccounting
+    moderators: np.ndarray | None = None
+    moderator_names: tuple[str, ...] = ()
+    levels: tuple[Level, ...] = ()
     units: str = ""
     family: str = "gaussian"
-
-    @property
-    def n_sites(self) -> int:
-        """Number of sites."""
-        return len(self.site)
 
     @property
     def n_records(self) -> int:
@@ -412,3 +441,107 @@ class RecordStatistics:
             accounting=DataAccounting(rows_read=self.n_sites),
             units=self.units,
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PatternCounts(_Sites):
+    """Binary individual records counted per site, arm, covariate pattern (and cluster).
+
+    Records that share their site, arm, covariate values and cluster share their probability
+    of an event, so their Bernoulli likelihood is the binomial likelihood of their count of
+    events, up to the binomial coefficient (a constant): the counts are sufficient, and exact.
+    The attributes mirror :class:`~sitefx.data.schema.IndividualRecords`, one row per pattern.
+
+    Attributes
+    ----------
+    site : tuple of str
+        Site names, in order of first appearance.
+    site_index, treatment : ndarray of int, shape (n_patterns,)
+        Each pattern's site and arm (1 treated, 0 control).
+    outcome : ndarray of float, shape (n_patterns,)
+        Events (records with outcome 1) in each pattern.
+    trials : ndarray of float, shape (n_patterns,)
+        Records in each pattern.
+    covariates : ndarray of float, shape (n_patterns, n_covariates)
+        Each pattern's covariate values (not centred).
+    covariate_names : tuple of str
+        Names of the covariate columns, in order.
+    cluster : ndarray of str, shape (n_patterns,), optional
+        Each pattern's cluster within its site.
+    moderators : ndarray of float, shape (n_sites, n_moderators), optional
+        Site-level moderators; None: none.
+    moderator_names : tuple of str, default ()
+        Names of the moderator columns.
+    levels : tuple of Level, default ()
+        Upper nesting levels above the sites, outermost first.
+    accounting : DataAccounting
+        What happened to the input rows (read, used, dropped and why).
+    units : str, default ""
+        Units of the outcome, for labels (as binary individual records).
+    family : str, default "binomial"
+        The outcome's family.
+    kind : {"statistics"}
+        The data kind, fixed: records reduced out of core.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> counts = PatternCounts(site=("a", "b"), site_index=np.array([0, 0, 1, 1]),
+    ...                        treatment=np.array([0, 1, 0, 1]), outcome=np.array([1.0, 3, 2, 2]),
+    ...                        trials=np.array([4.0, 4, 5, 5]), covariates=np.zeros((4, 0)),
+    ...                        covariate_names=(), accounting=DataAccounting(rows_read=18))
+    >>> counts.n_records, counts.arm_counts().events_treated.tolist()
+    (18, [3, 2])
+    """
+
+    kind: Literal["statistics"] = field(default="statistics", init=False)
+    site: tuple[str, ...]
+    site_index: np.ndarray
+    treatment: np.ndarray
+    outcome: np.ndarray
+    trials: np.ndarray
+    covariates: np.ndarray
+    covariate_names: tuple[str, ...]
+    cluster: np.ndarray | None = None
+    moderators: np.ndarray | None = None
+    moderator_names: tuple[str, ...] = ()
+    levels: tuple[Level, ...] = ()
+    accounting: DataAccounting
+    units: str = ""
+    family: str = "binomial"
+
+    @property
+    def n_records(self) -> int:
+        """Number of records, over all patterns."""
+        return int(self.trials.sum())
+
+    @property
+    def covariate_mean(self) -> np.ndarray:
+        """Each covariate's mean over the records, shape (n_covariates,)."""
+        return self.trials @ self.covariates / self.trials.sum()
+
+    @property
+    def covariate_sd(self) -> np.ndarray:
+        """Each covariate's SD (``ddof=1``) over the records, shape (n_covariates,)."""
+        squares = self.trials @ (self.covariates - self.covariate_mean) ** 2
+        return np.sqrt(squares / (self.trials.sum() - 1))
+
+    def arm_counts(self) -> ArmSummaries:
+        """Count events and records per site and arm.
+
+        Returns
+        -------
+        ArmSummaries
+            As :meth:`IndividualRecords.arm_counts` on the records counted.
+        """
+        return ArmSummaries.of_rows(self, self.trials)
+
+    def raw_site_effects(self) -> SiteSummaries:
+        """Estimate each site's log odds ratio on its own, from its arm counts.
+
+        Returns
+        -------
+        SiteSummaries
+            As :meth:`ArmSummaries.raw_site_effects`.
+        """
+        return self.arm_counts().raw_site_effects()

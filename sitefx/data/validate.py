@@ -344,21 +344,12 @@ def individual_records(
     }
     values[treatment] = treatment_column(frame, treatment, treatment_levels)
     if family == "binomial":
-        not_binary = np.isfinite(values[outcome]) & ~np.isin(values[outcome], [0, 1])
-        if not_binary.any():
-            found = (f"{value:g}" for value in np.unique(values[outcome][not_binary]))
-            rows = frame.index[not_binary]
-            raise StudyDataError(
-                f"column '{outcome}' must be a binary outcome coded 0/1 for family binomial; "
-                f"values {describe_labels(found)} at rows {describe_labels(rows)}"
-            )
+        require_binary(frame, outcome, values[outcome])
     sites = as_labels(frame[site])
-    keep, drops = finite_rows(frame, sites, site, values, drop_missing=drop_missing)
     ids = {
         column: as_labels(frame[column]) for column in [*([cluster] if cluster else []), *levels]
     }
-    for column, labels in ids.items():
-        keep &= _present(frame, column, labels.notna().to_numpy(), keep, drop_missing, drops)
+    keep, drops = finite_rows(frame, sites, site, values, drop_missing=drop_missing, ids=ids)
     if not keep.all():  # (else no copies of every column)
         sites, values = sites[keep], {column: value[keep] for column, value in values.items()}
     rows = frame.index[keep]
@@ -401,12 +392,10 @@ def individual_records(
     site_names, site_index = _factorize(sites)
     require_sites(len(site_names), site)
     _require_variation(values[outcome], outcome)
-    site_values = _site_level(values, moderators, site_index, site_names)
     labels = {level: ids[level].to_numpy()[keep] for level in levels}
-    groups = {
-        level: pd.Series(per_site, name=level)
-        for level, per_site in _site_level(labels, levels, site_index, site_names).items()
-    }
+    site_moderators, site_levels = site_columns(
+        values | labels, moderators, levels, site_index, site_names
+    )
     return IndividualRecords(
         outcome=values[outcome],
         treatment=values[treatment].astype(np.int8),
@@ -414,15 +403,51 @@ def individual_records(
         site=site_names,
         covariates=_columns(values, covariates, len(sites)),
         covariate_names=tuple(covariates),
-        moderators=_columns(site_values, moderators, len(site_names)),
+        moderators=site_moderators,
         moderator_names=tuple(moderators),
-        levels=_nesting(groups),
+        levels=site_levels,
         cluster=ids[cluster].to_numpy(dtype=str)[keep] if cluster else None,
         family=family,
         accounting=DataAccounting(rows_read=len(frame), drops=tuple(drops)),
         units=units,
         outcome_sd=pooled_sd(values[outcome], values[treatment]) if family == "gaussian" else None,
     )
+
+
+def require_binary(frame: pd.DataFrame, column: str, values: np.ndarray) -> None:
+    """Refuse an outcome with a value other than 0 and 1 (missing values are checked later).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data as read (its index numbers the rows in messages).
+    column : str
+        The outcome column, for messages.
+    values : ndarray of float
+        The column as numbers (:func:`numeric_column` with ``booleans``).
+
+    Raises
+    ------
+    StudyDataError
+        Naming the values and the rows.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> frame = pd.DataFrame({"passed": [0, 1, 2]})
+    >>> require_binary(frame, "passed", frame["passed"].to_numpy(dtype=float))
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.StudyDataError: column 'passed' must be a binary outcome coded 0/1 for ...
+    """
+    not_binary = np.isfinite(values) & ~np.isin(values, [0, 1])
+    if not_binary.any():
+        found = (f"{value:g}" for value in np.unique(values[not_binary]))
+        rows = frame.index[not_binary]
+        raise StudyDataError(
+            f"column '{column}' must be a binary outcome coded 0/1 for family binomial; "
+            f"values {describe_labels(found)} at rows {describe_labels(rows)}"
+        )
 
 
 def pooled_sd(outcome: np.ndarray, treatment: np.ndarray) -> float:
@@ -732,6 +757,55 @@ def _person_rows(drops: Sequence[Drop], people: pd.Series) -> list[Drop]:
     return converted
 
 
+def site_columns(
+    values: Mapping[str, np.ndarray],
+    moderators: Sequence[str],
+    levels: Sequence[str],
+    site_index: np.ndarray,
+    site_names: Sequence[str],
+) -> tuple[np.ndarray, tuple[Level, ...]]:
+    """Return the site-level columns of records: moderators and nesting levels.
+
+    Parameters
+    ----------
+    values : mapping of str to ndarray
+        Each moderator's numbers and each level's labels, one per record (or per distinct
+        combination of site and values), by column name.
+    moderators, levels : sequence of str
+        The moderator and level columns, levels outermost first.
+    site_index : ndarray of int
+        Each value's site, in ``range(len(site_names))``, every site present.
+    site_names : sequence of str
+        The sites, for messages.
+
+    Returns
+    -------
+    moderators : ndarray of float, shape (n_sites, n_moderators)
+    levels : tuple of Level
+
+    Raises
+    ------
+    StudyDataError
+        If a column varies within a site (naming the column and the sites) or the levels do
+        not nest.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> values = {"size": np.array([10.0, 10, 20]), "district": np.array(["n", "n", "s"])}
+    >>> site_columns(values, ["size"], [], np.array([0, 0, 1]), ["a", "b"])[0].tolist()
+    [[10.0], [20.0]]
+    >>> values["size"][1] = 11.0
+    >>> site_columns(values, ["size"], [], np.array([0, 0, 1]), ["a", "b"])
+    Traceback (most recent call last):
+    ...
+    sitefx.errors.StudyDataError: column 'size' must be a site-level ... within sites a
+    """
+    per_site = _site_level(values, [*moderators, *levels], site_index, site_names)
+    groups = {level: pd.Series(per_site[level], name=level) for level in levels}
+    return _columns(per_site, moderators, len(site_names)), _nesting(groups)
+
+
 def _site_level(
     values: Mapping[str, np.ndarray],
     columns: Sequence[str],
@@ -1026,8 +1100,9 @@ def finite_rows(
     values: Mapping[str, np.ndarray],
     *,
     drop_missing: bool,
+    ids: Mapping[str, pd.Series] | None = None,
 ) -> tuple[np.ndarray, list[Drop]]:
-    """Return the rows whose site and values are present and finite.
+    """Return the rows whose site, values and ids are present and finite.
 
     The rest are refused or, with ``drop_missing``, dropped and reported.
 
@@ -1043,6 +1118,8 @@ def finite_rows(
         The numeric columns the model uses, by column name.
     drop_missing : bool
         Drop rows with missing values (reported) instead of refusing them.
+    ids : mapping of str to pandas.Series, optional
+        Further id columns (clusters, nesting levels; :func:`as_labels`), checked last.
 
     Returns
     -------
@@ -1071,6 +1148,8 @@ def finite_rows(
     keep &= _present(frame, site_column, sites.notna().to_numpy(), keep, drop_missing, drops)
     for column, value in values.items():
         keep &= _present(frame, column, np.isfinite(value), keep, drop_missing, drops)
+    for column, labels in (ids or {}).items():
+        keep &= _present(frame, column, labels.notna().to_numpy(), keep, drop_missing, drops)
     return keep, drops
 
 

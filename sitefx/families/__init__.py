@@ -187,7 +187,7 @@ def horseshoe_prior(
     if shrinkage is None:
         raise PriorSpecError("the horseshoe applies to covariates (records) or moderators")
     return horseshoe(
-        shrinkage.columns.shape[1],
+        shrinkage.n_columns,
         target=family.shrinkable,
         n_obs=shrinkage.n_obs,
         scale=shrinkage.scale,

@@ -226,23 +226,19 @@ class GaussianRecords(Records):
 
     def default_priors(self, data: IndividualRecords, *, robust: bool) -> Priors:
         """Return priors on the outcome's scale (see :mod:`sitefx.models.priors`)."""
-        scale = self.data_scale(data)
-        shared = gaussian_record_priors(
-            scale, float(np.mean(data.outcome)), column_sd(data.covariates), robust=robust
-        )
-        return dataclasses.replace(
-            shared,
-            gamma=slope_prior(scale, data.moderators),
-            gamma_alpha=slope_prior(scale, data.moderators),
-            cluster_sd=None
-            if data.cluster is None
-            else Prior("half-normal", (round_scale(scale),)),
-            levels=level_priors(data.levels, scale, ("tau", "alpha_sd")),
+        return gaussian_record_priors(
+            self.data_scale(data),
+            float(np.mean(data.outcome)),
+            column_sd(data.covariates),
+            robust=robust,
+            moderators=data.moderators,
+            clustered=data.cluster is not None,
+            levels=data.levels,
         )
 
     def shrinkage(self, data: IndividualRecords) -> Shrinkage:
         """Return the covariates, which the horseshoe may shrink."""
-        return Shrinkage(data.covariates, data.n_records, self.data_scale(data))
+        return Shrinkage(data.covariates.shape[1], data.n_records, self.data_scale(data))
 
     def model(
         self, data: IndividualRecords, priors: Priors, *, collapse: bool, site_df: float | None
@@ -385,7 +381,7 @@ class BinaryRecords(Records):
     def shrinkage(self, data: IndividualRecords) -> Shrinkage:
         """Return the covariates, with Piironen & Vehtari's pseudo-SD for the logit."""
         rate = np.clip(np.mean(data.outcome), 0.01, 0.99)
-        return Shrinkage(data.covariates, data.n_records, 1.0 / np.sqrt(rate * (1 - rate)))
+        return Shrinkage(data.covariates.shape[1], data.n_records, 1.0 / np.sqrt(rate * (1 - rate)))
 
     def model(
         self, data: IndividualRecords, priors: Priors, *, collapse: bool, site_df: float | None
@@ -584,13 +580,21 @@ def _site_terms() -> Callable:
 
 
 def gaussian_record_priors(
-    scale: float, outcome_mean: float, covariates: np.ndarray, *, robust: bool
+    scale: float,
+    outcome_mean: float,
+    covariates: np.ndarray,
+    *,
+    robust: bool,
+    moderators: np.ndarray | None = None,
+    clustered: bool = False,
+    levels: tuple = (),
 ) -> Priors:
-    """Return the priors every model of Gaussian records has, on the outcome's scale ``S``.
+    """Return the priors of a model of Gaussian records, on the outcome's scale ``S``.
 
     ``mu ~ normal(0, 2.5 S)``, ``tau ~ half-normal(S)``, the intercepts' mean around the
     outcome's mean and their SD like ``tau``, covariate slopes, ``sigma ~ exponential(1 / S)``
-    and ``rho ~ lkj(2)`` (see :mod:`sitefx.models.priors`).
+    and ``rho ~ lkj(2)``; as the data need them, moderator slopes, ``cluster_sd ~
+    half-normal(S)`` and both SDs at each nesting level (see :mod:`sitefx.models.priors`).
 
     Parameters
     ----------
@@ -602,6 +606,12 @@ def gaussian_record_priors(
         The covariate columns, or only their SDs.
     robust : bool
         Student-t site effects with learned degrees of freedom: add ``nu``'s prior.
+    moderators : ndarray, shape (n_sites, n_moderators), optional
+        Site-level moderators (their SDs scale the slopes' priors).
+    clustered : bool, default False
+        Records clustered within sites: add ``cluster_sd``'s prior.
+    levels : tuple of Level, default ()
+        Upper nesting levels.
 
     Returns
     -------
@@ -622,6 +632,10 @@ def gaussian_record_priors(
         sigma=Prior("exponential", (round_scale(1.0 / scale),)),
         rho=Prior("lkj", (2.0,)),
         nu=Prior("gamma", (2.0, 0.1)) if robust else None,
+        gamma=None if moderators is None else slope_prior(scale, moderators),
+        gamma_alpha=None if moderators is None else slope_prior(scale, moderators),
+        cluster_sd=Prior("half-normal", (round_scale(scale),)) if clustered else None,
+        levels=level_priors(levels, scale, ("tau", "alpha_sd")),
     )
 
 

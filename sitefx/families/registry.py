@@ -47,8 +47,8 @@ class Shrinkage(NamedTuple):
 
     Attributes
     ----------
-    columns : ndarray, shape (n, n_columns)
-        The columns the coefficients multiply.
+    n_columns : int
+        Number of columns the coefficients multiply (covariates or moderators).
     n_obs : int
         Records (or sites) informing them.
     scale : float
@@ -59,11 +59,11 @@ class Shrinkage(NamedTuple):
     >>> from sitefx.families import family_of
     >>> from sitefx.testing import simulate_records
     >>> data, _ = simulate_records(10, 1000, n_covariates=8, seed=0)
-    >>> family_of(data).shrinkage(data).columns.shape
-    (1000, 8)
+    >>> family_of(data).shrinkage(data).n_columns
+    8
     """
 
-    columns: np.ndarray
+    n_columns: int
     n_obs: int
     scale: float
 
@@ -373,8 +373,9 @@ def register[F: Family](family: F) -> F:
     A family is registered when its module is imported (see ``tests/test_families.py`` for
     a new one):
 
-    >>> sorted(REGISTRY)
-    ['arms', 'binary records', 'gaussian records', 'long growth', 'statistics', 'summaries']
+    >>> sorted(REGISTRY)  # doctest: +NORMALIZE_WHITESPACE
+    ['arms', 'binary patterns', 'binary records', 'gaussian records', 'long growth', 'statistics',
+     'summaries']
     """
     REGISTRY[family.name] = family
     return family

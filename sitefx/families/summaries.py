@@ -64,7 +64,7 @@ class Summaries(Family):
 
     def shrinkage(self, data: SiteSummaries) -> Shrinkage:
         """Return the moderators, which the horseshoe may shrink."""
-        return Shrinkage(data.moderators, data.n_sites, self.data_scale(data))
+        return Shrinkage(data.moderators.shape[1], data.n_sites, self.data_scale(data))
 
     def exact_obstacle(self, data: SiteSummaries, priors: Priors, *, robust: bool) -> str | None:
         """Return what keeps the exact method away, or None."""

@@ -171,6 +171,7 @@ def varying_intercepts_and_effects(
     family: str = "gaussian",
     levels: Sequence[Level] = (),
     site_df: float | None = None,
+    trials: jnp.ndarray | None = None,
 ) -> None:
     """Individual records with a site intercept and a site treatment effect.
 
@@ -186,7 +187,10 @@ def varying_intercepts_and_effects(
 
     ``family="binomial"``: a binary outcome with ``logit P(y_ij = 1)`` equal to the same linear
     predictor (no ``sigma``; intercepts and effects independent, as ``priors.rho`` is None), and
-    ``risk_difference`` per site at average covariate values.
+    ``risk_difference`` per site at average covariate values. With ``trials``, each row is a
+    pattern of records that share site, arm, covariates and cluster, and ``outcome`` counts
+    their events: the binomial likelihood equals the records' Bernoulli likelihood up to the
+    binomial coefficients (a constant), so the posterior is the same.
 
     This is the per-record ("naive") path, kept for non-Gaussian extensions and as the
     benchmark baseline; :func:`varying_intercepts_and_effects_collapsed` samples the same
@@ -220,6 +224,10 @@ def varying_intercepts_and_effects(
         Upper nesting levels, outermost first.
     site_df : float, optional
         Fixed degrees of freedom of Student-t site effects (when ``priors.nu`` is None).
+    trials : array, shape (n_records,), optional
+        ``family="binomial"``: the records in each row (a covariate pattern), ``outcome``
+        their events, and ``covariates`` centred at the records' mean; None: one record per
+        row.
 
     Examples
     --------
@@ -237,10 +245,15 @@ def varying_intercepts_and_effects(
     ((2, 2), (2, 4))
     """
     moderators = jnp.zeros((n_sites, 0)) if moderators is None else moderators
+    if trials is None:
+        covariate_sd, n_records = jnp.std(covariates, axis=0), covariates.shape[0]
+    else:  # over the records counted: the covariates are centred at their mean
+        n_records = jnp.sum(trials)
+        covariate_sd = jnp.sqrt(trials @ covariates**2 / n_records)
     population = _site_population(
         priors,
-        jnp.std(covariates, axis=0),
-        covariates.shape[0],
+        covariate_sd,
+        n_records,
         moderators.shape[1],
         clustered=cluster_index is not None,
     )
@@ -262,8 +275,13 @@ def varying_intercepts_and_effects(
     if family == "gaussian":
         gaussian_records_likelihood(outcome, linear_predictor, population.sigma)
         return
+    likelihood = (
+        dist.BernoulliLogits(linear_predictor)
+        if trials is None
+        else dist.BinomialLogits(linear_predictor, total_count=trials)
+    )
     with numpyro.plate("record", linear_predictor.shape[0]):
-        numpyro.sample("outcome", dist.BernoulliLogits(linear_predictor), obs=outcome)
+        numpyro.sample("outcome", likelihood, obs=outcome)
     numpyro.deterministic("risk_difference", jax.nn.sigmoid(alpha + theta) - jax.nn.sigmoid(alpha))
 
 
