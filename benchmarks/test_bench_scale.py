@@ -96,28 +96,34 @@ def eight_schools():
     return sitefx.load(ROOT / "studies" / "eight_schools").data
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_calibration_fits_on_workers(benchmark, eight_schools, workers) -> None:
-    model = sitefx.SiteEffects(**NUTS)
-    setting = Workers(n=workers)
+SERIAL = "one process, one fit after another (baseline)"
+
+
+def _on_workers(benchmark, workers: int, scenario: str, function, *args, **kwargs) -> None:
+    """Time ``function(*args, **kwargs, workers=...)`` once, here or on a local cluster."""
     benchmark.pedantic(
-        calibrate,
-        args=(model, eight_schools),
-        kwargs={"replicates": REPLICATES, "seed": 2, "workers": setting},
-        rounds=1,
-        iterations=1,
+        function, args=args, kwargs={**kwargs, "workers": Workers(n=workers)}, rounds=1
     )
-    serial = "one process, one fit after another (baseline)"
     benchmark.extra_info.update(
-        scenario=f"S6: {REPLICATES} calibration fits (eight schools, NUTS)",
-        method=serial if workers == 1 else "local dask cluster, 2 workers",
-        baseline=serial,
+        scenario=scenario,
+        method=SERIAL if workers == 1 else f"local dask cluster, {workers} workers",
+        baseline=SERIAL,
         ratios=["wall"],
         notes="cluster start-up and each worker's JAX import included" if workers > 1 else "",
     )
 
 
-# S7: a batch of 20 fits of four bundled studies (five jobs each), as `sitefx fit-many` runs it.
+@pytest.mark.parametrize("workers", [1, 2])
+def test_calibration_fits_on_workers(benchmark, eight_schools, workers) -> None:
+    scenario = f"S6: {REPLICATES} calibration fits (eight schools, NUTS)"
+    model = sitefx.SiteEffects(**NUTS)
+    _on_workers(
+        benchmark, workers, scenario, calibrate, model, eight_schools, replicates=REPLICATES, seed=2
+    )
+
+
+# S7: a batch of 20 fits of four bundled studies (five jobs each), as `sitefx fit-many` runs it;
+# on a cluster, each study's jobs go to one worker.
 BATCH = [
     Job(f"{name}-{number}", str(ROOT / "studies" / name))
     for number in range(5)
@@ -127,16 +133,6 @@ BATCH = [
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_fit_many_on_workers(benchmark, tmp_path, workers) -> None:
+    scenario = f"S7: fit-many, {len(BATCH)} fits of 4 bundled studies (NUTS 4 x 1000/1000)"
     model = sitefx.SiteEffects(method="nuts", seed=1)
-    setting = Workers(n=workers)
-    benchmark.pedantic(
-        fit_many, args=(BATCH, model, tmp_path), kwargs={"workers": setting}, rounds=1, iterations=1
-    )
-    serial = "one process, one fit after another (baseline)"
-    benchmark.extra_info.update(
-        scenario=f"S7: fit-many, {len(BATCH)} fits of 4 bundled studies (NUTS 4 x 1000/1000)",
-        method=serial if workers == 1 else "local dask cluster, 2 workers, a study per worker",
-        baseline=serial,
-        ratios=["wall"],
-        notes="cluster start-up and each worker's JAX import included" if workers > 1 else "",
-    )
+    _on_workers(benchmark, workers, scenario, fit_many, BATCH, model, tmp_path)
