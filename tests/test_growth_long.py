@@ -140,14 +140,24 @@ def test_what_the_long_model_lacks_is_refused_in_a_sentence():
 
 
 @pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")  # short chains, on purpose
-def test_long_growth_fits_saves_reopens_and_reports(tmp_path):
+@pytest.mark.parametrize(
+    ("level_effect", "level_names"),
+    [("common", ["level_effect"]), ("varying", ["level_effect_mean", "level_effect_sd"])],
+)
+def test_long_growth_fits_saves_reopens_and_reports(tmp_path, level_effect, level_names):
     frame, _ = simulate_growth_frame(5, 12, seed=6)
-    fit = sitefx.SiteEffects(seed=1, chains=2, draws=100, warmup=100).fit(
-        sitefx.load(frame, **ROLES)
-    )
+    fit = sitefx.SiteEffects(seed=1, chains=2, draws=100, warmup=100, level_effect=level_effect)
+    fit.fit(sitefx.load(frame, **ROLES))
     posterior = fit.posterior_["posterior"]
     for name in ["mu", "tau", "theta", "theta_new", "growth", "alpha", "person_rho"]:
         assert name in posterior, name
+    for name in level_names:
+        assert posterior[name].dims == ("chain", "draw"), name
+        assert f"prior_{name}" in fit.posterior_.attrs, name
+    varying = level_effect == "varying"
+    assert ("level_effect_site" in posterior) == varying
+    if varying:
+        assert posterior["level_effect_site"].dims == ("chain", "draw", "site")
     assert fit.posterior_.attrs["data_kind"] == "growth"
     assert len(fit.estimands())
     fit.save(tmp_path / "fit")
@@ -158,6 +168,7 @@ def test_long_growth_fits_saves_reopens_and_reports(tmp_path):
     reopened.report(tmp_path / "report")
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert "the mean time of the scores" in markdown
+    assert sitefx.ModelSpec.from_tree(reopened.posterior_).level_effect == level_effect
 
 
 def test_unbalanced_reference_used_sitefx_default_priors_and_data():
@@ -206,3 +217,25 @@ def test_unbalanced_growth_agrees_with_brms_and_lme4():
     table = fit.summary().set_index("parameter")
     assert abs(table.at["mu", "mean"] - lme4["mu"]) < 0.2 * lme4["mu_se"]
     assert table.at["mu", "sd"] == pytest.approx(lme4["mu_se"], rel=0.25)
+
+
+def assert_near_ml(table: pd.DataFrame, lme4: dict, pairs: dict[str, str]) -> None:
+    """Each sitefx posterior mean within a fifth of lme4's ML standard error of the ML
+    estimate, its posterior SD within 25% of that standard error (``pairs``: sitefx's
+    parameter to lme4's name)."""
+    for name, ml in pairs.items():
+        se = lme4[f"{ml}_se"]
+        assert abs(table.at[name, "mean"] - lme4[ml]) < 0.2 * se, name
+        assert table.at[name, "sd"] == pytest.approx(se, rel=0.25), name
+
+
+@pytest.mark.slow
+def test_site_varying_level_effects_agree_with_lme4():
+    """--level-effect varying on the unbalanced panel: mu and level_effect_mean near lme4's
+    ML fit with a school-varying effect of tutoring on the level (whose ML SD is 0 here:
+    the panel was simulated with one level effect)."""
+    lme4 = reference("tutoring_growth_unbalanced_level_effect_lme4")
+    study = sitefx.load(UNBALANCED, **UNBALANCED_ROLES)
+    fit = sitefx.SiteEffects(seed=2, chains=4, draws=1000, warmup=1000, level_effect="varying")
+    table = fit.fit(study).summary().set_index("parameter")
+    assert_near_ml(table, lme4, {"mu": "mu", "level_effect_mean": "level_effect"})

@@ -8,6 +8,7 @@ rates by the records family instead (:func:`sitefx.data.validate.growth_records`
 JAX and numpyro are imported by the methods that run them.
 """
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -93,6 +94,19 @@ class LongGrowth(Family):
             person_growth_sd=half_normal(growth),
             person_rho=Prior("lkj", (2.0,)),
             sigma=Prior("exponential", (round_scale(1.0 / scale),)),
+        )
+
+    def vary_level_effect(self, data: GrowthPanel, priors: Priors) -> Priors:
+        """Return ``priors`` for site-varying effects on the level.
+
+        ``level_effect_mean`` takes ``level_effect``'s prior, ``level_effect_sd ~
+        half-normal(S)`` as ``alpha_sd``.
+        """
+        return dataclasses.replace(
+            priors,
+            level_effect=None,
+            level_effect_mean=priors.level_effect,
+            level_effect_sd=Prior("half-normal", (round_scale(self.data_scale(data)),)),
         )
 
     def shrinkage(self, data: GrowthPanel) -> None:
