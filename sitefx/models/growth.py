@@ -4,7 +4,7 @@ Person ``i`` in site ``j`` and arm ``T_i`` has scores ``y_i`` at centred times `
 ``Z_i = [1, t]``,
 
     y_i ~ N(Z_i c_i, Z_i Sigma Z_i' + sigma^2 I),
-    c_i = (alpha_j + level_effect T_i,  growth_j + theta_j T_i),
+    c_i = (alpha_j + level_effect T_i + x_i beta,  growth_j + theta_j T_i),
 
 where ``Sigma`` is the covariance of persons' levels and growth (SDs ``person_sd``,
 ``person_growth_sd``, correlation ``person_rho``). The sites' control levels
@@ -12,7 +12,8 @@ where ``Sigma`` is the covariance of persons' levels and growth (SDs ``person_sd
 and effects on growth ``theta_j ~ N(mu, tau)`` are independent. The effect on the level is
 one ``level_effect`` for all sites or, asked for (``--level-effect varying``), site-varying
 ``level_effect_site_j ~ N(level_effect_mean, level_effect_sd)``, independent of the others;
-``level_effect T_i`` above is then ``level_effect_site_j T_i``. The likelihood of a person
+``level_effect T_i`` above is then ``level_effect_site_j T_i``. The person's baseline
+covariates ``x_i`` (centred) shift their level by ``x_i beta``. The likelihood of a person
 depends on the data only through ``n_i``, ``Z_i'Z_i``, ``Z_i'y_i`` and ``y_i'y_i``
 (:meth:`~sitefx.data.panel.GrowthPanel.person_statistics`): by the Woodbury identity and the
 matrix determinant lemma, with ``L`` the Cholesky factor of ``Sigma`` and
@@ -91,6 +92,7 @@ def long_growth(
     site_index: np.ndarray,
     n_sites: int,
     priors: Priors,
+    covariates: np.ndarray,
 ) -> None:
     """Sample the long-format growth model (see the module docstring).
 
@@ -111,7 +113,9 @@ def long_growth(
     priors : Priors
         With ``mu``, ``tau``, ``alpha_mean``, ``alpha_sd``, ``growth_mean``, ``growth_sd``,
         ``level_effect`` (or ``level_effect_mean`` and ``level_effect_sd``), ``person_sd``,
-        ``person_growth_sd``, ``person_rho``, ``sigma``.
+        ``person_growth_sd``, ``person_rho``, ``sigma`` and, with covariates, ``beta``.
+    covariates : ndarray, shape (n_persons, n_covariates)
+        Each person's baseline covariates, centred (``n_covariates`` may be 0).
 
     Examples
     --------
@@ -126,7 +130,7 @@ def long_growth(
     >>> priors = LongGrowth().default_priors(panel, robust=False)
     >>> draws = Predictive(long_growth, num_samples=2)(
     ...     random.PRNGKey(0), panel.person_statistics(), panel.treatment, panel.site_index, 3,
-    ...     priors)
+    ...     priors, panel.covariates)
     >>> draws["theta"].shape
     (2, 3)
     """
@@ -158,9 +162,13 @@ def long_growth(
         for k, (name, (mean, sd)) in enumerate(site_effects.items())
     }
     level_effect = effect["level_effect_site"] if varying else sample["level_effect"]
+    level = effect["alpha"] + level_effect * treatment
+    if covariates.shape[1]:
+        with numpyro.plate("covariate", covariates.shape[1]):
+            level = level + covariates @ numpyro.sample("beta", priors.beta.distribution())
     coefficients = jnp.stack(
         [
-            effect["alpha"] + level_effect * treatment,
+            level,
             effect["growth"] + effect["theta"] * treatment,
         ],
         -1,
