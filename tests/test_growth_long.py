@@ -195,6 +195,8 @@ def test_long_growth_fits_saves_reopens_and_reports(
     reopened.report(tmp_path / "report")
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert "the mean time of the scores" in markdown
+    assert ("varying across sites" in markdown) == varying
+    assert ("baseline covariates shift each person's level" in markdown) == bool(covariates)
     assert sitefx.ModelSpec.from_tree(reopened.posterior_).level_effect == level_effect
 
 
