@@ -402,6 +402,12 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--slab-scale", type=float, help="horseshoe slab scale, per column SD")
     model.add_argument("--slab-df", type=float, help="horseshoe slab df (default 4)")
     model.add_argument(
+        "--level-effect",
+        choices=["common", "varying"],
+        help="unbalanced repeated measures: one treatment effect on the level for all sites "
+        "(common, default) or one per site (varying)",
+    )
+    model.add_argument(
         "--prior-nu", metavar="SPEC", help="Student-t df prior, default gamma(2,0.1)"
     )
 

@@ -86,6 +86,7 @@ SPEC_FLAGS = (
     "horseshoe_p0",
     "slab_scale",
     "slab_df",
+    "level_effect",
     "borrow",
     "borrow_weight",
     "threshold",

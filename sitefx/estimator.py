@@ -103,6 +103,10 @@ class SiteEffects:
     horseshoe_p0, slab_scale, slab_df : float, optional
         Horseshoe settings: the expected number of relevant columns (default a quarter),
         the slab's scale (default: the data scale per column SD) and degrees of freedom (4).
+    level_effect : {"common", "varying"}
+        Unbalanced repeated measures (the long-format growth model): the treatment effect
+        on the level at the centre time, one for all sites (``common``) or varying across
+        sites around ``level_effect_mean`` with SD ``level_effect_sd`` (``varying``).
     historical : Study or SiteSummaries, optional
         Summaries of earlier studies to borrow from for ``mu`` (see :mod:`sitefx.historical`).
     borrow : {"map", "power"}, optional
@@ -167,6 +171,7 @@ class SiteEffects:
         horseshoe_p0: float | None = None,
         slab_scale: float | None = None,
         slab_df: float | None = None,
+        level_effect: str = "common",
         historical: Study | SiteSummaries | None = None,
         borrow: str | None = None,
         borrow_weight: float | None = None,
@@ -189,6 +194,7 @@ class SiteEffects:
         self.horseshoe_p0 = horseshoe_p0
         self.slab_scale = slab_scale
         self.slab_df = slab_df
+        self.level_effect = level_effect
         self.historical = historical
         self.borrow = borrow
         self.borrow_weight = borrow_weight
@@ -790,7 +796,12 @@ def model_priors(spec: ModelSpec, data: StudyData) -> tuple[bool, Priors]:
             data, p0=spec.horseshoe_p0, slab_scale=spec.slab_scale, slab_df=spec.slab_df
         )
         overrides = {family.shrinkable: prior} | overrides
-    return robust, resolve_priors(data, overrides, robust=robust and spec.site_df is None)
+    return robust, resolve_priors(
+        data,
+        overrides,
+        robust=robust and spec.site_df is None,
+        varying_level_effect=spec.level_effect == "varying",
+    )
 
 
 def _borrowing(spec: ModelSpec, historical: Study | SiteSummaries | None) -> Borrowing | None:

@@ -37,6 +37,7 @@ from sitefx.models.priors import Prior, given_prior, prior_flag
 METHODS = ("auto", "exact", "nuts")
 SITE_DISTRIBUTIONS = ("normal", "student-t")
 COVARIATE_PRIORS = ("normal", "horseshoe")
+LEVEL_EFFECTS = ("common", "varying")
 # Settings only NUTS uses: given with the exact method, they are ignored with a warning.
 NUTS_ONLY = ("warmup", "target_accept", "max_tree_depth")
 ATTRIBUTE = "model_spec"  # the DataTree attribute holding a fit's spec
@@ -66,6 +67,9 @@ class ModelSpec:
         Prior of covariate or moderator coefficients.
     horseshoe_p0, slab_scale, slab_df : float, optional
         Horseshoe settings.
+    level_effect : {"common", "varying"}
+        The treatment effect on the level (unbalanced repeated measures): one for all sites,
+        or varying across sites.
     borrow : {"map", "power"}, optional
         How to borrow from historical data.
     borrow_weight : float, optional
@@ -107,6 +111,7 @@ class ModelSpec:
     horseshoe_p0: float | None = None
     slab_scale: float | None = None
     slab_df: float | None = None
+    level_effect: str = "common"
     borrow: str | None = None
     borrow_weight: float | None = None
     threshold: float = 0.0
@@ -121,6 +126,7 @@ class ModelSpec:
         check_choice(self.method, "method", METHODS)
         check_choice(self.site_dist, "site_dist", SITE_DISTRIBUTIONS)
         check_choice(self.covariate_prior, "covariate_prior", COVARIATE_PRIORS)
+        check_choice(self.level_effect, "level_effect", LEVEL_EFFECTS)
         if self.site_df is not None:
             if self.site_dist != "student-t":
                 raise SitefxInputError(

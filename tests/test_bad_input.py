@@ -691,11 +691,12 @@ REFUSED = {
         R,
         "part1.csv, partition 1: column 'y' must be numeric; non-numeric values 'TRUE' at rows 1",
     ),
-    "unbalanced waves with a covariate": (
-        frame_file(GROWTH.assign(pretest=GROWTH["pupil"].str.len())),
-        [*flags(GROWTH_ROLES), "--covariates", "pretest"],
-        "the long growth model for unbalanced waves takes no covariates, moderators, nesting "
-        "levels or clusters yet (given: pretest)",
+    "unbalanced waves with a cluster": (
+        frame_file(GROWTH.assign(classroom=GROWTH["school"])),
+        [*flags(GROWTH_ROLES), "--cluster", "classroom"],
+        "the long growth model for unbalanced waves takes no moderators, nesting levels or "
+        "clusters yet (given: classroom): leave them out, or pass drop_missing (CLI: "
+        "--drop-missing)",
     ),
     "unbalanced waves, a school without two growing pupils per arm": (
         frame_file(GROWTH[~((GROWTH["school"] == "s1") & (GROWTH["year"] > 0.7))]),

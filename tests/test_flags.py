@@ -102,6 +102,10 @@ REFUSED = {
         [*RECORDS, *STUDENT_T, "--site-df", "4", "--prior-nu", "gamma(2, 0.1)"],
         "it needs --site-dist student-t without --site-df",
     ),
+    "--level-effect varying with records": (
+        [*RECORDS, "--level-effect", "varying"],
+        "(--level-effect varying) is for unbalanced repeated measures",
+    ),
     "--outcome-sd with arm counts": (
         [*ARMS, "--outcome-sd", "1"],
         "outcome_sd (--outcome-sd) does not apply to binary outcomes (arm counts)",

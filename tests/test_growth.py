@@ -78,20 +78,23 @@ def test_recovers_site_varying_effects_on_growth():
     assert fit.data_.accounting.rows_read == len(frame)
 
 
-def test_unbalanced_waves_go_long_or_with_covariates_are_refused_or_dropped():
-    """A missed wave makes the data a long growth panel (tests/test_growth_long.py); with
-    covariates, which that model takes not yet, persons missing waves are refused, or dropped
-    with drop_missing as before (the growth-rate model of the complete persons)."""
+def test_unbalanced_waves_go_long_or_with_a_cluster_are_refused_or_dropped():
+    """A missed wave makes the data a long growth panel (tests/test_growth_long.py), with
+    baseline covariates too; with a cluster, which that model takes not yet, persons missing
+    waves are refused, or dropped with drop_missing as before (the growth-rate model of the
+    complete persons)."""
     frame, _ = long_frame(n_sites=2, per_site=6)
     frame["pretest"] = frame.groupby("pupil")["noise"].transform("first")
+    frame["classroom"] = frame["school"]
     missing = frame.drop(index=frame.index[(frame["pupil"] == "s0-1") & (frame["year"] == 3)])
-    panel = load(missing, **ROLES).data
+    panel = load(missing, **ROLES, covariates=["pretest"]).data
     assert isinstance(panel, GrowthPanel) and panel.n_persons == 12
+    assert panel.covariate_names == ("pretest",)
     with pytest.raises(StudyDataError, match=r"persons s0-1 lack some of the waves 0, 1, 2, 3"):
-        load(missing, **ROLES, covariates=["pretest"])
+        load(missing, **ROLES, cluster="classroom")
     frame.loc[(frame["pupil"] == "s0-1") & (frame["year"] == 3), "score"] = np.nan
     with pytest.warns(DataDropWarning):
-        data = load(frame, **ROLES, covariates=["pretest"], drop_missing=True).data
+        data = load(frame, **ROLES, cluster="classroom", drop_missing=True).data
     assert data.n_records == 11
     assert data.accounting.rows_dropped == 4  # the missing score, then the pupil's other rows
 

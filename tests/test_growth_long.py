@@ -68,6 +68,22 @@ def test_unbalanced_waves_are_kept_long_with_one_score_persons():
     assert data.centre == pytest.approx(frame["year"].mean())
     raw = data.raw_site_effects()
     assert np.isfinite(raw.estimate).all() and (raw.se > 0).all()
+    assert data.covariates.shape == (40, 0)
+
+
+def test_baseline_covariates_stay_one_per_person_and_missing_ones_drop_persons():
+    frame, _ = simulate_growth_frame(3, 8, seed=4)
+    frame = frame[~((frame["pupil"] == "s0-0") & (frame["year"] > 0.7))]
+    frame["pretest"] = frame["pupil"].str.len() + frame["treated"]
+    data = sitefx.load(frame, **ROLES, covariates=["pretest"]).data
+    assert isinstance(data, GrowthPanel) and data.covariate_names == ("pretest",)
+    first = frame.drop_duplicates("pupil")["pretest"].to_numpy(dtype=float)
+    np.testing.assert_array_equal(data.covariates[:, 0], first)
+    frame.loc[frame["pupil"] == "s2-1", "pretest"] = np.nan
+    with pytest.warns(sitefx.DataDropWarning):
+        data = sitefx.load(frame, **ROLES, covariates=["pretest"], drop_missing=True).data
+    assert data.n_persons == 23
+    assert data.accounting.rows_dropped == (frame["pupil"] == "s2-1").sum()
 
 
 def test_missing_scores_are_dropped_as_rows_not_persons():
@@ -95,9 +111,9 @@ def test_missing_scores_are_dropped_as_rows_not_persons():
             r"column 'year' must be numeric; non-numeric values 'spring' at rows 3",
         ),
         (
-            lambda f: f.assign(noise=1.0),
-            r"lack some of the waves .* takes no covariates, moderators, nesting levels or "
-            r"clusters yet \(given: noise\).*drop_missing",
+            lambda f: f.assign(group=f["school"]),
+            r"lack some of the waves .* takes no moderators, nesting levels or clusters yet "
+            r"\(given: group\).*drop_missing",
         ),
         (
             lambda f: f[~((f["school"] == "s1") & (f["treated"] == 1) & (f["year"] > 0.7))],
@@ -110,9 +126,9 @@ def test_missing_scores_are_dropped_as_rows_not_persons():
 def test_bad_unbalanced_panels_are_refused_naming_column_and_persons(change, message):
     frame, _ = simulate_growth_frame(3, 8, seed=5)
     frame = change(frame)
-    covariates = ["noise"] if "noise" in frame else []
+    cluster = "group" if "group" in frame else None
     with pytest.raises(StudyDataError, match=message):
-        sitefx.load(frame, **ROLES, covariates=covariates)
+        sitefx.load(frame, **ROLES, cluster=cluster)
 
 
 def test_sites_without_two_growing_persons_per_arm_are_dropped_when_asked():
@@ -140,14 +156,35 @@ def test_what_the_long_model_lacks_is_refused_in_a_sentence():
 
 
 @pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")  # short chains, on purpose
-def test_long_growth_fits_saves_reopens_and_reports(tmp_path):
+@pytest.mark.parametrize(
+    ("level_effect", "level_names", "covariates"),
+    [
+        ("common", ["level_effect"], []),
+        ("varying", ["level_effect_mean", "level_effect_sd"], ["pretest"]),
+    ],
+)
+def test_long_growth_fits_saves_reopens_and_reports(
+    tmp_path, level_effect, level_names, covariates
+):
+    """The default model, and one with site-varying level effects and a baseline covariate."""
     frame, _ = simulate_growth_frame(5, 12, seed=6)
-    fit = sitefx.SiteEffects(seed=1, chains=2, draws=100, warmup=100).fit(
-        sitefx.load(frame, **ROLES)
-    )
+    frame["pretest"] = frame.groupby("pupil")["score"].transform("first")
+    fit = sitefx.SiteEffects(seed=1, chains=2, draws=100, warmup=100, level_effect=level_effect)
+    fit.fit(sitefx.load(frame, **ROLES, covariates=covariates))
     posterior = fit.posterior_["posterior"]
+    assert ("beta" in posterior) == bool(covariates)
+    if covariates:
+        assert posterior["beta"].dims == ("chain", "draw", "covariate")
+        assert fit.posterior_["constant_data"]["covariate_mean"].size == 1
     for name in ["mu", "tau", "theta", "theta_new", "growth", "alpha", "person_rho"]:
         assert name in posterior, name
+    for name in level_names:
+        assert posterior[name].dims == ("chain", "draw"), name
+        assert f"prior_{name}" in fit.posterior_.attrs, name
+    varying = level_effect == "varying"
+    assert ("level_effect_site" in posterior) == varying
+    if varying:
+        assert posterior["level_effect_site"].dims == ("chain", "draw", "site")
     assert fit.posterior_.attrs["data_kind"] == "growth"
     assert len(fit.estimands())
     fit.save(tmp_path / "fit")
@@ -158,6 +195,9 @@ def test_long_growth_fits_saves_reopens_and_reports(tmp_path):
     reopened.report(tmp_path / "report")
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert "the mean time of the scores" in markdown
+    assert ("varying across sites" in markdown) == varying
+    assert ("baseline covariates shift each person's level" in markdown) == bool(covariates)
+    assert sitefx.ModelSpec.from_tree(reopened.posterior_).level_effect == level_effect
 
 
 def test_unbalanced_reference_used_sitefx_default_priors_and_data():
@@ -206,3 +246,37 @@ def test_unbalanced_growth_agrees_with_brms_and_lme4():
     table = fit.summary().set_index("parameter")
     assert abs(table.at["mu", "mean"] - lme4["mu"]) < 0.2 * lme4["mu_se"]
     assert table.at["mu", "sd"] == pytest.approx(lme4["mu_se"], rel=0.25)
+
+
+def assert_near_ml(table: pd.DataFrame, lme4: dict, pairs: dict[str, str]) -> None:
+    """Each sitefx posterior mean within a fifth of lme4's ML standard error of the ML
+    estimate, its posterior SD within 25% of that standard error (``pairs``: sitefx's
+    parameter to lme4's name)."""
+    for name, ml in pairs.items():
+        se = lme4[f"{ml}_se"]
+        assert abs(table.at[name, "mean"] - lme4[ml]) < 0.2 * se, name
+        assert table.at[name, "sd"] == pytest.approx(se, rel=0.25), name
+
+
+@pytest.mark.slow
+def test_site_varying_level_effects_agree_with_lme4():
+    """--level-effect varying on the unbalanced panel: mu and level_effect_mean near lme4's
+    ML fit with a school-varying effect of tutoring on the level (whose ML SD is 0 here:
+    the panel was simulated with one level effect)."""
+    lme4 = reference("tutoring_growth_unbalanced_level_effect_lme4")
+    study = sitefx.load(UNBALANCED, **UNBALANCED_ROLES)
+    fit = sitefx.SiteEffects(seed=2, chains=4, draws=1000, warmup=1000, level_effect="varying")
+    table = fit.fit(study).summary().set_index("parameter")
+    assert_near_ml(table, lme4, {"mu": "mu", "level_effect_mean": "level_effect"})
+
+
+@pytest.mark.slow
+def test_a_baseline_covariate_agrees_with_lme4():
+    """--covariates prior_score on the unbalanced panel: mu, level_effect and the
+    covariate's coefficient on the level near lme4's ML fit with prior_score centred."""
+    lme4 = reference("tutoring_growth_unbalanced_covariate_lme4")
+    study = sitefx.load(UNBALANCED, **UNBALANCED_ROLES, covariates=["prior_score"])
+    fit = sitefx.SiteEffects(seed=2, chains=4, draws=1000, warmup=1000).fit(study)
+    table = fit.summary().set_index("parameter")
+    table.loc["beta"] = table.loc["beta[prior_score]"]
+    assert_near_ml(table, lme4, {"mu": "mu", "level_effect": "level_effect", "beta": "beta"})

@@ -42,6 +42,10 @@ class GrowthPanel:
     outcome_sd : float, optional
         The SD of each person's first score, pooled within the arms (the denominator of
         standardized effects: a change in growth times a unit of ``wave`` over it).
+    covariates : ndarray of float, shape (n_persons, n_covariates), optional
+        Each person's baseline covariates; by default none (``n_covariates`` 0).
+    covariate_names : tuple of str, default ()
+        Their column names.
     kind : {"growth"}
         The data kind, fixed (not a parameter).
 
@@ -67,6 +71,13 @@ class GrowthPanel:
     units: str = ""
     wave: str = "wave"
     outcome_sd: float | None = None
+    covariates: np.ndarray | None = None
+    covariate_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Give a panel without covariates an empty (n_persons, 0) matrix of them."""
+        if self.covariates is None:
+            object.__setattr__(self, "covariates", np.zeros((self.n_persons, 0)))
 
     @property
     def n_sites(self) -> int:
@@ -173,7 +184,7 @@ class GrowthPanel:
             treatment=self.treatment[persons],
             site_index=self.site_index[persons],
             site=self.site,
-            covariates=np.zeros((len(persons), 0)),
+            covariates=np.zeros((len(persons), 0)),  # unadjusted, as raw estimates are
             accounting=self.accounting,
             units=self.units,
         ).raw_site_effects()

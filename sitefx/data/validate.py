@@ -507,9 +507,10 @@ def growth_records(
     Unbalanced waves (persons missing waves, or scored at their own times): the scores stay
     long, a :class:`~sitefx.data.panel.GrowthPanel` fitted by the long-format growth model
     (:mod:`sitefx.families.growth`), which integrates out each person's level and growth;
-    persons scored once are kept. That model takes no covariates, moderators, levels or
-    cluster yet: with any of them, persons missing waves are refused, or dropped with
-    ``drop_missing`` (and the complete persons' growth rates fitted). Site, treatment,
+    persons scored once are kept, and covariates (baseline values) shift each person's level.
+    That model takes no moderators, levels or cluster yet: with any of them, persons missing
+    waves are refused, or dropped with ``drop_missing`` (and the complete persons' growth
+    rates fitted). Site, treatment,
     covariates (baseline values), moderators and cluster must be constant within a person.
 
     Parameters
@@ -530,9 +531,9 @@ def growth_records(
     cluster : str, optional
         Column of clusters nested in sites (e.g. classrooms).
     drop_missing : bool, default False
-        Drop rows with a missing outcome or wave (reported) instead of refusing them; with
-        covariates, moderators, levels or a cluster, also the persons not measured at every
-        wave.
+        Drop rows with a missing outcome or wave (reported) instead of refusing them, and
+        persons with a missing covariate; with moderators, levels or a cluster, also the
+        persons not measured at every wave.
     units : str, default ""
         The growth rate's units; by default ``"change in '<outcome>' per unit of '<wave>'"``.
     **options : object
@@ -552,8 +553,8 @@ def growth_records(
     ------
     StudyDataError
         If a person has two rows for a wave, a person-level column varies within a person,
-        there are fewer than 2 waves, a person misses a wave when covariates, moderators,
-        levels or a cluster are given (without ``drop_missing``), a site of unbalanced data
+        there are fewer than 2 waves, a person misses a wave when moderators, levels or a
+        cluster are given (without ``drop_missing``), a site of unbalanced data
         has fewer than 2 persons scored twice or more in an arm, or
         :func:`individual_records` refuses the slopes (or the persons).
 
@@ -598,9 +599,10 @@ def growth_records(
     if len(incomplete):
         waves = describe_labels(f"{w:g}" for w in all_waves)
         detail = f"persons {describe_labels(incomplete)} lack some of the waves {waves}"
-        extras = [*covariates, *moderators, *levels, *([cluster] if cluster else [])]
+        extras = [*moderators, *levels, *([cluster] if cluster else [])]
         if not extras:
-            persons = frame.loc[keep].groupby(people[keep], sort=False)[[site, treatment]].first()
+            columns = [site, treatment, *covariates]
+            persons = frame.loc[keep].groupby(people[keep], sort=False)[columns].first()
             return _growth_panel(
                 long,
                 persons,
@@ -609,12 +611,13 @@ def growth_records(
                 outcome=outcome,
                 units=units or f"change in '{outcome}' per unit of '{wave}'",
                 wave=wave,
+                drop_missing=drop_missing,
                 **options,
             )
         if not drop_missing:
             raise StudyDataError(
-                f"{detail}; the long growth model for unbalanced waves takes no covariates, "
-                f"moderators, nesting levels or clusters yet (given: {', '.join(extras)}): "
+                f"{detail}; the long growth model for unbalanced waves takes no moderators, "
+                f"nesting levels or clusters yet (given: {', '.join(extras)}): "
                 f"leave them out, or pass drop_missing (CLI: --drop-missing) to drop these "
                 f"persons"
             )
@@ -670,22 +673,30 @@ def _growth_panel(
     outcome: str,
     units: str,
     wave: str,
+    drop_missing: bool,
     **options: object,
 ) -> GrowthPanel:
     """Validate the persons of unbalanced repeated measures and keep the scores long.
 
     ``long`` holds the kept rows' person, wave and score (``y``); ``persons`` each person's
-    site and treatment columns. Persons are validated as one record each, their mean score
-    as ``outcome`` (:func:`individual_records`: treatment coding, sites, persons per arm), then
+    site, treatment and covariate columns. Persons are validated as one record each, their
+    mean score as ``outcome`` (:func:`individual_records`: treatment coding, sites, covariates,
+    persons per arm), then
     every site needs two persons scored at two or more times in each arm (its own estimate
     of the effect on growth); with ``drop_incomplete_sites`` the others are dropped and the
     rest validated again.
     """
-    site, treatment = persons.columns
+    site, treatment, *covariates = persons.columns
     per_person = persons.assign(**{outcome: long.groupby("person", sort=False)["y"].mean()})
     per_person.index = "person " + per_person.index.astype(str)
     records = individual_records(
-        per_person, outcome=outcome, site=site, treatment=treatment, **options
+        per_person,
+        outcome=outcome,
+        site=site,
+        treatment=treatment,
+        covariates=covariates,
+        drop_missing=drop_missing,
+        **options,
     )
     dropped = [row for drop in records.accounting.drops for row in drop.rows]
     ids = persons.index[~per_person.index.isin(dropped)]
@@ -698,6 +709,8 @@ def _growth_panel(
         treatment=records.treatment,
         site_index=records.site_index,
         site=records.site,
+        covariates=records.covariates,
+        covariate_names=records.covariate_names,
         accounting=DataAccounting(
             rows_read=accounting.rows_read,
             drops=(*accounting.drops, *_person_rows(records.accounting.drops, people)),
@@ -740,6 +753,7 @@ def _growth_panel(
             outcome=outcome,
             units=units,
             wave=wave,
+            drop_missing=drop_missing,
             **options,
         )
     first = long.sort_values("wave", kind="stable").drop_duplicates("person")

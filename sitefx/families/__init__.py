@@ -106,6 +106,7 @@ def resolve_priors(
     overrides: Mapping[str, str | Prior | None] | None = None,
     *,
     robust: bool = False,
+    varying_level_effect: bool = False,
 ) -> Priors:
     """Return the default priors for ``data`` with ``overrides`` applied.
 
@@ -117,6 +118,9 @@ def resolve_priors(
         Priors by parameter name (spec strings or :class:`Prior`); None values are skipped.
     robust : bool
         Student-t site effects with learned degrees of freedom (adds ``nu``).
+    varying_level_effect : bool
+        A treatment effect on the level varying across sites (long-format growth: adds
+        ``level_effect_mean`` and ``level_effect_sd`` in place of ``level_effect``).
 
     Returns
     -------
@@ -127,6 +131,8 @@ def resolve_priors(
     PriorSpecError
         For an unknown parameter, a prior with the wrong support, or a horseshoe on
         anything but the family's coefficient vector.
+    SitefxInputError
+        For ``varying_level_effect`` when the family has no treatment effect on a level.
 
     Examples
     --------
@@ -136,8 +142,11 @@ def resolve_priors(
     half-cauchy(5)
     """
     family = family_of(data)
+    defaults = family.default_priors(data, robust=robust)
+    if varying_level_effect:
+        defaults = family.vary_level_effect(data, defaults)
     return apply_overrides(
-        family.default_priors(data, robust=robust),
+        defaults,
         overrides,
         shrinkable=() if family.shrinkable is None else (family.shrinkable,),
         description=data.kind,

@@ -2,12 +2,14 @@
 
 Persons scored at different waves (missed waves, irregular times) are fitted on their scores
 with their own levels and growth integrated out; the sites' effects of treatment on growth
-are ``theta_j ~ N(mu, tau)``, as in the other families. Balanced waves are fitted as growth
+are ``theta_j ~ N(mu, tau)``, as in the other families; baseline covariates shift each
+person's level (``beta``, the covariates centred). Balanced waves are fitted as growth
 rates by the records family instead (:func:`sitefx.data.validate.growth_records`).
 
 JAX and numpyro are imported by the methods that run them.
 """
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -16,7 +18,7 @@ import xarray as xr
 from sitefx.data.panel import GrowthPanel
 from sitefx.errors import SitefxInputError
 from sitefx.families.registry import Family, Model, register
-from sitefx.models.priors import Prior, Priors, round_scale
+from sitefx.models.priors import Prior, Priors, round_scale, slope_prior
 
 
 class LongGrowth(Family):
@@ -53,8 +55,8 @@ class LongGrowth(Family):
             )
         if horseshoe:
             raise SitefxInputError(
-                f"the horseshoe (--covariate-prior horseshoe) needs covariates; "
-                f"{self.description} take none yet"
+                "the horseshoe (--covariate-prior horseshoe) is not available for "
+                f"{self.description} yet"
             )
 
     def data_scale(self, data: GrowthPanel) -> float:
@@ -70,7 +72,8 @@ class LongGrowth(Family):
         the effects on it as the records' effects on ``G`` (``mu``, ``growth_mean ~
         normal(0, 2.5 G)``, ``tau``, ``growth_sd ~ half-normal(G)``); persons' SDs
         ``half-normal(S)`` (level) and ``half-normal(G)`` (growth), their correlation
-        ``lkj(2)``; ``sigma ~ exponential(1 / S)``.
+        ``lkj(2)``; ``sigma ~ exponential(1 / S)``; covariates' coefficients on the level
+        ``beta ~ normal(0, 2.5 S / smallest covariate SD)``, as the records'.
         """
         scale = self.data_scale(data)
         growth = scale / (float(np.std(data.time, ddof=1)) or 1.0)
@@ -93,6 +96,20 @@ class LongGrowth(Family):
             person_growth_sd=half_normal(growth),
             person_rho=Prior("lkj", (2.0,)),
             sigma=Prior("exponential", (round_scale(1.0 / scale),)),
+            beta=slope_prior(scale, data.covariates),
+        )
+
+    def vary_level_effect(self, data: GrowthPanel, priors: Priors) -> Priors:
+        """Return ``priors`` for site-varying effects on the level.
+
+        ``level_effect_mean`` takes ``level_effect``'s prior, ``level_effect_sd ~
+        half-normal(S)`` as ``alpha_sd``.
+        """
+        return dataclasses.replace(
+            priors,
+            level_effect=None,
+            level_effect_mean=priors.level_effect,
+            level_effect_sd=Prior("half-normal", (round_scale(self.data_scale(data)),)),
         )
 
     def shrinkage(self, data: GrowthPanel) -> None:
@@ -106,7 +123,11 @@ class LongGrowth(Family):
     def model(
         self, data: GrowthPanel, priors: Priors, *, collapse: bool, site_df: float | None
     ) -> Model:
-        """Return the model on persons' sufficient statistics, their effects integrated out."""
+        """Return the model on persons' sufficient statistics, their effects integrated out.
+
+        Covariates are centred: ``alpha_mean`` is the control level of a person with the mean
+        covariates.
+        """
         from sitefx.models.growth import long_growth
 
         arguments = {
@@ -115,13 +136,15 @@ class LongGrowth(Family):
             "site_index": data.site_index,
             "n_sites": data.n_sites,
             "priors": priors,
+            "covariates": data.covariates - data.covariates.mean(axis=0),
         }
         return Model(long_growth, arguments, "long_growth")
 
     def data_groups(self, data: GrowthPanel) -> tuple[dict, dict, dict]:
         """Return the scores as observed; times, persons, arms and sites per score as constant.
 
-        ``wave_centre`` is the time the levels (``alpha``, ``level_effect``) refer to.
+        ``wave_centre`` is the time the levels (``alpha``, ``level_effect``) refer to,
+        ``covariate_mean`` the persons' mean covariates (the model centres them).
         """
         raw = data.raw_site_effects()
         people = np.bincount(
@@ -133,13 +156,15 @@ class LongGrowth(Family):
             "treatment": data.treatment[data.person_index],
             "site_index": data.site_index[data.person_index],
             "wave_centre": np.float64(data.centre),
+            "covariate_mean": data.covariates.mean(axis=0),
             "n": people.sum(axis=1),
             "n_treated": people[:, 1],
             "n_control": people[:, 0],
             "raw_estimate": raw.estimate,
             "raw_se": raw.se,
         }
-        return {"outcome": data.outcome}, constant, {}
+        coords = {"covariate": np.array(data.covariate_names, dtype=str)}
+        return {"outcome": data.outcome}, constant, coords
 
     def simulation_obstacle(self, data: GrowthPanel, *, robust: bool) -> str:
         """Return why :meth:`simulate` does not apply: not written for this model yet."""

@@ -154,6 +154,34 @@ class Family(Protocol):
         Priors
         """
 
+    def vary_level_effect(self, data: StudyData, priors: Priors) -> Priors:
+        """Return ``priors`` with the treatment effect on the level varying across sites.
+
+        Only the long-format growth model has a treatment effect on a level; the other
+        families refuse.
+
+        Parameters
+        ----------
+        data : StudyData
+            The family's canonical data.
+        priors : Priors
+            The default priors.
+
+        Returns
+        -------
+        Priors
+
+        Raises
+        ------
+        SitefxInputError
+            Naming ``--level-effect varying``.
+        """
+        raise SitefxInputError(
+            "a treatment effect on the level that varies across sites (--level-effect varying) "
+            "is for unbalanced repeated measures (the long-format growth model); "
+            f"{self.description} have no effect on a level"
+        )
+
     def data_scale(self, data: StudyData) -> float:
         """Return the scale ``S`` of the default priors.
 

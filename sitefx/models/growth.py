@@ -4,12 +4,16 @@ Person ``i`` in site ``j`` and arm ``T_i`` has scores ``y_i`` at centred times `
 ``Z_i = [1, t]``,
 
     y_i ~ N(Z_i c_i, Z_i Sigma Z_i' + sigma^2 I),
-    c_i = (alpha_j + level_effect T_i,  growth_j + theta_j T_i),
+    c_i = (alpha_j + level_effect T_i + x_i beta,  growth_j + theta_j T_i),
 
 where ``Sigma`` is the covariance of persons' levels and growth (SDs ``person_sd``,
 ``person_growth_sd``, correlation ``person_rho``). The sites' control levels
 ``alpha_j ~ N(alpha_mean, alpha_sd)``, control growth ``growth_j ~ N(growth_mean, growth_sd)``
-and effects on growth ``theta_j ~ N(mu, tau)`` are independent. The likelihood of a person
+and effects on growth ``theta_j ~ N(mu, tau)`` are independent. The effect on the level is
+one ``level_effect`` for all sites or, asked for (``--level-effect varying``), site-varying
+``level_effect_site_j ~ N(level_effect_mean, level_effect_sd)``, independent of the others;
+``level_effect T_i`` above is then ``level_effect_site_j T_i``. The person's baseline
+covariates ``x_i`` (centred) shift their level by ``x_i beta``. The likelihood of a person
 depends on the data only through ``n_i``, ``Z_i'Z_i``, ``Z_i'y_i`` and ``y_i'y_i``
 (:meth:`~sitefx.data.panel.GrowthPanel.person_statistics`): by the Woodbury identity and the
 matrix determinant lemma, with ``L`` the Cholesky factor of ``Sigma`` and
@@ -88,11 +92,13 @@ def long_growth(
     site_index: np.ndarray,
     n_sites: int,
     priors: Priors,
+    covariates: np.ndarray,
 ) -> None:
     """Sample the long-format growth model (see the module docstring).
 
     Site effects are non-centred (``alpha_j = alpha_mean + alpha_sd z_j``, ...); persons'
-    levels and growth are integrated out (:func:`person_log_likelihood`).
+    levels and growth are integrated out (:func:`person_log_likelihood`). The effect on the
+    level varies across sites when ``priors`` has ``level_effect_sd``.
 
     Parameters
     ----------
@@ -106,7 +112,10 @@ def long_growth(
         Number of sites.
     priors : Priors
         With ``mu``, ``tau``, ``alpha_mean``, ``alpha_sd``, ``growth_mean``, ``growth_sd``,
-        ``level_effect``, ``person_sd``, ``person_growth_sd``, ``person_rho``, ``sigma``.
+        ``level_effect`` (or ``level_effect_mean`` and ``level_effect_sd``), ``person_sd``,
+        ``person_growth_sd``, ``person_rho``, ``sigma`` and, with covariates, ``beta``.
+    covariates : ndarray, shape (n_persons, n_covariates)
+        Each person's baseline covariates, centred (``n_covariates`` may be 0).
 
     Examples
     --------
@@ -121,15 +130,22 @@ def long_growth(
     >>> priors = LongGrowth().default_priors(panel, robust=False)
     >>> draws = Predictive(long_growth, num_samples=2)(
     ...     random.PRNGKey(0), panel.person_statistics(), panel.treatment, panel.site_index, 3,
-    ...     priors)
+    ...     priors, panel.covariates)
     >>> draws["theta"].shape
     (2, 3)
     """
-    sample = {
-        name: numpyro.sample(name, getattr(priors, name).distribution())
-        for name in ("mu", "tau", "alpha_mean", "alpha_sd", "growth_mean", "growth_sd")
+    varying = priors.level_effect_sd is not None
+    # Each site effect: its mean and SD.
+    site_effects = {
+        "alpha": ("alpha_mean", "alpha_sd"),
+        "growth": ("growth_mean", "growth_sd"),
+        "theta": ("mu", "tau"),
     }
-    level_effect = numpyro.sample("level_effect", priors.level_effect.distribution())
+    if varying:
+        site_effects["level_effect_site"] = ("level_effect_mean", "level_effect_sd")
+    names = [name for pair in site_effects.values() for name in pair]
+    names += [] if varying else ["level_effect"]
+    sample = {name: numpyro.sample(name, getattr(priors, name).distribution()) for name in names}
     sigma = numpyro.sample("sigma", priors.sigma.distribution())
     person_sds = jnp.stack(
         [
@@ -140,14 +156,20 @@ def long_growth(
     corr_cholesky = numpyro.sample("person_corr_cholesky", priors.person_rho.distribution())
     numpyro.deterministic("person_rho", corr_cholesky[1, 0])
     with numpyro.plate("sites", n_sites):
-        z = numpyro.sample("site_z", dist.Normal(0.0, 1.0).expand([3]).to_event(1))
-    alpha = numpyro.deterministic("alpha", sample["alpha_mean"] + sample["alpha_sd"] * z[:, 0])
-    growth = numpyro.deterministic("growth", sample["growth_mean"] + sample["growth_sd"] * z[:, 1])
-    theta = numpyro.deterministic("theta", sample["mu"] + sample["tau"] * z[:, 2])
+        z = numpyro.sample("site_z", dist.Normal(0.0, 1.0).expand([len(site_effects)]).to_event(1))
+    effect = {
+        name: numpyro.deterministic(name, sample[mean] + sample[sd] * z[:, k])[site_index]
+        for k, (name, (mean, sd)) in enumerate(site_effects.items())
+    }
+    level_effect = effect["level_effect_site"] if varying else sample["level_effect"]
+    level = effect["alpha"] + level_effect * treatment
+    if covariates.shape[1]:
+        with numpyro.plate("covariate", covariates.shape[1]):
+            level = level + covariates @ numpyro.sample("beta", priors.beta.distribution())
     coefficients = jnp.stack(
         [
-            alpha[site_index] + level_effect * treatment,
-            growth[site_index] + theta[site_index] * treatment,
+            level,
+            effect["growth"] + effect["theta"] * treatment,
         ],
         -1,
     )

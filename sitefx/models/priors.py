@@ -28,7 +28,9 @@ slopes of the site intercepts ``gamma_alpha`` as those of the effects.
 The long-format growth model (unbalanced repeated measures) uses ``S`` = the scores' SD and
 ``G = S / sd(times)`` for growth: ``mu``, ``growth_mean ~ normal(0, 2.5 G)``; ``tau``,
 ``growth_sd``, ``person_growth_sd ~ half-normal(G)``; levels as the records' intercepts,
-``level_effect ~ normal(0, 2.5 S)``, ``person_sd ~ half-normal(S)``, ``person_rho ~ lkj(2)``.
+``level_effect ~ normal(0, 2.5 S)``, ``person_sd ~ half-normal(S)``, ``person_rho ~ lkj(2)``;
+with site-varying effects on the level, ``level_effect_mean`` as ``level_effect`` and
+``level_effect_sd ~ half-normal(S)``.
 Upper nesting levels (districts above schools) get ``tau_<level> ~ half-normal(S)`` like ``tau``
 (and, for records, ``alpha_sd_<level>`` like ``alpha_sd``).
 Scales are rounded to two significant digits so the printed spec is exactly what was used.
@@ -503,7 +505,11 @@ class Priors:
     growth_mean, growth_sd : Prior, optional
         Mean and SD of the sites' control-arm growth (long-format growth).
     level_effect : Prior, optional
-        Treatment effect on the level at the centre time (long-format growth).
+        Treatment effect on the level at the centre time (long-format growth), one for all
+        sites.
+    level_effect_mean, level_effect_sd : Prior, optional
+        Mean and SD of the sites' treatment effects on the level, when they vary
+        (long-format growth, ``--level-effect varying``).
     person_sd, person_growth_sd : Prior, optional
         SDs of persons' levels and growth around their site and arm (long-format growth).
     person_rho : Prior, optional
@@ -533,6 +539,8 @@ class Priors:
     growth_mean: Prior | None = None
     growth_sd: Prior | None = None
     level_effect: Prior | None = None
+    level_effect_mean: Prior | None = None
+    level_effect_sd: Prior | None = None
     person_sd: Prior | None = None
     person_growth_sd: Prior | None = None
     person_rho: Prior | None = None
@@ -613,6 +621,8 @@ SUPPORT = {
     "growth_mean": "real",
     "growth_sd": "positive",
     "level_effect": "real",
+    "level_effect_mean": "real",
+    "level_effect_sd": "positive",
     "person_sd": "positive",
     "person_growth_sd": "positive",
     "person_rho": "correlation",

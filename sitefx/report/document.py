@@ -697,9 +697,21 @@ def _model_lines(tree: xr.DataTree) -> list[str]:
     constant = tree.get("constant_data", {})
     if "wave_centre" in constant:  # the long-format growth model
         centre = float(constant["wave_centre"])
+        level_effect = (
+            "the treatment's effects on them, varying across sites (level_effect_site ~ "
+            "N(level_effect_mean, level_effect_sd))"
+            if "level_effect_site" in tree["posterior"]
+            else "the treatment's effect on them, one for all sites (level_effect)"
+        )
+        covariates = (
+            "; baseline covariates shift each person's level (beta), centred at their means"
+            if constant["covariate_mean"].size
+            else ""
+        )
         lines.append(
             f"Scores over time: effects (mu, theta) are on growth per unit of time; levels "
-            f"(alpha, level_effect) are at time {centre:.4g}, the mean time of the scores."
+            f"(alpha) and {level_effect} are at time {centre:.4g}, the mean time of the "
+            f"scores{covariates}."
         )
     return [line for line in lines if line]
 

@@ -2,7 +2,8 @@
 # Run from the repository root:
 #   Rscript tests/reference/make_references.R [metafor|brms_binary|three_level|star_classroom|
 #     horseshoe|growth|binary_records|student_t|reading_pass|tutoring_growth|selection|design|
-#     tutoring_growth_unbalanced ...]
+#     tutoring_growth_unbalanced tutoring_growth_unbalanced_level_effect
+#     tutoring_growth_unbalanced_covariate ...]
 # Needs Debian's r-cran-lme4, r-cran-brms (+ r-cran-bh with its include link), r-cran-metafor,
 # r-cran-jsonlite, and for `design` PowerUpR 1.1.0 (CRAN source, `R CMD INSTALL`). R is a tool for making these numbers, never a dependency of sitefx or its tests.
 suppressPackageStartupMessages({ library(jsonlite) })
@@ -983,4 +984,52 @@ if ("tutoring_growth_unbalanced" %in% args) {
     level_effect = fe[["tutored"]], level_effect_se = fse[["tutored"]],
     variance_components = vc, sigma = sigma(m), ml_loglik = as.numeric(logLik(m))
   ), "tutoring_growth_unbalanced_lme4.json")
+}
+
+# The unbalanced growth panel's extensions (issue 24), by ML in lme4 (fast; no brms): the same
+# data and centred time as block tutoring_growth_unbalanced. level_effect: the effect of tutoring
+# on the level varying across schools (sitefx --level-effect varying: level_effect_site_j ~
+# N(level_effect_mean, level_effect_sd), independent of the other school effects). covariate: the
+# baseline covariate prior_score (constant within pupil, centred over pupils as sitefx centres
+# covariates), shifting each pupil's level (sitefx --covariates prior_score).
+unbalanced_lme4 <- function(call_ml, d, note) {
+  m <- eval(parse(text = call_ml))
+  vc <- as.data.frame(VarCorr(m))
+  fe <- fixef(m); fse <- sqrt(diag(vcov(m)))
+  list(provenance = provenance("lme4", call_ml, list(
+         data = note, singular = isSingular(m),
+         warnings = c(m@optinfo$conv$lme4$messages, m@optinfo$warnings))),
+       mu = fe[["year_c:tutored"]], mu_se = fse[["year_c:tutored"]],
+       alpha_mean = fe[["(Intercept)"]], growth_mean = fe[["year_c"]],
+       level_effect = fe[["tutored"]], level_effect_se = fse[["tutored"]],
+       fixed_effects = as.list(fe), fixed_effect_se = as.list(fse),
+       variance_components = vc, sigma = sigma(m), ml_loglik = as.numeric(logLik(m)))
+}
+if (any(c("tutoring_growth_unbalanced_level_effect", "tutoring_growth_unbalanced_covariate")
+        %in% args)) {
+  suppressPackageStartupMessages(library(lme4))
+  d <- read.csv("tests/reference/tutoring_growth_unbalanced.csv")
+  d$year_c <- d$year - mean(d$year)
+  pupils <- d[!duplicated(d$pupil), ]
+  stopifnot(all(tapply(d$prior_score, d$pupil, function(v) length(unique(v))) == 1))
+  d$prior_c <- d$prior_score - mean(pupils$prior_score)
+  note <- list(rows = nrow(d), pupils = nrow(pupils), schools = length(unique(d$school)),
+               centre = mean(d$year), year_c = "year - mean(year)",
+               prior_c = "prior_score - mean of prior_score over pupils")
+}
+if ("tutoring_growth_unbalanced_level_effect" %in% args) {
+  call_ml <- paste("lmer(score ~ year_c * tutored + (1 + year_c | pupil) +",
+                   "(1 + year_c + tutored + year_c:tutored || school), data = d, REML = FALSE)")
+  ref <- unbalanced_lme4(call_ml, d, note)
+  vc <- ref$variance_components
+  ref$level_effect_sd <- vc$sdcor[which(vc$var1 == "tutored" & is.na(vc$var2))]
+  ref$tau <- vc$sdcor[which(vc$var1 == "year_c:tutored" & is.na(vc$var2))]
+  write_ref(ref, "tutoring_growth_unbalanced_level_effect_lme4.json")
+}
+if ("tutoring_growth_unbalanced_covariate" %in% args) {
+  call_ml <- paste("lmer(score ~ year_c * tutored + prior_c + (1 + year_c | pupil) +",
+                   "(1 + year_c + year_c:tutored || school), data = d, REML = FALSE)")
+  ref <- unbalanced_lme4(call_ml, d, note)
+  ref$beta <- ref$fixed_effects[["prior_c"]]; ref$beta_se <- ref$fixed_effect_se[["prior_c"]]
+  write_ref(ref, "tutoring_growth_unbalanced_covariate_lme4.json")
 }

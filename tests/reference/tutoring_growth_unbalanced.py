@@ -10,10 +10,17 @@ levels (SD 15) and growth (SD 2), correlated 0.3. Fitted by lme4 and brms in
 make_references.R (block tutoring_growth_unbalanced) as the reference for sitefx's long-format
 growth model.
 
+The column prior_score, added after those fits (the other columns unchanged), is a baseline
+covariate for the long model's covariates (make_references.R, block
+tutoring_growth_unbalanced_covariate): a stand-in for an earlier reading test, each pupil's mean
+score plus normal(0, 10) noise (seeded), constant within the pupil.
+
 Run from the repository root: .venv/bin/python tests/reference/tutoring_growth_unbalanced.py
 """
 
 from pathlib import Path
+
+import numpy as np
 
 from sitefx.testing import simulate_growth_frame
 
@@ -28,4 +35,7 @@ frame, _ = simulate_growth_frame(
     seed=20261204,
 )
 frame = frame.rename(columns={"treated": "tutored"})
+pupil_mean = frame.groupby("pupil", sort=False)["score"].mean()
+noise = np.random.default_rng(20261205).normal(0.0, 10.0, len(pupil_mean))
+frame["prior_score"] = frame["pupil"].map((pupil_mean + noise).round(1))
 frame.to_csv(Path(__file__).with_suffix(".csv"), index=False)
