@@ -299,17 +299,19 @@ def test_a_cluster_trial_with_a_flat_prior_succeeds_exactly_when_the_t_test_reje
 
 # What a fit of summaries does not know: the ICC, and for eight schools the outcome's SD.
 DESIGN_EXTRAS = {
-    "eight_schools": ["--outcome-sd", "100", "--icc", "0.2"],
-    "school_calendar": ["--icc", "0.15"],
-    "teacher_expectancy": ["--icc", "0.15"],
+    "eight_schools": {"outcome_sd": 100.0, "icc": 0.2},
+    "school_calendar": {"icc": 0.15},
+    "teacher_expectancy": {"icc": 0.15},
 }
 
 
 @pytest.mark.parametrize("name", BUNDLED)
-def test_every_bundled_study_s_fit_designs_the_next_trial(name, bundled_fit, cli, tmp_path):
-    bundled_fit(name).save(tmp_path / "fit")
-    trial = ["--sites", "10,40", "--per-arm", "20", "--replicates", "500"]
-    run = cli("design", tmp_path / "fit", *trial, *DESIGN_EXTRAS.get(name, []))
-    assert run.code == 0, run.err
-    table = pd.read_csv(tmp_path / "fit" / "design.csv")
+def test_every_bundled_study_s_fit_designs_the_next_trial(name, bundled_fit):
+    """What `sitefx design DIR` does with each bundled study's fit (the command itself is
+    tested on a saved fit above)."""
+    extras = DESIGN_EXTRAS.get(name, {})
+    learned = Learned.from_tree(bundled_fit(name).posterior_, extras.get("outcome_sd"))
+    icc = extras.get("icc", learned.icc)
+    trials = [Trial("multisite", sites=sites, per_arm=20, icc=icc) for sites in (10, 40)]
+    table = design_table(learned, trials, Criterion(), replicates=500)
     assert table["assurance"].between(0, 1).all() and len(table) == 2, table

@@ -199,6 +199,7 @@ def test_clusters_moderators_and_levels_summed_equal_the_in_memory_ones(
     np.testing.assert_array_equal(level.index, expected_level.index)
 
 
+@pytest.mark.slow  # two fits with every option; the default suite checks the sums' equality
 @pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")  # short chains, on purpose
 def test_every_gaussian_option_fits_summed_records_as_in_memory(clustered, tmp_path):
     """Clusters, moderators, levels, Student-t site effects and the horseshoe: the same priors
