@@ -175,6 +175,7 @@ def test_learned_power_weight_drops_under_conflict():
     assert abs(a0["conflict"] - exact) < 0.01  # its draws agree
 
 
+@pytest.mark.slow  # 2,000 NUTS draws per chain against the exact grid
 @pytest.mark.filterwarnings("ignore::sitefx.SamplingWarning")
 def test_exact_learned_power_weight_agrees_with_nuts():
     """A learned a0 in the exact method: a grid in log a0 beside the grid in log tau, each

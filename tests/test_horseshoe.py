@@ -87,6 +87,7 @@ def test_summary_moderator_horseshoe_keeps_the_relevant_one_and_shrinks_the_rest
     assert json.loads(fit.posterior_.attrs["sampler"])["target_accept"] == 0.99
 
 
+@pytest.mark.slow  # half a minute of NUTS on the per-record horseshoe
 def test_records_fit_matches_brms_horseshoe():
     """Same data, model and priors as brms (a non-linear formula puts the horseshoe on the
     covariates only; tests/reference/horseshoe_brms.json): means within 4 combined MC errors,
