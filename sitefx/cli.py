@@ -341,6 +341,13 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     )
     roles.add_argument("--person", metavar="COL", help="individual records: person id (waves)")
     roles.add_argument(
+        "--interruption",
+        metavar="COL",
+        help="repeated measures: numeric column of each person's interruption time (when the "
+        "programme began, in units of --wave): a comparative interrupted time series "
+        "(observational); effects are steps off the trend there, net of the comparison arm's",
+    )
+    roles.add_argument(
         "--family",
         choices=["gaussian", "binomial"],
         help="individual records: outcome distribution; binomial for a 0/1 outcome (log odds)",

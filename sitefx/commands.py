@@ -101,6 +101,11 @@ OBSERVATIONAL = (
     "OBSERVATIONAL: treatment was not randomized; effects are comparisons adjusted for the "
     "covariates given, and causal only if those remove all confounding"
 )
+OBSERVATIONAL_STEPS = (  # a comparative interrupted time series
+    "OBSERVATIONAL: treatment was not randomized; effects compare steps off each unit's trend "
+    "at the interruption, and are causal only if, without the programme, the adopting units "
+    "would have stepped as the comparison units did"
+)
 
 
 def run_fit(args: argparse.Namespace) -> int:
@@ -488,7 +493,7 @@ def _fit(args: argparse.Namespace) -> tuple[SiteEffects, Callable[..., None]]:
     say = (lambda *_: None) if args.quiet else print
     say(f"{study.title}: {data.n_sites} sites, {data.kind} data")
     if study.observational:
-        say(OBSERVATIONAL)
+        say(OBSERVATIONAL_STEPS if study.roles.interruption else OBSERVATIONAL)
     say(str(data.accounting))
     model = _model(args, study.roles)
     with warnings.catch_warnings():

@@ -295,7 +295,7 @@ class SiteEffects:
                 "study": study.name,
                 "site_label": study.roles.site,
                 "study_title": study.title,
-                "study_design": str(study.metadata.get("design", "")),
+                "study_design": study.design,
                 "observational": int(study.observational),
             }
         tree = build_datatree(
@@ -926,7 +926,7 @@ def _sample_nuts(
     Returns draws, sample stats and a sampler description.
     """
     function = transform(model.function) if transform else model.function
-    draws, stats = run_nuts(function, settings, **model.arguments)
+    draws, stats = run_nuts(function, settings, init=model.init, **model.arguments)
     if model.complete is not None:
         model.complete(draws, settings.seed)
     return draws, stats, {"method": "nuts", "model": model.name}

@@ -343,3 +343,103 @@ def simulate_growth_frame(
     frame = pd.DataFrame(rows, columns=["school", "pupil", "treated", "year", "score"])
     frame.index = pd.RangeIndex(1, len(frame) + 1)
     return frame, theta
+
+
+def simulate_interrupted_frame(
+    n_sites: int,
+    per_site: int,
+    *,
+    mu: float = 3.0,
+    tau: float = 1.5,
+    years: tuple[int, int] = (2012, 2019),
+    starts: tuple[int, ...] = (2015, 2016, 2017),
+    level: tuple[float, float] = (250.0, 5.0),
+    growth: tuple[float, float] = (1.5, 0.5),
+    shift: tuple[float, float] = (0.5, 1.0),
+    level_difference: float = -4.0,
+    trend_difference: float = 0.3,
+    person_sd: tuple[float, float] = (10.0, 0.5),
+    person_rho: float = 0.2,
+    sigma: float = 2.0,
+    adopting: float = 1 / 3,
+    missing: float = 0.1,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Yearly scores of units in sites that adopt a programme in different years.
+
+    A comparative interrupted time series as education data bring it: districts (sites)
+    whose adopting schools began a programme in the district's start year (``starts[j %
+    len(starts)]``), beside comparison schools of the same district, every school's mean
+    score recorded yearly, some years missing. A district's schools share its level, trend
+    (per year since ``years[0]``) and step at the start year (``shift``, what happened to
+    every school then); adopting schools start ``level_difference`` apart with trends
+    ``trend_difference`` apart, and step by ``theta_j ~ N(mu, tau)`` more. Schools' levels
+    and trends vary around their district's (SDs ``person_sd``, correlation
+    ``person_rho``); scores have residual SD ``sigma`` (two decimals).
+
+    Parameters
+    ----------
+    n_sites, per_site : int
+        Districts (``"d0"``, ...) and schools per district (``"d0-0"``, ...).
+    mu, tau : float, default 3 and 1.5
+        Mean and SD of the districts' effects (steps beyond the comparison schools').
+    years : tuple of int, default (2012, 2019)
+        First and last year scored.
+    starts : tuple of int, default (2015, 2016, 2017)
+        The districts' start years, in turn.
+    level, growth, shift : tuple of float
+        Mean and SD of the districts' levels, trends and steps at the start.
+    level_difference, trend_difference : float, default -4 and 0.3
+        How adopting schools differ before the start.
+    person_sd : tuple of float, default (10, 0.5)
+        SDs of schools' levels and trends within a district and arm.
+    person_rho : float, default 0.2
+        Correlation of schools' levels and trends.
+    sigma : float, default 2
+        Residual SD of the scores.
+    adopting : float, default 1/3
+        Share of each district's schools that adopt.
+    missing : float, default 0.1
+        Probability that a school's score is missing in a year.
+    seed : int, default 0
+        Seed of the numpy generator.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        Columns ``district``, ``school``, ``adopted``, ``start``, ``year``, ``score``; rows
+        numbered from 1.
+    theta : ndarray, shape (n_sites,)
+        The districts' true effects.
+
+    Examples
+    --------
+    >>> frame, theta = simulate_interrupted_frame(3, 9, seed=1)
+    >>> list(frame.columns), len(theta), frame.groupby("adopted")["school"].nunique().tolist()
+    (['district', 'school', 'adopted', 'start', 'year', 'score'], 3, [6, 3])
+    """
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(mu, tau, n_sites)
+    levels, trends = rng.normal(*level, n_sites), rng.normal(*growth, n_sites)
+    shifts = rng.normal(*shift, n_sites)
+    covariance = np.outer(person_sd, person_sd) * np.array([[1, person_rho], [person_rho, 1]])
+    n_adopting = round(adopting * per_site)
+    rows = []
+    for j in range(n_sites):
+        start = starts[j % len(starts)]
+        for i in range(per_site):
+            adopted = int(i < n_adopting)
+            school_level, school_trend = rng.multivariate_normal([levels[j], trends[j]], covariance)
+            school_level += adopted * level_difference
+            school_trend += adopted * trend_difference
+            step = shifts[j] + adopted * theta[j]
+            for year in range(years[0], years[1] + 1):
+                if rng.random() < missing:
+                    continue
+                mean = school_level + school_trend * (year - years[0]) + step * (year >= start)
+                score = round(mean + rng.normal(0, sigma), 2)
+                rows.append((f"d{j}", f"d{j}-{i}", adopted, start, year, score))
+    columns = ["district", "school", "adopted", "start", "year", "score"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    return frame, theta

@@ -17,9 +17,12 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
+from scipy import stats
 
 import sitefx
 from sitefx.cli import main
+from sitefx.data.panel import GrowthPanel
+from sitefx.data.schema import DataAccounting
 from sitefx.report.folders import write_figure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +57,43 @@ def reference(name: str) -> dict:
 
 
 # Small data sets.
+
+
+def dense_growth_panel(
+    times: list[np.ndarray],
+    coefficients: np.ndarray,
+    scale_tril: np.ndarray,
+    sigma: float,
+    *,
+    interruption: float | None = None,
+) -> tuple[GrowthPanel, np.ndarray]:
+    """Persons scored at ``times`` (one array each, in one site), drawn from the long growth
+    model's dense normal: mean ``X_i c_i`` (``X_i = [1, t]``, with the step ``t >=
+    interruption`` as a third column when given), covariance ``Z_i L L' Z_i' + sigma^2 I``.
+    Returns the panel and each person's exact log density of their scores, from scipy."""
+    rng = np.random.default_rng(0)
+    expected, scores, person = [], [], []
+    for i, t in enumerate(times):
+        x = np.column_stack([np.ones_like(t), t])
+        if interruption is not None:
+            x = np.column_stack([x, (t >= interruption).astype(float)])
+        z = x[:, :2]
+        covariance = z @ scale_tril @ scale_tril.T @ z.T + sigma**2 * np.eye(len(t))
+        y = rng.multivariate_normal(x @ coefficients[i], covariance)
+        expected.append(stats.multivariate_normal(x @ coefficients[i], covariance).logpdf(y))
+        scores.append(y)
+        person += [i] * len(t)
+    panel = GrowthPanel(
+        outcome=np.concatenate(scores),
+        time=np.concatenate(times),
+        person_index=np.array(person),
+        treatment=np.arange(len(times)) % 2,
+        site_index=np.zeros(len(times), int),
+        site=("a",),
+        accounting=DataAccounting(rows_read=len(person)),
+        interruption=None if interruption is None else np.full(len(times), interruption),
+    )
+    return panel, np.array(expected)
 
 
 def records_frame(

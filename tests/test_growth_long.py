@@ -4,7 +4,6 @@ integrated out), its validation, its fits and reports, and its agreement with br
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 import sitefx
 from sitefx import SitefxInputError, StudyDataError
@@ -17,6 +16,7 @@ from tests.builders import (
     REFERENCE,
     assert_agrees_with_brms,
     assert_site_effects_near,
+    dense_growth_panel,
     reference,
 )
 
@@ -28,30 +28,13 @@ UNBALANCED_ROLES = {**ROLES, "treatment": "tutored"}
 
 def test_person_likelihood_is_the_multivariate_normal_of_the_scores():
     """The Woodbury form against the dense normal, for persons with 1, 2 and 4 scores."""
-    rng = np.random.default_rng(0)
     times = [np.array([0.4]), np.array([-1.0, 0.5]), np.array([-1.5, -0.4, 0.6, 1.4])]
     scale_tril = np.array([[3.0, 0.0], [0.6, 0.8]])
     coefficients = np.array([[10.0, 1.0], [12.0, -0.5], [9.0, 2.0]])
-    sigma, expected, scores, person = 1.3, [], [], []
-    for i, t in enumerate(times):
-        z = np.column_stack([np.ones_like(t), t])
-        covariance = z @ scale_tril @ scale_tril.T @ z.T + sigma**2 * np.eye(len(t))
-        y = rng.multivariate_normal(z @ coefficients[i], covariance)
-        expected.append(stats.multivariate_normal(z @ coefficients[i], covariance).logpdf(y))
-        scores.append(y)
-        person += [i] * len(t)
-    panel = GrowthPanel(
-        outcome=np.concatenate(scores),
-        time=np.concatenate(times),
-        person_index=np.array(person),
-        treatment=np.array([0, 1, 0]),
-        site_index=np.zeros(3, int),
-        site=("a",),
-        accounting=sitefx.data.schema.DataAccounting(rows_read=7),
-    )
-    statistics = panel.person_statistics()
+    panel, expected = dense_growth_panel(times, coefficients, scale_tril, 1.3)
     assert panel.centre == pytest.approx(0.0, abs=1e-15)  # the times sum to 0
-    values = double_precision(person_log_likelihood)(statistics, coefficients, scale_tril, sigma)
+    statistics = panel.person_statistics()
+    values = double_precision(person_log_likelihood)(statistics, coefficients, scale_tril, 1.3)
     np.testing.assert_allclose(np.asarray(values), expected, rtol=1e-10)
 
 

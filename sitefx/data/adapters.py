@@ -42,6 +42,7 @@ OPTIONAL_ROLES = {
     "family": {"individual"},
     "wave": {"individual"},
     "person": {"individual"},
+    "interruption": {"individual"},
     "drop_incomplete_sites": {"individual"},
 }
 UNUSED_ROLE_HINTS = {
@@ -83,7 +84,7 @@ ROLE_TYPES = {
 COLUMN_ROLES = {
     "site", "estimate", "se", "n", "outcome", "treatment", "events_treated", "n_treated",
     "events_control", "n_control", "covariates", "moderators", "levels", "cluster", "wave",
-    "person",
+    "person", "interruption",
 }  # fmt: skip
 
 
@@ -124,6 +125,11 @@ class Roles:
     wave, person : str, optional
         Repeated measures: columns of measurement times and person ids (both or neither);
         the outcome becomes each person's growth rate.
+    interruption : str, optional
+        Repeated measures: numeric column, constant within a person, of the time (in the
+        units of ``wave``) at which the person's line is interrupted (the programme began);
+        the data become a comparative interrupted time series (observational), the effect
+        the treated persons' step off their trend there beyond the comparison persons'.
     drop_missing : bool, default False
         Drop rows with missing or non-finite values (reported) instead of refusing them.
     drop_incomplete_sites : bool, default False
@@ -159,6 +165,7 @@ class Roles:
     family: str | None = None
     wave: str | None = None
     person: str | None = None
+    interruption: str | None = None
     drop_missing: bool = False
     drop_incomplete_sites: bool = False
 
@@ -383,6 +390,11 @@ class Roles:
             "drop_missing": self.drop_missing,
             "drop_incomplete_sites": self.drop_incomplete_sites,
         }
+        if self.interruption is not None and self.wave is None:
+            raise StudyDataError(
+                "an interrupted time series (--interruption) needs repeated measures: a wave "
+                "column (--wave) and a person id (--person)"
+            )
         if self.wave is None:
             family = self.family or "gaussian"
             return validate.individual_records(frame, **records, family=family, units=units)
@@ -392,7 +404,12 @@ class Roles:
                 f"{self.family}"
             )
         return validate.growth_records(
-            frame, person=self.person, wave=self.wave, **records, units=units
+            frame,
+            person=self.person,
+            wave=self.wave,
+            interruption=self.interruption,
+            **records,
+            units=units,
         )
 
     def _refuse_shared_columns(self) -> None:
@@ -474,12 +491,20 @@ class Study:
 
     @property
     def observational(self) -> bool:
-        """Whether ``study.toml`` says ``observational = true``.
+        """Whether ``study.toml`` says ``observational = true``, or the design is.
 
         That is, treatment was not randomized (a comparison-group or quasi-experimental
-        design).
+        design). A comparative interrupted time series (``interruption``) always is.
         """
-        return bool(self.metadata.get("observational", False))
+        return (
+            bool(self.metadata.get("observational", False)) or self.roles.interruption is not None
+        )
+
+    @property
+    def design(self) -> str:
+        """The design ``study.toml`` names, else that of an interrupted series, else ""."""
+        default = "comparative interrupted time series" if self.roles.interruption else ""
+        return str(self.metadata.get("design", default))
 
 
 def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.DataFrame:

@@ -1,9 +1,11 @@
 """Unbalanced repeated measures: one row per person and wave, kept in long format.
 
 :class:`GrowthPanel` holds what :func:`sitefx.data.validate.growth_records` returns when
-persons are measured at different waves (missed waves, irregular times): the scores and
-their times, and each person's site and arm. The long-format growth model
-(:mod:`sitefx.families.growth`) reads it through :meth:`GrowthPanel.person_statistics`.
+persons are measured at different waves (missed waves, irregular times), or when each
+person's line has an interruption (a comparative interrupted time series): the scores and
+their times, and each person's site, arm and, for interrupted series, the time of the
+interruption. The long-format growth model (:mod:`sitefx.families.growth`) reads it through
+:meth:`GrowthPanel.person_statistics`.
 """
 
 from dataclasses import dataclass, field
@@ -46,6 +48,13 @@ class GrowthPanel:
         Each person's baseline covariates; by default none (``n_covariates`` 0).
     covariate_names : tuple of str, default ()
         Their column names.
+    interruption : ndarray of float, shape (n_persons,), optional
+        For a comparative interrupted time series, the time at which each person's line is
+        interrupted (the programme began in their unit, or, for comparison persons, in the
+        units they are compared with): scores at that time or later are after it. None
+        (the default) for growth without interruption.
+    interruption_name : str, default "interruption"
+        The interruption column's name, for messages.
     kind : {"growth"}
         The data kind, fixed (not a parameter).
 
@@ -73,6 +82,8 @@ class GrowthPanel:
     outcome_sd: float | None = None
     covariates: np.ndarray | None = None
     covariate_names: tuple[str, ...] = ()
+    interruption: np.ndarray | None = None
+    interruption_name: str = "interruption"
 
     def __post_init__(self) -> None:
         """Give a panel without covariates an empty (n_persons, 0) matrix of them."""
@@ -99,17 +110,46 @@ class GrowthPanel:
         """The time the model's levels refer to: the mean time of all scores."""
         return float(np.mean(self.time))
 
+    @property
+    def interrupted(self) -> bool:
+        """Whether the persons' lines are interrupted (a comparative interrupted time series)."""
+        return self.interruption is not None
+
+    def after(self) -> np.ndarray:
+        """Return 1.0 for each score at or after its person's interruption, else 0.0.
+
+        Returns
+        -------
+        ndarray of float, shape (n_records,)
+            All zeros without an interruption.
+
+        Examples
+        --------
+        >>> panel = GrowthPanel(outcome=np.zeros(3), time=np.array([0.0, 1, 2]),
+        ...                     person_index=np.zeros(3, int), treatment=np.array([1]),
+        ...                     site_index=np.array([0]), site=("a",),
+        ...                     accounting=DataAccounting(rows_read=3),
+        ...                     interruption=np.array([1.0]))
+        >>> panel.after().tolist()
+        [0.0, 1.0, 1.0]
+        """
+        if self.interruption is None:
+            return np.zeros(self.n_records)
+        return (self.time >= self.interruption[self.person_index]).astype(float)
+
     def person_statistics(self) -> dict[str, np.ndarray]:
         """Return each person's sufficient statistics, with time centred at :attr:`centre`.
 
-        With ``Z_i = [1, t]`` the rows of person ``i`` (``t`` centred) and ``y_i`` their
-        scores, the Gaussian likelihood of the person depends on the data only through these.
+        The rows of person ``i`` in the model's design are ``X_i = [1, t]`` (``t`` centred)
+        or, for an interrupted series, ``X_i = [1, t, a]`` with ``a`` 1 at or after the
+        interruption (:meth:`after`); with ``y_i`` their scores, the Gaussian likelihood of
+        the person depends on the data only through these.
 
         Returns
         -------
         dict of str to ndarray
-            ``n`` (scores, shape (n_persons,)), ``zz`` (``Z_i' Z_i``, (n_persons, 2, 2)),
-            ``zy`` (``Z_i' y_i``, (n_persons, 2)) and ``yy`` (``y_i' y_i``).
+            ``n`` (scores, shape (n_persons,)), ``xx`` (``X_i' X_i``, (n_persons, k, k)),
+            ``xy`` (``X_i' y_i``, (n_persons, k)) and ``yy`` (``y_i' y_i``), ``k`` 2 or 3.
 
         Examples
         --------
@@ -117,18 +157,26 @@ class GrowthPanel:
         ...                     person_index=np.array([0, 0]), treatment=np.array([0]),
         ...                     site_index=np.array([0]), site=("a",),
         ...                     accounting=DataAccounting(rows_read=2))
-        >>> panel.person_statistics()["zy"].tolist()
+        >>> panel.person_statistics()["xy"].tolist()
         [[4.0, 2.0]]
         """
-        t, y = self.time - self.centre, self.outcome
+        design = [np.ones(self.n_records), self.time - self.centre]
+        design += [self.after()] if self.interrupted else []
+        x = np.stack(design, -1)
 
         def per_person(values: np.ndarray) -> np.ndarray:
-            return np.bincount(self.person_index, values, minlength=self.n_persons)
+            """Sum ``values`` (n_records, ...) over each person's scores."""
+            columns = values.reshape(self.n_records, -1).T
+            sums = [np.bincount(self.person_index, c, minlength=self.n_persons) for c in columns]
+            return np.stack(sums, -1).reshape(self.n_persons, *values.shape[1:])
 
-        n, st, stt = per_person(np.ones_like(t)), per_person(t), per_person(t * t)
-        zz = np.stack([np.stack([n, st], -1), np.stack([st, stt], -1)], -2)
-        zy = np.stack([per_person(y), per_person(t * y)], -1)
-        return {"n": n, "zz": zz, "zy": zy, "yy": per_person(y * y)}
+        y = self.outcome
+        return {
+            "n": per_person(np.ones(self.n_records)),
+            "xx": per_person(x[:, :, None] * x[:, None, :]),
+            "xy": per_person(x * y[:, None]),
+            "yy": per_person(y * y),
+        }
 
     def person_slopes(self) -> pd.Series:
         """Return the least-squares growth of each person scored at two or more times.
@@ -156,12 +204,45 @@ class GrowthPanel:
         slopes = (t * y).groupby(self.person_index).sum() / sxx
         return slopes[sxx > 0]
 
+    def informative_persons(self) -> np.ndarray:
+        """Return the positions of the persons who inform their site's own estimate.
+
+        For growth, the persons scored at two or more times (they have a slope); for an
+        interrupted series, those scored at two or more times before their interruption
+        (a trend to step off) and once or more after it.
+
+        Returns
+        -------
+        ndarray of int
+
+        Examples
+        --------
+        >>> panel = GrowthPanel(outcome=np.zeros(5), time=np.array([0.0, 1, 2, 0, 2]),
+        ...                     person_index=np.array([0, 0, 0, 1, 1]), treatment=np.array([0, 1]),
+        ...                     site_index=np.array([0, 0]), site=("a",),
+        ...                     accounting=DataAccounting(rows_read=5),
+        ...                     interruption=np.array([2.0, 2.0]))
+        >>> panel.informative_persons().tolist()
+        [0]
+        """
+        if not self.interrupted:
+            return self.person_slopes().index.to_numpy()
+        after = self.after().astype(bool)
+        scores = pd.DataFrame({"person": self.person_index, "time": self.time})
+        before = scores[~after].groupby("person")["time"].nunique()
+        later = np.bincount(self.person_index[after], minlength=self.n_persons)
+        persons = before.index[before >= 2].to_numpy()
+        return persons[later[persons] > 0]
+
     def raw_site_effects(self) -> SiteSummaries:
         """Estimate each site's effect on growth on its own, without pooling.
 
         The treated minus control mean of the persons' least-squares growth
         (:meth:`person_slopes`), with the Welch standard error, from persons scored at two
         or more times; for the forest plot beside the model's estimates.
+
+        For an interrupted series, each site's own comparative interrupted time series
+        instead (:meth:`interrupted_site_effects`).
 
         Returns
         -------
@@ -177,6 +258,8 @@ class GrowthPanel:
         >>> panel.raw_site_effects().estimate.tolist()
         [2.5]
         """
+        if self.interrupted:
+            return self.interrupted_site_effects()
         slopes = self.person_slopes()
         persons = slopes.index.to_numpy()
         return IndividualRecords(
@@ -188,3 +271,61 @@ class GrowthPanel:
             accounting=self.accounting,
             units=self.units,
         ).raw_site_effects()
+
+    def interrupted_site_effects(self) -> SiteSummaries:
+        """Estimate each site's step at the interruption on its own, by least squares.
+
+        In each site, the scores are regressed on the time, the step at the interruption
+        and both times the arm, with each person's own intercept (the within-person
+        regression): the coefficient of arm x step is the treated persons' step off their
+        trend beyond the comparison persons' step, the site's comparative interrupted time
+        series. Its standard error is robust to each person's scores being correlated
+        (clustered by person, with the small-sample factor ``G / (G - 1) (N - 1) / (N - K)``
+        of ``G`` persons, ``N`` scores and ``K = 4`` coefficients).
+
+        Returns
+        -------
+        SiteSummaries
+            One estimate and standard error per site, ``n`` its persons.
+
+        Examples
+        --------
+        Two comparison and two treated persons, the treated stepping up by 3 beyond the
+        comparison persons' 1:
+
+        >>> time = np.tile([0.0, 1, 2, 3], 4)
+        >>> step = np.repeat([1.0, 1, 4, 4], 4) * (time >= 2)
+        >>> panel = GrowthPanel(outcome=np.repeat([0.0, 1, 2, 3], 4) + time + step, time=time,
+        ...                     person_index=np.repeat(range(4), 4),
+        ...                     treatment=np.array([0, 0, 1, 1]), site_index=np.zeros(4, int),
+        ...                     site=("a",), accounting=DataAccounting(rows_read=16),
+        ...                     interruption=np.full(4, 2.0))
+        >>> round(float(panel.raw_site_effects().estimate[0]), 6)
+        3.0
+        """
+        arm = self.treatment[self.person_index].astype(float)
+        after = self.after()
+        columns = np.stack([self.time, after, arm * self.time, arm * after], -1)
+        within = pd.DataFrame(np.column_stack([self.outcome, columns]))
+        within -= within.groupby(self.person_index).transform("mean")
+        estimate, se = np.full(self.n_sites, np.nan), np.full(self.n_sites, np.nan)
+        site_of_score = self.site_index[self.person_index]
+        for j in range(self.n_sites):
+            rows = site_of_score == j
+            y, x = within.to_numpy()[rows, 0], within.to_numpy()[rows, 1:]
+            bread = np.linalg.pinv(x.T @ x)
+            coefficients = bread @ x.T @ y
+            scores = pd.DataFrame(x * (y - x @ coefficients)[:, None])
+            per_person = scores.groupby(self.person_index[rows]).sum().to_numpy()
+            n_persons, n_scores, k = len(per_person), len(y), x.shape[1]
+            factor = n_persons / (n_persons - 1) * (n_scores - 1) / (n_scores - k)
+            covariance = factor * bread @ per_person.T @ per_person @ bread
+            estimate[j], se[j] = coefficients[-1], np.sqrt(covariance[-1, -1])
+        return SiteSummaries(
+            site=self.site,
+            estimate=estimate,
+            se=se,
+            n=np.bincount(self.site_index, minlength=self.n_sites),
+            accounting=self.accounting,
+            units=self.units,
+        )

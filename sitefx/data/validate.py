@@ -488,6 +488,7 @@ def growth_records(
     moderators: Sequence[str] = (),
     levels: Sequence[str] = (),
     cluster: str | None = None,
+    interruption: str | None = None,
     drop_missing: bool = False,
     units: str = "",
     **options: object,
@@ -513,6 +514,12 @@ def growth_records(
     rates fitted). Site, treatment,
     covariates (baseline values), moderators and cluster must be constant within a person.
 
+    With ``interruption`` (a comparative interrupted time series, observational), the scores
+    stay long whether balanced or not, each person's line breaking at their interruption
+    time: the effect is the treated persons' step off their trend there, beyond the
+    comparison persons' step. Every site then needs two persons in each arm scored at two or
+    more times before their interruption and once or more after it.
+
     Parameters
     ----------
     frame : pandas.DataFrame
@@ -530,10 +537,15 @@ def growth_records(
         As for :func:`individual_records`; covariates are baseline values.
     cluster : str, optional
         Column of clusters nested in sites (e.g. classrooms).
+    interruption : str, optional
+        Numeric column, constant within a person, of the time (in the units of ``wave``) at
+        which the person's line is interrupted: the programme began in the person's unit
+        or, for a comparison person, in the units they are compared with. Scores at that
+        time or later are after the interruption.
     drop_missing : bool, default False
-        Drop rows with a missing outcome or wave (reported) instead of refusing them, and
-        persons with a missing covariate; with moderators, levels or a cluster, also the
-        persons not measured at every wave.
+        Drop rows with a missing outcome, wave or interruption (reported) instead of
+        refusing them, and persons with a missing covariate; with moderators, levels or a
+        cluster, also the persons not measured at every wave.
     units : str, default ""
         The growth rate's units; by default ``"change in '<outcome>' per unit of '<wave>'"``.
     **options : object
@@ -572,10 +584,12 @@ def growth_records(
     """
     constant = [site, treatment, *covariates, *moderators, *levels]
     constant += [cluster] if cluster else []
+    constant += [interruption] if interruption else []
     require_columns(frame, [person, wave, outcome, *constant])
     people = as_labels(frame[person])
     times = numeric_column(frame, wave)
     values = {outcome: numeric_column(frame, outcome), wave: times}
+    values |= {interruption: numeric_column(frame, interruption)} if interruption else {}
     keep, drops = finite_rows(frame, people, person, values, drop_missing=drop_missing)
     long = pd.DataFrame({"person": people, "wave": times, "y": values[outcome]})[keep]
     repeated = long.duplicated(["person", "wave"], keep=False)
@@ -596,21 +610,35 @@ def growth_records(
         raise StudyDataError(f"column '{wave}' needs at least 2 waves; got {len(all_waves)}")
     counts = long.groupby("person")["wave"].nunique()
     incomplete = counts.index[counts < len(all_waves)]
-    if len(incomplete):
+    extras = [*moderators, *levels, *([cluster] if cluster else [])]
+    if interruption and extras:
+        raise StudyDataError(
+            f"a comparative interrupted time series (interruption column '{interruption}') "
+            f"takes no moderators, nesting levels or clusters yet (given: {', '.join(extras)}): "
+            "leave them out"
+        )
+    if len(incomplete) or interruption:
         waves = describe_labels(f"{w:g}" for w in all_waves)
         detail = f"persons {describe_labels(incomplete)} lack some of the waves {waves}"
-        extras = [*moderators, *levels, *([cluster] if cluster else [])]
         if not extras:
             columns = [site, treatment, *covariates]
             persons = frame.loc[keep].groupby(people[keep], sort=False)[columns].first()
+            starts = (
+                frame.loc[keep, interruption].groupby(people[keep], sort=False).first()
+                if interruption
+                else None
+            )
             return _growth_panel(
                 long,
                 persons,
                 DataAccounting(rows_read=len(frame), drops=tuple(drops)),
                 people,
                 outcome=outcome,
-                units=units or f"change in '{outcome}' per unit of '{wave}'",
+                # an interrupted series' effect is a step in the scores: their own units
+                units=units
+                or ("" if interruption else f"change in '{outcome}' per unit of '{wave}'"),
                 wave=wave,
+                interruption=(interruption, starts) if interruption else None,
                 drop_missing=drop_missing,
                 **options,
             )
@@ -673,18 +701,20 @@ def _growth_panel(
     outcome: str,
     units: str,
     wave: str,
+    interruption: tuple[str, pd.Series] | None,
     drop_missing: bool,
     **options: object,
 ) -> GrowthPanel:
     """Validate the persons of unbalanced repeated measures and keep the scores long.
 
     ``long`` holds the kept rows' person, wave and score (``y``); ``persons`` each person's
-    site, treatment and covariate columns. Persons are validated as one record each, their
-    mean score as ``outcome`` (:func:`individual_records`: treatment coding, sites, covariates,
-    persons per arm), then
-    every site needs two persons scored at two or more times in each arm (its own estimate
-    of the effect on growth); with ``drop_incomplete_sites`` the others are dropped and the
-    rest validated again.
+    site, treatment and covariate columns; ``interruption``, for an interrupted series, the
+    interruption column's name and each person's value of it (indexed by person). Persons
+    are validated as one record each, their mean score as ``outcome``
+    (:func:`individual_records`: treatment coding, sites, covariates, persons per arm), then
+    every site needs two persons in each arm who inform its own estimate of the effect
+    (:meth:`~sitefx.data.panel.GrowthPanel.informative_persons`); with
+    ``drop_incomplete_sites`` the others are dropped and the rest validated again.
     """
     site, treatment, *covariates = persons.columns
     per_person = persons.assign(**{outcome: long.groupby("person", sort=False)["y"].mean()})
@@ -717,20 +747,26 @@ def _growth_panel(
         ),
         units=units,
         wave=wave,
+        interruption=None if interruption is None else interruption[1].loc[ids].to_numpy(float),
+        interruption_name=interruption[0] if interruption else "interruption",
     )
-    slopes = panel.person_slopes().index.to_numpy()
+    informative = panel.informative_persons()
     cells = np.bincount(
-        2 * panel.site_index[slopes] + panel.treatment[slopes], minlength=2 * panel.n_sites
+        2 * panel.site_index[informative] + panel.treatment[informative],
+        minlength=2 * panel.n_sites,
     ).reshape(-1, 2)
     short = np.flatnonzero((cells < MIN_PER_ARM).any(axis=1))
     if len(short):
         detail = describe_labels(
             f"{panel.site[j]} ({cells[j, 0]} control, {cells[j, 1]} treated)" for j in short
         )
-        reason = (
-            f"fewer than {MIN_PER_ARM} persons scored at two or more values of '{wave}' in an "
-            f"arm of '{treatment}'"
+        scored = (
+            f"scored at two or more values of '{wave}' before their '{interruption[0]}' and "
+            "once or more after it"
+            if interruption
+            else f"scored at two or more values of '{wave}'"
         )
+        reason = f"fewer than {MIN_PER_ARM} persons {scored} in an arm of '{treatment}'"
         if not options.get("drop_incomplete_sites"):
             raise StudyDataError(
                 f"{len(short)} site(s) in column '{site}' have {reason}: {detail}; pass "
@@ -753,6 +789,7 @@ def _growth_panel(
             outcome=outcome,
             units=units,
             wave=wave,
+            interruption=interruption,
             drop_missing=drop_missing,
             **options,
         )

@@ -4,7 +4,10 @@ Persons scored at different waves (missed waves, irregular times) are fitted on 
 with their own levels and growth integrated out; the sites' effects of treatment on growth
 are ``theta_j ~ N(mu, tau)``, as in the other families; baseline covariates shift each
 person's level (``beta``, the covariates centred). Balanced waves are fitted as growth
-rates by the records family instead (:func:`sitefx.data.validate.growth_records`).
+rates by the records family instead (:func:`sitefx.data.validate.growth_records`). With an
+interruption in each person's line (a comparative interrupted time series, observational),
+the sites' effects ``theta_j ~ N(mu, tau)`` are the treated persons' step at the
+interruption beyond the comparison persons'.
 
 JAX and numpyro are imported by the methods that run them.
 """
@@ -73,7 +76,10 @@ class LongGrowth(Family):
         normal(0, 2.5 G)``, ``tau``, ``growth_sd ~ half-normal(G)``); persons' SDs
         ``half-normal(S)`` (level) and ``half-normal(G)`` (growth), their correlation
         ``lkj(2)``; ``sigma ~ exponential(1 / S)``; covariates' coefficients on the level
-        ``beta ~ normal(0, 2.5 S / smallest covariate SD)``, as the records'.
+        ``beta ~ normal(0, 2.5 S / smallest covariate SD)``, as the records'. A comparative
+        interrupted time series has its effects on the scores' scale (``mu``, ``shift_mean``,
+        ``level_difference ~ normal(0, 2.5 S)``, ``tau``, ``shift_sd ~ half-normal(S)``) and
+        ``trend_difference ~ normal(0, 2.5 G)``, in place of ``level_effect``.
         """
         scale = self.data_scale(data)
         growth = scale / (float(np.std(data.time, ddof=1)) or 1.0)
@@ -84,7 +90,7 @@ class LongGrowth(Family):
         def half_normal(spread: float) -> Prior:
             return Prior("half-normal", (round_scale(spread),))
 
-        return Priors(
+        shared = Priors(
             mu=normal(0.0, 2.5 * growth),
             tau=half_normal(growth),
             alpha_mean=normal(float(np.mean(data.outcome)), 2.5 * scale),
@@ -98,13 +104,33 @@ class LongGrowth(Family):
             sigma=Prior("exponential", (round_scale(1.0 / scale),)),
             beta=slope_prior(scale, data.covariates),
         )
+        if not data.interrupted:
+            return shared
+        return dataclasses.replace(
+            shared,
+            mu=normal(0.0, 2.5 * scale),
+            tau=half_normal(scale),
+            level_effect=None,
+            shift_mean=normal(0.0, 2.5 * scale),
+            shift_sd=half_normal(scale),
+            level_difference=normal(0.0, 2.5 * scale),
+            trend_difference=normal(0.0, 2.5 * growth),
+        )
 
     def vary_level_effect(self, data: GrowthPanel, priors: Priors) -> Priors:
         """Return ``priors`` for site-varying effects on the level.
 
         ``level_effect_mean`` takes ``level_effect``'s prior, ``level_effect_sd ~
-        half-normal(S)`` as ``alpha_sd``.
+        half-normal(S)`` as ``alpha_sd``. An interrupted time series has no effect on the
+        level (its arms differ by ``level_difference``) and refuses.
         """
+        if data.interrupted:
+            raise SitefxInputError(
+                "--level-effect varying is for growth; a comparative interrupted time series "
+                f"('{data.interruption_name}') has its effects at the interruption (theta, "
+                "varying across sites) and one level_difference between the arms: leave out "
+                "--level-effect"
+            )
         return dataclasses.replace(
             priors,
             level_effect=None,
@@ -138,13 +164,16 @@ class LongGrowth(Family):
             "priors": priors,
             "covariates": data.covariates - data.covariates.mean(axis=0),
         }
-        return Model(long_growth, arguments, "long_growth")
+        # The chains start at the prior medians: the levels' prior sits at the mean score
+        # (e.g. 250), far outside numpyro's default starting box (-2, 2).
+        return Model(long_growth, arguments, "long_growth", init="median")
 
     def data_groups(self, data: GrowthPanel) -> tuple[dict, dict, dict]:
         """Return the scores as observed; times, persons, arms and sites per score as constant.
 
         ``wave_centre`` is the time the levels (``alpha``, ``level_effect``) refer to,
-        ``covariate_mean`` the persons' mean covariates (the model centres them).
+        ``covariate_mean`` the persons' mean covariates (the model centres them),
+        ``interruption`` (interrupted series) the time each score's person's line breaks.
         """
         raw = data.raw_site_effects()
         people = np.bincount(
@@ -163,6 +192,8 @@ class LongGrowth(Family):
             "raw_estimate": raw.estimate,
             "raw_se": raw.se,
         }
+        if data.interrupted:
+            constant["interruption"] = data.interruption[data.person_index]
         coords = {"covariate": np.array(data.covariate_names, dtype=str)}
         return {"outcome": data.outcome}, constant, coords
 

@@ -25,6 +25,8 @@ class Model(NamedTuple):
     complete : callable or None
         ``complete(draws, seed)`` adds draws the model integrated out (the site effects of
         the collapsed model) to the dict of draws, in place.
+    init : {"uniform", "median"}, default "uniform"
+        Where NUTS starts its chains (:data:`sitefx.infer.nuts.INITS`).
 
     Examples
     --------
@@ -40,6 +42,7 @@ class Model(NamedTuple):
     arguments: dict
     name: str
     complete: Callable[[dict, int], None] | None = None
+    init: str = "uniform"
 
 
 class Shrinkage(NamedTuple):

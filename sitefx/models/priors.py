@@ -30,7 +30,9 @@ The long-format growth model (unbalanced repeated measures) uses ``S`` = the sco
 ``growth_sd``, ``person_growth_sd ~ half-normal(G)``; levels as the records' intercepts,
 ``level_effect ~ normal(0, 2.5 S)``, ``person_sd ~ half-normal(S)``, ``person_rho ~ lkj(2)``;
 with site-varying effects on the level, ``level_effect_mean`` as ``level_effect`` and
-``level_effect_sd ~ half-normal(S)``.
+``level_effect_sd ~ half-normal(S)``. A comparative interrupted time series has its effects
+on the scores' scale: ``mu``, ``shift_mean``, ``level_difference ~ normal(0, 2.5 S)``,
+``tau``, ``shift_sd ~ half-normal(S)``, ``trend_difference ~ normal(0, 2.5 G)``.
 Upper nesting levels (districts above schools) get ``tau_<level> ~ half-normal(S)`` like ``tau``
 (and, for records, ``alpha_sd_<level>`` like ``alpha_sd``).
 Scales are rounded to two significant digits so the printed spec is exactly what was used.
@@ -514,6 +516,12 @@ class Priors:
         SDs of persons' levels and growth around their site and arm (long-format growth).
     person_rho : Prior, optional
         Correlation of persons' levels and growth, an ``lkj`` prior (long-format growth).
+    shift_mean, shift_sd : Prior, optional
+        Mean and SD of the sites' step at the interruption in the comparison arm
+        (comparative interrupted time series).
+    level_difference, trend_difference : Prior, optional
+        Differences between the arms in level (at the centre time) and in trend before the
+        interruption (comparative interrupted time series).
     levels : mapping of str to Prior, default {}
         SDs at upper nesting levels, by parameter name: ``tau_<level>`` (and, for records,
         ``alpha_sd_<level>``).
@@ -544,6 +552,10 @@ class Priors:
     person_sd: Prior | None = None
     person_growth_sd: Prior | None = None
     person_rho: Prior | None = None
+    shift_mean: Prior | None = None
+    shift_sd: Prior | None = None
+    level_difference: Prior | None = None
+    trend_difference: Prior | None = None
     # SDs at upper nesting levels, by parameter name: tau_<level> (and alpha_sd_<level>).
     levels: Mapping[str, Prior] = field(default_factory=dict)
 
@@ -626,6 +638,10 @@ SUPPORT = {
     "person_sd": "positive",
     "person_growth_sd": "positive",
     "person_rho": "correlation",
+    "shift_mean": "real",
+    "shift_sd": "positive",
+    "level_difference": "real",
+    "trend_difference": "real",
 }
 # Parameters whose prior has a flag of its own (--prior-mu, ...); the others: --prior NAME=SPEC.
 PRIOR_FLAGS = ("mu", "tau", "nu")

@@ -54,6 +54,11 @@ POSTERIOR_DIMS = {
     "person_sd": [],
     "person_growth_sd": [],
     "person_rho": [],
+    "shift_mean": [],
+    "shift_sd": [],
+    "shift": ["site"],
+    "level_difference": [],
+    "trend_difference": [],
 }
 NETCDF_ENGINE = "h5netcdf"
 
@@ -168,6 +173,7 @@ _DATA_DIMS = {
     "wave": ["record"],
     "person_index": ["record"],
     "wave_centre": [],
+    "interruption": ["record"],
 }
 
 

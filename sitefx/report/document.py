@@ -41,6 +41,11 @@ OBSERVATIONAL = (
     "Observational study: treatment was not randomized. The effects are comparisons adjusted "
     "for the covariates given, and causal only if those remove all confounding."
 )
+OBSERVATIONAL_STEPS = (  # a comparative interrupted time series
+    "Observational study: treatment was not randomized. The effects compare steps off each "
+    "unit's trend at the interruption, and are causal only if, without the programme, the "
+    "adopting units would have stepped as the comparison units did."
+)
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,8 @@ def _sentences(results: Results) -> dict[str, str]:
         )
     sentences["precision"] = _precision_note(results, many)
     if int(tree.attrs.get("observational", 0)):
-        sentences["observational"] = OBSERVATIONAL
+        interrupted = "interruption" in tree.get("constant_data", {})
+        sentences["observational"] = OBSERVATIONAL_STEPS if interrupted else OBSERVATIONAL
     return sentences
 
 
@@ -695,7 +701,14 @@ def _model_lines(tree: xr.DataTree) -> list[str]:
     if "borrowing" in attrs:
         lines.append(describe_borrowing(json.loads(attrs["borrowing"])) + ".")
     constant = tree.get("constant_data", {})
-    if "wave_centre" in constant:  # the long-format growth model
+    if "interruption" in constant:  # a comparative interrupted time series
+        lines.append(
+            f"Comparative interrupted time series: effects (mu, theta) are the adopting units' "
+            f"step off their own trend at the interruption, beyond the comparison units' step "
+            f"(shift); the arms may differ before it in level and trend (level_difference, "
+            f"trend_difference, at time {float(constant['wave_centre']):.4g})."
+        )
+    elif "wave_centre" in constant:  # the long-format growth model
         centre = float(constant["wave_centre"])
         level_effect = (
             "the treatment's effects on them, varying across sites (level_effect_site ~ "

@@ -1033,3 +1033,54 @@ if ("tutoring_growth_unbalanced_covariate" %in% args) {
   ref$beta <- ref$fixed_effects[["prior_c"]]; ref$beta_se <- ref$fixed_effect_se[["prior_c"]]
   write_ref(ref, "tutoring_growth_unbalanced_covariate_lme4.json")
 }
+
+# Comparative interrupted time series (issue 24): tests/reference/district_reading_cits.csv
+# (written by district_reading_cits.py): 15 districts x 12 schools' yearly mean scores,
+# 2012-2019, 4 schools per district adopting in the district's start year. sitefx's model:
+# year centred at the mean year of all scores; after = 1 from the school's start year on;
+# districts' levels, trends, steps at the start (after) and effects (adopted x after)
+# independent across districts; one difference between the arms in level and one in trend;
+# correlated school levels and trends. lme4 by ML.
+if ("district_reading_cits" %in% args) {
+  suppressPackageStartupMessages(library(lme4))
+  d <- read.csv("tests/reference/district_reading_cits.csv")
+  stopifnot(all(tapply(d$start, d$school, function(v) length(unique(v))) == 1),
+            all(tapply(d$adopted, d$school, function(v) length(unique(v))) == 1))
+  d$year_c <- d$year - mean(d$year)
+  d$after <- as.numeric(d$year >= d$start)
+  d$adopted_after <- d$adopted * d$after
+  note <- list(rows = nrow(d), schools = length(unique(d$school)),
+               districts = length(unique(d$district)), centre = mean(d$year),
+               year_c = "year - mean(year)", after = "year >= start",
+               adopted_after = "adopted * after")
+  call_ml <- paste("lmer(score ~ year_c * adopted + after + adopted_after +",
+                   "(1 + year_c | school) + (1 + year_c + after + adopted_after || district),",
+                   "data = d, REML = FALSE)")
+  m <- eval(parse(text = call_ml))
+  vc <- as.data.frame(VarCorr(m))
+  fe <- fixef(m); fse <- sqrt(diag(vcov(m)))
+  district_sd <- function(term) vc$sdcor[which(startsWith(vc$grp, "district") & vc$var1 == term
+                                               & is.na(vc$var2))]
+  school <- vc[vc$grp == "school", ]
+  ref <- list(
+    provenance = provenance("lme4", call_ml, list(
+      data = note, singular = isSingular(m),
+      warnings = c(m@optinfo$conv$lme4$messages, m@optinfo$warnings))),
+    mu = fe[["adopted_after"]], mu_se = fse[["adopted_after"]],
+    shift_mean = fe[["after"]], shift_mean_se = fse[["after"]],
+    level_difference = fe[["adopted"]], level_difference_se = fse[["adopted"]],
+    trend_difference = fe[["year_c:adopted"]], trend_difference_se = fse[["year_c:adopted"]],
+    alpha_mean = fe[["(Intercept)"]], alpha_mean_se = fse[["(Intercept)"]],
+    growth_mean = fe[["year_c"]], growth_mean_se = fse[["year_c"]],
+    tau = district_sd("adopted_after"), shift_sd = district_sd("after"),
+    alpha_sd = district_sd("(Intercept)"), growth_sd = district_sd("year_c"),
+    person_sd = school$sdcor[school$var1 == "(Intercept)" & is.na(school$var2)],
+    person_growth_sd = school$sdcor[school$var1 == "year_c" & is.na(school$var2)],
+    person_rho = school$sdcor[!is.na(school$var2)],
+    sigma = sigma(m),
+    theta = as.list(setNames(fe[["adopted_after"]] + ranef(m)$district[["adopted_after"]],
+                             rownames(ranef(m)$district))),
+    fixed_effects = as.list(fe), fixed_effect_se = as.list(fse),
+    variance_components = vc, ml_loglik = as.numeric(logLik(m)))
+  write_ref(ref, "district_reading_cits_lme4.json")
+}
