@@ -416,7 +416,7 @@ def simulate_interrupted_frame(
     --------
     >>> frame, theta = simulate_interrupted_frame(3, 9, seed=1)
     >>> list(frame.columns), len(theta), frame.groupby("adopted")["school"].nunique().tolist()
-    (['district', 'school', 'adopted', 'start', 'year', 'score'], 3, [6, 3])
+    (['district', 'school', 'adopted', 'start', 'year', 'score'], 3, [18, 9])
     """
     rng = np.random.default_rng(seed)
     theta = rng.normal(mu, tau, n_sites)

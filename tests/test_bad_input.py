@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import sitefx
 from sitefx import StudyDataError
 from sitefx.data.text import MISSING
-from sitefx.testing import simulate_growth_frame
+from sitefx.testing import simulate_growth_frame, simulate_interrupted_frame
 from tests.builders import (
     assert_refused_in_one_line,
     flags,
@@ -38,6 +38,10 @@ GOOD = "school,effect,se\nA,28,15\nB,8,10\nC,-3,16\nD,7,11\n"
 GROWTH = simulate_growth_frame(3, 8, seed=5)[0]  # pupils scored at irregular, missed waves
 GROWTH_ROLES = {"site": "school", "outcome": "score", "treatment": "treated", "wave": "year"}
 GROWTH_ROLES |= {"person": "pupil"}
+# schools' yearly scores in districts that adopt a programme in their start year
+SERIES = simulate_interrupted_frame(3, 6, missing=0.0, seed=5)[0]
+SERIES_ROLES = {"site": "district", "outcome": "score", "treatment": "adopted", "wave": "year"}
+SERIES_ROLES |= {"person": "school", "interruption": "start"}
 
 
 def _truncated_parquet(folder: Path) -> Path:
@@ -703,6 +707,42 @@ REFUSED = {
         flags(GROWTH_ROLES),
         "1 site(s) in column 'school' have fewer than 2 persons scored at two or more values of "
         "'year' in an arm of 'treated': s1 (0 control, 0 treated)",
+    ),
+    "an interruption time that varies within a school": (
+        frame_file(SERIES.assign(start=SERIES["start"].where(SERIES.index != 2, 2013))),
+        flags(SERIES_ROLES),
+        "column 'start' must be constant within each person (a person-level or baseline "
+        "value); it varies for persons d0-0",
+    ),
+    "an interruption time that is not a number": (
+        frame_file(
+            SERIES.assign(start=SERIES["start"].astype(str).where(SERIES.index != 3, "fall"))
+        ),
+        flags(SERIES_ROLES),
+        "column 'start' must be numeric; non-numeric values 'fall' at rows 3",
+    ),
+    "a missing interruption time": (
+        frame_file(SERIES.assign(start=SERIES["start"].where(SERIES.index != 4))),
+        flags(SERIES_ROLES),
+        "rows 4",
+    ),
+    "an interrupted series with a cluster": (
+        frame_file(SERIES.assign(group=SERIES["district"])),
+        [*flags(SERIES_ROLES), "--cluster", "group"],
+        "a comparative interrupted time series (interruption column 'start') takes no "
+        "moderators, nesting levels or clusters yet (given: group)",
+    ),
+    "an interrupted series, a district scored once before its start": (
+        frame_file(SERIES[~((SERIES["district"] == "d1") & (SERIES["year"] < 2015))]),
+        flags(SERIES_ROLES),
+        "1 site(s) in column 'district' have fewer than 2 persons scored at two or more values "
+        "of 'year' before their 'start' and once or more after it in an arm of 'adopted': d1 (0 "
+        "control, 0 treated)",
+    ),
+    "an interruption without repeated measures": (
+        frame_file(SERIES),
+        flags({k: v for k, v in SERIES_ROLES.items() if k not in ("wave", "person")}),
+        "an interrupted time series (--interruption) needs repeated measures",
     ),
 }
 
