@@ -721,10 +721,15 @@ REFUSED = {
         flags(SERIES_ROLES),
         "column 'start' must be numeric; non-numeric values 'fall' at rows 3",
     ),
-    "a missing interruption time": (
+    "an adopting school without an interruption time": (
+        frame_file(SERIES.assign(start=SERIES["start"].where(SERIES["school"] != "d0-0"))),
+        flags(SERIES_ROLES),
+        "column 'start' is missing for treated persons d0-0",
+    ),
+    "an interruption time missing in one row of a school": (
         frame_file(SERIES.assign(start=SERIES["start"].where(SERIES.index != 4))),
         flags(SERIES_ROLES),
-        "rows 4",
+        "column 'start' must be constant within each person",
     ),
     "an interrupted series with a cluster": (
         frame_file(SERIES.assign(group=SERIES["district"])),

@@ -69,6 +69,12 @@ def test_each_site_s_own_estimate_is_the_regression_with_persons_own_intercepts(
     assert (raw.se > 0).all() and raw.n.tolist() == [9, 9, 9]
 
 
+def _blank_comparisons_and_stagger_d2(frame: pd.DataFrame) -> np.ndarray:
+    """Start years blank for comparison schools; in d2 one adopting school starts a year late."""
+    start = frame["start"].where(frame["adopted"] == 1).to_numpy(dtype=float)
+    return np.where(frame["school"] == "d2-0", start + 1, start)
+
+
 @pytest.mark.parametrize(
     ("change", "options", "message"),
     [
@@ -78,9 +84,15 @@ def test_each_site_s_own_estimate_is_the_regression_with_persons_own_intercepts(
             r"column 'start' must be constant within each person .* persons d0-0",
         ),
         (
-            lambda f: f.assign(start=f["start"].where(f.index != 3, np.nan)),
+            lambda f: f.assign(start=f["start"].where(f["school"] != "d0-1", np.nan)),
             {},
-            r"'start'.* rows 3",
+            r"column 'start' is missing for treated persons d0-1: a treated person's line breaks",
+        ),
+        (
+            lambda f: f.assign(start=_blank_comparisons_and_stagger_d2(f)),
+            {},
+            r"column 'start' is missing for comparison persons in sites d2, whose treated "
+            r"persons began at different times",
         ),
         (
             lambda f: f.assign(group=f["district"]),
@@ -116,6 +128,18 @@ def test_sites_without_lines_on_both_sides_of_the_interruption_are_dropped_when_
     assert (
         data.site == ("d0", "d2")
         and data.accounting.rows_dropped == 0 + (frame["district"] == "d1").sum()
+    )
+
+
+def test_comparison_persons_without_a_start_take_their_site_s_reported():
+    """Comparison schools with a blank start year read as their district's adopting schools'
+    start, said in a warning; the data equal those with the years written in."""
+    frame, _ = simulate_interrupted_frame(3, 6, missing=0.0, seed=5)
+    blank = frame.assign(start=frame["start"].where(frame["adopted"] == 1))
+    with pytest.warns(sitefx.DataReadWarning, match=r"take their site's treated persons' time"):
+        filled = sitefx.load(blank, **ROLES).data
+    np.testing.assert_array_equal(
+        filled.interruption, sitefx.load(frame, **ROLES).data.interruption
     )
 
 

@@ -25,7 +25,7 @@ from sitefx.data.schema import (
     Level,
     SiteSummaries,
 )
-from sitefx.errors import DataDropWarning, StudyDataError, describe_labels
+from sitefx.errors import DataDropWarning, DataReadWarning, StudyDataError, describe_labels
 
 MIN_PER_ARM = 2
 # Larger values overflow when squared (variances, sums of squares), and standard errors below
@@ -541,11 +541,13 @@ def growth_records(
         Numeric column, constant within a person, of the time (in the units of ``wave``) at
         which the person's line is interrupted: the programme began in the person's unit
         or, for a comparison person, in the units they are compared with. Scores at that
-        time or later are after the interruption.
+        time or later are after the interruption. A comparison person without one (missing)
+        takes their site's treated persons' time when they share one (reported with a
+        :class:`~sitefx.errors.DataReadWarning`).
     drop_missing : bool, default False
-        Drop rows with a missing outcome, wave or interruption (reported) instead of
-        refusing them, and persons with a missing covariate; with moderators, levels or a
-        cluster, also the persons not measured at every wave.
+        Drop rows with a missing outcome or wave (reported) instead of refusing them, and
+        persons with a missing covariate; with moderators, levels or a cluster, also the
+        persons not measured at every wave.
     units : str, default ""
         The growth rate's units; by default ``"change in '<outcome>' per unit of '<wave>'"``.
     **options : object
@@ -589,7 +591,10 @@ def growth_records(
     people = as_labels(frame[person])
     times = numeric_column(frame, wave)
     values = {outcome: numeric_column(frame, outcome), wave: times}
-    values |= {interruption: numeric_column(frame, interruption)} if interruption else {}
+    breaks = None
+    if interruption:  # a comparison person's may be missing: their site's (_interruption_times)
+        breaks = numeric_column(frame, interruption)
+        breaks = pd.Series(np.where(np.isfinite(breaks), breaks, np.nan), index=frame.index)
     keep, drops = finite_rows(frame, people, person, values, drop_missing=drop_missing)
     long = pd.DataFrame({"person": people, "wave": times, "y": values[outcome]})[keep]
     repeated = long.duplicated(["person", "wave"], keep=False)
@@ -624,9 +629,7 @@ def growth_records(
             columns = [site, treatment, *covariates]
             persons = frame.loc[keep].groupby(people[keep], sort=False)[columns].first()
             starts = (
-                frame.loc[keep, interruption].groupby(people[keep], sort=False).first()
-                if interruption
-                else None
+                breaks[keep].groupby(people[keep], sort=False).first() if interruption else None
             )
             return _growth_panel(
                 long,
@@ -747,7 +750,9 @@ def _growth_panel(
         ),
         units=units,
         wave=wave,
-        interruption=None if interruption is None else interruption[1].loc[ids].to_numpy(float),
+        interruption=None
+        if interruption is None
+        else _interruption_times(records, ids, *interruption),
         interruption_name=interruption[0] if interruption else "interruption",
     )
     informative = panel.informative_persons()
@@ -796,6 +801,52 @@ def _growth_panel(
     first = long.sort_values("wave", kind="stable").drop_duplicates("person")
     arm = panel.treatment[position.loc[first["person"]].to_numpy()]
     return dataclasses.replace(panel, outcome_sd=pooled_sd(first["y"].to_numpy(), arm))
+
+
+def _interruption_times(
+    persons: IndividualRecords, ids: pd.Index, column: str, starts: pd.Series
+) -> np.ndarray:
+    """Return each person's interruption time, a comparison person's missing one filled in.
+
+    ``persons`` are the validated persons (one record each), ``ids`` their ids in the same
+    order, ``starts`` each person's value of the interruption ``column`` (NaN where
+    missing), by person id. A comparison person without one takes the time at which their
+    site's treated persons' lines break, when those all break at one time (reported with a
+    :class:`~sitefx.errors.DataReadWarning`); a treated person without one, or a comparison
+    person in a site whose treated persons break at different times, is refused.
+    """
+    times = starts.loc[ids].to_numpy(dtype=float)
+    missing = np.isnan(times)
+    if not missing.any():
+        return times
+    treated = missing & (persons.treatment == 1)
+    if treated.any():
+        raise StudyDataError(
+            f"column '{column}' is missing for treated persons {describe_labels(ids[treated])}: "
+            "a treated person's line breaks when their programme began; give that time"
+        )
+    filled, notes, ambiguous = times.copy(), [], []
+    for j in np.unique(persons.site_index[missing]):
+        site_times = np.unique(times[(persons.site_index == j) & (persons.treatment == 1)])
+        gaps = missing & (persons.site_index == j)
+        if len(site_times) == 1:
+            filled[gaps] = site_times[0]
+            notes.append(f"{persons.site[j]} {site_times[0]:g} ({gaps.sum()})")
+        elif len(site_times) > 1:
+            ambiguous.append(persons.site[j])
+    if ambiguous:
+        raise StudyDataError(
+            f"column '{column}' is missing for comparison persons in sites "
+            f"{describe_labels(ambiguous)}, whose treated persons began at different times: "
+            "give each comparison person the time to compare them at"
+        )
+    warnings.warn(
+        f"comparison persons without a '{column}' take their site's treated persons' time "
+        f"(site, time, persons): {describe_labels(notes)}",
+        DataReadWarning,
+        stacklevel=4,
+    )
+    return filled
 
 
 def _person_rows(drops: Sequence[Drop], people: pd.Series) -> list[Drop]:
