@@ -307,12 +307,12 @@ class GrowthPanel:
         after = self.after()
         columns = np.stack([self.time, after, arm * self.time, arm * after], -1)
         within = pd.DataFrame(np.column_stack([self.outcome, columns]))
-        within -= within.groupby(self.person_index).transform("mean")
+        within = (within - within.groupby(self.person_index).transform("mean")).to_numpy()
         estimate, se = np.full(self.n_sites, np.nan), np.full(self.n_sites, np.nan)
         site_of_score = self.site_index[self.person_index]
         for j in range(self.n_sites):
             rows = site_of_score == j
-            y, x = within.to_numpy()[rows, 0], within.to_numpy()[rows, 1:]
+            y, x = within[rows, 0], within[rows, 1:]
             bread = np.linalg.pinv(x.T @ x)
             coefficients = bread @ x.T @ y
             scores = pd.DataFrame(x * (y - x @ coefficients)[:, None])

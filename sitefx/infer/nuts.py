@@ -37,10 +37,10 @@ SAMPLE_STATS = {
     "lp": lambda state: -state.potential_energy,  # log density (unconstrained, up to a constant)
     "step_size": lambda state: state.adapt_state.step_size,
 }
-# Where each chain starts, in the model's unconstrained space (numpyro's init strategies):
-# "uniform" draws every latent from (-2, 2), numpyro's default; "median" starts at the prior
-# medians, for models whose priors sit far from 0 on that scale (a mean score of 250).
-INITS = ("uniform", "median")
+# Where each chain starts, in the model's unconstrained space, by the name of numpyro's init
+# strategy: "uniform" draws every latent from (-2, 2), numpyro's default; "median" starts at
+# the prior medians, for models whose priors sit far from 0 on that scale (a mean score of 250).
+INITS = {"uniform": "init_to_uniform", "median": "init_to_median"}
 COMPILED_SAMPLERS = 8  # compiled samplers kept per process (least recently used dropped)
 PROGRESS_EVERY = 25  # iterations between progress updates of a chain
 
@@ -322,13 +322,14 @@ def _build_sampler(
     """
     import jax
     import jax.numpy as jnp
-    from numpyro.infer import NUTS, init_to_median, init_to_uniform
+    import numpyro.infer
+    from numpyro.infer import NUTS
 
     kernel = NUTS(
         functools.partial(model, **dict(static)),
         target_accept_prob=settings.target_accept,
         max_tree_depth=settings.max_tree_depth,
-        init_strategy={"uniform": init_to_uniform, "median": init_to_median}[init](),
+        init_strategy=getattr(numpyro.infer, INITS[init])(),
     )
 
     def chain(key: jax.Array, kwargs: dict) -> tuple[dict, dict]:
